@@ -1,0 +1,473 @@
+/*
+ * ringkit — io_uring for managed language runtimes.
+ *
+ * This header is the whole public ABI. It is flat on purpose: every function
+ * takes and returns fixed-width integers, size_t, opaque handle pointers and
+ * pointers to caller-owned plain arrays, so a runtime that can only dlopen the
+ * library (ctypes, cffi ABI mode, LuaJIT ffi, Java Panama, libffi) can use all
+ * of it. Nothing here is an inline function or a macro that a binding would
+ * have to re-implement; every constant is also queryable by name at run time
+ * through rk_constant().
+ *
+ * Conventions
+ *   - Every function returns >= 0 on success and a negative errno on failure.
+ *     Nothing writes the global errno, nothing aborts on caller input.
+ *   - A NULL handle gives -EINVAL. A handle that was closed or destroyed must
+ *     not be used again (it is freed memory, as with free()).
+ *   - A ring is used by one thread at a time.
+ *
+ * Ownership (the rule a garbage-collected runtime relies on)
+ *   The library never keeps a pointer into caller memory after a call returns,
+ *   except the data buffers of read/write-like ops (and the statx result
+ *   buffer), which the caller passes as raw pointers: the caller must keep
+ *   those alive and unmoved until the op's final completion has been returned
+ *   by rk_reap() (or rk_ring_close() has returned). Everything else the kernel
+ *   reads or writes asynchronously — paths, iovec arrays, timespecs, open_how —
+ *   is copied into per-op storage owned by the ring when the op is prepared.
+ *
+ * Op ids
+ *   Each prepared op occupies a slot of the ring's op table and is named by a
+ *   non-negative int64 id: low 32 bits = slot (dense, 0..capacity-1), upper bits
+ *   = generation. A stale id (its op already completed) never matches a newer
+ *   op. Every op yields exactly one final completion through rk_reap(); its slot
+ *   and storage are released only then.
+ */
+#ifndef RINGKIT_H
+#define RINGKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RK_API __attribute__((visibility("default")))
+#else
+#define RK_API
+#endif
+
+#define RK_VERSION_MAJOR 0
+#define RK_VERSION_MINOR 1
+#define RK_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/* Version, errors, constants                                               */
+/* ------------------------------------------------------------------------ */
+
+/* (major << 16) | (minor << 8) | patch of the loaded library. */
+RK_API uint32_t rk_version(void);
+
+/* A static, thread-safe description of a negative errno (positive values are
+ * accepted too). Errors that ring setup and buffer registration return are
+ * explained with what to do about them (seccomp, sysctl, RLIMIT_MEMLOCK). Never
+ * NULL. */
+RK_API const char *rk_strerror(int err);
+
+/* Looks a constant up by name: every RK_* constant of this header, every
+ * IORING_OP_* opcode (including those newer than the system liburing), and the
+ * O_*, AT_*, RESOLVE_*, STATX_*, POLL*, SPLICE_F_*, FALLOC_FL_*, POSIX_FADV_*,
+ * RWF_*, RENAME_*, CLOCK_* and E* values a binding needs. Writes *value and
+ * returns 0, or -ENOENT for an unknown name; -EINVAL when name or value is
+ * NULL. */
+RK_API int rk_constant(const char *name, int64_t *value);
+
+/* Iterates the constant table: for index 0..N-1 writes the name and value and
+ * returns 0; returns -ENOENT past the end. Lets a binding import all of them. */
+RK_API int rk_constant_at(uint32_t index, const char **name, int64_t *value);
+
+/* ------------------------------------------------------------------------ */
+/* Handles and records                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct rk_ring rk_ring;
+typedef struct rk_region rk_region;
+
+/* One completion, 16 bytes: the op id, the kernel's result (bytes, an fd, 0 or
+ * a negative errno) and the kernel's CQE flags (RK_CQE_F_MORE when a multishot
+ * op will complete again; buffer id in the upper 16 bits with
+ * RK_CQE_F_BUFFER). */
+typedef struct rk_cqe {
+	int64_t id;
+	int32_t res;
+	uint32_t flags;
+} rk_cqe;
+
+/* A scatter/gather element: same layout as struct iovec on 64-bit Linux.
+ * Offsets: base 0, len 8; size 16. */
+typedef struct rk_iovec {
+	uint64_t base;
+	uint64_t len;
+} rk_iovec;
+
+/* ------------------------------------------------------------------------ */
+/* Rings                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* rk_ring_create flags (setup modes) */
+#define RK_RING_SQPOLL        (1u << 0) /* kernel thread polls the SQ */
+#define RK_RING_SINGLE_ISSUER (1u << 1) /* only the creating thread submits */
+#define RK_RING_DEFER_TASKRUN (1u << 2) /* run completions only inside rk_reap; implies SINGLE_ISSUER */
+#define RK_RING_COOP_TASKRUN  (1u << 3) /* no IPI to interrupt the task for completions */
+#define RK_RING_CLAMP         (1u << 4) /* clamp too-large sizes instead of failing */
+
+/* Creates a ring with an SQ of `entries` (rounded up to a power of two by the
+ * kernel), a CQ twice that size and an op table of 4x the SQ. Writes *out.
+ * Errors: -EINVAL (out NULL, entries 0, unknown flags), or the errno of
+ * io_uring_setup: -EPERM (refused by seccomp or sysctl
+ * kernel.io_uring_disabled), -ENOSYS (no io_uring in this kernel), -ENOMEM,
+ * ... rk_strerror() says what to do about each. */
+RK_API int rk_ring_create(uint32_t entries, uint32_t flags, rk_ring **out);
+
+/* As rk_ring_create, with explicit sizes: cq_entries (0: twice the SQ; else at
+ * least the SQ size), capacity = op table size (0: 4x the SQ; at least the SQ
+ * size, at most 2^24) and, for RK_RING_SQPOLL, the poll thread's idle time in
+ * milliseconds (0: kernel default). */
+RK_API int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries,
+                             uint32_t capacity, uint32_t sq_thread_idle_ms, rk_ring **out);
+
+/* Closes a ring. Ops never handed to the kernel are dropped; every op in the
+ * kernel is cancelled and the call waits (up to about 10 s) until the kernel is
+ * done with all of them. Their completions are not delivered. When it returns
+ * 0 the caller may release everything it pinned for the ring. If the kernel
+ * still holds ops after the bound, the ring fd is closed, the memory the kernel
+ * could still touch is deliberately leaked, and -ETIMEDOUT is returned: the
+ * caller must then keep its own buffers alive too. Registered regions are
+ * unregistered. The handle is invalid afterwards in every case. */
+RK_API int rk_ring_close(rk_ring *ring);
+
+/* Asks the kernel to cancel every in-flight op of the ring; ops not yet handed
+ * to the kernel complete at once with -ECANCELED. The completions arrive
+ * through rk_reap() as usual (what a binding does before closing to settle its
+ * futures). Returns the number of ops it targeted. */
+RK_API int rk_ring_cancel_all(rk_ring *ring);
+
+/* The ring's file descriptor (owned by the ring; do not close it). */
+RK_API int rk_ring_fd(rk_ring *ring);
+
+/* 1 when the running kernel supports the IORING_OP_* opcode, 0 when not,
+ * -EINVAL for a NULL ring. */
+RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
+
+/* Registers an eventfd that the kernel signals when completions are posted
+ * (flags: RK_EVENTFD_ASYNC = only for completions that ran asynchronously).
+ * The fd stays the caller's. -EBUSY when one is already registered. */
+#define RK_EVENTFD_ASYNC (1u << 0)
+RK_API int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags);
+
+/* Unregisters the eventfd; -ENXIO when none is registered. */
+RK_API int rk_ring_unregister_eventfd(rk_ring *ring);
+
+/* Indices of rk_ring_stats() values. */
+#define RK_STAT_INFLIGHT       0  /* live ops: prepared and not yet finally reaped */
+#define RK_STAT_OVERFLOW_QUEUE 1  /* prepared ops waiting to enter the SQ */
+#define RK_STAT_SQ_ENTRIES     2
+#define RK_STAT_CQ_ENTRIES     3
+#define RK_STAT_CAPACITY       4  /* op table slots */
+#define RK_STAT_SUBMITTED      5  /* total ops consumed by the kernel */
+#define RK_STAT_COMPLETED      6  /* total final completions delivered */
+#define RK_STAT_CQ_OVERFLOW    7  /* kernel's count of CQEs that overflowed the CQ (kept, not lost) */
+#define RK_STAT_CQES           8  /* total CQEs delivered, multishot ones included */
+#define RK_STAT_FEATURES       9  /* kernel's IORING_FEAT_* bits */
+#define RK_STAT_COUNT          10
+
+/* Copies up to n statistics (uint64_t, indices RK_STAT_*) into out; returns
+ * how many were written. */
+RK_API int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Ops                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Flags accepted by every rk_prep_* (the kernel's IOSQE_* bits). */
+#define RK_FIXED_FILE (1u << 0) /* fd is an index in the registered file table */
+#define RK_DRAIN      (1u << 1) /* start only after all earlier ops completed */
+#define RK_LINK       (1u << 2) /* next op starts when this one succeeds */
+#define RK_HARDLINK   (1u << 3) /* next op starts when this one completes */
+#define RK_ASYNC      (1u << 4) /* go straight to the kernel's async workers */
+
+/* Every rk_prep_* returns the op id (>= 0) or a negative errno:
+ *   -EINVAL  NULL ring, unknown flags, invalid argument (described per op);
+ *            a linked chain longer than the SQ
+ *   -EBUSY   the op table (or its storage for long paths/iovecs) is full:
+ *            reap completions first
+ *   -EFAULT  a NULL pointer where memory is required
+ *   -EBADF   a negative fd where an open fd is required
+ *   -ENAMETOOLONG a path of PATH_MAX bytes or more
+ *   -ENOENT  (cancel, poll_remove, timeout_remove) the target id is not live
+ * The op is queued; it reaches the kernel on the next rk_submit() or rk_reap().
+ * offset -1 means "the file's current position" where the kernel allows it. */
+
+RK_API int64_t rk_prep_nop(rk_ring *ring, uint32_t flags);
+
+/* Reads up to len bytes into buf (caller keeps buf alive until completion). */
+RK_API int64_t rk_prep_read(rk_ring *ring, int fd, void *buf, uint32_t len, int64_t offset,
+                            uint32_t flags);
+RK_API int64_t rk_prep_write(rk_ring *ring, int fd, const void *buf, uint32_t len,
+                             int64_t offset, uint32_t flags);
+
+/* Vectored IO. The iovec array (1..1024 entries) is copied; the buffers it
+ * points to are the caller's. rw_flags: RWF_* (0 for none). */
+RK_API int64_t rk_prep_readv(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
+                             int64_t offset, int32_t rw_flags, uint32_t flags);
+RK_API int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
+                              int64_t offset, int32_t rw_flags, uint32_t flags);
+
+/* Reads into / writes from chunk `chunk` of `region`. len <= chunk size, else
+ * -EINVAL; the chunk must be allocated (-EINVAL otherwise). Uses the kernel's
+ * fixed-buffer ops when the region is registered with this ring, plain
+ * read/write otherwise. The chunk counts as in flight until the final
+ * completion: it cannot be freed and the region cannot be destroyed. */
+RK_API int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk,
+                                  uint32_t len, int64_t offset, uint32_t flags);
+RK_API int64_t rk_prep_write_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk,
+                                   uint32_t len, int64_t offset, uint32_t flags);
+
+/* fsync / fdatasync of the whole file (len 0) or of [offset, offset+len). */
+RK_API int64_t rk_prep_fsync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
+                             uint32_t flags);
+RK_API int64_t rk_prep_fdatasync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
+                                 uint32_t flags);
+
+/* openat(2): path is copied; completion res is the new fd. */
+RK_API int64_t rk_prep_openat(rk_ring *ring, int dfd, const char *path, int32_t oflags,
+                              uint32_t mode, uint32_t flags);
+/* openat2(2): resolve takes RESOLVE_* bits. */
+RK_API int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflags,
+                               uint64_t mode, uint64_t resolve, uint32_t flags);
+RK_API int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags);
+
+/* statx(2): the kernel writes a struct statx (RK_STATX_SIZE bytes) into
+ * statxbuf, which the caller keeps alive like a read buffer. */
+#define RK_STATX_SIZE 256
+RK_API int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
+                             uint32_t mask, void *statxbuf, uint32_t flags);
+
+RK_API int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
+                                uint32_t flags);
+RK_API int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode,
+                               uint32_t flags);
+RK_API int64_t rk_prep_renameat(rk_ring *ring, int olddfd, const char *oldpath, int newdfd,
+                                const char *newpath, uint32_t rename_flags, uint32_t flags);
+RK_API int64_t rk_prep_linkat(rk_ring *ring, int olddfd, const char *oldpath, int newdfd,
+                              const char *newpath, int32_t at_flags, uint32_t flags);
+RK_API int64_t rk_prep_symlinkat(rk_ring *ring, const char *target, int newdfd,
+                                 const char *linkpath, uint32_t flags);
+
+/* fallocate(2) and posix_fadvise(2). */
+RK_API int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset,
+                                 int64_t len, uint32_t flags);
+RK_API int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len,
+                               int32_t advice, uint32_t flags);
+
+/* splice(2) and tee(2): off_in/off_out -1 for pipes or the current position. */
+RK_API int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out,
+                              int64_t off_out, uint32_t nbytes, uint32_t splice_flags,
+                              uint32_t flags);
+RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
+                           uint32_t splice_flags, uint32_t flags);
+
+/* One-shot poll for POLLIN/POLLOUT/... on fd; res is the ready mask. */
+RK_API int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
+/* Removes a poll_add op; the target completes with -ECANCELED, this op with
+ * 0, or -ENOENT when it already completed. */
+RK_API int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t flags);
+
+/* rk_prep_timeout / rk_prep_link_timeout flags */
+#define RK_TIMEOUT_ABS      (1u << 0) /* ns is an absolute time on the clock */
+#define RK_TIMEOUT_BOOTTIME (1u << 2) /* CLOCK_BOOTTIME instead of CLOCK_MONOTONIC */
+#define RK_TIMEOUT_REALTIME (1u << 3) /* CLOCK_REALTIME */
+
+/* Completes with -ETIME after ns nanoseconds (or at absolute time ns), or
+ * with 0 once `count` other completions were posted (count 0: time only).
+ * ns must be >= 0. */
+RK_API int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count,
+                               uint32_t timeout_flags, uint32_t flags);
+/* Cancels a pending timeout: it completes with -ECANCELED; this op with 0, or
+ * -ENOENT / -EBUSY as the kernel reports. */
+RK_API int64_t rk_prep_timeout_remove(rk_ring *ring, int64_t target_id, uint32_t flags);
+/* Bounds the previous op, which must carry RK_LINK: if it has not completed
+ * after ns, it is cancelled (-ECANCELED) and this completes with -ETIME;
+ * otherwise this completes with -ECANCELED. */
+RK_API int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags,
+                                    uint32_t flags);
+
+/* Asks the kernel to cancel op target_id. The pair of results is the
+ * kernel's: target -ECANCELED/-EINTR with cancel 0 or -EALREADY, or target
+ * success with cancel -ENOENT. A stale or unknown target returns -ENOENT here
+ * and touches nothing. */
+RK_API int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags);
+
+/* ------------------------------------------------------------------------ */
+/* Batches: many ops per call                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Op codes of rk_op_desc.op */
+#define RK_OP_NOP            0
+#define RK_OP_READ           1
+#define RK_OP_WRITE          2
+#define RK_OP_READV          3
+#define RK_OP_WRITEV         4
+#define RK_OP_READ_CHUNK     5
+#define RK_OP_WRITE_CHUNK    6
+#define RK_OP_FSYNC          7
+#define RK_OP_FDATASYNC      8
+#define RK_OP_OPENAT         9
+#define RK_OP_OPENAT2        10
+#define RK_OP_CLOSE          11
+#define RK_OP_STATX          12
+#define RK_OP_UNLINKAT       13
+#define RK_OP_MKDIRAT        14
+#define RK_OP_RENAMEAT       15
+#define RK_OP_LINKAT         16
+#define RK_OP_SYMLINKAT      17
+#define RK_OP_FALLOCATE      18
+#define RK_OP_FADVISE        19
+#define RK_OP_SPLICE         20
+#define RK_OP_TEE            21
+#define RK_OP_POLL_ADD       22
+#define RK_OP_POLL_REMOVE    23
+#define RK_OP_TIMEOUT        24
+#define RK_OP_TIMEOUT_REMOVE 25
+#define RK_OP_LINK_TIMEOUT   26
+#define RK_OP_CANCEL         27
+#define RK_OP_COUNT          28
+
+/* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
+ * carries which argument of the matching rk_prep_* call:
+ *
+ *   op            fd       len     off       addr          addr2        arg1          arg2     fd2
+ *   NOP           -        -       -         -             -            -             -        -
+ *   READ/WRITE    fd       len     offset    buf           -            -             -        -
+ *   READV/WRITEV  fd       niov    offset    iov           -            rw_flags      -        -
+ *   READ_CHUNK/   fd       len     offset    region        -            chunk         -        -
+ *    WRITE_CHUNK
+ *   FSYNC/        fd       len     offset    -             -            -             -        -
+ *    FDATASYNC
+ *   OPENAT        dfd      -       -         path          -            oflags        mode     -
+ *   OPENAT2       dfd      -       -         path          -            oflags        mode     -   (resolve in off)
+ *   CLOSE         fd       -       -         -             -            -             -        -
+ *   STATX         dfd      mask    -         path          statxbuf     at_flags      -        -
+ *   UNLINKAT      dfd      -       -         path          -            at_flags      -        -
+ *   MKDIRAT       dfd      -       -         path          -            mode          -        -
+ *   RENAMEAT      olddfd   -       -         oldpath       newpath      rename_flags  -        newdfd
+ *   LINKAT        olddfd   -       -         oldpath       newpath      at_flags      -        newdfd
+ *   SYMLINKAT     -        -       -         target        linkpath     -             -        newdfd
+ *   FALLOCATE     fd       -       offset    -             -            mode          len      -
+ *   FADVISE       fd       len     offset    -             -            advice        -        -
+ *   SPLICE        fd_in    nbytes  off_in    -             -            splice_flags  off_out  fd_out
+ *   TEE           fd_in    nbytes  -         -             -            splice_flags  -        fd_out
+ *   POLL_ADD      fd       -       -         -             -            poll_mask     -        -
+ *   POLL_REMOVE,  -        -       -         target_id     -            -             -        -
+ *    TIMEOUT_REMOVE, CANCEL
+ *   TIMEOUT       -        count   ns        -             -            timeout_flags -        -
+ *   LINK_TIMEOUT  -        -       ns        -             -            timeout_flags -        -
+ *
+ * Pointers travel as uint64_t (addr, addr2); reserved fields must be 0. */
+typedef struct rk_op_desc {
+	uint8_t op;           /* [0]  RK_OP_* */
+	uint8_t reserved0[3]; /* [1] */
+	uint32_t flags;       /* [4]  RK_LINK, ... */
+	int32_t fd;           /* [8] */
+	uint32_t len;         /* [12] */
+	int64_t off;          /* [16] */
+	uint64_t addr;        /* [24] */
+	uint64_t addr2;       /* [32] */
+	int64_t arg1;         /* [40] */
+	int64_t arg2;         /* [48] */
+	int32_t fd2;          /* [56] */
+	uint32_t reserved1;   /* [60] */
+} rk_op_desc;
+
+/* Prepares n ops from descs in order, writing each op's id to ids[i]. Stops
+ * at the first op that fails: returns how many were prepared (k < n means
+ * ids[k] holds that op's negative errno and descs[k..] were not prepared).
+ * Returns -EINVAL for a NULL ring, descs or ids (n > 0). */
+RK_API int rk_prep_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids);
+
+/* As rk_prep_batch, then rk_submit(): one call queues and submits N ops.
+ * Returns how many were prepared (errors as rk_prep_batch); a submit error is
+ * not reported here (the ops stay queued and go with the next submit/reap). */
+RK_API int rk_submit_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids);
+
+/* ------------------------------------------------------------------------ */
+/* Submission and completion                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Hands queued ops to the kernel, the overflow queue first, whole linked
+ * chains at a time. Returns how many the kernel consumed, or a negative errno
+ * from io_uring_enter (-EINTR, -ENOMEM, ...; queued ops stay queued). Do not
+ * submit while a linked chain is still open: the kernel ends a chain at the
+ * end of a submission. */
+RK_API int rk_submit(rk_ring *ring);
+
+/* Submits queued ops, then waits until wait_nr completions are available or
+ * timeout_ns has passed (timeout_ns < 0: no limit; 0: do not wait), copies up
+ * to max completion records into out and releases the slots of ops whose final
+ * completion was copied. Returns the number of records (0 on timeout), or:
+ *   -EINVAL  NULL ring, or out NULL with max > 0
+ *   -EINTR   a signal interrupted the wait and no record was ready; nothing
+ *            is lost, call again after handling the signal
+ * wait_nr is clamped to max and to 0 when no op is live, so a wait can never
+ * be for completions that cannot come. */
+RK_API int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
+                   int64_t timeout_ns);
+
+/* ------------------------------------------------------------------------ */
+/* Pinned regions                                                           */
+/* ------------------------------------------------------------------------ */
+
+#define RK_REGION_LOCKED (1u << 0) /* mlock the memory (-ENOMEM/-EPERM over RLIMIT_MEMLOCK) */
+#define RK_REGION_HUGE   (1u << 1) /* back with huge pages: explicit hugetlb when available,
+                                      else transparent huge pages */
+
+/* Creates a region of nchunks chunks of chunk_size bytes each, in page-aligned
+ * anonymous memory outside any GC heap, zero-filled. chunk_size 1..1 GiB,
+ * nchunks 1..2^24, total at most 64 GiB; -EINVAL otherwise. */
+RK_API int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags,
+                            rk_region **out);
+
+/* Frees the region. -EBUSY while a chunk is in flight or the region is
+ * registered with a ring that is still open. */
+RK_API int rk_region_destroy(rk_region *region);
+
+/* Allocates a free chunk: its index, or -ENOBUFS when none is free. */
+RK_API int32_t rk_chunk_alloc(rk_region *region);
+
+/* Returns a chunk to the region: -EBUSY while an op uses it, -EINVAL when the
+ * index is out of range or the chunk is not allocated (double free). */
+RK_API int rk_chunk_free(rk_region *region, int32_t chunk);
+
+/* The chunk's address (chunk_size bytes), or NULL for a NULL region or an
+ * index out of range. Valid until the region is destroyed. */
+RK_API void *rk_chunk_ptr(rk_region *region, int32_t chunk);
+
+/* Geometry and use of a region; -EINVAL for NULL. */
+RK_API int64_t rk_region_chunk_size(rk_region *region);
+RK_API int64_t rk_region_nchunks(rk_region *region);
+RK_API int64_t rk_region_chunks_free(rk_region *region);
+
+/* Registers the whole region with the ring as one fixed buffer, so chunk ops
+ * skip per-op page pinning. Up to RK_RING_MAX_REGIONS regions per ring.
+ * Returns 0 (also when already registered), -ENOMEM when RLIMIT_MEMLOCK is too
+ * low (the region stays usable unregistered), -ENOSPC when the ring has no
+ * free region slot, -EINVAL for a region over 1 GiB. */
+#define RK_RING_MAX_REGIONS 64
+RK_API int rk_ring_register_region(rk_ring *ring, rk_region *region);
+
+/* Unregisters; -ENOENT when not registered with this ring, -EBUSY while ops
+ * of the region are in flight. */
+RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
+
+/* ------------------------------------------------------------------------ */
+/* Constants newer than some system headers, for reference                   */
+/* ------------------------------------------------------------------------ */
+
+#define RK_CQE_F_BUFFER (1u << 0)
+#define RK_CQE_F_MORE   (1u << 1)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGKIT_H */
