@@ -1,0 +1,106 @@
+/*
+ * Descriptor batches: a runtime fills an array of 64-byte rk_op_desc records
+ * and queues them all with one FFI crossing. Each record is dispatched to the
+ * same prep function a direct call would use, so the two paths cannot drift.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+#define PTR(v) ((void *)(uintptr_t)(v))
+
+static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
+{
+	if (d->reserved0[0] || d->reserved0[1] || d->reserved0[2] || d->reserved1)
+		return -EINVAL;
+	switch (d->op) {
+	case RK_OP_NOP:
+		return rk_prep_nop(ring, d->flags);
+	case RK_OP_READ:
+		return rk_prep_read(ring, d->fd, PTR(d->addr), d->len, d->off, d->flags);
+	case RK_OP_WRITE:
+		return rk_prep_write(ring, d->fd, PTR(d->addr), d->len, d->off, d->flags);
+	case RK_OP_READV:
+		return rk_prep_readv(ring, d->fd, PTR(d->addr), d->len, d->off, (int32_t)d->arg1,
+		                     d->flags);
+	case RK_OP_WRITEV:
+		return rk_prep_writev(ring, d->fd, PTR(d->addr), d->len, d->off, (int32_t)d->arg1,
+		                      d->flags);
+	case RK_OP_READ_CHUNK:
+		return rk_prep_read_chunk(ring, d->fd, PTR(d->addr), (int32_t)d->arg1, d->len, d->off,
+		                          d->flags);
+	case RK_OP_WRITE_CHUNK:
+		return rk_prep_write_chunk(ring, d->fd, PTR(d->addr), (int32_t)d->arg1, d->len, d->off,
+		                           d->flags);
+	case RK_OP_FSYNC:
+		return rk_prep_fsync(ring, d->fd, d->off, d->len, d->flags);
+	case RK_OP_FDATASYNC:
+		return rk_prep_fdatasync(ring, d->fd, d->off, d->len, d->flags);
+	case RK_OP_OPENAT:
+		return rk_prep_openat(ring, d->fd, PTR(d->addr), (int32_t)d->arg1, (uint32_t)d->arg2,
+		                      d->flags);
+	case RK_OP_OPENAT2:
+		return rk_prep_openat2(ring, d->fd, PTR(d->addr), (uint64_t)d->arg1,
+		                       (uint64_t)d->arg2, (uint64_t)d->off, d->flags);
+	case RK_OP_CLOSE:
+		return rk_prep_close(ring, d->fd, d->flags);
+	case RK_OP_STATX:
+		return rk_prep_statx(ring, d->fd, PTR(d->addr), (int32_t)d->arg1, d->len,
+		                     PTR(d->addr2), d->flags);
+	case RK_OP_UNLINKAT:
+		return rk_prep_unlinkat(ring, d->fd, PTR(d->addr), (int32_t)d->arg1, d->flags);
+	case RK_OP_MKDIRAT:
+		return rk_prep_mkdirat(ring, d->fd, PTR(d->addr), (uint32_t)d->arg1, d->flags);
+	case RK_OP_RENAMEAT:
+		return rk_prep_renameat(ring, d->fd, PTR(d->addr), d->fd2, PTR(d->addr2),
+		                        (uint32_t)d->arg1, d->flags);
+	case RK_OP_LINKAT:
+		return rk_prep_linkat(ring, d->fd, PTR(d->addr), d->fd2, PTR(d->addr2),
+		                      (int32_t)d->arg1, d->flags);
+	case RK_OP_SYMLINKAT:
+		return rk_prep_symlinkat(ring, PTR(d->addr), d->fd2, PTR(d->addr2), d->flags);
+	case RK_OP_FALLOCATE:
+		return rk_prep_fallocate(ring, d->fd, (int32_t)d->arg1, d->off, d->arg2, d->flags);
+	case RK_OP_FADVISE:
+		return rk_prep_fadvise(ring, d->fd, d->off, d->len, (int32_t)d->arg1, d->flags);
+	case RK_OP_SPLICE:
+		return rk_prep_splice(ring, d->fd, d->off, d->fd2, d->arg2, d->len, (uint32_t)d->arg1,
+		                      d->flags);
+	case RK_OP_TEE:
+		return rk_prep_tee(ring, d->fd, d->fd2, d->len, (uint32_t)d->arg1, d->flags);
+	case RK_OP_POLL_ADD:
+		return rk_prep_poll_add(ring, d->fd, (uint32_t)d->arg1, d->flags);
+	case RK_OP_POLL_REMOVE:
+		return rk_prep_poll_remove(ring, (int64_t)d->addr, d->flags);
+	case RK_OP_TIMEOUT:
+		return rk_prep_timeout(ring, d->off, d->len, (uint32_t)d->arg1, d->flags);
+	case RK_OP_TIMEOUT_REMOVE:
+		return rk_prep_timeout_remove(ring, (int64_t)d->addr, d->flags);
+	case RK_OP_LINK_TIMEOUT:
+		return rk_prep_link_timeout(ring, d->off, (uint32_t)d->arg1, d->flags);
+	case RK_OP_CANCEL:
+		return rk_prep_cancel(ring, (int64_t)d->addr, d->flags);
+	default:
+		return -EINVAL;
+	}
+}
+
+int rk_prep_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids)
+{
+	if (!ring || (n && (!descs || !ids)))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		ids[i] = prep_one(ring, &descs[i]);
+		if (ids[i] < 0)
+			return (int)i;
+	}
+	return (int)n;
+}
+
+int rk_submit_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids)
+{
+	int ret = rk_prep_batch(ring, descs, n, ids);
+	if (ret > 0)
+		rk__flush_and_enter(ring, true);
+	return ret;
+}

@@ -1,0 +1,176 @@
+/*
+ * The op table: one slot per live op, named by id = generation << 32 | slot.
+ *
+ * The id travels to the kernel whole as user_data, so a completion or a cancel
+ * can only ever match the op it was made for; the generation advances when a
+ * slot is released, so a stale id is recognisably stale. Slots, their inline
+ * storage and the spill pool are allocated once at ring creation: preparing
+ * and reaping ops allocates nothing.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define RK_ALLOWED_SQE_FLAGS (RK_FIXED_FILE | RK_DRAIN | RK_LINK | RK_HARDLINK | RK_ASYNC)
+
+int rk__table_init(rk_ring *ring, uint32_t capacity)
+{
+	ring->ops = rk__calloc(capacity, sizeof(*ring->ops));
+	if (!ring->ops)
+		return -ENOMEM;
+	ring->capacity = capacity;
+	for (uint32_t i = 0; i < capacity; i++) {
+		ring->ops[i].next = i + 1 < capacity ? i + 1 : RK_NONE;
+		ring->ops[i].spill = RK_NONE;
+		ring->ops[i].chunk = -1;
+	}
+	ring->free_head = 0;
+	ring->staged_head = ring->staged_tail = RK_NONE;
+	ring->local_head = ring->local_tail = RK_NONE;
+
+	/* One spill block per eight slots covers long paths and big iovec arrays
+	 * in any realistic mix; the memory is only touched when used. */
+	ring->nspill = capacity / 8 > 4 ? capacity / 8 : 4;
+	ring->spill = rk__calloc(ring->nspill, RK_SPILL_BYTES);
+	ring->spill_free = rk__calloc(ring->nspill, sizeof(uint32_t));
+	if (!ring->spill || !ring->spill_free) {
+		rk__table_free(ring);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < ring->nspill; i++)
+		ring->spill_free[i] = ring->nspill - 1 - i;
+	ring->spill_top = ring->nspill;
+	return 0;
+}
+
+void rk__table_free(rk_ring *ring)
+{
+	rk__free(ring->ops);
+	rk__free(ring->spill);
+	rk__free(ring->spill_free);
+	ring->ops = NULL;
+	ring->spill = NULL;
+	ring->spill_free = NULL;
+}
+
+uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
+{
+	return (uint32_t)(op - ring->ops);
+}
+
+/* Takes a free slot for a new op and validates the flags every op shares.
+ * The op becomes visible only through rk__op_commit(); rk__op_abort() gives
+ * the slot back untouched when argument checks fail after this. */
+int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out)
+{
+	if (!ring)
+		return -EINVAL;
+	if (flags & ~RK_ALLOWED_SQE_FLAGS)
+		return -EINVAL;
+	/* The kernel ends a chain at the end of a submission and we flush whole
+	 * chains only: a chain must fit in the SQ. */
+	if ((flags & (RK_LINK | RK_HARDLINK)) && ring->chain_len + 1 >= ring->sq.entries)
+		return -EINVAL;
+	if (ring->free_head == RK_NONE)
+		return -EBUSY;
+	struct rk_op *op = &ring->ops[ring->free_head];
+	ring->free_head = op->next;
+	memset(&op->sqe, 0, sizeof(op->sqe));
+	op->next = RK_NONE;
+	*out = op;
+	return 0;
+}
+
+void rk__op_abort(rk_ring *ring, struct rk_op *op)
+{
+	if (op->spill != RK_NONE) {
+		ring->spill_free[ring->spill_top++] = op->spill;
+		op->spill = RK_NONE;
+	}
+	if (op->region) {
+		rk__region_unpin(op->region, op->chunk);
+		op->region = NULL;
+		op->chunk = -1;
+	}
+	op->next = ring->free_head;
+	ring->free_head = rk__op_slot(ring, op);
+}
+
+/* Queues a prepared op. liburing's prep helpers reset sqe->flags, so the
+ * caller's flags are applied here, last. */
+int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, uint32_t flags)
+{
+	uint32_t slot = rk__op_slot(ring, op);
+	int64_t id = ((int64_t)op->gen << 32) | slot;
+
+	op->sqe.user_data = (uint64_t)id;
+	op->sqe.flags = (uint8_t)flags;
+	op->state = RK_OP_STAGED;
+	op->next = RK_NONE;
+	if (ring->staged_tail == RK_NONE)
+		ring->staged_head = slot;
+	else
+		ring->ops[ring->staged_tail].next = slot;
+	ring->staged_tail = slot;
+	ring->staged_count++;
+	ring->live++;
+	if (op->sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK))
+		ring->chain_len++;
+	else
+		ring->chain_len = 0;
+	return id;
+}
+
+/* Storage the kernel may read after this call returns: inline in the slot
+ * when it fits, else a spill block. NULL when the pool is exhausted. */
+void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size)
+{
+	if (size <= RK_INLINE_BYTES)
+		return op->inl;
+	if (size > RK_SPILL_BYTES || ring->spill_top == 0)
+		return NULL;
+	op->spill = ring->spill_free[--ring->spill_top];
+	return ring->spill + (size_t)op->spill * RK_SPILL_BYTES;
+}
+
+/* The live op an id names, or NULL when the id is stale, unknown or free. */
+struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id)
+{
+	if (id < 0)
+		return NULL;
+	uint32_t slot = (uint32_t)id;
+	uint32_t gen = (uint32_t)((uint64_t)id >> 32);
+	if (slot >= ring->capacity)
+		return NULL;
+	struct rk_op *op = &ring->ops[slot];
+	if (op->state == RK_OP_FREE || op->gen != gen)
+		return NULL;
+	return op;
+}
+
+/* Called once per op, after its final completion was handed out (or when the
+ * ring is torn down): unpins, frees storage, retires the id. */
+void rk__op_release(rk_ring *ring, struct rk_op *op)
+{
+	if (op->state == RK_OP_KERNEL)
+		ring->in_kernel--;
+	op->state = RK_OP_FREE;
+	op->gen = (op->gen + 1) & RK_GEN_MASK;
+	ring->live--;
+	rk__op_abort(ring, op);
+}
+
+/* Completes an op that never reached the kernel; rk_reap delivers it. */
+void rk__op_complete_local(rk_ring *ring, struct rk_op *op, int32_t res)
+{
+	uint32_t slot = rk__op_slot(ring, op);
+	op->state = RK_OP_LOCAL;
+	op->res = res;
+	op->next = RK_NONE;
+	if (ring->local_tail == RK_NONE)
+		ring->local_head = slot;
+	else
+		ring->ops[ring->local_tail].next = slot;
+	ring->local_tail = slot;
+}

@@ -1,0 +1,151 @@
+/*
+ * Internal structures shared by the core's source files. Nothing here is ABI.
+ */
+#ifndef RK_INTERNAL_H
+#define RK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/openat2.h>
+
+#include "compat.h"
+#include "ringkit.h"
+
+#define RK_HIDDEN __attribute__((visibility("hidden")))
+
+/* user_data of ops the core submits for itself (close-time cancels). Valid ids
+ * are non-negative, so the top bit can never collide with one. */
+#define RK_UD_INTERNAL UINT64_MAX
+
+#define RK_NONE UINT32_MAX
+#define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
+#define RK_MAX_CAPACITY (1u << 24)
+#define RK_IOV_MAX 1024
+
+/* Per-op storage: small paths, iovec arrays and timespecs fit inline in the
+ * slot; larger ones borrow a block from the ring's spill pool. Both exist from
+ * ring creation on, so preparing an op never allocates. */
+#define RK_INLINE_BYTES 192
+#define RK_SPILL_BYTES  (RK_IOV_MAX * 16) /* 1024 iovecs, or two PATH_MAX paths */
+
+enum rk_op_state {
+	RK_OP_FREE = 0,
+	RK_OP_STAGED,   /* prepared, waiting in the overflow queue for the SQ */
+	RK_OP_KERNEL,   /* in the SQ ring or owned by the kernel */
+	RK_OP_LOCAL,    /* completed without the kernel, waiting to be reaped */
+};
+
+struct rk_op {
+	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
+	uint32_t gen;
+	uint32_t next;          /* free list, overflow queue or local-completion list */
+	uint8_t state;
+	uint8_t pad[3];
+	int32_t res;            /* result of a local completion */
+	uint32_t spill;         /* spill block index, or RK_NONE */
+	int32_t chunk;          /* chunk pinned by this op, or -1 */
+	rk_region *region;
+	_Alignas(16) unsigned char inl[RK_INLINE_BYTES];
+};
+
+struct rk_sq {
+	uint32_t *khead, *ktail, *kflags, *kdropped, *array;
+	uint32_t mask, entries;
+	uint32_t tail;           /* our next tail, published with a release store */
+	struct io_uring_sqe *sqes;
+};
+
+struct rk_cq {
+	uint32_t *khead, *ktail, *koverflow, *kflags;
+	uint32_t mask, entries;
+	struct io_uring_cqe *cqes;
+};
+
+struct rk_ring {
+	int fd;
+	uint32_t setup_flags;    /* IORING_SETUP_* actually used */
+	uint32_t features;
+	struct rk_sq sq;
+	struct rk_cq cq;
+	void *sq_map, *cq_map;
+	size_t sq_map_len, cq_map_len, sqes_map_len;
+
+	struct rk_op *ops;
+	uint32_t capacity;
+	uint32_t free_head;
+	uint32_t live;           /* slots not FREE */
+	uint32_t in_kernel;      /* slots in state KERNEL */
+	uint32_t staged_head, staged_tail, staged_count;
+	uint32_t local_head, local_tail;
+	uint32_t chain_len;      /* length of the linked chain being prepared */
+
+	unsigned char *spill;    /* spill pool: nspill blocks of RK_SPILL_BYTES */
+	uint32_t *spill_free;    /* stack of free block indices */
+	uint32_t nspill, spill_top;
+
+	uint8_t probe[256];      /* 1 when the opcode is supported */
+	int eventfd_registered;
+	int buffers_registered;  /* sparse fixed-buffer table exists */
+	rk_region *regions[RK_RING_MAX_REGIONS];
+
+	uint64_t total_submitted, total_completed, total_cqes;
+};
+
+struct rk_region {
+	unsigned char *base;
+	size_t map_len;
+	uint32_t chunk_size, nchunks;
+	uint32_t nfree;
+	uint32_t *free_stack;    /* free chunk indices */
+	uint8_t *allocated;      /* per chunk: 1 while allocated by the caller */
+	uint32_t *inflight;      /* per chunk: ops using it */
+	uint64_t inflight_total;
+	uint32_t registrations;  /* open rings it is registered with */
+	int locked;
+};
+
+/* sys.c: every kernel entry and allocation goes through here, one seam that
+ * fault-injection tests can fail at will. */
+RK_HIDDEN int rk__sys_setup(uint32_t entries, struct io_uring_params *p);
+RK_HIDDEN int rk__sys_enter(int fd, uint32_t to_submit, uint32_t min_complete, uint32_t flags,
+                            void *arg, size_t argsz);
+RK_HIDDEN int rk__sys_register(int fd, uint32_t opcode, const void *arg, uint32_t nr_args);
+RK_HIDDEN void *rk__sys_mmap(size_t len, int prot, int flags, int fd, uint64_t off);
+RK_HIDDEN int rk__sys_munmap(void *p, size_t len);
+RK_HIDDEN void *rk__calloc(size_t n, size_t size);
+RK_HIDDEN void rk__free(void *p);
+
+/* ids.c: the op table */
+RK_HIDDEN int rk__table_init(rk_ring *ring, uint32_t capacity);
+RK_HIDDEN void rk__table_free(rk_ring *ring);
+RK_HIDDEN int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out);
+RK_HIDDEN int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, uint32_t flags);
+RK_HIDDEN void rk__op_abort(rk_ring *ring, struct rk_op *op);
+RK_HIDDEN void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size);
+RK_HIDDEN struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id);
+RK_HIDDEN void rk__op_release(rk_ring *ring, struct rk_op *op);
+RK_HIDDEN void rk__op_complete_local(rk_ring *ring, struct rk_op *op, int32_t res);
+RK_HIDDEN uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op);
+
+static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
+{
+	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+}
+
+/* submit.c */
+RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);
+RK_HIDDEN int rk__wait_idle(rk_ring *ring, int64_t timeout_ns);
+RK_HIDDEN int rk__cancel_everything(rk_ring *ring);
+
+/* region.c */
+RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);
+RK_HIDDEN void rk__region_unpin(rk_region *region, int32_t chunk);
+RK_HIDDEN int rk__ring_region_index(rk_ring *ring, rk_region *region);
+RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
+
+/* ops: argument checks shared by the prep files */
+RK_HIDDEN int rk__copy_path(rk_ring *ring, struct rk_op *op, const char *path, const char **out);
+RK_HIDDEN int rk__copy_paths(rk_ring *ring, struct rk_op *op, const char *a, const char *b,
+                             const char **outa, const char **outb);
+
+#endif

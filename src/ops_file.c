@@ -1,0 +1,254 @@
+/*
+ * Prep functions for ops on open file descriptors: data transfer, sync,
+ * space management and pipes. Argument checks come before a slot is taken,
+ * so a rejected call leaves the table exactly as it was.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "internal.h"
+
+_Static_assert(sizeof(rk_iovec) == sizeof(struct iovec), "rk_iovec must match struct iovec");
+_Static_assert(sizeof(rk_cqe) == 16, "rk_cqe is 16 bytes");
+_Static_assert(sizeof(rk_op_desc) == 64, "rk_op_desc is 64 bytes");
+
+int64_t rk_prep_nop(rk_ring *ring, uint32_t flags)
+{
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_nop(&op->sqe);
+	return rk__op_commit(ring, op, flags);
+}
+
+static int64_t prep_rw(rk_ring *ring, uint8_t opcode, int fd, const void *buf, uint32_t len,
+                       int64_t offset, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (!buf && len)
+		return -EFAULT;
+	if (offset < -1)
+		return -EINVAL;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_rw(opcode, &op->sqe, fd, buf, len, (uint64_t)offset);
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_read(rk_ring *ring, int fd, void *buf, uint32_t len, int64_t offset,
+                     uint32_t flags)
+{
+	return prep_rw(ring, IORING_OP_READ, fd, buf, len, offset, flags);
+}
+
+int64_t rk_prep_write(rk_ring *ring, int fd, const void *buf, uint32_t len, int64_t offset,
+                      uint32_t flags)
+{
+	return prep_rw(ring, IORING_OP_WRITE, fd, buf, len, offset, flags);
+}
+
+/* The iovec array is copied into op storage: the kernel reads it when the op
+ * runs, which may be long after the caller's array is gone. */
+static int64_t prep_rwv(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *iov,
+                        uint32_t niov, int64_t offset, int32_t rw_flags, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (niov > RK_IOV_MAX || offset < -1)
+		return -EINVAL;
+	if (!iov && niov)
+		return -EFAULT;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	struct iovec *copy = rk__op_storage(ring, op, (size_t)niov * sizeof(*copy));
+	if (!copy) {
+		rk__op_abort(ring, op);
+		return -EBUSY;
+	}
+	if (niov)
+		memcpy(copy, iov, (size_t)niov * sizeof(*copy));
+	io_uring_prep_rw(opcode, &op->sqe, fd, copy, niov, (uint64_t)offset);
+	op->sqe.rw_flags = rw_flags;
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_readv(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, int64_t offset,
+                      int32_t rw_flags, uint32_t flags)
+{
+	return prep_rwv(ring, IORING_OP_READV, fd, iov, niov, offset, rw_flags, flags);
+}
+
+int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
+                       int64_t offset, int32_t rw_flags, uint32_t flags)
+{
+	return prep_rwv(ring, IORING_OP_WRITEV, fd, iov, niov, offset, rw_flags, flags);
+}
+
+static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk,
+                          uint32_t len, int64_t offset, uint32_t flags)
+{
+	if (!ring || !region)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (chunk < 0 || (uint32_t)chunk >= region->nchunks || !region->allocated[chunk])
+		return -EINVAL;
+	if (len > region->chunk_size || offset < -1)
+		return -EINVAL;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	unsigned char *buf = region->base + (size_t)chunk * region->chunk_size;
+	int index = rk__ring_region_index(ring, region);
+	if (index >= 0)
+		io_uring_prep_rw(write ? IORING_OP_WRITE_FIXED : IORING_OP_READ_FIXED, &op->sqe, fd,
+		                 buf, len, (uint64_t)offset);
+	else
+		io_uring_prep_rw(write ? IORING_OP_WRITE : IORING_OP_READ, &op->sqe, fd, buf, len,
+		                 (uint64_t)offset);
+	if (index >= 0)
+		op->sqe.buf_index = (uint16_t)index;
+	op->region = region;
+	op->chunk = chunk;
+	rk__region_pin(region, chunk);
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk, uint32_t len,
+                           int64_t offset, uint32_t flags)
+{
+	return prep_chunk(ring, false, fd, region, chunk, len, offset, flags);
+}
+
+int64_t rk_prep_write_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk,
+                            uint32_t len, int64_t offset, uint32_t flags)
+{
+	return prep_chunk(ring, true, fd, region, chunk, len, offset, flags);
+}
+
+static int64_t prep_sync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
+                         uint32_t fsync_flags, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (offset < 0)
+		return -EINVAL;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_fsync(&op->sqe, fd, fsync_flags);
+	op->sqe.off = (uint64_t)offset;
+	op->sqe.len = len;
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_fsync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags)
+{
+	return prep_sync(ring, fd, offset, len, 0, flags);
+}
+
+int64_t rk_prep_fdatasync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags)
+{
+	return prep_sync(ring, fd, offset, len, IORING_FSYNC_DATASYNC, flags);
+}
+
+int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	/* Closing a fixed file names its table index, not a fixed-file fd. */
+	if (flags & RK_FIXED_FILE) {
+		io_uring_prep_close_direct(&op->sqe, (unsigned)fd);
+		flags &= ~RK_FIXED_FILE;
+	} else {
+		io_uring_prep_close(&op->sqe, fd);
+	}
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, int64_t len,
+                          uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (offset < 0 || len <= 0)
+		return -EINVAL;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_fallocate(&op->sqe, fd, mode, (off_t)offset, (off_t)len);
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int32_t advice,
+                        uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (offset < 0)
+		return -EINVAL;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_fadvise(&op->sqe, fd, (uint64_t)offset, (off_t)len, advice);
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
+                       uint32_t nbytes, uint32_t splice_flags, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd_in < 0 || fd_out < 0)
+		return -EBADF;
+	if (off_in < -1 || off_out < -1)
+		return -EINVAL;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_splice(&op->sqe, fd_in, off_in, fd_out, off_out, nbytes, splice_flags);
+	return rk__op_commit(ring, op, flags);
+}
+
+int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
+                    uint32_t splice_flags, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd_in < 0 || fd_out < 0)
+		return -EBADF;
+	struct rk_op *op;
+	int64_t ret = rk__op_begin(ring, flags, &op);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_tee(&op->sqe, fd_in, fd_out, nbytes, splice_flags);
+	return rk__op_commit(ring, op, flags);
+}

@@ -1,0 +1,269 @@
+/*
+ * Pinned regions: page-aligned memory outside any GC heap, carved into
+ * fixed-size chunks named by index. A chunk in flight cannot be freed and a
+ * region in use cannot be destroyed, so the kernel never writes into memory
+ * that was handed back.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RK_MAX_CHUNK_SIZE (1u << 30)
+#define RK_MAX_REGION_BYTES (64ull << 30)
+#define RK_MAX_FIXED_BUFFER (1ull << 30) /* the kernel's limit per fixed buffer */
+#define RK_HUGE_PAGE (2u << 20)
+
+static size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
+
+static void *map_region(size_t *len, uint32_t flags)
+{
+	const int prot = PROT_READ | PROT_WRITE;
+	const int mflags = MAP_PRIVATE | MAP_ANONYMOUS;
+	if (flags & RK_REGION_HUGE) {
+		size_t hlen = round_up(*len, RK_HUGE_PAGE);
+		void *p = rk__sys_mmap(hlen, prot, mflags | MAP_HUGETLB, -1, 0);
+		if (p != MAP_FAILED) {
+			*len = hlen;
+			return p;
+		}
+		/* No hugetlb pool configured (the usual case): ask for transparent
+		 * huge pages instead, which the kernel grants when it can. */
+		p = rk__sys_mmap(*len, prot, mflags, -1, 0);
+		if (p != MAP_FAILED)
+			madvise(p, *len, MADV_HUGEPAGE);
+		return p;
+	}
+	return rk__sys_mmap(*len, prot, mflags, -1, 0);
+}
+
+static void region_free(rk_region *region)
+{
+	if (region->base) {
+		if (region->locked)
+			munlock(region->base, region->map_len);
+		rk__sys_munmap(region->base, region->map_len);
+	}
+	rk__free(region->free_stack);
+	rk__free(region->allocated);
+	rk__free(region->inflight);
+	rk__free(region);
+}
+
+int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_region **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (chunk_size == 0 || chunk_size > RK_MAX_CHUNK_SIZE || nchunks == 0 ||
+	    nchunks > RK_MAX_CAPACITY || (flags & ~(RK_REGION_LOCKED | RK_REGION_HUGE)))
+		return -EINVAL;
+	uint64_t total = (uint64_t)chunk_size * nchunks;
+	if (total > RK_MAX_REGION_BYTES)
+		return -EINVAL;
+
+	rk_region *region = rk__calloc(1, sizeof(*region));
+	if (!region)
+		return -ENOMEM;
+	region->chunk_size = chunk_size;
+	region->nchunks = nchunks;
+	region->free_stack = rk__calloc(nchunks, sizeof(uint32_t));
+	region->allocated = rk__calloc(nchunks, 1);
+	region->inflight = rk__calloc(nchunks, sizeof(uint32_t));
+	if (!region->free_stack || !region->allocated || !region->inflight) {
+		region_free(region);
+		return -ENOMEM;
+	}
+	size_t len = round_up((size_t)total, (size_t)sysconf(_SC_PAGESIZE));
+	void *base = map_region(&len, flags);
+	if (base == MAP_FAILED) {
+		int err = -errno;
+		region_free(region);
+		return err;
+	}
+	region->base = base;
+	region->map_len = len;
+	if (flags & RK_REGION_LOCKED) {
+		if (mlock(base, len) < 0) {
+			int err = -errno;
+			region_free(region);
+			return err;
+		}
+		region->locked = 1;
+	}
+	/* Hand chunks out lowest index first: predictable for callers and
+	 * tests, and it keeps a lightly used region's working set small. */
+	for (uint32_t i = 0; i < nchunks; i++)
+		region->free_stack[i] = nchunks - 1 - i;
+	region->nfree = nchunks;
+	*out = region;
+	return 0;
+}
+
+int rk_region_destroy(rk_region *region)
+{
+	if (!region)
+		return -EINVAL;
+	if (region->inflight_total || region->registrations)
+		return -EBUSY;
+	region_free(region);
+	return 0;
+}
+
+int32_t rk_chunk_alloc(rk_region *region)
+{
+	if (!region)
+		return -EINVAL;
+	if (region->nfree == 0)
+		return -ENOBUFS;
+	uint32_t c = region->free_stack[--region->nfree];
+	region->allocated[c] = 1;
+	return (int32_t)c;
+}
+
+int rk_chunk_free(rk_region *region, int32_t chunk)
+{
+	if (!region || chunk < 0 || (uint32_t)chunk >= region->nchunks)
+		return -EINVAL;
+	if (!region->allocated[chunk])
+		return -EINVAL;
+	if (region->inflight[chunk])
+		return -EBUSY;
+	region->allocated[chunk] = 0;
+	region->free_stack[region->nfree++] = (uint32_t)chunk;
+	return 0;
+}
+
+void *rk_chunk_ptr(rk_region *region, int32_t chunk)
+{
+	if (!region || chunk < 0 || (uint32_t)chunk >= region->nchunks)
+		return NULL;
+	return region->base + (size_t)chunk * region->chunk_size;
+}
+
+int64_t rk_region_chunk_size(rk_region *region)
+{
+	return region ? (int64_t)region->chunk_size : -EINVAL;
+}
+
+int64_t rk_region_nchunks(rk_region *region)
+{
+	return region ? (int64_t)region->nchunks : -EINVAL;
+}
+
+int64_t rk_region_chunks_free(rk_region *region)
+{
+	return region ? (int64_t)region->nfree : -EINVAL;
+}
+
+void rk__region_pin(rk_region *region, int32_t chunk)
+{
+	region->inflight[chunk]++;
+	region->inflight_total++;
+}
+
+void rk__region_unpin(rk_region *region, int32_t chunk)
+{
+	region->inflight[chunk]--;
+	region->inflight_total--;
+}
+
+int rk__ring_region_index(rk_ring *ring, rk_region *region)
+{
+	if (!ring->buffers_registered)
+		return -1;
+	for (int i = 0; i < RK_RING_MAX_REGIONS; i++)
+		if (ring->regions[i] == region)
+			return i;
+	return -1;
+}
+
+/* The ring's fixed-buffer table is created sparse, once, with a slot per
+ * region: registering a region later is one update of one slot, and regions
+ * come and go without re-registering the others. */
+static int ensure_buffer_table(rk_ring *ring)
+{
+	if (ring->buffers_registered)
+		return 0;
+	struct io_uring_rsrc_register reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.nr = RK_RING_MAX_REGIONS;
+	reg.flags = IORING_RSRC_REGISTER_SPARSE;
+	int ret = rk__sys_register(ring->fd, IORING_REGISTER_BUFFERS2, &reg, sizeof(reg));
+	if (ret < 0)
+		return ret;
+	ring->buffers_registered = 1;
+	return 0;
+}
+
+static int update_buffer_slot(rk_ring *ring, int slot, void *base, size_t len)
+{
+	struct iovec iov = {.iov_base = base, .iov_len = len};
+	struct io_uring_rsrc_update2 up;
+	memset(&up, 0, sizeof(up));
+	up.offset = (uint32_t)slot;
+	up.data = (uint64_t)(uintptr_t)&iov;
+	up.nr = 1;
+	int ret = rk__sys_register(ring->fd, IORING_REGISTER_BUFFERS_UPDATE, &up, sizeof(up));
+	return ret < 0 ? ret : 0;
+}
+
+int rk_ring_register_region(rk_ring *ring, rk_region *region)
+{
+	if (!ring || !region)
+		return -EINVAL;
+	if (rk__ring_region_index(ring, region) >= 0)
+		return 0;
+	size_t len = (size_t)region->chunk_size * region->nchunks;
+	if (len > RK_MAX_FIXED_BUFFER)
+		return -EINVAL;
+	int slot = -1;
+	for (int i = 0; i < RK_RING_MAX_REGIONS && slot < 0; i++)
+		if (!ring->regions[i])
+			slot = i;
+	if (slot < 0)
+		return -ENOSPC;
+	int ret = ensure_buffer_table(ring);
+	if (ret < 0)
+		return ret;
+	ret = update_buffer_slot(ring, slot, region->base, len);
+	if (ret < 0)
+		return ret;
+	ring->regions[slot] = region;
+	region->registrations++;
+	return 0;
+}
+
+int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
+{
+	if (!ring || !region)
+		return -EINVAL;
+	int slot = rk__ring_region_index(ring, region);
+	if (slot < 0)
+		return -ENOENT;
+	if (region->inflight_total)
+		return -EBUSY;
+	int ret = update_buffer_slot(ring, slot, NULL, 0);
+	if (ret < 0)
+		return ret;
+	ring->regions[slot] = NULL;
+	region->registrations--;
+	return 0;
+}
+
+/* At ring close: the kernel drops the buffer table with the ring fd. */
+void rk__ring_drop_regions(rk_ring *ring)
+{
+	for (int i = 0; i < RK_RING_MAX_REGIONS; i++) {
+		if (ring->regions[i]) {
+			ring->regions[i]->registrations--;
+			ring->regions[i] = NULL;
+		}
+	}
+}

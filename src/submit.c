@@ -1,0 +1,347 @@
+/*
+ * Submission and completion: moving staged ops into the SQ, entering the
+ * kernel, and copying completions out of the CQ.
+ *
+ * Prepared ops are staged in their slot and copied into the SQ here. That one
+ * 64-byte copy buys three things: the op table can be larger than the SQ (the
+ * staged list is TigerBeetle's overflow queue), linked chains are moved whole
+ * so the kernel never sees half a chain in one submission, and the SQ ring is
+ * only ever touched in this file.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "internal.h"
+
+static inline uint32_t load_acquire(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store_release(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static uint32_t sq_unconsumed(rk_ring *ring)
+{
+	return ring->sq.tail - load_acquire(ring->sq.khead);
+}
+
+/* Copies staged ops into free SQ entries, whole chains at a time, and
+ * publishes the new tail. Returns how many moved. */
+static uint32_t flush_staged(rk_ring *ring)
+{
+	struct rk_sq *sq = &ring->sq;
+	uint32_t space = sq->entries - sq_unconsumed(ring);
+	uint32_t moved = 0;
+
+	while (ring->staged_head != RK_NONE && space > 0) {
+		uint32_t n = 1;
+		for (uint32_t s = ring->staged_head;
+		     (ring->ops[s].sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)) &&
+		     ring->ops[s].next != RK_NONE;
+		     s = ring->ops[s].next)
+			n++;
+		if (n > space)
+			break;
+		for (uint32_t i = 0; i < n; i++) {
+			struct rk_op *op = &ring->ops[ring->staged_head];
+			ring->staged_head = op->next;
+			sq->sqes[sq->tail & sq->mask] = op->sqe;
+			sq->tail++;
+			op->state = RK_OP_KERNEL;
+			op->next = RK_NONE;
+		}
+		ring->staged_count -= n;
+		ring->in_kernel += n;
+		space -= n;
+		moved += n;
+	}
+	if (ring->staged_head == RK_NONE)
+		ring->staged_tail = RK_NONE;
+	if (moved)
+		store_release(sq->ktail, sq->tail);
+	return moved;
+}
+
+/* Whether the kernel holds completions we can only get by entering it:
+ * overflowed CQEs, deferred task work, or cooperative task work. */
+static bool needs_getevents(rk_ring *ring)
+{
+	if (ring->setup_flags & IORING_SETUP_DEFER_TASKRUN)
+		return true;
+	return load_acquire(ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+}
+
+static int submit_sqpoll(rk_ring *ring)
+{
+	int total = 0;
+	for (;;) {
+		uint32_t moved = flush_staged(ring);
+		total += (int)moved;
+		ring->total_submitted += moved;
+		/* The poll thread may have gone idle: the flag must be read after
+		 * the tail store is visible, hence the full fence. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		uint32_t eflags = 0;
+		if (load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
+			eflags |= IORING_ENTER_SQ_WAKEUP;
+		if (ring->staged_head != RK_NONE)
+			eflags |= IORING_ENTER_SQ_WAIT; /* wait for SQ space */
+		if (!eflags)
+			return total;
+		int ret = rk__sys_enter(ring->fd, 0, 0, eflags, NULL, 0);
+		if (ret < 0)
+			return total ? total : ret;
+		if (ring->staged_head == RK_NONE)
+			return total;
+	}
+}
+
+/* Hands every staged op the kernel will take to it. With getevents, also
+ * runs pending task work so completions become visible (min_complete 0: this
+ * never waits, so a signal can never be swallowed here). Returns how many ops
+ * the kernel consumed, or a negative errno when it consumed none. */
+int rk__flush_and_enter(rk_ring *ring, bool getevents)
+{
+	if (ring->setup_flags & IORING_SETUP_SQPOLL)
+		return submit_sqpoll(ring);
+
+	int total = 0;
+	for (;;) {
+		flush_staged(ring);
+		uint32_t to_submit = sq_unconsumed(ring);
+		uint32_t eflags = getevents && needs_getevents(ring) ? IORING_ENTER_GETEVENTS : 0;
+		if (to_submit == 0 && !eflags)
+			return total;
+		int ret = rk__sys_enter(ring->fd, to_submit, 0, eflags, NULL, 0);
+		if (ret < 0) {
+			/* -EBUSY/-EAGAIN: the kernel wants completions reaped or is
+			 * short of memory; the ops stay in the SQ for the next try. */
+			if (ret == -EBUSY || ret == -EAGAIN)
+				return total;
+			return total ? total : ret;
+		}
+		total += ret;
+		ring->total_submitted += (uint64_t)ret;
+		if (ring->staged_head == RK_NONE || ret == 0)
+			return total;
+		getevents = false;
+	}
+}
+
+int rk_submit(rk_ring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	return rk__flush_and_enter(ring, true);
+}
+
+static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
+{
+	uint32_t n = 0;
+	while (ring->local_head != RK_NONE && n < max) {
+		struct rk_op *op = &ring->ops[ring->local_head];
+		ring->local_head = op->next;
+		out[n].id = rk__op_id(ring, op);
+		out[n].res = op->res;
+		out[n].flags = 0;
+		n++;
+		ring->total_cqes++;
+		ring->total_completed++;
+		rk__op_release(ring, op);
+	}
+	if (ring->local_head == RK_NONE)
+		ring->local_tail = RK_NONE;
+	return n;
+}
+
+/* Copies up to max CQEs into out (out NULL: discard them all, for close) and
+ * releases the slots of final completions. Every field is read before the
+ * head moves past the entry, since the kernel may then overwrite it. */
+static uint32_t drain_cq(rk_ring *ring, rk_cqe *out, uint32_t max)
+{
+	struct rk_cq *cq = &ring->cq;
+	uint32_t head = *cq->khead;
+	uint32_t tail = load_acquire(cq->ktail);
+	uint32_t n = 0;
+
+	while (head != tail && (!out || n < max)) {
+		const struct io_uring_cqe *cqe = &cq->cqes[head & cq->mask];
+		uint64_t ud = cqe->user_data;
+		int32_t res = cqe->res;
+		uint32_t flags = cqe->flags;
+		head++;
+		if (ud == RK_UD_INTERNAL)
+			continue;
+		struct rk_op *op = rk__op_lookup(ring, (int64_t)ud);
+		if (!op || op->state != RK_OP_KERNEL)
+			continue; /* not ours: nothing in the table to settle */
+		if (out) {
+			out[n].id = (int64_t)ud;
+			out[n].res = res;
+			out[n].flags = flags;
+		}
+		n++;
+		ring->total_cqes++;
+		if (!(flags & IORING_CQE_F_MORE)) {
+			ring->total_completed++;
+			rk__op_release(ring, op);
+		}
+	}
+	store_release(cq->khead, head);
+	return n;
+}
+
+/* Drains the CQ, entering the kernel (without waiting) while it holds more:
+ * overflowed CQEs are only moved into the CQ as room is made. */
+static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
+{
+	uint32_t got = drain_cq(ring, out, max);
+	while ((!out || got < max) && needs_getevents(ring)) {
+		if (rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+			break;
+		uint32_t more = drain_cq(ring, out ? out + got : NULL, max - got);
+		if (more == 0)
+			break;
+		got += more;
+	}
+	return got;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One blocking wait in the kernel for min_complete CQEs, at most timeout_ns
+ * (< 0: unbounded). Returns 0 or the kernel's negative errno (-EINTR, -ETIME).
+ * Nothing is submitted here, so the kernel's answer is never hidden behind a
+ * submission count. */
+static int wait_cqes(rk_ring *ring, uint32_t min_complete, int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return rk__sys_enter(ring->fd, 0, min_complete, IORING_ENTER_GETEVENTS, NULL, 0);
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_ns / 1000000000,
+		.tv_nsec = timeout_ns % 1000000000,
+	};
+	struct io_uring_getevents_arg arg = {
+		.sigmask = 0,
+		.sigmask_sz = 8,
+		.ts = (uint64_t)(uintptr_t)&ts,
+	};
+	int ret = rk__sys_enter(ring->fd, 0, min_complete,
+	                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+	return ret < 0 ? ret : 0;
+}
+
+int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
+{
+	if (!ring || (!out && max))
+		return -EINVAL;
+	if (wait_nr > max)
+		wait_nr = max;
+
+	int sret = 0;
+	if (ring->staged_head != RK_NONE || sq_unconsumed(ring))
+		sret = rk__flush_and_enter(ring, true);
+
+	uint32_t got = drain_local(ring, out, max);
+	got += drain_all_ready(ring, out + got, max - got);
+	if (got >= wait_nr || timeout_ns == 0)
+		return (int)got;
+	if (sret < 0 && sret != -EINTR && ring->in_kernel == 0)
+		return sret; /* nothing reached the kernel: waiting would be for nothing */
+
+	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : -1;
+	while (got < wait_nr) {
+		/* Completions free SQ space: staged ops may go in now. */
+		if (ring->staged_head != RK_NONE)
+			rk__flush_and_enter(ring, false);
+		if (ring->in_kernel == 0)
+			break; /* nothing live can complete: never wait for it */
+		int64_t left = -1;
+		if (deadline >= 0) {
+			left = deadline - now_ns();
+			if (left <= 0)
+				break;
+		}
+		int ret = wait_cqes(ring, wait_nr - got, left);
+		got += drain_all_ready(ring, out + got, max - got);
+		if (got >= wait_nr || ret == -ETIME)
+			break;
+		if (ret == -EINTR)
+			return got ? (int)got : -EINTR;
+		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+			return got ? (int)got : ret;
+	}
+	return (int)got;
+}
+
+/* Pushes one internal SQE that cancels every op in the kernel. Its own
+ * completion carries RK_UD_INTERNAL and is dropped by drain_cq. */
+static void push_cancel_any(rk_ring *ring)
+{
+	struct rk_sq *sq = &ring->sq;
+	if (sq_unconsumed(ring) >= sq->entries)
+		return; /* SQ full: the caller enters and retries */
+	struct io_uring_sqe *sqe = &sq->sqes[sq->tail & sq->mask];
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	sqe->user_data = RK_UD_INTERNAL;
+	sq->tail++;
+	store_release(sq->ktail, sq->tail);
+}
+
+/* Cancels everything the kernel holds for this ring and waits, up to
+ * timeout_ns, until it has given every op back (completions discarded).
+ * Returns 0 or -ETIMEDOUT. Used by close, after staged ops were dropped. */
+int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
+{
+	int64_t deadline = now_ns() + timeout_ns;
+	int64_t next_cancel = 0;
+
+	while (ring->in_kernel > 0) {
+		int64_t now = now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* Repeat the cancel now and then: an op still in the SQ when the
+		 * first one ran, or re-armed by the kernel, is caught by the next. */
+		if (now >= next_cancel) {
+			push_cancel_any(ring);
+			next_cancel = now + 50000000;
+		}
+		if (ring->setup_flags & IORING_SETUP_SQPOLL)
+			submit_sqpoll(ring);
+		else if (sq_unconsumed(ring))
+			rk__sys_enter(ring->fd, sq_unconsumed(ring), 0, 0, NULL, 0);
+		int64_t left = deadline - now_ns();
+		wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
+		drain_all_ready(ring, NULL, 0);
+	}
+	return 0;
+}
+
+/* See rk_ring_cancel_all in ringkit.h. */
+int rk__cancel_everything(rk_ring *ring)
+{
+	int n = 0;
+	while (ring->staged_head != RK_NONE) {
+		struct rk_op *op = &ring->ops[ring->staged_head];
+		ring->staged_head = op->next;
+		ring->staged_count--;
+		rk__op_complete_local(ring, op, -ECANCELED);
+		n++;
+	}
+	ring->staged_tail = RK_NONE;
+	ring->chain_len = 0;
+	if (ring->in_kernel > 0) {
+		n += (int)ring->in_kernel;
+		push_cancel_any(ring);
+		rk__flush_and_enter(ring, true);
+	}
+	return n;
+}

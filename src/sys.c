@@ -1,0 +1,55 @@
+/*
+ * The core's only contact with the kernel and the allocator.
+ *
+ * Calling the syscalls ourselves (instead of liburing's wrappers) is
+ * deliberate: liburing's wait helpers retry io_uring_enter on EINTR, which
+ * would keep a runtime's signal handlers (Ctrl-C in Python) from running.
+ * Keeping every entry point in this one file also gives fault-injection tests
+ * a single seam to fail.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int rk__sys_setup(uint32_t entries, struct io_uring_params *p)
+{
+	long ret = syscall(__NR_io_uring_setup, entries, p);
+	return ret < 0 ? -errno : (int)ret;
+}
+
+int rk__sys_enter(int fd, uint32_t to_submit, uint32_t min_complete, uint32_t flags, void *arg,
+                  size_t argsz)
+{
+	long ret = syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz);
+	return ret < 0 ? -errno : (int)ret;
+}
+
+int rk__sys_register(int fd, uint32_t opcode, const void *arg, uint32_t nr_args)
+{
+	long ret = syscall(__NR_io_uring_register, fd, opcode, arg, nr_args);
+	return ret < 0 ? -errno : (int)ret;
+}
+
+void *rk__sys_mmap(size_t len, int prot, int flags, int fd, uint64_t off)
+{
+	return mmap(NULL, len, prot, flags, fd, (off_t)off);
+}
+
+int rk__sys_munmap(void *p, size_t len)
+{
+	return munmap(p, len) < 0 ? -errno : 0;
+}
+
+void *rk__calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+void rk__free(void *p)
+{
+	free(p);
+}
