@@ -249,6 +249,8 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 	int sret = 0;
 	if (ring->staged_head != RK_NONE || sq_unconsumed(ring))
 		sret = rk__flush_and_enter(ring, true);
+	if (max == 0)
+		return sret < 0 ? sret : 0; /* a submit-only call: leave completions queued */
 
 	uint32_t got = drain_local(ring, out, max);
 	got += drain_all_ready(ring, out + got, max - got);
