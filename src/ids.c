@@ -8,7 +8,6 @@
  * and reaping ops allocates nothing.
  */
 #include <errno.h>
-#include <string.h>
 
 #include "internal.h"
 
@@ -60,24 +59,32 @@ uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 }
 
 /* Takes a free slot for a new op and validates the flags every op shares.
- * The op becomes visible only through rk__op_commit(); rk__op_abort() gives
- * the slot back untouched when argument checks fail after this. */
-int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out)
+ * *sqe is where the prep writes: straight into the SQ when nothing waits
+ * ahead of this op and there is room, else the slot's own staging copy (the
+ * overflow queue), so ops always reach the kernel in the order prepared. The
+ * op becomes visible only through rk__op_commit(); rk__op_abort() gives the
+ * slot back untouched when argument checks fail after this. */
+int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out, struct io_uring_sqe **sqe)
 {
 	if (!ring)
 		return -EINVAL;
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
 		return -EINVAL;
-	/* The kernel ends a chain at the end of a submission and we flush whole
-	 * chains only: a chain must fit in the SQ. */
+	/* The kernel ends a chain at the end of a submission and we publish
+	 * whole chains only: a chain must fit in the SQ. */
 	if ((flags & (RK_LINK | RK_HARDLINK)) && ring->chain_len + 1 >= ring->sq.entries)
 		return -EINVAL;
 	if (ring->free_head == RK_NONE)
 		return -EBUSY;
 	struct rk_op *op = &ring->ops[ring->free_head];
 	ring->free_head = op->next;
-	memset(&op->sqe, 0, sizeof(op->sqe));
 	op->next = RK_NONE;
+	/* No memset of the SQE: every prep goes through io_uring_prep_rw,
+	 * which writes all fields but user_data and flags; commit writes those. */
+	if (ring->staged_head == RK_NONE && rk__sq_used(ring) < ring->sq.entries)
+		*sqe = &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
+	else
+		*sqe = &op->sqe;
 	*out = op;
 	return 0;
 }
@@ -97,25 +104,30 @@ void rk__op_abort(rk_ring *ring, struct rk_op *op)
 	ring->free_head = rk__op_slot(ring, op);
 }
 
-/* Queues a prepared op. liburing's prep helpers reset sqe->flags, so the
- * caller's flags are applied here, last. */
-int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, uint32_t flags)
+/* Queues a prepared op: it is either already in the SQ (published by the
+ * next submit) or appended to the overflow queue. */
+int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, uint32_t flags)
 {
 	uint32_t slot = rk__op_slot(ring, op);
 	int64_t id = ((int64_t)op->gen << 32) | slot;
 
-	op->sqe.user_data = (uint64_t)id;
-	op->sqe.flags = (uint8_t)flags;
-	op->state = RK_OP_STAGED;
-	op->next = RK_NONE;
-	if (ring->staged_tail == RK_NONE)
-		ring->staged_head = slot;
-	else
-		ring->ops[ring->staged_tail].next = slot;
-	ring->staged_tail = slot;
-	ring->staged_count++;
+	sqe->user_data = (uint64_t)id;
+	sqe->flags = (uint8_t)flags;
+	if (sqe != &op->sqe) {
+		ring->sq.tail++;
+		op->state = RK_OP_KERNEL;
+		ring->in_kernel++;
+	} else {
+		op->state = RK_OP_STAGED;
+		if (ring->staged_tail == RK_NONE)
+			ring->staged_head = slot;
+		else
+			ring->ops[ring->staged_tail].next = slot;
+		ring->staged_tail = slot;
+		ring->staged_count++;
+	}
 	ring->live++;
-	if (op->sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK))
+	if (flags & (RK_LINK | RK_HARDLINK))
 		ring->chain_len++;
 	else
 		ring->chain_len = 0;

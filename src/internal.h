@@ -51,7 +51,8 @@ struct rk_op {
 struct rk_sq {
 	uint32_t *khead, *ktail, *kflags, *kdropped, *array;
 	uint32_t mask, entries;
-	uint32_t tail;           /* our next tail, published with a release store */
+	uint32_t tail;           /* our next tail: entries before it are written */
+	uint32_t published;      /* what the kernel sees in *ktail */
 	struct io_uring_sqe *sqes;
 };
 
@@ -118,14 +119,32 @@ RK_HIDDEN void rk__free(void *p);
 /* ids.c: the op table */
 RK_HIDDEN int rk__table_init(rk_ring *ring, uint32_t capacity);
 RK_HIDDEN void rk__table_free(rk_ring *ring);
-RK_HIDDEN int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out);
-RK_HIDDEN int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, uint32_t flags);
+RK_HIDDEN int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out,
+                               struct io_uring_sqe **sqe);
+RK_HIDDEN int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+                                uint32_t flags);
 RK_HIDDEN void rk__op_abort(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size);
 RK_HIDDEN struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id);
 RK_HIDDEN void rk__op_release(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void rk__op_complete_local(rk_ring *ring, struct rk_op *op, int32_t res);
 RK_HIDDEN uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op);
+
+static inline uint32_t rk__load_acquire(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void rk__store_release(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* SQ entries written (published or not) that the kernel has not consumed. */
+static inline uint32_t rk__sq_used(rk_ring *ring)
+{
+	return ring->sq.tail - rk__load_acquire(ring->sq.khead);
+}
 
 static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
 {
@@ -136,6 +155,7 @@ static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
 RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);
 RK_HIDDEN int rk__wait_idle(rk_ring *ring, int64_t timeout_ns);
 RK_HIDDEN int rk__cancel_everything(rk_ring *ring);
+RK_HIDDEN int rk__unwrite_unpublished(rk_ring *ring, bool settle);
 
 /* region.c */
 RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);

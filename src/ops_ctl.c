@@ -17,11 +17,12 @@ int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t fla
 	if (fd < 0)
 		return -EBADF;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_poll_add(&op->sqe, fd, poll_mask);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_poll_add(sqe, fd, poll_mask);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 /* Shared by poll_remove, timeout_remove and cancel. */
@@ -32,12 +33,13 @@ static int64_t prep_targeted(rk_ring *ring, uint8_t opcode, int64_t target_id, u
 	if (!rk__op_lookup(ring, target_id))
 		return -ENOENT;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_rw(opcode, &op->sqe, -1, NULL, 0, 0);
-	op->sqe.addr = (uint64_t)target_id;
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_rw(opcode, sqe, -1, NULL, 0, 0);
+	sqe->addr = (uint64_t)target_id;
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t flags)
@@ -67,15 +69,16 @@ static int64_t prep_time(rk_ring *ring, uint8_t opcode, int64_t ns, uint32_t cou
 	if ((timeout_flags & RK_TIMEOUT_BOOTTIME) && (timeout_flags & RK_TIMEOUT_REALTIME))
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	struct __kernel_timespec *ts = rk__op_storage(ring, op, sizeof(*ts));
 	ts->tv_sec = ns / 1000000000;
 	ts->tv_nsec = ns % 1000000000;
-	io_uring_prep_rw(opcode, &op->sqe, -1, ts, 1, count);
-	op->sqe.timeout_flags = timeout_flags;
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_rw(opcode, sqe, -1, ts, 1, count);
+	sqe->timeout_flags = timeout_flags;
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count, uint32_t timeout_flags,

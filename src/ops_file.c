@@ -16,11 +16,12 @@ _Static_assert(sizeof(rk_op_desc) == 64, "rk_op_desc is 64 bytes");
 int64_t rk_prep_nop(rk_ring *ring, uint32_t flags)
 {
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_nop(&op->sqe);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_nop(sqe);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 static int64_t prep_rw(rk_ring *ring, uint8_t opcode, int fd, const void *buf, uint32_t len,
@@ -35,11 +36,12 @@ static int64_t prep_rw(rk_ring *ring, uint8_t opcode, int fd, const void *buf, u
 	if (offset < -1)
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_rw(opcode, &op->sqe, fd, buf, len, (uint64_t)offset);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_rw(opcode, sqe, fd, buf, len, (uint64_t)offset);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_read(rk_ring *ring, int fd, void *buf, uint32_t len, int64_t offset,
@@ -68,7 +70,8 @@ static int64_t prep_rwv(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *i
 	if (!iov && niov)
 		return -EFAULT;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	struct iovec *copy = rk__op_storage(ring, op, (size_t)niov * sizeof(*copy));
@@ -78,9 +81,9 @@ static int64_t prep_rwv(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *i
 	}
 	if (niov)
 		memcpy(copy, iov, (size_t)niov * sizeof(*copy));
-	io_uring_prep_rw(opcode, &op->sqe, fd, copy, niov, (uint64_t)offset);
-	op->sqe.rw_flags = rw_flags;
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_rw(opcode, sqe, fd, copy, niov, (uint64_t)offset);
+	sqe->rw_flags = rw_flags;
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_readv(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, int64_t offset,
@@ -107,23 +110,24 @@ static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, 
 	if (len > region->chunk_size || offset < -1)
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	unsigned char *buf = region->base + (size_t)chunk * region->chunk_size;
 	int index = rk__ring_region_index(ring, region);
 	if (index >= 0)
-		io_uring_prep_rw(write ? IORING_OP_WRITE_FIXED : IORING_OP_READ_FIXED, &op->sqe, fd,
+		io_uring_prep_rw(write ? IORING_OP_WRITE_FIXED : IORING_OP_READ_FIXED, sqe, fd,
 		                 buf, len, (uint64_t)offset);
 	else
-		io_uring_prep_rw(write ? IORING_OP_WRITE : IORING_OP_READ, &op->sqe, fd, buf, len,
+		io_uring_prep_rw(write ? IORING_OP_WRITE : IORING_OP_READ, sqe, fd, buf, len,
 		                 (uint64_t)offset);
 	if (index >= 0)
-		op->sqe.buf_index = (uint16_t)index;
+		sqe->buf_index = (uint16_t)index;
 	op->region = region;
 	op->chunk = chunk;
 	rk__region_pin(region, chunk);
-	return rk__op_commit(ring, op, flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk, uint32_t len,
@@ -148,13 +152,14 @@ static int64_t prep_sync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
 	if (offset < 0)
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_fsync(&op->sqe, fd, fsync_flags);
-	op->sqe.off = (uint64_t)offset;
-	op->sqe.len = len;
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_fsync(sqe, fd, fsync_flags);
+	sqe->off = (uint64_t)offset;
+	sqe->len = len;
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_fsync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags)
@@ -174,17 +179,18 @@ int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
 	if (fd < 0)
 		return -EBADF;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	/* Closing a fixed file names its table index, not a fixed-file fd. */
 	if (flags & RK_FIXED_FILE) {
-		io_uring_prep_close_direct(&op->sqe, (unsigned)fd);
+		io_uring_prep_close_direct(sqe, (unsigned)fd);
 		flags &= ~RK_FIXED_FILE;
 	} else {
-		io_uring_prep_close(&op->sqe, fd);
+		io_uring_prep_close(sqe, fd);
 	}
-	return rk__op_commit(ring, op, flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, int64_t len,
@@ -197,11 +203,12 @@ int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, i
 	if (offset < 0 || len <= 0)
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_fallocate(&op->sqe, fd, mode, (off_t)offset, (off_t)len);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int32_t advice,
@@ -214,11 +221,12 @@ int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int
 	if (offset < 0)
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_fadvise(&op->sqe, fd, (uint64_t)offset, (off_t)len, advice);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_fadvise(sqe, fd, (uint64_t)offset, (off_t)len, advice);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
@@ -231,11 +239,12 @@ int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int
 	if (off_in < -1 || off_out < -1)
 		return -EINVAL;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_splice(&op->sqe, fd_in, off_in, fd_out, off_out, nbytes, splice_flags);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, nbytes, splice_flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
@@ -246,9 +255,10 @@ int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
 	if (fd_in < 0 || fd_out < 0)
 		return -EBADF;
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_tee(&op->sqe, fd_in, fd_out, nbytes, splice_flags);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_tee(sqe, fd_in, fd_out, nbytes, splice_flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }

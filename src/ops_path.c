@@ -64,9 +64,9 @@ int rk__copy_paths(rk_ring *ring, struct rk_op *op, const char *a, const char *b
 
 /* Begins an op whose only pointer argument is one path, copied. */
 static int64_t begin_path_op(rk_ring *ring, const char *path, uint32_t flags,
-                             struct rk_op **op, const char **copy)
+                             struct rk_op **op, struct io_uring_sqe **sqe, const char **copy)
 {
-	int64_t ret = rk__op_begin(ring, flags, op);
+	int64_t ret = rk__op_begin(ring, flags, op, sqe);
 	if (ret < 0)
 		return ret;
 	ret = rk__copy_path(ring, *op, path, copy);
@@ -76,9 +76,10 @@ static int64_t begin_path_op(rk_ring *ring, const char *path, uint32_t flags,
 }
 
 static int64_t begin_two_path_op(rk_ring *ring, const char *a, const char *b, uint32_t flags,
-                                 struct rk_op **op, const char **ca, const char **cb)
+                                 struct rk_op **op, struct io_uring_sqe **sqe,
+                                 const char **ca, const char **cb)
 {
-	int64_t ret = rk__op_begin(ring, flags, op);
+	int64_t ret = rk__op_begin(ring, flags, op, sqe);
 	if (ret < 0)
 		return ret;
 	ret = rk__copy_paths(ring, *op, a, b, ca, cb);
@@ -91,19 +92,21 @@ int64_t rk_prep_openat(rk_ring *ring, int dfd, const char *path, int32_t oflags,
                        uint32_t flags)
 {
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &p);
+	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_openat(&op->sqe, dfd, p, oflags, mode);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_openat(sqe, dfd, p, oflags, mode);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflags, uint64_t mode,
                         uint64_t resolve, uint32_t flags)
 {
 	struct rk_op *op;
-	int64_t ret = rk__op_begin(ring, flags, &op);
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	int size = path_size(path);
@@ -119,8 +122,8 @@ int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflag
 	how->flags = oflags;
 	how->mode = mode;
 	how->resolve = resolve;
-	io_uring_prep_openat2(&op->sqe, dfd, p, how);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_openat2(sqe, dfd, p, how);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags, uint32_t mask,
@@ -131,69 +134,75 @@ int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags
 	if (!statxbuf)
 		return -EFAULT;
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &p);
+	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_statx(&op->sqe, dfd, p, at_flags, mask, statxbuf);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_statx(sqe, dfd, p, at_flags, mask, statxbuf);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                          uint32_t flags)
 {
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &p);
+	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_unlinkat(&op->sqe, dfd, p, at_flags);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_unlinkat(sqe, dfd, p, at_flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode, uint32_t flags)
 {
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &p);
+	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_mkdirat(&op->sqe, dfd, p, mode);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_mkdirat(sqe, dfd, p, mode);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_renameat(rk_ring *ring, int olddfd, const char *oldpath, int newdfd,
                          const char *newpath, uint32_t rename_flags, uint32_t flags)
 {
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *a, *b;
-	int64_t ret = begin_two_path_op(ring, oldpath, newpath, flags, &op, &a, &b);
+	int64_t ret = begin_two_path_op(ring, oldpath, newpath, flags, &op, &sqe, &a, &b);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_renameat(&op->sqe, olddfd, a, newdfd, b, rename_flags);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_renameat(sqe, olddfd, a, newdfd, b, rename_flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_linkat(rk_ring *ring, int olddfd, const char *oldpath, int newdfd,
                        const char *newpath, int32_t at_flags, uint32_t flags)
 {
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *a, *b;
-	int64_t ret = begin_two_path_op(ring, oldpath, newpath, flags, &op, &a, &b);
+	int64_t ret = begin_two_path_op(ring, oldpath, newpath, flags, &op, &sqe, &a, &b);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_linkat(&op->sqe, olddfd, a, newdfd, b, at_flags);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_linkat(sqe, olddfd, a, newdfd, b, at_flags);
+	return rk__op_commit(ring, op, sqe, flags);
 }
 
 int64_t rk_prep_symlinkat(rk_ring *ring, const char *target, int newdfd, const char *linkpath,
                           uint32_t flags)
 {
 	struct rk_op *op;
+	struct io_uring_sqe *sqe;
 	const char *a, *b;
-	int64_t ret = begin_two_path_op(ring, target, linkpath, flags, &op, &a, &b);
+	int64_t ret = begin_two_path_op(ring, target, linkpath, flags, &op, &sqe, &a, &b);
 	if (ret < 0)
 		return ret;
-	io_uring_prep_symlinkat(&op->sqe, a, newdfd, b);
-	return rk__op_commit(ring, op, flags);
+	io_uring_prep_symlinkat(sqe, a, newdfd, b);
+	return rk__op_commit(ring, op, sqe, flags);
 }

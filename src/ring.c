@@ -86,7 +86,7 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	ring->sq.mask = *(uint32_t *)(s + p->sq_off.ring_mask);
 	ring->sq.entries = *(uint32_t *)(s + p->sq_off.ring_entries);
 	ring->sq.sqes = sqes;
-	ring->sq.tail = *ring->sq.ktail;
+	ring->sq.tail = ring->sq.published = *ring->sq.ktail;
 	/* SQEs are always written in ring order, so the indirection array is
 	 * the identity, set once. */
 	for (uint32_t i = 0; i < ring->sq.entries; i++)
@@ -191,6 +191,7 @@ int rk_ring_close(rk_ring *ring)
 		return -EINVAL;
 
 	/* Ops that never reached the kernel are simply forgotten. */
+	rk__unwrite_unpublished(ring, false);
 	while (ring->staged_head != RK_NONE) {
 		struct rk_op *op = &ring->ops[ring->staged_head];
 		ring->staged_head = op->next;

@@ -13,27 +13,36 @@
 
 #include "internal.h"
 
-static inline uint32_t load_acquire(const uint32_t *p)
+/* Published entries the kernel has not consumed yet: what io_uring_enter
+ * should be told to submit. */
+static uint32_t sq_to_submit(rk_ring *ring)
 {
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	return ring->sq.published - rk__load_acquire(ring->sq.khead);
 }
 
-static inline void store_release(uint32_t *p, uint32_t v)
+/* Makes written SQ entries visible to the kernel. A linked chain whose rest
+ * still waits in the overflow queue is held back: the kernel would end it at
+ * the end of this submission. */
+static void publish(rk_ring *ring)
 {
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	struct rk_sq *sq = &ring->sq;
+	uint32_t end = sq->tail;
+	if (ring->staged_head != RK_NONE)
+		while (end != sq->published &&
+		       (sq->sqes[(end - 1) & sq->mask].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)))
+			end--;
+	if (end != sq->published) {
+		sq->published = end;
+		rk__store_release(sq->ktail, end);
+	}
 }
 
-static uint32_t sq_unconsumed(rk_ring *ring)
-{
-	return ring->sq.tail - load_acquire(ring->sq.khead);
-}
-
-/* Copies staged ops into free SQ entries, whole chains at a time, and
- * publishes the new tail. Returns how many moved. */
+/* Copies overflow-queue ops into free SQ entries, whole chains at a time,
+ * then publishes. Returns how many moved. */
 static uint32_t flush_staged(rk_ring *ring)
 {
 	struct rk_sq *sq = &ring->sq;
-	uint32_t space = sq->entries - sq_unconsumed(ring);
+	uint32_t space = sq->entries - rk__sq_used(ring);
 	uint32_t moved = 0;
 
 	while (ring->staged_head != RK_NONE && space > 0) {
@@ -60,8 +69,7 @@ static uint32_t flush_staged(rk_ring *ring)
 	}
 	if (ring->staged_head == RK_NONE)
 		ring->staged_tail = RK_NONE;
-	if (moved)
-		store_release(sq->ktail, sq->tail);
+	publish(ring);
 	return moved;
 }
 
@@ -71,21 +79,23 @@ static bool needs_getevents(rk_ring *ring)
 {
 	if (ring->setup_flags & IORING_SETUP_DEFER_TASKRUN)
 		return true;
-	return load_acquire(ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+	return rk__load_acquire(ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
 }
 
 static int submit_sqpoll(rk_ring *ring)
 {
 	int total = 0;
 	for (;;) {
-		uint32_t moved = flush_staged(ring);
-		total += (int)moved;
-		ring->total_submitted += moved;
+		uint32_t before = ring->sq.published;
+		flush_staged(ring);
+		uint32_t handed = ring->sq.published - before;
+		total += (int)handed;
+		ring->total_submitted += handed;
 		/* The poll thread may have gone idle: the flag must be read after
 		 * the tail store is visible, hence the full fence. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		uint32_t eflags = 0;
-		if (load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
+		if (rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
 			eflags |= IORING_ENTER_SQ_WAKEUP;
 		if (ring->staged_head != RK_NONE)
 			eflags |= IORING_ENTER_SQ_WAIT; /* wait for SQ space */
@@ -111,7 +121,7 @@ int rk__flush_and_enter(rk_ring *ring, bool getevents)
 	int total = 0;
 	for (;;) {
 		flush_staged(ring);
-		uint32_t to_submit = sq_unconsumed(ring);
+		uint32_t to_submit = sq_to_submit(ring);
 		uint32_t eflags = getevents && needs_getevents(ring) ? IORING_ENTER_GETEVENTS : 0;
 		if (to_submit == 0 && !eflags)
 			return total;
@@ -164,7 +174,7 @@ static uint32_t drain_cq(rk_ring *ring, rk_cqe *out, uint32_t max)
 {
 	struct rk_cq *cq = &ring->cq;
 	uint32_t head = *cq->khead;
-	uint32_t tail = load_acquire(cq->ktail);
+	uint32_t tail = rk__load_acquire(cq->ktail);
 	uint32_t n = 0;
 
 	while (head != tail && (!out || n < max)) {
@@ -190,7 +200,7 @@ static uint32_t drain_cq(rk_ring *ring, rk_cqe *out, uint32_t max)
 			rk__op_release(ring, op);
 		}
 	}
-	store_release(cq->khead, head);
+	rk__store_release(cq->khead, head);
 	return n;
 }
 
@@ -247,7 +257,7 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 		wait_nr = max;
 
 	int sret = 0;
-	if (ring->staged_head != RK_NONE || sq_unconsumed(ring))
+	if (ring->staged_head != RK_NONE || rk__sq_used(ring))
 		sret = rk__flush_and_enter(ring, true);
 	if (max == 0)
 		return sret < 0 ? sret : 0; /* a submit-only call: leave completions queued */
@@ -284,18 +294,42 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 	return (int)got;
 }
 
+/* Takes back SQ entries written but never published: the kernel has not
+ * seen them, so they can complete locally with -ECANCELED (settle true) or
+ * be forgotten (close). Returns how many. */
+int rk__unwrite_unpublished(rk_ring *ring, bool settle)
+{
+	struct rk_sq *sq = &ring->sq;
+	int n = 0;
+	for (uint32_t i = sq->published; i != sq->tail; i++) {
+		struct rk_op *op = rk__op_lookup(ring, (int64_t)sq->sqes[i & sq->mask].user_data);
+		if (!op)
+			continue;
+		ring->in_kernel--;
+		if (settle) {
+			rk__op_complete_local(ring, op, -ECANCELED);
+		} else {
+			op->state = RK_OP_STAGED; /* so release does not count it twice */
+			rk__op_release(ring, op);
+		}
+		n++;
+	}
+	sq->tail = sq->published;
+	return n;
+}
+
 /* Pushes one internal SQE that cancels every op in the kernel. Its own
  * completion carries RK_UD_INTERNAL and is dropped by drain_cq. */
 static void push_cancel_any(rk_ring *ring)
 {
 	struct rk_sq *sq = &ring->sq;
-	if (sq_unconsumed(ring) >= sq->entries)
+	if (rk__sq_used(ring) >= sq->entries)
 		return; /* SQ full: the caller enters and retries */
 	struct io_uring_sqe *sqe = &sq->sqes[sq->tail & sq->mask];
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	sqe->user_data = RK_UD_INTERNAL;
 	sq->tail++;
-	store_release(sq->ktail, sq->tail);
+	publish(ring);
 }
 
 /* Cancels everything the kernel holds for this ring and waits, up to
@@ -318,8 +352,8 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 		}
 		if (ring->setup_flags & IORING_SETUP_SQPOLL)
 			submit_sqpoll(ring);
-		else if (sq_unconsumed(ring))
-			rk__sys_enter(ring->fd, sq_unconsumed(ring), 0, 0, NULL, 0);
+		else if (sq_to_submit(ring))
+			rk__sys_enter(ring->fd, sq_to_submit(ring), 0, 0, NULL, 0);
 		int64_t left = deadline - now_ns();
 		wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
 		drain_all_ready(ring, NULL, 0);
@@ -330,7 +364,7 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 /* See rk_ring_cancel_all in ringkit.h. */
 int rk__cancel_everything(rk_ring *ring)
 {
-	int n = 0;
+	int n = rk__unwrite_unpublished(ring, true);
 	while (ring->staged_head != RK_NONE) {
 		struct rk_op *op = &ring->ops[ring->staged_head];
 		ring->staged_head = op->next;
