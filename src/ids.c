@@ -9,9 +9,7 @@
  */
 #include <errno.h>
 
-#include "internal.h"
-
-#define RK_ALLOWED_SQE_FLAGS (RK_FIXED_FILE | RK_DRAIN | RK_LINK | RK_HARDLINK | RK_ASYNC)
+#include "ids.h"
 
 int rk__table_init(rk_ring *ring, uint32_t capacity)
 {
@@ -20,6 +18,7 @@ int rk__table_init(rk_ring *ring, uint32_t capacity)
 		return -ENOMEM;
 	ring->capacity = capacity;
 	for (uint32_t i = 0; i < capacity; i++) {
+		ring->ops[i].slot = i;
 		ring->ops[i].next = i + 1 < capacity ? i + 1 : RK_NONE;
 		ring->ops[i].spill = RK_NONE;
 		ring->ops[i].chunk = -1;
@@ -53,87 +52,6 @@ void rk__table_free(rk_ring *ring)
 	ring->spill_free = NULL;
 }
 
-uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
-{
-	return (uint32_t)(op - ring->ops);
-}
-
-/* Takes a free slot for a new op and validates the flags every op shares.
- * *sqe is where the prep writes: straight into the SQ when nothing waits
- * ahead of this op and there is room, else the slot's own staging copy (the
- * overflow queue), so ops always reach the kernel in the order prepared. The
- * op becomes visible only through rk__op_commit(); rk__op_abort() gives the
- * slot back untouched when argument checks fail after this. */
-int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out, struct io_uring_sqe **sqe)
-{
-	if (!ring)
-		return -EINVAL;
-	if (flags & ~RK_ALLOWED_SQE_FLAGS)
-		return -EINVAL;
-	/* The kernel ends a chain at the end of a submission and we publish
-	 * whole chains only: a chain must fit in the SQ. */
-	if ((flags & (RK_LINK | RK_HARDLINK)) && ring->chain_len + 1 >= ring->sq.entries)
-		return -EINVAL;
-	if (ring->free_head == RK_NONE)
-		return -EBUSY;
-	struct rk_op *op = &ring->ops[ring->free_head];
-	ring->free_head = op->next;
-	op->next = RK_NONE;
-	/* No memset of the SQE: every prep goes through io_uring_prep_rw,
-	 * which writes all fields but user_data and flags; commit writes those. */
-	if (ring->staged_head == RK_NONE && rk__sq_used(ring) < ring->sq.entries)
-		*sqe = &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
-	else
-		*sqe = &op->sqe;
-	*out = op;
-	return 0;
-}
-
-void rk__op_abort(rk_ring *ring, struct rk_op *op)
-{
-	if (op->spill != RK_NONE) {
-		ring->spill_free[ring->spill_top++] = op->spill;
-		op->spill = RK_NONE;
-	}
-	if (op->region) {
-		rk__region_unpin(op->region, op->chunk);
-		op->region = NULL;
-		op->chunk = -1;
-	}
-	op->next = ring->free_head;
-	ring->free_head = rk__op_slot(ring, op);
-}
-
-/* Queues a prepared op: it is either already in the SQ (published by the
- * next submit) or appended to the overflow queue. */
-int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, uint32_t flags)
-{
-	uint32_t slot = rk__op_slot(ring, op);
-	int64_t id = ((int64_t)op->gen << 32) | slot;
-
-	sqe->user_data = (uint64_t)id;
-	sqe->flags = (uint8_t)flags;
-	if (sqe != &op->sqe) {
-		ring->sq.tail++;
-		op->state = RK_OP_KERNEL;
-		ring->in_kernel++;
-	} else {
-		op->state = RK_OP_STAGED;
-		if (ring->staged_tail == RK_NONE)
-			ring->staged_head = slot;
-		else
-			ring->ops[ring->staged_tail].next = slot;
-		ring->staged_tail = slot;
-		ring->staged_count++;
-	}
-	ring->live++;
-	if (flags & (RK_LINK | RK_HARDLINK))
-		ring->chain_len++;
-	else
-		ring->chain_len = 0;
-	return id;
-}
-
 /* Storage the kernel may read after this call returns: inline in the slot
  * when it fits, else a spill block. NULL when the pool is exhausted. */
 void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size)
@@ -144,33 +62,6 @@ void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size)
 		return NULL;
 	op->spill = ring->spill_free[--ring->spill_top];
 	return ring->spill + (size_t)op->spill * RK_SPILL_BYTES;
-}
-
-/* The live op an id names, or NULL when the id is stale, unknown or free. */
-struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id)
-{
-	if (id < 0)
-		return NULL;
-	uint32_t slot = (uint32_t)id;
-	uint32_t gen = (uint32_t)((uint64_t)id >> 32);
-	if (slot >= ring->capacity)
-		return NULL;
-	struct rk_op *op = &ring->ops[slot];
-	if (op->state == RK_OP_FREE || op->gen != gen)
-		return NULL;
-	return op;
-}
-
-/* Called once per op, after its final completion was handed out (or when the
- * ring is torn down): unpins, frees storage, retires the id. */
-void rk__op_release(rk_ring *ring, struct rk_op *op)
-{
-	if (op->state == RK_OP_KERNEL)
-		ring->in_kernel--;
-	op->state = RK_OP_FREE;
-	op->gen = (op->gen + 1) & RK_GEN_MASK;
-	ring->live--;
-	rk__op_abort(ring, op);
 }
 
 /* Completes an op that never reached the kernel; rk_reap delivers it. */

@@ -25,7 +25,7 @@
 /* Per-op storage: small paths, iovec arrays and timespecs fit inline in the
  * slot; larger ones borrow a block from the ring's spill pool. Both exist from
  * ring creation on, so preparing an op never allocates. */
-#define RK_INLINE_BYTES 192
+#define RK_INLINE_BYTES 144
 #define RK_SPILL_BYTES  (RK_IOV_MAX * 16) /* 1024 iovecs, or two PATH_MAX paths */
 
 enum rk_op_state {
@@ -39,6 +39,7 @@ struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
 	uint32_t gen;
 	uint32_t next;          /* free list, overflow queue or local-completion list */
+	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	uint8_t state;
 	uint8_t pad[3];
 	int32_t res;            /* result of a local completion */
@@ -47,6 +48,9 @@ struct rk_op {
 	rk_region *region;
 	_Alignas(16) unsigned char inl[RK_INLINE_BYTES];
 };
+
+/* A power-of-two slot size keeps slot indexing a shift on the hot path. */
+_Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
 
 struct rk_sq {
 	uint32_t *khead, *ktail, *kflags, *kdropped, *array;
@@ -119,16 +123,8 @@ RK_HIDDEN void rk__free(void *p);
 /* ids.c: the op table */
 RK_HIDDEN int rk__table_init(rk_ring *ring, uint32_t capacity);
 RK_HIDDEN void rk__table_free(rk_ring *ring);
-RK_HIDDEN int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out,
-                               struct io_uring_sqe **sqe);
-RK_HIDDEN int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
-                                uint32_t flags);
-RK_HIDDEN void rk__op_abort(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size);
-RK_HIDDEN struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id);
-RK_HIDDEN void rk__op_release(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void rk__op_complete_local(rk_ring *ring, struct rk_op *op, int32_t res);
-RK_HIDDEN uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op);
 
 static inline uint32_t rk__load_acquire(const uint32_t *p)
 {
@@ -146,10 +142,6 @@ static inline uint32_t rk__sq_used(rk_ring *ring)
 	return ring->sq.tail - rk__load_acquire(ring->sq.khead);
 }
 
-static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
-{
-	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
-}
 
 /* submit.c */
 RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);

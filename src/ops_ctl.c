@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "internal.h"
+#include "ids.h"
 
 #define RK_TIMEOUT_FLAGS (RK_TIMEOUT_ABS | RK_TIMEOUT_BOOTTIME | RK_TIMEOUT_REALTIME)
 

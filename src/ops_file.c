@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "internal.h"
+#include "ids.h"
 
 _Static_assert(sizeof(rk_iovec) == sizeof(struct iovec), "rk_iovec must match struct iovec");
 _Static_assert(sizeof(rk_cqe) == 16, "rk_cqe is 16 bytes");

@@ -7,7 +7,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "internal.h"
+#include "ids.h"
 
 /* Length of a path including its NUL, or a negative errno. */
 static int path_size(const char *path)

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "internal.h"
+#include "ids.h"
 
 /* Published entries the kernel has not consumed yet: what io_uring_enter
  * should be told to submit. */
@@ -169,38 +169,41 @@ static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 
 /* Copies up to max CQEs into out (out NULL: discard them all, for close) and
  * releases the slots of final completions. Every field is read before the
- * head moves past the entry, since the kernel may then overwrite it. */
-static uint32_t drain_cq(rk_ring *ring, rk_cqe *out, uint32_t max)
+ * head moves past the entry, since the kernel may then overwrite it. The
+ * counters stay in locals: stores through out could otherwise alias the
+ * ring and force reloads on every completion. */
+static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t max)
 {
 	struct rk_cq *cq = &ring->cq;
+	const uint32_t mask = cq->mask;
+	const struct io_uring_cqe *cqes = cq->cqes;
 	uint32_t head = *cq->khead;
 	uint32_t tail = rk__load_acquire(cq->ktail);
-	uint32_t n = 0;
+	uint32_t n = 0, finals = 0;
 
 	while (head != tail && (!out || n < max)) {
-		const struct io_uring_cqe *cqe = &cq->cqes[head & cq->mask];
+		const struct io_uring_cqe *cqe = &cqes[head & mask];
 		uint64_t ud = cqe->user_data;
 		int32_t res = cqe->res;
 		uint32_t flags = cqe->flags;
 		head++;
-		if (ud == RK_UD_INTERNAL)
-			continue;
-		struct rk_op *op = rk__op_lookup(ring, (int64_t)ud);
+		struct rk_op *op = rk__op_lookup(ring, (int64_t)ud); /* NULL for internal ones */
 		if (!op || op->state != RK_OP_KERNEL)
-			continue; /* not ours: nothing in the table to settle */
+			continue;
 		if (out) {
 			out[n].id = (int64_t)ud;
 			out[n].res = res;
 			out[n].flags = flags;
 		}
 		n++;
-		ring->total_cqes++;
 		if (!(flags & IORING_CQE_F_MORE)) {
-			ring->total_completed++;
+			finals++;
 			rk__op_release(ring, op);
 		}
 	}
 	rk__store_release(cq->khead, head);
+	ring->total_cqes += n;
+	ring->total_completed += finals;
 	return n;
 }
 
