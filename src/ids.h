@@ -49,6 +49,21 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op *
 	return 0;
 }
 
+/* rk__op_begin for an op on an fd, with the checks such ops share, in the
+ * documented order: NULL ring (-EINVAL), negative fd (-EBADF), then
+ * `invalid`, the op's own argument check (-EINVAL). */
+static inline int64_t rk__op_begin_fd(rk_ring *ring, int fd, bool invalid, uint32_t flags,
+                                      struct rk_op **op, struct io_uring_sqe **sqe)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (invalid)
+		return -EINVAL;
+	return rk__op_begin(ring, flags, op, sqe);
+}
+
 /* Gives a slot back, with any storage or chunk pin it took. */
 static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 {

@@ -12,13 +12,9 @@
 
 int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_poll_add(sqe, fd, poll_mask);

@@ -145,15 +145,9 @@ int64_t rk_prep_write_chunk(rk_ring *ring, int fd, rk_region *region, int32_t ch
 static int64_t prep_sync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
                          uint32_t fsync_flags, uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
-	if (offset < 0)
-		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, fd, offset < 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fsync(sqe, fd, fsync_flags);
@@ -174,13 +168,9 @@ int64_t rk_prep_fdatasync(rk_ring *ring, int fd, int64_t offset, uint32_t len, u
 
 int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	/* Closing a fixed file names its table index, not a fixed-file fd. */
@@ -196,15 +186,9 @@ int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
 int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, int64_t len,
                           uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
-	if (offset < 0 || len <= 0)
-		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, fd, offset < 0 || len <= 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
@@ -214,15 +198,9 @@ int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, i
 int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int32_t advice,
                         uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd < 0)
-		return -EBADF;
-	if (offset < 0)
-		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, fd, offset < 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fadvise(sqe, fd, (uint64_t)offset, (off_t)len, advice);
@@ -232,15 +210,11 @@ int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int
 int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
                        uint32_t nbytes, uint32_t splice_flags, uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd_in < 0 || fd_out < 0)
-		return -EBADF;
-	if (off_in < -1 || off_out < -1)
-		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	/* The smaller fd is negative when either is. */
+	int64_t ret = rk__op_begin_fd(ring, fd_in < fd_out ? fd_in : fd_out,
+	                              off_in < -1 || off_out < -1, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, nbytes, splice_flags);
@@ -250,13 +224,9 @@ int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int
 int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
                     uint32_t splice_flags, uint32_t flags)
 {
-	if (!ring)
-		return -EINVAL;
-	if (fd_in < 0 || fd_out < 0)
-		return -EBADF;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, fd_in < fd_out ? fd_in : fd_out, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_tee(sqe, fd_in, fd_out, nbytes, splice_flags);
