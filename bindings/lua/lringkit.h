@@ -1,0 +1,79 @@
+/*
+ * Internals shared by the files of the Lua 5.4 module `ringkit`.
+ *
+ * Ownership: a ring userdata owns a side table with one entry per op-table
+ * slot (slot = id & 0xffffffff). An entry holds what the kernel may still
+ * touch or what keeps the fd owner alive: a registry reference (a Lua string a
+ * write reads from, a region a chunk op uses, a file handle) and/or a buffer
+ * the binding allocated for a read. The entry is released only when the op's
+ * final completion has been reaped, or after rk_ring_close() returned 0.
+ */
+#ifndef LRINGKIT_H
+#define LRINGKIT_H
+
+#include <stdint.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "ringkit.h"
+
+#define LRK_RING_MT   "ringkit.ring"
+#define LRK_REGION_MT "ringkit.region"
+
+/* What a slot's buffer becomes in the completion's third value. */
+enum lrk_kind {
+	LRK_NONE = 0, /* third value: the CQE flags */
+	LRK_BUF,      /* binding-owned read buffer: a string of res bytes */
+	LRK_STATX,    /* binding-owned struct statx: a table */
+	LRK_OPEN,     /* open op: its fd must be closed if the ring is torn down */
+};
+
+typedef struct lrk_slot {
+	int ref;       /* LUA_NOREF or a registry reference to the anchored value(s) */
+	uint8_t kind;  /* enum lrk_kind */
+	void *buf;     /* malloc'd, owned by the binding until the final completion */
+} lrk_slot;
+
+typedef struct lrk_ring {
+	rk_ring *ring;     /* NULL once closed */
+	lrk_slot *slots;   /* capacity entries */
+	uint32_t capacity;
+	rk_cqe *cqes;      /* reusable completion array */
+	uint32_t ncqes;
+	int leaked;        /* rk_ring_close timed out: anchors are kept forever */
+} lrk_ring;
+
+typedef struct lrk_region {
+	rk_region *region; /* NULL once destroyed */
+	int orphan;        /* __gc ran while busy: destroy when the ring lets go */
+} lrk_region;
+
+/* Up to LRK_MAX_ANCHORS stack values to keep alive until an op completes. */
+#define LRK_MAX_ANCHORS 4
+typedef struct lrk_anchors {
+	int n;
+	int idx[LRK_MAX_ANCHORS];
+} lrk_anchors;
+
+/* ringkit.c */
+lrk_ring *lrk_check_ring(lua_State *L, int idx);
+int lrk_fail(lua_State *L, int err);
+int lrk_fd_arg(lua_State *L, int idx, lrk_anchors *a);
+void lrk_anchor(lua_State *L, lrk_anchors *a, int idx);
+int lrk_ref(lua_State *L, const lrk_anchors *a);
+int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kind, void *buf);
+uint32_t lrk_u32_arg(lua_State *L, int idx, lua_Integer def);
+int32_t lrk_i32_arg(lua_State *L, int idx, lua_Integer def);
+int64_t lrk_i64_arg(lua_State *L, int idx, lua_Integer def);
+void lrk_region_release_orphan(lua_State *L, int idx);
+
+/* ops.c */
+extern const luaL_Reg lrk_ring_ops[];
+
+/* region.c */
+lrk_region *lrk_check_region(lua_State *L, int idx);
+int lrk_region_new(lua_State *L);
+void lrk_region_register_mt(lua_State *L);
+
+#endif

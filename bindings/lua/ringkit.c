@@ -1,0 +1,632 @@
+/*
+ * ringkit for Lua 5.4: the module table, the ring userdata, submission and
+ * completion. Ops live in ops.c, regions in region.c.
+ *
+ *   local rk = require "ringkit"
+ *   local ring <close> = assert(rk.ring(64))
+ *   local id = ring:nop()
+ *   local n, id1, res1, extra1 = ring:reap(64, 1)
+ *
+ * Expected failures return nil, message, errno (errno positive, as luaposix);
+ * misuse (wrong argument types, a closed ring) raises through luaL_argerror.
+ * Ids, results and sizes are Lua integers (64-bit in 5.4).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lualib.h>
+
+#include "lringkit.h"
+
+/* Values mode pushes 3 values per completion: cap a batch. */
+#define LRK_MAX_VALUES_BATCH 1024
+#define LRK_MAX_BATCH (1u << 20)
+
+int lrk_fail(lua_State *L, int err)
+{
+	if (err > 0)
+		err = -err;
+	lua_pushnil(L);
+	lua_pushstring(L, rk_strerror(err));
+	lua_pushinteger(L, -err);
+	return 3;
+}
+
+lrk_ring *lrk_check_ring(lua_State *L, int idx)
+{
+	lrk_ring *r = luaL_checkudata(L, idx, LRK_RING_MT);
+	if (!r->ring)
+		luaL_argerror(L, idx, "ring is closed");
+	return r;
+}
+
+uint32_t lrk_u32_arg(lua_State *L, int idx, lua_Integer def)
+{
+	lua_Integer v = luaL_optinteger(L, idx, def);
+	if (v < 0 || v > (lua_Integer)UINT32_MAX)
+		luaL_argerror(L, idx, "out of range for a 32-bit unsigned value");
+	return (uint32_t)v;
+}
+
+int32_t lrk_i32_arg(lua_State *L, int idx, lua_Integer def)
+{
+	lua_Integer v = luaL_optinteger(L, idx, def);
+	/* Flag words (O_*, AT_*) may be written as unsigned 32-bit values. */
+	if (v < INT32_MIN || v > (lua_Integer)UINT32_MAX)
+		luaL_argerror(L, idx, "out of range for a 32-bit value");
+	return (int32_t)(uint32_t)v;
+}
+
+int64_t lrk_i64_arg(lua_State *L, int idx, lua_Integer def)
+{
+	return (int64_t)luaL_optinteger(L, idx, def);
+}
+
+void lrk_anchor(lua_State *L, lrk_anchors *a, int idx)
+{
+	if (a->n == LRK_MAX_ANCHORS)
+		luaL_error(L, "ringkit: too many anchors for one op");
+	a->idx[a->n++] = lua_absindex(L, idx);
+}
+
+/* An fd argument: an integer, or a Lua file handle (io.open), which is then
+ * kept alive until the op completes so its fd cannot be closed and reused
+ * under the kernel's feet. */
+int lrk_fd_arg(lua_State *L, int idx, lrk_anchors *a)
+{
+	if (lua_isinteger(L, idx)) {
+		lua_Integer fd = lua_tointeger(L, idx);
+		if (fd < INT32_MIN || fd > INT32_MAX)
+			luaL_argerror(L, idx, "fd out of range");
+		return (int)fd;
+	}
+	luaL_Stream *s = luaL_testudata(L, idx, LUA_FILEHANDLE);
+	if (!s)
+		return (int)luaL_argerror(L, idx, "integer fd or file handle expected");
+	if (!s->closef || !s->f)
+		luaL_argerror(L, idx, "attempt to use a closed file");
+	if (a)
+		lrk_anchor(L, a, idx);
+	return fileno(s->f);
+}
+
+/* One registry reference to everything an op anchors (a table when more
+ * than one value), taken before the prep so a memory error cannot leave an
+ * op in the kernel with nothing holding its buffer. */
+int lrk_ref(lua_State *L, const lrk_anchors *a)
+{
+	if (a->n == 0)
+		return LUA_NOREF;
+	if (a->n == 1) {
+		lua_pushvalue(L, a->idx[0]);
+	} else {
+		lua_createtable(L, a->n, 0);
+		for (int i = 0; i < a->n; i++) {
+			lua_pushvalue(L, a->idx[i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+	}
+	return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void release_slot(lua_State *L, lrk_slot *s)
+{
+	if (s->ref != LUA_NOREF) {
+		luaL_unref(L, LUA_REGISTRYINDEX, s->ref);
+		s->ref = LUA_NOREF;
+	}
+	free(s->buf);
+	s->buf = NULL;
+	s->kind = LRK_NONE;
+}
+
+int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kind, void *buf)
+{
+	if (id < 0) {
+		if (ref != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, ref);
+		free(buf);
+		return lrk_fail(L, (int)id);
+	}
+	if (ref != LUA_NOREF || buf || kind != LRK_NONE) {
+		lrk_slot *s = &r->slots[(uint32_t)id];
+		s->ref = ref;
+		s->kind = (uint8_t)kind;
+		s->buf = buf;
+	}
+	lua_pushinteger(L, (lua_Integer)id);
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Module functions                                                         */
+/* ------------------------------------------------------------------------ */
+
+static int ring_new_ex(lua_State *L, uint32_t entries, uint32_t flags, uint32_t cq, uint32_t cap,
+                       uint32_t idle)
+{
+	lrk_ring *r = lua_newuserdatauv(L, sizeof *r, 1);
+	memset(r, 0, sizeof *r);
+	luaL_setmetatable(L, LRK_RING_MT);
+	lua_newtable(L); /* regions registered with this ring, kept alive by it */
+	lua_setiuservalue(L, -2, 1);
+
+	rk_ring *ring;
+	int err = rk_ring_create_ex(entries, flags, cq, cap, idle, &ring);
+	if (err < 0)
+		return lrk_fail(L, err);
+	uint64_t st[RK_STAT_COUNT];
+	rk_ring_stats(ring, st, RK_STAT_COUNT);
+	r->capacity = (uint32_t)st[RK_STAT_CAPACITY];
+	r->ncqes = 256;
+	r->slots = malloc(sizeof *r->slots * r->capacity);
+	r->cqes = malloc(sizeof *r->cqes * r->ncqes);
+	if (!r->slots || !r->cqes) {
+		free(r->slots);
+		free(r->cqes);
+		r->slots = NULL;
+		r->cqes = NULL;
+		rk_ring_close(ring);
+		return luaL_error(L, "not enough memory");
+	}
+	for (uint32_t i = 0; i < r->capacity; i++) {
+		r->slots[i].ref = LUA_NOREF;
+		r->slots[i].kind = LRK_NONE;
+		r->slots[i].buf = NULL;
+	}
+	r->ring = ring;
+	return 1;
+}
+
+/* rk.ring([entries [, flags]]) -> ring | nil, msg, errno */
+static int l_ring(lua_State *L)
+{
+	uint32_t entries = lrk_u32_arg(L, 1, 256);
+	uint32_t flags = lrk_u32_arg(L, 2, 0);
+	return ring_new_ex(L, entries, flags, 0, 0, 0);
+}
+
+/* rk.ring_ex(entries, flags, cq_entries, capacity, sq_thread_idle_ms) */
+static int l_ring_ex(lua_State *L)
+{
+	return ring_new_ex(L, lrk_u32_arg(L, 1, 256), lrk_u32_arg(L, 2, 0), lrk_u32_arg(L, 3, 0),
+	                   lrk_u32_arg(L, 4, 0), lrk_u32_arg(L, 5, 0));
+}
+
+static int l_version(lua_State *L)
+{
+	uint32_t v = rk_version();
+	lua_pushinteger(L, v);
+	lua_pushfstring(L, "%d.%d.%d", (int)(v >> 16), (int)((v >> 8) & 0xff), (int)(v & 0xff));
+	return 2;
+}
+
+static int l_strerror(lua_State *L)
+{
+	lua_Integer e = luaL_checkinteger(L, 1);
+	lua_pushstring(L, rk_strerror((int)(e > 0 ? -e : e)));
+	return 1;
+}
+
+static int l_constant(lua_State *L)
+{
+	int64_t v;
+	if (rk_constant(luaL_checkstring(L, 1), &v) < 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pushinteger(L, (lua_Integer)v);
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ring methods                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The third value of a completion, and the release of what its slot held. */
+static void push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
+{
+	uint32_t slot = (uint32_t)c->id;
+	lrk_slot *s = slot < r->capacity ? &r->slots[slot] : NULL;
+	if (!s || (c->flags & RK_CQE_F_MORE) || (s->ref == LUA_NOREF && !s->buf)) {
+		lua_pushinteger(L, c->flags);
+		return;
+	}
+	if (s->kind == LRK_BUF && c->res >= 0) {
+		lua_pushlstring(L, s->buf, (size_t)c->res);
+	} else if (s->kind == LRK_STATX && c->res >= 0) {
+		const struct statx *x = s->buf;
+		lua_createtable(L, 0, 16);
+#define F(name, val) (lua_pushinteger(L, (lua_Integer)(val)), lua_setfield(L, -2, name))
+#define T(name, ts) (lua_pushnumber(L, (lua_Number)(ts).tv_sec + (lua_Number)(ts).tv_nsec * 1e-9), \
+                     lua_setfield(L, -2, name))
+		F("mask", x->stx_mask);
+		F("blksize", x->stx_blksize);
+		F("attributes", x->stx_attributes);
+		F("nlink", x->stx_nlink);
+		F("uid", x->stx_uid);
+		F("gid", x->stx_gid);
+		F("mode", x->stx_mode);
+		F("ino", x->stx_ino);
+		F("size", x->stx_size);
+		F("blocks", x->stx_blocks);
+		F("dev_major", x->stx_dev_major);
+		F("dev_minor", x->stx_dev_minor);
+		T("atime", x->stx_atime);
+		T("btime", x->stx_btime);
+		T("ctime", x->stx_ctime);
+		T("mtime", x->stx_mtime);
+#undef F
+#undef T
+	} else {
+		lua_pushinteger(L, c->flags);
+	}
+	release_slot(L, s);
+}
+
+static void ensure_cqes(lua_State *L, lrk_ring *r, uint32_t max)
+{
+	if (max <= r->ncqes)
+		return;
+	rk_cqe *n = realloc(r->cqes, sizeof *n * max);
+	if (!n)
+		luaL_error(L, "not enough memory");
+	r->cqes = n;
+	r->ncqes = max;
+}
+
+/* ring:reap([max [, wait [, timeout_ns [, t]]]])
+ *   Submits, waits until `wait` completions are ready (timeout_ns nil or < 0:
+ *   no limit; 0: do not wait) and takes up to `max` (default 256).
+ *   Without t: returns n, then id, res, extra for each completion.
+ *   With t:    fills t[3i-2], t[3i-1], t[3i] (i = 1..n) and returns n.
+ *   extra: the data (string) of read/readv into a binding buffer, the statx
+ *   table, else the CQE flags. Errors: nil, msg, errno (EINTR: call again). */
+static int ring_reap(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lua_Integer max = luaL_optinteger(L, 2, 256);
+	lua_Integer wait = luaL_optinteger(L, 3, 0);
+	int64_t timeout = lua_isnoneornil(L, 4) ? -1 : (int64_t)luaL_checkinteger(L, 4);
+	int has_t = !lua_isnoneornil(L, 5);
+	luaL_argcheck(L, max >= 0, 2, "max must be >= 0");
+	luaL_argcheck(L, wait >= 0, 3, "wait must be >= 0");
+	if (has_t)
+		luaL_checktype(L, 5, LUA_TTABLE);
+	if (!has_t && max > LRK_MAX_VALUES_BATCH)
+		max = LRK_MAX_VALUES_BATCH;
+	if (max > LRK_MAX_BATCH)
+		max = LRK_MAX_BATCH;
+	if (wait > max)
+		wait = max;
+	ensure_cqes(L, r, (uint32_t)max);
+
+	int n = rk_reap(r->ring, r->cqes, (uint32_t)max, (uint32_t)wait, timeout);
+	if (n < 0)
+		return lrk_fail(L, n);
+	const rk_cqe *c = r->cqes;
+	if (has_t) {
+		for (int i = 0; i < n; i++) {
+			lua_pushinteger(L, (lua_Integer)c[i].id);
+			lua_rawseti(L, 5, 3 * i + 1);
+			lua_pushinteger(L, c[i].res);
+			lua_rawseti(L, 5, 3 * i + 2);
+			push_extra(L, r, &c[i]);
+			lua_rawseti(L, 5, 3 * i + 3);
+		}
+		lua_pushinteger(L, n);
+		return 1;
+	}
+	luaL_checkstack(L, 3 * n + 1, "too many completions");
+	lua_pushinteger(L, n);
+	for (int i = 0; i < n; i++) {
+		lua_pushinteger(L, (lua_Integer)c[i].id);
+		lua_pushinteger(L, c[i].res);
+		push_extra(L, r, &c[i]);
+	}
+	return 3 * n + 1;
+}
+
+/* ring:submit() -> number of ops the kernel took | nil, msg, errno */
+static int ring_submit(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	int n = rk_submit(r->ring);
+	if (n < 0)
+		return lrk_fail(L, n);
+	lua_pushinteger(L, n);
+	return 1;
+}
+
+static int ring_cancel_all(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	int n = rk_ring_cancel_all(r->ring);
+	if (n < 0)
+		return lrk_fail(L, n);
+	lua_pushinteger(L, n);
+	return 1;
+}
+
+static int ring_fd(lua_State *L)
+{
+	lua_pushinteger(L, rk_ring_fd(lrk_check_ring(L, 1)->ring));
+	return 1;
+}
+
+/* ring:probe(opcode) -> boolean; opcode an integer or a name ("READ" or
+ * "IORING_OP_READ"). */
+static int ring_probe(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lua_Integer op;
+	if (lua_type(L, 2) == LUA_TSTRING) {
+		const char *name = lua_tostring(L, 2);
+		int64_t v;
+		if (rk_constant(name, &v) < 0) {
+			lua_pushfstring(L, "IORING_OP_%s", name);
+			if (rk_constant(lua_tostring(L, -1), &v) < 0)
+				return luaL_argerror(L, 2, "unknown opcode name");
+			lua_pop(L, 1);
+		}
+		op = v;
+	} else {
+		op = luaL_checkinteger(L, 2);
+	}
+	luaL_argcheck(L, op >= 0 && op <= 255, 2, "opcode out of range");
+	int ret = rk_ring_probe(r->ring, (uint32_t)op);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_pushboolean(L, ret);
+	return 1;
+}
+
+static int ring_stats(lua_State *L)
+{
+	static const char *const names[RK_STAT_COUNT] = {
+		"inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
+		"submitted", "completed", "cq_overflow", "cqes", "features",
+	};
+	lrk_ring *r = lrk_check_ring(L, 1);
+	uint64_t st[RK_STAT_COUNT] = {0};
+	int n = rk_ring_stats(r->ring, st, RK_STAT_COUNT);
+	lua_createtable(L, 0, RK_STAT_COUNT);
+	for (int i = 0; i < n && i < RK_STAT_COUNT; i++) {
+		lua_pushinteger(L, (lua_Integer)st[i]);
+		lua_setfield(L, -2, names[i]);
+	}
+	return 1;
+}
+
+/* ring:inflight() -> live ops (prepared, final completion not yet reaped) */
+static int ring_inflight(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	uint64_t v = 0;
+	rk_ring_stats(r->ring, &v, 1);
+	lua_pushinteger(L, (lua_Integer)v);
+	return 1;
+}
+
+static int ring_register_eventfd(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	int fd = lrk_fd_arg(L, 2, NULL);
+	int ret = rk_ring_register_eventfd(r->ring, fd, lrk_u32_arg(L, 3, 0));
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int ring_unregister_eventfd(lua_State *L)
+{
+	int ret = rk_ring_unregister_eventfd(lrk_check_ring(L, 1)->ring);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* ring:register_region(region) -> true | nil, msg, errno (ENOMEM: over
+ * RLIMIT_MEMLOCK; the region stays usable unregistered). The ring keeps the
+ * region alive while registered. */
+static int ring_register_region(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	int ret = rk_ring_register_region(r->ring, g->region);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_getiuservalue(L, 1, 1);
+	lua_pushvalue(L, 2);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, -3);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int ring_unregister_region(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	int ret = rk_ring_unregister_region(r->ring, g->region);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_getiuservalue(L, 1, 1);
+	lua_pushvalue(L, 2);
+	lua_pushnil(L);
+	lua_rawset(L, -3);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* Cancels every op, reaps until nothing is live (settling what the kernel
+ * still held; an fd opened despite the cancel is closed, not leaked), then
+ * closes the ring and releases what the slots anchored. Idempotent. Returns 0
+ * or rk_ring_close's error (then the anchors are kept forever, as the kernel
+ * may still touch them). Never raises: it runs from __gc. */
+static int ring_do_close(lua_State *L, int idx)
+{
+	lrk_ring *r = luaL_checkudata(L, idx, LRK_RING_MT);
+	if (!r->ring)
+		return 0;
+	rk_ring *ring = r->ring;
+	rk_ring_cancel_all(ring);
+	for (int round = 0; round < 50; round++) {
+		uint64_t live = 0;
+		rk_ring_stats(ring, &live, 1);
+		if (live == 0)
+			break;
+		int n = rk_reap(ring, r->cqes, r->ncqes, 1, 100 * 1000 * 1000);
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			const rk_cqe *c = &r->cqes[i];
+			uint32_t slot = (uint32_t)c->id;
+			if ((c->flags & RK_CQE_F_MORE) || slot >= r->capacity)
+				continue;
+			lrk_slot *s = &r->slots[slot];
+			if (s->kind == LRK_OPEN && c->res >= 0)
+				close(c->res);
+			release_slot(L, s);
+		}
+	}
+	int rc = rk_ring_close(ring);
+	r->ring = NULL;
+	if (rc == 0) {
+		for (uint32_t i = 0; i < r->capacity; i++)
+			release_slot(L, &r->slots[i]);
+	} else {
+		r->leaked = 1; /* refs stay in the registry, buffers stay allocated */
+	}
+	free(r->slots);
+	free(r->cqes);
+	r->slots = NULL;
+	r->cqes = NULL;
+	/* Regions whose __gc ran while they were registered here can go now. */
+	lua_getiuservalue(L, idx, 1);
+	if (lua_istable(L, -1)) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			lua_pop(L, 1);
+			lrk_region_release_orphan(L, -1);
+		}
+	}
+	lua_pop(L, 1);
+	return rc;
+}
+
+/* ring:close() -> true | nil, msg, errno */
+static int ring_close(lua_State *L)
+{
+	int rc = ring_do_close(L, 1);
+	if (rc < 0)
+		return lrk_fail(L, rc);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int ring_gc(lua_State *L)
+{
+	ring_do_close(L, 1);
+	return 0;
+}
+
+static int ring_closed(lua_State *L)
+{
+	lrk_ring *r = luaL_checkudata(L, 1, LRK_RING_MT);
+	lua_pushboolean(L, r->ring == NULL);
+	return 1;
+}
+
+static int ring_tostring(lua_State *L)
+{
+	lrk_ring *r = luaL_checkudata(L, 1, LRK_RING_MT);
+	if (!r->ring) {
+		lua_pushfstring(L, "ringkit.ring (%p, closed)", (void *)r);
+	} else {
+		uint64_t live = 0;
+		rk_ring_stats(r->ring, &live, 1);
+		lua_pushfstring(L, "ringkit.ring (%p, fd %d, %d live of %d)", (void *)r,
+		                rk_ring_fd(r->ring), (int)live, (int)r->capacity);
+	}
+	return 1;
+}
+
+static const luaL_Reg ring_methods[] = {
+	{"reap", ring_reap},
+	{"submit", ring_submit},
+	{"cancel_all", ring_cancel_all},
+	{"fd", ring_fd},
+	{"probe", ring_probe},
+	{"stats", ring_stats},
+	{"inflight", ring_inflight},
+	{"register_eventfd", ring_register_eventfd},
+	{"unregister_eventfd", ring_unregister_eventfd},
+	{"register_region", ring_register_region},
+	{"unregister_region", ring_unregister_region},
+	{"close", ring_close},
+	{"closed", ring_closed},
+	{NULL, NULL},
+};
+
+static const luaL_Reg ring_meta[] = {
+	{"__gc", ring_gc},
+	{"__close", ring_gc},
+	{"__tostring", ring_tostring},
+	{NULL, NULL},
+};
+
+static const luaL_Reg module_funcs[] = {
+	{"ring", l_ring},
+	{"ring_ex", l_ring_ex},
+	{"region", lrk_region_new},
+	{"version", l_version},
+	{"strerror", l_strerror},
+	{"constant", l_constant},
+	{NULL, NULL},
+};
+
+int luaopen_ringkit(lua_State *L)
+{
+	luaL_checkversion(L);
+	luaL_newmetatable(L, LRK_RING_MT);
+	luaL_setfuncs(L, ring_meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, ring_methods, 0);
+	luaL_setfuncs(L, lrk_ring_ops, 0);
+	/* C-style aliases: ring:prep_read, ...; prep_close closes an fd. */
+	for (const luaL_Reg *f = lrk_ring_ops; f->name; f++) {
+		if (strcmp(f->name, "closefd") == 0)
+			lua_pushliteral(L, "prep_close");
+		else
+			lua_pushfstring(L, "prep_%s", f->name);
+		lua_pushcfunction(L, f->func);
+		lua_rawset(L, -3);
+	}
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	lrk_region_register_mt(L);
+
+	luaL_newlib(L, module_funcs);
+	/* Every constant of the core, as rk.constants.NAME and rk.NAME. */
+	lua_newtable(L);
+	const char *name;
+	int64_t value;
+	for (uint32_t i = 0; rk_constant_at(i, &name, &value) == 0; i++) {
+		lua_pushinteger(L, (lua_Integer)value);
+		lua_setfield(L, -2, name);
+		lua_pushinteger(L, (lua_Integer)value);
+		lua_setfield(L, -3, name);
+	}
+	lua_setfield(L, -2, "constants");
+	lua_pushliteral(L, "ringkit for " LUA_VERSION);
+	lua_setfield(L, -2, "_VERSION");
+	return 1;
+}
