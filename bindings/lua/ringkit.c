@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lualib.h>
@@ -208,6 +209,15 @@ static int l_strerror(lua_State *L)
 {
 	lua_Integer e = luaL_checkinteger(L, 1);
 	lua_pushstring(L, rk_strerror((int)(e > 0 ? -e : e)));
+	return 1;
+}
+
+/* rk.now() -> seconds on CLOCK_MONOTONIC (a float), for timing IO */
+static int l_now(lua_State *L)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
 	return 1;
 }
 
@@ -590,6 +600,7 @@ static const luaL_Reg module_funcs[] = {
 	{"version", l_version},
 	{"strerror", l_strerror},
 	{"constant", l_constant},
+	{"now", l_now},
 	{NULL, NULL},
 };
 
