@@ -1,0 +1,651 @@
+--[[ ringkit_ffi — the ringkit binding for LuaJIT, over the flat C ABI with ffi.
+
+  local rk = require "ringkit_ffi"      -- loads libringkit.so (RINGKIT_LIB overrides)
+  local ring = assert(rk.ring(256))
+  local id = ring:nop()
+  local n, id1, res1, extra1 = ring:reap(64, 1)
+
+The same API as the Lua 5.4 C module `ringkit` (see bindings/lua/ringkit.c),
+with these differences:
+  - fd arguments are integers (LuaJIT file handles expose no fd);
+  - ids are Lua numbers (doubles). They are exact while a slot's generation
+    is below 2^21 (two million reuses of one slot); cancel/poll_remove/
+    timeout_remove look the exact 64-bit id up by slot, so a stale id is
+    still refused (ENOENT) rather than matched to the slot's next op;
+  - no __close (Lua 5.1); rings and regions are closed by ring:close() /
+    region:destroy() or by the garbage collector (ffi.gc).
+Memory the kernel touches later stays anchored in a per-slot Lua table until
+the op's final completion: write strings (LuaJIT strings do not move), ffi
+read buffers, regions, statx buffers.
+]]
+local ffi = require "ffi"
+local bit = require "bit"
+
+ffi.cdef [[
+typedef struct rk_ring rk_ring;
+typedef struct rk_region rk_region;
+typedef struct rk_cqe { int64_t id; int32_t res; uint32_t flags; } rk_cqe;
+typedef struct rk_cqe_view { uint32_t lo, hi; int32_t res; uint32_t flags; } rk_cqe_view;
+typedef struct rk_iovec { uint64_t base; uint64_t len; } rk_iovec;
+typedef struct rk_statx_ts { int64_t sec; uint32_t nsec; int32_t reserved; } rk_statx_ts;
+typedef struct rk_statx {
+  uint32_t mask, blksize; uint64_t attributes; uint32_t nlink, uid, gid; uint16_t mode, spare0;
+  uint64_t ino, size, blocks, attributes_mask;
+  rk_statx_ts atime, btime, ctime, mtime;
+  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+  uint64_t spare[14];
+} rk_statx;
+struct rk_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clk, struct rk_timespec *ts);
+int close(int fd);
+
+uint32_t rk_version(void);
+const char *rk_strerror(int err);
+int rk_constant(const char *name, int64_t *value);
+int rk_constant_at(uint32_t index, const char **name, int64_t *value);
+int rk_ring_create(uint32_t entries, uint32_t flags, rk_ring **out);
+int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t capacity,
+                      uint32_t sq_thread_idle_ms, rk_ring **out);
+int rk_ring_close(rk_ring *ring);
+int rk_ring_cancel_all(rk_ring *ring);
+int rk_ring_fd(rk_ring *ring);
+int rk_ring_probe(rk_ring *ring, uint32_t opcode);
+int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags);
+int rk_ring_unregister_eventfd(rk_ring *ring);
+int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n);
+int64_t rk_prep_nop(rk_ring *ring, uint32_t flags);
+int64_t rk_prep_read(rk_ring *ring, int fd, void *buf, uint32_t len, int64_t offset, uint32_t flags);
+int64_t rk_prep_write(rk_ring *ring, int fd, const void *buf, uint32_t len, int64_t offset, uint32_t flags);
+int64_t rk_prep_readv(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, int64_t offset, int32_t rw_flags, uint32_t flags);
+int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, int64_t offset, int32_t rw_flags, uint32_t flags);
+int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk, uint32_t len, int64_t offset, uint32_t flags);
+int64_t rk_prep_write_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk, uint32_t len, int64_t offset, uint32_t flags);
+int64_t rk_prep_fsync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags);
+int64_t rk_prep_fdatasync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags);
+int64_t rk_prep_openat(rk_ring *ring, int dfd, const char *path, int32_t oflags, uint32_t mode, uint32_t flags);
+int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflags, uint64_t mode, uint64_t resolve, uint32_t flags);
+int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags);
+int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags, uint32_t mask, void *statxbuf, uint32_t flags);
+int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_flags, uint32_t flags);
+int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode, uint32_t flags);
+int64_t rk_prep_renameat(rk_ring *ring, int olddfd, const char *oldpath, int newdfd, const char *newpath, uint32_t rename_flags, uint32_t flags);
+int64_t rk_prep_linkat(rk_ring *ring, int olddfd, const char *oldpath, int newdfd, const char *newpath, int32_t at_flags, uint32_t flags);
+int64_t rk_prep_symlinkat(rk_ring *ring, const char *target, int newdfd, const char *linkpath, uint32_t flags);
+int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, int64_t len, uint32_t flags);
+int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int32_t advice, uint32_t flags);
+int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out, uint32_t nbytes, uint32_t splice_flags, uint32_t flags);
+int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes, uint32_t splice_flags, uint32_t flags);
+int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
+int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t flags);
+int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count, uint32_t timeout_flags, uint32_t flags);
+int64_t rk_prep_timeout_remove(rk_ring *ring, int64_t target_id, uint32_t flags);
+int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, uint32_t flags);
+int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags);
+int rk_submit(rk_ring *ring);
+int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
+int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_region **out);
+int rk_region_destroy(rk_region *region);
+int32_t rk_chunk_alloc(rk_region *region);
+int rk_chunk_free(rk_region *region, int32_t chunk);
+void *rk_chunk_ptr(rk_region *region, int32_t chunk);
+int64_t rk_region_chunk_size(rk_region *region);
+int64_t rk_region_nchunks(rk_region *region);
+int64_t rk_region_chunks_free(rk_region *region);
+int rk_ring_register_region(rk_ring *ring, rk_region *region);
+int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
+]]
+
+local function load_lib()
+  local candidates = { os.getenv("RINGKIT_LIB"), "ringkit", "libringkit.so.0" }
+  local errs = {}
+  for i = 1, 3 do
+    local name = candidates[i]
+    if name and name ~= "" then
+      local ok, lib = pcall(ffi.load, name)
+      if ok then return lib end
+      errs[#errs + 1] = tostring(lib)
+    end
+  end
+  error("ringkit_ffi: cannot load libringkit (set RINGKIT_LIB): " .. table.concat(errs, "; "), 3)
+end
+
+local C = load_lib()
+local M = { lib = C, _VERSION = "ringkit_ffi for " .. (jit and jit.version or _VERSION) }
+
+local MAX_VALUES_BATCH = 1024
+local TWO32 = 4294967296
+local ring_pp = ffi.typeof("rk_ring *[1]")
+local region_pp = ffi.typeof("rk_region *[1]")
+local cqe_arr = ffi.typeof("rk_cqe[?]")
+local view_ptr = ffi.typeof("rk_cqe_view *")
+local u8_arr = ffi.typeof("uint8_t[?]")
+local iov_arr = ffi.typeof("rk_iovec[?]")
+local i64_arr = ffi.typeof("int64_t[?]")
+local stats_arr = ffi.typeof("uint64_t[10]")
+local statx_ptr = ffi.typeof("rk_statx *")
+local MORE = 2
+
+local function strerror(err)
+  err = tonumber(err)
+  if err > 0 then err = -err end
+  return ffi.string(C.rk_strerror(err))
+end
+M.strerror = strerror
+
+local function fail(err)
+  err = tonumber(err)
+  return nil, strerror(err), -err
+end
+
+-- Constants: rk.constants.NAME and rk.NAME.
+do
+  local consts = {}
+  local name, value = ffi.new("const char *[1]"), ffi.new("int64_t[1]")
+  local i = 0
+  while C.rk_constant_at(i, name, value) == 0 do
+    local n, v = ffi.string(name[0]), tonumber(value[0])
+    consts[n] = v
+    M[n] = v
+    i = i + 1
+  end
+  M.constants = consts
+end
+local K = M.constants
+local AT_FDCWD, O_CLOEXEC = K.AT_FDCWD, K.O_CLOEXEC
+
+function M.version()
+  local v = C.rk_version()
+  return v, string.format("%d.%d.%d", bit.rshift(v, 16), bit.band(bit.rshift(v, 8), 0xff),
+    bit.band(v, 0xff))
+end
+
+function M.constant(name)
+  local v = ffi.new("int64_t[1]")
+  if C.rk_constant(name, v) < 0 then return nil end
+  return tonumber(v[0])
+end
+
+do
+  local ts = ffi.new("struct rk_timespec")
+  function M.now()
+    ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+  end
+end
+
+-- Kinds of what a slot holds (what the completion's third value becomes).
+local K_ANCHOR, K_BUF, K_STATX, K_OPEN = 1, 2, 3, 4
+
+local Ring = {}
+Ring.__index = Ring
+local Region = {}
+Region.__index = Region
+
+local leaked = {} -- anchors of rings whose close timed out: kept forever
+
+-- Settles and closes a ring; st is the ring's shared state (also held by the
+-- ffi.gc finalizer, which must not reference the ring table).
+local function close_state(st)
+  local p = st.ptr
+  if p == nil then return 0 end
+  st.ptr = nil
+  C.rk_ring_cancel_all(p)
+  local stats = ffi.new("uint64_t[1]")
+  local cqes, ncq = st.cqes, st.ncqes
+  local view = ffi.cast(view_ptr, cqes)
+  for _ = 1, 50 do
+    C.rk_ring_stats(p, stats, 1)
+    if stats[0] == 0 then break end
+    local n = C.rk_reap(p, cqes, ncq, 1, 100000000)
+    if n < 0 and n ~= -K.EINTR then break end
+    for i = 0, n - 1 do
+      local v = view[i]
+      if bit.band(v.flags, MORE) == 0 then
+        if st.kinds[v.lo] == K_OPEN and v.res >= 0 then ffi.C.close(v.res) end
+        st.anchors[v.lo] = nil
+        st.kinds[v.lo] = nil
+      end
+    end
+  end
+  local rc = C.rk_ring_close(p)
+  if rc ~= 0 then leaked[#leaked + 1] = st.anchors end
+  st.anchors, st.kinds = {}, {}
+  -- Regions collected while registered here can be destroyed now.
+  for g in pairs(st.regions) do
+    local s = g.s
+    if s.orphan and s.ptr ~= nil and C.rk_region_destroy(s.ptr) == 0 then s.ptr = nil end
+  end
+  return rc
+end
+
+local function new_ring(entries, flags, cq, cap, idle)
+  local pp = ring_pp()
+  local err = C.rk_ring_create_ex(entries or 256, flags or 0, cq or 0, cap or 0, idle or 0, pp)
+  if err < 0 then return fail(err) end
+  local p = pp[0]
+  local stats = stats_arr()
+  C.rk_ring_stats(p, stats, 10)
+  local ncq = 256
+  local cqes = cqe_arr(ncq)
+  local st = { ptr = p, anchors = {}, kinds = {}, regions = {}, cqes = cqes, ncqes = ncq }
+  local token = ffi.gc(ffi.new("uint8_t[1]"), function() close_state(st) end)
+  return setmetatable({
+    st = st, token = token,
+    capacity = tonumber(stats[4]), cqes = cqes, view = ffi.cast(view_ptr, cqes), ncqes = ncq,
+    exact = i64_arr(tonumber(stats[4])), -- slot -> full id, for cancel by number
+  }, Ring)
+end
+
+function M.ring(entries, flags) return new_ring(entries, flags) end
+function M.ring_ex(entries, flags, cq, cap, idle) return new_ring(entries, flags, cq, cap, idle) end
+
+local function check(self)
+  local p = self.st.ptr
+  if p == nil then error("ring is closed", 3) end
+  return p
+end
+
+-- Records an op: returns the id as a number, or nil, msg, errno.
+local function commit(self, id, anchor, kind)
+  if id < 0 then return fail(id) end
+  local slot = tonumber(bit.band(id, 0xffffffffLL))
+  self.exact[slot] = id
+  if anchor ~= nil then
+    self.st.anchors[slot] = anchor
+    self.st.kinds[slot] = kind or K_ANCHOR
+  end
+  return tonumber(id)
+end
+
+local function exact_id(self, id)
+  local slot = id % TWO32
+  if slot < self.capacity then
+    local e = self.exact[slot]
+    if tonumber(e) == id then return e end
+  end
+  return id
+end
+
+function Ring:nop(flags)
+  local id = C.rk_prep_nop(check(self), flags or 0)
+  if id < 0 then return fail(id) end
+  local lo = tonumber(bit.band(id, 0xffffffffLL))
+  self.exact[lo] = id
+  return tonumber(id)
+end
+
+function Ring:read(fd, len, offset, flags)
+  local p = check(self)
+  local buf = u8_arr(len > 0 and len or 1)
+  return commit(self, C.rk_prep_read(p, fd, buf, len, offset or -1, flags or 0), buf, K_BUF)
+end
+
+function Ring:write(fd, data, offset, flags)
+  local p = check(self)
+  assert(type(data) == "string", "bad argument #2 to 'write' (string expected)")
+  return commit(self, C.rk_prep_write(p, fd, data, #data, offset or -1, flags or 0), data)
+end
+
+function Ring:readv(fd, lens, offset, rwf, flags)
+  local p = check(self)
+  local n, total = #lens, 0
+  assert(n >= 1 and n <= 1024, "bad argument #2 to 'readv' (1..1024 lengths expected)")
+  for i = 1, n do total = total + lens[i] end
+  local buf = u8_arr(total > 0 and total or 1)
+  local iov, pos = iov_arr(n), 0
+  for i = 1, n do
+    iov[i - 1].base = ffi.cast("uint64_t", ffi.cast("uintptr_t", buf + pos))
+    iov[i - 1].len = lens[i]
+    pos = pos + lens[i]
+  end
+  return commit(self, C.rk_prep_readv(p, fd, iov, n, offset or -1, rwf or 0, flags or 0), buf,
+    K_BUF)
+end
+
+function Ring:writev(fd, strs, offset, rwf, flags)
+  local p = check(self)
+  local n = #strs
+  assert(n >= 1 and n <= 1024, "bad argument #2 to 'writev' (1..1024 strings expected)")
+  local keep, iov = {}, iov_arr(n)
+  for i = 1, n do
+    local s = strs[i]
+    assert(type(s) == "string", "bad argument #2 to 'writev' (strings expected)")
+    keep[i] = s
+    iov[i - 1].base = ffi.cast("uint64_t", ffi.cast("uintptr_t", ffi.cast("const char *", s)))
+    iov[i - 1].len = #s
+  end
+  return commit(self, C.rk_prep_writev(p, fd, iov, n, offset or -1, rwf or 0, flags or 0), keep)
+end
+
+local function region_ptr(g)
+  if getmetatable(g) ~= Region then error("bad argument (region expected)", 3) end
+  local p = g.s.ptr
+  if p == nil then error("region is destroyed", 3) end
+  return p
+end
+
+function Ring:read_chunk(fd, g, chunk, len, offset, flags)
+  local p, rp = check(self), region_ptr(g)
+  return commit(self, C.rk_prep_read_chunk(p, fd, rp, chunk, len or g.chunk_bytes, offset or -1,
+    flags or 0), g)
+end
+
+function Ring:write_chunk(fd, g, chunk, len, offset, flags)
+  local p, rp = check(self), region_ptr(g)
+  return commit(self, C.rk_prep_write_chunk(p, fd, rp, chunk, len or g.chunk_bytes, offset or -1,
+    flags or 0), g)
+end
+
+function Ring:fsync(fd, offset, len, flags)
+  return commit(self, C.rk_prep_fsync(check(self), fd, offset or 0, len or 0, flags or 0))
+end
+
+function Ring:fdatasync(fd, offset, len, flags)
+  return commit(self, C.rk_prep_fdatasync(check(self), fd, offset or 0, len or 0, flags or 0))
+end
+
+function Ring:openat(dfd, path, oflags, mode, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_openat(p, dfd or AT_FDCWD, path, bit.bor(oflags or 0, O_CLOEXEC),
+    mode or 420, flags or 0), true, K_OPEN)
+end
+
+function Ring:open(path, oflags, mode, flags) return self:openat(nil, path, oflags, mode, flags) end
+
+function Ring:openat2(dfd, path, oflags, mode, resolve, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_openat2(p, dfd or AT_FDCWD, path, bit.bor(oflags or 0, O_CLOEXEC),
+    mode or 0, resolve or 0, flags or 0), true, K_OPEN)
+end
+
+function Ring:closefd(fd, flags)
+  return commit(self, C.rk_prep_close(check(self), fd, flags or 0))
+end
+
+function Ring:statx(dfd, path, at_flags, mask, flags)
+  local p = check(self)
+  local buf = u8_arr(256)
+  return commit(self, C.rk_prep_statx(p, dfd or AT_FDCWD, path, at_flags or 0,
+    mask or bit.bor(K.STATX_BASIC_STATS, K.STATX_BTIME), buf, flags or 0), buf, K_STATX)
+end
+
+function Ring:unlinkat(dfd, path, at_flags, flags)
+  return commit(self, C.rk_prep_unlinkat(check(self), dfd or AT_FDCWD, path, at_flags or 0,
+    flags or 0))
+end
+
+function Ring:mkdirat(dfd, path, mode, flags)
+  return commit(self, C.rk_prep_mkdirat(check(self), dfd or AT_FDCWD, path, mode or 493,
+    flags or 0))
+end
+
+function Ring:renameat(od, op, nd, np, rf, flags)
+  return commit(self, C.rk_prep_renameat(check(self), od or AT_FDCWD, op, nd or AT_FDCWD, np,
+    rf or 0, flags or 0))
+end
+
+function Ring:linkat(od, op, nd, np, at, flags)
+  return commit(self, C.rk_prep_linkat(check(self), od or AT_FDCWD, op, nd or AT_FDCWD, np,
+    at or 0, flags or 0))
+end
+
+function Ring:symlinkat(target, nd, lp, flags)
+  return commit(self, C.rk_prep_symlinkat(check(self), target, nd or AT_FDCWD, lp, flags or 0))
+end
+
+function Ring:fallocate(fd, mode, offset, len, flags)
+  return commit(self, C.rk_prep_fallocate(check(self), fd, mode or 0, offset, len, flags or 0))
+end
+
+function Ring:fadvise(fd, offset, len, advice, flags)
+  return commit(self, C.rk_prep_fadvise(check(self), fd, offset or 0, len or 0, advice or 0,
+    flags or 0))
+end
+
+function Ring:splice(fin, oin, fout, oout, n, sf, flags)
+  return commit(self, C.rk_prep_splice(check(self), fin, oin or -1, fout, oout or -1, n, sf or 0,
+    flags or 0))
+end
+
+function Ring:tee(fin, fout, n, sf, flags)
+  return commit(self, C.rk_prep_tee(check(self), fin, fout, n, sf or 0, flags or 0))
+end
+
+function Ring:poll_add(fd, mask, flags)
+  return commit(self, C.rk_prep_poll_add(check(self), fd, mask or 0, flags or 0))
+end
+
+function Ring:timeout(ns, count, tf, flags)
+  return commit(self, C.rk_prep_timeout(check(self), ns, count or 0, tf or 0, flags or 0))
+end
+
+function Ring:link_timeout(ns, tf, flags)
+  return commit(self, C.rk_prep_link_timeout(check(self), ns, tf or 0, flags or 0))
+end
+
+function Ring:cancel(target, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_cancel(p, exact_id(self, target), flags or 0))
+end
+
+function Ring:poll_remove(target, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_poll_remove(p, exact_id(self, target), flags or 0))
+end
+
+function Ring:timeout_remove(target, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_timeout_remove(p, exact_id(self, target), flags or 0))
+end
+
+Ring.prep_close = Ring.closefd
+for _, name in ipairs { "nop", "read", "write", "readv", "writev", "read_chunk", "write_chunk",
+  "fsync", "fdatasync", "openat", "openat2", "open", "closefd", "statx", "unlinkat", "mkdirat",
+  "renameat", "linkat", "symlinkat", "fallocate", "fadvise", "splice", "tee", "poll_add",
+  "poll_remove", "timeout", "timeout_remove", "link_timeout", "cancel" } do
+  if name ~= "closefd" then Ring["prep_" .. name] = Ring[name] end
+end
+
+local function statx_table(buf)
+  local x = ffi.cast(statx_ptr, buf)
+  local function ts(t) return tonumber(t.sec) + tonumber(t.nsec) * 1e-9 end
+  return {
+    mask = x.mask, blksize = x.blksize, attributes = tonumber(x.attributes), nlink = x.nlink,
+    uid = x.uid, gid = x.gid, mode = x.mode, ino = tonumber(x.ino), size = tonumber(x.size),
+    blocks = tonumber(x.blocks), dev_major = x.dev_major, dev_minor = x.dev_minor,
+    atime = ts(x.atime), btime = ts(x.btime), ctime = ts(x.ctime), mtime = ts(x.mtime),
+  }
+end
+
+-- The third value of a completion; releases what the slot anchored.
+local function extra(st, slot, res, flags)
+  local a = st.anchors[slot]
+  if a == nil or bit.band(flags, MORE) ~= 0 then return flags end
+  local kind = st.kinds[slot]
+  st.anchors[slot] = nil
+  st.kinds[slot] = nil
+  if res >= 0 then
+    if kind == K_BUF then return ffi.string(a, res) end
+    if kind == K_STATX then return statx_table(a) end
+  end
+  return flags
+end
+
+--- ring:reap([max [, wait [, timeout_ns [, t]]]]): as the C module.
+function Ring:reap(max, wait, timeout, t)
+  local p = check(self)
+  max = max or 256
+  wait = wait or 0
+  if not t and max > MAX_VALUES_BATCH then max = MAX_VALUES_BATCH end
+  if wait > max then wait = max end
+  if max > self.ncqes then
+    self.cqes = cqe_arr(max)
+    self.view = ffi.cast(view_ptr, self.cqes)
+    self.ncqes = max
+    self.st.cqes, self.st.ncqes = self.cqes, max
+  end
+  local n = C.rk_reap(p, self.cqes, max, wait, timeout or -1)
+  if n < 0 then return fail(n) end
+  local view, st = self.view, self.st
+  local out = t or {}
+  local j = 0
+  for i = 0, n - 1 do
+    local v = view[i]
+    local lo, res, flags = v.lo, v.res, v.flags
+    out[j + 1] = v.hi * TWO32 + lo
+    out[j + 2] = res
+    out[j + 3] = extra(st, lo, res, flags)
+    j = j + 3
+  end
+  if t then return n end
+  return n, unpack(out, 1, 3 * n)
+end
+
+function Ring:submit()
+  local n = C.rk_submit(check(self))
+  if n < 0 then return fail(n) end
+  return n
+end
+
+function Ring:cancel_all()
+  local n = C.rk_ring_cancel_all(check(self))
+  if n < 0 then return fail(n) end
+  return n
+end
+
+function Ring:fd() return C.rk_ring_fd(check(self)) end
+
+function Ring:probe(op)
+  if type(op) == "string" then
+    op = K[op] or K["IORING_OP_" .. op] or error("unknown opcode name", 2)
+  end
+  local r = C.rk_ring_probe(check(self), op)
+  if r < 0 then return fail(r) end
+  return r == 1
+end
+
+local stat_names = { "inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
+  "submitted", "completed", "cq_overflow", "cqes", "features" }
+
+function Ring:stats()
+  local s = stats_arr()
+  local n = C.rk_ring_stats(check(self), s, 10)
+  local t = {}
+  for i = 1, n do t[stat_names[i]] = tonumber(s[i - 1]) end
+  return t
+end
+
+function Ring:inflight()
+  local s = stats_arr()
+  C.rk_ring_stats(check(self), s, 1)
+  return tonumber(s[0])
+end
+
+function Ring:register_eventfd(fd, flags)
+  local r = C.rk_ring_register_eventfd(check(self), fd, flags or 0)
+  if r < 0 then return fail(r) end
+  return true
+end
+
+function Ring:unregister_eventfd()
+  local r = C.rk_ring_unregister_eventfd(check(self))
+  if r < 0 then return fail(r) end
+  return true
+end
+
+function Ring:register_region(g)
+  local r = C.rk_ring_register_region(check(self), region_ptr(g))
+  if r < 0 then return fail(r) end
+  self.st.regions[g] = true
+  return true
+end
+
+function Ring:unregister_region(g)
+  local r = C.rk_ring_unregister_region(check(self), region_ptr(g))
+  if r < 0 then return fail(r) end
+  self.st.regions[g] = nil
+  return true
+end
+
+function Ring:close()
+  local rc = close_state(self.st)
+  if rc < 0 then return fail(rc) end
+  return true
+end
+
+function Ring:closed() return self.st.ptr == nil end
+
+Ring.__tostring = function(self)
+  if self.st.ptr == nil then return "ringkit.ring (closed)" end
+  return string.format("ringkit.ring (fd %d, %d live of %d)", C.rk_ring_fd(self.st.ptr),
+    self:inflight(), self.capacity)
+end
+
+-- Regions --------------------------------------------------------------
+
+function M.region(size, n, flags)
+  local pp = region_pp()
+  local err = C.rk_region_create(size, n, flags or 0, pp)
+  if err < 0 then return fail(err) end
+  -- The finalizer holds the state, not the region table (whose token it is).
+  local s = { ptr = pp[0], orphan = false }
+  local token = ffi.gc(ffi.new("uint8_t[1]"), function()
+    if s.ptr ~= nil then
+      if C.rk_region_destroy(s.ptr) == 0 then s.ptr = nil else s.orphan = true end
+    end
+  end)
+  return setmetatable({ s = s, chunk_bytes = size, n = n, token = token }, Region)
+end
+
+function Region:alloc()
+  local c = C.rk_chunk_alloc(region_ptr(self))
+  if c < 0 then return fail(c) end
+  return c
+end
+
+function Region:free(c)
+  local r = C.rk_chunk_free(region_ptr(self), c)
+  if r < 0 then return fail(r) end
+  return true
+end
+
+function Region:read(c, len, off)
+  local p = region_ptr(self)
+  assert(c >= 0 and c < self.n, "bad argument #1 to 'read' (chunk index out of range)")
+  off = off or 0
+  len = len or (self.chunk_bytes - off)
+  assert(off >= 0 and len >= 0 and off + len <= self.chunk_bytes, "span out of chunk")
+  return ffi.string(ffi.cast("const char *", C.rk_chunk_ptr(p, c)) + off, len)
+end
+
+function Region:write(c, s, off)
+  local p = region_ptr(self)
+  assert(c >= 0 and c < self.n, "bad argument #1 to 'write' (chunk index out of range)")
+  off = off or 0
+  assert(off >= 0 and off + #s <= self.chunk_bytes, "string longer than the chunk")
+  ffi.copy(ffi.cast("char *", C.rk_chunk_ptr(p, c)) + off, s, #s)
+  return #s
+end
+
+function Region:chunk_size() return tonumber(C.rk_region_chunk_size(region_ptr(self))) end
+function Region:nchunks() return tonumber(C.rk_region_nchunks(region_ptr(self))) end
+function Region:chunks_free() return tonumber(C.rk_region_chunks_free(region_ptr(self))) end
+
+function Region:destroy()
+  local s = self.s
+  if s.ptr ~= nil then
+    local r = C.rk_region_destroy(s.ptr)
+    if r < 0 then return fail(r) end
+    s.ptr = nil
+  end
+  return true
+end
+Region.close = Region.destroy
+
+Region.__tostring = function(self)
+  if self.s.ptr == nil then return "ringkit.region (destroyed)" end
+  return string.format("ringkit.region (%d chunks of %d bytes, %d free)", self.n,
+    self.chunk_bytes, self:chunks_free())
+end
+
+return M
