@@ -32,7 +32,7 @@ local unpack = table.unpack or unpack
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 
 local C = rk.constants
-local ECANCELED, ETIME = C.ECANCELED, C.ETIME
+local ECANCELED, ETIME, EBUSY = C.ECANCELED, C.ETIME, C.EBUSY
 local O_RDONLY, O_WRONLY, O_RDWR = C.O_RDONLY, C.O_WRONLY, C.O_RDWR
 local O_CREAT, O_TRUNC, O_APPEND = C.O_CREAT, C.O_TRUNC, C.O_APPEND
 
@@ -71,6 +71,7 @@ function M.new(opts)
     tasks = 0,        -- tasks not finished
     batch = opts.batch or 256,
     reaped = {},      -- reusable completion table for ring:reap
+    blocked = {},     -- tasks waiting for a free op-table slot
     current = nil,
     stats = { ops = 0, reaps = 0, resumes = 0 },
   }, Loop)
@@ -165,6 +166,14 @@ function Loop:turn(wait)
       end
     end
   end
+  local b = self.blocked
+  if n > 0 and b[1] then
+    self.blocked = {}
+    for i = 1, #b do
+      b[i].status = "ready"
+      enqueue(self, b[i])
+    end
+  end
   return true
 end
 
@@ -203,8 +212,19 @@ local function await(name, ...)
   end
   if task.cancelled then return fail(-ECANCELED) end
   local ring = self.ring
-  local id, err, errno = ring[name](ring, ...)
-  if not id then return nil, err, errno end
+  local id, err, errno
+  while true do
+    id, err, errno = ring[name](ring, ...)
+    if id then break end
+    -- A full op table is back pressure, not an error: wait for completions
+    -- to free slots, then try again.
+    if errno ~= EBUSY or self.pending == 0 then return nil, err, errno end
+    local b = self.blocked
+    b[#b + 1] = task
+    task.status = "blocked"
+    co_yield()
+    if task.cancelled then return fail(-ECANCELED) end
+  end
   self.waiting[id] = task
   self.pending = self.pending + 1
   self.stats.ops = self.stats.ops + 1
