@@ -44,7 +44,7 @@ static void *xmalloc(lua_State *L, size_t n)
 static int op_nop(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
-	int64_t id = rk_prep_nop(r->ring, lrk_u32_arg(L, 2, 0));
+	int64_t id = rk_prep_nop(r->ring, lua_gettop(L) < 2 ? 0 : lrk_u32_arg(L, 2, 0));
 	if (id >= 0) { /* the hot path: nothing to anchor */
 		lua_pushinteger(L, (lua_Integer)id);
 		return 1;
