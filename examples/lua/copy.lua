@@ -1,6 +1,6 @@
 --[[ copy.lua — copy a file through ringkit.loop with many reads in flight.
 
-  copy.lua SRC DST [--depth N] [--chunk BYTES] [--create MIB] [--no-verify] [--quiet]
+  copy.lua SRC DST [--depth N] [--chunk BYTES] [--create MIB] [--no-verify] [--quiet] [--cleanup]
 
 DEPTH tasks (default 32) each own one chunk of a pinned region (default
 256 KiB): a task claims the next block of the file, reads it into its chunk
@@ -8,7 +8,7 @@ DEPTH tasks (default 32) each own one chunk of a pinned region (default
 enters the Lua heap. Short reads and writes resume at the advanced offsets.
 --create writes MIB MiB of pseudo-random data to SRC first (not timed).
 Afterwards the copy is compared with the source byte for byte (not timed)
-unless --no-verify. Prints one line of figures; exits 1 on any failure.
+unless --no-verify; --cleanup removes both files at the end. Prints one line of figures; exits 1 on any failure.
 Runs under lua5.4 (with ringkit.so), the embedding host ringkit-lua-host,
 and LuaJIT (ringkit_ffi).
 ]]
@@ -17,7 +17,7 @@ local unpack_ = table.unpack or unpack
 local rk = loop.rk
 
 local src, dst
-local depth, chunk, create, verify, quiet = 32, 256 * 1024, nil, true, false
+local depth, chunk, create, verify, quiet, cleanup = 32, 256 * 1024, nil, true, false, false
 local i = 1
 local argv = arg or {}
 while argv[i] do
@@ -27,6 +27,7 @@ while argv[i] do
   elseif a == "--create" then i = i + 1; create = assert(tonumber(argv[i]), "--create MIB")
   elseif a == "--no-verify" then verify = false
   elseif a == "--quiet" then quiet = true
+  elseif a == "--cleanup" then cleanup = true
   elseif not src then src = a
   elseif not dst then dst = a
   else error("unexpected argument " .. a) end
@@ -145,4 +146,8 @@ if not quiet then
     bytes / 1048576, secs, bytes / 1048576 / secs, depth, math.floor(chunk / 1024),
     registered and "registered" or "unregistered", stats.ops, stats.reaps,
     verify and ", verified" or "", _VERSION))
+end
+if cleanup then
+  os.remove(src)
+  os.remove(dst)
 end
