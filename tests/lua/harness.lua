@@ -55,9 +55,11 @@ function T.wait(ring, id, others)
 end
 
 function T.tmpdir()
-  local base = os.getenv("TMPDIR") or "/tmp"
-  local d = string.format("%s/rk-lua-%d-%d", base, os.time(), math.random(1, 1e9))
-  assert(os.execute("mkdir -p '" .. d .. "'"))
+  -- os.tmpname creates a unique file (mkstemp): its name plus ".d" is ours.
+  local name = os.tmpname()
+  local d = name .. ".d"
+  assert(os.execute("mkdir '" .. d .. "'"), "mkdir " .. d)
+  os.remove(name)
   T.dirs = T.dirs or {}
   T.dirs[#T.dirs + 1] = d
   return d
@@ -70,7 +72,8 @@ function T.rmtree(d) os.execute("rm -rf '" .. d .. "'") end
 function T.fifo(dir)
   T.nfifo = (T.nfifo or 0) + 1
   local path = dir .. "/fifo" .. T.nfifo
-  assert(os.execute("mkfifo '" .. path .. "'"))
+  local ok = os.execute("mkfifo '" .. path .. "'")
+  assert(ok == true or ok == 0, "mkfifo " .. path)
   return path
 end
 
@@ -100,7 +103,7 @@ function T.done()
   end
   for _, d in ipairs(T.dirs or {}) do T.rmtree(d) end
   print(string.format("%d tests, %d failed (%s)", #tests, failed, T.jit and "LuaJIT ffi" or _VERSION))
-  os.exit(failed == 0 and 0 or 1)
+  os.exit(failed == 0 and 0 or 1, true) -- close the state: every __gc runs
 end
 
 return T
