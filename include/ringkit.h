@@ -410,7 +410,12 @@ RK_API int rk_submit(rk_ring *ring);
  *   -EINTR   a signal interrupted the wait and no record was ready; nothing
  *            is lost, call again after handling the signal
  * wait_nr is clamped to max and to 0 when no op is live, so a wait can never
- * be for completions that cannot come. */
+ * be for completions that cannot come.
+ *
+ * The slots of the final completions returned are free when this returns: an
+ * op prepared next may reuse one at once. A runtime that keeps per-op objects
+ * in an array by slot must look up (and clear) the entries of the whole batch
+ * before it prepares new ops while handling them. */
 RK_API int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
                    int64_t timeout_ns);
 
