@@ -17,7 +17,7 @@ trap 'rm -rf "$DIR"' EXIT INT TERM
 SRC=$DIR/src DST=$DIR/dst
 LB=$B/bindings/lua
 export LUA_CPATH="$LB/?.so" LUA_PATH="bindings/lua/?.lua" RINGKIT_LIB="$B/src/libringkit.so"
-CP_C=${RINGKIT_CP:-$B/examples/cp/ringkit-cp}
+CP_C=${RINGKIT_CP:-$B/examples/ringkit-cp}
 COPY=examples/lua/copy.lua
 ARGS="--depth 32 --chunk 262144 --no-verify --quiet"
 
@@ -46,12 +46,12 @@ out=$DIR/results
 : >"$out"
 # One untimed pass of each first: the first copies into new files run
 # several times slower than the rest on this machine.
-[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" "$SRC" "$DST" >/dev/null
+[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >/dev/null
 run cp cp "$SRC" "$DST" >/dev/null
 run lua5.4-loop lua5.4 $COPY "$SRC" "$DST" $ARGS >/dev/null
 i=0
 while [ $i -lt "$REPS" ]; do
-	[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" "$SRC" "$DST" >>"$out"
+	[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >>"$out"
 	run cp cp "$SRC" "$DST" >>"$out"
 	run lua5.4-loop lua5.4 $COPY "$SRC" "$DST" $ARGS >>"$out"
 	[ $have_jit -eq 1 ] && run luajit-loop luajit $COPY "$SRC" "$DST" $ARGS >>"$out"

@@ -6,7 +6,8 @@ For each batch size both loops run alternately `reps` times; the median of
 each is reported with the ratio Lua/C. Batch sizes: RKBENCH_BATCHES (default
 256,64,16,1 — largest first: under LuaJIT, running batch 1 first gets the
 binding's reap loop blacklisted by the JIT, and it then stays interpreted for
-the larger batches too, about 0.2x C; see doc/benchmarks-lua.md).
+the larger batches too, about 0.2x C, unless RKBENCH_REJIT=1 makes the bench
+call rk.rejit() between batch sizes; see doc/benchmarks-lua.md).
 ]]
 local is_jit = rawget(_G, "jit") ~= nil
 local rk = is_jit and require "ringkit_ffi" or require "ringkit"
@@ -58,6 +59,7 @@ print(string.format("%-8s %14s %14s %8s", "batch", "C ops/s", "Lua ops/s", "Lua/
 for _, batch in ipairs(BATCHES) do
   local n = batch == 1 and math.floor(N / 4) or N
   local cs, ls = {}, {}
+  if os.getenv("RKBENCH_REJIT") and rk.rejit then rk.rejit() end
   local lua_nop = fresh_lua_nop()
   lua_nop(ENTRIES, batch, math.floor(n / 10)) -- warm up (and JIT-compile)
   for _ = 1, reps do

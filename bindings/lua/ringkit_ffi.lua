@@ -20,6 +20,7 @@ read buffers, regions, statx buffers.
 ]]
 local ffi = require "ffi"
 local bit = require "bit"
+local module_chunk = debug.getinfo(1, "f").func
 
 ffi.cdef [[
 typedef struct rk_ring rk_ring;
@@ -171,6 +172,15 @@ do
     ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
     return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
   end
+end
+
+--- rk.rejit(): re-enables JIT compilation of every function of this module.
+-- LuaJIT blacklists a loop whose traces keep aborting — the reap loop, after
+-- a long phase of one completion per call — and it then stays interpreted
+-- (about 5x slower) even once batches grow. Call this when a program's IO
+-- pattern changes phase; it is cheap (no effect on anything compiled).
+function M.rejit()
+  if jit then jit.on(module_chunk, true) end
 end
 
 -- Kinds of what a slot holds (what the completion's third value becomes).
