@@ -77,11 +77,13 @@ function M.new(opts)
   }, Loop)
 end
 
-local function enqueue(self, task, ...)
+-- Queues a task to be resumed with res, extra (a completion's values; the
+-- common case, stored without a table) or, when given, the packed args.
+local function enqueue(self, task, res, extra, args)
   local t = self.rtail + 1
   self.rtail = t
   self.runq[t] = task
-  task.resume_args = pack(...)
+  task.res, task.extra, task.resume_args = res, extra, args
 end
 
 --- loop:spawn(fn, ...) -> task: fn(...) runs as a new task on the next turn.
@@ -89,7 +91,7 @@ function Loop:spawn(fn, ...)
   local task = setmetatable({ co = co_create(fn), loop = self, status = "ready",
                               op = nil, cancelled = false, joiners = nil }, Task)
   self.tasks = self.tasks + 1
-  enqueue(self, task, ...)
+  enqueue(self, task, nil, nil, pack(...))
   return task
 end
 
@@ -112,25 +114,31 @@ local function finish(self, task, ok, ...)
   end
 end
 
+local function after_resume(self, task, prev_running, prev_current, ok, ...)
+  running, self.current = prev_running, prev_current
+  if co_status(task.co) == "dead" then
+    finish(self, task, ok, ...)
+  elseif task.status == "running" then
+    -- Yielded without going through the loop (a nested coroutine's yield
+    -- leaking out): a programming error in the task.
+    task.status = "failed"
+    error("ringkit.loop: a task yielded outside a loop IO call", 0)
+  end
+end
+
 local function step(self, task)
-  local args = task.resume_args
-  task.resume_args = nil
+  local args, res, extra = task.resume_args, task.res, task.extra
+  task.resume_args, task.res, task.extra = nil, nil, nil
   task.status = "running"
   local prev_running, prev_current = running, self.current
   running, self.current = self, task
   self.stats.resumes = self.stats.resumes + 1
-  local function after(ok, ...)
-    running, self.current = prev_running, prev_current
-    if co_status(task.co) == "dead" then
-      finish(self, task, ok, ...)
-    elseif task.status == "running" then
-      -- Yielded without going through the loop (a nested coroutine's yield
-      -- leaking out): a programming error in the task.
-      task.status = "failed"
-      error("ringkit.loop: a task yielded outside a loop IO call", 0)
-    end
+  if args then
+    after_resume(self, task, prev_running, prev_current,
+      co_resume(task.co, unpack(args, 1, args.n)))
+  else
+    after_resume(self, task, prev_running, prev_current, co_resume(task.co, res, extra))
   end
-  after(co_resume(task.co, unpack(args, 1, args.n)))
 end
 
 --- Runs one scheduling turn: resumes every ready task, then reaps (waiting
