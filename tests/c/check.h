@@ -3,8 +3,12 @@
 #ifndef RK_CORE_CHECK_H
 #define RK_CORE_CHECK_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "ringkit.h"
 
@@ -53,6 +57,51 @@ static inline uint64_t stat_of(rk_ring *ring, int index)
 	uint64_t v[RK_STAT_COUNT];
 	CHECK_EQ(rk_ring_stats(ring, v, RK_STAT_COUNT), RK_STAT_COUNT);
 	return v[index];
+}
+
+/* A fresh directory under /tmp, removed with everything in it at exit. */
+static char check_tmpdir[64];
+
+static inline void check_rmtree(void)
+{
+	char cmd[96];
+	if (check_tmpdir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", check_tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", check_tmpdir);
+	}
+}
+
+static inline const char *make_tmpdir(void)
+{
+	strcpy(check_tmpdir, "/tmp/ringkit-test.XXXXXX");
+	CHECK(mkdtemp(check_tmpdir) != NULL);
+	atexit(check_rmtree);
+	return check_tmpdir;
+}
+
+/* Writes len bytes of a position-dependent pattern (byte i = i * 7 + seed). */
+static inline void fill_pattern(unsigned char *buf, size_t len, size_t start, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)((start + i) * 7 + seed);
+}
+
+/* Reaps exactly one record and returns it; fails after a bounded wait. */
+static inline rk_cqe reap_one(rk_ring *ring)
+{
+	rk_cqe c;
+	reap_n(ring, &c, 1);
+	return c;
+}
+
+/* Submits what is queued and reaps one record, which must be op `id`. */
+static inline int32_t run_one(rk_ring *ring, int64_t id)
+{
+	CHECK(id >= 0);
+	rk_cqe c = reap_one(ring);
+	CHECK_EQ(c.id, id);
+	return c.res;
 }
 
 #endif

@@ -1,0 +1,57 @@
+/* When io_uring_setup is refused — here by a seccomp filter answering EPERM,
+ * as a container runtime's default profile does — rk_ring_create returns
+ * -EPERM, writes NULL, and rk_strerror says what to do. Runs in a child so
+ * the filter does not outlive the test. */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "check.h"
+
+static void refuse_io_uring_setup(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+	CHECK_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+int main(void)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		refuse_io_uring_setup();
+		rk_ring *ring = (rk_ring *)0x1;
+		CHECK_EQ(rk_ring_create(8, 0, &ring), -EPERM);
+		CHECK(ring == NULL);
+		CHECK_EQ(rk_ring_create_ex(8, RK_RING_SQPOLL, 0, 0, 0, &ring), -EPERM);
+		const char *msg = rk_strerror(-EPERM);
+		CHECK(strstr(msg, "seccomp") && strstr(msg, "kernel.io_uring_disabled"));
+		fprintf(stderr, "refused as expected: %s\n", msg);
+		/* Regions do not need io_uring and keep working. */
+		rk_region *rg;
+		CHECK_EQ(rk_region_create(4096, 2, 0, &rg), 0);
+		CHECK_EQ(rk_chunk_alloc(rg), 0);
+		CHECK_EQ(rk_region_destroy(rg), 0);
+		_exit(0);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+
+	/* The parent, without the filter, is unaffected. */
+	rk_ring *ring;
+	CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
+	CHECK_EQ(rk_ring_close(ring), 0);
+	return 0;
+}
