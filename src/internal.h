@@ -117,6 +117,8 @@ RK_HIDDEN int rk__sys_enter(int fd, uint32_t to_submit, uint32_t min_complete, u
 RK_HIDDEN int rk__sys_register(int fd, uint32_t opcode, const void *arg, uint32_t nr_args);
 RK_HIDDEN void *rk__sys_mmap(size_t len, int prot, int flags, int fd, uint64_t off);
 RK_HIDDEN int rk__sys_munmap(void *p, size_t len);
+RK_HIDDEN int rk__sys_mlock(void *p, size_t len);
+RK_HIDDEN int rk__sys_munlock(void *p, size_t len);
 RK_HIDDEN void *rk__calloc(size_t n, size_t size);
 RK_HIDDEN void rk__free(void *p);
 

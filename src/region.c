@@ -47,7 +47,7 @@ static void region_free(rk_region *region)
 {
 	if (region->base) {
 		if (region->locked)
-			munlock(region->base, region->map_len);
+			rk__sys_munlock(region->base, region->map_len);
 		rk__sys_munmap(region->base, region->map_len);
 	}
 	rk__free(region->free_stack);
@@ -90,8 +90,8 @@ int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_r
 	region->base = base;
 	region->map_len = len;
 	if (flags & RK_REGION_LOCKED) {
-		if (mlock(base, len) < 0) {
-			int err = -errno;
+		int err = rk__sys_mlock(base, len);
+		if (err < 0) {
 			region_free(region);
 			return err;
 		}

@@ -287,6 +287,7 @@ int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 	};
 	if (n > RK_STAT_COUNT)
 		n = RK_STAT_COUNT;
-	memcpy(out, v, n * sizeof(uint64_t));
+	if (n)
+		memcpy(out, v, n * sizeof(uint64_t));
 	return (int)n;
 }

@@ -44,6 +44,18 @@ int rk__sys_munmap(void *p, size_t len)
 	return munmap(p, len) < 0 ? -errno : 0;
 }
 
+/* The raw syscalls, not libc's wrappers: sanitizer runtimes replace mlock
+ * with a no-op, which would make RK_REGION_LOCKED silently lock nothing. */
+int rk__sys_mlock(void *p, size_t len)
+{
+	return syscall(SYS_mlock, p, len) < 0 ? -errno : 0;
+}
+
+int rk__sys_munlock(void *p, size_t len)
+{
+	return syscall(SYS_munlock, p, len) < 0 ? -errno : 0;
+}
+
 void *rk__calloc(size_t n, size_t size)
 {
 	return calloc(n, size);
