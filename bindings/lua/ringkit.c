@@ -254,7 +254,12 @@ static void push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
 {
 	uint32_t slot = (uint32_t)c->id;
 	lrk_slot *s = slot < r->capacity ? &r->slots[slot] : NULL;
-	if (!s || (c->flags & RK_CQE_F_MORE) || (s->ref == LUA_NOREF && !s->buf)) {
+	if (!s || (c->flags & RK_CQE_F_MORE)) {
+		lua_pushinteger(L, c->flags);
+		return;
+	}
+	if (s->ref == LUA_NOREF && !s->buf) {
+		s->kind = LRK_NONE; /* an open op: nothing else to release */
 		lua_pushinteger(L, c->flags);
 		return;
 	}
@@ -542,6 +547,9 @@ static int ring_do_close(lua_State *L, int idx)
 		}
 	}
 	lua_pop(L, 1);
+	/* A closed ring no longer keeps its regions alive. */
+	lua_newtable(L);
+	lua_setiuservalue(L, idx, 1);
 	return rc;
 }
 

@@ -108,4 +108,33 @@ if not T.jit then
   end)
 end
 
+T.test("closing a ring never closes fds it does not own", function()
+  -- Slots that served an open op are reused by splices whose results (byte
+  -- counts) equal fds we hold: tearing the ring down with those completions
+  -- unreaped must close only fds that an open op produced.
+  local path = dir .. "/small"
+  T.writefile(path, string.rep("y", 64))
+  local r2 = assert(rk.ring(8))
+  local held = {}
+  for i = 1, 4 do held[i] = T.wait(r2, r2:open(path)) end
+  local r = assert(rk.ring_ex(8, 0, 0, 8))
+  local p = T.wait(r, r:open(T.fifo(dir), K.O_RDWR))
+  local out = T.wait(r, r:open(dir .. "/sink", K.O_WRONLY + K.O_CREAT, 420))
+  for _ = 1, 3 do -- stamp every slot with an open op
+    local ids = {}
+    for i = 1, 6 do ids[i] = assert(r:open(path)) end
+    for i = 1, 6 do T.wait(r, r:closefd(T.wait(r, ids[i]))) end
+  end
+  T.wait(r, r:write(p, string.rep("z", 200)))
+  for i = 1, 4 do assert(r:splice(p, -1, out, -1, held[i])) end
+  r:submit()
+  T.wait(r2, r2:timeout(50e6)) -- let the splices complete, unreaped
+  assert(r:close())
+  for i = 1, 4 do
+    local res = T.wait(r2, r2:read(held[i], 2, 0))
+    T.eq(res, 2, "read of held fd " .. held[i])
+  end
+  r2:close()
+end)
+
 T.done()
