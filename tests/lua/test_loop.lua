@@ -86,6 +86,28 @@ T.test("cancelling a waiting task cancels its op", function()
   L:close()
 end)
 
+T.test("cancelling with the op table full: the cancel waits for a slot", function()
+  local L = assert(loop.new({ ring = assert(rk.ring_ex(4, 0, 0, 8)) }))
+  local results = {}
+  L:run(function()
+    local sleepers = {}
+    for i = 1, 7 do -- with this task's own op, the table (8 slots) fills up
+      sleepers[i] = loop.spawn(function()
+        local ok, _, errno = loop.sleep(i == 1 and 0.05 or 30)
+        results[i] = ok and "slept" or errno
+      end)
+    end
+    loop.yield() -- let them all start sleeping
+    local t0 = rk.now()
+    for i = 2, 7 do sleepers[i]:cancel() end
+    for i = 1, 7 do sleepers[i]:join() end
+    assert(rk.now() - t0 < 5, "cancels were not retried")
+  end)
+  T.eq(results[1], "slept")
+  for i = 2, 7 do T.eq(results[i], K.ECANCELED) end
+  L.ring:close()
+end)
+
 T.test("a task's error propagates from run with its traceback; join catches", function()
   local L = assert(loop.new())
   local ok, err = pcall(L.run, L, function()

@@ -47,6 +47,7 @@ Task.__index = Task
 -- The loop currently running a task (saved and restored around each resume,
 -- so a loop may run inside a task of another loop).
 local running = nil
+local send_cancel -- defined with Task:cancel
 
 local function fail(res)
   return nil, rk.strerror(res), -res
@@ -72,6 +73,7 @@ function M.new(opts)
     batch = opts.batch or 256,
     reaped = {},      -- reusable completion table for ring:reap
     blocked = {},     -- tasks waiting for a free op-table slot
+    cancels = {},     -- cancelled tasks whose cancel op found the table full
     current = nil,
     stats = { ops = 0, reaps = 0, resumes = 0 },
   }, Loop)
@@ -154,7 +156,9 @@ function Loop:turn(wait)
   self.rhead, self.rtail = 1, 0
   if self.pending == 0 then return false end
   local t = self.reaped
-  local n, err, errno = self.ring:reap(self.batch, wait == false and 0 or 1, nil, t)
+  -- A cancel waiting for a free slot is retried every millisecond.
+  local timeout = self.cancels[1] and 1000000 or nil
+  local n, err, errno = self.ring:reap(self.batch, wait == false and 0 or 1, timeout, t)
   if not n then
     if errno == C.EINTR then return true end
     error("ringkit.loop: reap failed: " .. tostring(err))
@@ -172,6 +176,13 @@ function Loop:turn(wait)
         task.status = "ready"
         enqueue(self, task, t[i + 1], t[i + 2])
       end
+    end
+  end
+  local c = self.cancels
+  if c[1] then
+    self.cancels = {}
+    for i = 1, #c do
+      if c[i].op then send_cancel(self, c[i]) end
     end
   end
   local b = self.blocked
@@ -249,19 +260,25 @@ local function result(res, extra, errno)
   return res, extra
 end
 
+-- Asks the kernel to cancel the op `task` waits on. With the op table full
+-- the cancel is retried after the next reap (never dropped).
+send_cancel = function(self, task)
+  local id, _, errno = self.ring:cancel(task.op)
+  if id then
+    self.waiting[id] = false
+    self.pending = self.pending + 1
+  elseif errno == EBUSY then
+    local c = self.cancels
+    c[#c + 1] = task
+  end
+end
+
 --- task:cancel(): cancels the op the task waits on (its IO call returns
 -- nil, msg, ECANCELED) and makes its later IO calls fail the same way.
 function Task:cancel()
   if self.cancelled or self.status == "done" or self.status == "failed" then return false end
   self.cancelled = true
-  local loop = self.loop
-  if self.op then
-    local id = loop.ring:cancel(self.op)
-    if id then
-      loop.waiting[id] = false
-      loop.pending = loop.pending + 1
-    end
-  end
+  if self.op then send_cancel(self.loop, self) end
   return true
 end
 
