@@ -37,23 +37,24 @@ sync; cat "$SRC" >/dev/null
 env -u LUA_CPATH -u LUA_PATH "$HOST" examples/lua/copy.lua "$SRC" "$DST" --quiet --no-verify
 rm -f "$DST"
 now() { date +%s.%N; }
+rate() { awk -v m="$MIB" -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", m / (b - a) }'; }
 t0=$(now)
 env -u LUA_CPATH -u LUA_PATH "$HOST" examples/lua/copy.lua "$SRC" "$DST" --depth 32 --chunk 262144
 t1=$(now)
-echo "ringkit-lua-host: $(echo "$MIB / ($t1 - $t0)" | bc -l | xargs printf '%.0f') MiB/s as a whole process (start, copy, verify, exit)"
+echo "ringkit-lua-host: $(rate "$t0" "$t1") MiB/s as a whole process (start, copy, verify, exit)"
 rm -f "$DST"
 t0=$(now)
 env -u LUA_CPATH -u LUA_PATH "$HOST" examples/lua/copy.lua "$SRC" "$DST" --quiet --no-verify
 t1=$(now)
-echo "ringkit-lua-host: $(echo "$MIB / ($t1 - $t0)" | bc -l | xargs printf '%.0f') MiB/s as a whole process without the verification"
+echo "ringkit-lua-host: $(rate "$t0" "$t1") MiB/s as a whole process without the verification"
 
 rm -f "$DST"
 t0=$(now); cp "$SRC" "$DST"; t1=$(now)
-echo "cp: $(echo "$MIB / ($t1 - $t0)" | bc -l | xargs printf '%.0f') MiB/s on the same file"
+echo "cp: $(rate "$t0" "$t1") MiB/s on the same file"
 CP_C=$B/examples/ringkit-cp
 if [ -x "$CP_C" ]; then
 	rm -f "$DST"
 	t0=$(now); "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >/dev/null; t1=$(now)
-	cmp -s "$SRC" "$DST" && echo "ringkit-cp: $(echo "$MIB / ($t1 - $t0)" | bc -l | xargs printf '%.0f') MiB/s on the same file"
+	cmp -s "$SRC" "$DST" && echo "ringkit-cp: $(rate "$t0" "$t1") MiB/s on the same file"
 fi
 echo "== Lua step done (tests: meson test -C $B --suite lua)"

@@ -33,7 +33,7 @@ run() {
 	"$@" >/dev/null
 	t1=$(now)
 	cmp -s "$SRC" "$DST" || { echo "$name: copy differs" >&2; exit 1; }
-	echo "$name $(echo "$MIB / ($t1 - $t0)" | bc -l)"
+	echo "$name $(awk -v m="$MIB" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')"
 }
 
 have_cp_c=0
