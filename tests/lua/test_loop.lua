@@ -108,6 +108,27 @@ T.test("cancelling with the op table full: the cancel waits for a slot", functio
   L.ring:close()
 end)
 
+T.test("with_timeout cancels the IO of a slow body, not of a fast one", function()
+  local L = assert(loop.new())
+  local fifo = T.fifo(dir)
+  L:run(function()
+    local p = assert(loop.open(fifo, K.O_RDWR))
+    local v, msg, errno = loop.with_timeout(0.02, function()
+      return loop.read(p, 10) -- nothing arrives
+    end)
+    T.eq(v, nil); T.eq(errno, K.ETIME); assert(type(msg) == "string")
+    -- the task is usable again afterwards
+    T.eq(loop.write(p, "ok"), 2)
+    local a, b = loop.with_timeout(5, function() return loop.read(p, 10), "second" end)
+    T.eq(a, "ok"); T.eq(b, "second")
+    local ok, err = pcall(loop.with_timeout, 5, function() error("inner") end)
+    T.eq(ok, false); assert(tostring(err):find("inner"))
+    assert(loop.close(p))
+  end)
+  T.eq(L.pending, 0)
+  L:close()
+end)
+
 T.test("a task's error propagates from run with its traceback; join catches", function()
   local L = assert(loop.new())
   local ok, err = pcall(L.run, L, function()

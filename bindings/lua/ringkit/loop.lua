@@ -322,6 +322,31 @@ function M.current()
   return running and running.current
 end
 
+--- loop.with_timeout(seconds, fn, ...) -> fn's results, or nil, msg, ETIME
+-- when fn did not finish in time: its pending IO was cancelled and its IO
+-- calls failed with ECANCELED until it returned. Errors in fn propagate.
+function M.with_timeout(seconds, fn, ...)
+  local self = running
+  local me = self and self.current
+  assert(me and me.co == co_running(), "ringkit.loop: with_timeout outside a loop task")
+  local fired = false
+  local timer = self:spawn(function()
+    if M.sleep(seconds) and not me.cancelled then
+      fired = true
+      me:cancel()
+    end
+  end)
+  local r = pack(pcall(fn, ...))
+  if fired then
+    me.cancelled = false -- the cancellation was scoped to fn
+  else
+    timer:cancel()
+  end
+  if not r[1] then error(r[2], 0) end
+  if fired then return fail(-ETIME) end
+  return unpack(r, 2, r.n)
+end
+
 --- loop.yield(): lets the other ready tasks run first.
 function M.yield()
   local self = running
