@@ -37,6 +37,13 @@ int main(void)
 		CHECK_EQ(find(c, n, last), -ECANCELED);
 	}
 
+	/* A hardlink chain goes on after a failure: the next op still runs. */
+	int64_t bad = rk_prep_read(ring, 1000, buf, sizeof(buf), 0, RK_HARDLINK);
+	int64_t after = rk_prep_nop(ring, 0);
+	int n = reap_n(ring, c, 2);
+	CHECK_EQ(find(c, n, bad), -EBADF);
+	CHECK_EQ(find(c, n, after), 0);
+
 	/* A chain may not outgrow the SQ: three links plus the closing op fill
 	 * a 4-entry SQ, a fourth link is refused, and nothing is lost. */
 	for (int i = 0; i < 3; i++)
