@@ -56,7 +56,7 @@ typedef struct lrk_anchors {
 	int idx[LRK_MAX_ANCHORS];
 } lrk_anchors;
 
-/* ringkit.c */
+/* support.c */
 lrk_ring *lrk_check_ring(lua_State *L, int idx);
 int lrk_fail(lua_State *L, int err);
 int lrk_fd_arg(lua_State *L, int idx, lrk_anchors *a);
@@ -66,6 +66,9 @@ int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kin
 uint32_t lrk_u32_arg(lua_State *L, int idx, lua_Integer def);
 int32_t lrk_i32_arg(lua_State *L, int idx, lua_Integer def);
 int64_t lrk_i64_arg(lua_State *L, int idx, lua_Integer def);
+void lrk_release_slot(lua_State *L, lrk_slot *s);
+
+/* region.c (also) */
 void lrk_region_release_orphan(lua_State *L, int idx);
 
 /* ops.c */
