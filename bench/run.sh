@@ -13,4 +13,4 @@ echo "== NOPs"
 echo "== random reads"
 "$build/bench/ringkit-bench-randread"
 echo "== copy (the examples tour)"
-RK_TOUR_BUILD="$build" sh tools/tour.sh | sed -n '/ringkit-cp/,/throughput/p'
+RK_TOUR_BUILD="$build" sh tools/tour.sh | awk '/^ringkit-cp  /{p=1} p{print} /throughput/{exit}'
