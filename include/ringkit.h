@@ -299,6 +299,16 @@ RK_API int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_
  * and touches nothing. */
 RK_API int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags);
 
+/* Cancels op target_id right now, without taking a slot: it works when the
+ * op table is full, where rk_prep_cancel answers -EBUSY. Waits until the
+ * target is cancelled or timeout_ns passes (< 0: no limit). The target's own
+ * completion (-ECANCELED) still arrives through rk_reap. Returns 0 when it
+ * was cancelled, -ENOENT for a stale or unknown id or one that already
+ * finished, -EALREADY when it was running and could not be stopped, -ETIME
+ * on timeout, -EAGAIN when the target has not reached the kernel yet (the SQ
+ * is full: reap, then retry). */
+RK_API int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns);
+
 /* ------------------------------------------------------------------------ */
 /* Batches: many ops per call                                               */
 /* ------------------------------------------------------------------------ */
