@@ -440,6 +440,21 @@ static int op_cancel(lua_State *L) { return target_op(L, rk_prep_cancel); }
 static int op_poll_remove(lua_State *L) { return target_op(L, rk_prep_poll_remove); }
 static int op_timeout_remove(lua_State *L) { return target_op(L, rk_prep_timeout_remove); }
 
+/* ring:cancel_sync(id [, timeout_ns]) -> true | nil, msg, errno
+ * Cancels without taking a slot (works with the op table full); the
+ * target's own completion still comes through reap. */
+static int op_cancel_sync(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	int64_t target = (int64_t)luaL_checkinteger(L, 2);
+	int64_t timeout = (int64_t)luaL_optinteger(L, 3, -1);
+	int ret = rk_cancel_sync(r->ring, target, timeout);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 const luaL_Reg lrk_ring_ops[] = {
 	{"nop", op_nop},
 	{"read", op_read},
@@ -470,5 +485,6 @@ const luaL_Reg lrk_ring_ops[] = {
 	{"timeout_remove", op_timeout_remove},
 	{"link_timeout", op_link_timeout},
 	{"cancel", op_cancel},
+	{"cancel_sync", op_cancel_sync},
 	{NULL, NULL},
 };

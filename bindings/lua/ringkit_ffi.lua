@@ -82,6 +82,7 @@ int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count, uint32_t time
 int64_t rk_prep_timeout_remove(rk_ring *ring, int64_t target_id, uint32_t flags);
 int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, uint32_t flags);
 int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags);
+int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns);
 int rk_submit(rk_ring *ring);
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
 int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_region **out);
@@ -436,6 +437,13 @@ end
 function Ring:cancel(target, flags)
   local p = check(self)
   return commit(self, C.rk_prep_cancel(p, exact_id(self, target), flags or 0))
+end
+
+function Ring:cancel_sync(target, timeout)
+  local p = check(self)
+  local ret = C.rk_cancel_sync(p, exact_id(self, target), timeout or -1)
+  if ret < 0 then return fail(ret) end
+  return true
 end
 
 function Ring:poll_remove(target, flags)

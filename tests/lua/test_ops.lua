@@ -222,4 +222,20 @@ T.test("cancel_all and batch of 1000 nops through the overflow queue", function(
   r:close()
 end)
 
+T.test("cancel_sync: cancels with the op table full", function()
+  local r = assert(rk.ring_ex(4, 0, 0, 8, 0))
+  local ids = {}
+  for i = 1, 8 do ids[i] = assert(r:timeout(30 * 1000000000)) end
+  T.fails(K.EBUSY, r:cancel(ids[1]))
+  for i = 1, 8 do T.eq(r:cancel_sync(ids[i]), true, "cancel_sync") end
+  local t, seen = {}, 0
+  while seen < 8 do
+    local n = r:reap(8, 1, 2000000000, t)
+    assert(n > 0, "completions of cancelled timeouts")
+    for i = 1, 3 * n, 3 do T.eq(t[i + 1], -K.ECANCELED, "res"); seen = seen + 1 end
+  end
+  T.fails(K.ENOENT, r:cancel_sync(ids[1], 0))
+  r:close()
+end)
+
 T.done()

@@ -268,8 +268,13 @@ send_cancel = function(self, task)
     self.waiting[id] = false
     self.pending = self.pending + 1
   elseif errno == EBUSY then
-    local c = self.cancels
-    c[#c + 1] = task
+    -- No slot for a cancel op: cancel synchronously, which needs none (the
+    -- op's own completion still arrives); if the kernel cannot stop it at
+    -- once, retry after the next reap.
+    if not self.ring:cancel_sync(task.op, 0) then
+      local c = self.cancels
+      c[#c + 1] = task
+    end
   end
 end
 
