@@ -11,29 +11,9 @@
 
 #define OPS 2000000
 
-static double run_ringkit(unsigned batch)
-{
-	rk_ring *ring;
-	if (rk_ring_create(256, 0, &ring) < 0)
-		bench_die("rk_ring_create", 0);
-	rk_cqe c[256];
-	double t0 = bench_now();
-	for (unsigned done = 0; done < OPS; done += batch) {
-		for (unsigned i = 0; i < batch; i++)
-			rk_prep_nop(ring, 0);
-		for (unsigned got = 0; got < batch;) {
-			int n = rk_reap(ring, c, 256, batch - got, -1);
-			if (n < 0)
-				bench_die("rk_reap", n);
-			got += (unsigned)n;
-		}
-	}
-	double t = bench_now() - t0;
-	rk_ring_close(ring);
-	return OPS / t;
-}
-
-static double run_ringkit_descs(unsigned batch)
+/* ringkit: B direct preps per batch, or (descs) one rk_prep_batch call
+ * with B NOP descriptors; then reap the batch. */
+static double run_ringkit(unsigned batch, int descs)
 {
 	rk_ring *ring;
 	if (rk_ring_create(256, 0, &ring) < 0)
@@ -44,8 +24,13 @@ static double run_ringkit_descs(unsigned batch)
 	memset(d, 0, sizeof(d)); /* op 0 is RK_OP_NOP */
 	double t0 = bench_now();
 	for (unsigned done = 0; done < OPS; done += batch) {
-		if (rk_prep_batch(ring, d, batch, ids) != (int)batch)
-			bench_die("rk_prep_batch", 0);
+		if (descs) {
+			if (rk_prep_batch(ring, d, batch, ids) != (int)batch)
+				bench_die("rk_prep_batch", 0);
+		} else {
+			for (unsigned i = 0; i < batch; i++)
+				rk_prep_nop(ring, 0);
+		}
 		for (unsigned got = 0; got < batch;) {
 			int n = rk_reap(ring, c, 256, batch - got, -1);
 			if (n < 0)
@@ -102,8 +87,8 @@ int main(void)
 		double lu = 0, rk = 0, rd = 0;
 		for (int r = 0; r < BENCH_ROUNDS; r++) {
 			lu = max2(lu, run_liburing(batches[b]));
-			rk = max2(rk, run_ringkit(batches[b]));
-			rd = max2(rd, run_ringkit_descs(batches[b]));
+			rk = max2(rk, run_ringkit(batches[b], 0));
+			rd = max2(rd, run_ringkit(batches[b], 1));
 		}
 		printf("%-6u %12.2f M %12.2f M %12.2f M %8.3f %8.3f\n", batches[b], lu / 1e6, rk / 1e6,
 		       rd / 1e6, rk / lu, rd / lu);
