@@ -310,6 +310,40 @@ RK_API int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags);
 RK_API int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
+/* Sockets                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Ops newer than the running kernel (probed at ring creation) are refused
+ * here with -EOPNOTSUPP instead of failing later in the kernel. Socket
+ * addresses the kernel reads (bind, connect) are copied into op storage, up
+ * to RK_SOCKADDR_MAX bytes (-EINVAL beyond). */
+#define RK_SOCKADDR_MAX 128
+
+/* socket(2): completion res is the new socket fd. */
+RK_API int64_t rk_prep_socket(rk_ring *ring, int32_t domain, int32_t type, int32_t protocol,
+                              uint32_t flags);
+/* bind(2) and listen(2) (IORING_OP_BIND/LISTEN, Linux 6.11+). */
+RK_API int64_t rk_prep_bind(rk_ring *ring, int fd, const void *addr, uint32_t addrlen,
+                            uint32_t flags);
+RK_API int64_t rk_prep_listen(rk_ring *ring, int fd, int32_t backlog, uint32_t flags);
+/* connect(2); the address is copied. */
+RK_API int64_t rk_prep_connect(rk_ring *ring, int fd, const void *addr, uint32_t addrlen,
+                               uint32_t flags);
+/* accept4(2): res is the accepted fd. When addr is not NULL the kernel writes
+ * the peer's address into it (addrlen bytes at most), so it is kept alive
+ * like a read buffer; the address family tells its length. accept_flags:
+ * SOCK_NONBLOCK, SOCK_CLOEXEC. */
+RK_API int64_t rk_prep_accept(rk_ring *ring, int fd, void *addr, uint32_t addrlen,
+                              int32_t accept_flags, uint32_t flags);
+/* send(2) / recv(2) with MSG_* flags; buf as for read/write. */
+RK_API int64_t rk_prep_send(rk_ring *ring, int fd, const void *buf, uint32_t len,
+                            int32_t msg_flags, uint32_t flags);
+RK_API int64_t rk_prep_recv(rk_ring *ring, int fd, void *buf, uint32_t len, int32_t msg_flags,
+                            uint32_t flags);
+/* shutdown(2): how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
+RK_API int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t flags);
+
+/* ------------------------------------------------------------------------ */
 /* Batches: many ops per call                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -342,7 +376,15 @@ RK_API int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns);
 #define RK_OP_TIMEOUT_REMOVE 25
 #define RK_OP_LINK_TIMEOUT   26
 #define RK_OP_CANCEL         27
-#define RK_OP_COUNT          28
+#define RK_OP_SOCKET         28
+#define RK_OP_BIND           29
+#define RK_OP_LISTEN         30
+#define RK_OP_CONNECT        31
+#define RK_OP_ACCEPT         32
+#define RK_OP_SEND           33
+#define RK_OP_RECV           34
+#define RK_OP_SHUTDOWN       35
+#define RK_OP_COUNT          36
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
  * carries which argument of the matching rk_prep_* call:
@@ -373,6 +415,12 @@ RK_API int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns);
  *    TIMEOUT_REMOVE, CANCEL
  *   TIMEOUT       -        count   ns        -             -            timeout_flags -        -
  *   LINK_TIMEOUT  -        -       ns        -             -            timeout_flags -        -
+ *   SOCKET        domain   -       -         -             -            type          protocol -
+ *   BIND/CONNECT  fd       addrlen -         addr          -            -             -        -
+ *   LISTEN        fd       -       -         -             -            backlog       -        -
+ *   ACCEPT        fd       addrlen -         addr          -            accept_flags  -        -
+ *   SEND/RECV     fd       len     -         buf           -            msg_flags     -        -
+ *   SHUTDOWN      fd       -       -         -             -            how           -        -
  *
  * Pointers travel as uint64_t (addr, addr2); reserved fields must be 0. */
 typedef struct rk_op_desc {

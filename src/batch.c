@@ -80,6 +80,22 @@ static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 		return rk_prep_link_timeout(ring, d->off, (uint32_t)d->arg1, d->flags);
 	case RK_OP_CANCEL:
 		return rk_prep_cancel(ring, (int64_t)d->addr, d->flags);
+	case RK_OP_SOCKET:
+		return rk_prep_socket(ring, d->fd, (int32_t)d->arg1, (int32_t)d->arg2, d->flags);
+	case RK_OP_BIND:
+		return rk_prep_bind(ring, d->fd, PTR(d->addr), d->len, d->flags);
+	case RK_OP_LISTEN:
+		return rk_prep_listen(ring, d->fd, (int32_t)d->arg1, d->flags);
+	case RK_OP_CONNECT:
+		return rk_prep_connect(ring, d->fd, PTR(d->addr), d->len, d->flags);
+	case RK_OP_ACCEPT:
+		return rk_prep_accept(ring, d->fd, PTR(d->addr), d->len, (int32_t)d->arg1, d->flags);
+	case RK_OP_SEND:
+		return rk_prep_send(ring, d->fd, PTR(d->addr), d->len, (int32_t)d->arg1, d->flags);
+	case RK_OP_RECV:
+		return rk_prep_recv(ring, d->fd, PTR(d->addr), d->len, (int32_t)d->arg1, d->flags);
+	case RK_OP_SHUTDOWN:
+		return rk_prep_shutdown(ring, d->fd, (int32_t)d->arg1, d->flags);
 	default:
 		return -EINVAL;
 	}

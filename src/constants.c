@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -80,6 +81,15 @@ static const struct constant constants[] = {
 	C(RK_OP_TIMEOUT_REMOVE),
 	C(RK_OP_LINK_TIMEOUT),
 	C(RK_OP_CANCEL),
+	C(RK_OP_SOCKET),
+	C(RK_OP_BIND),
+	C(RK_OP_LISTEN),
+	C(RK_OP_CONNECT),
+	C(RK_OP_ACCEPT),
+	C(RK_OP_SEND),
+	C(RK_OP_RECV),
+	C(RK_OP_SHUTDOWN),
+	C(RK_SOCKADDR_MAX),
 	C(RK_OP_COUNT),
 	C(RK_REGION_LOCKED),
 	C(RK_REGION_HUGE),
@@ -149,6 +159,26 @@ static const struct constant constants[] = {
 	N("IORING_OP_READV_FIXED", RK_IORING_OP_READV_FIXED),
 	N("IORING_OP_WRITEV_FIXED", RK_IORING_OP_WRITEV_FIXED),
 	N("IORING_OP_PIPE", RK_IORING_OP_PIPE),
+	C(AF_UNIX),
+	C(AF_INET),
+	C(AF_INET6),
+	C(SOCK_STREAM),
+	C(SOCK_DGRAM),
+	C(SOCK_SEQPACKET),
+	C(SOCK_NONBLOCK),
+	C(SOCK_CLOEXEC),
+	C(SOL_SOCKET),
+	C(SO_REUSEADDR),
+	C(SO_REUSEPORT),
+	C(SHUT_RD),
+	C(SHUT_WR),
+	C(SHUT_RDWR),
+	C(MSG_PEEK),
+	C(MSG_WAITALL),
+	C(MSG_DONTWAIT),
+	C(MSG_NOSIGNAL),
+	C(MSG_MORE),
+	C(MSG_TRUNC),
 	C(O_RDONLY),
 	C(O_WRONLY),
 	C(O_RDWR),
