@@ -344,6 +344,63 @@ RK_API int64_t rk_prep_recv(rk_ring *ring, int fd, void *buf, uint32_t len, int3
 RK_API int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t flags);
 
 /* ------------------------------------------------------------------------ */
+/* Provided buffers and multishot ops                                       */
+/* ------------------------------------------------------------------------ */
+
+/* A region handed to a ring as a group of provided buffers: the kernel picks
+ * a chunk for each receive itself, so a runtime need not commit memory to
+ * every idle connection. Buffer ids are chunk indices.
+ *
+ * Ownership: rk_ring_provide_region gives every free chunk of the region to
+ * the kernel. A completion with RK_CQE_F_BUFFER names the chunk the kernel
+ * filled (chunk = flags >> RK_CQE_BUFFER_SHIFT); from then on the caller owns
+ * it as if it had allocated it, and hands it back with rk_ring_recycle_chunk
+ * (or keeps it, or frees it with rk_chunk_free). Chunks the kernel holds
+ * cannot be allocated, freed or recycled (-EINVAL). */
+#define RK_RING_MAX_GROUPS  16
+#define RK_CQE_BUFFER_SHIFT 16
+
+/* Provides region as buffer group `group` of this ring. The region must have
+ * at most 32768 chunks (-EINVAL). -EBUSY when the region is already provided
+ * (to any ring), -EEXIST when this ring already has that group, -ENOSPC when
+ * the ring has RK_RING_MAX_GROUPS groups. The region cannot be destroyed
+ * until it is unprovided or the ring is closed. */
+RK_API int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group);
+
+/* Gives a chunk the caller owns back to the kernel for the region's group.
+ * -ENOENT when the region is not provided to this ring, -EINVAL when the
+ * chunk is not the caller's, -EBUSY while an op uses it. */
+RK_API int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk);
+
+/* Takes the group back from the kernel; the chunks it held become free.
+ * -EBUSY while an op that selects from the group is in flight, -ENOENT when
+ * the region is not provided to this ring. */
+RK_API int rk_ring_unprovide_region(rk_ring *ring, rk_region *region);
+
+/* recv into a chunk the kernel picks from `group`: res is the byte count,
+ * flags carry RK_CQE_F_BUFFER and the chunk. len 0: the whole chunk.
+ * -ENOBUFS (in the completion) when the group is empty; -ENOENT here when the
+ * ring has no such group. */
+RK_API int64_t rk_prep_recv_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
+                                   int32_t msg_flags, uint32_t flags);
+
+/* Multishot recv from `group`: one completion per received message, each
+ * with RK_CQE_F_MORE while the op stays armed; the final one (without MORE)
+ * ends it and frees its slot: 0 at end of stream, -ENOBUFS when the group
+ * ran dry (recycle chunks and prepare it again), -ECANCELED when cancelled. */
+RK_API int64_t rk_prep_recv_multishot(rk_ring *ring, int fd, uint16_t group, int32_t msg_flags,
+                                      uint32_t flags);
+
+/* Multishot accept: one completion per accepted connection (res = fd) with
+ * RK_CQE_F_MORE, until cancelled or an error ends it. */
+RK_API int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags,
+                                        uint32_t flags);
+
+/* Multishot poll: a completion (res = ready mask, RK_CQE_F_MORE) each time fd
+ * becomes ready, until poll_remove or cancel ends it. */
+RK_API int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
+
+/* ------------------------------------------------------------------------ */
 /* Batches: many ops per call                                               */
 /* ------------------------------------------------------------------------ */
 

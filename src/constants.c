@@ -90,6 +90,8 @@ static const struct constant constants[] = {
 	C(RK_OP_RECV),
 	C(RK_OP_SHUTDOWN),
 	C(RK_SOCKADDR_MAX),
+	C(RK_RING_MAX_GROUPS),
+	C(RK_CQE_BUFFER_SHIFT),
 	C(RK_OP_COUNT),
 	C(RK_REGION_LOCKED),
 	C(RK_REGION_HUGE),

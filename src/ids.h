@@ -76,6 +76,8 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 		op->region = NULL;
 		op->chunk = -1;
 	}
+	if (op->group)
+		rk__group_release(ring, op);
 	op->next = ring->free_head;
 	ring->free_head = rk__op_slot(ring, op);
 }

@@ -41,7 +41,8 @@ struct rk_op {
 	uint32_t next;          /* free list, overflow queue or local-completion list */
 	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	uint8_t state;
-	uint8_t pad[3];
+	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
+	uint8_t pad[2];
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
 	int32_t chunk;          /* chunk pinned by this op, or -1 */
@@ -64,6 +65,16 @@ struct rk_cq {
 	uint32_t *khead, *ktail, *koverflow, *kflags;
 	uint32_t mask, entries;
 	struct io_uring_cqe *cqes;
+};
+
+/* A region provided to the kernel as a buffer group (IORING_REGISTER_PBUF_RING). */
+struct rk_group {
+	rk_region *region;       /* NULL: slot unused */
+	struct io_uring_buf_ring *br;
+	size_t br_len;
+	uint32_t mask;
+	uint16_t bgid, tail;
+	uint32_t users;          /* ops in flight selecting from it */
 };
 
 struct rk_ring {
@@ -92,6 +103,7 @@ struct rk_ring {
 	int eventfd_registered;
 	int buffers_registered;  /* sparse fixed-buffer table exists */
 	rk_region *regions[RK_RING_MAX_REGIONS];
+	struct rk_group groups[RK_RING_MAX_GROUPS];
 
 	uint64_t total_submitted, total_completed, total_cqes;
 };
@@ -102,12 +114,15 @@ struct rk_region {
 	uint32_t chunk_size, nchunks;
 	uint32_t nfree;
 	uint32_t *free_stack;    /* free chunk indices */
-	uint8_t *allocated;      /* per chunk: 1 while allocated by the caller */
+	uint8_t *allocated;      /* per chunk: RK_CHUNK_FREE, _CALLER or _KERNEL */
 	uint32_t *inflight;      /* per chunk: ops using it */
 	uint64_t inflight_total;
 	uint32_t registrations;  /* open rings it is registered with */
+	rk_ring *provided_to;    /* ring it is a buffer group of, or NULL */
 	int locked;
 };
+
+enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL };
 
 /* sys.c: every kernel entry and allocation goes through here, one seam that
  * fault-injection tests can fail at will. */
@@ -156,6 +171,11 @@ RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);
 RK_HIDDEN void rk__region_unpin(rk_region *region, int32_t chunk);
 RK_HIDDEN int rk__ring_region_index(rk_ring *ring, rk_region *region);
 RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
+
+/* bufring.c */
+RK_HIDDEN void rk__group_release(rk_ring *ring, struct rk_op *op);
+RK_HIDDEN void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags);
+RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring);
 
 /* ops: argument checks shared by the prep files */
 RK_HIDDEN int rk__copy_path(rk_ring *ring, struct rk_op *op, const char *path, const char **out);

@@ -105,7 +105,8 @@ static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, 
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	if (chunk < 0 || (uint32_t)chunk >= region->nchunks || !region->allocated[chunk])
+	if (chunk < 0 || (uint32_t)chunk >= region->nchunks ||
+	    region->allocated[chunk] != RK_CHUNK_CALLER)
 		return -EINVAL;
 	if (len > region->chunk_size || offset < -1)
 		return -EINVAL;

@@ -110,7 +110,7 @@ int rk_region_destroy(rk_region *region)
 {
 	if (!region)
 		return -EINVAL;
-	if (region->inflight_total || region->registrations)
+	if (region->inflight_total || region->registrations || region->provided_to)
 		return -EBUSY;
 	region_free(region);
 	return 0;
@@ -123,7 +123,7 @@ int32_t rk_chunk_alloc(rk_region *region)
 	if (region->nfree == 0)
 		return -ENOBUFS;
 	uint32_t c = region->free_stack[--region->nfree];
-	region->allocated[c] = 1;
+	region->allocated[c] = RK_CHUNK_CALLER;
 	return (int32_t)c;
 }
 
@@ -131,11 +131,11 @@ int rk_chunk_free(rk_region *region, int32_t chunk)
 {
 	if (!region || chunk < 0 || (uint32_t)chunk >= region->nchunks)
 		return -EINVAL;
-	if (!region->allocated[chunk])
-		return -EINVAL;
+	if (region->allocated[chunk] != RK_CHUNK_CALLER)
+		return -EINVAL; /* free already, or the kernel's (provided) */
 	if (region->inflight[chunk])
 		return -EBUSY;
-	region->allocated[chunk] = 0;
+	region->allocated[chunk] = RK_CHUNK_FREE;
 	region->free_stack[region->nfree++] = (uint32_t)chunk;
 	return 0;
 }

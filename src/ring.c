@@ -208,6 +208,8 @@ int rk_ring_close(rk_ring *ring)
 		ret = rk__wait_idle(ring, RK_CLOSE_TIMEOUT_NS);
 
 	rk__ring_drop_regions(ring);
+	if (ret == 0) /* the kernel holds nothing: provided chunks come back */
+		rk__ring_drop_groups(ring);
 	unmap_rings(ring);
 	close(ring->fd);
 	if (ret < 0) {

@@ -200,10 +200,12 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		out[n].res = res;
 		out[n].flags = flags;
 		n++;
+		if (flags & IORING_CQE_F_BUFFER)
+			rk__group_took_chunk(ring, op, flags);
 		if (flags & IORING_CQE_F_MORE)
 			continue;
 		finals++;
-		if (op->spill == RK_NONE && !op->region) {
+		if (op->spill == RK_NONE && !op->region && !op->group) {
 			op->state = RK_OP_FREE;
 			op->gen = (op->gen + 1) & RK_GEN_MASK;
 			op->next = free_head;

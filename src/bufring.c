@@ -1,0 +1,242 @@
+/*
+ * Provided buffers: a region handed to the kernel as a buffer group
+ * (IORING_REGISTER_PBUF_RING), so multishot receives take chunks as data
+ * arrives instead of pinning one per idle connection.
+ *
+ * Every chunk has one owner at a time — free, the caller, or the kernel — and
+ * ownership only moves at well-defined points: provide (free -> kernel), a
+ * completion naming the chunk (kernel -> caller), recycle (caller -> kernel)
+ * and unprovide or ring close (kernel -> free). The kernel can therefore never
+ * write into a chunk the caller believes is its own.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ids.h"
+
+#define RK_MAX_GROUP_CHUNKS 32768 /* buffer ids are 16 bits */
+
+static struct rk_group *group_of_region(rk_ring *ring, rk_region *region)
+{
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
+		if (ring->groups[i].region == region)
+			return &ring->groups[i];
+	return NULL;
+}
+
+static void put_chunk(struct rk_group *g, uint32_t chunk)
+{
+	rk_region *region = g->region;
+	struct io_uring_buf *buf = &g->br->bufs[g->tail & g->mask];
+	buf->addr = (uint64_t)(uintptr_t)(region->base + (size_t)chunk * region->chunk_size);
+	buf->len = region->chunk_size;
+	buf->bid = (uint16_t)chunk;
+	region->allocated[chunk] = RK_CHUNK_KERNEL;
+	g->tail++;
+}
+
+/* The kernel reads the tail with acquire semantics: entries first, then it. */
+static void publish_tail(struct rk_group *g)
+{
+	__atomic_store_n(&g->br->tail, g->tail, __ATOMIC_RELEASE);
+}
+
+int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
+{
+	if (!ring || !region || region->nchunks > RK_MAX_GROUP_CHUNKS)
+		return -EINVAL;
+	if (region->provided_to)
+		return -EBUSY;
+	struct rk_group *g = NULL;
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++) {
+		if (ring->groups[i].region && ring->groups[i].bgid == group)
+			return -EEXIST;
+		if (!ring->groups[i].region && !g)
+			g = &ring->groups[i];
+	}
+	if (!g)
+		return -ENOSPC;
+
+	uint32_t entries = 1;
+	while (entries < region->nchunks)
+		entries <<= 1;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = (entries * sizeof(struct io_uring_buf) + page - 1) / page * page;
+	void *br = rk__sys_mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (br == MAP_FAILED)
+		return -errno;
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)br;
+	reg.ring_entries = entries;
+	reg.bgid = group;
+	int ret = rk__sys_register(ring->fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+	if (ret < 0) {
+		rk__sys_munmap(br, len);
+		return ret;
+	}
+	*g = (struct rk_group){.region = region, .br = br, .br_len = len, .mask = entries - 1,
+	                       .bgid = group};
+	region->provided_to = ring;
+	/* Every free chunk goes to the kernel; the caller keeps what it holds. */
+	while (region->nfree)
+		put_chunk(g, region->free_stack[--region->nfree]);
+	publish_tail(g);
+	return 0;
+}
+
+int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk)
+{
+	if (!ring || !region)
+		return -EINVAL;
+	struct rk_group *g = group_of_region(ring, region);
+	if (!g)
+		return -ENOENT;
+	if (chunk < 0 || (uint32_t)chunk >= region->nchunks ||
+	    region->allocated[chunk] != RK_CHUNK_CALLER)
+		return -EINVAL;
+	if (region->inflight[chunk])
+		return -EBUSY;
+	put_chunk(g, (uint32_t)chunk);
+	publish_tail(g);
+	return 0;
+}
+
+/* Unregisters the buffer ring; chunks the kernel held become free again. */
+static int drop_group(rk_ring *ring, struct rk_group *g)
+{
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.bgid = g->bgid;
+	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+	if (ret < 0)
+		return ret;
+	rk_region *region = g->region;
+	for (uint32_t c = 0; c < region->nchunks; c++) {
+		if (region->allocated[c] == RK_CHUNK_KERNEL) {
+			region->allocated[c] = RK_CHUNK_FREE;
+			region->free_stack[region->nfree++] = c;
+		}
+	}
+	region->provided_to = NULL;
+	rk__sys_munmap(g->br, g->br_len);
+	memset(g, 0, sizeof(*g));
+	return 0;
+}
+
+int rk_ring_unprovide_region(rk_ring *ring, rk_region *region)
+{
+	if (!ring || !region)
+		return -EINVAL;
+	struct rk_group *g = group_of_region(ring, region);
+	if (!g)
+		return -ENOENT;
+	if (g->users)
+		return -EBUSY;
+	return drop_group(ring, g);
+}
+
+/* At ring close, after the kernel gave every op back. The ring fd closes
+ * next, which drops the kernel's side even if unregistering failed. */
+void rk__ring_drop_groups(rk_ring *ring)
+{
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++) {
+		struct rk_group *g = &ring->groups[i];
+		if (g->region && drop_group(ring, g) < 0) {
+			rk_region *region = g->region;
+			for (uint32_t c = 0; c < region->nchunks; c++)
+				if (region->allocated[c] == RK_CHUNK_KERNEL) {
+					region->allocated[c] = RK_CHUNK_FREE;
+					region->free_stack[region->nfree++] = c;
+				}
+			region->provided_to = NULL;
+			rk__sys_munmap(g->br, g->br_len);
+			memset(g, 0, sizeof(*g));
+		}
+	}
+}
+
+/* A completion named a chunk: it is the caller's from now on. */
+void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags)
+{
+	if (!op->group)
+		return;
+	rk_region *region = ring->groups[op->group - 1].region;
+	uint32_t chunk = cqe_flags >> RK_CQE_BUFFER_SHIFT;
+	if (region && chunk < region->nchunks)
+		region->allocated[chunk] = RK_CHUNK_CALLER;
+}
+
+void rk__group_release(rk_ring *ring, struct rk_op *op)
+{
+	ring->groups[op->group - 1].users--;
+	op->group = 0;
+}
+
+/* Finds the ring's group with id bgid; its index + 1 tags the op. */
+static int group_index(rk_ring *ring, uint16_t bgid)
+{
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
+		if (ring->groups[i].region && ring->groups[i].bgid == bgid)
+			return i;
+	return -1;
+}
+
+static int64_t prep_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
+                           int32_t msg_flags, bool multishot, uint32_t flags)
+{
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	if (ret < 0)
+		return ret;
+	int g = group_index(ring, group);
+	if (g < 0) {
+		rk__op_abort(ring, op);
+		return -ENOENT;
+	}
+	io_uring_prep_rw(IORING_OP_RECV, sqe, fd, NULL, len, 0);
+	sqe->msg_flags = (uint32_t)msg_flags;
+	sqe->buf_group = group;
+	if (multishot)
+		sqe->ioprio |= IORING_RECV_MULTISHOT;
+	op->group = (uint8_t)(g + 1);
+	ring->groups[g].users++;
+	return rk__op_commit(ring, op, sqe, flags | IOSQE_BUFFER_SELECT);
+}
+
+int64_t rk_prep_recv_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
+                            int32_t msg_flags, uint32_t flags)
+{
+	return prep_select(ring, fd, group, len, msg_flags, false, flags);
+}
+
+int64_t rk_prep_recv_multishot(rk_ring *ring, int fd, uint16_t group, int32_t msg_flags,
+                               uint32_t flags)
+{
+	return prep_select(ring, fd, group, 0, msg_flags, true, flags);
+}
+
+int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags, uint32_t flags)
+{
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, accept_flags);
+	return rk__op_commit(ring, op, sqe, flags);
+}
+
+int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags)
+{
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_poll_multishot(sqe, fd, poll_mask);
+	return rk__op_commit(ring, op, sqe, flags);
+}
