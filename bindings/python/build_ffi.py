@@ -1,0 +1,105 @@
+"""Builds the cffi extension ringkit._ringkit (API mode, out of line).
+
+The cdef is derived from include/ringkit.h itself, so the binding can never
+drift from the C ABI: comments and preprocessor lines are dropped, RK_API is
+removed and every integer #define RK_* becomes a cffi constant whose value the
+compiler takes from the header.
+
+Two ways in:
+  * meson runs `python3 build_ffi.py HEADER OUT.c` and compiles OUT.c itself
+    against the libringkit it just built;
+  * setup.py (pip install) imports `ffibuilder`, which finds the installed
+    header through RINGKIT_INCLUDE, pkg-config or the usual prefixes.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import cffi
+
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_INT_DEFINE = re.compile(r"#define\s+(RK_[A-Z0-9_]+)\s+\(?\s*-?(0x[0-9a-fA-F]+|\d+)u?"
+                         r"(\s*<<\s*\d+)?\s*\)?\s*$")
+
+
+def cdef_from_header(text):
+    """Turns ringkit.h into declarations cffi's parser accepts."""
+    text = _COMMENT.sub("", text)
+    decls, consts = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            m = _INT_DEFINE.match(stripped)
+            if m and not m.group(1).startswith("RK_API") and m.group(1) != "RINGKIT_H":
+                consts.append("#define %s ..." % m.group(1))
+            continue
+        if stripped == 'extern "C" {':
+            continue
+        decls.append(line.replace("RK_API ", ""))
+    return "\n".join(consts) + "\n" + _balanced("\n".join(decls))
+
+
+def _balanced(cdef):
+    # Drops a trailing unmatched "}" left by `extern "C" { ... }`.
+    depth = 0
+    out = []
+    for ch in cdef:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            if depth == 0:
+                continue
+            depth -= 1
+        out.append(ch)
+    return "".join(out)
+
+
+def find_header():
+    env = os.environ.get("RINGKIT_INCLUDE")
+    candidates = [env] if env else []
+    if shutil.which("pkg-config"):
+        try:
+            flags = subprocess.run(["pkg-config", "--cflags-only-I", "ringkit"],
+                                   capture_output=True, text=True, check=True).stdout
+            candidates += [f[2:] for f in flags.split() if f.startswith("-I")]
+            prefix = subprocess.run(["pkg-config", "--variable=includedir", "ringkit"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+            candidates.append(prefix)
+        except subprocess.CalledProcessError:
+            pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates += [os.path.join(here, "..", "..", "include"), "/usr/local/include", "/usr/include"]
+    for d in candidates:
+        if d and os.path.exists(os.path.join(d, "ringkit.h")):
+            return os.path.join(d, "ringkit.h")
+    raise RuntimeError("ringkit.h not found: install libringkit or set RINGKIT_INCLUDE")
+
+
+def make_builder(header, **source_kw):
+    with open(header) as f:
+        cdef = cdef_from_header(f.read())
+    builder = cffi.FFI()
+    builder.cdef(cdef)
+    builder.set_source("ringkit._ringkit", "#include <ringkit.h>\n", **source_kw)
+    return builder
+
+
+def _pip_builder():
+    header = find_header()
+    inc = os.path.dirname(header)
+    libdir = os.environ.get("RINGKIT_LIBDIR")
+    kw = {"libraries": ["ringkit"], "include_dirs": [inc]}
+    if libdir:
+        kw["library_dirs"] = [libdir]
+        kw["runtime_library_dirs"] = [libdir]
+    return make_builder(header, **kw)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: build_ffi.py include/ringkit.h OUT.c")
+    make_builder(sys.argv[1]).emit_c_code(sys.argv[2])
+else:
+    ffibuilder = _pip_builder() if os.environ.get("RINGKIT_NO_PIP_BUILDER") is None else None
