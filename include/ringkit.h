@@ -568,6 +568,11 @@ RK_API int64_t rk_region_chunk_size(rk_region *region);
 RK_API int64_t rk_region_nchunks(rk_region *region);
 RK_API int64_t rk_region_chunks_free(rk_region *region);
 
+/* 1 while rk_region_destroy would refuse with -EBUSY (an op of the region is
+ * in flight, or an open ring has it registered or provided), else 0. Lets a
+ * binding refuse to close a region without giving its memory up first. */
+RK_API int rk_region_busy(rk_region *region);
+
 /* Registers the whole region with the ring as one fixed buffer, so chunk ops
  * skip per-op page pinning. Up to RK_RING_MAX_REGIONS regions per ring.
  * Returns 0 (also when already registered), -ENOMEM when RLIMIT_MEMLOCK is too

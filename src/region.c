@@ -162,6 +162,13 @@ int64_t rk_region_chunks_free(rk_region *region)
 	return region ? (int64_t)region->nfree : -EINVAL;
 }
 
+int rk_region_busy(rk_region *region)
+{
+	if (!region)
+		return -EINVAL;
+	return region->inflight_total || region->registrations || region->provided_to;
+}
+
 void rk__region_pin(rk_region *region, int32_t chunk)
 {
 	region->inflight[chunk]++;

@@ -77,12 +77,41 @@ def find_header():
     raise RuntimeError("ringkit.h not found: install libringkit or set RINGKIT_INCLUDE")
 
 
+# Binding-side helpers compiled into the extension: loops that would cost a
+# Python-level call per op. They use only the public ABI.
+_HELPERS_CDEF = """
+int rkpy_prep_chunks(rk_ring *ring, int write, int fd, rk_region *region,
+                     const int32_t *chunks, const int64_t *offsets, uint32_t n,
+                     uint32_t len, uint32_t flags, int64_t *ids);
+"""
+
+_HELPERS_SRC = r"""
+#include <ringkit.h>
+
+/* Queues n chunk reads (or writes): chunks[i] at offsets[i]. Stops at the
+ * first refusal like rk_prep_batch: returns how many were queued, ids[k]
+ * holding the refused op's negative errno. */
+static int rkpy_prep_chunks(rk_ring *ring, int write, int fd, rk_region *region,
+                            const int32_t *chunks, const int64_t *offsets, uint32_t n,
+                            uint32_t len, uint32_t flags, int64_t *ids)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		ids[i] = write ? rk_prep_write_chunk(ring, fd, region, chunks[i], len, offsets[i], flags)
+		               : rk_prep_read_chunk(ring, fd, region, chunks[i], len, offsets[i], flags);
+		if (ids[i] < 0)
+			return (int)i;
+	}
+	return (int)n;
+}
+"""
+
+
 def make_builder(header, **source_kw):
     with open(header) as f:
         cdef = cdef_from_header(f.read())
     builder = cffi.FFI()
-    builder.cdef(cdef)
-    builder.set_source("ringkit._ringkit", "#include <ringkit.h>\n", **source_kw)
+    builder.cdef(cdef + _HELPERS_CDEF)
+    builder.set_source("ringkit._ringkit", _HELPERS_SRC, **source_kw)
     return builder
 
 

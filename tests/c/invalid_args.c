@@ -72,6 +72,7 @@ int main(void)
 	CHECK_EQ(rk_region_chunk_size(NULL), -EINVAL);
 	CHECK_EQ(rk_region_nchunks(NULL), -EINVAL);
 	CHECK_EQ(rk_region_chunks_free(NULL), -EINVAL);
+	CHECK_EQ(rk_region_busy(NULL), -EINVAL);
 	CHECK_EQ(rk_constant(NULL, &v), -EINVAL);
 	CHECK_EQ(rk_constant("RK_LINK", NULL), -EINVAL);
 	CHECK_EQ(rk_constant("NO_SUCH_CONSTANT", &v), -ENOENT);

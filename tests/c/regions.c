@@ -17,6 +17,7 @@ static void chunk_io(rk_ring *ring, rk_region *rg, int fd)
 	CHECK(ra >= 0 && rb >= 0);
 	/* In flight: neither chunk can be freed, the region not destroyed. */
 	CHECK_EQ(rk_chunk_free(rg, a), -EBUSY);
+	CHECK_EQ(rk_region_busy(rg), 1);
 	CHECK_EQ(rk_region_destroy(rg), -EBUSY);
 	rk_cqe c[4];
 	reap_n(ring, c, 2);
@@ -89,6 +90,7 @@ int main(void)
 	CHECK_EQ(rk_ring_register_region(ring, rg), 0);
 	CHECK_EQ(rk_ring_register_region(ring, rg), 0); /* idempotent */
 	CHECK_EQ(rk_region_destroy(rg), -EBUSY);          /* registered with an open ring */
+	CHECK_EQ(rk_region_busy(rg), 1);
 	chunk_io(ring, rg, fd);                           /* fixed buffers */
 
 	/* Unregister while idle, register again, and let close drop it. */
@@ -113,6 +115,7 @@ int main(void)
 	}
 
 	CHECK_EQ(rk_ring_close(ring), 0);
+	CHECK_EQ(rk_region_busy(rg), 0);
 	CHECK_EQ(rk_region_destroy(rg), 0); /* the ring is gone: free to go */
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ(rk_region_destroy(more[i]), 0);

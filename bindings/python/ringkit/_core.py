@@ -40,20 +40,6 @@ _from_buffer = ffi.from_buffer
 _leaked_pins: List[Any] = []
 
 
-class _ChunkPin:
-    """Keeps a region (and the fd's owner) alive while a chunk op flies, and
-    counts the region's in-flight chunks so Region.close() can refuse."""
-    __slots__ = ("region", "owner")
-
-    def __init__(self, region, owner):
-        self.region = region
-        self.owner = owner
-        region._inflight += 1
-
-    def done(self):
-        self.region._inflight -= 1
-
-
 def _fileno(obj) -> int:
     try:
         fd = obj.fileno()
@@ -102,7 +88,9 @@ class Ring:
                  reap_batch: int = _REAP_BATCH):
         self._ring = _NULL
         self._pins: Dict[int, Any] = {}
-        self._regions: Dict[Region, set] = {}
+        # Regions this ring's ops or registrations use: kept alive until the
+        # C library says they are idle (rk_region_busy), pruned lazily.
+        self._regions: Dict[Region, None] = {}
         flags = ((lib.RK_RING_SQPOLL if sqpoll else 0)
                  | (lib.RK_RING_SINGLE_ISSUER if single_issuer else 0)
                  | (lib.RK_RING_DEFER_TASKRUN if defer_taskrun else 0)
@@ -125,6 +113,7 @@ class Ring:
         self._cqes = ffi.new("rk_cqe[]", reap_batch)
         self._cqview = memoryview(ffi.buffer(self._cqes))
         self._reap_max = reap_batch
+        self._ids = ffi.new("int64_t[]", 64)
 
     # -- lifetime ---------------------------------------------------------
 
@@ -145,13 +134,7 @@ class Ring:
         pins, self._pins = self._pins, {}
         if r == -errno.ETIMEDOUT:
             # The kernel may still write into these: never release them.
-            _leaked_pins.append(pins)
-        else:
-            for p in pins.values():
-                if p.__class__ is _ChunkPin:
-                    p.done()
-        for region in self._regions:
-            region._rings.discard(self)
+            _leaked_pins.append((pins, self._regions))
         self._regions = {}
 
     def __enter__(self) -> "Ring":
@@ -274,11 +257,10 @@ class Ring:
         out = list(_CQE.iter_unpack(self._cqview[:n * 16]))
         pins = self._pins
         if pins:
+            pop = pins.pop
             for rec in out:
                 if not rec[2] & _MORE:
-                    p = pins.pop(rec[0], None)
-                    if p is not None and p.__class__ is _ChunkPin:
-                        p.done()
+                    pop(rec[0], None)
         return out
 
     def _grow(self, n: int) -> None:
@@ -319,9 +301,10 @@ class Ring:
             own = self._pins
             for i, obj in pins.items():
                 if i < r:
-                    if obj.__class__ is _BatchChunk:
-                        obj = _ChunkPin(obj.region, obj.owner)
-                    own[ids[i]] = obj
+                    if obj.__class__ is Region:
+                        self._use(obj)
+                    else:
+                        own[ids[i]] = obj
         if r < n:
             err = error(batch._ids[r])
             err.index = r
@@ -414,8 +397,61 @@ class Ring:
                 raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
                                  % (chunk, n, region.chunk_size))
             self._fail(r)
-        self._pins[r] = _ChunkPin(region, fd)
+        if region not in self._regions:
+            self._use(region)
+        if fd.__class__ is not int:
+            self._pins[r] = fd
         return r
+
+    def _use(self, region):
+        # The region's memory must outlive every op on it; the C library
+        # knows when none is left, so idle regions are dropped in bulk.
+        regions = self._regions
+        if len(regions) >= 64:
+            for old in [x for x in regions if x._region is None
+                        or not lib.rk_region_busy(x._region)]:
+                del regions[old]
+        regions[region] = None
+
+    def read_chunks(self, fd, region: Region, chunks: Sequence[int], offsets: Sequence[int],
+                    *, length: Optional[int] = None, flags: int = 0) -> List[int]:
+        """Queues one chunk read per (chunk, offset) pair in one FFI crossing;
+        returns their ids. The vectorised form of read_chunk for high queue
+        depths. If an op is refused, the ones before it stay queued (ids in
+        the error's `.ids`)."""
+        return self._chunks(0, fd, region, chunks, offsets, length, flags)
+
+    def write_chunks(self, fd, region: Region, chunks: Sequence[int], offsets: Sequence[int],
+                     *, length: Optional[int] = None, flags: int = 0) -> List[int]:
+        """write_chunk for many (chunk, offset) pairs in one FFI crossing."""
+        return self._chunks(1, fd, region, chunks, offsets, length, flags)
+
+    def _chunks(self, write, fd, region, chunks, offsets, length, flags):
+        n = len(chunks)
+        if len(offsets) != n:
+            raise ValueError("chunks and offsets differ in length")
+        handle = region._handle()
+        ids = self._ids
+        if len(ids) < n:
+            ids = self._ids = ffi.new("int64_t[]", n)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            k = lib.rkpy_prep_chunks(self._ring, write, fdn, handle, chunks, offsets, n,
+                                     region.chunk_size if length is None else length,
+                                     flags, ids)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        out = ffi.unpack(ids, k)
+        if k:
+            if region not in self._regions:
+                self._use(region)
+            if fd.__class__ is not int:
+                self._pins.update(dict.fromkeys(out, fd))
+        if k < n:
+            err = error(ids[k]) if self._ring else ValueError("ring is closed")
+            err.ids = out
+            raise err
+        return out
 
     def fsync(self, fd, *, datasync: bool = False, offset: int = 0, length: int = 0,
               flags: int = 0) -> int:
@@ -608,7 +644,7 @@ class Ring:
         `group`: receives with that group pick a chunk themselves, and the
         completion's flags name it (chunk = flags >> CQE_BUFFER_SHIFT)."""
         self._region_call(lib.rk_ring_provide_region, region, group)
-        self._track(region, "provided")
+        self._use(region)
 
     def recycle_chunk(self, region: Region, chunk: int) -> None:
         """Gives a chunk a completion handed over back to the kernel."""
@@ -616,7 +652,6 @@ class Ring:
 
     def unprovide_region(self, region: Region) -> None:
         self._region_call(lib.rk_ring_unprovide_region, region)
-        self._untrack(region, "provided")
 
     def recv_select(self, fd, group: int, *, length: int = 0, msg_flags: int = 0,
                     flags: int = 0) -> int:
@@ -635,11 +670,10 @@ class Ring:
         page pinning). OSError(ENOMEM) when RLIMIT_MEMLOCK is too low: the
         region stays usable without it."""
         self._region_call(lib.rk_ring_register_region, region)
-        self._track(region, "registered")
+        self._use(region)
 
     def unregister_region(self, region: Region) -> None:
         self._region_call(lib.rk_ring_unregister_region, region)
-        self._untrack(region, "registered")
 
     def _region_call(self, fn, region, *args):
         if not isinstance(region, Region):
@@ -653,21 +687,6 @@ class Ring:
                 raise ValueError("ring is closed")
             raise setup_error(r)
 
-    def _track(self, region, role):
-        # A region stays busy while it has any role (registered, provided)
-        # with any open ring.
-        roles = self._regions.setdefault(region, set())
-        roles.add(role)
-        region._rings.add(self)
-
-    def _untrack(self, region, role):
-        roles = self._regions.get(region)
-        if roles is not None:
-            roles.discard(role)
-            if not roles:
-                del self._regions[region]
-                region._rings.discard(self)
-
 
 def max_0(v: int) -> int:
     return v if v > 0 else 0
@@ -677,14 +696,6 @@ def _length(length: int, cbuf) -> int:
     if length < 0 or length > len(cbuf):
         raise ValueError("length %r outside the buffer (%d bytes)" % (length, len(cbuf)))
     return length
-
-
-class _BatchChunk:
-    __slots__ = ("region", "owner")
-
-    def __init__(self, region, owner):
-        self.region = region
-        self.owner = owner
 
 
 class Batch:
@@ -745,7 +756,9 @@ class Batch:
     def _chunk(self, op, fd, region, chunk, offset, length, flags):
         handle = region._handle()
         fdn = fd if fd.__class__ is int else _fileno(fd)
-        self._add(op, flags, _BatchChunk(region, fd), fd=fdn,
+        if fd.__class__ is not int:
+            raise TypeError("batch chunk ops take an int fd")
+        self._add(op, flags, region, fd=fdn,
                   len=region.chunk_size if length is None else length, off=offset, arg1=chunk,
                   addr=int(ffi.cast("uintptr_t", handle)))
 

@@ -1,7 +1,5 @@
 """Pinned regions: memory outside the Python heap, carved into chunks."""
 import errno
-from typing import Set
-
 from ._errors import error
 from ._ringkit import ffi, lib
 
@@ -27,7 +25,7 @@ class Region:
     open ring, and otherwise unmaps as soon as the last view is dropped, so a
     view can never point at freed memory."""
 
-    __slots__ = ("_region", "_mv", "chunk_size", "count", "_inflight", "_rings", "__weakref__")
+    __slots__ = ("_region", "_mv", "chunk_size", "count", "__weakref__")
 
     def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False):
         flags = (lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
@@ -45,8 +43,6 @@ class Region:
         self._region = region
         self.chunk_size = chunk_size
         self.count = count
-        self._inflight = 0
-        self._rings: Set[object] = set()
         base = ffi.gc(ffi.cast("char *", lib.rk_chunk_ptr(region, 0)), _destroy_later(region))
         # Chunk views are slices of this one view; each keeps `base` (and so
         # the mapping) alive through the buffer object it came from.
@@ -103,7 +99,7 @@ class Region:
         ring still has it registered or provided; idempotent."""
         if self._region is None:
             return
-        if self._inflight or self._rings:
+        if lib.rk_region_busy(self._region):
             raise error(-errno.EBUSY)
         self._region = None
         self._mv.release()  # fails only with live exports of the top view itself

@@ -39,6 +39,8 @@ class AioRing:
         self._streams: Dict[int, "_Stream"] = {}
         self._orphans: Dict[int, int] = {}
         self._flush_pending = False
+        self._create_future = loop.create_future
+        self._call_soon = loop.call_soon
         self._groups = set()
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.ring.register_eventfd(self._efd)
@@ -94,14 +96,10 @@ class AioRing:
     def _drain(self) -> None:
         reap = self.ring.reap
         waiters = self._waiters
+        streams = self._streams
         while True:
             recs = reap(256, 0, 0)
             for op_id, res, flags in recs:
-                if flags & CQE_F_MORE:
-                    stream = self._streams.get(op_id)
-                    if stream is not None:
-                        stream.push(res, flags)
-                    continue
                 fut = waiters.pop(op_id, None)
                 if fut is not None:
                     if fut.cancelled():
@@ -109,12 +107,22 @@ class AioRing:
                     else:
                         fut.set_result(res)
                     continue
-                stream = self._streams.pop(op_id, None)
+                stream = streams.get(op_id)
                 if stream is not None:
                     stream.push(res, flags)
-                    stream.finish(res)
+                    if not flags & CQE_F_MORE:
+                        del streams[op_id]
+                        stream.finish(res)
             if len(recs) < 256:
                 return
+
+    def _future(self, op_id: int) -> asyncio.Future:
+        fut = self._create_future()
+        self._waiters[op_id] = fut
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._call_soon(self._flush)
+        return fut
 
     async def run(self, op_id: int, fd_result: bool = False) -> int:
         """Awaits op_id's final completion: its result, or OSError."""
@@ -196,12 +204,23 @@ class _Stream:
         return items
 
 
+_get_running_loop = asyncio.get_running_loop
+# The latest (weakref to loop, AioRing) lookup: nearly every call hits it.
+_last = [lambda: None, None]
+
+
 def ring(loop: Optional[asyncio.AbstractEventLoop] = None, **ring_kw) -> AioRing:
     """The running loop's ring (made on first use; ring_kw go to ringkit.Ring)."""
-    loop = loop or asyncio.get_running_loop()
+    loop = loop or _get_running_loop()
+    if _last[0]() is loop:
+        r = _last[1]
+        if not r.ring.closed:
+            return r
     r = _rings.get(loop)
     if r is None or r.closed:
         r = _rings[loop] = AioRing(loop, **ring_kw)
+    _last[1] = r
+    _last[0] = weakref.ref(loop)
     return r
 
 
@@ -223,14 +242,34 @@ def _close_ring(ring_obj: Ring, efd: int) -> None:
 # -- files -------------------------------------------------------------------
 
 async def nop() -> int:
-    r = ring()
-    return await r.run(r.ring.nop())
+    loop = _get_running_loop()
+    r = _last[1] if _last[0]() is loop else ring(loop)
+    op_id = r.ring.nop()
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
 
 
 async def read(fd, buf, offset: int = -1) -> int:
     """Reads into `buf` (writable buffer); returns the byte count."""
-    r = ring()
-    return await r.run(r.ring.read(fd, buf, offset))
+    loop = _get_running_loop()
+    r = _last[1] if _last[0]() is loop else ring(loop)
+    op_id = r.ring.read(fd, buf, offset)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
 
 
 async def pread(fd, n: int, offset: int = -1) -> bytes:
@@ -242,8 +281,19 @@ async def pread(fd, n: int, offset: int = -1) -> bytes:
 
 
 async def write(fd, data, offset: int = -1) -> int:
-    r = ring()
-    return await r.run(r.ring.write(fd, data, offset))
+    """Writes `data` (any buffer) at `offset`; returns the byte count."""
+    loop = _get_running_loop()
+    r = _last[1] if _last[0]() is loop else ring(loop)
+    op_id = r.ring.write(fd, data, offset)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
 
 
 async def readv(fd, bufs: Sequence, offset: int = -1) -> int:
@@ -392,8 +442,19 @@ async def accept(fd) -> Tuple[int, object]:
 
 
 async def send(fd, data, msg_flags: int = 0) -> int:
-    r = ring()
-    return await r.run(r.ring.send(fd, data, msg_flags=msg_flags))
+    """send(2); returns the byte count (may be short: see sendall)."""
+    loop = _get_running_loop()
+    r = _last[1] if _last[0]() is loop else ring(loop)
+    op_id = r.ring.send(fd, data, msg_flags=msg_flags)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
 
 
 async def sendall(fd, data) -> None:
@@ -406,8 +467,18 @@ async def sendall(fd, data) -> None:
 
 async def recv(fd, buf, msg_flags: int = 0) -> int:
     """Receives into `buf`; returns the byte count (0 at end of stream)."""
-    r = ring()
-    return await r.run(r.ring.recv(fd, buf, msg_flags=msg_flags))
+    loop = _get_running_loop()
+    r = _last[1] if _last[0]() is loop else ring(loop)
+    op_id = r.ring.recv(fd, buf, msg_flags=msg_flags)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
 
 
 async def shutdown(fd, how: int = _socket.SHUT_WR) -> None:
