@@ -39,8 +39,6 @@ class AioRing:
         self._streams: Dict[int, "_Stream"] = {}
         self._orphans: Dict[int, int] = {}
         self._flush_pending = False
-        self._create_future = loop.create_future
-        self._call_soon = loop.call_soon
         self._groups = set()
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.ring.register_eventfd(self._efd)
@@ -117,11 +115,13 @@ class AioRing:
                 return
 
     def _future(self, op_id: int) -> asyncio.Future:
-        fut = self._create_future()
+        # No strong reference to the loop here: its collection closes the ring.
+        loop = self._loop_ref()
+        fut = loop.create_future()
         self._waiters[op_id] = fut
         if not self._flush_pending:
             self._flush_pending = True
-            self._call_soon(self._flush)
+            loop.call_soon(self._flush)
         return fut
 
     async def run(self, op_id: int, fd_result: bool = False) -> int:
@@ -205,21 +205,22 @@ class _Stream:
 
 
 _get_running_loop = asyncio.get_running_loop
-# The latest (weakref to loop, AioRing) lookup: nearly every call hits it.
-_last = [lambda: None, None]
+# Weak references to the latest loop and its AioRing: nearly every call hits
+# them, and neither keeps the loop from being collected (which closes the ring).
+_last = [lambda: None, lambda: None]
 
 
 def ring(loop: Optional[asyncio.AbstractEventLoop] = None, **ring_kw) -> AioRing:
     """The running loop's ring (made on first use; ring_kw go to ringkit.Ring)."""
     loop = loop or _get_running_loop()
     if _last[0]() is loop:
-        r = _last[1]
-        if not r.ring.closed:
+        r = _last[1]()
+        if r is not None and not r.ring.closed:
             return r
     r = _rings.get(loop)
     if r is None or r.closed:
         r = _rings[loop] = AioRing(loop, **ring_kw)
-    _last[1] = r
+    _last[1] = weakref.ref(r)
     _last[0] = weakref.ref(loop)
     return r
 
@@ -243,7 +244,9 @@ def _close_ring(ring_obj: Ring, efd: int) -> None:
 
 async def nop() -> int:
     loop = _get_running_loop()
-    r = _last[1] if _last[0]() is loop else ring(loop)
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
     op_id = r.ring.nop()
     fut = r._future(op_id)
     try:
@@ -259,7 +262,9 @@ async def nop() -> int:
 async def read(fd, buf, offset: int = -1) -> int:
     """Reads into `buf` (writable buffer); returns the byte count."""
     loop = _get_running_loop()
-    r = _last[1] if _last[0]() is loop else ring(loop)
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
     op_id = r.ring.read(fd, buf, offset)
     fut = r._future(op_id)
     try:
@@ -283,7 +288,9 @@ async def pread(fd, n: int, offset: int = -1) -> bytes:
 async def write(fd, data, offset: int = -1) -> int:
     """Writes `data` (any buffer) at `offset`; returns the byte count."""
     loop = _get_running_loop()
-    r = _last[1] if _last[0]() is loop else ring(loop)
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
     op_id = r.ring.write(fd, data, offset)
     fut = r._future(op_id)
     try:
@@ -444,7 +451,9 @@ async def accept(fd) -> Tuple[int, object]:
 async def send(fd, data, msg_flags: int = 0) -> int:
     """send(2); returns the byte count (may be short: see sendall)."""
     loop = _get_running_loop()
-    r = _last[1] if _last[0]() is loop else ring(loop)
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
     op_id = r.ring.send(fd, data, msg_flags=msg_flags)
     fut = r._future(op_id)
     try:
@@ -468,7 +477,9 @@ async def sendall(fd, data) -> None:
 async def recv(fd, buf, msg_flags: int = 0) -> int:
     """Receives into `buf`; returns the byte count (0 at end of stream)."""
     loop = _get_running_loop()
-    r = _last[1] if _last[0]() is loop else ring(loop)
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
     op_id = r.ring.recv(fd, buf, msg_flags=msg_flags)
     fut = r._future(op_id)
     try:
