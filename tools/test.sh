@@ -1,8 +1,11 @@
 #!/bin/sh
 # Runs every test suite and ends with one line "N passed, N failed".
 #   1. everything registered with meson test (C suite, bindings) in a normal build
-#   2. the C suite again under AddressSanitizer + UndefinedBehaviorSanitizer
-# Build dirs: build-test and build-test-asan (override with RK_BUILD_PREFIX).
+#   2. the C and Python suites again under AddressSanitizer +
+#      UndefinedBehaviorSanitizer (the interpreter preloads the ASan runtime)
+#   3. the Python suite once more with a second interpreter whose cffi is 2.x
+#      (e.g. a pyenv python3 first on PATH), when the machine has one
+# Build dirs: build-test, build-test-asan, build-test-cffi2 (prefix: RK_BUILD_PREFIX).
 set -u
 cd "$(dirname "$0")/.."
 sh tools/deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -34,12 +37,23 @@ configure "$prefix" --buildtype=debugoptimized && suite "$prefix" || status=1
 configure "$prefix-asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all &&
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	suite "$prefix-asan" --suite c || status=1
+	suite "$prefix-asan" --suite c --suite python || status=1
+
+# The binding must build and pass with cffi 1.15 (Debian) and 2.x.
+logs="$prefix/meson-logs/testlog.json $prefix-asan/meson-logs/testlog.json"
+alt=$(command -v python3 || true)
+if [ -n "$alt" ] && [ "$(readlink -f "$alt")" != "$(readlink -f /usr/bin/python3)" ] &&
+	"$alt" -c 'import sys, cffi; sys.exit(int(cffi.__version__.split(".")[0]) < 2)' 2>/dev/null; then
+	echo "== Python suite with $alt (cffi $("$alt" -c 'import cffi; print(cffi.__version__)'))"
+	configure "$prefix-cffi2" --buildtype=debugoptimized -Dpython="$alt" &&
+		suite "$prefix-cffi2" --suite python || status=1
+	logs="$logs $prefix-cffi2/meson-logs/testlog.json"
+fi
 
 # Sum what meson recorded in both runs: a build or setup failure above counts
 # as one failure so it can never pass silently.
 passed=0; failed=0; skipped=0
-for log in "$prefix/meson-logs/testlog.json" "$prefix-asan/meson-logs/testlog.json"; do
+for log in $logs; do
 	if [ ! -f "$log" ]; then failed=$((failed + 1)); continue; fi
 	p=$(grep -c '"result": "OK"' "$log")
 	s=$(grep -c '"result": "SKIP"' "$log")

@@ -1,0 +1,795 @@
+"""Ring: one io_uring instance, ops named by integer ids.
+
+Every op method queues one op and returns its id; nothing reaches the kernel
+until submit() or reap(). reap() returns (id, result, flags) tuples for the
+completions that are ready, read from one preallocated array per crossing.
+
+Buffers: a read-like op takes any writable buffer-protocol object, a
+write-like op any buffer. The ring holds a buffer export (ffi.from_buffer)
+from submission until the op's final completion is reaped (or the ring is
+closed), so the object can be neither freed nor resized while the kernel
+writes into it, even when the caller drops every reference to it.
+"""
+import errno
+import os
+import struct
+import time
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from . import _sockaddr, _statx
+from ._errors import error, setup_error
+from ._region import Region
+from ._ringkit import ffi, lib
+
+Completion = Tuple[int, int, int]
+
+CQE_F_BUFFER = lib.RK_CQE_F_BUFFER
+CQE_F_MORE = lib.RK_CQE_F_MORE
+CQE_BUFFER_SHIFT = lib.RK_CQE_BUFFER_SHIFT
+AT_FDCWD = -100
+
+_CQE = struct.Struct("=qiI")
+_EINTR = errno.EINTR
+_MORE = lib.RK_CQE_F_MORE
+_REAP_BATCH = 256
+_NULL = ffi.NULL
+_from_buffer = ffi.from_buffer
+
+# Memory the kernel may still write after a failed close must outlive us.
+_leaked_pins: List[Any] = []
+
+
+def _fileno(obj) -> int:
+    try:
+        fd = obj.fileno()
+    except AttributeError:
+        raise TypeError("expected an int fd or an object with fileno(), got %s"
+                        % type(obj).__name__) from None
+    if not isinstance(fd, int):
+        raise TypeError("fileno() must return an int")
+    return fd
+
+
+def _wbuf(obj):
+    try:
+        return _from_buffer(obj, require_writable=True)
+    except BufferError:
+        raise TypeError("a writable buffer is required (bytearray, memoryview, mmap, ...), "
+                        "got %s" % type(obj).__name__) from None
+
+
+def _path(p) -> bytes:
+    b = os.fsencode(p)
+    if b"\0" in b:
+        raise ValueError("embedded null byte in path")
+    return b
+
+
+def _seconds_to_ns(seconds) -> int:
+    if seconds is None:
+        return -1
+    if seconds < 0:
+        raise ValueError("timeout must be >= 0")
+    return int(seconds * 1_000_000_000)
+
+
+class Ring:
+    """``Ring(entries=256, ...)``: an io_uring with an op table of
+    ``capacity`` slots (default 4x entries). A context manager; ``close()``
+    is idempotent and cancels what is still in flight.
+
+    Setup modes: sqpoll, single_issuer, defer_taskrun, coop_taskrun, clamp."""
+
+    def __init__(self, entries: int = 256, *, capacity: int = 0, cq_entries: int = 0,
+                 sqpoll: bool = False, sq_thread_idle_ms: int = 0,
+                 single_issuer: bool = False, defer_taskrun: bool = False,
+                 coop_taskrun: bool = False, clamp: bool = False,
+                 reap_batch: int = _REAP_BATCH):
+        self._ring = _NULL
+        self._pins: Dict[int, Any] = {}
+        # Regions this ring's ops or registrations use: kept alive until the
+        # C library says they are idle (rk_region_busy), pruned lazily.
+        self._regions: Dict[Region, None] = {}
+        flags = ((lib.RK_RING_SQPOLL if sqpoll else 0)
+                 | (lib.RK_RING_SINGLE_ISSUER if single_issuer else 0)
+                 | (lib.RK_RING_DEFER_TASKRUN if defer_taskrun else 0)
+                 | (lib.RK_RING_COOP_TASKRUN if coop_taskrun else 0)
+                 | (lib.RK_RING_CLAMP if clamp else 0))
+        if reap_batch < 1:
+            raise ValueError("reap_batch must be >= 1")
+        out = ffi.new("rk_ring **")
+        try:
+            r = lib.rk_ring_create_ex(entries, flags, cq_entries, capacity,
+                                      sq_thread_idle_ms, out)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        if r < 0:
+            if r == -errno.EINVAL:
+                raise ValueError("invalid ring sizes: entries %r, cq_entries %r, capacity %r"
+                                 % (entries, cq_entries, capacity))
+            raise setup_error(r)
+        self._ring = out[0]
+        self._cqes = ffi.new("rk_cqe[]", reap_batch)
+        self._cqview = memoryview(ffi.buffer(self._cqes))
+        self._reap_max = reap_batch
+        self._ids = ffi.new("int64_t[]", 64)
+
+    # -- lifetime ---------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return not self._ring
+
+    def close(self) -> None:
+        """Cancels every in-flight op, waits until the kernel is done with
+        all of them, frees the ring and releases the buffers it held. Their
+        completions are not delivered (use cancel_all() and reap() first to
+        see them). Idempotent."""
+        ring = self._ring
+        if not ring:
+            return
+        self._ring = _NULL
+        r = lib.rk_ring_close(ring)
+        pins, self._pins = self._pins, {}
+        if r == -errno.ETIMEDOUT:
+            # The kernel may still write into these: never release them.
+            _leaked_pins.append((pins, self._regions))
+        self._regions = {}
+
+    def __enter__(self) -> "Ring":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if self._ring:
+            warnings.warn("unclosed ringkit.Ring %r" % self, ResourceWarning, source=self)
+            self.close()
+
+    def __repr__(self):
+        if not self._ring:
+            return "<ringkit.Ring closed>"
+        return "<ringkit.Ring fd=%d in_flight=%d>" % (lib.rk_ring_fd(self._ring),
+                                                     self.stats()["inflight"])
+
+    def _fail(self, r: int):
+        if not self._ring:
+            raise ValueError("ring is closed")
+        raise error(r)
+
+    def _pin(self, r: int, obj) -> int:
+        if r < 0:
+            self._fail(r)
+        self._pins[r] = obj
+        return r
+
+    # -- information ------------------------------------------------------
+
+    def fileno(self) -> int:
+        """The ring's fd (owned by the ring)."""
+        r = lib.rk_ring_fd(self._ring)
+        return r if r >= 0 else self._fail(r)
+
+    def probe(self, opcode) -> bool:
+        """Whether the kernel supports an IORING_OP_* opcode (int, or a name
+        such as "IORING_OP_SEND_ZC" / "SEND_ZC")."""
+        if isinstance(opcode, str):
+            from . import constant
+            opcode = constant(opcode if opcode.startswith("IORING_OP_")
+                              else "IORING_OP_" + opcode)
+        try:
+            r = lib.rk_ring_probe(self._ring, opcode)
+        except OverflowError:
+            raise ValueError("opcode out of range: %r" % opcode) from None
+        return bool(r) if r >= 0 else self._fail(r)
+
+    _STATS = ("inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
+              "submitted", "completed", "cq_overflow", "cqes", "features")
+
+    def stats(self) -> Dict[str, int]:
+        """Ops in flight and queued, ring sizes, totals, CQ overflows."""
+        out = ffi.new("uint64_t[]", lib.RK_STAT_COUNT)
+        n = lib.rk_ring_stats(self._ring, out, lib.RK_STAT_COUNT)
+        if n < 0:
+            self._fail(n)
+        return {name: out[i] for i, name in enumerate(self._STATS[:n])}
+
+    def register_eventfd(self, fd: int, *, async_only: bool = False) -> None:
+        r = lib.rk_ring_register_eventfd(self._ring, fd,
+                                         lib.RK_EVENTFD_ASYNC if async_only else 0)
+        if r < 0:
+            self._fail(r)
+
+    def unregister_eventfd(self) -> None:
+        r = lib.rk_ring_unregister_eventfd(self._ring)
+        if r < 0:
+            self._fail(r)
+
+    # -- submission and completion ---------------------------------------
+
+    def submit(self) -> int:
+        """Hands queued ops to the kernel; returns how many it took."""
+        while True:
+            r = lib.rk_submit(self._ring)
+            if r >= 0:
+                return r
+            if r != -_EINTR:
+                self._fail(r)
+            # The loop's backward jump lets Python run pending signal handlers.
+
+    def reap(self, max: Optional[int] = None, wait: int = 0,
+             timeout: Optional[float] = None) -> List[Completion]:
+        """Submits queued ops, waits until `wait` completions are ready (or
+        `timeout` seconds pass; None: no limit) and returns up to `max` of
+        them as (id, result, flags) tuples. A negative result is the op's
+        -errno (ringkit.check() raises it). One FFI crossing per call.
+
+        A signal during the wait runs the Python handler (KeyboardInterrupt
+        propagates); a handler that returns lets the wait go on."""
+        cap = self._reap_max
+        if max is None:
+            max = cap
+        elif max > cap:
+            self._grow(max)
+        elif max < 0:
+            raise ValueError("max must be >= 0")
+        if wait < 0:
+            raise ValueError("wait must be >= 0")
+        tns = -1 if timeout is None else _seconds_to_ns(timeout)
+        deadline = None
+        while True:
+            n = lib.rk_reap(self._ring, self._cqes, max, wait, tns)
+            if n > 0:
+                break
+            if n == 0:
+                return []
+            if n != -_EINTR:
+                self._fail(n)
+            # Looping back lets Python run the signal handler that
+            # interrupted the wait (KeyboardInterrupt propagates from here).
+            if tns > 0:
+                now = time.monotonic_ns()
+                if deadline is None:
+                    deadline = now + tns
+                tns = max_0(deadline - now)
+        out = list(_CQE.iter_unpack(self._cqview[:n * 16]))
+        pins = self._pins
+        if pins:
+            pop = pins.pop
+            for rec in out:
+                if not rec[2] & _MORE:
+                    pop(rec[0], None)
+        return out
+
+    def _grow(self, n: int) -> None:
+        self._cqes = ffi.new("rk_cqe[]", n)
+        self._cqview = memoryview(ffi.buffer(self._cqes))
+        self._reap_max = n
+
+    def cancel_all(self) -> int:
+        """Cancels every in-flight op; their completions (-ECANCELED) arrive
+        through reap(). Returns how many ops it targeted."""
+        r = lib.rk_ring_cancel_all(self._ring)
+        return r if r >= 0 else self._fail(r)
+
+    def cancel_sync(self, op_id: int, timeout: Optional[float] = None) -> None:
+        """Cancels op_id now, without taking a slot (works with a full op
+        table). The op's own completion still arrives through reap()."""
+        try:
+            r = lib.rk_cancel_sync(self._ring, op_id, _seconds_to_ns(timeout))
+        except OverflowError:
+            raise ValueError("op id out of range: %r" % op_id) from None
+        if r < 0:
+            self._fail(r)
+
+    # -- batches ----------------------------------------------------------
+
+    def submit_batch(self, batch: "Batch", *, clear: bool = True) -> List[int]:
+        """Queues every op of `batch` and submits, in one FFI crossing.
+        Returns their ids. If an op is refused, the ops before it stay
+        queued (their ids in the error's `.ids`), the error is raised with
+        the refused op's position in `.index`, and the batch is cleared."""
+        n = batch._n
+        r = lib.rk_submit_batch(self._ring, batch._descs, n, batch._ids)
+        if r < 0:
+            self._fail(r)
+        ids = ffi.unpack(batch._ids, r)
+        pins = batch._pins
+        if pins:
+            own = self._pins
+            for i, obj in pins.items():
+                if i < r:
+                    if obj.__class__ is Region:
+                        self._use(obj)
+                    else:
+                        own[ids[i]] = obj
+        if r < n:
+            err = error(batch._ids[r])
+            err.index = r
+            err.ids = ids
+            batch.clear()
+            raise err
+        if clear:
+            batch.clear()
+        return ids
+
+    # -- ops --------------------------------------------------------------
+    # Each returns the new op's id. flags: RK_LINK, RK_DRAIN, ... (ints).
+
+    def nop(self, flags: int = 0) -> int:
+        try:
+            r = lib.rk_prep_nop(self._ring, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return r if r >= 0 else self._fail(r)
+
+    def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
+             flags: int = 0) -> int:
+        """Reads into `buf` (writable buffer) at `offset` (-1: current position)."""
+        cbuf = _wbuf(buf)
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = lib.rk_prep_read(self._ring, fdn, cbuf, n, offset, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
+
+    def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
+              flags: int = 0) -> int:
+        """Writes `data` (any buffer) at `offset` (-1: current position)."""
+        cbuf = _from_buffer(data)
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = lib.rk_prep_write(self._ring, fdn, cbuf, n, offset, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
+
+    def _vector(self, prep, fd, bufs, offset, rw_flags, flags, writable):
+        cbufs = [_wbuf(b) if writable else _from_buffer(b) for b in bufs]
+        if not cbufs:
+            raise ValueError("at least one buffer is required")
+        iov = ffi.new("rk_iovec[]", len(cbufs))
+        for i, c in enumerate(cbufs):
+            iov[i].base = int(ffi.cast("uintptr_t", c))
+            iov[i].len = len(c)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = prep(self._ring, fdn, iov, len(cbufs), offset, rw_flags, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, (cbufs, fd))
+
+    def readv(self, fd, bufs: Sequence, offset: int = -1, *, rw_flags: int = 0,
+              flags: int = 0) -> int:
+        """Scatter read into a sequence of writable buffers."""
+        return self._vector(lib.rk_prep_readv, fd, bufs, offset, rw_flags, flags, True)
+
+    def writev(self, fd, bufs: Sequence, offset: int = -1, *, rw_flags: int = 0,
+               flags: int = 0) -> int:
+        """Gather write from a sequence of buffers."""
+        return self._vector(lib.rk_prep_writev, fd, bufs, offset, rw_flags, flags, False)
+
+    def read_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
+                   length: Optional[int] = None, flags: int = 0) -> int:
+        """Reads into a chunk of a region (fixed-buffer op when registered)."""
+        return self._chunk_op(lib.rk_prep_read_chunk, fd, region, chunk, offset, length, flags)
+
+    def write_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
+                    length: Optional[int] = None, flags: int = 0) -> int:
+        """Writes a chunk of a region (its first `length` bytes)."""
+        return self._chunk_op(lib.rk_prep_write_chunk, fd, region, chunk, offset, length, flags)
+
+    def _chunk_op(self, prep, fd, region, chunk, offset, length, flags):
+        handle = region._handle()
+        n = region.chunk_size if length is None else length
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = prep(self._ring, fdn, handle, chunk, n, offset, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        if r < 0:
+            if r == -errno.EINVAL and self._ring:
+                raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
+                                 % (chunk, n, region.chunk_size))
+            self._fail(r)
+        if region not in self._regions:
+            self._use(region)
+        if fd.__class__ is not int:
+            self._pins[r] = fd
+        return r
+
+    def _use(self, region):
+        # The region's memory must outlive every op on it; the C library
+        # knows when none is left, so idle regions are dropped in bulk.
+        regions = self._regions
+        if len(regions) >= 64:
+            for old in [x for x in regions if x._region is None
+                        or not lib.rk_region_busy(x._region)]:
+                del regions[old]
+        regions[region] = None
+
+    def read_chunks(self, fd, region: Region, chunks: Sequence[int], offsets: Sequence[int],
+                    *, length: Optional[int] = None, flags: int = 0) -> List[int]:
+        """Queues one chunk read per (chunk, offset) pair in one FFI crossing;
+        returns their ids. The vectorised form of read_chunk for high queue
+        depths. If an op is refused, the ones before it stay queued (ids in
+        the error's `.ids`)."""
+        return self._chunks(0, fd, region, chunks, offsets, length, flags)
+
+    def write_chunks(self, fd, region: Region, chunks: Sequence[int], offsets: Sequence[int],
+                     *, length: Optional[int] = None, flags: int = 0) -> List[int]:
+        """write_chunk for many (chunk, offset) pairs in one FFI crossing."""
+        return self._chunks(1, fd, region, chunks, offsets, length, flags)
+
+    def _chunks(self, write, fd, region, chunks, offsets, length, flags):
+        n = len(chunks)
+        if len(offsets) != n:
+            raise ValueError("chunks and offsets differ in length")
+        handle = region._handle()
+        ids = self._ids
+        if len(ids) < n:
+            ids = self._ids = ffi.new("int64_t[]", n)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            k = lib.rkpy_prep_chunks(self._ring, write, fdn, handle, chunks, offsets, n,
+                                     region.chunk_size if length is None else length,
+                                     flags, ids)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        out = ffi.unpack(ids, k)
+        if k:
+            if region not in self._regions:
+                self._use(region)
+            if fd.__class__ is not int:
+                self._pins.update(dict.fromkeys(out, fd))
+        if k < n:
+            err = error(ids[k]) if self._ring else ValueError("ring is closed")
+            err.ids = out
+            raise err
+        return out
+
+    def fsync(self, fd, *, datasync: bool = False, offset: int = 0, length: int = 0,
+              flags: int = 0) -> int:
+        prep = lib.rk_prep_fdatasync if datasync else lib.rk_prep_fsync
+        return self._simple(prep, fd, (offset, length, flags))
+
+    def _simple(self, prep, fd, args):
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = prep(self._ring, fdn, *args)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        if r < 0:
+            self._fail(r)
+        if fd.__class__ is not int:
+            self._pins[r] = fd
+        return r
+
+    def _call(self, prep, *args) -> int:
+        try:
+            r = prep(self._ring, *args)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return r if r >= 0 else self._fail(r)
+
+    def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
+               dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        """openat(2); the completion's result is the new fd. `path` is copied."""
+        return self._call(lib.rk_prep_openat, dir_fd, _path(path), oflags, mode, flags)
+
+    def openat2(self, path, oflags: int = os.O_RDONLY, mode: int = 0, resolve: int = 0, *,
+                dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        """openat2(2) with RESOLVE_* bits."""
+        return self._call(lib.rk_prep_openat2, dir_fd, _path(path), oflags, mode, resolve, flags)
+
+    def close_fd(self, fd: int, *, flags: int = 0) -> int:
+        """close(2) of fd through the ring."""
+        return self._call(lib.rk_prep_close, fd, flags)
+
+    def statx(self, path, buf, *, mask: int = 0x7FF, at_flags: int = 0,
+              dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        """statx(2) into `buf` (writable, >= 256 bytes); decode it with
+        ringkit.parse_statx(buf) after the completion."""
+        cbuf = _wbuf(buf)
+        if len(cbuf) < _statx.SIZE:
+            raise ValueError("statx buffer must be at least %d bytes" % _statx.SIZE)
+        try:
+            r = lib.rk_prep_statx(self._ring, dir_fd, _path(path), at_flags, mask, cbuf, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, cbuf)
+
+    def unlinkat(self, path, *, at_flags: int = 0, dir_fd: int = AT_FDCWD,
+                 flags: int = 0) -> int:
+        return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
+
+    def mkdirat(self, path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD,
+                flags: int = 0) -> int:
+        return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
+
+    def renameat(self, old, new, *, rename_flags: int = 0, old_dir_fd: int = AT_FDCWD,
+                 new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
+                          _path(new), rename_flags, flags)
+
+    def linkat(self, old, new, *, at_flags: int = 0, old_dir_fd: int = AT_FDCWD,
+               new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
+                          _path(new), at_flags, flags)
+
+    def symlinkat(self, target, linkpath, *, new_dir_fd: int = AT_FDCWD,
+                  flags: int = 0) -> int:
+        return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd, _path(linkpath),
+                          flags)
+
+    def fallocate(self, fd, offset: int, length: int, *, mode: int = 0,
+                  flags: int = 0) -> int:
+        return self._simple(lib.rk_prep_fallocate, fd, (mode, offset, length, flags))
+
+    def fadvise(self, fd, offset: int, length: int, advice: int, *, flags: int = 0) -> int:
+        return self._simple(lib.rk_prep_fadvise, fd, (offset, length, advice, flags))
+
+    def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, *,
+               splice_flags: int = 0, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_splice, fd_in, off_in, fd_out, off_out, nbytes,
+                          splice_flags, flags)
+
+    def tee(self, fd_in: int, fd_out: int, nbytes: int, *, splice_flags: int = 0,
+            flags: int = 0) -> int:
+        return self._call(lib.rk_prep_tee, fd_in, fd_out, nbytes, splice_flags, flags)
+
+    def poll_add(self, fd, mask: int, *, flags: int = 0) -> int:
+        """One-shot poll; the result is the ready mask."""
+        return self._simple(lib.rk_prep_poll_add, fd, (mask, flags))
+
+    def poll_multishot(self, fd, mask: int, *, flags: int = 0) -> int:
+        """A completion (with CQE_F_MORE) each time fd becomes ready."""
+        return self._simple(lib.rk_prep_poll_multishot, fd, (mask, flags))
+
+    def poll_remove(self, target: int, *, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_poll_remove, target, flags)
+
+    def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
+                flags: int = 0) -> int:
+        """Completes with -ETIME after `seconds`, or 0 after `count` completions."""
+        return self._call(lib.rk_prep_timeout, _seconds_to_ns(seconds), count, timeout_flags,
+                          flags)
+
+    def timeout_remove(self, target: int, *, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_timeout_remove, target, flags)
+
+    def link_timeout(self, seconds: float, *, timeout_flags: int = 0, flags: int = 0) -> int:
+        """Bounds the previous op (which carries RK_LINK)."""
+        return self._call(lib.rk_prep_link_timeout, _seconds_to_ns(seconds), timeout_flags,
+                          flags)
+
+    def cancel(self, target: int, *, flags: int = 0) -> int:
+        """Queues a cancel of op `target`. FileNotFoundError (ENOENT) when the
+        target is no longer live: a stale id never touches a newer op."""
+        return self._call(lib.rk_prep_cancel, target, flags)
+
+    # -- sockets ----------------------------------------------------------
+
+    def socket(self, domain: int, type: int, protocol: int = 0, *, flags: int = 0) -> int:
+        """socket(2); the result is the new fd."""
+        return self._call(lib.rk_prep_socket, domain, type, protocol, flags)
+
+    def bind(self, fd, address, *, flags: int = 0) -> int:
+        """bind(2) to (host, port) or an AF_UNIX path; the address is copied."""
+        raw = _sockaddr.encode(address)
+        return self._simple(lib.rk_prep_bind, fd, (raw, len(raw), flags))
+
+    def listen(self, fd, backlog: int = 128, *, flags: int = 0) -> int:
+        return self._simple(lib.rk_prep_listen, fd, (backlog, flags))
+
+    def connect(self, fd, address, *, flags: int = 0) -> int:
+        raw = _sockaddr.encode(address)
+        return self._simple(lib.rk_prep_connect, fd, (raw, len(raw), flags))
+
+    def accept(self, fd, addrbuf=None, *, accept_flags: int = 0, flags: int = 0) -> int:
+        """accept4(2); the result is the new fd. With `addrbuf` (writable,
+        held until completion) the peer address lands there:
+        ringkit.decode_address(addrbuf) reads it."""
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        if addrbuf is None:
+            cbuf, n = _NULL, 0
+        else:
+            cbuf = _wbuf(addrbuf)
+            n = len(cbuf)
+        try:
+            r = lib.rk_prep_accept(self._ring, fdn, cbuf, n, accept_flags, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, (cbuf, fd))
+
+    def accept_multishot(self, fd, *, accept_flags: int = 0, flags: int = 0) -> int:
+        """One completion (result: fd, CQE_F_MORE) per connection until
+        cancelled or an error ends it."""
+        return self._simple(lib.rk_prep_accept_multishot, fd, (accept_flags, flags))
+
+    def send(self, fd, data, *, msg_flags: int = 0, length: Optional[int] = None,
+             flags: int = 0) -> int:
+        cbuf = _from_buffer(data)
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = lib.rk_prep_send(self._ring, fdn, cbuf, n, msg_flags, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
+
+    def recv(self, fd, buf, *, msg_flags: int = 0, length: Optional[int] = None,
+             flags: int = 0) -> int:
+        cbuf = _wbuf(buf)
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = lib.rk_prep_recv(self._ring, fdn, cbuf, n, msg_flags, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
+
+    def shutdown(self, fd, how: int, *, flags: int = 0) -> int:
+        return self._simple(lib.rk_prep_shutdown, fd, (how, flags))
+
+    # -- provided buffers -------------------------------------------------
+
+    def provide_region(self, region: Region, group: int) -> None:
+        """Hands every free chunk of `region` to the kernel as buffer group
+        `group`: receives with that group pick a chunk themselves, and the
+        completion's flags name it (chunk = flags >> CQE_BUFFER_SHIFT)."""
+        self._region_call(lib.rk_ring_provide_region, region, group)
+        self._use(region)
+
+    def recycle_chunk(self, region: Region, chunk: int) -> None:
+        """Gives a chunk a completion handed over back to the kernel."""
+        self._region_call(lib.rk_ring_recycle_chunk, region, chunk)
+
+    def unprovide_region(self, region: Region) -> None:
+        self._region_call(lib.rk_ring_unprovide_region, region)
+
+    def recv_select(self, fd, group: int, *, length: int = 0, msg_flags: int = 0,
+                    flags: int = 0) -> int:
+        """recv into a chunk the kernel picks from `group`."""
+        return self._simple(lib.rk_prep_recv_select, fd, (group, length, msg_flags, flags))
+
+    def recv_multishot(self, fd, group: int, *, msg_flags: int = 0, flags: int = 0) -> int:
+        """One completion per message into chunks of `group`, CQE_F_MORE until
+        the final one (0 at EOF, -ENOBUFS when the group ran dry)."""
+        return self._simple(lib.rk_prep_recv_multishot, fd, (group, msg_flags, flags))
+
+    # -- registered regions ------------------------------------------------
+
+    def register_region(self, region: Region) -> None:
+        """Registers the region as a fixed buffer (chunk ops skip per-op
+        page pinning). OSError(ENOMEM) when RLIMIT_MEMLOCK is too low: the
+        region stays usable without it."""
+        self._region_call(lib.rk_ring_register_region, region)
+        self._use(region)
+
+    def unregister_region(self, region: Region) -> None:
+        self._region_call(lib.rk_ring_unregister_region, region)
+
+    def _region_call(self, fn, region, *args):
+        if not isinstance(region, Region):
+            raise TypeError("expected a ringkit.Region")
+        try:
+            r = fn(self._ring, region._handle(), *args)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        if r < 0:
+            if not self._ring:
+                raise ValueError("ring is closed")
+            raise setup_error(r)
+
+
+def max_0(v: int) -> int:
+    return v if v > 0 else 0
+
+
+def _length(length: int, cbuf) -> int:
+    if length < 0 or length > len(cbuf):
+        raise ValueError("length %r outside the buffer (%d bytes)" % (length, len(cbuf)))
+    return length
+
+
+class Batch:
+    """Ops described in a preallocated rk_op_desc array and queued with one
+    FFI crossing by Ring.submit_batch(). A batch is reusable: submit it with
+    clear=False to queue the same ops again (a NOP or fixed-read loop)."""
+
+    def __init__(self, capacity: int = 64):
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._descs = ffi.new("rk_op_desc[]", capacity)
+        self._ids = ffi.new("int64_t[]", capacity)
+        self._cap = capacity
+        self._n = 0
+        self._pins: Dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def clear(self) -> None:
+        self._n = 0
+        self._pins = {}
+
+    def _add(self, op: int, flags: int, pin=None, **fields) -> None:
+        i = self._n
+        if i == self._cap:
+            raise ValueError("batch is full (%d ops)" % self._cap)
+        d = self._descs[i]
+        try:
+            d.flags = flags
+            for k, v in fields.items():
+                setattr(d, k, v)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        d.op = op
+        if pin is not None:
+            self._pins[i] = pin
+        self._n = i + 1
+
+    def nop(self, flags: int = 0) -> None:
+        self._add(lib.RK_OP_NOP, flags)
+
+    def _rw(self, op, fd, buf, offset, length, flags, writable):
+        cbuf = _wbuf(buf) if writable else _from_buffer(buf)
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        self._add(op, flags, (cbuf, fd), fd=fdn, len=n, off=offset,
+                  addr=int(ffi.cast("uintptr_t", cbuf)))
+
+    def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
+             flags: int = 0) -> None:
+        self._rw(lib.RK_OP_READ, fd, buf, offset, length, flags, True)
+
+    def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
+              flags: int = 0) -> None:
+        self._rw(lib.RK_OP_WRITE, fd, data, offset, length, flags, False)
+
+    def _chunk(self, op, fd, region, chunk, offset, length, flags):
+        handle = region._handle()
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        if fd.__class__ is not int:
+            raise TypeError("batch chunk ops take an int fd")
+        self._add(op, flags, region, fd=fdn,
+                  len=region.chunk_size if length is None else length, off=offset, arg1=chunk,
+                  addr=int(ffi.cast("uintptr_t", handle)))
+
+    def read_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
+                   length: Optional[int] = None, flags: int = 0) -> None:
+        self._chunk(lib.RK_OP_READ_CHUNK, fd, region, chunk, offset, length, flags)
+
+    def write_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
+                    length: Optional[int] = None, flags: int = 0) -> None:
+        self._chunk(lib.RK_OP_WRITE_CHUNK, fd, region, chunk, offset, length, flags)
+
+    def fsync(self, fd: int, *, datasync: bool = False, flags: int = 0) -> None:
+        self._add(lib.RK_OP_FDATASYNC if datasync else lib.RK_OP_FSYNC, flags,
+                  fd=fd, len=0, off=0)
+
+    def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
+               dir_fd: int = AT_FDCWD, flags: int = 0) -> None:
+        # The path only has to live until the prep copies it: the batch holds it.
+        cpath = ffi.new("char[]", _path(path))
+        self._add(lib.RK_OP_OPENAT, flags, cpath, fd=dir_fd,
+                  addr=int(ffi.cast("uintptr_t", cpath)), arg1=oflags, arg2=mode)
+
+    def close_fd(self, fd: int, *, flags: int = 0) -> None:
+        self._add(lib.RK_OP_CLOSE, flags, fd=fd)
+
+    def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
+                flags: int = 0) -> None:
+        self._add(lib.RK_OP_TIMEOUT, flags, off=_seconds_to_ns(seconds), len=count,
+                  arg1=timeout_flags)
+
+    def cancel(self, target: int, *, flags: int = 0) -> None:
+        if target < 0:
+            raise ValueError("op ids are >= 0")
+        self._add(lib.RK_OP_CANCEL, flags, addr=target)

@@ -1,0 +1,116 @@
+"""Pinned regions: memory outside the Python heap, carved into chunks."""
+import errno
+from ._errors import error
+from ._ringkit import ffi, lib
+
+
+def _destroy_later(region):
+    # Runs when the last memoryview over the region is gone (see Region.close).
+    def destroy(_cdata):
+        lib.rk_region_destroy(region)
+    return destroy
+
+
+class Region:
+    """``Region(chunk_size, count)``: count chunks of chunk_size bytes in
+    page-aligned anonymous memory the garbage collector never moves.
+
+    Chunks are named by index: ``alloc()`` gives one, ``view(i)`` is a
+    zero-copy writable memoryview of it, ``free(i)`` returns it (OSError EBUSY
+    while an op uses it). Chunk ops on a Ring read into / write from chunks
+    without touching Python buffers at all.
+
+    The memory stays mapped while any view of it exists: ``close()`` refuses
+    while chunks are in flight or the region is registered/provided with an
+    open ring, and otherwise unmaps as soon as the last view is dropped, so a
+    view can never point at freed memory."""
+
+    __slots__ = ("_region", "_mv", "chunk_size", "count", "__weakref__")
+
+    def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False):
+        flags = (lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
+        out = ffi.new("rk_region **")
+        try:
+            r = lib.rk_region_create(chunk_size, count, flags, out)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        if r < 0:
+            if r == -errno.EINVAL:
+                raise ValueError("invalid region geometry: chunk_size %r, count %r"
+                                 % (chunk_size, count))
+            raise error(r)
+        region = out[0]
+        self._region = region
+        self.chunk_size = chunk_size
+        self.count = count
+        base = ffi.gc(ffi.cast("char *", lib.rk_chunk_ptr(region, 0)), _destroy_later(region))
+        # Chunk views are slices of this one view; each keeps `base` (and so
+        # the mapping) alive through the buffer object it came from.
+        self._mv = memoryview(ffi.buffer(base, chunk_size * count))
+
+    @property
+    def closed(self) -> bool:
+        return self._region is None
+
+    def _handle(self):
+        if self._region is None:
+            raise ValueError("region is closed")
+        return self._region
+
+    def alloc(self) -> int:
+        """A free chunk's index; BlockingIOError-free: raises OSError(ENOBUFS)
+        when every chunk is taken."""
+        r = lib.rk_chunk_alloc(self._handle())
+        if r < 0:
+            raise error(r)
+        return r
+
+    def free(self, chunk: int) -> None:
+        """Returns a chunk. OSError(EBUSY) while an op uses it, ValueError for
+        an index out of range or a chunk that is not allocated."""
+        try:
+            r = lib.rk_chunk_free(self._handle(), chunk)
+        except OverflowError:
+            raise ValueError("chunk index out of range: %r" % chunk) from None
+        if r < 0:
+            if r == -errno.EINVAL:
+                raise ValueError("chunk %r is out of range or not allocated" % chunk)
+            raise error(r)
+
+    def view(self, chunk: int, length: int = -1) -> memoryview:
+        """A writable zero-copy view of the chunk (its first `length` bytes)."""
+        self._handle()
+        if not isinstance(chunk, int):
+            raise TypeError("chunk index must be an int")
+        if not 0 <= chunk < self.count:
+            raise ValueError("chunk index out of range: %d" % chunk)
+        size = self.chunk_size
+        if length < 0 or length > size:
+            length = size
+        start = chunk * size
+        return self._mv[start:start + length]
+
+    @property
+    def free_chunks(self) -> int:
+        return lib.rk_region_chunks_free(self._handle())
+
+    def close(self) -> None:
+        """Gives the region up. OSError(EBUSY) while a chunk is in flight or a
+        ring still has it registered or provided; idempotent."""
+        if self._region is None:
+            return
+        if lib.rk_region_busy(self._region):
+            raise error(-errno.EBUSY)
+        self._region = None
+        self._mv.release()  # fails only with live exports of the top view itself
+        self._mv = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        state = "closed" if self._region is None else "%d free" % self.free_chunks
+        return "<ringkit.Region %d x %d bytes, %s>" % (self.count, self.chunk_size, state)

@@ -1,0 +1,588 @@
+"""asyncio on ringkit: awaitable io_uring ops for any running event loop.
+
+    from ringkit import aio
+    n = await aio.read(fd, buf, 0)
+
+One ring per event loop, created on first use. The ring's eventfd sits in the
+loop's selector (loop.add_reader), so completions wake the loop like any
+other IO; ops queued during one loop iteration are submitted together at its
+end. Errors raise OSError subclasses (FileNotFoundError, ...).
+
+Cancelling a task that awaits an op submits an io_uring cancel for it; the
+op's buffer stays pinned and the task does not finish until the op's final
+completion has arrived, then CancelledError is raised. Should the op have
+produced a file descriptor after all (open, accept, socket), it is closed.
+"""
+import asyncio
+import errno
+import os
+import socket as _socket
+import weakref
+from typing import AsyncIterator, Dict, Optional, Sequence, Tuple
+
+from . import _sockaddr, _statx
+from ._core import AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, Ring
+from ._errors import error
+from ._region import Region
+
+_rings: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AioRing]" = \
+    weakref.WeakKeyDictionary()
+
+
+class AioRing:
+    """The ring of one event loop. Get it with ringkit.aio.ring()."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, entries: int = 256, **ring_kw):
+        self.ring = Ring(entries, **ring_kw)
+        self._loop_ref = weakref.ref(loop)
+        self._waiters: Dict[int, asyncio.Future] = {}
+        self._streams: Dict[int, "_Stream"] = {}
+        self._orphans: Dict[int, int] = {}
+        self._flush_pending = False
+        self._groups = set()
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.ring.register_eventfd(self._efd)
+        loop.add_reader(self._efd, self._on_event)
+        # The loop's own collection closes the ring, so asyncio.run() needs no
+        # extra call; close() does it deterministically.
+        self._finalizer = weakref.finalize(loop, _close_ring, self.ring, self._efd)
+
+    @property
+    def closed(self) -> bool:
+        return self.ring.closed
+
+    def close(self) -> None:
+        """Fails every pending await with CancelledError, cancels the ops and
+        closes the ring (which waits until the kernel is done with them)."""
+        if self.ring.closed:
+            return
+        loop = self._loop_ref()
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self._efd)
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.cancel()
+        for stream in self._streams.values():
+            stream.finish(-errno.ECANCELED)
+        self._waiters.clear()
+        self._streams.clear()
+        self._finalizer()
+        if _rings.get(loop) is self:
+            del _rings[loop]
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop_ref().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if not self.ring.closed:
+            # reap submits first; inline completions come back at once.
+            self._drain()
+
+    def _on_event(self) -> None:
+        try:
+            os.eventfd_read(self._efd)
+        except BlockingIOError:
+            pass
+        if not self.ring.closed:
+            self._drain()
+
+    def _drain(self) -> None:
+        reap = self.ring.reap
+        waiters = self._waiters
+        streams = self._streams
+        while True:
+            recs = reap(256, 0, 0)
+            for op_id, res, flags in recs:
+                fut = waiters.pop(op_id, None)
+                if fut is not None:
+                    if fut.cancelled():
+                        self._orphans[op_id] = res
+                    else:
+                        fut.set_result(res)
+                    continue
+                stream = streams.get(op_id)
+                if stream is not None:
+                    stream.push(res, flags)
+                    if not flags & CQE_F_MORE:
+                        del streams[op_id]
+                        stream.finish(res)
+            if len(recs) < 256:
+                return
+
+    def _future(self, op_id: int) -> asyncio.Future:
+        # No strong reference to the loop here: its collection closes the ring.
+        loop = self._loop_ref()
+        fut = loop.create_future()
+        self._waiters[op_id] = fut
+        if not self._flush_pending:
+            self._flush_pending = True
+            loop.call_soon(self._flush)
+        return fut
+
+    async def run(self, op_id: int, fd_result: bool = False) -> int:
+        """Awaits op_id's final completion: its result, or OSError."""
+        fut = self._loop_ref().create_future()
+        self._waiters[op_id] = fut
+        self._schedule_flush()
+        try:
+            res = await fut
+        except asyncio.CancelledError:
+            res = await self._settle(op_id, fut)
+            if fd_result and res >= 0:
+                os.close(res)
+            raise
+        if res < 0:
+            raise error(res)
+        return res
+
+    async def _settle(self, op_id: int, fut: asyncio.Future) -> Optional[int]:
+        # The task was cancelled while op_id flies: cancel it in the kernel and
+        # wait, whatever else happens, until its final completion.
+        if fut.done() and not fut.cancelled():
+            return fut.result()
+        if op_id in self._orphans:
+            return self._orphans.pop(op_id)
+        if self.ring.closed:
+            return None
+        try:
+            self.ring.cancel(op_id)
+        except FileNotFoundError:
+            pass  # completed inside the kernel already; its record is coming
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            self.ring.cancel_sync(op_id)  # op table full: cancel without a slot
+        self._schedule_flush()
+        while True:
+            if op_id in self._orphans:
+                return self._orphans.pop(op_id)
+            settle = self._loop_ref().create_future()
+            self._waiters[op_id] = settle
+            try:
+                return await settle
+            except asyncio.CancelledError:
+                if self.ring.closed:
+                    return None
+                if settle.done() and not settle.cancelled():
+                    return settle.result()
+                # Cancelled again: keep waiting; the buffer must stay pinned.
+
+
+class _Stream:
+    """Completions of one multishot op, consumed by an async iterator."""
+
+    def __init__(self, loop):
+        self.items = []
+        self.final: Optional[int] = None
+        self.wakeup: Optional[asyncio.Future] = None
+        self._loop = loop
+
+    def push(self, res, flags):
+        self.items.append((res, flags))
+        self._wake()
+
+    def finish(self, res):
+        if self.final is None:
+            self.final = res
+        self._wake()
+
+    def _wake(self):
+        w = self.wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def next_batch(self):
+        while not self.items and self.final is None:
+            self.wakeup = self._loop.create_future()
+            await self.wakeup
+        items, self.items = self.items, []
+        return items
+
+
+_get_running_loop = asyncio.get_running_loop
+# Weak references to the latest loop and its AioRing: nearly every call hits
+# them, and neither keeps the loop from being collected (which closes the ring).
+_last = [lambda: None, lambda: None]
+
+
+def ring(loop: Optional[asyncio.AbstractEventLoop] = None, **ring_kw) -> AioRing:
+    """The running loop's ring (made on first use; ring_kw go to ringkit.Ring)."""
+    loop = loop or _get_running_loop()
+    if _last[0]() is loop:
+        r = _last[1]()
+        if r is not None and not r.ring.closed:
+            return r
+    r = _rings.get(loop)
+    if r is None or r.closed:
+        r = _rings[loop] = AioRing(loop, **ring_kw)
+    _last[1] = weakref.ref(r)
+    _last[0] = weakref.ref(loop)
+    return r
+
+
+def close(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+    """Closes the loop's ring now (otherwise it closes with the loop)."""
+    r = _rings.get(loop or asyncio.get_running_loop())
+    if r is not None:
+        r.close()
+
+
+def _close_ring(ring_obj: Ring, efd: int) -> None:
+    ring_obj.close()
+    try:
+        os.close(efd)
+    except OSError:
+        pass
+
+
+# -- files -------------------------------------------------------------------
+
+async def nop() -> int:
+    loop = _get_running_loop()
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
+    op_id = r.ring.nop()
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def read(fd, buf, offset: int = -1) -> int:
+    """Reads into `buf` (writable buffer); returns the byte count."""
+    loop = _get_running_loop()
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
+    op_id = r.ring.read(fd, buf, offset)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def pread(fd, n: int, offset: int = -1) -> bytes:
+    """Reads up to n bytes and returns them."""
+    buf = bytearray(n)
+    got = await read(fd, buf, offset)
+    del buf[got:]
+    return bytes(buf)
+
+
+async def write(fd, data, offset: int = -1) -> int:
+    """Writes `data` (any buffer) at `offset`; returns the byte count."""
+    loop = _get_running_loop()
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
+    op_id = r.ring.write(fd, data, offset)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def readv(fd, bufs: Sequence, offset: int = -1) -> int:
+    r = ring()
+    return await r.run(r.ring.readv(fd, bufs, offset))
+
+
+async def writev(fd, bufs: Sequence, offset: int = -1) -> int:
+    r = ring()
+    return await r.run(r.ring.writev(fd, bufs, offset))
+
+
+async def read_chunk(fd, region: Region, chunk: int, offset: int = -1,
+                     length: Optional[int] = None) -> int:
+    r = ring()
+    return await r.run(r.ring.read_chunk(fd, region, chunk, offset, length=length))
+
+
+async def write_chunk(fd, region: Region, chunk: int, offset: int = -1,
+                      length: Optional[int] = None) -> int:
+    r = ring()
+    return await r.run(r.ring.write_chunk(fd, region, chunk, offset, length=length))
+
+
+async def open(path, flags: int = os.O_RDONLY, mode: int = 0o644, *,
+               dir_fd: int = AT_FDCWD) -> int:
+    """openat(2); returns the fd (closed again if the task is cancelled)."""
+    r = ring()
+    return await r.run(r.ring.openat(path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd), True)
+
+
+async def close_fd(fd: int) -> None:
+    r = ring()
+    await r.run(r.ring.close_fd(fd))
+
+
+async def statx(path, *, mask: int = 0x7FF, at_flags: int = 0,
+                dir_fd: int = AT_FDCWD) -> _statx.Statx:
+    buf = bytearray(_statx.SIZE)
+    r = ring()
+    await r.run(r.ring.statx(path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd))
+    return _statx.parse(buf)
+
+
+async def fsync(fd, *, datasync: bool = False) -> None:
+    r = ring()
+    await r.run(r.ring.fsync(fd, datasync=datasync))
+
+
+async def unlink(path, *, dir_fd: int = AT_FDCWD, rmdir: bool = False) -> None:
+    r = ring()
+    await r.run(r.ring.unlinkat(path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd))
+
+
+async def mkdir(path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD) -> None:
+    r = ring()
+    await r.run(r.ring.mkdirat(path, mode, dir_fd=dir_fd))
+
+
+async def rename(old, new, *, rename_flags: int = 0) -> None:
+    r = ring()
+    await r.run(r.ring.renameat(old, new, rename_flags=rename_flags))
+
+
+async def link(old, new) -> None:
+    r = ring()
+    await r.run(r.ring.linkat(old, new))
+
+
+async def symlink(target, linkpath) -> None:
+    r = ring()
+    await r.run(r.ring.symlinkat(target, linkpath))
+
+
+async def fallocate(fd, offset: int, length: int, mode: int = 0) -> None:
+    r = ring()
+    await r.run(r.ring.fallocate(fd, offset, length, mode=mode))
+
+
+async def fadvise(fd, offset: int, length: int, advice: int) -> None:
+    r = ring()
+    await r.run(r.ring.fadvise(fd, offset, length, advice))
+
+
+async def splice(fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int,
+                 splice_flags: int = 0) -> int:
+    r = ring()
+    return await r.run(r.ring.splice(fd_in, off_in, fd_out, off_out, nbytes,
+                                     splice_flags=splice_flags))
+
+
+async def tee(fd_in: int, fd_out: int, nbytes: int, splice_flags: int = 0) -> int:
+    r = ring()
+    return await r.run(r.ring.tee(fd_in, fd_out, nbytes, splice_flags=splice_flags))
+
+
+async def poll(fd, mask: int) -> int:
+    """Waits until fd is ready for `mask` (select.POLLIN, ...); the ready mask."""
+    r = ring()
+    return await r.run(r.ring.poll_add(fd, mask))
+
+
+async def sleep(seconds: float) -> None:
+    """Sleeps on an io_uring timeout."""
+    r = ring()
+    try:
+        await r.run(r.ring.timeout(seconds))
+    except OSError as e:
+        if e.errno != errno.ETIME:  # -ETIME is how a timeout completes
+            raise
+
+
+# -- sockets -------------------------------------------------------------------
+
+async def socket(family: int = _socket.AF_INET, type: int = _socket.SOCK_STREAM,
+                 proto: int = 0) -> int:
+    """socket(2) through the ring: a raw fd (wrap with socket.socket(fileno=fd))."""
+    r = ring()
+    return await r.run(r.ring.socket(family, type | _socket.SOCK_CLOEXEC, proto), True)
+
+
+async def bind(fd, address) -> None:
+    r = ring()
+    await r.run(r.ring.bind(fd, address))
+
+
+async def listen(fd, backlog: int = 128) -> None:
+    r = ring()
+    await r.run(r.ring.listen(fd, backlog))
+
+
+async def connect(fd, address) -> None:
+    r = ring()
+    await r.run(r.ring.connect(fd, address))
+
+
+async def accept(fd) -> Tuple[int, object]:
+    """Accepts a connection: (new fd, peer address)."""
+    r = ring()
+    addr = bytearray(_sockaddr.SOCKADDR_MAX)
+    new_fd = await r.run(r.ring.accept(fd, addr, accept_flags=_socket.SOCK_CLOEXEC), True)
+    try:
+        return new_fd, _sockaddr.decode(addr)
+    except ValueError:
+        return new_fd, None
+
+
+async def send(fd, data, msg_flags: int = 0) -> int:
+    """send(2); returns the byte count (may be short: see sendall)."""
+    loop = _get_running_loop()
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
+    op_id = r.ring.send(fd, data, msg_flags=msg_flags)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def sendall(fd, data) -> None:
+    """Sends all of `data`, resubmitting after short sends."""
+    view = memoryview(data).cast("B")
+    while view:
+        n = await send(fd, view, _socket.MSG_NOSIGNAL)
+        view = view[n:]
+
+
+async def recv(fd, buf, msg_flags: int = 0) -> int:
+    """Receives into `buf`; returns the byte count (0 at end of stream)."""
+    loop = _get_running_loop()
+    r = _last[1]() if _last[0]() is loop else None
+    if r is None or r.ring.closed:
+        r = ring(loop)
+    op_id = r.ring.recv(fd, buf, msg_flags=msg_flags)
+    fut = r._future(op_id)
+    try:
+        res = await fut
+    except asyncio.CancelledError:
+        await r._settle(op_id, fut)
+        raise
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def shutdown(fd, how: int = _socket.SHUT_WR) -> None:
+    r = ring()
+    await r.run(r.ring.shutdown(fd, how))
+
+
+async def _multishot(r: AioRing, op_id: int, fd_results: bool):
+    stream = _Stream(r._loop_ref())
+    r._streams[op_id] = stream
+    r._schedule_flush()
+    try:
+        while True:
+            for item in await stream.next_batch():
+                yield item
+            if stream.final is not None and not stream.items:
+                return
+    finally:
+        if stream.final is None and not r.closed:
+            # Left early (break, cancel): stop the op and drop what it yields.
+            try:
+                r.ring.cancel(op_id)
+                r._schedule_flush()
+            except OSError:
+                pass
+            while stream.final is None and not r.closed:
+                try:
+                    await stream.next_batch()
+                except asyncio.CancelledError:
+                    continue
+            for res, flags in stream.items:
+                if fd_results and res >= 0:
+                    os.close(res)
+
+
+async def accept_iter(fd) -> AsyncIterator[int]:
+    """Multishot accept: yields each new connection's fd until an error
+    (raised) or the caller leaves the loop (the op is then cancelled and
+    connections it accepted meanwhile are closed). Re-arms by itself when the
+    kernel ends the multishot without an error."""
+    r = ring()
+    while True:
+        op_id = r.ring.accept_multishot(fd, accept_flags=_socket.SOCK_CLOEXEC)
+        async for res, flags in _multishot(r, op_id, True):
+            if res >= 0:
+                yield res
+            elif res == -errno.ECANCELED:
+                return
+            else:
+                raise error(res)
+
+
+class Receiver:
+    """Multishot receive into a region of provided buffers: iterate to get
+    each message as bytes. The chunks go back to the kernel as soon as the
+    bytes are copied out, and the op is re-armed when the group ran dry
+    (ENOBUFS), so the iteration ends only at end of stream or on error."""
+
+    def __init__(self, fd, chunk_size: int = 4096, count: int = 64):
+        self.fd = fd
+        self._aio = ring()
+        free = [g for g in range(16) if g not in self._aio._groups]
+        if not free:
+            raise error(-errno.ENOSPC)
+        self.group = free[0]
+        self.region = Region(chunk_size, count)
+        self._aio.ring.provide_region(self.region, self.group)
+        self._aio._groups.add(self.group)
+
+    async def __aiter__(self):
+        r, region = self._aio, self.region
+        while True:
+            op_id = r.ring.recv_multishot(self.fd, self.group)
+            rearm = False
+            async for res, flags in _multishot(r, op_id, False):
+                if flags & CQE_F_BUFFER:
+                    chunk = flags >> CQE_BUFFER_SHIFT
+                    data = bytes(region.view(chunk, res)) if res > 0 else b""
+                    r.ring.recycle_chunk(region, chunk)
+                    if data:
+                        yield data
+                elif res == -errno.ENOBUFS:
+                    rearm = True
+                elif res < 0 and res != -errno.ECANCELED:
+                    raise error(res)
+            if not rearm:
+                return
+
+    def close(self) -> None:
+        """Takes the chunks back from the kernel and frees the region."""
+        if not self._aio.closed and self.group in self._aio._groups:
+            self._aio.ring.unprovide_region(self.region)
+            self._aio._groups.discard(self.group)
+        elif self._aio.closed:
+            self._aio._groups.discard(self.group)
+        self.region.close()
