@@ -35,6 +35,7 @@ _MORE = lib.RK_CQE_F_MORE
 _REAP_BATCH = 256
 _NULL = ffi.NULL
 _from_buffer = ffi.from_buffer
+_BYTES = ffi.typeof("char[]")  # passing the type positionally is the fast path
 
 # Memory the kernel may still write after a failed close must outlive us.
 _leaked_pins: List[Any] = []
@@ -53,7 +54,7 @@ def _fileno(obj) -> int:
 
 def _wbuf(obj):
     try:
-        return _from_buffer(obj, require_writable=True)
+        return _from_buffer(_BYTES, obj, True)
     except BufferError:
         raise TypeError("a writable buffer is required (bytearray, memoryview, mmap, ...), "
                         "got %s" % type(obj).__name__) from None
@@ -328,29 +329,46 @@ class Ring:
     def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
              flags: int = 0) -> int:
         """Reads into `buf` (writable buffer) at `offset` (-1: current position)."""
-        cbuf = _wbuf(buf)
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
         try:
-            r = lib.rk_prep_read(self._ring, fdn, cbuf, n, offset, flags)
+            cbuf = _from_buffer(_BYTES, buf, True)
+        except BufferError:
+            cbuf = _wbuf(buf)  # raises the TypeError
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        try:
+            if fd.__class__ is int:
+                r = lib.rk_prep_read(self._ring, fd, cbuf, n, offset, flags)
+                pin = cbuf
+            else:
+                r = lib.rk_prep_read(self._ring, _fileno(fd), cbuf, n, offset, flags)
+                pin = (cbuf, fd)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
+        if r < 0:
+            self._fail(r)
+        self._pins[r] = pin
+        return r
 
     def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
               flags: int = 0) -> int:
         """Writes `data` (any buffer) at `offset` (-1: current position)."""
-        cbuf = _from_buffer(data)
+        cbuf = _from_buffer(_BYTES, data)
         n = len(cbuf) if length is None else _length(length, cbuf)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
         try:
-            r = lib.rk_prep_write(self._ring, fdn, cbuf, n, offset, flags)
+            if fd.__class__ is int:
+                r = lib.rk_prep_write(self._ring, fd, cbuf, n, offset, flags)
+                pin = cbuf
+            else:
+                r = lib.rk_prep_write(self._ring, _fileno(fd), cbuf, n, offset, flags)
+                pin = (cbuf, fd)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
+        if r < 0:
+            self._fail(r)
+        self._pins[r] = pin
+        return r
 
     def _vector(self, prep, fd, bufs, offset, rw_flags, flags, writable):
-        cbufs = [_wbuf(b) if writable else _from_buffer(b) for b in bufs]
+        cbufs = [_wbuf(b) if writable else _from_buffer(_BYTES, b) for b in bufs]
         if not cbufs:
             raise ValueError("at least one buffer is required")
         iov = ffi.new("rk_iovec[]", len(cbufs))
@@ -614,7 +632,7 @@ class Ring:
 
     def send(self, fd, data, *, msg_flags: int = 0, length: Optional[int] = None,
              flags: int = 0) -> int:
-        cbuf = _from_buffer(data)
+        cbuf = _from_buffer(_BYTES, data)
         n = len(cbuf) if length is None else _length(length, cbuf)
         fdn = fd if fd.__class__ is int else _fileno(fd)
         try:
@@ -739,7 +757,7 @@ class Batch:
         self._add(lib.RK_OP_NOP, flags)
 
     def _rw(self, op, fd, buf, offset, length, flags, writable):
-        cbuf = _wbuf(buf) if writable else _from_buffer(buf)
+        cbuf = _wbuf(buf) if writable else _from_buffer(_BYTES, buf)
         n = len(cbuf) if length is None else _length(length, cbuf)
         fdn = fd if fd.__class__ is int else _fileno(fd)
         self._add(op, flags, (cbuf, fd), fd=fdn, len=n, off=offset,
