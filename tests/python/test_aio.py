@@ -252,13 +252,13 @@ def test_socket_echo_with_multishot_accept_and_receiver():
         port = probe.getsockname()[1]
         probe.close()
 
+        pool = aio.BufferPool(chunk_size=256, count=2)  # small: forces ENOBUFS re-arms
+
         async def serve_one(c):
-            rcv = aio.Receiver(c, chunk_size=256, count=2)  # small: forces ENOBUFS re-arms
             try:
-                async for data in rcv:
+                async for data in pool.recv(c):
                     await aio.sendall(c, data)
             finally:
-                rcv.close()
                 os.close(c)
 
         async def server():
@@ -289,6 +289,7 @@ def test_socket_echo_with_multishot_accept_and_receiver():
 
         assert all(await asyncio.gather(*[client(i) for i in range(3)]))
         await st
+        pool.close()
         os.close(s)
         aio.close()
 

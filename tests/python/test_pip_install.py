@@ -13,10 +13,12 @@ BUILD = os.environ.get("RINGKIT_BUILD")
 @pytest.mark.skipif(not BUILD, reason="needs RINGKIT_BUILD (set by meson test)")
 def test_pip_install_against_installed_library(tmp_path):
     pytest.importorskip("pip")
-    try:  # building needs bdist_wheel: setuptools >= 70.1 or the wheel package
-        import setuptools.command.bdist_wheel  # noqa: F401
-    except ImportError:
-        pytest.importorskip("wheel", reason="this interpreter cannot build wheels offline")
+    # Building needs bdist_wheel (setuptools >= 70.1 or the wheel package);
+    # probed in a child: importing setuptools here would upset pytest.
+    probe = subprocess.run([sys.executable, "-c", "try:\n import setuptools.command.bdist_wheel\n"
+                            "except ImportError:\n import wheel"], capture_output=True)
+    if probe.returncode:
+        pytest.skip("this interpreter has no bdist_wheel and PyPI is out of reach")
     dest = tmp_path / "root"
     subprocess.run(["meson", "install", "-C", BUILD, "--destdir", str(dest), "--no-rebuild",
                     "--quiet"], check=True, capture_output=True, timeout=300)

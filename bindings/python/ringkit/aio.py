@@ -542,27 +542,39 @@ async def accept_iter(fd) -> AsyncIterator[int]:
                 raise error(res)
 
 
-class Receiver:
-    """Multishot receive into a region of provided buffers: iterate to get
-    each message as bytes. The chunks go back to the kernel as soon as the
-    bytes are copied out, and the op is re-armed when the group ran dry
-    (ENOBUFS), so the iteration ends only at end of stream or on error."""
+class BufferPool:
+    """A region of provided buffers shared by many multishot receives on the
+    loop's ring (one buffer group; a ring has at most 16). The kernel picks a
+    chunk for each message, so idle connections hold no memory.
 
-    def __init__(self, fd, chunk_size: int = 4096, count: int = 64):
-        self.fd = fd
+        pool = aio.BufferPool(4096, 256)
+        async for data in pool.recv(fd):   # bytes per message, until EOF
+            ...
+        pool.close()
+    """
+
+    def __init__(self, chunk_size: int = 4096, count: int = 256):
         self._aio = ring()
         free = [g for g in range(16) if g not in self._aio._groups]
         if not free:
             raise error(-errno.ENOSPC)
         self.group = free[0]
         self.region = Region(chunk_size, count)
-        self._aio.ring.provide_region(self.region, self.group)
+        try:
+            self._aio.ring.provide_region(self.region, self.group)
+        except BaseException:
+            self.region.close()
+            raise
         self._aio._groups.add(self.group)
 
-    async def __aiter__(self):
+    async def recv(self, fd) -> AsyncIterator[bytes]:
+        """Yields each message received on fd as bytes until end of stream;
+        raises OSError (ConnectionResetError, ...) on errors. Chunks go back
+        to the kernel as soon as their bytes are copied out; when the pool ran
+        dry (ENOBUFS) the receive is armed again by itself."""
         r, region = self._aio, self.region
         while True:
-            op_id = r.ring.recv_multishot(self.fd, self.group)
+            op_id = r.ring.recv_multishot(fd, self.group)
             rearm = False
             async for res, flags in _multishot(r, op_id, False):
                 if flags & CQE_F_BUFFER:
@@ -580,9 +592,14 @@ class Receiver:
 
     def close(self) -> None:
         """Takes the chunks back from the kernel and frees the region."""
-        if not self._aio.closed and self.group in self._aio._groups:
-            self._aio.ring.unprovide_region(self.region)
-            self._aio._groups.discard(self.group)
-        elif self._aio.closed:
+        if self.group in self._aio._groups:
+            if not self._aio.closed:
+                self._aio.ring.unprovide_region(self.region)
             self._aio._groups.discard(self.group)
         self.region.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
