@@ -18,18 +18,23 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\
 
 
 async def serve(fd, pool):
+    stream = pool.stream(fd)
     pending = b""
     try:
-        async for data in pool.recv(fd):
+        while True:
+            data = await stream.recv()
+            if not data:
+                break
             pending += data
             # Answer every complete request in what arrived (pipelining).
             n = pending.count(b"\r\n\r\n")
             if n:
                 pending = pending[pending.rfind(b"\r\n\r\n") + 4:]
-                await aio.sendall(fd, RESPONSE * n)
+                aio.send_nowait(fd, RESPONSE * n)
     except ConnectionError:
         pass
     finally:
+        stream.close()
         os.close(fd)
 
 

@@ -14,6 +14,7 @@ completion has arrived, then CancelledError is raised. Should the op have
 produced a file descriptor after all (open, accept, socket), it is closed.
 """
 import asyncio
+import collections
 import errno
 import os
 import socket as _socket
@@ -33,6 +34,8 @@ class AioRing:
     """The ring of one event loop. Get it with ringkit.aio.ring()."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, entries: int = 256, **ring_kw):
+        if not ring_kw:
+            ring_kw = _default_flags()
         self.ring = Ring(entries, **ring_kw)
         self._loop_ref = weakref.ref(loop)
         self._waiters: Dict[int, asyncio.Future] = {}
@@ -40,6 +43,8 @@ class AioRing:
         self._orphans: Dict[int, int] = {}
         self._flush_pending = False
         self._groups = set()
+        self._send_errors: Dict[int, int] = {}
+        self._quiet: Dict[int, int] = {}  # fire-and-forget op id -> fd
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.ring.register_eventfd(self._efd)
         loop.add_reader(self._efd, self._on_event)
@@ -111,6 +116,10 @@ class AioRing:
                     if not flags & CQE_F_MORE:
                         del streams[op_id]
                         stream.finish(res)
+                    continue
+                fd = self._quiet.pop(op_id, None)
+                if fd is not None and res < 0:
+                    self._send_errors[fd] = res
             if len(recs) < 256:
                 return
 
@@ -171,6 +180,21 @@ class AioRing:
                 if settle.done() and not settle.cancelled():
                     return settle.result()
                 # Cancelled again: keep waiting; the buffer must stay pinned.
+
+
+def _default_flags() -> Dict[str, bool]:
+    # A loop's ring is only ever driven from the loop's thread, so completions
+    # can wait until the loop reaps them (DEFER_TASKRUN): no interrupts while
+    # Python runs, about half the kernel time per socket op. The kernel
+    # signals the eventfd for such deferred work from 6.2 on; before that,
+    # COOP_TASKRUN is the next best thing.
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        major, minor = 0, 0
+    if (major, minor) >= (6, 2):
+        return {"single_issuer": True, "defer_taskrun": True}
+    return {"coop_taskrun": True}
 
 
 class _Stream:
@@ -474,6 +498,22 @@ async def sendall(fd, data) -> None:
         view = view[n:]
 
 
+def send_nowait(fd: int, data) -> None:
+    """Queues a send of all of `data` (MSG_WAITALL: never short) and returns
+    at once, like asyncio's writer.write(). The ring holds `data` until the
+    kernel is done with it. A failure is raised by the next send_nowait on
+    the same fd (the connection is usually finished by then anyway)."""
+    r = ring()
+    err = r._send_errors.pop(fd, None)
+    if err is not None:
+        raise error(err)
+    op_id = r.ring.send(fd, data, msg_flags=_socket.MSG_WAITALL | _socket.MSG_NOSIGNAL)
+    r._quiet[op_id] = fd
+    if not r._flush_pending:
+        r._flush_pending = True
+        r._loop_ref().call_soon(r._flush)
+
+
 async def recv(fd, buf, msg_flags: int = 0) -> int:
     """Receives into `buf`; returns the byte count (0 at end of stream)."""
     loop = _get_running_loop()
@@ -542,27 +582,39 @@ async def accept_iter(fd) -> AsyncIterator[int]:
                 raise error(res)
 
 
-class Receiver:
-    """Multishot receive into a region of provided buffers: iterate to get
-    each message as bytes. The chunks go back to the kernel as soon as the
-    bytes are copied out, and the op is re-armed when the group ran dry
-    (ENOBUFS), so the iteration ends only at end of stream or on error."""
+class BufferPool:
+    """A region of provided buffers shared by many multishot receives on the
+    loop's ring (one buffer group; a ring has at most 16). The kernel picks a
+    chunk for each message, so idle connections hold no memory.
 
-    def __init__(self, fd, chunk_size: int = 4096, count: int = 64):
-        self.fd = fd
+        pool = aio.BufferPool(4096, 256)
+        async for data in pool.recv(fd):   # bytes per message, until EOF
+            ...
+        pool.close()
+    """
+
+    def __init__(self, chunk_size: int = 4096, count: int = 256):
         self._aio = ring()
         free = [g for g in range(16) if g not in self._aio._groups]
         if not free:
             raise error(-errno.ENOSPC)
         self.group = free[0]
         self.region = Region(chunk_size, count)
-        self._aio.ring.provide_region(self.region, self.group)
+        try:
+            self._aio.ring.provide_region(self.region, self.group)
+        except BaseException:
+            self.region.close()
+            raise
         self._aio._groups.add(self.group)
 
-    async def __aiter__(self):
+    async def recv(self, fd) -> AsyncIterator[bytes]:
+        """Yields each message received on fd as bytes until end of stream;
+        raises OSError (ConnectionResetError, ...) on errors. Chunks go back
+        to the kernel as soon as their bytes are copied out; when the pool ran
+        dry (ENOBUFS) the receive is armed again by itself."""
         r, region = self._aio, self.region
         while True:
-            op_id = r.ring.recv_multishot(self.fd, self.group)
+            op_id = r.ring.recv_multishot(fd, self.group)
             rearm = False
             async for res, flags in _multishot(r, op_id, False):
                 if flags & CQE_F_BUFFER:
@@ -580,9 +632,89 @@ class Receiver:
 
     def close(self) -> None:
         """Takes the chunks back from the kernel and frees the region."""
-        if not self._aio.closed and self.group in self._aio._groups:
-            self._aio.ring.unprovide_region(self.region)
-            self._aio._groups.discard(self.group)
-        elif self._aio.closed:
+        if self.group in self._aio._groups:
+            if not self._aio.closed:
+                self._aio.ring.unprovide_region(self.region)
             self._aio._groups.discard(self.group)
         self.region.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def stream(self, fd: int) -> "RecvStream":
+        """A multishot receive on fd from this pool, read with
+        ``await stream.recv()`` (cheaper than iterating recv())."""
+        return RecvStream(self, fd)
+
+
+class RecvStream:
+    """One connection's multishot receive from a BufferPool. ``await
+    recv()`` returns the next message as bytes, b"" at end of stream, or
+    raises OSError. Messages are copied out and their chunks recycled as
+    they arrive; an empty pool (ENOBUFS) re-arms the receive by itself."""
+
+    def __init__(self, pool: BufferPool, fd: int):
+        self._aio = pool._aio
+        self._pool = pool
+        self.fd = fd
+        self._items: "collections.deque[bytes]" = collections.deque()
+        self._final: Optional[int] = None
+        self._wakeup: Optional[asyncio.Future] = None
+        self._op: Optional[int] = None
+        self._arm()
+
+    def _arm(self) -> None:
+        r = self._aio
+        self._op = r.ring.recv_multishot(self.fd, self._pool.group)
+        r._streams[self._op] = self
+        r._schedule_flush()
+
+    # called by AioRing._drain
+    def push(self, res: int, flags: int) -> None:
+        if flags & CQE_F_BUFFER:
+            region = self._pool.region
+            chunk = flags >> CQE_BUFFER_SHIFT
+            if res > 0:
+                self._items.append(bytes(region.view(chunk, res)))
+            self._aio.ring.recycle_chunk(region, chunk)
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def finish(self, res: int) -> None:
+        self._op = None
+        # A final completion that carried data, or ENOBUFS, only means the
+        # kernel stopped this multishot: recv() arms it again.
+        self._final = -errno.ENOBUFS if res > 0 else res
+        w = self._wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def recv(self) -> bytes:
+        while True:
+            if self._items:
+                return self._items.popleft()
+            final = self._final
+            if final is not None:
+                if final == -errno.ENOBUFS and not self._aio.closed:
+                    self._final = None
+                    self._arm()
+                    continue
+                if final >= 0 or final == -errno.ECANCELED or final == -errno.ENOBUFS:
+                    return b""
+                raise error(final)
+            self._wakeup = fut = self._aio._loop_ref().create_future()
+            await fut
+
+    def close(self) -> None:
+        """Stops the receive (chunks still arriving are recycled)."""
+        if self._op is not None and not self._aio.closed:
+            try:
+                self._aio.ring.cancel(self._op)
+                self._aio._schedule_flush()
+            except OSError:
+                pass
+        self._final = -errno.ECANCELED if self._final is None else self._final
