@@ -279,6 +279,7 @@ local function close_state(st)
     local s = g.s
     if s.orphan and s.ptr ~= nil and C.rk_region_destroy(s.ptr) == 0 then s.ptr = nil end
   end
+  st.regions = {} -- a closed ring no longer keeps its regions alive
   return rc
 end
 
