@@ -332,6 +332,40 @@ T.test("multishot poll: a completion per readiness, poll_remove ends it", functi
   r2:close()
 end)
 
+if not T.jit then
+  T.test("a multishot op's anchors survive its MORE completions, go with the final one", function()
+    local r = assert(rk.ring(16))
+    local fifo = T.fifo(dir)
+    local w = run(r, r:open(fifo, K.O_RDWR))
+    local weak = setmetatable({}, { __mode = "v" })
+    local pl
+    do
+      local f = assert(io.open(fifo, "r+"))
+      weak[1] = f
+      pl = assert(r:poll_multishot(f, K.POLLIN))
+    end
+    assert(r:submit())
+    T.churn()
+    assert(weak[1], "the file handle of an armed poll was collected")
+    for i = 1, 3 do
+      T.eq(collect(r, assert(r:write(w, "x")), 1)[1][1], 1)
+      local c = collect(r, pl, 1)[1]
+      T.eq(rk.cqe_more(c[2]), true)
+      T.churn()
+      assert(weak[1], "collected after MORE completion " .. i)
+      T.eq(collect(r, assert(r:read(weak[1], 1)), 1)[1][2], "x")
+    end
+    local rm = assert(r:poll_remove(pl))
+    local c = collect(r, pl, 1)[1]
+    T.eq(c[1], -K.ECANCELED); T.eq(rk.cqe_more(c[2]), false)
+    T.eq(collect(r, rm, 1)[1][1], 0)
+    T.churn()
+    T.eq(weak[1], nil) -- released with the final completion
+    T.eq(run(r, r:closefd(w)), 0)
+    r:close()
+  end)
+end
+
 T.test("a signalfd read through the ring", function()
   local r = assert(rk.ring(8))
   local fd = assert(rk.signalfd({ "USR1" }))
