@@ -552,7 +552,7 @@ RK_API int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t i
  * target_fd is not a ring, -EOVERFLOW when the target's CQ is full.
  *
  * The target's rk_reap returns the message as a record with
- *   id    = value | INT64_MIN   (negative: never an op id; value = id & RK_MSG_VALUE_MAX)
+ *   id    = value | INT64_MIN   (negative: never an op id; value = id & RK_MSG_VALUE_MASK)
  *   res   = res as sent
  *   flags = 0
  * It names no op and frees no slot, and a cancel or other call given that id
@@ -561,7 +561,8 @@ RK_API int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t i
  * would not wait for them. Messages posted to a ring while it is being closed
  * are dropped. Only rk_prep_msg_ring may target a ringkit ring: a raw
  * IORING_OP_MSG_RING from elsewhere could forge an op id. */
-#define RK_MSG_VALUE_MAX (INT64_MAX - 1)
+#define RK_MSG_VALUE_MAX  (INT64_MAX - 1)
+#define RK_MSG_VALUE_MASK INT64_MAX
 RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t res,
                                 uint32_t flags);
 

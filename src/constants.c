@@ -120,6 +120,7 @@ static const struct constant constants[] = {
 	C(RK_FILES_MAX),
 	C(RK_FIXED_FD_NO_CLOEXEC),
 	C(RK_MSG_VALUE_MAX),
+	C(RK_MSG_VALUE_MASK),
 	C(RK_SOCKADDR_MAX),
 	C(RK_RING_MAX_GROUPS),
 	C(RK_CQE_BUFFER_SHIFT),
