@@ -14,10 +14,14 @@
 # For each: a 1 s warm-up, then `wrk -t1 -c$CONNS -d${DURATION}s`, and the
 # server's CPU time (utime + stime from /proc of the server and its child
 # processes, before and after) divided by the requests served. The server
-# runs on CPU 0 and wrk on CPU 1 when there are two or more (taskset).
+# runs on CPU 0 and wrk on CPU 1 when there are two or more (taskset). The
+# servers take turns for RK_BENCH_ROUNDS rounds, so drift of a shared machine
+# hits all of them alike; each one's best round (most requests/s, least CPU
+# per request) is reported, ratios against nginx's.
 #
 # Environment: RK_BENCH_BUILD (build dir, default build-bench, a release
-# build), RK_BENCH_DURATION (seconds, default 5), RK_BENCH_CONNS (default 64).
+# build), RK_BENCH_DURATION (seconds, default 5), RK_BENCH_CONNS (default 64),
+# RK_BENCH_ROUNDS (default 3).
 # Installs nginx-light and wrk with apt-get when missing (no service is
 # started: nginx runs from its own temporary prefix). Load only ever goes to
 # 127.0.0.1, for a bounded time.
@@ -27,6 +31,7 @@ src=$(pwd)
 build=${RK_BENCH_BUILD:-build-bench}
 duration=${RK_BENCH_DURATION:-5}
 conns=${RK_BENCH_CONNS:-64}
+rounds=${RK_BENCH_ROUNDS:-3}
 
 # --- tools -------------------------------------------------------------------
 NGINX=$(command -v nginx || true)
@@ -137,11 +142,14 @@ for arg in "$@"; do
 done
 
 echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== load: wrk -t1 -c$conns -d${duration}s http://127.0.0.1:PORT/ (after a 1 s warm-up)${server_cpu:+; server on CPU 0, wrk on CPU 1}"
-printf '%-22s %12s %14s %10s %10s\n' server "requests/s" "CPU us/request" "rps/nginx" "cpu/nginx"
+echo "== load: wrk -t1 -c$conns -d${duration}s http://127.0.0.1:PORT/ (after a 1 s warm-up), $rounds rounds${server_cpu:+; server on CPU 0, wrk on CPU 1}"
 
-base_rps=""; base_cpu=""
+results="$tmp/results" # name<TAB>requests/s<TAB>CPU us per request, one line per round
+: >"$results"
 tab=$(printf '\t')
+round=0
+while [ "$round" -lt "$rounds" ]; do
+round=$((round + 1))
 while IFS="$tab" read -r name cmd; do
 	port=$(free_port)
 	RK_PORT=$port $server_cpu sh -c "$cmd" >"$tmp/server.log" 2>&1 &
@@ -167,9 +175,22 @@ while IFS="$tab" read -r name cmd; do
 		continue
 	fi
 	errors=$(awk '/Socket errors|Non-2xx/ { printf "%s ", $0 }' "$tmp/wrk.out")
+	[ -z "$errors" ] || printf '%-22s round %d: %s\n' "$name" "$round" "$errors"
 	cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.2f", t / hz / n * 1e6 }')
-	if [ -z "$base_rps" ]; then base_rps=$rps; base_cpu=$cpu_us; fi
-	ratio_rps=$(awk -v a="$rps" -v b="$base_rps" 'BEGIN { printf "%.2f", a / b }')
-	ratio_cpu=$(awk -v a="$cpu_us" -v b="$base_cpu" 'BEGIN { printf (b > 0 ? "%.2f" : "-"), (b > 0 ? a / b : 0) }')
-	printf '%-22s %12s %14s %10s %10s %s\n' "$name" "$rps" "$cpu_us" "$ratio_rps" "$ratio_cpu" "$errors"
+	printf '%s\t%s\t%s\n' "$name" "$rps" "$cpu_us" >>"$results"
 done <"$list"
+done
+
+printf '%-22s %12s %14s %10s %10s\n' server "requests/s" "CPU us/request" "rps/nginx" "cpu/nginx"
+awk -F "$tab" '
+	!($1 in rps) { order[n++] = $1 }
+	!($1 in rps) || $2 + 0 > rps[$1] { rps[$1] = $2 + 0 }
+	!($1 in cpu) || $3 + 0 < cpu[$1] { cpu[$1] = $3 + 0 }
+	END {
+		b = order[0]
+		for (i = 0; i < n; i++) {
+			s = order[i]
+			printf "%-22s %12.0f %14.2f %10.2f %10.2f\n", s, rps[s], cpu[s], rps[s] / rps[b],
+			       (cpu[b] > 0 ? cpu[s] / cpu[b] : 0)
+		}
+	}' "$results"
