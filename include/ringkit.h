@@ -721,7 +721,9 @@ RK_API int rk_submit(rk_ring *ring);
  *   -EINTR   a signal interrupted the wait and no record was ready; nothing
  *            is lost, call again after handling the signal
  * wait_nr is clamped to max and to 0 when no op is live, so a wait can never
- * be for completions that cannot come.
+ * be for completions that cannot come — except on a ring created with
+ * RK_RING_MSG_TARGET, where other rings' messages may come at any time.
+ * Records with a negative id are such messages (see rk_prep_msg_ring).
  *
  * The slots of the final completions returned are free when this returns: an
  * op prepared next may reuse one at once. A runtime that keeps per-op objects

@@ -13,6 +13,10 @@ static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 {
 	if (d->reserved0[0] || d->reserved0[1] || d->reserved0[2] || d->reserved1)
 		return -EINVAL;
+	/* nfds / fds_cap travel in off: refuse what would wrap in a uint32_t. */
+	if ((d->op == RK_OP_SENDMSG || d->op == RK_OP_SENDMSG_ZC || d->op == RK_OP_RECVMSG) &&
+	    (d->off < 0 || d->off > UINT32_MAX))
+		return -EINVAL;
 	switch (d->op) {
 	case RK_OP_NOP:
 		return rk_prep_nop(ring, d->flags);

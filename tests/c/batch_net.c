@@ -99,6 +99,9 @@ int main(void)
 	CHECK_EQ(getsockname(out[RK_MSG_FDS], (struct sockaddr *)&got, &sl), 0);
 	CHECK_EQ(got.sin_port, sa.sin_port); /* the listener, received */
 	close(out[RK_MSG_FDS]);
+	m[1].off = (int64_t)1 << 32; /* an fds_cap that would wrap */
+	CHECK_EQ(rk_prep_batch(ring, &m[1], 1, ids), 0);
+	CHECK_EQ(ids[0], -EINVAL);
 
 	/* Direct accept and socket into the file table. */
 	CHECK_EQ(rk_ring_register_files(ring, 4), 0);
