@@ -230,18 +230,24 @@ int main(int argc, char **argv)
 	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
 
 	rk_cqe cqes[128];
+	struct op_info infos[128];
 	while (!stopping) {
 		int n = rk_reap(ring, cqes, 128, 1, -1);
 		if (n == -EINTR)
 			continue;
 		if (n < 0)
 			die("reaping", n);
-		int recycled = 0;
+		/* Look the whole batch up first: the slots of its final completions
+		 * are free already, and the handlers' new ops may take them. */
 		for (int i = 0; i < n; i++) {
 			struct op_info *op = &ops[(uint32_t)cqes[i].id];
-			struct op_info info = *op;
+			infos[i] = *op;
 			if (!(cqes[i].flags & RK_CQE_F_MORE))
 				op->kind = OP_NONE;
+		}
+		int recycled = 0;
+		for (int i = 0; i < n; i++) {
+			struct op_info info = infos[i];
 			switch (info.kind) {
 			case OP_ACCEPT:
 				on_accept(cqes[i].res, cqes[i].flags);

@@ -257,17 +257,23 @@ int main(int argc, char **argv)
 	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
 
 	rk_cqe cqes[256];
+	struct op_info infos[256];
 	while (!stopping) {
 		int n = rk_reap(ring, cqes, 256, 1, -1);
 		if (n == -EINTR)
 			continue;
 		if (n < 0)
 			die("reaping", n);
+		/* Look the whole batch up first: the slots of its final completions
+		 * are free already, and the handlers' new ops may take them. */
 		for (int i = 0; i < n; i++) {
 			struct op_info *op = &ops[(uint32_t)cqes[i].id];
-			struct op_info info = *op;
+			infos[i] = *op;
 			if (!(cqes[i].flags & RK_CQE_F_MORE))
 				op->kind = OP_NONE;
+		}
+		for (int i = 0; i < n; i++) {
+			struct op_info info = infos[i];
 			if (info.kind == OP_RECV)
 				on_recv(&conns[info.fd], cqes[i].res, cqes[i].flags);
 			else if (info.kind == OP_SEND)
