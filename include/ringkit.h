@@ -120,13 +120,93 @@ typedef struct rk_iovec {
 #define RK_RING_CLAMP         (1u << 4) /* clamp too-large sizes instead of failing */
 #define RK_RING_MSG_TARGET    (1u << 5) /* other rings send it messages: rk_reap waits even
                                            when no op of its own is live */
+#define RK_RING_FALLBACK      (1u << 6) /* use the fallback backend, not io_uring */
+#define RK_RING_NO_FALLBACK   (1u << 7) /* io_uring only: its setup error instead of the
+                                           fallback */
+
+/* Backends (rk_ring_backend, RK_STAT_BACKEND).
+ *
+ * A ring is driven by io_uring when the kernel allows it, and otherwise by
+ * the fallback backend, which runs the same API with plain syscalls: the
+ * same op ids, regions, chunk and buffer-group ownership, flags and
+ * completion records, and exactly one final completion per op. Where
+ * io_uring is refused — a container's seccomp profile (Docker, containerd),
+ * gVisor, sysctl kernel.io_uring_disabled, Android, a kernel without it —
+ * code written against ringkit keeps working, only slower.
+ *
+ * Which backend a new ring gets:
+ *   1. RK_RING_FALLBACK: the fallback. RK_RING_NO_FALLBACK: io_uring, or
+ *      io_uring_setup's error (-EPERM, -ENOSYS, ...). Both: -EINVAL.
+ *   2. Otherwise the environment variable RINGKIT_BACKEND, read at each
+ *      create: "fallback" forces the fallback (a kill switch for io_uring,
+ *      like libuv's UV_USE_IO_URING=0); "uring" forbids the fallback, so
+ *      a refused setup fails as it would without one; unset, empty or
+ *      "auto": as 3. Any other value: -EINVAL.
+ *   3. io_uring; if io_uring_setup fails with any errno, the fallback.
+ *
+ * How the fallback runs ops. Cheap calls (nop, close, socket, bind,
+ * listen, shutdown, msg_ring, cancels) run on the thread that submits or
+ * reaps. Sockets, pipes and other pollable files are tried at once without
+ * blocking (MSG_DONTWAIT, RWF_NOWAIT) on that thread; when they would block
+ * they wait for readiness in an epoll set watched by the ring's service
+ * thread, which then makes the call. Reads and writes of regular files that
+ * are not in the page cache, fsync, open, statx, the path ops, fallocate,
+ * fadvise, splice and tee run on a small pool of worker threads (at most
+ * four per ring). Timeouts run on the service thread. Threads start on
+ * first need and end with the ring; they block every signal, so signals
+ * reach the caller's threads as before.
+ *
+ * What differs, honestly:
+ *   - rk_ring_fd is an eventfd, readable while completions wait to be
+ *     reaped; poll it as before. A fallback ring also holds an epoll
+ *     instance and a wakeup eventfd once its service thread runs (three
+ *     descriptors), and a duplicate of an eventfd registered with it.
+ *   - rk_ring_probe reports what the fallback implements: every op this
+ *     header offers, whatever the running kernel's io_uring knows.
+ *   - Setup modes (SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are
+ *     accepted and mean nothing; sizes and their limits (powers of two,
+ *     RK_RING_CLAMP) are io_uring's. RK_STAT_FEATURES and
+ *     RK_STAT_CQ_OVERFLOW are 0. Registering a region costs no locked
+ *     memory (no RLIMIT_MEMLOCK charge), and chunk ops on a registered
+ *     region are plain reads and writes.
+ *   - Zero-copy sends copy: the notification comes right after the result,
+ *     with RK_NOTIF_USAGE_ZC_COPIED under RK_SEND_ZC_REPORT_USAGE.
+ *   - An op running on a worker (a regular-file read, fsync, open, ...)
+ *     cannot be interrupted: cancelling it answers -EALREADY and it
+ *     completes with its own result; rk_ring_close waits for it (up to its
+ *     bound, then -ETIMEDOUT as documented there). An op waiting for
+ *     readiness or a timer is cancelled at once, as on io_uring.
+ *   - MSG_WAITALL is honoured for send, recv and sendmsg (the call is
+ *     repeated until done); recvmsg returns what one call got.
+ *   - The fallback never changes a caller's descriptor flags, except that
+ *     connect on a blocking socket sets O_NONBLOCK for the one connect(2)
+ *     call. An accept on a blocking listening socket that another thread
+ *     or process also accepts from may wait in accept(2) on the service
+ *     thread, holding up the ring's other readiness ops: make such
+ *     listeners non-blocking (SOCK_NONBLOCK), as every event loop does.
+ *   - Messages (rk_prep_msg_ring) travel between any two rings of the
+ *     process: fallback to fallback directly; fallback to io_uring through
+ *     a small private io_uring when the process may use io_uring; io_uring
+ *     to fallback when the sender reaps its op's completion (the message
+ *     is posted then, and the completion's res says whether it was).
+ *     RK_FIXED_FILE targets of a fallback ring must be rings of this
+ *     process. */
+#define RK_BACKEND_URING    1
+#define RK_BACKEND_FALLBACK 2
+
+/* RK_BACKEND_URING or RK_BACKEND_FALLBACK; -EINVAL for a NULL ring. */
+RK_API int rk_ring_backend(rk_ring *ring);
 
 /* Creates a ring with an SQ of `entries` (rounded up to a power of two by the
  * kernel), a CQ twice that size and an op table of 4x the SQ. Writes *out.
- * Errors: -EINVAL (out NULL, entries 0, unknown flags), or the errno of
- * io_uring_setup: -EPERM (refused by seccomp or sysctl
- * kernel.io_uring_disabled), -ENOSYS (no io_uring in this kernel), -ENOMEM,
- * ... rk_strerror() says what to do about each. */
+ * The backend is chosen as described above: when io_uring_setup is refused
+ * the ring is a fallback ring, unless RK_RING_NO_FALLBACK or
+ * RINGKIT_BACKEND=uring asked for the error. Errors: -EINVAL (out NULL,
+ * entries 0, unknown flags, RK_RING_FALLBACK with RK_RING_NO_FALLBACK, an
+ * unknown RINGKIT_BACKEND, sizes over the limits without RK_RING_CLAMP),
+ * -ENOMEM, or (io_uring only) the errno of io_uring_setup: -EPERM (refused
+ * by seccomp or sysctl kernel.io_uring_disabled), -ENOSYS (no io_uring in
+ * this kernel), ... rk_strerror() says what to do about each. */
 RK_API int rk_ring_create(uint32_t entries, uint32_t flags, rk_ring **out);
 
 /* As rk_ring_create, with explicit sizes: cq_entries (0: twice the SQ; else at
@@ -178,8 +258,9 @@ RK_API int rk_ring_unregister_eventfd(rk_ring *ring);
 #define RK_STAT_COMPLETED      6  /* total final completions delivered */
 #define RK_STAT_CQ_OVERFLOW    7  /* kernel's count of CQEs that overflowed the CQ (kept, not lost) */
 #define RK_STAT_CQES           8  /* total CQEs delivered, multishot ones included */
-#define RK_STAT_FEATURES       9  /* kernel's IORING_FEAT_* bits */
-#define RK_STAT_COUNT          10
+#define RK_STAT_FEATURES       9  /* kernel's IORING_FEAT_* bits (0 on the fallback) */
+#define RK_STAT_BACKEND        10 /* RK_BACKEND_* */
+#define RK_STAT_COUNT          11
 
 /* Copies up to n statistics (uint64_t, indices RK_STAT_*) into out; returns
  * how many were written. */

@@ -162,6 +162,6 @@ int rk_submit_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t 
 {
 	int ret = rk_prep_batch(ring, descs, n, ids);
 	if (ret > 0)
-		rk__flush_and_enter(ring, true);
+		ring->be->submit(ring, true);
 	return ret;
 }

@@ -26,7 +26,7 @@ static struct rk_group *group_of_region(rk_ring *ring, rk_region *region)
 	return NULL;
 }
 
-static void put_chunk(struct rk_group *g, uint32_t chunk)
+void rk__put_chunk(struct rk_group *g, uint32_t chunk)
 {
 	rk_region *region = g->region;
 	struct io_uring_buf *buf = &g->br->bufs[g->tail & g->mask];
@@ -67,22 +67,18 @@ int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 	void *br = rk__sys_mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (br == MAP_FAILED)
 		return -errno;
-	struct io_uring_buf_reg reg;
-	memset(&reg, 0, sizeof(reg));
-	reg.ring_addr = (uint64_t)(uintptr_t)br;
-	reg.ring_entries = entries;
-	reg.bgid = group;
-	int ret = rk__sys_register(ring->fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+	*g = (struct rk_group){.region = region, .br = br, .br_len = len, .mask = entries - 1,
+	                       .bgid = group};
+	int ret = ring->be->group_register(ring, g, entries);
 	if (ret < 0) {
+		memset(g, 0, sizeof(*g));
 		rk__sys_munmap(br, len);
 		return ret;
 	}
-	*g = (struct rk_group){.region = region, .br = br, .br_len = len, .mask = entries - 1,
-	                       .bgid = group};
 	region->provided_to = ring;
 	/* Every free chunk goes to the kernel; the caller keeps what it holds. */
 	while (region->nfree)
-		put_chunk(g, region->free_stack[--region->nfree]);
+		rk__put_chunk(g, region->free_stack[--region->nfree]);
 	publish_tail(g);
 	return 0;
 }
@@ -99,18 +95,15 @@ int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk)
 		return -EINVAL;
 	if (region->inflight[chunk])
 		return -EBUSY;
-	put_chunk(g, (uint32_t)chunk);
+	rk__put_chunk(g, (uint32_t)chunk);
 	publish_tail(g);
 	return 0;
 }
 
-/* Unregisters the buffer ring; chunks the kernel held become free again. */
+/* Unregisters the buffer ring; chunks the backend held become free again. */
 static int drop_group(rk_ring *ring, struct rk_group *g)
 {
-	struct io_uring_buf_reg reg;
-	memset(&reg, 0, sizeof(reg));
-	reg.bgid = g->bgid;
-	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+	int ret = ring->be->group_unregister(ring, g);
 	if (ret < 0)
 		return ret;
 	rk_region *region = g->region;

@@ -8,7 +8,6 @@
  * "a normal fd"), or IORING_FILE_INDEX_ALLOC for "any free slot".
  */
 #include <errno.h>
-#include <string.h>
 
 #include "ids.h"
 
@@ -18,18 +17,14 @@ int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
 		return -EINVAL;
 	if (ring->nfiles)
 		return -EBUSY;
-	struct io_uring_rsrc_register reg;
-	memset(&reg, 0, sizeof(reg));
-	reg.nr = nslots;
-	reg.flags = IORING_RSRC_REGISTER_SPARSE;
-	int ret = rk__sys_register(ring->fd, IORING_REGISTER_FILES2, &reg, sizeof(reg));
+	int ret = ring->be->files_register(ring, nslots);
 	if (ret < 0)
 		return ret;
 	ring->nfiles = nslots;
 	return 0;
 }
 
-/* The kernel takes its own reference to each file during the call, so the
+/* The backend takes its own reference to each file during the call, so the
  * caller's array is not kept. */
 int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
 {
@@ -43,12 +38,7 @@ int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uin
 		return -EFAULT;
 	if (n == 0)
 		return 0;
-	struct io_uring_rsrc_update2 up;
-	memset(&up, 0, sizeof(up));
-	up.offset = offset;
-	up.data = (uint64_t)(uintptr_t)fds;
-	up.nr = n;
-	return rk__sys_register(ring->fd, IORING_REGISTER_FILES_UPDATE2, &up, sizeof(up));
+	return ring->be->files_update(ring, offset, fds, n);
 }
 
 int rk_ring_unregister_files(rk_ring *ring)
@@ -57,7 +47,7 @@ int rk_ring_unregister_files(rk_ring *ring)
 		return -EINVAL;
 	if (!ring->nfiles)
 		return -ENXIO;
-	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_FILES, NULL, 0);
+	int ret = ring->be->files_unregister(ring);
 	if (ret < 0)
 		return ret;
 	ring->nfiles = 0;

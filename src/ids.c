@@ -77,3 +77,32 @@ void rk__op_complete_local(rk_ring *ring, struct rk_op *op, int32_t res)
 		ring->ops[ring->local_tail].next = slot;
 	ring->local_tail = slot;
 }
+
+/* Ops still in the overflow queue never reached a backend: cancel_all
+ * completes them locally with -ECANCELED (settle), close drops them and
+ * the local completions nobody will reap. Returns how many were staged. */
+int rk__cancel_staged(rk_ring *ring, bool settle)
+{
+	int n = 0;
+	while (ring->staged_head != RK_NONE) {
+		struct rk_op *op = &ring->ops[ring->staged_head];
+		ring->staged_head = op->next;
+		ring->staged_count--;
+		if (settle)
+			rk__op_complete_local(ring, op, -ECANCELED);
+		else
+			rk__op_release(ring, op);
+		n++;
+	}
+	ring->staged_tail = RK_NONE;
+	ring->chain_len = 0;
+	if (!settle) {
+		while (ring->local_head != RK_NONE) {
+			struct rk_op *op = &ring->ops[ring->local_head];
+			ring->local_head = op->next;
+			rk__op_release(ring, op);
+		}
+		ring->local_tail = RK_NONE;
+	}
+	return n;
+}

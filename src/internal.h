@@ -1,5 +1,16 @@
 /*
  * Internal structures shared by the core's source files. Nothing here is ABI.
+ *
+ * The core is split by backend, the way libuv splits src/unix and src/win:
+ * everything a caller sees — the op table and ids (ids.c), the preps
+ * (ops_*.c), regions, provided-buffer ownership, batches — lives in src/ and
+ * is shared. What differs is how a prepared op is carried out, behind
+ * struct rk_backend below: src/uring/ hands ops to the kernel's io_uring,
+ * src/fallback/ runs them with plain syscalls on threads and epoll where
+ * io_uring is refused. Both consume the same op record: the SQE a prep
+ * writes (the io_uring backend copies it into the SQ, the fallback
+ * interprets it), so a prep's argument checks and storage rules cannot
+ * differ between them.
  */
 #ifndef RK_INTERNAL_H
 #define RK_INTERNAL_H
@@ -83,11 +94,49 @@ struct rk_group {
 	size_t br_len;
 	uint32_t mask;
 	uint16_t bgid, tail;
+	uint16_t head;           /* fallback: next entry it takes (the kernel keeps its own) */
 	uint32_t users;          /* ops in flight selecting from it */
 };
 
+struct rk_fb;
+
+/* What a backend does with a ring. The shared code validates arguments and
+ * keeps the op table; a backend moves queued ops to execution and completions
+ * back. Every function gets a valid ring of its own backend. */
+struct rk_backend {
+	uint32_t id;             /* RK_BACKEND_* */
+	/* Hands queued (staged) ops over; getevents: also make completions the
+	 * backend holds visible. Returns how many ops it took, or -errno. */
+	int (*submit)(rk_ring *ring, bool getevents);
+	/* rk_reap after the NULL-ring check. */
+	int (*reap)(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
+	/* rk_ring_close: cancel, wait (bounded), free everything. */
+	int (*close)(rk_ring *ring);
+	/* rk_ring_cancel_all. */
+	int (*cancel_all)(rk_ring *ring);
+	/* rk_cancel_sync for a live op that is not a local completion. */
+	int (*cancel_sync)(rk_ring *ring, struct rk_op *op, int64_t id, int64_t timeout_ns);
+	/* Registers fd as the completion eventfd (fd < 0: unregisters). */
+	int (*set_eventfd)(rk_ring *ring, int fd, uint32_t flags);
+	/* The registered file table: create (nslots), update, drop. */
+	int (*files_register)(rk_ring *ring, uint32_t nslots);
+	int (*files_update)(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
+	int (*files_unregister)(rk_ring *ring);
+	/* Fixed-buffer slot `slot` now covers [base, base+len) (base NULL: empty). */
+	int (*buffer_slot)(rk_ring *ring, int slot, void *base, size_t len);
+	/* A buffer group's ring (g->br, entries) starts or stops being used. */
+	int (*group_register)(rk_ring *ring, struct rk_group *g, uint32_t entries);
+	int (*group_unregister)(rk_ring *ring, struct rk_group *g);
+	/* Fills the backend's own rk_ring_stats values. */
+	void (*stats)(rk_ring *ring, uint64_t *v);
+};
+
+RK_HIDDEN extern const struct rk_backend rk__uring_backend;
+RK_HIDDEN extern const struct rk_backend rk__fallback_backend;
+
 struct rk_ring {
-	int fd;
+	const struct rk_backend *be;
+	int fd;                  /* io_uring fd, or the fallback's eventfd */
 	uint32_t setup_flags;    /* IORING_SETUP_* actually used */
 	uint32_t features;
 	struct rk_sq sq;
@@ -119,6 +168,7 @@ struct rk_ring {
 	struct rk_group groups[RK_RING_MAX_GROUPS];
 
 	uint64_t total_submitted, total_completed, total_cqes;
+	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
 };
 
 struct rk_region {
@@ -177,11 +227,23 @@ static inline uint32_t rk__sq_used(rk_ring *ring)
  * released; when the ring is discarding, fds nobody will see are closed. */
 RK_HIDDEN void rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe_flags);
 
-/* submit.c */
-RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);
-RK_HIDDEN int rk__wait_idle(rk_ring *ring, int64_t timeout_ns);
-RK_HIDDEN int rk__cancel_everything(rk_ring *ring);
-RK_HIDDEN int rk__unwrite_unpublished(rk_ring *ring, bool settle);
+/* Ring creation by backend (uring/setup.c, fallback/ring.c): on success
+ * the ring is complete (table, probe, fd); on failure nothing is left
+ * allocated in it and it may be reused for the other backend. */
+RK_HIDDEN int rk__uring_create(rk_ring *ring, uint32_t entries, uint32_t flags,
+                               uint32_t cq_entries, uint32_t capacity,
+                               uint32_t sq_thread_idle_ms);
+RK_HIDDEN int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
+                            uint32_t capacity);
+/* Sizes as io_uring_setup computes them (powers of two, CLAMP); -EINVAL
+ * when too large without RK_RING_CLAMP. The fallback sizes its emulated
+ * queues with it so both backends answer alike. */
+RK_HIDDEN int rk__ring_sizes(uint32_t entries, uint32_t flags, uint32_t cq_entries,
+                             uint32_t *sq, uint32_t *cq);
+
+/* Shared by both backends' completion paths: drops ops that never reached
+ * a backend (close), or completes them with -ECANCELED (cancel_all). */
+RK_HIDDEN int rk__cancel_staged(rk_ring *ring, bool settle);
 
 /* region.c */
 RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);
@@ -193,6 +255,7 @@ RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 RK_HIDDEN void rk__group_release(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags);
 RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring);
+RK_HIDDEN void rk__put_chunk(struct rk_group *g, uint32_t chunk);
 
 /* ops: argument checks shared by the prep files */
 RK_HIDDEN int rk__copy_path(rk_ring *ring, struct rk_op *op, const char *path, const char **out);

@@ -5,7 +5,6 @@
  * op is refused here with -ENOENT.
  */
 #include <errno.h>
-#include <string.h>
 
 #include "ids.h"
 
@@ -92,9 +91,8 @@ int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, 
 	return prep_time(ring, IORING_OP_LINK_TIMEOUT, ns, 0, timeout_flags, flags);
 }
 
-/* IORING_REGISTER_SYNC_CANCEL needs no SQE and no slot, so a runtime can
- * still cancel when the table is full. The target must be in the kernel's
- * hands first: publish and submit what is queued. */
+/* Needs no slot, so a runtime can still cancel when the table is full; the
+ * backend does the rest. */
 int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns)
 {
 	if (!ring)
@@ -102,16 +100,5 @@ int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns)
 	struct rk_op *op = rk__op_lookup(ring, target_id);
 	if (!op || op->state == RK_OP_LOCAL)
 		return -ENOENT;
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		rk__flush_and_enter(ring, false);
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		return -EAGAIN;
-	struct io_uring_sync_cancel_reg reg;
-	memset(&reg, 0, sizeof(reg));
-	reg.addr = (uint64_t)target_id;
-	reg.fd = -1;
-	reg.timeout.tv_sec = timeout_ns < 0 ? -1 : timeout_ns / 1000000000;
-	reg.timeout.tv_nsec = timeout_ns < 0 ? -1 : timeout_ns % 1000000000;
-	int ret = rk__sys_register(ring->fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
-	return ret > 0 ? 0 : ret;
+	return ring->be->cancel_sync(ring, op, target_id, timeout_ns);
 }

@@ -191,36 +191,8 @@ int rk__ring_region_index(rk_ring *ring, rk_region *region)
 	return -1;
 }
 
-/* The ring's fixed-buffer table is created sparse, once, with a slot per
- * region: registering a region later is one update of one slot, and regions
- * come and go without re-registering the others. */
-static int ensure_buffer_table(rk_ring *ring)
-{
-	if (ring->buffers_registered)
-		return 0;
-	struct io_uring_rsrc_register reg;
-	memset(&reg, 0, sizeof(reg));
-	reg.nr = RK_RING_MAX_REGIONS;
-	reg.flags = IORING_RSRC_REGISTER_SPARSE;
-	int ret = rk__sys_register(ring->fd, IORING_REGISTER_BUFFERS2, &reg, sizeof(reg));
-	if (ret < 0)
-		return ret;
-	ring->buffers_registered = 1;
-	return 0;
-}
-
-static int update_buffer_slot(rk_ring *ring, int slot, void *base, size_t len)
-{
-	struct iovec iov = {.iov_base = base, .iov_len = len};
-	struct io_uring_rsrc_update2 up;
-	memset(&up, 0, sizeof(up));
-	up.offset = (uint32_t)slot;
-	up.data = (uint64_t)(uintptr_t)&iov;
-	up.nr = 1;
-	int ret = rk__sys_register(ring->fd, IORING_REGISTER_BUFFERS_UPDATE, &up, sizeof(up));
-	return ret < 0 ? ret : 0;
-}
-
+/* The backend keeps the ring's fixed-buffer table: one slot per region, so
+ * regions come and go without re-registering the others. */
 int rk_ring_register_region(rk_ring *ring, rk_region *region)
 {
 	if (!ring || !region)
@@ -236,10 +208,7 @@ int rk_ring_register_region(rk_ring *ring, rk_region *region)
 			slot = i;
 	if (slot < 0)
 		return -ENOSPC;
-	int ret = ensure_buffer_table(ring);
-	if (ret < 0)
-		return ret;
-	ret = update_buffer_slot(ring, slot, region->base, len);
+	int ret = ring->be->buffer_slot(ring, slot, region->base, len);
 	if (ret < 0)
 		return ret;
 	ring->regions[slot] = region;
@@ -256,7 +225,7 @@ int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 		return -ENOENT;
 	if (region->inflight_total)
 		return -EBUSY;
-	int ret = update_buffer_slot(ring, slot, NULL, 0);
+	int ret = ring->be->buffer_slot(ring, slot, NULL, 0);
 	if (ret < 0)
 		return ret;
 	ring->regions[slot] = NULL;
@@ -264,7 +233,7 @@ int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 	return 0;
 }
 
-/* At ring close: the kernel drops the buffer table with the ring fd. */
+/* At ring close: the backend drops the buffer table with the ring. */
 void rk__ring_drop_regions(rk_ring *ring)
 {
 	for (int i = 0; i < RK_RING_MAX_REGIONS; i++) {

@@ -1,119 +1,75 @@
 /*
- * Ring setup and teardown: io_uring_setup, the three mappings, the probe, and
- * the close path that waits for the kernel before freeing anything it may
- * still write.
+ * Rings: choosing a backend, and the public ring calls both backends share.
+ * Setup, submission and completion are the backend's (src/uring/,
+ * src/fallback/); this file validates arguments and dispatches.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "ids.h"
 
 #define RK_RING_FLAGS (RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN | \
-                       RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET)
-#define RK_CLOSE_TIMEOUT_NS (10 * 1000000000LL)
+                       RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET | \
+                       RK_RING_FALLBACK | RK_RING_NO_FALLBACK)
 
-static uint32_t setup_flags_for(uint32_t flags)
+/* io_uring_setup's limits (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES). */
+#define RK_MAX_SQ_ENTRIES 32768u
+#define RK_MAX_CQ_ENTRIES (2 * RK_MAX_SQ_ENTRIES)
+
+static uint32_t pow2_at_least(uint32_t n)
 {
-	uint32_t f = 0;
-	if (flags & RK_RING_SQPOLL)
-		f |= IORING_SETUP_SQPOLL;
-	if (flags & (RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN))
-		f |= IORING_SETUP_SINGLE_ISSUER;
-	if (flags & RK_RING_DEFER_TASKRUN)
-		f |= IORING_SETUP_DEFER_TASKRUN;
-	if (flags & RK_RING_COOP_TASKRUN)
-		f |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-	if (flags & RK_RING_CLAMP)
-		f |= IORING_SETUP_CLAMP;
-	return f;
+	uint32_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
 }
 
-static void unmap_rings(rk_ring *ring)
+int rk__ring_sizes(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t *sq,
+                   uint32_t *cq)
 {
-	if (ring->sq.sqes)
-		rk__sys_munmap(ring->sq.sqes, ring->sqes_map_len);
-	if (ring->cq_map && ring->cq_map != ring->sq_map)
-		rk__sys_munmap(ring->cq_map, ring->cq_map_len);
-	if (ring->sq_map)
-		rk__sys_munmap(ring->sq_map, ring->sq_map_len);
-	ring->sq.sqes = NULL;
-	ring->sq_map = ring->cq_map = NULL;
-}
-
-static int map_rings(rk_ring *ring, const struct io_uring_params *p)
-{
-	const int prot = PROT_READ | PROT_WRITE;
-	const int mflags = MAP_SHARED | MAP_POPULATE;
-
-	ring->sq_map_len = p->sq_off.array + p->sq_entries * sizeof(uint32_t);
-	ring->cq_map_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
-	if (p->features & IORING_FEAT_SINGLE_MMAP) {
-		if (ring->cq_map_len > ring->sq_map_len)
-			ring->sq_map_len = ring->cq_map_len;
-		ring->cq_map_len = ring->sq_map_len;
+	if (entries > RK_MAX_SQ_ENTRIES) {
+		if (!(flags & RK_RING_CLAMP))
+			return -EINVAL;
+		entries = RK_MAX_SQ_ENTRIES;
 	}
-	void *sq = rk__sys_mmap(ring->sq_map_len, prot, mflags, ring->fd, IORING_OFF_SQ_RING);
-	if (sq == MAP_FAILED)
-		return -errno;
-	ring->sq_map = sq;
-	if (p->features & IORING_FEAT_SINGLE_MMAP) {
-		ring->cq_map = sq;
-	} else {
-		void *cq = rk__sys_mmap(ring->cq_map_len, prot, mflags, ring->fd, IORING_OFF_CQ_RING);
-		if (cq == MAP_FAILED) {
-			int err = -errno;
-			unmap_rings(ring);
-			return err;
+	*sq = pow2_at_least(entries);
+	if (cq_entries) {
+		if (cq_entries > RK_MAX_CQ_ENTRIES) {
+			if (!(flags & RK_RING_CLAMP))
+				return -EINVAL;
+			cq_entries = RK_MAX_CQ_ENTRIES;
 		}
-		ring->cq_map = cq;
+		*cq = pow2_at_least(cq_entries);
+		if (*cq < *sq)
+			return -EINVAL;
+	} else {
+		*cq = 2 * *sq;
 	}
-	ring->sqes_map_len = p->sq_entries * sizeof(struct io_uring_sqe);
-	void *sqes = rk__sys_mmap(ring->sqes_map_len, prot, mflags, ring->fd, IORING_OFF_SQES);
-	if (sqes == MAP_FAILED) {
-		int err = -errno;
-		unmap_rings(ring);
-		return err;
-	}
-
-	unsigned char *s = ring->sq_map, *c = ring->cq_map;
-	ring->sq.khead = (uint32_t *)(s + p->sq_off.head);
-	ring->sq.ktail = (uint32_t *)(s + p->sq_off.tail);
-	ring->sq.kflags = (uint32_t *)(s + p->sq_off.flags);
-	ring->sq.kdropped = (uint32_t *)(s + p->sq_off.dropped);
-	ring->sq.array = (uint32_t *)(s + p->sq_off.array);
-	ring->sq.mask = *(uint32_t *)(s + p->sq_off.ring_mask);
-	ring->sq.entries = *(uint32_t *)(s + p->sq_off.ring_entries);
-	ring->sq.sqes = sqes;
-	ring->sq.tail = ring->sq.published = *ring->sq.ktail;
-	/* SQEs are always written in ring order, so the indirection array is
-	 * the identity, set once. */
-	for (uint32_t i = 0; i < ring->sq.entries; i++)
-		ring->sq.array[i] = i;
-
-	ring->cq.khead = (uint32_t *)(c + p->cq_off.head);
-	ring->cq.ktail = (uint32_t *)(c + p->cq_off.tail);
-	ring->cq.koverflow = (uint32_t *)(c + p->cq_off.overflow);
-	ring->cq.kflags = p->cq_off.flags ? (uint32_t *)(c + p->cq_off.flags) : NULL;
-	ring->cq.mask = *(uint32_t *)(c + p->cq_off.ring_mask);
-	ring->cq.entries = *(uint32_t *)(c + p->cq_off.ring_entries);
-	ring->cq.cqes = (struct io_uring_cqe *)(c + p->cq_off.cqes);
 	return 0;
 }
 
-static void load_probe(rk_ring *ring)
+enum choice { AUTO, URING_ONLY, FALLBACK_ONLY };
+
+/* Create flags first (the program knows what it needs), then the
+ * RINGKIT_BACKEND environment variable (the operator's switch), then
+ * io_uring with the fallback when setup is refused. */
+static int backend_choice(uint32_t flags)
 {
-	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
-	struct io_uring_probe *probe = rk__calloc(1, len);
-	if (!probe)
-		return;
-	if (rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256) >= 0) {
-		for (unsigned i = 0; i < probe->ops_len && i < 256; i++)
-			if (probe->ops[i].flags & IO_URING_OP_SUPPORTED)
-				ring->probe[probe->ops[i].op] = 1;
-	}
-	rk__free(probe);
+	if ((flags & RK_RING_FALLBACK) && (flags & RK_RING_NO_FALLBACK))
+		return -EINVAL;
+	if (flags & RK_RING_FALLBACK)
+		return FALLBACK_ONLY;
+	if (flags & RK_RING_NO_FALLBACK)
+		return URING_ONLY;
+	const char *env = getenv("RINGKIT_BACKEND");
+	if (!env || !env[0] || strcmp(env, "auto") == 0)
+		return AUTO;
+	if (strcmp(env, "uring") == 0 || strcmp(env, "io_uring") == 0)
+		return URING_ONLY;
+	if (strcmp(env, "fallback") == 0)
+		return FALLBACK_ONLY;
+	return -EINVAL; /* a misspelt kill switch must not pass unnoticed */
 }
 
 int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t capacity,
@@ -128,55 +84,29 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 		return -EINVAL;
 	if (capacity > RK_MAX_CAPACITY)
 		return -EINVAL;
+	int choice = backend_choice(flags);
+	if (choice < 0)
+		return choice;
+	flags &= ~(RK_RING_FALLBACK | RK_RING_NO_FALLBACK);
 
 	rk_ring *ring = rk__calloc(1, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
-
-	struct io_uring_params p;
-	memset(&p, 0, sizeof(p));
-	/* SUBMIT_ALL: an SQE that fails early still completes on its own and
-	 * does not stop the rest of the batch. */
-	p.flags = setup_flags_for(flags) | IORING_SETUP_SUBMIT_ALL;
-	if (cq_entries) {
-		p.flags |= IORING_SETUP_CQSIZE;
-		p.cq_entries = cq_entries;
+	int ret = 0;
+	if (choice != FALLBACK_ONLY) {
+		ret = rk__uring_create(ring, entries, flags, cq_entries, capacity, sq_thread_idle_ms);
+		if (ret == 0 || choice == URING_ONLY)
+			goto done;
+		/* Refused, whatever the errno (seccomp's EPERM, ENOSYS, a sysctl,
+		 * a setup mode this kernel lacks, a memlock limit): the fallback
+		 * runs the same API on threads and epoll. */
 	}
-	if (flags & RK_RING_SQPOLL)
-		p.sq_thread_idle = sq_thread_idle_ms;
-	int fd = rk__sys_setup(entries, &p);
-	if (fd == -EINVAL) {
-		/* Kernels before 5.18 lack SUBMIT_ALL; they behave the same for
-		 * us except that a failing SQE ends the batch early. */
-		p.flags &= ~IORING_SETUP_SUBMIT_ALL;
-		memset(&p.sq_off, 0, sizeof(p.sq_off));
-		memset(&p.cq_off, 0, sizeof(p.cq_off));
-		fd = rk__sys_setup(entries, &p);
-	}
-	if (fd < 0) {
-		rk__free(ring);
-		return fd;
-	}
-	ring->fd = fd;
-	ring->setup_flags = p.flags;
-	ring->rk_flags = flags;
-	ring->features = p.features;
-
-	int ret = map_rings(ring, &p);
-	if (ret == 0) {
-		if (capacity == 0)
-			capacity = 4 * ring->sq.entries;
-		if (capacity < ring->sq.entries)
-			capacity = ring->sq.entries;
-		ret = rk__table_init(ring, capacity);
-	}
+	ret = -ENOSYS; /* the fallback backend is not built yet */
+done:
 	if (ret < 0) {
-		unmap_rings(ring);
-		close(fd);
 		rk__free(ring);
 		return ret;
 	}
-	load_probe(ring);
 	*out = ring;
 	return 0;
 }
@@ -190,44 +120,19 @@ int rk_ring_close(rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	return ring->be->close(ring);
+}
 
-	/* Ops that never reached the kernel are simply forgotten. */
-	rk__unwrite_unpublished(ring, false);
-	while (ring->staged_head != RK_NONE) {
-		struct rk_op *op = &ring->ops[ring->staged_head];
-		ring->staged_head = op->next;
-		rk__op_release(ring, op);
-	}
-	while (ring->local_head != RK_NONE) {
-		struct rk_op *op = &ring->ops[ring->local_head];
-		ring->local_head = op->next;
-		rk__op_release(ring, op);
-	}
-
-	int ret = 0;
-	if (ring->in_kernel > 0)
-		ret = rk__wait_idle(ring, RK_CLOSE_TIMEOUT_NS);
-
-	rk__ring_drop_regions(ring);
-	if (ret == 0) /* the kernel holds nothing: provided chunks come back */
-		rk__ring_drop_groups(ring);
-	unmap_rings(ring);
-	close(ring->fd);
-	if (ret < 0) {
-		/* The kernel may still write paths, iovecs or chunks of ops it
-		 * holds: leaking the table is the only safe choice. */
-		return ret;
-	}
-	rk__table_free(ring);
-	rk__free(ring);
-	return 0;
+int rk_ring_backend(rk_ring *ring)
+{
+	return ring ? (int)ring->be->id : -EINVAL;
 }
 
 int rk_ring_cancel_all(rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
-	return rk__cancel_everything(ring);
+	return ring->be->cancel_all(ring);
 }
 
 int rk_ring_fd(rk_ring *ring)
@@ -250,9 +155,7 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 		return -EBADF;
 	if (ring->eventfd_registered)
 		return -EBUSY;
-	uint32_t op = (flags & RK_EVENTFD_ASYNC) ? IORING_REGISTER_EVENTFD_ASYNC
-	                                         : IORING_REGISTER_EVENTFD;
-	int ret = rk__sys_register(ring->fd, op, &fd, 1);
+	int ret = ring->be->set_eventfd(ring, fd, flags);
 	if (ret < 0)
 		return ret;
 	ring->eventfd_registered = 1;
@@ -265,7 +168,7 @@ int rk_ring_unregister_eventfd(rk_ring *ring)
 		return -EINVAL;
 	if (!ring->eventfd_registered)
 		return -ENXIO;
-	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_EVENTFD, NULL, 0);
+	int ret = ring->be->set_eventfd(ring, -1, 0);
 	if (ret < 0)
 		return ret;
 	ring->eventfd_registered = 0;
@@ -284,13 +187,29 @@ int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 		[RK_STAT_CAPACITY] = ring->capacity,
 		[RK_STAT_SUBMITTED] = ring->total_submitted,
 		[RK_STAT_COMPLETED] = ring->total_completed,
-		[RK_STAT_CQ_OVERFLOW] = __atomic_load_n(ring->cq.koverflow, __ATOMIC_RELAXED),
 		[RK_STAT_CQES] = ring->total_cqes,
-		[RK_STAT_FEATURES] = ring->features,
+		[RK_STAT_BACKEND] = ring->be->id,
 	};
+	ring->be->stats(ring, v);
 	if (n > RK_STAT_COUNT)
 		n = RK_STAT_COUNT;
 	if (n)
 		memcpy(out, v, n * sizeof(uint64_t));
 	return (int)n;
+}
+
+int rk_submit(rk_ring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	return ring->be->submit(ring, true);
+}
+
+int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
+{
+	if (!ring || (!out && max))
+		return -EINVAL;
+	if (wait_nr > max)
+		wait_nr = max;
+	return ring->be->reap(ring, out, max, wait_nr, timeout_ns);
 }

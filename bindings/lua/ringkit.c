@@ -309,7 +309,7 @@ static int ring_stats(lua_State *L)
 {
 	static const char *const names[RK_STAT_COUNT] = {
 		"inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
-		"submitted", "completed", "cq_overflow", "cqes", "features",
+		"submitted", "completed", "cq_overflow", "cqes", "features", "backend",
 	};
 	lrk_ring *r = lrk_check_ring(L, 1);
 	uint64_t st[RK_STAT_COUNT] = {0};

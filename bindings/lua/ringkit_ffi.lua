@@ -50,6 +50,7 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 int rk_ring_close(rk_ring *ring);
 int rk_ring_cancel_all(rk_ring *ring);
 int rk_ring_fd(rk_ring *ring);
+int rk_ring_backend(rk_ring *ring);
 int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags);
 int rk_ring_unregister_eventfd(rk_ring *ring);
@@ -156,7 +157,7 @@ local view_ptr = ffi.typeof("rk_cqe_view *")
 local u8_arr = ffi.typeof("uint8_t[?]")
 local iov_arr = ffi.typeof("rk_iovec[?]")
 local i64_arr = ffi.typeof("int64_t[?]")
-local stats_arr = ffi.typeof("uint64_t[10]")
+local stats_arr = ffi.typeof("uint64_t[11]")
 local statx_ptr = ffi.typeof("rk_statx *")
 local MORE = 2
 
@@ -910,11 +911,11 @@ function Ring:probe(op)
 end
 
 local stat_names = { "inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
-  "submitted", "completed", "cq_overflow", "cqes", "features" }
+  "submitted", "completed", "cq_overflow", "cqes", "features", "backend" }
 
 function Ring:stats()
   local s = stats_arr()
-  local n = C.rk_ring_stats(check(self), s, 10)
+  local n = C.rk_ring_stats(check(self), s, 11)
   local t = {}
   for i = 1, n do t[stat_names[i]] = tonumber(s[i - 1]) end
   return t

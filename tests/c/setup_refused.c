@@ -31,9 +31,10 @@ int main(void)
 	if (pid == 0) {
 		refuse_io_uring_setup();
 		rk_ring *ring = (rk_ring *)0x1;
-		CHECK_EQ(rk_ring_create(8, 0, &ring), -EPERM);
+		CHECK_EQ(rk_ring_create(8, RK_RING_NO_FALLBACK, &ring), -EPERM);
 		CHECK(ring == NULL);
-		CHECK_EQ(rk_ring_create_ex(8, RK_RING_SQPOLL, 0, 0, 0, &ring), -EPERM);
+		CHECK_EQ(rk_ring_create_ex(8, RK_RING_SQPOLL | RK_RING_NO_FALLBACK, 0, 0, 0, &ring),
+		         -EPERM);
 		const char *msg = rk_strerror(-EPERM);
 		CHECK(strstr(msg, "seccomp") && strstr(msg, "kernel.io_uring_disabled"));
 		fprintf(stderr, "refused as expected: %s\n", msg);

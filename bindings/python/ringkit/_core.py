@@ -205,7 +205,7 @@ class Ring:
         return bool(r) if r >= 0 else self._fail(r)
 
     _STATS = ("inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
-              "submitted", "completed", "cq_overflow", "cqes", "features")
+              "submitted", "completed", "cq_overflow", "cqes", "features", "backend")
 
     def stats(self) -> Dict[str, int]:
         """Ops in flight and queued, ring sizes, totals, CQ overflows."""

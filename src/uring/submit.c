@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "ids.h"
+#include "uring.h"
 
 /* Published entries the kernel has not consumed yet: what io_uring_enter
  * should be told to submit. */
@@ -139,13 +139,6 @@ int rk__flush_and_enter(rk_ring *ring, bool getevents)
 			return total;
 		getevents = false;
 	}
-}
-
-int rk_submit(rk_ring *ring)
-{
-	if (!ring)
-		return -EINVAL;
-	return rk__flush_and_enter(ring, true);
 }
 
 static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
@@ -286,13 +279,9 @@ static int wait_cqes(rk_ring *ring, uint32_t min_complete, int64_t timeout_ns)
 	return ret < 0 ? ret : 0;
 }
 
-int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
+int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
+                   int64_t timeout_ns)
 {
-	if (!ring || (!out && max))
-		return -EINVAL;
-	if (wait_nr > max)
-		wait_nr = max;
-
 	int sret = 0;
 	if (ring->staged_head != RK_NONE || rk__sq_used(ring))
 		sret = rk__flush_and_enter(ring, true);
@@ -407,15 +396,7 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 int rk__cancel_everything(rk_ring *ring)
 {
 	int n = rk__unwrite_unpublished(ring, true);
-	while (ring->staged_head != RK_NONE) {
-		struct rk_op *op = &ring->ops[ring->staged_head];
-		ring->staged_head = op->next;
-		ring->staged_count--;
-		rk__op_complete_local(ring, op, -ECANCELED);
-		n++;
-	}
-	ring->staged_tail = RK_NONE;
-	ring->chain_len = 0;
+	n += rk__cancel_staged(ring, true);
 	if (ring->in_kernel > 0) {
 		n += (int)ring->in_kernel;
 		push_cancel_any(ring);
