@@ -101,7 +101,7 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 		 * a setup mode this kernel lacks, a memlock limit): the fallback
 		 * runs the same API on threads and epoll. */
 	}
-	ret = -ENOSYS; /* the fallback backend is not built yet */
+	ret = rk__fb_create(ring, entries, flags, cq_entries, capacity);
 done:
 	if (ret < 0) {
 		rk__free(ring);

@@ -1,0 +1,650 @@
+/*
+ * The fallback's calls: one per opcode, reading the op record (the SQE the
+ * prep wrote, in the io_uring layout liburing's prep helpers define) and
+ * returning a verdict for core.c: a result, more results to come, "wait
+ * for readiness", or "needs a worker".
+ *
+ * The rule that keeps the non-blocking threads non-blocking: off a worker
+ * (may_block false) every call is made so that it cannot wait — MSG_DONTWAIT
+ * on sockets, RWF_NOWAIT on files, SPLICE_F_NONBLOCK on pipes, a zero-timeout
+ * poll before accept on a blocking listener, O_NONBLOCK around connect —
+ * and "it would block" becomes FB_WAIT (a pollable descriptor) or FB_PUNT
+ * (a regular file: its page cache misses block no matter what).
+ *
+ * Results keep the kernel's meaning: bytes, a new fd, 0, or -errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <poll.h>
+#include <stdio.h> /* renameat2 */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fb.h"
+
+#define PTR(v) ((void *)(uintptr_t)(v))
+
+static struct fb_result final(int32_t res)
+{
+	return (struct fb_result){.verdict = FB_FINAL, .res = res};
+}
+
+static struct fb_result final_err(void)
+{
+	return final(-errno);
+}
+
+static struct fb_result wait_for(struct fb_op *x, int fd, uint32_t events)
+{
+	x->wfd = fd;
+	return (struct fb_result){.verdict = FB_WAIT, .events = events};
+}
+
+static struct fb_result punt(void)
+{
+	return (struct fb_result){.verdict = FB_PUNT};
+}
+
+/* Bytes already moved by earlier calls, or the error. */
+static struct fb_result done_or(struct fb_op *x, int32_t err)
+{
+	return final(x->done > 0 ? (int32_t)x->done : err);
+}
+
+/* Regular files and block devices never report readiness: a call that
+ * would block on them needs a worker. */
+static bool is_regular(struct fb_op *x, int fd)
+{
+	if (!x->regular) {
+		struct stat st;
+		x->regular = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
+		                                     S_ISDIR(st.st_mode))
+		                     ? 1
+		                     : 2;
+	}
+	return x->regular == 1;
+}
+
+static bool ready_now(int fd, short events)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	return poll(&p, 1, 0) > 0;
+}
+
+/* The iovecs still to move after x->done bytes: the op's own array, or
+ * after a partial call a trimmed copy in `room`. */
+static int remaining(struct fb_op *x, const struct io_uring_sqe *sqe, bool vec, struct iovec *room,
+                     struct iovec **iov)
+{
+	if (!vec) {
+		room->iov_base = (char *)PTR(sqe->addr) + x->done;
+		room->iov_len = sqe->len - (size_t)x->done;
+		*iov = room;
+		return 1;
+	}
+	struct iovec *v = PTR(sqe->addr);
+	int n = (int)sqe->len;
+	if (!x->done) {
+		*iov = v;
+		return n;
+	}
+	uint64_t skip = (uint64_t)x->done;
+	while (n > 0 && skip >= v->iov_len) {
+		skip -= v->iov_len;
+		v++;
+		n--;
+	}
+	for (int i = 0; i < n; i++)
+		room[i] = v[i];
+	if (n > 0) {
+		room[0].iov_base = (char *)room[0].iov_base + skip;
+		room[0].iov_len -= skip;
+	}
+	*iov = room;
+	return n;
+}
+
+static ssize_t rw_call(bool write, int fd, const struct iovec *iov, int n, off_t off, int rwf)
+{
+	ssize_t r;
+	do
+		r = write ? pwritev2(fd, iov, n, off, rwf) : preadv2(fd, iov, n, off, rwf);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == ESPIPE && off != -1) /* a pipe or socket given an offset */
+		return rw_call(write, fd, iov, n, -1, rwf);
+	return r;
+}
+
+/* read, write, readv, writev and the fixed-buffer forms. A partial NOWAIT
+ * read of a regular file (part of it cached) goes on in a worker, as
+ * io_uring's io-wq would finish it. */
+static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool write, bool vec,
+                           bool may_block)
+{
+	int fd = x->fd;
+	int rwf = sqe->rw_flags;
+	bool user_nowait = rwf & RWF_NOWAIT;
+	struct iovec room[RK_IOV_MAX], *iov;
+	int n = remaining(x, sqe, vec, room, &iov);
+	uint64_t want = 0;
+	for (int i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	off_t off = sqe->off == UINT64_MAX ? -1 : (off_t)(sqe->off + (uint64_t)x->done);
+
+	bool blocking = may_block && is_regular(x, fd);
+	ssize_t r = rw_call(write, fd, iov, n, off, blocking ? rwf : rwf | RWF_NOWAIT);
+	if (r >= 0) {
+		x->done += r;
+		if (!blocking && r > 0 && (uint64_t)r < want && !user_nowait && is_regular(x, fd))
+			return punt(); /* partly cached: a worker moves the rest */
+		return final((int32_t)x->done);
+	}
+	int err = errno;
+	if (x->done > 0)
+		return final((int32_t)x->done);
+	if (err == EAGAIN) {
+		if (user_nowait)
+			return final(-EAGAIN);
+		if (is_regular(x, fd))
+			return punt();
+		return wait_for(x, fd, write ? EPOLLOUT : EPOLLIN);
+	}
+	if (err == EOPNOTSUPP && !blocking) {
+		/* No RWF_NOWAIT here (a tty, some devices): a worker for files,
+		 * readiness first for the rest. */
+		if (is_regular(x, fd))
+			return punt();
+		if (!ready_now(fd, write ? POLLOUT : POLLIN))
+			return wait_for(x, fd, write ? EPOLLOUT : EPOLLIN);
+		r = rw_call(write, fd, iov, n, off, rwf);
+		return r >= 0 ? final((int32_t)r) : final_err();
+	}
+	return final(-err);
+}
+
+/* MSG_WAITALL on a stream socket: io_uring repeats the call until all of
+ * it moved (io_net_retry); elsewhere the flag is the kernel's business. */
+static bool retries(int fd, int flags)
+{
+	if (!(flags & MSG_WAITALL))
+		return false;
+	int type = 0;
+	socklen_t len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return false;
+	return type == SOCK_STREAM || type == SOCK_SEQPACKET;
+}
+
+static struct fb_result xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bool send)
+{
+	int flags = (int)sqe->msg_flags;
+	bool user_nowait = flags & MSG_DONTWAIT;
+	for (;;) {
+		char *buf = (char *)PTR(sqe->addr) + x->done;
+		size_t len = sqe->len - (size_t)x->done;
+		ssize_t r = send ? sendto(x->fd, buf, len, flags | MSG_DONTWAIT, NULL, 0)
+		                 : recvfrom(x->fd, buf, len, flags | MSG_DONTWAIT, NULL, NULL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int err = errno;
+			if (err == EAGAIN && !user_nowait)
+				return wait_for(x, x->fd, send ? EPOLLOUT : EPOLLIN);
+			return done_or(x, -err);
+		}
+		x->done += r;
+		if (r > 0 && (uint64_t)x->done < sqe->len && retries(x->fd, flags) && !user_nowait)
+			continue;
+		return final((int32_t)x->done);
+	}
+}
+
+/* recv into a chunk of a provided-buffer group, taken only when data came
+ * (the group's ring is read like the kernel reads it: entries up to the
+ * tail the caller published). */
+static struct fb_result recv_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
+                                    const struct io_uring_sqe *sqe)
+{
+	struct rk_op *op = &ring->ops[slot];
+	struct rk_group *g = &ring->groups[op->group - 1];
+	bool multishot = sqe->ioprio & IORING_RECV_MULTISHOT;
+	int flags = (int)sqe->msg_flags;
+	for (;;) {
+		uint16_t tail = __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
+		if (g->head == tail)
+			return final(-ENOBUFS);
+		const struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
+		uint32_t len = b->len;
+		if (sqe->len && sqe->len < len)
+			len = sqe->len;
+		ssize_t r = recv(x->fd, PTR(b->addr), len, flags | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			bool user_nowait = !multishot && (flags & MSG_DONTWAIT);
+			if (errno == EAGAIN && !user_nowait)
+				return wait_for(x, x->fd, EPOLLIN);
+			return final_err();
+		}
+		if (r == 0)
+			return final(0); /* end of stream: no chunk taken */
+		uint32_t cflags = IORING_CQE_F_BUFFER | ((uint32_t)b->bid << IORING_CQE_BUFFER_SHIFT);
+		g->head++;
+		if (!multishot)
+			return (struct fb_result){.verdict = FB_FINAL, .res = (int32_t)r, .cflags = cflags};
+		return (struct fb_result){.verdict = FB_MORE, .res = (int32_t)r, .cflags = cflags};
+	}
+}
+
+/* Clears the control area after the first partial sendmsg: the
+ * descriptors went with the first bytes. */
+static struct fb_result sendmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe)
+{
+	struct msghdr *msg = PTR(sqe->addr);
+	int flags = (int)sqe->msg_flags;
+	bool user_nowait = flags & MSG_DONTWAIT;
+	for (;;) {
+		ssize_t r = sendmsg(x->fd, msg, flags | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int err = errno;
+			if (err == EAGAIN && !user_nowait)
+				return wait_for(x, x->fd, EPOLLOUT);
+			return done_or(x, -err);
+		}
+		x->done += r;
+		uint64_t left = 0;
+		for (size_t i = 0; i < msg->msg_iovlen; i++)
+			left += msg->msg_iov[i].iov_len;
+		left -= (uint64_t)r;
+		if (r == 0 || left == 0 || !retries(x->fd, flags) || user_nowait)
+			return final((int32_t)x->done);
+		/* Advance the op's own iovec copy past what went. */
+		size_t skip = (size_t)r;
+		while (msg->msg_iovlen && skip >= msg->msg_iov->iov_len) {
+			skip -= msg->msg_iov->iov_len;
+			msg->msg_iov++;
+			msg->msg_iovlen--;
+		}
+		if (msg->msg_iovlen) {
+			msg->msg_iov->iov_base = (char *)msg->msg_iov->iov_base + skip;
+			msg->msg_iov->iov_len -= skip;
+		}
+		msg->msg_control = NULL;
+		msg->msg_controllen = 0;
+	}
+}
+
+/* recvmsg writes the address, control and flags back into the msghdr in op
+ * storage, where the shared settle code reads them, as with the kernel. A
+ * call that would block must not leave its changes behind. */
+static struct fb_result recvmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe)
+{
+	struct msghdr *msg = PTR(sqe->addr);
+	int flags = (int)sqe->msg_flags;
+	socklen_t namelen = msg->msg_namelen;
+	size_t ctllen = msg->msg_controllen;
+	for (;;) {
+		ssize_t r = recvmsg(x->fd, msg, flags | MSG_DONTWAIT);
+		if (r >= 0)
+			return final((int32_t)r);
+		int err = errno;
+		msg->msg_namelen = namelen;
+		msg->msg_controllen = ctllen;
+		if (err == EINTR)
+			continue;
+		if (err == EAGAIN && !(flags & MSG_DONTWAIT))
+			return wait_for(x, x->fd, EPOLLIN);
+		return final(-err);
+	}
+}
+
+/* A new descriptor into the ring's file table (a direct op): slot + 1 in
+ * file_index, or IORING_FILE_INDEX_ALLOC. The table holds the descriptor;
+ * res is 0 or the slot chosen. */
+static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
+{
+	struct rk_fb *fb = ring->fb;
+	int32_t res;
+	pthread_mutex_lock(&fb->mu);
+	if (!ring->nfiles) {
+		res = -ENXIO;
+	} else if (file_index == IORING_FILE_INDEX_ALLOC) {
+		res = -ENFILE;
+		for (uint32_t i = 0; i < ring->nfiles; i++) {
+			if (fb->files[i] < 0) {
+				fb->files[i] = fd;
+				fb->file_tokens[i] = 0;
+				res = (int32_t)i;
+				break;
+			}
+		}
+	} else if (file_index - 1 >= ring->nfiles) {
+		res = -EINVAL;
+	} else {
+		uint32_t i = file_index - 1;
+		if (fb->files[i] >= 0)
+			close(fb->files[i]);
+		fb->files[i] = fd;
+		fb->file_tokens[i] = 0;
+		res = 0;
+	}
+	pthread_mutex_unlock(&fb->mu);
+	if (res < 0)
+		close(fd);
+	return res;
+}
+
+static struct fb_result new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd)
+{
+	if (fd < 0)
+		return final_err();
+	if (sqe->file_index)
+		return final(install(ring, fd, sqe->file_index));
+	return final(fd);
+}
+
+/* accept: on a blocking listener only once poll says a connection waits
+ * (another acceptor outside the ring can still take it first: see the
+ * header). */
+static struct fb_result accept_op(rk_ring *ring, struct fb_op *x, const struct io_uring_sqe *sqe)
+{
+	bool multishot = sqe->ioprio & IORING_ACCEPT_MULTISHOT;
+	int flags = (int)sqe->accept_flags;
+	if (sqe->file_index) {
+		if (flags & SOCK_CLOEXEC)
+			return final(-EINVAL);
+		flags |= SOCK_CLOEXEC; /* the table's own descriptor */
+	}
+	int fl = fcntl(x->fd, F_GETFL);
+	if (fl < 0)
+		return final_err();
+	if (!(fl & O_NONBLOCK) && !ready_now(x->fd, POLLIN))
+		return wait_for(x, x->fd, EPOLLIN);
+	int fd;
+	do
+		fd = accept4(x->fd, PTR(sqe->addr), PTR(sqe->off), flags);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		if (errno == EAGAIN)
+			return wait_for(x, x->fd, EPOLLIN);
+		return final_err();
+	}
+	struct fb_result r = new_fd(ring, sqe, fd);
+	if (multishot && r.res >= 0)
+		r.verdict = FB_MORE;
+	return r;
+}
+
+/* connect without blocking: O_NONBLOCK for the one call (restored at
+ * once; the connection goes on in the kernel), then readiness and
+ * SO_ERROR. */
+static struct fb_result connect_op(struct fb_op *x, const struct io_uring_sqe *sqe)
+{
+	if (x->phase) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			return final_err();
+		return final(-err);
+	}
+	int fl = fcntl(x->fd, F_GETFL);
+	if (fl < 0)
+		return final_err();
+	if (!(fl & O_NONBLOCK))
+		fcntl(x->fd, F_SETFL, fl | O_NONBLOCK);
+	int r;
+	do
+		r = connect(x->fd, PTR(sqe->addr), (socklen_t)sqe->off);
+	while (r < 0 && errno == EINTR);
+	int err = r < 0 ? errno : 0;
+	if (!(fl & O_NONBLOCK))
+		fcntl(x->fd, F_SETFL, fl);
+	if (err == EINPROGRESS) {
+		x->phase = 1;
+		return wait_for(x, x->fd, EPOLLOUT);
+	}
+	if (err == EAGAIN) /* a unix socket's full backlog: try again when writable */
+		return wait_for(x, x->fd, EPOLLOUT);
+	return final(-err);
+}
+
+static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
+{
+	uint32_t events = sqe->poll32_events;
+	struct pollfd p = {.fd = x->fd, .events = (short)events};
+	int r = poll(&p, 1, 0);
+	if (r < 0)
+		return final_err();
+	if (r == 0)
+		return wait_for(x, x->fd, events);
+	return final(p.revents & (int32_t)(events | POLLERR | POLLHUP | POLLNVAL));
+}
+
+/* splice and tee with SPLICE_F_NONBLOCK: a pipe end that is not ready is
+ * waited for, the input first. */
+static struct fb_result splice_op(struct fb_op *x, const struct io_uring_sqe *sqe, bool tee_op)
+{
+	unsigned flags = (sqe->splice_flags & ~SPLICE_F_FD_IN_FIXED) | SPLICE_F_NONBLOCK;
+	loff_t in_off = (loff_t)sqe->splice_off_in, out_off = (loff_t)sqe->off;
+	loff_t *pin = sqe->splice_off_in == UINT64_MAX || tee_op ? NULL : &in_off;
+	loff_t *pout = sqe->off == UINT64_MAX || tee_op ? NULL : &out_off;
+	ssize_t r;
+	do
+		r = tee_op ? tee(x->fd_in, x->fd, sqe->len, flags)
+		           : splice(x->fd_in, pin, x->fd, pout, sqe->len, flags);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0)
+		return final((int32_t)r);
+	if (errno != EAGAIN || (sqe->splice_flags & SPLICE_F_NONBLOCK))
+		return final_err();
+	if (!ready_now(x->fd_in, POLLIN))
+		return wait_for(x, x->fd_in, EPOLLIN);
+	return wait_for(x, x->fd, EPOLLOUT);
+}
+
+static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
+{
+	if (!sqe->file_index)
+		return final(close(sqe->fd) < 0 && errno != EINTR ? -errno : 0);
+	struct rk_fb *fb = ring->fb;
+	uint32_t i = sqe->file_index - 1;
+	int fd = -1;
+	pthread_mutex_lock(&fb->mu);
+	if (i < ring->nfiles) {
+		fd = fb->files[i];
+		fb->files[i] = -1;
+		fb->file_tokens[i] = 0;
+	}
+	pthread_mutex_unlock(&fb->mu);
+	if (fd < 0)
+		return final(i < ring->nfiles ? -EBADF : -EINVAL);
+	close(fd);
+	return final(0);
+}
+
+static struct fb_result fd_install(rk_ring *ring, const struct io_uring_sqe *sqe)
+{
+	struct rk_fb *fb = ring->fb;
+	uint32_t i = (uint32_t)sqe->fd;
+	int cmd = (sqe->rw_flags & RK_FIXED_FD_NO_CLOEXEC) ? F_DUPFD : F_DUPFD_CLOEXEC;
+	int32_t res;
+	pthread_mutex_lock(&fb->mu);
+	if (i >= ring->nfiles || fb->files[i] < 0)
+		res = -EBADF;
+	else if ((res = fcntl(fb->files[i], cmd, 0)) < 0)
+		res = -errno;
+	pthread_mutex_unlock(&fb->mu);
+	return final(res);
+}
+
+struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, bool may_block)
+{
+	const struct io_uring_sqe *sqe = fb_sqe(ring, slot);
+	struct fb_op *x = fbx(ring, slot);
+	x->wfd = x->fd;
+	switch (sqe->opcode) {
+	case IORING_OP_READ:
+	case IORING_OP_READ_FIXED:
+		return rw(x, sqe, false, false, may_block);
+	case IORING_OP_WRITE:
+	case IORING_OP_WRITE_FIXED:
+		return rw(x, sqe, true, false, may_block);
+	case IORING_OP_READV:
+		return rw(x, sqe, false, true, may_block);
+	case IORING_OP_WRITEV:
+		return rw(x, sqe, true, true, may_block);
+	case IORING_OP_FSYNC:
+		return final(((sqe->fsync_flags & IORING_FSYNC_DATASYNC) ? fdatasync(x->fd)
+		                                                          : fsync(x->fd)) < 0
+		                     ? -errno
+		                     : 0);
+	case IORING_OP_OPENAT: {
+		int flags = (int)sqe->open_flags;
+		if (sqe->file_index && (flags & O_CLOEXEC))
+			return final(-EINVAL);
+		if (sqe->file_index)
+			flags |= O_CLOEXEC;
+		return new_fd(ring, sqe, openat(sqe->fd, PTR(sqe->addr), flags | O_LARGEFILE,
+		                                (mode_t)sqe->len));
+	}
+	case IORING_OP_OPENAT2:
+		return new_fd(ring, sqe,
+		              (int)syscall(SYS_openat2, sqe->fd, PTR(sqe->addr), PTR(sqe->off),
+		                           (size_t)sqe->len));
+	case IORING_OP_CLOSE:
+		return close_op(ring, sqe);
+	case IORING_OP_STATX:
+		return final(statx(sqe->fd, PTR(sqe->addr), (int)sqe->statx_flags, sqe->len,
+		                   PTR(sqe->off)) < 0
+		                     ? -errno
+		                     : 0);
+	case IORING_OP_UNLINKAT:
+		return final(unlinkat(sqe->fd, PTR(sqe->addr), (int)sqe->unlink_flags) < 0 ? -errno : 0);
+	case IORING_OP_MKDIRAT:
+		return final(mkdirat(sqe->fd, PTR(sqe->addr), (mode_t)sqe->len) < 0 ? -errno : 0);
+	case IORING_OP_RENAMEAT:
+		return final(renameat2(sqe->fd, PTR(sqe->addr), (int)sqe->len, PTR(sqe->off),
+		                       sqe->rename_flags) < 0
+		                     ? -errno
+		                     : 0);
+	case IORING_OP_LINKAT:
+		return final(linkat(sqe->fd, PTR(sqe->addr), (int)sqe->len, PTR(sqe->off),
+		                    (int)sqe->hardlink_flags) < 0
+		                     ? -errno
+		                     : 0);
+	case IORING_OP_SYMLINKAT:
+		return final(symlinkat(PTR(sqe->addr), sqe->fd, PTR(sqe->off)) < 0 ? -errno : 0);
+	case IORING_OP_FALLOCATE:
+		return final(fallocate(x->fd, (int)sqe->len, (off_t)sqe->off, (off_t)sqe->addr) < 0
+		                     ? -errno
+		                     : 0);
+	case IORING_OP_FADVISE:
+		return final(-posix_fadvise(x->fd, (off_t)sqe->off, (off_t)sqe->len,
+		                            (int)sqe->fadvise_advice));
+	case IORING_OP_SPLICE:
+		return splice_op(x, sqe, false);
+	case IORING_OP_TEE:
+		return splice_op(x, sqe, true);
+	case IORING_OP_POLL_ADD:
+		return poll_op(x, sqe);
+	case IORING_OP_SOCKET: {
+		int type = (int)sqe->off;
+		if (sqe->file_index && (type & SOCK_CLOEXEC))
+			return final(-EINVAL);
+		if (sqe->file_index)
+			type |= SOCK_CLOEXEC;
+		return new_fd(ring, sqe, socket(sqe->fd, type, (int)sqe->len));
+	}
+	case RK_IORING_OP_BIND:
+		return final(bind(x->fd, PTR(sqe->addr), (socklen_t)sqe->off) < 0 ? -errno : 0);
+	case RK_IORING_OP_LISTEN:
+		return final(listen(x->fd, (int)sqe->len) < 0 ? -errno : 0);
+	case IORING_OP_CONNECT:
+		return connect_op(x, sqe);
+	case IORING_OP_ACCEPT:
+		return accept_op(ring, x, sqe);
+	case IORING_OP_SEND:
+	case IORING_OP_SEND_ZC:
+		return xfer(x, sqe, true);
+	case IORING_OP_RECV:
+		if (sqe->flags & IOSQE_BUFFER_SELECT)
+			return recv_select(ring, slot, x, sqe);
+		return xfer(x, sqe, false);
+	case IORING_OP_SHUTDOWN:
+		return final(shutdown(x->fd, (int)sqe->len) < 0 ? -errno : 0);
+	case IORING_OP_SENDMSG:
+	case IORING_OP_SENDMSG_ZC:
+		return sendmsg_op(x, sqe);
+	case IORING_OP_RECVMSG:
+		return recvmsg_op(x, sqe);
+	case IORING_OP_MSG_RING:
+		return final(rk__fb_send_message(ring, slot, sqe->fd, sqe->flags & IOSQE_FIXED_FILE,
+		                                 sqe->off, (int32_t)sqe->len));
+	case RK_IORING_OP_FIXED_FD_INSTALL:
+		return fd_install(ring, sqe);
+	default:
+		return final(-EINVAL);
+	}
+}
+
+int rk__fb_home(const struct io_uring_sqe *sqe)
+{
+	switch (sqe->opcode) {
+	case IORING_OP_NOP:
+	case IORING_OP_TIMEOUT:
+	case IORING_OP_LINK_TIMEOUT:
+	case IORING_OP_TIMEOUT_REMOVE:
+	case IORING_OP_POLL_REMOVE:
+	case IORING_OP_ASYNC_CANCEL:
+		return FB_HOME_NOW;
+	case IORING_OP_FSYNC:
+	case IORING_OP_OPENAT:
+	case IORING_OP_OPENAT2:
+	case IORING_OP_STATX:
+	case IORING_OP_UNLINKAT:
+	case IORING_OP_MKDIRAT:
+	case IORING_OP_RENAMEAT:
+	case IORING_OP_LINKAT:
+	case IORING_OP_SYMLINKAT:
+	case IORING_OP_FALLOCATE:
+	case IORING_OP_FADVISE:
+	case IORING_OP_SPLICE:
+	case IORING_OP_TEE:
+		return FB_HOME_WORKER;
+	case IORING_OP_ACCEPT:
+		return FB_HOME_WAIT;
+	case IORING_OP_RECV:
+		return (sqe->flags & IOSQE_BUFFER_SELECT) ? FB_HOME_WAIT : FB_HOME_TRY;
+	case IORING_OP_POLL_ADD:
+		return (sqe->len & IORING_POLL_ADD_MULTI) ? FB_HOME_WAIT : FB_HOME_TRY;
+	default:
+		return FB_HOME_TRY;
+	}
+}
+
+bool rk__fb_supported(uint8_t opcode)
+{
+	static const uint8_t ops[] = {
+		IORING_OP_NOP, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+		IORING_OP_READ_FIXED, IORING_OP_WRITE_FIXED, IORING_OP_POLL_ADD,
+		IORING_OP_POLL_REMOVE, IORING_OP_SENDMSG, IORING_OP_RECVMSG, IORING_OP_TIMEOUT,
+		IORING_OP_TIMEOUT_REMOVE, IORING_OP_ACCEPT, IORING_OP_ASYNC_CANCEL,
+		IORING_OP_LINK_TIMEOUT, IORING_OP_CONNECT, IORING_OP_FALLOCATE, IORING_OP_OPENAT,
+		IORING_OP_CLOSE, IORING_OP_STATX, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FADVISE,
+		IORING_OP_SEND, IORING_OP_RECV, IORING_OP_OPENAT2, IORING_OP_SPLICE, IORING_OP_TEE,
+		IORING_OP_SHUTDOWN, IORING_OP_RENAMEAT, IORING_OP_UNLINKAT, IORING_OP_MKDIRAT,
+		IORING_OP_SYMLINKAT, IORING_OP_LINKAT, IORING_OP_MSG_RING, IORING_OP_SOCKET,
+		IORING_OP_SEND_ZC, IORING_OP_SENDMSG_ZC, RK_IORING_OP_FIXED_FD_INSTALL,
+		RK_IORING_OP_BIND, RK_IORING_OP_LISTEN,
+	};
+	for (size_t i = 0; i < sizeof(ops); i++)
+		if (ops[i] == opcode)
+			return true;
+	return false;
+}

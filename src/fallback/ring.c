@@ -1,0 +1,449 @@
+/*
+ * The fallback backend's rings: creation, close, the registrations (which
+ * are bookkeeping here, not kernel calls), and the registry of the
+ * process's fallback rings that messages between rings go through.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fb.h"
+
+#define RK_CLOSE_TIMEOUT_NS (10 * 1000000000LL)
+
+/* ---- the registry ----------------------------------------------------- */
+
+/* Every fallback ring of the process, by its fd and by a token that is
+ * never reused (an fd number is, once a ring closed). Lock order: the
+ * registry, then a ring's fb->mu. */
+struct reg_entry {
+	int fd;
+	uint64_t token;
+	rk_ring *ring;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct reg_entry *regs;
+static uint32_t nregs, capregs;
+static uint64_t next_token = 1;
+static uint32_t nregs_hint; /* read without the lock: 0 means no fallback ring */
+
+static int reg_add(rk_ring *ring)
+{
+	pthread_mutex_lock(&reg_mu);
+	if (nregs == capregs) {
+		uint32_t cap = capregs ? 2 * capregs : 8;
+		struct reg_entry *r = realloc(regs, cap * sizeof(*r));
+		if (!r) {
+			pthread_mutex_unlock(&reg_mu);
+			return -ENOMEM;
+		}
+		regs = r;
+		capregs = cap;
+	}
+	ring->fb->token = next_token++;
+	regs[nregs++] = (struct reg_entry){.fd = ring->fd, .token = ring->fb->token, .ring = ring};
+	__atomic_store_n(&nregs_hint, nregs, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&reg_mu);
+	return 0;
+}
+
+static void reg_remove(rk_ring *ring)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (uint32_t i = 0; i < nregs; i++) {
+		if (regs[i].ring == ring) {
+			regs[i] = regs[--nregs];
+			break;
+		}
+	}
+	__atomic_store_n(&nregs_hint, nregs, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static rk_ring *reg_find(int fd, uint64_t token)
+{
+	for (uint32_t i = 0; i < nregs; i++)
+		if (token ? regs[i].token == token : regs[i].fd == fd)
+			return regs[i].ring;
+	return NULL;
+}
+
+bool rk__fb_ring_token(int fd, uint64_t *token)
+{
+	if (!__atomic_load_n(&nregs_hint, __ATOMIC_RELAXED))
+		return false;
+	pthread_mutex_lock(&reg_mu);
+	rk_ring *ring = reg_find(fd, 0);
+	if (ring)
+		*token = ring->fb->token;
+	pthread_mutex_unlock(&reg_mu);
+	return ring != NULL;
+}
+
+int rk__fb_post_message(uint64_t token, uint64_t data, int32_t res)
+{
+	pthread_mutex_lock(&reg_mu);
+	rk_ring *target = reg_find(-1, token);
+	int r = -EBADFD; /* closed since */
+	if (target) {
+		pthread_mutex_lock(&target->fb->mu);
+		r = target->fb->stopping ? -EBADFD : rk__fb_post_message_locked(target, data, res);
+		pthread_mutex_unlock(&target->fb->mu);
+	}
+	pthread_mutex_unlock(&reg_mu);
+	return r;
+}
+
+/* Messages to io_uring rings: the kernel posts them, from a small private
+ * io_uring of the process, made on first need (when io_uring is refused
+ * here, no io_uring ring can exist either, and the target cannot be one). */
+static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
+static rk_ring *helper;
+static bool helper_failed;
+
+static int32_t send_by_kernel(int fd, uint64_t data, int32_t res)
+{
+	int32_t r = -EBADFD;
+	pthread_mutex_lock(&helper_mu);
+	if (!helper && !helper_failed &&
+	    rk_ring_create(2, RK_RING_NO_FALLBACK, &helper) < 0) {
+		helper = NULL;
+		helper_failed = true;
+	}
+	if (helper) {
+		int64_t id = rk_prep_msg_ring(helper, fd, (int64_t)(data & RK_MSG_VALUE_MASK), res, 0);
+		rk_cqe c;
+		if (id >= 0 && rk_reap(helper, &c, 1, 1, -1) == 1)
+			r = c.res;
+		else if (id < 0)
+			r = (int32_t)id;
+	}
+	pthread_mutex_unlock(&helper_mu);
+	return r;
+}
+
+/* The fallback's IORING_OP_MSG_RING, on the sender's thread: fd is a ring
+ * fd, or with `fixed` a slot of the sender's file table. */
+int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed, uint64_t data,
+                        int32_t res)
+{
+	(void)slot;
+	uint64_t token = 0;
+	int dup_fd = -1;
+	if (fixed) {
+		struct rk_fb *fb = ring->fb;
+		int r = 0;
+		pthread_mutex_lock(&fb->mu);
+		if (fd < 0 || (uint32_t)fd >= ring->nfiles || fb->files[fd] < 0)
+			r = -EBADF;
+		else if (!(token = fb->file_tokens[fd]) && (dup_fd = rk__fb_sys_dup(fb->files[fd])) < 0)
+			r = dup_fd;
+		pthread_mutex_unlock(&fb->mu);
+		if (r < 0)
+			return r;
+	}
+	if (!fixed || token) {
+		pthread_mutex_lock(&reg_mu);
+		rk_ring *target = reg_find(fd, token);
+		int r = -EBADFD;
+		if (target) {
+			pthread_mutex_lock(&target->fb->mu);
+			r = target->fb->stopping ? 0 /* dropped, as on a closing io_uring ring */
+			                         : rk__fb_post_message_locked(target, data, res);
+			pthread_mutex_unlock(&target->fb->mu);
+		}
+		pthread_mutex_unlock(&reg_mu);
+		if (target || token)
+			return r;
+	}
+	int32_t r = send_by_kernel(dup_fd >= 0 ? dup_fd : fd, data, res);
+	if (dup_fd >= 0)
+		close(dup_fd);
+	return r;
+}
+
+/* ---- create and close ------------------------------------------------- */
+
+static void fb_free(rk_ring *ring)
+{
+	struct rk_fb *fb = ring->fb;
+	if (!fb)
+		return;
+	rk__free(fb->x);
+	rk__free(fb->cq);
+	for (int c = 0; c < FB_NCLOCKS; c++)
+		rk__free(fb->heap[c]);
+	rk__free(fb->counted);
+	rk__free(fb->files);
+	rk__free(fb->file_tokens);
+	free(fb->fdw);
+	pthread_mutex_destroy(&fb->mu);
+	pthread_cond_destroy(&fb->work_cv);
+	pthread_cond_destroy(&fb->idle_cv);
+	rk__free(fb);
+	ring->fb = NULL;
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return (uint32_t)p;
+}
+
+int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
+                  uint32_t capacity)
+{
+	uint32_t sq, cq;
+	int ret = rk__ring_sizes(entries, flags, cq_entries, &sq, &cq);
+	if (ret < 0)
+		return ret;
+	if (capacity == 0)
+		capacity = 4 * sq;
+	if (capacity < sq)
+		capacity = sq;
+
+	memset(ring, 0, sizeof(*ring));
+	struct rk_fb *fb = rk__calloc(1, sizeof(*fb));
+	if (!fb)
+		return -ENOMEM;
+	ring->fb = fb;
+	ring->be = &rk__fallback_backend;
+	ring->rk_flags = flags;
+	fb->epfd = fb->kickfd = fb->user_efd = -1;
+	fb->stalled_head = fb->wq_head = fb->wq_tail = RK_NONE;
+	fb->drain_head = fb->drain_tail = RK_NONE;
+	pthread_mutex_init(&fb->mu, NULL);
+	pthread_cond_init(&fb->work_cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fb->idle_cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* No SQ: every prepared op is staged in its slot (the preps see an SQ
+	 * that is always full) and handed over whole at submit. */
+	ring->sq.entries = sq;
+	ring->sq.mask = sq - 1;
+	ring->sq.khead = &fb->sq_head;
+	ring->sq.tail = sq;
+	ring->cq.entries = cq;
+
+	/* Room for two records (result and notification) of every slot, plus
+	 * the CQ size for multishot records and messages. */
+	uint32_t ncq = pow2_at_least(2 * (uint64_t)capacity + (cq > 64 ? cq : 64));
+	fb->cq = rk__calloc(ncq, sizeof(rk_cqe));
+	fb->cq_mask = ncq - 1;
+	fb->cq_reserve = 2 * capacity;
+	fb->x = rk__calloc(capacity, sizeof(struct fb_op));
+	for (int c = 0; c < FB_NCLOCKS; c++)
+		fb->heap[c] = rk__calloc(capacity, sizeof(uint32_t));
+	fb->counted = rk__calloc(capacity, sizeof(uint32_t));
+	if (!fb->cq || !fb->x || !fb->heap[0] || !fb->heap[1] || !fb->heap[2] || !fb->counted) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < capacity; i++) {
+		fb->x[i].link = fb->x[i].lt = fb->x[i].heap = RK_NONE;
+		fb->x[i].own[0] = fb->x[i].own[1] = -1;
+	}
+	if ((ret = rk__table_init(ring, capacity)) < 0)
+		goto fail;
+	for (int op = 0; op < 256; op++)
+		ring->probe[op] = rk__fb_supported((uint8_t)op);
+	if ((ret = rk__fb_sys_eventfd()) < 0)
+		goto fail;
+	ring->fd = ret;
+	if ((ret = reg_add(ring)) < 0) {
+		close(ring->fd);
+		goto fail;
+	}
+	return 0;
+fail:
+	rk__table_free(ring);
+	fb_free(ring);
+	memset(ring, 0, sizeof(*ring));
+	return ret;
+}
+
+static void close_files(rk_ring *ring)
+{
+	struct rk_fb *fb = ring->fb;
+	for (uint32_t i = 0; i < ring->nfiles; i++)
+		if (fb->files[i] >= 0)
+			close(fb->files[i]);
+	rk__free(fb->files);
+	rk__free(fb->file_tokens);
+	fb->files = NULL;
+	fb->file_tokens = NULL;
+	ring->nfiles = 0;
+}
+
+static int fb_close(rk_ring *ring)
+{
+	struct rk_fb *fb = ring->fb;
+	reg_remove(ring); /* no more messages */
+	rk__cancel_staged(ring, false);
+	ring->discarding = true;
+	int ret = rk__fb_quiesce(ring, RK_CLOSE_TIMEOUT_NS);
+	rk__fb_stop_threads(ring, ret == 0);
+	rk__ring_drop_regions(ring);
+	if (ret < 0) {
+		/* A worker is still in a call with the ring's memory: leave it
+		 * all to it, as the io_uring backend leaves it to the kernel. */
+		close(ring->fd);
+		return ret;
+	}
+	rk__ring_drop_groups(ring);
+	close_files(ring);
+	if (fb->user_efd >= 0)
+		close(fb->user_efd);
+	if (fb->epfd >= 0)
+		close(fb->epfd);
+	if (fb->kickfd >= 0)
+		close(fb->kickfd);
+	close(ring->fd);
+	rk__table_free(ring);
+	fb_free(ring);
+	rk__free(ring);
+	return 0;
+}
+
+/* ---- registrations ---------------------------------------------------- */
+
+static int fb_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
+{
+	struct rk_fb *fb = ring->fb;
+	int d = -1;
+	if (fd >= 0 && (d = rk__fb_sys_dup(fd)) < 0)
+		return d;
+	pthread_mutex_lock(&fb->mu);
+	int old = fb->user_efd;
+	fb->user_efd = d;
+	fb->user_async = flags & RK_EVENTFD_ASYNC;
+	pthread_mutex_unlock(&fb->mu);
+	if (old >= 0)
+		close(old);
+	return 0;
+}
+
+static int fb_files_register(rk_ring *ring, uint32_t nslots)
+{
+	struct rk_fb *fb = ring->fb;
+	int32_t *files = rk__calloc(nslots, sizeof(int32_t));
+	uint64_t *tokens = rk__calloc(nslots, sizeof(uint64_t));
+	if (!files || !tokens) {
+		rk__free(files);
+		rk__free(tokens);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nslots; i++)
+		files[i] = -1;
+	pthread_mutex_lock(&fb->mu);
+	fb->files = files;
+	fb->file_tokens = tokens;
+	ring->nfiles = nslots;
+	pthread_mutex_unlock(&fb->mu);
+	return 0;
+}
+
+/* As IORING_REGISTER_FILES_UPDATE2: each fd is duplicated into its slot
+ * (the table's own reference), -1 empties a slot, RK_FILES_SKIP leaves it;
+ * a bad fd stops the update. Returns how many were done, or the error when
+ * none was. */
+static int fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
+{
+	struct rk_fb *fb = ring->fb;
+	uint32_t done = 0;
+	int err = 0;
+	for (; done < n; done++) {
+		int32_t v = fds[done];
+		uint32_t i = offset + done;
+		if (v == RK_FILES_SKIP)
+			continue;
+		int d = -1;
+		uint64_t token = 0;
+		if (v >= 0) {
+			if ((d = rk__fb_sys_dup(v)) < 0) {
+				err = d;
+				break;
+			}
+			rk__fb_ring_token(v, &token); /* the registry before fb->mu */
+		} else if (v != -1) {
+			err = -EBADF;
+			break;
+		}
+		pthread_mutex_lock(&fb->mu);
+		int old = fb->files[i];
+		fb->files[i] = d;
+		fb->file_tokens[i] = token;
+		pthread_mutex_unlock(&fb->mu);
+		if (old >= 0)
+			close(old);
+	}
+	return done ? (int)done : err;
+}
+
+static int fb_files_unregister(rk_ring *ring)
+{
+	pthread_mutex_lock(&ring->fb->mu);
+	close_files(ring);
+	pthread_mutex_unlock(&ring->fb->mu);
+	return 0;
+}
+
+/* Fixed buffers need no pinning here: the table is the shared code's. */
+static int fb_buffer_slot(rk_ring *ring, int slot, void *base, size_t len)
+{
+	(void)slot;
+	(void)base;
+	(void)len;
+	ring->buffers_registered = 1;
+	return 0;
+}
+
+/* A buffer group's ring is read by the service thread as the kernel reads
+ * it: from head to the tail the caller publishes. */
+static int fb_group_register(rk_ring *ring, struct rk_group *g, uint32_t entries)
+{
+	(void)ring;
+	(void)entries;
+	g->head = 0;
+	return 0;
+}
+
+static int fb_group_unregister(rk_ring *ring, struct rk_group *g)
+{
+	(void)ring;
+	(void)g;
+	return 0;
+}
+
+static void fb_stats(rk_ring *ring, uint64_t *v)
+{
+	/* The first SQ-full of staged ops is "in the SQ"; the rest overflow. */
+	v[RK_STAT_OVERFLOW_QUEUE] =
+		ring->staged_count > ring->sq.entries ? ring->staged_count - ring->sq.entries : 0;
+	v[RK_STAT_CQ_OVERFLOW] = 0;
+	v[RK_STAT_FEATURES] = 0;
+}
+
+const struct rk_backend rk__fallback_backend = {
+	.id = RK_BACKEND_FALLBACK,
+	.submit = rk__fb_submit,
+	.reap = rk__fb_reap,
+	.close = fb_close,
+	.cancel_all = rk__fb_cancel_all,
+	.cancel_sync = rk__fb_cancel_sync,
+	.set_eventfd = fb_set_eventfd,
+	.files_register = fb_files_register,
+	.files_update = fb_files_update,
+	.files_unregister = fb_files_unregister,
+	.buffer_slot = fb_buffer_slot,
+	.group_register = fb_group_register,
+	.group_unregister = fb_group_unregister,
+	.stats = fb_stats,
+};

@@ -1,0 +1,140 @@
+/*
+ * The fallback backend's syscall seam. Everything Linux-specific the
+ * fallback needs beyond POSIX threads and file calls is here, each with the
+ * portable call a port to macOS or the BSDs would put in its place:
+ *   eventfd           a pipe (the read end polled, one byte written)
+ *   epoll (oneshot)   kqueue with EV_ONESHOT, or poll(2) over the wait lists
+ *   epoll_pwait2      kevent's timespec timeout
+ *   RWF_NOWAIT        (exec.c) poll(2) with a zero timeout before the call
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "fb.h"
+
+int rk__fb_sys_eventfd(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+void rk__fb_sys_signal(int fd, uint64_t n)
+{
+	/* Cannot fail but at the counter's 2^64-2 limit, which a reader
+	 * resets long before. */
+	ssize_t r = write(fd, &n, sizeof(n));
+	(void)r;
+}
+
+void rk__fb_sys_unsignal(int fd)
+{
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof(v)); /* non-blocking: -EAGAIN when clear */
+	(void)r;
+}
+
+/* Waits until fd is readable: 1, 0 after timeout_ns (< 0: no limit), or
+ * -EINTR when a signal arrived. */
+int rk__fb_sys_wait(int fd, int64_t timeout_ns)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct timespec ts, *tsp = NULL;
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	int r = ppoll(&p, 1, tsp, NULL);
+	if (r < 0)
+		return -errno;
+	return r;
+}
+
+int rk__fb_sys_epoll(void)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* (Re)arms fd for events, oneshot. A registration may be left over from a
+ * file that had this number before (the caller closed it, or it lives on in
+ * another process): MOD and ADD fall back on each other. */
+int rk__fb_sys_epoll_arm(int ep, int fd, uint32_t events, uint8_t *in_epoll)
+{
+	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.u32 = (uint32_t)fd};
+	int op = *in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	for (int tries = 0; tries < 2; tries++) {
+		if (epoll_ctl(ep, op, fd, &ev) == 0) {
+			*in_epoll = 1;
+			return 0;
+		}
+		int err = errno;
+		if (op == EPOLL_CTL_MOD && err == ENOENT)
+			op = EPOLL_CTL_ADD;
+		else if (op == EPOLL_CTL_ADD && err == EEXIST)
+			op = EPOLL_CTL_MOD;
+		else
+			return -err; /* EPERM: not pollable (a regular file); EBADF */
+	}
+	return -EIO;
+}
+
+void rk__fb_sys_epoll_del(int ep, int fd)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int rk__fb_sys_epoll_wait(int ep, struct epoll_event *ev, int n, int64_t timeout_ns)
+{
+	static int no_pwait2;
+	int r;
+	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+		struct timespec ts, *tsp = NULL;
+		if (timeout_ns >= 0) {
+			ts.tv_sec = timeout_ns / 1000000000;
+			ts.tv_nsec = timeout_ns % 1000000000;
+			tsp = &ts;
+		}
+		r = epoll_pwait2(ep, ev, n, tsp, NULL);
+		if (r >= 0 || errno != ENOSYS)
+			return r < 0 ? -errno : r;
+		__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+	}
+	/* Before Linux 5.11: milliseconds, rounded up so a timer never fires
+	 * early. */
+	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+	r = epoll_wait(ep, ev, n, ms);
+	return r < 0 ? -errno : r;
+}
+
+/* Threads of the fallback block every signal: a runtime expects its
+ * signals (Ctrl-C in Python) on its own threads, and a SIGPIPE raised by a
+ * write on a worker must not kill the process. */
+int rk__fb_sys_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
+
+int64_t rk__fb_sys_now(int clock)
+{
+	static const clockid_t ids[FB_NCLOCKS] = {CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME};
+	struct timespec ts;
+	clock_gettime(ids[clock], &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int rk__fb_sys_dup(int fd)
+{
+	int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return r < 0 ? -errno : r;
+}
