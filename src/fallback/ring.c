@@ -254,6 +254,20 @@ int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_e
 		goto fail;
 	for (int op = 0; op < 256; op++)
 		ring->probe[op] = rk__fb_supported((uint8_t)op);
+	/* The service thread starts on first need; its descriptors exist from
+	 * the start, so a ring's descriptor count never changes under the
+	 * caller. */
+	if ((ret = rk__fb_sys_epoll()) < 0)
+		goto fail;
+	fb->epfd = ret;
+	if ((ret = rk__fb_sys_eventfd()) < 0)
+		goto fail;
+	fb->kickfd = ret;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = FB_TAG_KICK};
+	if (epoll_ctl(fb->epfd, EPOLL_CTL_ADD, fb->kickfd, &ev) < 0) {
+		ret = -errno;
+		goto fail;
+	}
 	if ((ret = rk__fb_sys_eventfd()) < 0)
 		goto fail;
 	ring->fd = ret;
@@ -263,6 +277,10 @@ int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_e
 	}
 	return 0;
 fail:
+	if (fb->epfd >= 0)
+		close(fb->epfd);
+	if (fb->kickfd >= 0)
+		close(fb->kickfd);
 	rk__table_free(ring);
 	fb_free(ring);
 	memset(ring, 0, sizeof(*ring));

@@ -86,24 +86,6 @@ static int ensure_service(rk_ring *ring)
 	struct rk_fb *fb = ring->fb;
 	if (fb->svc_started)
 		return 0;
-	if (fb->epfd < 0) {
-		int ep = rk__fb_sys_epoll();
-		if (ep < 0)
-			return ep;
-		fb->epfd = ep;
-	}
-	if (fb->kickfd < 0) {
-		int k = rk__fb_sys_eventfd();
-		if (k < 0)
-			return k;
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = FB_TAG_KICK};
-		if (epoll_ctl(fb->epfd, EPOLL_CTL_ADD, k, &ev) < 0) {
-			int err = -errno;
-			close(k);
-			return err;
-		}
-		fb->kickfd = k;
-	}
 	int r = rk__fb_sys_spawn(&fb->svc, service_main, ring);
 	if (r < 0)
 		return r;

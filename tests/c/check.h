@@ -117,4 +117,26 @@ static inline int count_fds(void)
 	return n;
 }
 
+/* Descriptors a ring holds, as ringkit.h documents under "Backends": the
+ * io_uring fd; or the fallback's eventfd, epoll instance and wakeup
+ * eventfd, plus its duplicate of a registered eventfd. */
+static inline int ring_fds(rk_ring *ring, int eventfd_registered)
+{
+	if (rk_ring_backend(ring) == RK_BACKEND_FALLBACK)
+		return 3 + eventfd_registered;
+	return 1;
+}
+
+/* Descriptors behind n filled slots of a ring's file table: none on
+ * io_uring (the kernel holds files, not descriptors); the fallback's table
+ * holds descriptors of its own (close-on-exec, never handed out). */
+static inline int table_fds(rk_ring *ring, int n)
+{
+	return rk_ring_backend(ring) == RK_BACKEND_FALLBACK ? n : 0;
+}
+
+static inline int is_fallback(rk_ring *ring)
+{
+	return rk_ring_backend(ring) == RK_BACKEND_FALLBACK;
+}
 #endif
