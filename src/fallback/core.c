@@ -499,8 +499,15 @@ static void start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		}
 		break;
 	case FB_HOME_WAIT:
-		if ((r = rk__fb_arm(ring, slot, wait_events(sqe))) < 0)
+		r = rk__fb_arm(ring, slot, wait_events(sqe));
+		if (r == -EPERM) {
+			/* Not pollable (a regular file, /dev/null): the call itself
+			 * says what is wrong (-ENOTSOCK, ...), as in the kernel. */
+			x->st = FB_RUNNING;
+			rk__fb_ctx_push(ring, ctx, slot);
+		} else if (r < 0) {
 			rk__fb_finish(ring, ctx, slot, r, 0);
+		}
 		break;
 	}
 }
@@ -567,7 +574,7 @@ void rk__fb_run(rk_ring *ring, struct fb_ctx *ctx)
 		fbx(ring, slot)->st = FB_RUNNING;
 		rk__fb_flush_signals(ring, ctx);
 		pthread_mutex_unlock(&fb->mu);
-		struct fb_result r = rk__fb_exec(ring, slot, ctx->kind == FB_WORKER);
+		struct fb_result r = rk__fb_exec(ring, slot, ctx->kind);
 		pthread_mutex_lock(&fb->mu);
 		apply(ring, ctx, slot, r);
 		pthread_cond_broadcast(&fb->idle_cv); /* it is no longer RUNNING */

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/stat.h>
 #include <poll.h>
 #include <stdio.h> /* renameat2 */
@@ -123,8 +124,9 @@ static ssize_t rw_call(bool write, int fd, const struct iovec *iov, int n, off_t
  * read of a regular file (part of it cached) goes on in a worker, as
  * io_uring's io-wq would finish it. */
 static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool write, bool vec,
-                           bool may_block)
+                           int kind)
 {
+	bool may_block = kind == FB_WORKER;
 	int fd = x->fd;
 	int rwf = sqe->rw_flags;
 	bool user_nowait = rwf & RWF_NOWAIT;
@@ -154,14 +156,27 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 		return wait_for(x, fd, write ? EPOLLOUT : EPOLLIN);
 	}
 	if (err == EOPNOTSUPP && !blocking) {
-		/* No RWF_NOWAIT here (a tty, some devices): a worker for files,
-		 * readiness first for the rest. */
+		/* No RWF_NOWAIT here (a named FIFO, a tty, some devices): a worker
+		 * for files; for the rest readiness, then the plain call on the
+		 * service thread only, the ring's one consumer, so that no other
+		 * of its calls takes the data in between. A write is cut to what
+		 * readiness promises (PIPE_BUF) so it cannot block either. */
 		if (is_regular(x, fd))
 			return punt();
-		if (!ready_now(fd, write ? POLLOUT : POLLIN))
+		if (kind != FB_SERVICE || !ready_now(fd, write ? POLLOUT : POLLIN))
 			return wait_for(x, fd, write ? EPOLLOUT : EPOLLIN);
+		if (write && want > PIPE_BUF) {
+			room[0] = iov[0];
+			if (room[0].iov_len > PIPE_BUF)
+				room[0].iov_len = PIPE_BUF;
+			iov = room;
+			n = 1;
+		}
 		r = rw_call(write, fd, iov, n, off, rwf);
-		return r >= 0 ? final((int32_t)r) : final_err();
+		if (r < 0)
+			return final_err();
+		x->done += r;
+		return final((int32_t)x->done);
 	}
 	return final(-err);
 }
@@ -238,6 +253,19 @@ static struct fb_result recv_select(rk_ring *ring, uint32_t slot, struct fb_op *
 			return (struct fb_result){.verdict = FB_FINAL, .res = (int32_t)r, .cflags = cflags};
 		return (struct fb_result){.verdict = FB_MORE, .res = (int32_t)r, .cflags = cflags};
 	}
+}
+
+/* The kernel offers zero-copy sends on TCP and UDP only (SOCK_SUPPORT_ZC)
+ * and refuses the others with -EOPNOTSUPP; the fallback, which copies,
+ * answers the same so code tested here behaves the same there. A
+ * non-socket gets the send's own error. */
+static bool zc_capable(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return true;
+	return domain == AF_INET || domain == AF_INET6;
 }
 
 /* Clears the control area after the first partial sendmsg: the
@@ -483,7 +511,7 @@ static struct fb_result fd_install(rk_ring *ring, const struct io_uring_sqe *sqe
 	return final(res);
 }
 
-struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, bool may_block)
+struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, int kind)
 {
 	const struct io_uring_sqe *sqe = fb_sqe(ring, slot);
 	struct fb_op *x = fbx(ring, slot);
@@ -491,14 +519,14 @@ struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, bool may_block)
 	switch (sqe->opcode) {
 	case IORING_OP_READ:
 	case IORING_OP_READ_FIXED:
-		return rw(x, sqe, false, false, may_block);
+		return rw(x, sqe, false, false, kind);
 	case IORING_OP_WRITE:
 	case IORING_OP_WRITE_FIXED:
-		return rw(x, sqe, true, false, may_block);
+		return rw(x, sqe, true, false, kind);
 	case IORING_OP_READV:
-		return rw(x, sqe, false, true, may_block);
+		return rw(x, sqe, false, true, kind);
 	case IORING_OP_WRITEV:
-		return rw(x, sqe, true, true, may_block);
+		return rw(x, sqe, true, true, kind);
 	case IORING_OP_FSYNC:
 		return final(((sqe->fsync_flags & IORING_FSYNC_DATASYNC) ? fdatasync(x->fd)
 		                                                          : fsync(x->fd)) < 0
@@ -570,7 +598,10 @@ struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, bool may_block)
 	case IORING_OP_ACCEPT:
 		return accept_op(ring, x, sqe);
 	case IORING_OP_SEND:
+		return xfer(x, sqe, true);
 	case IORING_OP_SEND_ZC:
+		if (!zc_capable(x->fd))
+			return final(-EOPNOTSUPP);
 		return xfer(x, sqe, true);
 	case IORING_OP_RECV:
 		if (sqe->flags & IOSQE_BUFFER_SELECT)
@@ -578,8 +609,11 @@ struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, bool may_block)
 		return xfer(x, sqe, false);
 	case IORING_OP_SHUTDOWN:
 		return final(shutdown(x->fd, (int)sqe->len) < 0 ? -errno : 0);
-	case IORING_OP_SENDMSG:
 	case IORING_OP_SENDMSG_ZC:
+		if (!zc_capable(x->fd))
+			return final(-EOPNOTSUPP);
+		return sendmsg_op(x, sqe);
+	case IORING_OP_SENDMSG:
 		return sendmsg_op(x, sqe);
 	case IORING_OP_RECVMSG:
 		return recvmsg_op(x, sqe);

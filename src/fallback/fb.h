@@ -190,7 +190,7 @@ struct fb_result {
 	uint32_t cflags;
 	uint32_t events;
 };
-RK_HIDDEN struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, bool may_block);
+RK_HIDDEN struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, int kind);
 
 /* Where an op runs first (exec.c). */
 enum fb_home {
