@@ -5,6 +5,9 @@
 #      UndefinedBehaviorSanitizer (the interpreter preloads the ASan runtime)
 #   3. the Python suite once more with a second interpreter whose cffi is 2.x
 #      (e.g. a pyenv python3 first on PATH), when the machine has one
+#   4. the normal build's C, Python and Lua suites again on the fallback
+#      backend (RINGKIT_BACKEND=fallback: what runs where io_uring is
+#      refused), logged apart as testlog-fallback.json
 # Build dirs: build-test, build-test-asan, build-test-cffi2 (prefix: RK_BUILD_PREFIX).
 set -u
 cd "$(dirname "$0")/.."
@@ -34,13 +37,20 @@ suite() {
 
 configure "$prefix" --buildtype=debugoptimized && suite "$prefix" || status=1
 
+# The same tests on the fallback backend, from the same build.
+echo "== C, Python and Lua suites on the fallback backend (RINGKIT_BACKEND=fallback)"
+rm -f "$prefix/meson-logs/testlog-fallback.json"
+RINGKIT_BACKEND=fallback meson test -C "$prefix" --num-processes "$jobs" --print-errorlogs \
+	--logbase testlog-fallback --suite c --suite python --suite lua || status=1
+
 configure "$prefix-asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all &&
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	suite "$prefix-asan" --suite c --suite python || status=1
 
 # The binding must build and pass with cffi 1.15 (Debian) and 2.x.
-logs="$prefix/meson-logs/testlog.json $prefix-asan/meson-logs/testlog.json"
+logs="$prefix/meson-logs/testlog.json $prefix/meson-logs/testlog-fallback.json"
+logs="$logs $prefix-asan/meson-logs/testlog.json"
 alt=$(command -v python3 || true)
 if [ -n "$alt" ] && [ "$(readlink -f "$alt")" != "$(readlink -f /usr/bin/python3)" ] &&
 	"$alt" -c 'import sys, cffi; sys.exit(int(cffi.__version__.split(".")[0]) < 2)' 2>/dev/null; then
@@ -50,7 +60,7 @@ if [ -n "$alt" ] && [ "$(readlink -f "$alt")" != "$(readlink -f /usr/bin/python3
 	logs="$logs $prefix-cffi2/meson-logs/testlog.json"
 fi
 
-# Sum what meson recorded in both runs: a build or setup failure above counts
+# Sum what meson recorded in every run: a build or setup failure above counts
 # as one failure so it can never pass silently.
 passed=0; failed=0; skipped=0
 for log in $logs; do
