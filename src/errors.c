@@ -22,10 +22,12 @@ static const struct hint hints[] = {
 	{EPERM, "Operation not permitted (creating a ring: io_uring is refused here, by a "
 	        "seccomp filter such as a container runtime's default profile, or by sysctl "
 	        "kernel.io_uring_disabled: 2 disables it, 1 allows only members of "
-	        "kernel.io_uring_group; allow io_uring for this process or run elsewhere)"},
+	        "kernel.io_uring_group; allow io_uring for this process or run elsewhere; "
+	        "without RK_RING_NO_FALLBACK or RINGKIT_BACKEND=uring, rings use ringkit's "
+	        "fallback backend instead)"},
 	{ENOSYS, "Function not implemented (creating a ring: this kernel has no io_uring, "
-	         "it is too old or built without CONFIG_IO_URING; ringkit needs Linux 5.19 or "
-	         "newer)"},
+	         "it is too old or built without CONFIG_IO_URING; ringkit's io_uring backend needs "
+	         "Linux 5.19 or newer, its fallback backend runs anywhere)"},
 	{ENOMEM, "Cannot allocate memory (for a ring or a registered region this usually "
 	         "means the locked-memory limit is too low: raise RLIMIT_MEMLOCK, see ulimit -l, "
 	         "or use smaller rings and regions; unregistered regions keep working)"},

@@ -97,13 +97,21 @@ class Ring:
 
     Setup modes: sqpoll, single_issuer, defer_taskrun, coop_taskrun, clamp;
     msg_target: other rings send this one messages (msg_ring), so reap()
-    waits for them even when no op of its own is in flight."""
+    waits for them even when no op of its own is in flight.
+
+    Where io_uring is refused (a container's seccomp profile, a sysctl), the
+    ring runs on ringkit's fallback backend: the same API on threads and
+    epoll, slower. fallback=True forces it; no_fallback=True asks for the
+    setup error instead (PermissionError, ...); the environment variable
+    RINGKIT_BACKEND (fallback, uring, auto) sets the default. ``backend``
+    says which one a ring got."""
 
     def __init__(self, entries: int = 256, *, capacity: int = 0, cq_entries: int = 0,
                  sqpoll: bool = False, sq_thread_idle_ms: int = 0,
                  single_issuer: bool = False, defer_taskrun: bool = False,
                  coop_taskrun: bool = False, clamp: bool = False,
-                 msg_target: bool = False, reap_batch: int = _REAP_BATCH):
+                 msg_target: bool = False, fallback: bool = False,
+                 no_fallback: bool = False, reap_batch: int = _REAP_BATCH):
         self._ring = _NULL
         self._pins: Dict[int, Any] = {}
         # Regions this ring's ops or registrations use: kept alive until the
@@ -114,7 +122,9 @@ class Ring:
                  | (lib.RK_RING_DEFER_TASKRUN if defer_taskrun else 0)
                  | (lib.RK_RING_COOP_TASKRUN if coop_taskrun else 0)
                  | (lib.RK_RING_CLAMP if clamp else 0)
-                 | (lib.RK_RING_MSG_TARGET if msg_target else 0))
+                 | (lib.RK_RING_MSG_TARGET if msg_target else 0)
+                 | (lib.RK_RING_FALLBACK if fallback else 0)
+                 | (lib.RK_RING_NO_FALLBACK if no_fallback else 0))
         if reap_batch < 1:
             raise ValueError("reap_batch must be >= 1")
         out = ffi.new("rk_ring **")
@@ -124,8 +134,11 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
+            if r == -errno.EINVAL and fallback and no_fallback:
+                raise ValueError("fallback and no_fallback exclude each other")
             if r == -errno.EINVAL:
                 raise ValueError("invalid ring sizes: entries %r, cq_entries %r, capacity %r"
+                                 " (or an unknown RINGKIT_BACKEND)"
                                  % (entries, cq_entries, capacity))
             raise setup_error(r)
         self._ring = out[0]
@@ -186,8 +199,18 @@ class Ring:
 
     # -- information ------------------------------------------------------
 
+    @property
+    def backend(self) -> str:
+        """"uring", or "fallback" where io_uring is refused (or was switched
+        off by fallback=True / RINGKIT_BACKEND=fallback)."""
+        r = lib.rk_ring_backend(self._ring)
+        if r < 0:
+            self._fail(r)
+        return "fallback" if r == lib.RK_BACKEND_FALLBACK else "uring"
+
     def fileno(self) -> int:
-        """The ring's fd (owned by the ring)."""
+        """The ring's fd (owned by the ring): pollable, readable while
+        completions wait to be reaped (an eventfd on the fallback)."""
         r = lib.rk_ring_fd(self._ring)
         return r if r >= 0 else self._fail(r)
 
