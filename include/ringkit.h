@@ -199,6 +199,8 @@ RK_API int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n);
  * The op is queued; it reaches the kernel on the next rk_submit() or rk_reap().
  * offset -1 means "the file's current position" where the kernel allows it. */
 
+/* Does nothing in the kernel and completes with res 0: measures the per-op
+ * cost, or orders work as a link in a chain. */
 RK_API int64_t rk_prep_nop(rk_ring *ring, uint32_t flags);
 
 /* Reads up to len bytes into buf (caller keeps buf alive until completion). */
@@ -244,6 +246,10 @@ RK_API int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags);
 RK_API int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                              uint32_t mask, void *statxbuf, uint32_t flags);
 
+/* unlinkat(2) (at_flags AT_REMOVEDIR removes a directory), mkdirat(2),
+ * renameat2(2) (rename_flags RENAME_*), linkat(2) (at_flags
+ * AT_SYMLINK_FOLLOW) and symlinkat(2). Paths are copied; res is 0 or a
+ * negative errno. */
 RK_API int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                                 uint32_t flags);
 RK_API int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode,
