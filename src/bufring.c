@@ -227,6 +227,7 @@ int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags, ui
 	if (ret < 0)
 		return ret;
 	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, accept_flags);
+	op->kind = RK_KIND_FD;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 

@@ -157,6 +157,8 @@ static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 		out[n].id = rk__op_id(ring, op);
 		out[n].res = op->res;
 		out[n].flags = 0;
+		if (op->kind)
+			rk__op_settle(ring, op, op->res, 0);
 		n++;
 		ring->total_cqes++;
 		ring->total_completed++;
@@ -190,7 +192,18 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		int32_t res = cqe->res;
 		uint32_t flags = cqe->flags;
 		head++;
-		uint32_t slot = (uint32_t)ud; /* RK_UD_INTERNAL's slot is out of range */
+		if (__builtin_expect((int64_t)ud < 0, 0)) {
+			/* Not an op: our own internal cancel, or a message another
+			 * ring sent (rk_prep_msg_ring), which names no slot. */
+			if (ud != RK_UD_INTERNAL && !ring->discarding) {
+				out[n].id = (int64_t)ud;
+				out[n].res = res;
+				out[n].flags = flags;
+				n++;
+			}
+			continue;
+		}
+		uint32_t slot = (uint32_t)ud;
 		if (slot >= capacity)
 			continue;
 		struct rk_op *op = &ops[slot];
@@ -202,10 +215,12 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		n++;
 		if (flags & IORING_CQE_F_BUFFER)
 			rk__group_took_chunk(ring, op, flags);
+		if (op->kind)
+			rk__op_settle(ring, op, res, flags);
 		if (flags & IORING_CQE_F_MORE)
 			continue;
 		finals++;
-		if (op->spill == RK_NONE && !op->region && !op->group) {
+		if (op->spill == RK_NONE && !op->region && !op->group && !op->kind) {
 			op->state = RK_OP_FREE;
 			op->gen = (op->gen + 1) & RK_GEN_MASK;
 			op->next = free_head;
@@ -296,8 +311,10 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 		/* Completions free SQ space: staged ops may go in now. */
 		if (ring->staged_head != RK_NONE)
 			rk__flush_and_enter(ring, false);
-		if (ring->in_kernel == 0)
-			break; /* nothing live can complete: never wait for it */
+		/* Nothing live can complete: never wait for it, unless the
+		 * ring waits for other rings' messages. */
+		if (ring->in_kernel == 0 && !(ring->rk_flags & RK_RING_MSG_TARGET))
+			break;
 		int64_t left = -1;
 		if (deadline >= 0) {
 			left = deadline - now_ns();
@@ -359,6 +376,7 @@ static void push_cancel_any(rk_ring *ring)
  * Returns 0 or -ETIMEDOUT. Used by close, after staged ops were dropped. */
 int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 {
+	ring->discarding = true;
 	int64_t deadline = now_ns() + timeout_ns;
 	int64_t next_cancel = 0;
 
