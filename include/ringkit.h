@@ -741,7 +741,8 @@ RK_API int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 /* Callback of rk_reap_dispatch: ctx as given to it, then the three fields of
  * one completion record as plain integers (no struct crosses the call, so a
  * libffi closure, a cffi or ctypes callback or a LuaJIT function can be one).
- * Return 0 to go on, non-zero to stop after this completion. */
+ * A negative id is a message from rk_prep_msg_ring, as with rk_reap. Return
+ * 0 to go on, non-zero to stop after this completion. */
 typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
 
 /* As rk_reap, but calls fn(ctx, id, res, flags) once per completion, in

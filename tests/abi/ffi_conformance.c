@@ -6,7 +6,9 @@
  * its listed version node and builds an ffi_cif from the listed types. Then it
  * runs a whole scenario — rings, regions, file, pipe, timeout and socket ops,
  * provided buffers and multishot receives, descriptor batches, cancellation,
- * completion callbacks through a libffi closure — calling only through
+ * sendmsg/recvmsg with fd passing, zero-copy sends, registered files and
+ * direct descriptors, messages between rings, completion callbacks through a
+ * libffi closure — calling only through
  * ffi_call, reading and writing rk_cqe and rk_op_desc records at the offsets
  * the listing gives, and constants through rk_constant. It fails when a
  * listed function was never called, so a function added to the header must be
@@ -316,10 +318,10 @@ static int reap_into_stash(void *ring, uint32_t wait_nr, int64_t timeout_ns)
 	return (int)n;
 }
 
-/* The next record of op id (reaping as needed, at most ~10 s). */
+/* The next record named id (reaping as needed, at most ~10 s): an op id, or
+ * the negative id of a message from rk_prep_msg_ring. */
 static struct rec take(void *ring, int64_t id)
 {
-	CHECK(id >= 0);
 	for (int tries = 0; tries < 100; tries++) {
 		for (int i = 0; i < nstash; i++) {
 			if (stash[i].id == id) {
@@ -888,6 +890,181 @@ static void batches(void *ring)
 	close(p[0]), close(p[1]);
 }
 
+static void tcp_pair(int *client, int *server)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 1), 0);
+	socklen_t sl = sizeof(sa);
+	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(*server >= 0);
+	close(lfd);
+}
+
+/* A zero-copy send's two records: the result (MORE), then the final
+ * notification (NOTIF). Returns the result. */
+static int32_t zc_result(void *ring, int64_t id)
+{
+	struct rec r = take(ring, id);
+	CHECK(r.flags & (uint32_t)K("RK_CQE_F_MORE"));
+	struct rec n = take(ring, id);
+	CHECK(n.flags & (uint32_t)K("RK_CQE_F_NOTIF"));
+	CHECK(!(n.flags & (uint32_t)K("RK_CQE_F_MORE")));
+	return r.res;
+}
+
+/* sendmsg/recvmsg with a descriptor passed, zero-copy sends, the registered
+ * file table and direct descriptors, a message between rings. */
+static void messages_and_files(void *ring)
+{
+	size_t isz = sizeof_rec("rk_iovec");
+	unsigned char iov[2 * 64];
+	CHECK(2 * isz <= sizeof(iov));
+	int sv[2], p[2];
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(pipe(p), 0);
+
+	char rbuf[16];
+	int32_t out[8];
+	memset(out, 0, sizeof(out));
+	put(iov, "rk_iovec", "base", (int64_t)(intptr_t)rbuf);
+	put(iov, "rk_iovec", "len", sizeof(rbuf));
+	int64_t rid = CALL("rk_prep_recvmsg", P(ring), I(sv[1]), P(iov), I(1), P(NULL), I(0), P(out),
+	                   I(2), I(K("MSG_CMSG_CLOEXEC")), I(0));
+	CHECK_EQ(CALL("rk_submit", P(ring)), 1);
+	put(iov + isz, "rk_iovec", "base", (int64_t)(intptr_t)"an fd:");
+	put(iov + isz, "rk_iovec", "len", 6);
+	int32_t fds[1] = {p[1]};
+	int64_t sid = CALL("rk_prep_sendmsg", P(ring), I(sv[0]), P(iov + isz), I(1), P(NULL), I(0),
+	                   P(fds), I(1), I(0), I(0));
+	CHECK_EQ(result(ring, sid), 6);
+	CHECK_EQ(result(ring, rid), 6);
+	CHECK(memcmp(rbuf, "an fd:", 6) == 0);
+	CHECK_EQ(out[K("RK_MSG_NFDS")], 1);
+	int wfd = out[K("RK_MSG_FDS")];
+	CHECK(wfd >= 0 && wfd != p[1]);
+	CHECK_EQ(write(wfd, "z", 1), 1); /* the same pipe, through the received fd */
+	CHECK_EQ(read(p[0], rbuf, 1), 1);
+	CHECK_EQ(rbuf[0], 'z');
+	close(wfd);
+
+	/* Zero-copy sends over TCP: result, then notification. */
+	int c, s;
+	tcp_pair(&c, &s);
+	int have_zc = (int)CALL("rk_ring_probe", P(ring), I(K("IORING_OP_SEND_ZC")));
+	int have_mzc = (int)CALL("rk_ring_probe", P(ring), I(K("IORING_OP_SENDMSG_ZC")));
+	int64_t z = CALL("rk_prep_send_zc", P(ring), I(c), P("zero"), I(4), I(0), I(0), I(0));
+	if (have_zc == 1)
+		CHECK_EQ(zc_result(ring, z), 4);
+	else
+		CHECK_EQ(z, -EOPNOTSUPP);
+	put(iov, "rk_iovec", "base", (int64_t)(intptr_t)"copy");
+	put(iov, "rk_iovec", "len", 4);
+	z = CALL("rk_prep_sendmsg_zc", P(ring), I(c), P(iov), I(1), P(NULL), I(0), P(NULL), I(0),
+	         I(0), I(0));
+	if (have_mzc == 1)
+		CHECK_EQ(zc_result(ring, z), 4);
+	else
+		CHECK_EQ(z, -EOPNOTSUPP);
+	char got[8];
+	size_t want = (have_zc == 1 ? 4 : 0) + (have_mzc == 1 ? 4 : 0), n = 0;
+	while (n < want) {
+		ssize_t k = read(s, got + n, want - n);
+		CHECK(k > 0);
+		n += (size_t)k;
+	}
+	if (want == 8)
+		CHECK(memcmp(got, "zerocopy", 8) == 0);
+	close(c);
+	close(s);
+
+	/* The registered file table and direct descriptors. */
+	CHECK_EQ(CALL("rk_ring_unregister_files", P(ring)), -ENXIO);
+	CHECK_EQ(CALL("rk_ring_register_files", P(ring), I(4)), 0);
+	CHECK_EQ(CALL("rk_ring_update_files", P(ring), I(0), P(fds), I(1)), 1); /* slot 0: p[1] */
+	int64_t w = CALL("rk_prep_write", P(ring), I(0), P("slot"), I(4), I(-1), I(K("RK_FIXED_FILE")));
+	CHECK_EQ(result(ring, w), 4);
+	CHECK_EQ(read(p[0], rbuf, 4), 4);
+	CHECK(memcmp(rbuf, "slot", 4) == 0);
+
+	char path[96];
+	snprintf(path, sizeof(path), "%s/direct", tmpdir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK_EQ(write(fd, "direct", 6), 6);
+	close(fd);
+	int64_t o = CALL("rk_prep_openat_direct", P(ring), I(K("AT_FDCWD")), P(path),
+	                 I(K("O_RDONLY")), I(0), I(1), I(0));
+	CHECK_EQ(result(ring, o), 0);
+	int64_t r = CALL("rk_prep_read", P(ring), I(1), P(rbuf), I(6), I(0), I(K("RK_FIXED_FILE")));
+	CHECK_EQ(result(ring, r), 6);
+	CHECK(memcmp(rbuf, "direct", 6) == 0);
+	int64_t inst = CALL("rk_prep_fixed_fd_install", P(ring), I(1), I(0), I(0));
+	if (CALL("rk_ring_probe", P(ring), I(K("IORING_OP_FIXED_FD_INSTALL"))) == 1) {
+		int nfd = result(ring, inst);
+		CHECK(nfd >= 0);
+		CHECK_EQ(pread(nfd, rbuf, 6, 0), 6);
+		close(nfd);
+	} else {
+		CHECK_EQ(inst, -EOPNOTSUPP);
+	}
+	int64_t sock = CALL("rk_prep_socket_direct", P(ring), I(K("AF_INET")), I(K("SOCK_STREAM")),
+	                    I(0), I(K("RK_FILE_INDEX_ALLOC")), I(0));
+	int32_t sslot = result(ring, sock);
+	CHECK(sslot >= 0 && sslot < 4);
+	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(sslot), I(0))), 0);
+
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(listen(lfd, 4), 0);
+	socklen_t sl = sizeof(sa);
+	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	int c1 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int64_t a = CALL("rk_prep_accept_direct", P(ring), I(lfd), I(2), I(0), I(0));
+	CHECK_EQ(result(ring, a), 0);
+	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(2), I(0))), 0);
+	CHECK_EQ(read(c1, rbuf, 1), 0); /* the accepted side is closed */
+	close(c1);
+	int64_t am = CALL("rk_prep_accept_multishot_direct", P(ring), I(lfd), I(0), I(0));
+	CHECK_EQ(CALL("rk_submit", P(ring)), 1);
+	c1 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct rec m = take(ring, am);
+	CHECK(m.flags & (uint32_t)K("RK_CQE_F_MORE"));
+	CHECK(m.res >= 0 && m.res < 4);
+	CHECK_EQ(CALL("rk_cancel_sync", P(ring), I(am), I(-1)), 0);
+	CHECK_EQ(result(ring, am), -ECANCELED);
+	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(m.res), I(0))), 0);
+	close(c1);
+	close(lfd);
+	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(1), I(0))), 0);
+	CHECK_EQ(CALL("rk_ring_unregister_files", P(ring)), 0);
+	CHECK_EQ(CALL("rk_prep_close_fixed", P(ring), I(0), I(0)), -ENXIO);
+
+	/* A message to this very ring: the sender's completion, and a record
+	 * with a negative id carrying value and res. */
+	int rfd = (int)CALL("rk_ring_fd", P(ring));
+	int64_t mr = CALL("rk_prep_msg_ring", P(ring), I(rfd), I(42), I(-7), I(0));
+	CHECK_EQ(result(ring, mr), 0);
+	struct rec msg = take(ring, 42 | INT64_MIN);
+	CHECK_EQ(msg.id & K("RK_MSG_VALUE_MASK"), 42);
+	CHECK_EQ(msg.res, -7);
+	CHECK_EQ(CALL("rk_prep_msg_ring", P(ring), I(rfd), I(-1), I(0), I(0)), -EINVAL);
+
+	close(sv[0]), close(sv[1]), close(p[0]), close(p[1]);
+}
+
 /* rk_reap_dispatch with a libffi closure as the rk_cqe_fn callback. */
 static void dispatch(void *ring)
 {
@@ -970,6 +1147,7 @@ int main(int argc, char **argv)
 	sockets(ring);
 	provided_buffers(ring);
 	batches(ring);
+	messages_and_files(ring);
 	dispatch(ring);
 	CHECK_EQ(nstash, 0); /* every completion was accounted for */
 	CHECK_EQ(CALL("rk_reap", P(NULL), P(NULL), I(0), I(0), I(0)), -EINVAL);
