@@ -207,8 +207,10 @@ def main(argv):
     try:
         md = render(text)
     except rkheader.HeaderError as e:
+        # Reported by the abi-doc-current test rather than by failing the
+        # whole build (see ERROR_MARK in abi.py).
         print("ringkit.h: %s" % e, file=sys.stderr)
-        return 1
+        md = "ABI GENERATOR ERROR: ringkit.h: %s\n" % e
     with open(argv[2], "w") as f:
         f.write(md)
     return 0
