@@ -369,8 +369,17 @@ def cmd_compat(lib, headers, *baselines):
     if not baselines:
         print("no baseline ABI dump given")
         return 1
+    with open(lib, "rb") as f:
+        machine = int.from_bytes(f.read(20)[18:20], "little")  # ELF e_machine
+    arch = {62: "elf-amd-x86_64", 183: "elf-arm-aarch64"}.get(machine, "e_machine %d" % machine)
     status = 0
     for base in baselines:
+        with open(base) as f:
+            m = re.search(r"architecture='([^']*)'", f.read(4096))
+        if m and m.group(1) != arch:
+            print("%s was made on %s, this library is %s: no baseline to compare with"
+                  % (base, m.group(1), arch))
+            return SKIP
         r = subprocess.run([abidiff, "--headers-dir2", headers, base, lib],
                            capture_output=True, text=True)
         out = r.stdout + r.stderr
