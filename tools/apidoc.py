@@ -190,10 +190,15 @@ def render(text):
             if names:
                 out += ['<a id="%s"></a>' % n for n in names]
                 out += ["### " + " / ".join("`%s`" % n for n in names), ""]
-            if e["items"]:
-                out += [code(e["items"]), ""]
-            if e["doc"]:
-                out += [render_comment(e["doc"]), ""]
+                if e["items"]:
+                    out += [code(e["items"]), ""]
+                if e["doc"]:
+                    out += [render_comment(e["doc"]), ""]
+            else:  # constants or prose: the words first
+                if e["doc"]:
+                    out += [render_comment(e["doc"]), ""]
+                if e["items"]:
+                    out += [code(e["items"]), ""]
     while out and not out[-1]:
         out.pop()
     return "\n".join(out) + "\n"
