@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define RK_VERSION_MAJOR 0
-#define RK_VERSION_MINOR 1
+#define RK_VERSION_MINOR 2
 #define RK_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------------ */
@@ -289,6 +289,8 @@ RK_API int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n);
  * The op is queued; it reaches the kernel on the next rk_submit() or rk_reap().
  * offset -1 means "the file's current position" where the kernel allows it. */
 
+/* Does nothing in the kernel and completes with res 0: measures the per-op
+ * cost, or orders work as a link in a chain. */
 RK_API int64_t rk_prep_nop(rk_ring *ring, uint32_t flags);
 
 /* Reads up to len bytes into buf (caller keeps buf alive until completion). */
@@ -334,6 +336,10 @@ RK_API int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags);
 RK_API int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                              uint32_t mask, void *statxbuf, uint32_t flags);
 
+/* unlinkat(2) (at_flags AT_REMOVEDIR removes a directory), mkdirat(2),
+ * renameat2(2) (rename_flags RENAME_*), linkat(2) (at_flags
+ * AT_SYMLINK_FOLLOW) and symlinkat(2). Paths are copied; res is 0 or a
+ * negative errno. */
 RK_API int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                                 uint32_t flags);
 RK_API int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode,
@@ -812,6 +818,40 @@ RK_API int rk_submit(rk_ring *ring);
  * before it prepares new ops while handling them. */
 RK_API int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
                    int64_t timeout_ns);
+
+/* Callback of rk_reap_dispatch: ctx as given to it, then the three fields of
+ * one completion record as plain integers (no struct crosses the call, so a
+ * libffi closure, a cffi or ctypes callback or a LuaJIT function can be one).
+ * A negative id is a message from rk_prep_msg_ring, as with rk_reap. Return
+ * 0 to go on, non-zero to stop after this completion. */
+typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
+
+/* As rk_reap, but calls fn(ctx, id, res, flags) once per completion, in
+ * order, instead of copying records into an array: for backends that want a
+ * C function called per completion. Waits (timeout_ns in all, < 0: no limit,
+ * 0: not at all) while fewer than wait_nr completions were dispatched, then
+ * dispatches what else is ready, up to max in all. Returns how many callbacks
+ * ran (the one that returned non-zero included), or -EINVAL (NULL ring or
+ * fn), or -EINTR / another error of rk_reap when it came before any callback.
+ * max 0 only submits, as rk_reap does.
+ *
+ * Each completion is taken from the ring just before its callback runs, one
+ * at a time, so:
+ *   - When fn runs for an op's final completion (no RK_CQE_F_MORE), the op's
+ *     slot is already free: an op fn prepares may take the same slot at once
+ *     (with a new id). Take the runtime's per-slot entry (read and clear it)
+ *     before preparing ops in fn.
+ *   - Ops fn prepares are submitted before the next completion is taken;
+ *     their own completions may be dispatched by the same call.
+ *   - When fn returns non-zero, the call returns after that callback; every
+ *     later completion stays in the ring for the next rk_reap or
+ *     rk_reap_dispatch. Nothing is lost or delivered twice.
+ *   - fn may call any ringkit function on the ring, rk_reap included (it then
+ *     takes completions this call would have dispatched), except
+ *     rk_ring_close: return non-zero and close the ring after this returns.
+ */
+RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max,
+                            uint32_t wait_nr, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
 /* Pinned regions                                                           */

@@ -25,6 +25,9 @@ from . import _sockaddr, _statx
 from ._core import _MSG_VALUE_MASK, AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, RecvMsg, Ring
 from ._errors import error
 from ._region import Region
+from ._ringkit import ffi as _ffi, lib as _lib
+
+_unpack = _ffi.unpack
 
 _rings: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AioRing]" = \
     weakref.WeakKeyDictionary()
@@ -670,6 +673,9 @@ class BufferPool:
             self.region.close()
             raise
         self._aio._groups.add(self.group)
+        self._handle = self.region._handle()
+        self._base = _ffi.cast("char *", _lib.rk_chunk_ptr(self._handle, 0))
+        self._chunk_size = chunk_size
 
     async def recv(self, fd) -> AsyncIterator[bytes]:
         """Yields each message received on fd as bytes until end of stream;
@@ -739,11 +745,14 @@ class RecvStream:
     # called by AioRing._drain
     def push(self, res: int, flags: int) -> None:
         if flags & CQE_F_BUFFER:
-            region = self._pool.region
+            # Per message, so straight to the C calls: copy out, give back.
+            pool = self._pool
             chunk = flags >> CQE_BUFFER_SHIFT
             if res > 0:
-                self._items.append(bytes(region.view(chunk, res)))
-            self._aio.ring.recycle_chunk(region, chunk)
+                self._items.append(_unpack(pool._base + chunk * pool._chunk_size, res))
+            r = _lib.rk_ring_recycle_chunk(self._aio.ring._ring, pool._handle, chunk)
+            if r < 0:
+                raise error(r)
         w = self._wakeup
         if w is not None and not w.done():
             w.set_result(None)
