@@ -90,6 +90,7 @@ SIGNATURES = {
     "rk_ring_cancel_all": (i32, [RING]),
     "rk_ring_fd": (i32, [RING]),
     "rk_ring_probe": (i32, [RING, u32]),
+    "rk_ring_backend": (i32, [RING]),
     "rk_ring_register_eventfd": (i32, [RING, i32, u32]),
     "rk_ring_unregister_eventfd": (i32, [RING]),
     "rk_ring_stats": (i32, [RING, PTR, u32]),
@@ -355,6 +356,10 @@ class Ring:
 
     def fd(self):
         return check(lib.rk_ring_fd(self.handle))
+
+    def backend(self):
+        """RK_BACKEND_URING or RK_BACKEND_FALLBACK (where io_uring is refused)."""
+        return check(lib.rk_ring_backend(self.handle))
 
     def probe(self, opcode_name):
         return bool(check(lib.rk_ring_probe(self.handle, CONSTANTS[opcode_name])))

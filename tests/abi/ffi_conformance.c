@@ -469,6 +469,9 @@ static void rings(void)
 	CHECK_EQ(CALL("rk_ring_fd", P(NULL)), -EINVAL);
 	CHECK_EQ(CALL("rk_ring_probe", P(r), I(K("IORING_OP_NOP"))), 1);
 	CHECK_EQ(CALL("rk_ring_probe", P(NULL), I(0)), -EINVAL);
+	int64_t be = CALL("rk_ring_backend", P(r));
+	CHECK(be == K("RK_BACKEND_URING") || be == K("RK_BACKEND_FALLBACK"));
+	CHECK_EQ(CALL("rk_ring_backend", P(NULL)), -EINVAL);
 
 	int efd = eventfd(0, EFD_CLOEXEC);
 	CHECK(efd >= 0);
