@@ -119,14 +119,32 @@ int rk__fb_post_message_locked(rk_ring *ring, uint64_t data, int32_t res)
 	return 0;
 }
 
-/* Makes posted completions visible: the ring's eventfd while the queue is
- * non-empty, and a registered eventfd by the number posted. */
+/* The ring's eventfd is readable exactly while the queue holds records.
+ * The caller's own thread leaves it to this, at the end of its rk_submit,
+ * rk_reap, ... call: a reap that posts inline and drains what it posted
+ * then makes no eventfd call at all. */
+static void sync_signal(rk_ring *ring)
+{
+	struct rk_fb *fb = ring->fb;
+	bool pending = fb->cq_tail != fb->cq_head;
+	if (pending && !fb->signalled) {
+		rk__fb_sys_signal(ring->fd, 1);
+		fb->signalled = true;
+	} else if (!pending && fb->signalled) {
+		rk__fb_sys_unsignal(ring->fd);
+		fb->signalled = false;
+	}
+}
+
+/* Makes posted completions visible: the ring's eventfd (other threads at
+ * once; the caller's at the end of its call, sync_signal), and a
+ * registered eventfd by the number posted. */
 void rk__fb_flush_signals(rk_ring *ring, struct fb_ctx *ctx)
 {
 	struct rk_fb *fb = ring->fb;
 	if (!ctx->posted)
 		return;
-	if (!fb->signalled && fb->cq_tail != fb->cq_head) {
+	if (ctx->kind != FB_CALLER && !fb->signalled && fb->cq_tail != fb->cq_head) {
 		rk__fb_sys_signal(ring->fd, 1);
 		fb->signalled = true;
 	}
@@ -564,18 +582,45 @@ static void apply(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, struct fb_re
 	}
 }
 
-/* Runs the ops of ctx's list, each call without the lock. Called and
- * returns with fb->mu held. */
+/* Calls that take locks of their own: the registry and other rings'
+ * (messages), or fb->mu for the file table (direct ops). */
+static bool takes_locks(const struct io_uring_sqe *sqe)
+{
+	switch (sqe->opcode) {
+	case IORING_OP_MSG_RING:
+	case RK_IORING_OP_FIXED_FD_INSTALL:
+		return true;
+	case IORING_OP_OPENAT:
+	case IORING_OP_OPENAT2:
+	case IORING_OP_ACCEPT:
+	case IORING_OP_SOCKET:
+	case IORING_OP_CLOSE:
+		return sqe->file_index != 0;
+	default:
+		return false;
+	}
+}
+
+/* Runs the ops of ctx's list. Called and returns with fb->mu held.
+ *
+ * Other threads make their calls without the lock. The caller's thread
+ * keeps it through its non-blocking tries: their completions are then
+ * posted before anything they cause (a send's before the recv it wakes on
+ * the service thread), in the order io_uring's inline completions have. */
 void rk__fb_run(rk_ring *ring, struct fb_ctx *ctx)
 {
 	struct rk_fb *fb = ring->fb;
 	while (ctx->head != RK_NONE) {
 		uint32_t slot = ctx_pop(ring, ctx);
 		fbx(ring, slot)->st = FB_RUNNING;
-		rk__fb_flush_signals(ring, ctx);
-		pthread_mutex_unlock(&fb->mu);
+		bool keep = ctx->kind == FB_CALLER && !takes_locks(fb_sqe(ring, slot));
+		if (!keep) {
+			rk__fb_flush_signals(ring, ctx);
+			pthread_mutex_unlock(&fb->mu);
+		}
 		struct fb_result r = rk__fb_exec(ring, slot, ctx->kind);
-		pthread_mutex_lock(&fb->mu);
+		if (!keep)
+			pthread_mutex_lock(&fb->mu);
 		apply(ring, ctx, slot, r);
 		pthread_cond_broadcast(&fb->idle_cv); /* it is no longer RUNNING */
 	}
@@ -647,9 +692,8 @@ static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
  * ends at the end of a submission, as in the kernel), link timeouts attach
  * to the op before them, and each chain's first op starts — or waits, when
  * RK_DRAIN says so. */
-int rk__fb_submit(rk_ring *ring, bool getevents)
+static int submit(rk_ring *ring, bool sync)
 {
-	(void)getevents;
 	struct rk_fb *fb = ring->fb;
 	if (ring->staged_head == RK_NONE)
 		return 0;
@@ -724,8 +768,16 @@ int rk__fb_submit(rk_ring *ring, bool getevents)
 	}
 	rk__fb_run(ring, &ctx);
 	rk__fb_flush_signals(ring, &ctx);
+	if (sync)
+		sync_signal(ring);
 	pthread_mutex_unlock(&fb->mu);
 	return n;
+}
+
+int rk__fb_submit(rk_ring *ring, bool getevents)
+{
+	(void)getevents;
+	return submit(ring, true);
 }
 
 /* Multishot ops paused on a full queue go on once there is room. */
@@ -755,16 +807,13 @@ static uint32_t drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 			fbx(ring, (uint32_t)e.id)->st = FB_IDLE; /* the caller's again */
 		out[n++] = e;
 	}
-	if (fb->cq_head == fb->cq_tail && fb->signalled) {
-		rk__fb_sys_unsignal(ring->fd);
-		fb->signalled = false;
-	}
 	if (fb->stalled_head != RK_NONE) {
 		struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
 		resume_stalled(ring, &ctx);
 		rk__fb_run(ring, &ctx);
 		rk__fb_flush_signals(ring, &ctx);
 	}
+	sync_signal(ring);
 	pthread_mutex_unlock(&fb->mu);
 
 	uint32_t kept = 0;
@@ -813,11 +862,10 @@ static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 
 int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
-	int sret = 0;
 	if (ring->staged_head != RK_NONE)
-		sret = rk__fb_submit(ring, true);
+		submit(ring, max == 0); /* a reap syncs the eventfd as it drains */
 	if (max == 0)
-		return sret < 0 ? sret : 0;
+		return 0; /* a submit-only call: leave completions queued */
 	uint32_t got = drain_local(ring, out, max);
 	got += drain(ring, out + got, max - got);
 	if (got >= wait_nr || timeout_ns == 0)
@@ -877,6 +925,7 @@ int rk__fb_cancel_all(rk_ring *ring)
 	cancel_everything_locked(ring, &ctx);
 	rk__fb_run(ring, &ctx);
 	rk__fb_flush_signals(ring, &ctx);
+	sync_signal(ring);
 	pthread_mutex_unlock(&fb->mu);
 	return n;
 }
@@ -926,6 +975,7 @@ int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t time
 	}
 	rk__fb_run(ring, &ctx);
 	rk__fb_flush_signals(ring, &ctx);
+	sync_signal(ring);
 	pthread_mutex_unlock(&fb->mu);
 	return r;
 }
