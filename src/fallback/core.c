@@ -187,10 +187,13 @@ static bool breaks_link(rk_ring *ring, uint32_t slot, int32_t res)
 	}
 }
 
-/* Closes the duplicates an op held (fixed files); their epoll
- * registrations go first. */
-static void drop_own(rk_ring *ring, struct fb_op *x)
+/* Closes the duplicates an op held (fixed files, a multishot poll's own
+ * descriptor); their epoll registrations go first: a registration outlives
+ * the descriptor number while the file stays open elsewhere. */
+static void drop_own(rk_ring *ring, uint32_t slot)
 {
+	struct fb_op *x = fbx(ring, slot);
+	rk__fb_forget_owned(ring, slot);
 	for (int i = 0; i < 2; i++) {
 		if (x->own[i] >= 0) {
 			rk__fb_drop_fd(ring, x->own[i]);
@@ -245,7 +248,7 @@ void rk__fb_finish(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, int32_t res
 	bool hard = fb_sqe(ring, slot)->flags & IOSQE_IO_HARDLINK;
 	bool broken = !hard && breaks_link(ring, slot, res);
 	x->link = x->lt = RK_NONE;
-	drop_own(ring, x);
+	drop_own(ring, slot);
 	rk__fb_post(ring, ctx, slot, res, cflags);
 	if (lt != RK_NONE) {
 		/* The op finished first: its link timeout is cancelled. */
@@ -646,6 +649,7 @@ static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		*p = x->next;
 		if (fb->wq_tail == slot)
 			fb->wq_tail = prev;
+		fb->nqueued--;
 		break;
 	}
 	case FB_ARMED:

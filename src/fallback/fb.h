@@ -210,6 +210,7 @@ RK_HIDDEN int rk__fb_timer_add(rk_ring *ring, uint32_t slot);
 RK_HIDDEN void rk__fb_timer_del(rk_ring *ring, uint32_t slot);
 RK_HIDDEN void rk__fb_kick(rk_ring *ring);
 RK_HIDDEN void rk__fb_drop_fd(rk_ring *ring, int fd);
+RK_HIDDEN void rk__fb_forget_owned(rk_ring *ring, uint32_t slot);
 RK_HIDDEN void rk__fb_stop_threads(rk_ring *ring, bool join);
 
 /* ring.c: the process's rings, for messages */

@@ -208,6 +208,15 @@ void rk__fb_disarm(rk_ring *ring, uint32_t slot)
 	 * once for nothing. */
 }
 
+void rk__fb_forget_owned(rk_ring *ring, uint32_t slot)
+{
+	struct fb_op *x = fbx(ring, slot);
+	if (owns_registration(fb_sqe(ring, slot)) && x->phase) {
+		rk__fb_sys_epoll_del(ring->fb->epfd, x->own[1]);
+		x->phase = 0;
+	}
+}
+
 void rk__fb_drop_fd(rk_ring *ring, int fd)
 {
 	struct rk_fb *fb = ring->fb;
