@@ -12,5 +12,7 @@ echo "== NOPs"
 "$build/bench/ringkit-bench-nop"
 echo "== random reads"
 "$build/bench/ringkit-bench-randread"
+echo "== the fallback backend next to io_uring"
+"$build/bench/ringkit-bench-backends"
 echo "== copy (the examples tour)"
 RK_TOUR_BUILD="$build" sh tools/tour.sh | awk '/^ringkit-cp  /{p=1} p{print} /throughput/{exit}'
