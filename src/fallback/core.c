@@ -7,6 +7,7 @@
  * (rk__fb_exec) in rk__fb_run, and the slot releases in drain().
  */
 #include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "fb.h"
@@ -466,7 +467,7 @@ static uint32_t wait_events(const struct io_uring_sqe *sqe)
 {
 	if (sqe->opcode == IORING_OP_POLL_ADD)
 		return sqe->poll32_events;
-	return EPOLLIN;
+	return POLLIN;
 }
 
 /* Starts an op: it becomes active, its link timeout starts counting, and it

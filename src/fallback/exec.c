@@ -153,7 +153,7 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 			return final(-EAGAIN);
 		if (is_regular(x, fd))
 			return punt();
-		return wait_for(x, fd, write ? EPOLLOUT : EPOLLIN);
+		return wait_for(x, fd, write ? POLLOUT : POLLIN);
 	}
 	if (err == EOPNOTSUPP && !blocking) {
 		/* No RWF_NOWAIT here (a named FIFO, a tty, some devices): a worker
@@ -164,7 +164,7 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 		if (is_regular(x, fd))
 			return punt();
 		if (kind != FB_SERVICE || !ready_now(fd, write ? POLLOUT : POLLIN))
-			return wait_for(x, fd, write ? EPOLLOUT : EPOLLIN);
+			return wait_for(x, fd, write ? POLLOUT : POLLIN);
 		if (write && want > PIPE_BUF) {
 			room[0] = iov[0];
 			if (room[0].iov_len > PIPE_BUF)
@@ -208,7 +208,7 @@ static struct fb_result xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bo
 		if (r < 0) {
 			int err = errno;
 			if (err == EAGAIN && !user_nowait)
-				return wait_for(x, x->fd, send ? EPOLLOUT : EPOLLIN);
+				return wait_for(x, x->fd, send ? POLLOUT : POLLIN);
 			return done_or(x, -err);
 		}
 		x->done += r;
@@ -242,7 +242,7 @@ static struct fb_result recv_select(rk_ring *ring, uint32_t slot, struct fb_op *
 		if (r < 0) {
 			bool user_nowait = !multishot && (flags & MSG_DONTWAIT);
 			if (errno == EAGAIN && !user_nowait)
-				return wait_for(x, x->fd, EPOLLIN);
+				return wait_for(x, x->fd, POLLIN);
 			return final_err();
 		}
 		if (r == 0)
@@ -282,7 +282,7 @@ static struct fb_result sendmsg_op(struct fb_op *x, const struct io_uring_sqe *s
 		if (r < 0) {
 			int err = errno;
 			if (err == EAGAIN && !user_nowait)
-				return wait_for(x, x->fd, EPOLLOUT);
+				return wait_for(x, x->fd, POLLOUT);
 			return done_or(x, -err);
 		}
 		x->done += r;
@@ -327,7 +327,7 @@ static struct fb_result recvmsg_op(struct fb_op *x, const struct io_uring_sqe *s
 		if (err == EINTR)
 			continue;
 		if (err == EAGAIN && !(flags & MSG_DONTWAIT))
-			return wait_for(x, x->fd, EPOLLIN);
+			return wait_for(x, x->fd, POLLIN);
 		return final(-err);
 	}
 }
@@ -393,14 +393,14 @@ static struct fb_result accept_op(rk_ring *ring, struct fb_op *x, const struct i
 	if (fl < 0)
 		return final_err();
 	if (!(fl & O_NONBLOCK) && !ready_now(x->fd, POLLIN))
-		return wait_for(x, x->fd, EPOLLIN);
+		return wait_for(x, x->fd, POLLIN);
 	int fd;
 	do
 		fd = accept4(x->fd, PTR(sqe->addr), PTR(sqe->off), flags);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		if (errno == EAGAIN)
-			return wait_for(x, x->fd, EPOLLIN);
+			return wait_for(x, x->fd, POLLIN);
 		return final_err();
 	}
 	struct fb_result r = new_fd(ring, sqe, fd);
@@ -435,10 +435,10 @@ static struct fb_result connect_op(struct fb_op *x, const struct io_uring_sqe *s
 		fcntl(x->fd, F_SETFL, fl);
 	if (err == EINPROGRESS) {
 		x->phase = 1;
-		return wait_for(x, x->fd, EPOLLOUT);
+		return wait_for(x, x->fd, POLLOUT);
 	}
 	if (err == EAGAIN) /* a unix socket's full backlog: try again when writable */
-		return wait_for(x, x->fd, EPOLLOUT);
+		return wait_for(x, x->fd, POLLOUT);
 	return final(-err);
 }
 
@@ -472,8 +472,8 @@ static struct fb_result splice_op(struct fb_op *x, const struct io_uring_sqe *sq
 	if (errno != EAGAIN || (sqe->splice_flags & SPLICE_F_NONBLOCK))
 		return final_err();
 	if (!ready_now(x->fd_in, POLLIN))
-		return wait_for(x, x->fd_in, EPOLLIN);
-	return wait_for(x, x->fd, EPOLLOUT);
+		return wait_for(x, x->fd_in, POLLIN);
+	return wait_for(x, x->fd, POLLOUT);
 }
 
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)

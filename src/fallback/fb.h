@@ -37,8 +37,8 @@
 #ifndef RK_FB_H
 #define RK_FB_H
 
+#include <poll.h>
 #include <pthread.h>
-#include <sys/epoll.h>
 
 #include "ids.h"
 
@@ -81,9 +81,9 @@ struct fb_op {
 	uint64_t seq;        /* count timeouts: the CQE count it completes at */
 };
 
-/* epoll data of a registration owned by one op (multishot poll, edge
- * triggered on a duplicate of its fd), as opposed to a descriptor's wait
- * list (the fd number). */
+/* What a readiness event names: a descriptor's wait list (the fd number),
+ * a registration owned by one op (a multishot poll, edge triggered on a
+ * duplicate of its fd: the slot), or the wakeup eventfd. */
 #define FB_TAG_OWNED (1ull << 32)
 #define FB_TAG_KICK  (1ull << 33)
 
@@ -218,17 +218,24 @@ RK_HIDDEN int rk__fb_file_token(rk_ring *ring, int32_t slot, uint64_t *token);
 RK_HIDDEN int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed,
                                   uint64_t data, int32_t res);
 
-/* sys.c: the fallback's syscall seam. Linux calls (epoll, eventfd,
- * preadv2/RWF_NOWAIT, accept4) live here and nowhere else; each says what
- * a portable build would use instead. */
+/* sys.c: the fallback's syscall seam. The readiness set (epoll), the
+ * eventfds, the clocks and thread creation live here and nowhere else;
+ * each says what a portable build would use instead. */
 RK_HIDDEN int rk__fb_sys_eventfd(void);
 RK_HIDDEN void rk__fb_sys_signal(int fd, uint64_t n);
 RK_HIDDEN void rk__fb_sys_unsignal(int fd);
 RK_HIDDEN int rk__fb_sys_wait(int fd, int64_t timeout_ns);
-RK_HIDDEN int rk__fb_sys_epoll(void);
-RK_HIDDEN int rk__fb_sys_epoll_arm(int ep, int fd, uint32_t events, uint8_t *in_epoll);
-RK_HIDDEN void rk__fb_sys_epoll_del(int ep, int fd);
-RK_HIDDEN int rk__fb_sys_epoll_wait(int ep, struct epoll_event *ev, int n, int64_t timeout_ns);
+/* Readiness, in poll(2) bits (POLLIN, POLLOUT, POLLERR, POLLHUP). */
+struct fb_event {
+	uint64_t tag;
+	uint32_t events;
+};
+RK_HIDDEN int rk__fb_sys_poller(void);
+RK_HIDDEN int rk__fb_sys_watch_oneshot(int ep, int fd, uint32_t events, uint8_t *in_set);
+RK_HIDDEN int rk__fb_sys_watch_edge(int ep, int fd, uint32_t events, uint64_t tag, bool modify);
+RK_HIDDEN int rk__fb_sys_watch_level(int ep, int fd, uint32_t events, uint64_t tag);
+RK_HIDDEN void rk__fb_sys_unwatch(int ep, int fd);
+RK_HIDDEN int rk__fb_sys_poll_wait(int ep, struct fb_event *ev, int n, int64_t timeout_ns);
 RK_HIDDEN int rk__fb_sys_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 RK_HIDDEN int64_t rk__fb_sys_now(int clock);
 RK_HIDDEN int rk__fb_sys_dup(int fd);

@@ -257,17 +257,14 @@ int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_e
 	/* The service thread starts on first need; its descriptors exist from
 	 * the start, so a ring's descriptor count never changes under the
 	 * caller. */
-	if ((ret = rk__fb_sys_epoll()) < 0)
+	if ((ret = rk__fb_sys_poller()) < 0)
 		goto fail;
 	fb->epfd = ret;
 	if ((ret = rk__fb_sys_eventfd()) < 0)
 		goto fail;
 	fb->kickfd = ret;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = FB_TAG_KICK};
-	if (epoll_ctl(fb->epfd, EPOLL_CTL_ADD, fb->kickfd, &ev) < 0) {
-		ret = -errno;
+	if ((ret = rk__fb_sys_watch_level(fb->epfd, fb->kickfd, POLLIN, FB_TAG_KICK)) < 0)
 		goto fail;
-	}
 	if ((ret = rk__fb_sys_eventfd()) < 0)
 		goto fail;
 	ring->fd = ret;

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -55,22 +56,29 @@ int rk__fb_sys_wait(int fd, int64_t timeout_ns)
 	return r;
 }
 
-int rk__fb_sys_epoll(void)
+int rk__fb_sys_poller(void)
 {
 	int fd = epoll_create1(EPOLL_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
-/* (Re)arms fd for events, oneshot. A registration may be left over from a
- * file that had this number before (the caller closed it, or it lives on in
- * another process): MOD and ADD fall back on each other. */
-int rk__fb_sys_epoll_arm(int ep, int fd, uint32_t events, uint8_t *in_epoll)
+/* poll(2) and epoll share their bit values on Linux; a kqueue port maps
+ * POLLIN/POLLOUT to EVFILT_READ/EVFILT_WRITE here. */
+_Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT && POLLERR == EPOLLERR &&
+                       POLLHUP == EPOLLHUP && POLLPRI == EPOLLPRI,
+               "poll and epoll bits agree");
+
+/* (Re)arms fd for events, oneshot, tagged with the fd number. A
+ * registration may be left over from a file that had this number before
+ * (the caller closed it, or it lives on in another process): MOD and ADD
+ * fall back on each other. */
+int rk__fb_sys_watch_oneshot(int ep, int fd, uint32_t events, uint8_t *in_set)
 {
-	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.u32 = (uint32_t)fd};
-	int op = *in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.u64 = (uint32_t)fd};
+	int op = *in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	for (int tries = 0; tries < 2; tries++) {
 		if (epoll_ctl(ep, op, fd, &ev) == 0) {
-			*in_epoll = 1;
+			*in_set = 1;
 			return 0;
 		}
 		int err = errno;
@@ -84,15 +92,33 @@ int rk__fb_sys_epoll_arm(int ep, int fd, uint32_t events, uint8_t *in_epoll)
 	return -EIO;
 }
 
-void rk__fb_sys_epoll_del(int ep, int fd)
+/* Edge triggered: reports new readiness (a multishot poll); modify re-arms
+ * an existing registration, which reports current readiness once. */
+int rk__fb_sys_watch_edge(int ep, int fd, uint32_t events, uint64_t tag, bool modify)
+{
+	struct epoll_event ev = {.events = events | EPOLLET, .data.u64 = tag};
+	return epoll_ctl(ep, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int rk__fb_sys_watch_level(int ep, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = tag};
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void rk__fb_sys_unwatch(int ep, int fd)
 {
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
-int rk__fb_sys_epoll_wait(int ep, struct epoll_event *ev, int n, int64_t timeout_ns)
+int rk__fb_sys_poll_wait(int ep, struct fb_event *out, int n, int64_t timeout_ns)
 {
 	static int no_pwait2;
-	int r;
+	struct epoll_event ev[64];
+	if (n > 64)
+		n = 64;
+	int r = -1;
+	bool done = false;
 	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
 		struct timespec ts, *tsp = NULL;
 		if (timeout_ns >= 0) {
@@ -102,14 +128,23 @@ int rk__fb_sys_epoll_wait(int ep, struct epoll_event *ev, int n, int64_t timeout
 		}
 		r = epoll_pwait2(ep, ev, n, tsp, NULL);
 		if (r >= 0 || errno != ENOSYS)
-			return r < 0 ? -errno : r;
-		__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+			done = true;
+		else
+			__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
 	}
-	/* Before Linux 5.11: milliseconds, rounded up so a timer never fires
-	 * early. */
-	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
-	r = epoll_wait(ep, ev, n, ms);
-	return r < 0 ? -errno : r;
+	if (!done) {
+		/* Before Linux 5.11: milliseconds, rounded up so a timer never
+		 * fires early. */
+		int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+		r = epoll_wait(ep, ev, n, ms);
+	}
+	if (r < 0)
+		return -errno;
+	for (int i = 0; i < r; i++) {
+		out[i].tag = ev[i].data.u64;
+		out[i].events = ev[i].events & ~(uint32_t)(EPOLLET | EPOLLONESHOT);
+	}
+	return r;
 }
 
 /* Threads of the fallback block every signal: a runtime expects its

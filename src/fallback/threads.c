@@ -4,7 +4,7 @@
  * on first need, so a ring that only ever runs cached reads and sockets
  * that are ready has neither, and end with the ring.
  *
- * Readiness: each descriptor some op waits on has one oneshot epoll
+ * Readiness (sys.c: epoll): each descriptor some op waits on has one oneshot
  * registration, armed for the union of what its waiters want; when it
  * fires, the service thread takes the waiters the event concerns (in
  * submission order) and makes their calls, or hands them to a worker when
@@ -148,10 +148,10 @@ int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events)
 				return d;
 			x->own[1] = d;
 		}
-		struct epoll_event ev = {.events = sqe->poll32_events | EPOLLET,
-		                         .data.u64 = FB_TAG_OWNED | slot};
-		if (epoll_ctl(fb->epfd, x->phase ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, x->own[1], &ev) < 0)
-			return -errno;
+		r = rk__fb_sys_watch_edge(fb->epfd, x->own[1], sqe->poll32_events, FB_TAG_OWNED | slot,
+		                          x->phase);
+		if (r < 0)
+			return r;
 		x->phase = 1;
 		x->st = FB_ARMED;
 		return 0;
@@ -171,7 +171,7 @@ int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events)
 	else
 		fbx(ring, w->tail)->next = slot;
 	w->tail = slot;
-	r = rk__fb_sys_epoll_arm(fb->epfd, fd, wanted(ring, w), &w->in_epoll);
+	r = rk__fb_sys_watch_oneshot(fb->epfd, fd, wanted(ring, w), &w->in_epoll);
 	if (r < 0) {
 		/* Undo: it never waited. */
 		w->tail = prev_tail;
@@ -191,7 +191,7 @@ void rk__fb_disarm(rk_ring *ring, uint32_t slot)
 	struct fb_op *x = fbx(ring, slot);
 	if (owns_registration(fb_sqe(ring, slot))) {
 		if (x->phase)
-			rk__fb_sys_epoll_del(fb->epfd, x->own[1]);
+			rk__fb_sys_unwatch(fb->epfd, x->own[1]);
 		x->phase = 0;
 		return;
 	}
@@ -212,7 +212,7 @@ void rk__fb_forget_owned(rk_ring *ring, uint32_t slot)
 {
 	struct fb_op *x = fbx(ring, slot);
 	if (owns_registration(fb_sqe(ring, slot)) && x->phase) {
-		rk__fb_sys_epoll_del(ring->fb->epfd, x->own[1]);
+		rk__fb_sys_unwatch(ring->fb->epfd, x->own[1]);
 		x->phase = 0;
 	}
 }
@@ -221,7 +221,7 @@ void rk__fb_drop_fd(rk_ring *ring, int fd)
 {
 	struct rk_fb *fb = ring->fb;
 	if (fd >= 0 && (uint32_t)fd < fb->nfdw && fb->fdw[fd].in_epoll) {
-		rk__fb_sys_epoll_del(fb->epfd, fd);
+		rk__fb_sys_unwatch(fb->epfd, fd);
 		fb->fdw[fd].in_epoll = 0;
 	}
 }
@@ -239,7 +239,7 @@ static void fd_ready(rk_ring *ring, struct fb_ctx *ctx, int fd, uint32_t revents
 	while (s != RK_NONE) {
 		struct fb_op *x = fbx(ring, s);
 		uint32_t next = x->next;
-		if ((x->events & revents) || (revents & (EPOLLERR | EPOLLHUP))) {
+		if ((x->events & revents) || (revents & (POLLERR | POLLHUP))) {
 			if (rk__fb_home(fb_sqe(ring, s)) == FB_HOME_WORKER) {
 				int r = rk__fb_queue_work(ring, s);
 				if (r < 0)
@@ -261,7 +261,7 @@ static void fd_ready(rk_ring *ring, struct fb_ctx *ctx, int fd, uint32_t revents
 	w->head = keep_head;
 	w->tail = keep_tail;
 	if (keep_head != RK_NONE &&
-	    rk__fb_sys_epoll_arm(fb->epfd, fd, wanted(ring, w), &w->in_epoll) < 0) {
+	    rk__fb_sys_watch_oneshot(fb->epfd, fd, wanted(ring, w), &w->in_epoll) < 0) {
 		/* The descriptor is gone (closed under us): they can never be
 		 * ready; let their calls say so. */
 		for (s = keep_head; s != RK_NONE;) {
@@ -284,7 +284,7 @@ static void owned_ready(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, uint32
 	const struct io_uring_sqe *sqe = fb_sqe(ring, slot);
 	if (x->st != FB_ARMED || !owns_registration(sqe))
 		return; /* cancelled or paused since */
-	uint32_t mask = revents & (sqe->poll32_events | EPOLLERR | EPOLLHUP);
+	uint32_t mask = revents & (sqe->poll32_events | POLLERR | POLLHUP);
 	if (!mask)
 		return;
 	rk__fb_post(ring, ctx, slot, (int32_t)mask, IORING_CQE_F_MORE);
@@ -400,7 +400,7 @@ static void *service_main(void *arg)
 	rk_ring *ring = arg;
 	struct rk_fb *fb = ring->fb;
 	struct fb_ctx ctx = {.kind = FB_SERVICE, .head = RK_NONE, .tail = RK_NONE};
-	struct epoll_event ev[64];
+	struct fb_event ev[64];
 	pthread_mutex_lock(&fb->mu);
 	while (!fb->stopping) {
 		int64_t timeout = fire_due(ring, &ctx);
@@ -413,11 +413,11 @@ static void *service_main(void *arg)
 			break;
 		fb->svc_sleeping = true;
 		pthread_mutex_unlock(&fb->mu);
-		int n = rk__fb_sys_epoll_wait(fb->epfd, ev, 64, timeout);
+		int n = rk__fb_sys_poll_wait(fb->epfd, ev, 64, timeout);
 		pthread_mutex_lock(&fb->mu);
 		fb->svc_sleeping = false;
 		for (int i = 0; i < n; i++) {
-			uint64_t tag = ev[i].data.u64;
+			uint64_t tag = ev[i].tag;
 			if (tag == FB_TAG_KICK) {
 				rk__fb_sys_unsignal(fb->kickfd);
 				fb->kicked = false;
