@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <linux/stat.h>
 #include <poll.h>
 #include <stdio.h> /* renameat2 */
@@ -476,6 +477,38 @@ static struct fb_result splice_op(struct fb_op *x, const struct io_uring_sqe *sq
 	return wait_for(x, x->fd, POLLOUT);
 }
 
+/* openat and openat2 as io_uring makes them: first with O_NONBLOCK (and
+ * only cached lookups, for openat2's RESOLVE_CACHED), which it then clears,
+ * unless O_CREAT, O_TRUNC or O_TMPFILE make that pointless; the plain call
+ * only when that one answers -EAGAIN. So a FIFO opened for reading does not
+ * wait for a writer, and one opened for writing without a reader fails with
+ * -ENXIO, on both backends. */
+static struct fb_result open_op(rk_ring *ring, const struct io_uring_sqe *sqe,
+                                const struct open_how *user, bool two)
+{
+	struct open_how how = *user;
+	if (sqe->file_index && (how.flags & O_CLOEXEC))
+		return final(-EINVAL);
+	if (sqe->file_index)
+		how.flags |= O_CLOEXEC;
+	how.flags |= O_LARGEFILE;
+	bool user_nonblock = how.flags & O_NONBLOCK;
+	int fd = -1;
+	if (!(how.flags & (O_CREAT | O_TRUNC | __O_TMPFILE))) {
+		struct open_how nb = how;
+		nb.flags |= O_NONBLOCK;
+		fd = two ? (int)syscall(SYS_openat2, sqe->fd, PTR(sqe->addr), &nb, sizeof(nb))
+		         : openat(sqe->fd, PTR(sqe->addr), (int)nb.flags, (mode_t)nb.mode);
+		if (fd >= 0 && !user_nonblock)
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		if (fd >= 0 || errno != EAGAIN)
+			return new_fd(ring, sqe, fd);
+	}
+	fd = two ? (int)syscall(SYS_openat2, sqe->fd, PTR(sqe->addr), &how, sizeof(how))
+	         : openat(sqe->fd, PTR(sqe->addr), (int)how.flags, (mode_t)how.mode);
+	return new_fd(ring, sqe, fd);
+}
+
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
 {
 	if (!sqe->file_index)
@@ -533,18 +566,11 @@ struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, int kind)
 		                     ? -errno
 		                     : 0);
 	case IORING_OP_OPENAT: {
-		int flags = (int)sqe->open_flags;
-		if (sqe->file_index && (flags & O_CLOEXEC))
-			return final(-EINVAL);
-		if (sqe->file_index)
-			flags |= O_CLOEXEC;
-		return new_fd(ring, sqe, openat(sqe->fd, PTR(sqe->addr), flags | O_LARGEFILE,
-		                                (mode_t)sqe->len));
+		struct open_how how = {.flags = sqe->open_flags, .mode = sqe->len};
+		return open_op(ring, sqe, &how, false);
 	}
 	case IORING_OP_OPENAT2:
-		return new_fd(ring, sqe,
-		              (int)syscall(SYS_openat2, sqe->fd, PTR(sqe->addr), PTR(sqe->off),
-		                           (size_t)sqe->len));
+		return open_op(ring, sqe, PTR(sqe->off), true);
 	case IORING_OP_CLOSE:
 		return close_op(ring, sqe);
 	case IORING_OP_STATX:
