@@ -187,10 +187,10 @@ typedef struct rk_iovec {
  *   - Messages (rk_prep_msg_ring) travel between any two rings of the
  *     process: fallback to fallback directly; fallback to io_uring through
  *     a small private io_uring when the process may use io_uring; io_uring
- *     to fallback when the sender reaps its op's completion (the message
- *     is posted then, and the completion's res says whether it was).
- *     RK_FIXED_FILE targets of a fallback ring must be rings of this
- *     process. */
+ *     to fallback when the sender prepares the op, which is then complete
+ *     at once (its res says whether the message was posted; a link flag on
+ *     it links nothing). RK_FIXED_FILE targets of a fallback ring must be
+ *     rings of this process. */
 #define RK_BACKEND_URING    1
 #define RK_BACKEND_FALLBACK 2
 

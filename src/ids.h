@@ -113,6 +113,17 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 	return id;
 }
 
+/* Queues an op that is already complete, without the backend: rk_reap
+ * delivers it with res. (A message from an io_uring ring to a fallback
+ * ring, posted when prepared.) */
+static inline int64_t rk__op_commit_local(rk_ring *ring, struct rk_op *op, int32_t res)
+{
+	ring->live++;
+	ring->chain_len = 0;
+	rk__op_complete_local(ring, op, res);
+	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+}
+
 /* The live op an id names, or NULL when the id is stale, unknown or free. */
 static inline struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id)
 {

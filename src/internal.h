@@ -52,7 +52,6 @@ enum rk_op_kind {
 	RK_KIND_PLAIN = 0,
 	RK_KIND_FD,      /* a res >= 0 is a new fd the caller owns */
 	RK_KIND_RECVMSG, /* name, flags and SCM_RIGHTS fds wait in op storage */
-	RK_KIND_MSG,     /* a message to a fallback ring, posted when reaped */
 };
 
 struct rk_op {
@@ -225,15 +224,9 @@ static inline uint32_t rk__sq_used(rk_ring *ring)
 
 
 /* ops_msg.c: a recvmsg or fd-returning op's completion, before its slot is
- * released; when the ring is discarding, fds nobody will see are closed.
- * Returns the res to deliver (a message's sender learns here whether it
- * was posted). */
-RK_HIDDEN int32_t rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res,
-                                uint32_t cqe_flags);
+ * released; when the ring is discarding, fds nobody will see are closed. */
+RK_HIDDEN void rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe_flags);
 
-/* msgring.c: the message of an io_uring ring's op to a fallback ring is
- * posted when the op's completion is reaped. */
-RK_HIDDEN int32_t rk__msg_settle(rk_ring *ring, struct rk_op *op, int32_t res);
 /* fallback/ring.c: the registry of fallback rings, by fd and by token. */
 RK_HIDDEN bool rk__fb_ring_token(int fd, uint64_t *token);
 RK_HIDDEN int rk__fb_post_message(uint64_t token, uint64_t data, int32_t res);

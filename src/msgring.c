@@ -14,15 +14,6 @@
 
 #include "ids.h"
 
-/* What an io_uring ring's message to a fallback ring carries until its
- * op's completion is reaped: the kernel cannot post into a ring that is
- * not an io_uring, so the sender's op is a NOP and the message goes then. */
-struct msg_to_fb {
-	uint64_t token;
-	uint64_t data;
-	int32_t res;
-};
-
 int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t res,
                          uint32_t flags)
 {
@@ -43,21 +34,12 @@ int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t re
 	uint64_t token;
 	if (ring->be == &rk__uring_backend && !(flags & RK_FIXED_FILE) &&
 	    rk__fb_ring_token(target_fd, &token)) {
-		struct msg_to_fb *m = rk__op_storage(ring, op, sizeof(*m));
-		*m = (struct msg_to_fb){.token = token, .data = data, .res = res};
-		io_uring_prep_nop(sqe);
-		op->kind = RK_KIND_MSG;
-		return rk__op_commit(ring, op, sqe, flags);
+		/* A fallback ring: no kernel posts into it. The message goes now
+		 * and the op is complete at once, with what posting it gave; the
+		 * SQE begun above is simply not used. */
+		return rk__op_commit_local(ring, op, rk__fb_post_message(token, data, res));
 	}
 	/* addr 0 is IORING_MSG_DATA: post len as res and off as user_data. */
 	io_uring_prep_msg_ring(sqe, target_fd, (unsigned)res, data, 0);
 	return rk__op_commit(ring, op, sqe, flags);
-}
-
-int32_t rk__msg_settle(rk_ring *ring, struct rk_op *op, int32_t res)
-{
-	if (res < 0 || ring->discarding)
-		return res;
-	const struct msg_to_fb *m = (const struct msg_to_fb *)rk__op_storage_base(ring, op);
-	return rk__fb_post_message(m->token, m->data, m->res);
 }

@@ -207,7 +207,7 @@ static void settle_recvmsg(rk_ring *ring, struct rk_op *op, int32_t res)
 	}
 }
 
-int32_t rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe_flags)
+void rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe_flags)
 {
 	switch (op->kind) {
 	case RK_KIND_FD:
@@ -219,12 +219,7 @@ int32_t rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe
 		if (!(cqe_flags & IORING_CQE_F_MORE))
 			settle_recvmsg(ring, op, res);
 		break;
-	case RK_KIND_MSG:
-		if (!(cqe_flags & IORING_CQE_F_MORE))
-			return rk__msg_settle(ring, op, res);
-		break;
 	default:
 		break;
 	}
-	return res;
 }

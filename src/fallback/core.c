@@ -834,7 +834,7 @@ static uint32_t drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 		if (e.flags & IORING_CQE_F_BUFFER)
 			rk__group_took_chunk(ring, op, e.flags);
 		if (op->kind)
-			out[kept - 1].res = rk__op_settle(ring, op, e.res, e.flags);
+			rk__op_settle(ring, op, e.res, e.flags);
 		if (!(e.flags & IORING_CQE_F_MORE)) {
 			ring->total_completed++;
 			rk__op_release(ring, op);
@@ -854,7 +854,7 @@ static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 		out[n].res = op->res;
 		out[n].flags = 0;
 		if (op->kind)
-			out[n].res = rk__op_settle(ring, op, op->res, 0);
+			rk__op_settle(ring, op, op->res, 0);
 		n++;
 		ring->total_cqes++;
 		ring->total_completed++;

@@ -151,7 +151,7 @@ static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 		out[n].res = op->res;
 		out[n].flags = 0;
 		if (op->kind)
-			out[n].res = rk__op_settle(ring, op, op->res, 0);
+			rk__op_settle(ring, op, op->res, 0);
 		n++;
 		ring->total_cqes++;
 		ring->total_completed++;
@@ -209,7 +209,7 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		if (flags & IORING_CQE_F_BUFFER)
 			rk__group_took_chunk(ring, op, flags);
 		if (op->kind)
-			out[n - 1].res = rk__op_settle(ring, op, res, flags);
+			rk__op_settle(ring, op, res, flags);
 		if (flags & IORING_CQE_F_MORE)
 			continue;
 		finals++;

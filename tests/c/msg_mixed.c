@@ -1,6 +1,6 @@
 /* Messages between rings of different backends (ringkit.h, "Backends"):
- * fallback to fallback, io_uring to fallback (posted when the sender reaps
- * its op's completion), fallback to io_uring (through the kernel), and a
+ * fallback to fallback, io_uring to fallback (posted when the sender
+ * prepares it), fallback to io_uring (through the kernel), and a
  * fallback sender naming its target by a registered-file slot. A target
  * blocked in rk_reap with nothing of its own in flight (RK_RING_MSG_TARGET)
  * wakes for each. A descriptor that is not a ring answers -EBADFD, as the
@@ -90,19 +90,25 @@ int main(void)
 
 	rk_ring *ur;
 	if (rk_ring_create(8, RK_RING_NO_FALLBACK | RK_RING_MSG_TARGET, &ur) == 0) {
-		/* io_uring -> fallback: posted when the sender reaps its op. */
+		/* io_uring -> fallback: posted when prepared, the op completes at once. */
 		send_msg(ur, rk_ring_fd(fb), 6, 66, 0, 0);
 		expect_msg(fb, 6, 66);
 		/* fallback -> io_uring: the kernel posts it. */
 		send_msg(fa, rk_ring_fd(ur), 7, 77, 0, 0);
 		expect_msg(ur, 7, 77);
-		/* A fallback target closed between prep and reap: -EBADFD. */
+		/* ... so a target closed before the sender reaps had it. */
 		rk_ring *gone;
 		CHECK_EQ(rk_ring_create(8, RK_RING_FALLBACK, &gone), 0);
-		int64_t id = rk_prep_msg_ring(ur, rk_ring_fd(gone), 8, 0, 0);
+		int gone_fd = rk_ring_fd(gone);
+		int64_t id = rk_prep_msg_ring(ur, gone_fd, 8, 0, 0);
 		CHECK(id >= 0);
+		CHECK_EQ(stat_of(gone, RK_STAT_INFLIGHT), 0);
+		rk_cqe m;
+		CHECK_EQ(rk_reap(gone, &m, 1, 0, 0), 1);
+		CHECK_EQ(value_of(&m), 8);
 		CHECK_EQ(rk_ring_close(gone), 0);
-		CHECK_EQ(run_one(ur, id), -EBADFD);
+		CHECK_EQ(run_one(ur, id), 0);
+		send_msg(ur, gone_fd, 8, 0, 0, -EBADF); /* no descriptor any more */
 		/* A fallback waiter woken by an io_uring sender. */
 		w = (struct waiter){.ring = fb, .got = -1};
 		CHECK_EQ(pthread_create(&t, NULL, wait_one, &w), 0);
