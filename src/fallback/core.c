@@ -252,8 +252,12 @@ void rk__fb_finish(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, int32_t res
 	drop_own(ring, slot);
 	rk__fb_post(ring, ctx, slot, res, cflags);
 	if (lt != RK_NONE) {
-		/* The op finished first: its link timeout is cancelled. */
-		rk__fb_timer_del(ring, lt);
+		/* The op finished first: its link timeout is cancelled (or never
+		 * started, when the op ended before it started). */
+		if (fbx(ring, lt)->st == FB_LT_IDLE)
+			ring->fb->active++;
+		else
+			rk__fb_timer_del(ring, lt);
 		rk__fb_post(ring, ctx, lt, -ECANCELED, 0);
 	}
 	if (next != RK_NONE) {
@@ -488,7 +492,8 @@ static void start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		t->st = FB_TIMER;
 		t->target = slot;
 		fb->active++;
-		int r = set_deadline(ring, lt) ? rk__fb_timer_add(ring, lt) : 0;
+		set_deadline(ring, lt); /* already due: the service thread fires it at once */
+		int r = rk__fb_timer_add(ring, lt);
 		if (r < 0) {
 			x->lt = RK_NONE;
 			rk__fb_post(ring, ctx, lt, r, 0);
