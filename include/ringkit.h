@@ -149,7 +149,8 @@ typedef struct rk_iovec {
  * reaps. Sockets, pipes and other pollable files are tried at once without
  * blocking (MSG_DONTWAIT, RWF_NOWAIT) on that thread; when they would block
  * they wait for readiness in an epoll set watched by the ring's service
- * thread, which then makes the call. Reads and writes of regular files that
+ * thread, which then makes the call (accept and receives into provided
+ * buffers always wait there first). Reads and writes of regular files that
  * are not in the page cache, fsync, open, statx, the path ops, fallocate,
  * fadvise, splice and tee run on a small pool of worker threads (at most
  * four per ring). Timeouts run on the service thread. Threads start on
@@ -159,8 +160,10 @@ typedef struct rk_iovec {
  * What differs, honestly:
  *   - rk_ring_fd is an eventfd, readable while completions wait to be
  *     reaped; poll it as before. A fallback ring also holds an epoll
- *     instance and a wakeup eventfd once its service thread runs (three
- *     descriptors), and a duplicate of an eventfd registered with it.
+ *     instance and a wakeup eventfd (three descriptors from its creation
+ *     on), a duplicate of an eventfd registered with it, and in its file
+ *     table descriptors of its own (close-on-exec, counted against
+ *     RLIMIT_NOFILE) where the kernel holds files.
  *   - rk_ring_probe reports what the fallback implements: every op this
  *     header offers, whatever the running kernel's io_uring knows.
  *   - Setup modes (SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are
@@ -170,12 +173,20 @@ typedef struct rk_iovec {
  *     memory (no RLIMIT_MEMLOCK charge), and chunk ops on a registered
  *     region are plain reads and writes.
  *   - Zero-copy sends copy: the notification comes right after the result,
- *     with RK_NOTIF_USAGE_ZC_COPIED under RK_SEND_ZC_REPORT_USAGE.
+ *     with RK_NOTIF_USAGE_ZC_COPIED under RK_SEND_ZC_REPORT_USAGE. As in
+ *     the kernel, only TCP and UDP sockets take them (-EOPNOTSUPP else).
+ *   - A multishot op whose completions pile up unreaped (more than the CQ
+ *     holds, and at least 64) pauses until rk_reap makes room, where
+ *     io_uring ends it with a completion without MORE; nothing is lost
+ *     either way.
  *   - An op running on a worker (a regular-file read, fsync, open, ...)
  *     cannot be interrupted: cancelling it answers -EALREADY and it
- *     completes with its own result; rk_ring_close waits for it (up to its
+ *     completes with its own result (rk_cancel_sync: -EALREADY once it
+ *     ended, -ETIME at the bound); rk_ring_close waits for it (up to its
  *     bound, then -ETIMEDOUT as documented there). An op waiting for
- *     readiness or a timer is cancelled at once, as on io_uring.
+ *     readiness or a timer is cancelled at once, as on io_uring. Opens are
+ *     first tried with O_NONBLOCK as io_uring tries them, so a FIFO opened
+ *     without O_CREAT/O_TRUNC does not wait for its other end.
  *   - MSG_WAITALL is honoured for send, recv and sendmsg (the call is
  *     repeated until done); recvmsg returns what one call got.
  *   - The fallback never changes a caller's descriptor flags, except that

@@ -7,7 +7,8 @@
 #      (e.g. a pyenv python3 first on PATH), when the machine has one
 #   4. the normal build's C, Python and Lua suites again on the fallback
 #      backend (RINGKIT_BACKEND=fallback: what runs where io_uring is
-#      refused), logged apart as testlog-fallback.json
+#      refused), and the C suite on it under the sanitizers, logged apart as
+#      testlog-fallback.json
 # Build dirs: build-test, build-test-asan, build-test-cffi2 (prefix: RK_BUILD_PREFIX).
 set -u
 cd "$(dirname "$0")/.."
@@ -48,9 +49,18 @@ configure "$prefix-asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lu
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	suite "$prefix-asan" --suite c --suite python || status=1
 
+# The fallback's threads and queues under the sanitizers too (C suite).
+echo "== C suite on the fallback backend under ASan+UBSan"
+rm -f "$prefix-asan/meson-logs/testlog-fallback.json"
+[ -f "$prefix-asan/build.ninja" ] &&
+	RINGKIT_BACKEND=fallback ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	meson test -C "$prefix-asan" --num-processes "$jobs" --print-errorlogs \
+	--logbase testlog-fallback --suite c || status=1
+
 # The binding must build and pass with cffi 1.15 (Debian) and 2.x.
 logs="$prefix/meson-logs/testlog.json $prefix/meson-logs/testlog-fallback.json"
-logs="$logs $prefix-asan/meson-logs/testlog.json"
+logs="$logs $prefix-asan/meson-logs/testlog.json $prefix-asan/meson-logs/testlog-fallback.json"
 alt=$(command -v python3 || true)
 if [ -n "$alt" ] && [ "$(readlink -f "$alt")" != "$(readlink -f /usr/bin/python3)" ] &&
 	"$alt" -c 'import sys, cffi; sys.exit(int(cffi.__version__.split(".")[0]) < 2)' 2>/dev/null; then
