@@ -49,6 +49,10 @@ static int reg_add(rk_ring *ring)
 	return 0;
 }
 
+static void drop_helper(void);
+
+/* With the last fallback ring gone, so is everything the registry holds:
+ * nothing stays allocated behind a library that may be dlclose'd. */
 static void reg_remove(rk_ring *ring)
 {
 	pthread_mutex_lock(&reg_mu);
@@ -59,7 +63,15 @@ static void reg_remove(rk_ring *ring)
 		}
 	}
 	__atomic_store_n(&nregs_hint, nregs, __ATOMIC_RELAXED);
+	bool last = nregs == 0;
+	if (last) {
+		free(regs);
+		regs = NULL;
+		capregs = 0;
+	}
 	pthread_mutex_unlock(&reg_mu);
+	if (last) /* not under reg_mu: the helper's prep looks the registry up */
+		drop_helper();
 }
 
 static rk_ring *reg_find(int fd, uint64_t token)
@@ -102,6 +114,18 @@ int rk__fb_post_message(uint64_t token, uint64_t data, int32_t res)
 static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
 static rk_ring *helper;
 static bool helper_failed;
+
+/* Lock order: helper_mu, then reg_mu (the helper's rk_prep_msg_ring looks
+ * the registry up). */
+static void drop_helper(void)
+{
+	pthread_mutex_lock(&helper_mu);
+	if (helper)
+		rk_ring_close(helper);
+	helper = NULL;
+	helper_failed = false;
+	pthread_mutex_unlock(&helper_mu);
+}
 
 static int32_t send_by_kernel(int fd, uint64_t data, int32_t res)
 {
