@@ -1,10 +1,14 @@
 /*
- * The fallback's op life cycle: submission (chains, link timeouts,
- * RK_DRAIN), starting an op where it runs, posting completions, the
- * cancellations, and the caller's side of the completion queue.
+ * An op's life in the fallback: starting it where it runs (now, a
+ * non-blocking try on the current thread, a worker, or the wait for
+ * readiness), applying what its call returned, posting its completions,
+ * and what a final completion unblocks: the rest of a linked chain (or its
+ * cancellation), the link timeout bounding it, ops held by RK_DRAIN, count
+ * timeouts. Submission and reaping are in submit.c, cancellation in
+ * cancel.c, the calls in exec.c and net.c.
  *
  * Everything here runs with fb->mu held, except the calls themselves
- * (rk__fb_exec) in rk__fb_run, and the slot releases in drain().
+ * (rk__fb_exec) that rk__fb_run makes off the caller's thread.
  */
 #include <errno.h>
 #include <poll.h>
@@ -12,10 +16,6 @@
 
 #include "fb.h"
 
-#define LINKS (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)
-
-static void start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
-static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
 
 void rk__fb_ctx_push(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 {
@@ -47,7 +47,7 @@ static bool is_timeout(uint8_t opcode)
 	return opcode == IORING_OP_TIMEOUT || opcode == IORING_OP_LINK_TIMEOUT;
 }
 
-static void uncount(rk_ring *ring, uint32_t slot)
+void rk__fb_uncount(rk_ring *ring, uint32_t slot)
 {
 	struct rk_fb *fb = ring->fb;
 	struct fb_op *x = fbx(ring, slot);
@@ -72,7 +72,7 @@ static void count_completion(rk_ring *ring, struct fb_ctx *ctx)
 			i++;
 			continue;
 		}
-		uncount(ring, slot);
+		rk__fb_uncount(ring, slot);
 		rk__fb_timer_del(ring, slot);
 		rk__fb_finish(ring, ctx, slot, 0, 0);
 	}
@@ -118,23 +118,6 @@ int rk__fb_post_message_locked(rk_ring *ring, uint64_t data, int32_t res)
 	count_completion(ring, &ctx);
 	rk__fb_flush_signals(ring, &ctx);
 	return 0;
-}
-
-/* The ring's eventfd is readable exactly while the queue holds records.
- * The caller's own thread leaves it to this, at the end of its rk_submit,
- * rk_reap, ... call: a reap that posts inline and drains what it posted
- * then makes no eventfd call at all. */
-static void sync_signal(rk_ring *ring)
-{
-	struct rk_fb *fb = ring->fb;
-	bool pending = fb->cq_tail != fb->cq_head;
-	if (pending && !fb->signalled) {
-		rk__fb_sys_signal(ring->fd, 1);
-		fb->signalled = true;
-	} else if (!pending && fb->signalled) {
-		rk__fb_sys_unsignal(ring->fd);
-		fb->signalled = false;
-	}
 }
 
 /* Makes posted completions visible: the ring's eventfd (other threads at
@@ -235,7 +218,7 @@ static void release_drained(rk_ring *ring, struct fb_ctx *ctx)
 		fb->drain_head = fbx(ring, slot)->next;
 		if (fb->drain_head == RK_NONE)
 			fb->drain_tail = RK_NONE;
-		start(ring, ctx, slot);
+		rk__fb_start(ring, ctx, slot);
 		if (drain)
 			return;
 	}
@@ -264,7 +247,7 @@ void rk__fb_finish(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, int32_t res
 		if (broken || ring->fb->stopping)
 			fail_chain(ring, ctx, next);
 		else
-			start(ring, ctx, next);
+			rk__fb_start(ring, ctx, next);
 	}
 	if (ring->fb->active == 0)
 		release_drained(ring, ctx);
@@ -395,51 +378,6 @@ static void start_timeout(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 	}
 }
 
-/* The targets of cancel, poll_remove and timeout_remove: the op the id
- * names, while the fallback holds it. */
-static uint32_t find(rk_ring *ring, int64_t id)
-{
-	if (id < 0 || (uint32_t)id >= ring->capacity)
-		return RK_NONE;
-	struct fb_op *x = fbx(ring, (uint32_t)id);
-	if (x->id != id || x->st == FB_IDLE || x->st == FB_DONE)
-		return RK_NONE;
-	return (uint32_t)id;
-}
-
-static int32_t do_cancel(rk_ring *ring, struct fb_ctx *ctx, const struct io_uring_sqe *sqe)
-{
-	uint32_t target = find(ring, (int64_t)sqe->addr);
-	if (target == RK_NONE)
-		return -ENOENT;
-	uint8_t top = fb_sqe(ring, target)->opcode;
-	if (sqe->opcode == IORING_OP_TIMEOUT_REMOVE) {
-		if (top != IORING_OP_TIMEOUT || fbx(ring, target)->st != FB_TIMER)
-			return -ENOENT;
-	} else if (sqe->opcode == IORING_OP_POLL_REMOVE) {
-		if (top != IORING_OP_POLL_ADD)
-			return -ENOENT;
-	}
-	return cancel_slot(ring, ctx, target);
-}
-
-/* A timer of the service thread is due. A timeout completes with -ETIME;
- * a link timeout cancels the op it bounds and completes with -ETIME, or
- * with the cancel's error when that op is making its call (-EALREADY). */
-void rk__fb_timer_fired(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
-{
-	struct fb_op *x = fbx(ring, slot);
-	if (fb_sqe(ring, slot)->opcode == IORING_OP_TIMEOUT) {
-		uncount(ring, slot);
-		rk__fb_finish(ring, ctx, slot, -ETIME, 0);
-		return;
-	}
-	uint32_t target = x->target;
-	fbx(ring, target)->lt = RK_NONE;
-	int r = cancel_slot(ring, ctx, target);
-	rk__fb_finish(ring, ctx, slot, r == 0 ? -ETIME : r, 0);
-}
-
 /* Ops that need no call: they complete (or arm) right here. */
 static void start_now(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 {
@@ -459,7 +397,7 @@ static void start_now(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 	case IORING_OP_ASYNC_CANCEL:
 	case IORING_OP_POLL_REMOVE:
 	case IORING_OP_TIMEOUT_REMOVE:
-		rk__fb_finish(ring, ctx, slot, do_cancel(ring, ctx, sqe), 0);
+		rk__fb_finish(ring, ctx, slot, rk__fb_cancel_op(ring, ctx, sqe), 0);
 		break;
 	default:
 		rk__fb_finish(ring, ctx, slot, -EINVAL, 0);
@@ -467,16 +405,9 @@ static void start_now(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 	}
 }
 
-static uint32_t wait_events(const struct io_uring_sqe *sqe)
-{
-	if (sqe->opcode == IORING_OP_POLL_ADD)
-		return sqe->poll32_events;
-	return POLLIN;
-}
-
 /* Starts an op: it becomes active, its link timeout starts counting, and it
  * runs where it belongs. */
-static void start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
+void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 {
 	struct rk_fb *fb = ring->fb;
 	struct fb_op *x = fbx(ring, slot);
@@ -526,7 +457,7 @@ static void start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		}
 		break;
 	case FB_HOME_WAIT:
-		r = rk__fb_arm(ring, slot, wait_events(sqe));
+		r = rk__fb_arm(ring, slot, rk__fb_wait_events(sqe));
 		if (r == -EPERM) {
 			/* Not pollable (a regular file, /dev/null): the call itself
 			 * says what is wrong (-ENOTSOCK, ...), as in the kernel. */
@@ -635,384 +566,3 @@ void rk__fb_run(rk_ring *ring, struct fb_ctx *ctx)
 	}
 }
 
-/* Cancels one op the fallback holds: 0 when it was stopped (it completes
- * with -ECANCELED), -EALREADY when it is making its call (it completes as
- * that call ends: with -ECANCELED if the call would wait, else with its
- * result), -ENOENT when it cannot be found (a chain member not started
- * yet, as in the kernel). */
-static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
-{
-	struct rk_fb *fb = ring->fb;
-	struct fb_op *x = fbx(ring, slot);
-	int32_t res = x->done > 0 && x->done <= INT32_MAX ? (int32_t)x->done : -ECANCELED;
-	switch (x->st) {
-	case FB_QUEUED: {
-		uint32_t *p = &fb->wq_head, prev = RK_NONE;
-		while (*p != slot) {
-			prev = *p;
-			p = &fbx(ring, *p)->next;
-		}
-		*p = x->next;
-		if (fb->wq_tail == slot)
-			fb->wq_tail = prev;
-		fb->nqueued--;
-		break;
-	}
-	case FB_ARMED:
-		rk__fb_disarm(ring, slot);
-		break;
-	case FB_TIMER:
-		rk__fb_timer_del(ring, slot);
-		uncount(ring, slot);
-		if (fb_sqe(ring, slot)->opcode == IORING_OP_LINK_TIMEOUT)
-			fbx(ring, x->target)->lt = RK_NONE; /* its op goes on unbounded */
-		res = -ECANCELED;
-		break;
-	case FB_STALLED: {
-		uint32_t *p = &fb->stalled_head;
-		while (*p != slot)
-			p = &fbx(ring, *p)->next;
-		*p = x->next;
-		break;
-	}
-	case FB_DRAINING: {
-		uint32_t *p = &fb->drain_head, prev = RK_NONE;
-		while (*p != slot) {
-			prev = *p;
-			p = &fbx(ring, *p)->next;
-		}
-		*p = x->next;
-		if (fb->drain_tail == slot)
-			fb->drain_tail = prev;
-		fb->active++; /* never started */
-		break;
-	}
-	case FB_RUNNING:
-		x->cancel = 1;
-		return -EALREADY;
-	default:
-		return -ENOENT;
-	}
-	x->cancel = 2;
-	rk__fb_finish(ring, ctx, slot, res, 0);
-	return 0;
-}
-
-/* Hands every staged op to the fallback: chains are linked up (a chain
- * ends at the end of a submission, as in the kernel), link timeouts attach
- * to the op before them, and each chain's first op starts — or waits, when
- * RK_DRAIN says so. */
-static int submit(rk_ring *ring, bool sync)
-{
-	struct rk_fb *fb = ring->fb;
-	if (ring->staged_head == RK_NONE)
-		return 0;
-	struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
-	uint32_t heads_head = RK_NONE, heads_tail = RK_NONE;
-	uint32_t chain_tail = RK_NONE; /* last op of the open chain */
-	bool open = false;             /* the op before linked to the next one */
-	int n = 0;
-
-	pthread_mutex_lock(&fb->mu);
-	while (ring->staged_head != RK_NONE) {
-		uint32_t slot = ring->staged_head;
-		struct rk_op *op = &ring->ops[slot];
-		ring->staged_head = op->next;
-		op->next = RK_NONE;
-		op->state = RK_OP_KERNEL;
-		ring->in_kernel++;
-		n++;
-		struct fb_op *x = fbx(ring, slot);
-		x->id = rk__op_id(ring, op);
-		x->link = x->lt = x->target = RK_NONE;
-		x->cancel = 0;
-		x->done = 0;
-		x->phase = x->regular = 0;
-		x->fd = x->fd_in = x->wfd = -1;
-		x->heap = RK_NONE;
-		x->own[0] = x->own[1] = -1;
-		uint8_t flags = op->sqe.flags;
-		if (op->sqe.opcode == IORING_OP_LINK_TIMEOUT && open && fbx(ring, chain_tail)->lt == RK_NONE) {
-			x->st = FB_LT_IDLE;
-			fbx(ring, chain_tail)->lt = slot;
-			open = flags & LINKS; /* the chain goes on from the bounded op */
-			continue;
-		}
-		if (open) {
-			x->st = FB_LINKED;
-			fbx(ring, chain_tail)->link = slot;
-		} else {
-			/* A new chain (or a lone op): its first op starts below. */
-			x->st = FB_LINKED;
-			x->next = RK_NONE;
-			if (heads_tail == RK_NONE)
-				heads_head = slot;
-			else
-				fbx(ring, heads_tail)->next = slot;
-			heads_tail = slot;
-		}
-		chain_tail = slot;
-		open = flags & LINKS;
-	}
-	ring->staged_tail = RK_NONE;
-	ring->staged_count = 0;
-	ring->chain_len = 0;
-	ring->total_submitted += (uint64_t)n;
-
-	while (heads_head != RK_NONE) {
-		uint32_t slot = heads_head;
-		heads_head = fbx(ring, slot)->next;
-		bool drain = fb_sqe(ring, slot)->flags & IOSQE_IO_DRAIN;
-		if (fb->drain_head != RK_NONE || (drain && fb->active > 0)) {
-			struct fb_op *x = fbx(ring, slot);
-			x->st = FB_DRAINING;
-			x->next = RK_NONE;
-			if (fb->drain_tail == RK_NONE)
-				fb->drain_head = slot;
-			else
-				fbx(ring, fb->drain_tail)->next = slot;
-			fb->drain_tail = slot;
-			continue;
-		}
-		start(ring, &ctx, slot);
-	}
-	rk__fb_run(ring, &ctx);
-	rk__fb_flush_signals(ring, &ctx);
-	if (sync)
-		sync_signal(ring);
-	pthread_mutex_unlock(&fb->mu);
-	return n;
-}
-
-int rk__fb_submit(rk_ring *ring, bool getevents)
-{
-	(void)getevents;
-	return submit(ring, true);
-}
-
-/* Multishot ops paused on a full queue go on once there is room. */
-static void resume_stalled(rk_ring *ring, struct fb_ctx *ctx)
-{
-	struct rk_fb *fb = ring->fb;
-	while (fb->stalled_head != RK_NONE && rk__fb_cq_room(ring)) {
-		uint32_t slot = fb->stalled_head;
-		fb->stalled_head = fbx(ring, slot)->next;
-		int r = rk__fb_arm(ring, slot, wait_events(fb_sqe(ring, slot)));
-		if (r < 0)
-			rk__fb_finish(ring, ctx, slot, r, 0);
-	}
-}
-
-/* Copies up to max records out of the completion queue, then settles and
- * releases them in the op table (the caller's, so without the lock). */
-static uint32_t drain(rk_ring *ring, rk_cqe *out, uint32_t max)
-{
-	struct rk_fb *fb = ring->fb;
-	uint32_t n = 0;
-	pthread_mutex_lock(&fb->mu);
-	while (fb->cq_head != fb->cq_tail && n < max) {
-		rk_cqe e = fb->cq[fb->cq_head & fb->cq_mask];
-		fb->cq_head++;
-		if (e.id >= 0 && !(e.flags & IORING_CQE_F_MORE))
-			fbx(ring, (uint32_t)e.id)->st = FB_IDLE; /* the caller's again */
-		out[n++] = e;
-	}
-	if (fb->stalled_head != RK_NONE) {
-		struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
-		resume_stalled(ring, &ctx);
-		rk__fb_run(ring, &ctx);
-		rk__fb_flush_signals(ring, &ctx);
-	}
-	sync_signal(ring);
-	pthread_mutex_unlock(&fb->mu);
-
-	uint32_t kept = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		rk_cqe e = out[i];
-		if (e.id < 0) { /* a message from another ring */
-			if (!ring->discarding)
-				out[kept++] = e;
-			continue;
-		}
-		struct rk_op *op = &ring->ops[(uint32_t)e.id];
-		out[kept++] = e;
-		if (e.flags & IORING_CQE_F_BUFFER)
-			rk__group_took_chunk(ring, op, e.flags);
-		if (op->kind)
-			rk__op_settle(ring, op, e.res, e.flags);
-		if (!(e.flags & IORING_CQE_F_MORE)) {
-			ring->total_completed++;
-			rk__op_release(ring, op);
-		}
-	}
-	ring->total_cqes += n;
-	return kept;
-}
-
-static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
-{
-	uint32_t n = 0;
-	while (ring->local_head != RK_NONE && n < max) {
-		struct rk_op *op = &ring->ops[ring->local_head];
-		ring->local_head = op->next;
-		out[n].id = rk__op_id(ring, op);
-		out[n].res = op->res;
-		out[n].flags = 0;
-		if (op->kind)
-			rk__op_settle(ring, op, op->res, 0);
-		n++;
-		ring->total_cqes++;
-		ring->total_completed++;
-		rk__op_release(ring, op);
-	}
-	if (ring->local_head == RK_NONE)
-		ring->local_tail = RK_NONE;
-	return n;
-}
-
-int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
-{
-	if (ring->staged_head != RK_NONE)
-		submit(ring, max == 0); /* a reap syncs the eventfd as it drains */
-	if (max == 0)
-		return 0; /* a submit-only call: leave completions queued */
-	uint32_t got = drain_local(ring, out, max);
-	got += drain(ring, out + got, max - got);
-	if (got >= wait_nr || timeout_ns == 0)
-		return (int)got;
-
-	int64_t deadline = timeout_ns > 0 ? rk__fb_sys_now(0) + timeout_ns : -1;
-	while (got < wait_nr) {
-		if (ring->in_kernel == 0 && !(ring->rk_flags & RK_RING_MSG_TARGET))
-			break; /* nothing live can complete: never wait for it */
-		int64_t left = -1;
-		if (deadline >= 0) {
-			left = deadline - rk__fb_sys_now(0);
-			if (left <= 0)
-				break;
-		}
-		int r = rk__fb_sys_wait(ring->fd, left);
-		got += drain(ring, out + got, max - got);
-		if (r == -EINTR && got == 0)
-			return -EINTR;
-		if (r == -EINTR)
-			break;
-	}
-	return (int)got;
-}
-
-/* Cancels everything the fallback holds (close and cancel_all): what waits
- * completes with -ECANCELED at once, what runs when its call ends. */
-static int cancel_everything_locked(rk_ring *ring, struct fb_ctx *ctx)
-{
-	int n = 0;
-	for (uint32_t slot = 0; slot < ring->capacity; slot++) {
-		struct fb_op *x = fbx(ring, slot);
-		switch (x->st) {
-		case FB_QUEUED:
-		case FB_ARMED:
-		case FB_TIMER:
-		case FB_STALLED:
-		case FB_DRAINING:
-		case FB_RUNNING:
-			cancel_slot(ring, ctx, slot);
-			n++;
-			break;
-		default:
-			break;
-		}
-	}
-	return n;
-}
-
-int rk__fb_cancel_all(rk_ring *ring)
-{
-	struct rk_fb *fb = ring->fb;
-	int n = rk__cancel_staged(ring, true);
-	n += (int)ring->in_kernel;
-	struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
-	pthread_mutex_lock(&fb->mu);
-	cancel_everything_locked(ring, &ctx);
-	rk__fb_run(ring, &ctx);
-	rk__fb_flush_signals(ring, &ctx);
-	sync_signal(ring);
-	pthread_mutex_unlock(&fb->mu);
-	return n;
-}
-
-/* rk_cancel_sync: cancels, and waits out an op that is making its call
- * (bounded by timeout_ns). 0 when the op ended cancelled. */
-int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t timeout_ns)
-{
-	struct rk_fb *fb = ring->fb;
-	if (op->state == RK_OP_STAGED)
-		rk__fb_submit(ring, false);
-	int64_t deadline = timeout_ns >= 0 ? rk__fb_sys_now(0) + timeout_ns : -1;
-	struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
-	uint32_t slot = (uint32_t)id;
-	int r;
-	pthread_mutex_lock(&fb->mu);
-	for (;;) {
-		struct fb_op *x = fbx(ring, slot);
-		if (x->id == id && x->st == FB_DONE) {
-			/* 0: our cancel stopped it; -EALREADY: it was making its
-			 * call and completed with its own result. */
-			r = x->cancel == 2 ? 0 : x->cancel == 1 ? -EALREADY : -ENOENT;
-			break;
-		}
-		uint32_t target = find(ring, id);
-		r = target == RK_NONE ? -ENOENT : cancel_slot(ring, &ctx, target);
-		if (r != -EALREADY)
-			break;
-		/* Making its call: wait until it is done with it. */
-		rk__fb_run(ring, &ctx);
-		rk__fb_flush_signals(ring, &ctx);
-		if (deadline >= 0) {
-			int64_t left = deadline - rk__fb_sys_now(0);
-			if (left <= 0) {
-				r = -ETIME;
-				break;
-			}
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + left;
-			ts.tv_sec = at / 1000000000;
-			ts.tv_nsec = at % 1000000000;
-			pthread_cond_timedwait(&fb->idle_cv, &fb->mu, &ts);
-		} else {
-			pthread_cond_wait(&fb->idle_cv, &fb->mu);
-		}
-	}
-	rk__fb_run(ring, &ctx);
-	rk__fb_flush_signals(ring, &ctx);
-	sync_signal(ring);
-	pthread_mutex_unlock(&fb->mu);
-	return r;
-}
-
-/* Close: cancels everything, then drains (discarding) until no op is
- * left, for at most timeout_ns. 0, or -ETIMEDOUT. */
-int rk__fb_quiesce(rk_ring *ring, int64_t timeout_ns)
-{
-	struct rk_fb *fb = ring->fb;
-	struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
-	pthread_mutex_lock(&fb->mu);
-	fb->stopping = true;
-	cancel_everything_locked(ring, &ctx);
-	rk__fb_run(ring, &ctx);
-	rk__fb_flush_signals(ring, &ctx);
-	pthread_mutex_unlock(&fb->mu);
-
-	int64_t deadline = rk__fb_sys_now(0) + timeout_ns;
-	rk_cqe scratch[64];
-	for (;;) {
-		while (drain(ring, scratch, 64) > 0)
-			;
-		if (ring->in_kernel == 0)
-			return 0;
-		int64_t left = deadline - rk__fb_sys_now(0);
-		if (left <= 0)
-			return -ETIMEDOUT;
-		rk__fb_sys_wait(ring->fd, left < 20000000 ? left : 20000000);
-	}
-}

@@ -1,6 +1,7 @@
 /*
- * The fallback's calls: one per opcode, reading the op record (the SQE the
- * prep wrote, in the io_uring layout liburing's prep helpers define) and
+ * The fallback's calls: one per opcode (the socket ones in net.c), reading
+ * the op record (the SQE the prep wrote, in the io_uring layout liburing's
+ * prep helpers define) and
  * returning a verdict for core.c: a result, more results to come, "wait
  * for readiness", or "needs a worker".
  *
@@ -28,35 +29,6 @@
 
 #include "fb.h"
 
-#define PTR(v) ((void *)(uintptr_t)(v))
-
-static struct fb_result final(int32_t res)
-{
-	return (struct fb_result){.verdict = FB_FINAL, .res = res};
-}
-
-static struct fb_result final_err(void)
-{
-	return final(-errno);
-}
-
-static struct fb_result wait_for(struct fb_op *x, int fd, uint32_t events)
-{
-	x->wfd = fd;
-	return (struct fb_result){.verdict = FB_WAIT, .events = events};
-}
-
-static struct fb_result punt(void)
-{
-	return (struct fb_result){.verdict = FB_PUNT};
-}
-
-/* Bytes already moved by earlier calls, or the error. */
-static struct fb_result done_or(struct fb_op *x, int32_t err)
-{
-	return final(x->done > 0 ? (int32_t)x->done : err);
-}
-
 /* Regular files and block devices never report readiness: a call that
  * would block on them needs a worker. */
 static bool is_regular(struct fb_op *x, int fd)
@@ -69,12 +41,6 @@ static bool is_regular(struct fb_op *x, int fd)
 		                     : 2;
 	}
 	return x->regular == 1;
-}
-
-static bool ready_now(int fd, short events)
-{
-	struct pollfd p = {.fd = fd, .events = events};
-	return poll(&p, 1, 0) > 0;
 }
 
 /* The iovecs still to move after x->done bytes: the op's own array, or
@@ -182,157 +148,6 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 	return final(-err);
 }
 
-/* MSG_WAITALL on a stream socket: io_uring repeats the call until all of
- * it moved (io_net_retry); elsewhere the flag is the kernel's business. */
-static bool retries(int fd, int flags)
-{
-	if (!(flags & MSG_WAITALL))
-		return false;
-	int type = 0;
-	socklen_t len = sizeof(type);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-		return false;
-	return type == SOCK_STREAM || type == SOCK_SEQPACKET;
-}
-
-static struct fb_result xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bool send)
-{
-	int flags = (int)sqe->msg_flags;
-	bool user_nowait = flags & MSG_DONTWAIT;
-	for (;;) {
-		char *buf = (char *)PTR(sqe->addr) + x->done;
-		size_t len = sqe->len - (size_t)x->done;
-		ssize_t r = send ? sendto(x->fd, buf, len, flags | MSG_DONTWAIT, NULL, 0)
-		                 : recvfrom(x->fd, buf, len, flags | MSG_DONTWAIT, NULL, NULL);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int err = errno;
-			if (err == EAGAIN && !user_nowait)
-				return wait_for(x, x->fd, send ? POLLOUT : POLLIN);
-			return done_or(x, -err);
-		}
-		x->done += r;
-		if (r > 0 && (uint64_t)x->done < sqe->len && retries(x->fd, flags) && !user_nowait)
-			continue;
-		return final((int32_t)x->done);
-	}
-}
-
-/* recv into a chunk of a provided-buffer group, taken only when data came
- * (the group's ring is read like the kernel reads it: entries up to the
- * tail the caller published). */
-static struct fb_result recv_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
-                                    const struct io_uring_sqe *sqe)
-{
-	struct rk_op *op = &ring->ops[slot];
-	struct rk_group *g = &ring->groups[op->group - 1];
-	bool multishot = sqe->ioprio & IORING_RECV_MULTISHOT;
-	int flags = (int)sqe->msg_flags;
-	for (;;) {
-		uint16_t tail = __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
-		if (g->head == tail)
-			return final(-ENOBUFS);
-		const struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
-		uint32_t len = b->len;
-		if (sqe->len && sqe->len < len)
-			len = sqe->len;
-		ssize_t r = recv(x->fd, PTR(b->addr), len, flags | MSG_DONTWAIT);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			bool user_nowait = !multishot && (flags & MSG_DONTWAIT);
-			if (errno == EAGAIN && !user_nowait)
-				return wait_for(x, x->fd, POLLIN);
-			return final_err();
-		}
-		if (r == 0)
-			return final(0); /* end of stream: no chunk taken */
-		uint32_t cflags = IORING_CQE_F_BUFFER | ((uint32_t)b->bid << IORING_CQE_BUFFER_SHIFT);
-		g->head++;
-		if (!multishot)
-			return (struct fb_result){.verdict = FB_FINAL, .res = (int32_t)r, .cflags = cflags};
-		return (struct fb_result){.verdict = FB_MORE, .res = (int32_t)r, .cflags = cflags};
-	}
-}
-
-/* The kernel offers zero-copy sends on TCP and UDP only (SOCK_SUPPORT_ZC)
- * and refuses the others with -EOPNOTSUPP; the fallback, which copies,
- * answers the same so code tested here behaves the same there. A
- * non-socket gets the send's own error. */
-static bool zc_capable(int fd)
-{
-	int domain = 0;
-	socklen_t len = sizeof(domain);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
-		return true;
-	return domain == AF_INET || domain == AF_INET6;
-}
-
-/* Clears the control area after the first partial sendmsg: the
- * descriptors went with the first bytes. */
-static struct fb_result sendmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe)
-{
-	struct msghdr *msg = PTR(sqe->addr);
-	int flags = (int)sqe->msg_flags;
-	bool user_nowait = flags & MSG_DONTWAIT;
-	for (;;) {
-		ssize_t r = sendmsg(x->fd, msg, flags | MSG_DONTWAIT);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int err = errno;
-			if (err == EAGAIN && !user_nowait)
-				return wait_for(x, x->fd, POLLOUT);
-			return done_or(x, -err);
-		}
-		x->done += r;
-		uint64_t left = 0;
-		for (size_t i = 0; i < msg->msg_iovlen; i++)
-			left += msg->msg_iov[i].iov_len;
-		left -= (uint64_t)r;
-		if (r == 0 || left == 0 || !retries(x->fd, flags) || user_nowait)
-			return final((int32_t)x->done);
-		/* Advance the op's own iovec copy past what went. */
-		size_t skip = (size_t)r;
-		while (msg->msg_iovlen && skip >= msg->msg_iov->iov_len) {
-			skip -= msg->msg_iov->iov_len;
-			msg->msg_iov++;
-			msg->msg_iovlen--;
-		}
-		if (msg->msg_iovlen) {
-			msg->msg_iov->iov_base = (char *)msg->msg_iov->iov_base + skip;
-			msg->msg_iov->iov_len -= skip;
-		}
-		msg->msg_control = NULL;
-		msg->msg_controllen = 0;
-	}
-}
-
-/* recvmsg writes the address, control and flags back into the msghdr in op
- * storage, where the shared settle code reads them, as with the kernel. A
- * call that would block must not leave its changes behind. */
-static struct fb_result recvmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe)
-{
-	struct msghdr *msg = PTR(sqe->addr);
-	int flags = (int)sqe->msg_flags;
-	socklen_t namelen = msg->msg_namelen;
-	size_t ctllen = msg->msg_controllen;
-	for (;;) {
-		ssize_t r = recvmsg(x->fd, msg, flags | MSG_DONTWAIT);
-		if (r >= 0)
-			return final((int32_t)r);
-		int err = errno;
-		msg->msg_namelen = namelen;
-		msg->msg_controllen = ctllen;
-		if (err == EINTR)
-			continue;
-		if (err == EAGAIN && !(flags & MSG_DONTWAIT))
-			return wait_for(x, x->fd, POLLIN);
-		return final(-err);
-	}
-}
-
 /* A new descriptor into the ring's file table (a direct op): slot + 1 in
  * file_index, or IORING_FILE_INDEX_ALLOC. The table holds the descriptor;
  * res is 0 or the slot chosen. */
@@ -369,78 +184,13 @@ static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
 	return res;
 }
 
-static struct fb_result new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd)
+struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd)
 {
 	if (fd < 0)
 		return final_err();
 	if (sqe->file_index)
 		return final(install(ring, fd, sqe->file_index));
 	return final(fd);
-}
-
-/* accept: on a blocking listener only once poll says a connection waits
- * (another acceptor outside the ring can still take it first: see the
- * header). */
-static struct fb_result accept_op(rk_ring *ring, struct fb_op *x, const struct io_uring_sqe *sqe)
-{
-	bool multishot = sqe->ioprio & IORING_ACCEPT_MULTISHOT;
-	int flags = (int)sqe->accept_flags;
-	if (sqe->file_index) {
-		if (flags & SOCK_CLOEXEC)
-			return final(-EINVAL);
-		flags |= SOCK_CLOEXEC; /* the table's own descriptor */
-	}
-	int fl = fcntl(x->fd, F_GETFL);
-	if (fl < 0)
-		return final_err();
-	if (!(fl & O_NONBLOCK) && !ready_now(x->fd, POLLIN))
-		return wait_for(x, x->fd, POLLIN);
-	int fd;
-	do
-		fd = accept4(x->fd, PTR(sqe->addr), PTR(sqe->off), flags);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		if (errno == EAGAIN)
-			return wait_for(x, x->fd, POLLIN);
-		return final_err();
-	}
-	struct fb_result r = new_fd(ring, sqe, fd);
-	if (multishot && r.res >= 0)
-		r.verdict = FB_MORE;
-	return r;
-}
-
-/* connect without blocking: O_NONBLOCK for the one call (restored at
- * once; the connection goes on in the kernel), then readiness and
- * SO_ERROR. */
-static struct fb_result connect_op(struct fb_op *x, const struct io_uring_sqe *sqe)
-{
-	if (x->phase) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			return final_err();
-		return final(-err);
-	}
-	int fl = fcntl(x->fd, F_GETFL);
-	if (fl < 0)
-		return final_err();
-	if (!(fl & O_NONBLOCK))
-		fcntl(x->fd, F_SETFL, fl | O_NONBLOCK);
-	int r;
-	do
-		r = connect(x->fd, PTR(sqe->addr), (socklen_t)sqe->off);
-	while (r < 0 && errno == EINTR);
-	int err = r < 0 ? errno : 0;
-	if (!(fl & O_NONBLOCK))
-		fcntl(x->fd, F_SETFL, fl);
-	if (err == EINPROGRESS) {
-		x->phase = 1;
-		return wait_for(x, x->fd, POLLOUT);
-	}
-	if (err == EAGAIN) /* a unix socket's full backlog: try again when writable */
-		return wait_for(x, x->fd, POLLOUT);
-	return final(-err);
 }
 
 static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
@@ -502,11 +252,11 @@ static struct fb_result open_op(rk_ring *ring, const struct io_uring_sqe *sqe,
 		if (fd >= 0 && !user_nonblock)
 			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 		if (fd >= 0 || errno != EAGAIN)
-			return new_fd(ring, sqe, fd);
+			return rk__fb_new_fd(ring, sqe, fd);
 	}
 	fd = two ? (int)syscall(SYS_openat2, sqe->fd, PTR(sqe->addr), &how, sizeof(how))
 	         : openat(sqe->fd, PTR(sqe->addr), (int)how.flags, (mode_t)how.mode);
-	return new_fd(ring, sqe, fd);
+	return rk__fb_new_fd(ring, sqe, fd);
 }
 
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
@@ -613,36 +363,36 @@ struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, int kind)
 			return final(-EINVAL);
 		if (sqe->file_index)
 			type |= SOCK_CLOEXEC;
-		return new_fd(ring, sqe, socket(sqe->fd, type, (int)sqe->len));
+		return rk__fb_new_fd(ring, sqe, socket(sqe->fd, type, (int)sqe->len));
 	}
 	case RK_IORING_OP_BIND:
 		return final(bind(x->fd, PTR(sqe->addr), (socklen_t)sqe->off) < 0 ? -errno : 0);
 	case RK_IORING_OP_LISTEN:
 		return final(listen(x->fd, (int)sqe->len) < 0 ? -errno : 0);
 	case IORING_OP_CONNECT:
-		return connect_op(x, sqe);
+		return rk__fb_connect_op(x, sqe);
 	case IORING_OP_ACCEPT:
-		return accept_op(ring, x, sqe);
+		return rk__fb_accept_op(ring, x, sqe);
 	case IORING_OP_SEND:
-		return xfer(x, sqe, true);
+		return rk__fb_xfer(x, sqe, true);
 	case IORING_OP_SEND_ZC:
-		if (!zc_capable(x->fd))
+		if (!rk__fb_zc_capable(x->fd))
 			return final(-EOPNOTSUPP);
-		return xfer(x, sqe, true);
+		return rk__fb_xfer(x, sqe, true);
 	case IORING_OP_RECV:
 		if (sqe->flags & IOSQE_BUFFER_SELECT)
-			return recv_select(ring, slot, x, sqe);
-		return xfer(x, sqe, false);
+			return rk__fb_recv_select(ring, slot, x, sqe);
+		return rk__fb_xfer(x, sqe, false);
 	case IORING_OP_SHUTDOWN:
 		return final(shutdown(x->fd, (int)sqe->len) < 0 ? -errno : 0);
 	case IORING_OP_SENDMSG_ZC:
-		if (!zc_capable(x->fd))
+		if (!rk__fb_zc_capable(x->fd))
 			return final(-EOPNOTSUPP);
-		return sendmsg_op(x, sqe);
+		return rk__fb_sendmsg_op(x, sqe);
 	case IORING_OP_SENDMSG:
-		return sendmsg_op(x, sqe);
+		return rk__fb_sendmsg_op(x, sqe);
 	case IORING_OP_RECVMSG:
-		return recvmsg_op(x, sqe);
+		return rk__fb_recvmsg_op(x, sqe);
 	case IORING_OP_MSG_RING:
 		return final(rk__fb_send_message(ring, slot, sqe->fd, sqe->flags & IOSQE_FIXED_FILE,
 		                                 sqe->off, (int32_t)sqe->len));

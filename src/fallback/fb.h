@@ -43,6 +43,7 @@
 #include "ids.h"
 
 #define FB_MAX_WORKERS 4
+#define PTR(v) ((void *)(uintptr_t)(v)) /* an SQE's pointer field */
 #define FB_NCLOCKS     3
 
 enum fb_state {
@@ -158,13 +159,23 @@ struct rk_fb {
 	uint64_t *file_tokens;
 };
 
-/* core.c */
+/* submit.c: the caller's side */
 RK_HIDDEN int rk__fb_submit(rk_ring *ring, bool getevents);
 RK_HIDDEN int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
                           int64_t timeout_ns);
+RK_HIDDEN uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max);
+RK_HIDDEN void rk__fb_sync_signal(rk_ring *ring);
+
+/* cancel.c */
 RK_HIDDEN int rk__fb_cancel_all(rk_ring *ring);
 RK_HIDDEN int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t timeout_ns);
 RK_HIDDEN int rk__fb_quiesce(rk_ring *ring, int64_t timeout_ns);
+RK_HIDDEN int32_t rk__fb_cancel_op(rk_ring *ring, struct fb_ctx *ctx,
+                                   const struct io_uring_sqe *sqe);
+
+/* core.c: an op's life */
+RK_HIDDEN void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
+RK_HIDDEN void rk__fb_uncount(rk_ring *ring, uint32_t slot);
 RK_HIDDEN void rk__fb_run(rk_ring *ring, struct fb_ctx *ctx);
 RK_HIDDEN void rk__fb_ctx_push(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
 RK_HIDDEN void rk__fb_timer_fired(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
@@ -191,6 +202,56 @@ struct fb_result {
 	uint32_t events;
 };
 RK_HIDDEN struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, int kind);
+
+/* Verdicts, for the call files. */
+static inline struct fb_result final(int32_t res)
+{
+	return (struct fb_result){.verdict = FB_FINAL, .res = res};
+}
+
+static inline struct fb_result final_err(void)
+{
+	return final(-errno);
+}
+
+static inline struct fb_result wait_for(struct fb_op *x, int fd, uint32_t events)
+{
+	x->wfd = fd;
+	return (struct fb_result){.verdict = FB_WAIT, .events = events};
+}
+
+static inline struct fb_result punt(void)
+{
+	return (struct fb_result){.verdict = FB_PUNT};
+}
+
+/* Bytes already moved by earlier calls, or the error. */
+static inline struct fb_result done_or(struct fb_op *x, int32_t err)
+{
+	return final(x->done > 0 ? (int32_t)x->done : err);
+}
+
+static inline bool ready_now(int fd, short events)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	return poll(&p, 1, 0) > 0;
+}
+
+
+/* exec.c: a new descriptor, or its install into the file table (direct
+ * ops: res 0 or the slot chosen). */
+RK_HIDDEN struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd);
+
+/* net.c: the socket calls. */
+RK_HIDDEN struct fb_result rk__fb_xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bool send);
+RK_HIDDEN struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
+                                              const struct io_uring_sqe *sqe);
+RK_HIDDEN bool rk__fb_zc_capable(int fd);
+RK_HIDDEN struct fb_result rk__fb_sendmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe);
+RK_HIDDEN struct fb_result rk__fb_recvmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe);
+RK_HIDDEN struct fb_result rk__fb_accept_op(rk_ring *ring, struct fb_op *x,
+                                            const struct io_uring_sqe *sqe);
+RK_HIDDEN struct fb_result rk__fb_connect_op(struct fb_op *x, const struct io_uring_sqe *sqe);
 
 /* Where an op runs first (exec.c). */
 enum fb_home {
@@ -248,6 +309,15 @@ static inline struct fb_op *fbx(rk_ring *ring, uint32_t slot)
 static inline const struct io_uring_sqe *fb_sqe(rk_ring *ring, uint32_t slot)
 {
 	return &ring->ops[slot].sqe;
+}
+
+/* What an op that starts by waiting (accept, a receive into provided
+ * buffers, a poll) waits for. */
+static inline uint32_t rk__fb_wait_events(const struct io_uring_sqe *sqe)
+{
+	if (sqe->opcode == IORING_OP_POLL_ADD)
+		return sqe->poll32_events;
+	return POLLIN;
 }
 
 #endif
