@@ -1,9 +1,8 @@
 /*
  * The fallback's calls: one per opcode (the socket ones in net.c), reading
  * the op record (the SQE the prep wrote, in the io_uring layout liburing's
- * prep helpers define) and
- * returning a verdict for core.c: a result, more results to come, "wait
- * for readiness", or "needs a worker".
+ * prep helpers define) and returning a verdict for core.c: a result, more
+ * results to come, "wait for readiness", or "needs a worker".
  *
  * The rule that keeps the non-blocking threads non-blocking: off a worker
  * (may_block false) every call is made so that it cannot wait — MSG_DONTWAIT
