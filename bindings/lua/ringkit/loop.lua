@@ -40,6 +40,7 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local C = rk.constants
 local ECANCELED, ETIME, EBUSY = C.ECANCELED, C.ETIME, C.EBUSY
 local ENOBUFS, EOPNOTSUPP, EEXIST = C.ENOBUFS, C.EOPNOTSUPP, C.EEXIST
+local MSG_TARGET, FIXED = C.RK_RING_MSG_TARGET, C.RK_FIXED_FILE
 local floor = math.floor
 local O_RDONLY, O_WRONLY, O_RDWR = C.O_RDONLY, C.O_WRONLY, C.O_RDWR
 local O_CREAT, O_TRUNC, O_APPEND = C.O_CREAT, C.O_TRUNC, C.O_APPEND
@@ -63,13 +64,20 @@ local function fail(res)
 end
 
 --- loop.new([opts]) -> loop. opts.ring: an existing ring; opts.entries:
--- SQ size of a new ring (default 256); opts.batch: completions per reap.
+-- SQ size of a new ring (default 256); opts.flags: its rk.RK_RING_* flags;
+-- opts.msg_target: other rings send this loop messages (the ring is made
+-- with RK_RING_MSG_TARGET; with opts.ring, say so when it was);
+-- opts.batch: completions per reap.
 function M.new(opts)
   opts = opts or {}
   local ring = opts.ring
   if not ring then
     local err, errno
-    ring, err, errno = rk.ring(opts.entries or 256)
+    local flags = opts.flags or 0
+    if opts.msg_target and flags % (2 * MSG_TARGET) < MSG_TARGET then
+      flags = flags + MSG_TARGET
+    end
+    ring, err, errno = rk.ring(opts.entries or 256, flags)
     if not ring then return nil, err, errno end
   end
   return setmetatable({
@@ -85,6 +93,9 @@ function M.new(opts)
     cancels = {},     -- cancelled tasks (or streams) whose cancel found the table full
     streams = {},     -- op id -> stream, for multishot ops
     next_group = 0,   -- buffer group id to try for the next pool
+    msg_target = opts.msg_target and true or false,
+    msgq = {}, mhead = 1, mtail = 0, -- messages no task has taken yet: value, res pairs
+    msg_waiters = {}, -- tasks waiting in loop.message
     current = nil,
     stats = { ops = 0, reaps = 0, resumes = 0 },
   }, Loop)
@@ -168,7 +179,9 @@ function Loop:turn(wait)
     step(self, task)
   end
   self.rhead, self.rtail = 1, 0
-  if self.pending == 0 then return false end
+  -- Nothing in flight: done, unless a task waits for a message (the ring is
+  -- a message target: its reap waits for them).
+  if self.pending == 0 and not self.msg_waiters[1] then return false end
   local t = self.reaped
   -- A cancel waiting for a free slot is retried every millisecond.
   local timeout = self.cancels[1] and 1000000 or nil
@@ -192,7 +205,11 @@ function Loop:turn(wait)
       end
     else
       local s = self.streams[id]
-      if s then s:on_cqe(id, t[i + 1], t[i + 2]) end
+      if s then
+        s:on_cqe(id, t[i + 1], t[i + 2])
+      elseif id < 0 then -- a message from a ring: its value is the third value
+        self:deliver(t[i + 2], t[i + 1])
+      end
     end
   end
   local c = self.cancels
@@ -327,6 +344,29 @@ end
 
 function Task:done() return self.status == "done" or self.status == "failed" end
 
+-- Messages between rings -----------------------------------------------------
+
+--- loop:fd() -> the loop ring's fd: what another ring's msg_ring (or
+-- loop.send_message in another thread's loop) targets.
+function Loop:fd() return self.ring:fd() end
+
+-- A message (value, res) reaped from the ring: to the first waiting task,
+-- or queued.
+function Loop:deliver(value, res)
+  local w = self.msg_waiters
+  local task = w[1]
+  if task then
+    table.remove(w, 1)
+    task.parked = nil
+    task.status = "ready"
+    enqueue(self, task, value, res)
+  else
+    local t = self.mtail + 2
+    self.msgq[t - 1], self.msgq[t] = value, res
+    self.mtail = t
+  end
+end
+
 -- Module-level API: a default loop, created on first use.
 local default
 local function get_default()
@@ -386,11 +426,38 @@ function M.yield()
   return co_yield()
 end
 
+-- Direct files: slots of the ring's registered file table -------------------
+
+local Direct = {}
+Direct.__index = Direct
+function Direct:__tostring() return "ringkit.loop direct file (slot " .. self.slot .. ")" end
+
+-- fd -> what a ring op takes and the op flags: an integer fd (or, in 5.4, a
+-- file handle) as is; a direct file as its slot with RK_FIXED_FILE.
+local function fdf(fd)
+  if type(fd) == "table" then
+    if getmetatable(fd) ~= Direct then error("ringkit.loop: fd or direct file expected", 3) end
+    return fd.slot, FIXED
+  end
+  return fd, 0
+end
+
+--- loop.direct(slot) -> a direct file naming that slot of the loop ring's
+-- file table; the loop's IO calls take it where they take an fd.
+function M.direct(slot)
+  if type(slot) ~= "number" or slot < 0 or slot ~= floor(slot) then
+    error("ringkit.loop: bad slot '" .. tostring(slot) .. "'", 2)
+  end
+  return setmetatable({ slot = slot }, Direct)
+end
+
 -- IO -------------------------------------------------------------------
 
 --- loop.read(fd, len [, offset]) -> string ("" at end of file) | nil, msg, errno
 function M.read(fd, len, offset)
-  local res, data, errno = await("read", fd, len, offset or -1)
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
+  local res, data, errno = await("read", fd, len, offset or -1, fl)
   if res == nil then return nil, data, errno end
   if res < 0 then return fail(res) end
   return data
@@ -400,9 +467,11 @@ end
 -- the rest after a short write at the advanced offset.
 function M.write(fd, data, offset)
   offset = offset or -1
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
   local done, len = 0, #data
   while true do
-    local res, err, errno = await("write", fd, done == 0 and data or data:sub(done + 1), offset)
+    local res, err, errno = await("write", fd, done == 0 and data or data:sub(done + 1), offset, fl)
     if res == nil then return nil, err, errno end
     if res < 0 then return fail(res) end
     done = done + res
@@ -428,18 +497,27 @@ local modes = {
 
 --- loop.open(path [, mode [, perm]]) -> fd. mode: "r", "w", "a", "r+", "w+",
 -- "a+" (a trailing "b" is ignored) or O_* flags; perm defaults to 0644.
-function M.open(path, mode, perm)
+local function open_flags(mode)
   local flags = mode or O_RDONLY
   if type(mode) == "string" then
     flags = modes[mode:gsub("b", "")]
-    if not flags then error("ringkit.loop: bad open mode '" .. mode .. "'", 2) end
+    if not flags then error("ringkit.loop: bad open mode '" .. mode .. "'", 3) end
   end
-  return result(await("openat", nil, path, flags, perm or 420))
+  return flags
 end
 
---- loop.close(fd) -> true
+function M.open(path, mode, perm)
+  return result(await("openat", nil, path, open_flags(mode), perm or 420))
+end
+
+--- loop.close(fd) -> true. A direct file: its slot is closed and emptied.
 function M.close(fd)
-  local res, err, errno = result(await("closefd", fd))
+  local res, err, errno
+  if type(fd) == "table" then
+    res, err, errno = result(await("close_fixed", (fdf(fd))))
+  else
+    res, err, errno = result(await("closefd", fd))
+  end
   if not res then return nil, err, errno end
   return true
 end
@@ -530,7 +608,8 @@ end
 
 --- loop.connect(fd, host, port) -> true
 function M.connect(fd, host, port)
-  local res, err, errno = result(await("connect", fd, host, port))
+  local fd_, fl = fdf(fd)
+  local res, err, errno = result(await("connect", fd_, host, port, fl))
   if not res then return nil, err, errno end
   return true
 end
@@ -548,9 +627,12 @@ end
 -- rest after a short send. A peer that went away gives nil, msg, EPIPE or
 -- ECONNRESET (never SIGPIPE).
 function M.send(fd, data, msg_flags)
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
   local done, len = 0, #data
   while true do
-    local res, err, errno = await("send", fd, done == 0 and data or data:sub(done + 1), msg_flags)
+    local res, err, errno = await("send", fd, done == 0 and data or data:sub(done + 1),
+      msg_flags or 0, fl)
     if res == nil then return nil, err, errno end
     if res < 0 then return fail(res) end
     done = done + res
@@ -560,7 +642,9 @@ end
 
 --- loop.recv(fd, len [, msg_flags]) -> string ("" at end of stream)
 function M.recv(fd, len, msg_flags)
-  local res, data, errno = await("recv", fd, len, msg_flags)
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
+  local res, data, errno = await("recv", fd, len, msg_flags or 0, fl)
   if res == nil then return nil, data, errno end
   if res < 0 then return fail(res) end
   return data
@@ -570,7 +654,8 @@ end
 function M.shutdown(fd, how)
   local h = hows[how] or how or C.SHUT_RDWR
   if type(h) ~= "number" then error("ringkit.loop: bad shutdown mode '" .. tostring(how) .. "'", 2) end
-  local res, err, errno = result(await("shutdown", fd, h))
+  local fd_, fl = fdf(fd)
+  local res, err, errno = result(await("shutdown", fd_, h, fl))
   if not res then return nil, err, errno end
   return true
 end
@@ -613,6 +698,235 @@ function M.tcp_connect(host, port)
   end
   return fd
 end
+
+-- Messages with descriptors and addresses, zero-copy sends ------------------
+
+local function data_len(data)
+  if type(data) == "string" then return #data end
+  local n = 0
+  for i = 1, #data do n = n + #data[i] end
+  return n
+end
+
+--- loop.sendmsg(fd, data [, host [, port [, fds [, msg_flags]]]]) -> bytes
+-- sent: all of data (a string or a list of strings; a short send on a
+-- stream socket is continued, the fds going with the first part). host and
+-- port: the destination of a datagram (a unix path with port nil); fds: a
+-- list of integer fds passed as SCM_RIGHTS.
+function M.sendmsg(fd, data, host, port, fds, msg_flags)
+  local f, fl = fdf(fd)
+  local res, err, errno = await("sendmsg", f, data, host, port, fds, msg_flags or 0, fl)
+  if res == nil then return nil, err, errno end
+  if res < 0 then return fail(res) end
+  local len = data_len(data)
+  if res >= len or res == 0 then return res end
+  local rest = (type(data) == "table" and table.concat(data) or data):sub(res + 1)
+  local n
+  n, err, errno = M.send(fd, rest, msg_flags)
+  if not n then return nil, err, errno end
+  return res + n
+end
+
+--- loop.recvmsg(fd, len [, fds_cap [, msg_flags]]) -> data, msg: msg is
+-- ring:recvmsg's table (data, addr, fds, flags) plus host and port decoded
+-- from addr when there is one. Received fds (at most fds_cap) are yours to
+-- close; flags has MSG_TRUNC when a datagram was cut, MSG_CTRUNC when fds
+-- were dropped.
+function M.recvmsg(fd, len, fds_cap, msg_flags)
+  local f, fl = fdf(fd)
+  local res, m, errno = await("recvmsg", f, len, fds_cap or 0, msg_flags or 0, fl)
+  if res == nil then return nil, m, errno end
+  if res < 0 then return fail(res) end
+  if m.addr then
+    local host, port = rk.decode_sockaddr(m.addr)
+    if host then m.host, m.port = host, port end
+  end
+  return m.data, m
+end
+
+-- A zero-copy send in flight: its task resumes at the result (the first
+-- completion); the op stays pending in the loop until the notification, the
+-- binding holding the data until then.
+local ZcSend = {}
+ZcSend.__index = ZcSend
+
+function ZcSend:on_cqe(id, res, flags)
+  local lp = self.loop
+  if flags % 4 < 2 then -- no MORE: the op is over
+    lp.streams[id] = nil
+    lp.pending = lp.pending - 1
+  end
+  local task = self.task
+  if task then
+    self.task = nil
+    task.op = nil
+    task.status = "ready"
+    enqueue(lp, task, res, flags)
+  end
+end
+
+local function await_zc(name, ...)
+  local self = running
+  local task = self and self.current
+  if not task or task.co ~= co_running() then
+    error("ringkit.loop: IO call outside a loop task", 3)
+  end
+  if task.cancelled then return fail(-ECANCELED) end
+  local ring = self.ring
+  local id, err, errno
+  while true do
+    id, err, errno = ring[name](ring, ...)
+    if id then break end
+    if errno ~= EBUSY or self.pending == 0 then return nil, err, errno end
+    local b = self.blocked
+    b[#b + 1] = task
+    task.status = "blocked"
+    co_yield()
+    if task.cancelled then return fail(-ECANCELED) end
+  end
+  self.streams[id] = setmetatable({ loop = self, task = task }, ZcSend)
+  self.pending = self.pending + 1
+  self.stats.ops = self.stats.ops + 1
+  task.op = id
+  task.status = "waiting"
+  return co_yield()
+end
+
+--- loop.send_zc(fd, data [, msg_flags [, zc_flags]]) -> #data: a zero-copy
+-- send (short sends continued). It returns at the kernel's result; the
+-- notification that the kernel no longer reads data comes later, and the
+-- loop runs until it has (data stays anchored until then).
+function M.send_zc(fd, data, msg_flags, zc_flags)
+  local f, fl = fdf(fd)
+  local done, len = 0, #data
+  while true do
+    local res, err, errno = await_zc("send_zc", f, done == 0 and data or data:sub(done + 1),
+      msg_flags or 0, zc_flags or 0, fl)
+    if res == nil then return nil, err, errno end
+    if res < 0 then return fail(res) end
+    done = done + res
+    if done >= len or res == 0 then return done end
+  end
+end
+
+--- loop.sendmsg_zc(fd, data [, host [, port [, fds [, msg_flags]]]]) -> bytes
+-- sent: loop.sendmsg, zero-copy (returns at the result, as send_zc).
+function M.sendmsg_zc(fd, data, host, port, fds, msg_flags)
+  local f, fl = fdf(fd)
+  return result(await_zc("sendmsg_zc", f, data, host, port, fds, msg_flags or 0, fl))
+end
+
+-- Registered files and direct descriptors ------------------------------------
+
+local function cur_loop() return running or get_default() end
+
+--- loop.register_files(nslots) -> true: gives the loop's ring a file table.
+function M.register_files(n) return cur_loop().ring:register_files(n) end
+
+--- loop.update_files(offset, fds) -> count: puts fds' files in slots offset..
+-- (-1 empties a slot, rk.RK_FILES_SKIP leaves it). The fds stay yours.
+function M.update_files(offset, fds) return cur_loop().ring:update_files(offset, fds) end
+
+--- loop.unregister_files() -> true
+function M.unregister_files() return cur_loop().ring:unregister_files() end
+
+local function direct_result(res, err, errno, slot)
+  if res == nil then return nil, err, errno end
+  if res < 0 then return fail(res) end
+  return M.direct(slot or res)
+end
+
+--- loop.open_direct(path [, mode [, perm [, slot]]]) -> direct file: opened
+-- into a slot (slot nil: any free one); no fd is ever allocated. mode as
+-- loop.open.
+function M.open_direct(path, mode, perm, slot)
+  local res, err, errno = await("openat_direct", nil, path, open_flags(mode), perm or 420, slot)
+  return direct_result(res, err, errno, slot)
+end
+
+--- loop.accept_direct(fd [, slot]) -> direct file of the new connection
+function M.accept_direct(fd, slot)
+  local f, fl = fdf(fd)
+  local res, err, errno = await("accept_direct", f, slot, 0, fl)
+  return direct_result(res, err, errno, slot)
+end
+
+--- loop.socket_direct([domain [, type [, protocol [, slot]]]]) -> direct file
+-- (domain and type as loop.socket)
+function M.socket_direct(domain, stype, protocol, slot)
+  local d = domains[domain] or domain or C.AF_INET
+  local t = socktypes[stype] or stype or C.SOCK_STREAM
+  if type(d) ~= "number" then error("ringkit.loop: bad socket domain '" .. tostring(domain) .. "'", 2) end
+  if type(t) ~= "number" then error("ringkit.loop: bad socket type '" .. tostring(stype) .. "'", 2) end
+  local res, err, errno = await("socket_direct", d, t, protocol or 0, slot)
+  return direct_result(res, err, errno, slot)
+end
+
+--- loop.install(file [, cloexec]) -> fd: a process fd for a direct file's
+-- file (close-on-exec unless cloexec is false); the slot keeps its file.
+function M.install(file, cloexec)
+  if getmetatable(file) ~= Direct then error("ringkit.loop: direct file expected", 2) end
+  return result(await("fixed_fd_install", file.slot,
+    cloexec == false and C.RK_FIXED_FD_NO_CLOEXEC or 0))
+end
+
+-- Closes a slot without waiting (a stream's queued direct connections).
+local function close_slot(lp, slot)
+  local ring = lp.ring
+  if not ring or ring:closed() then return end
+  local id = ring:close_fixed(slot)
+  if id then
+    lp.waiting[id] = false
+    lp.pending = lp.pending + 1
+  end
+end
+
+-- Messages between rings -----------------------------------------------------
+
+--- loop.send_message(target, value [, res]) -> true once posted: (value, res)
+-- to the ring target (a ring, or the fd of one: another loop's loop:fd()).
+-- value 0..rk.RK_MSG_VALUE_MAX, res a 32-bit integer. Fails with EBADFD
+-- when target is not a ring, EOVERFLOW when its completion queue is full.
+function M.send_message(target, value, res)
+  local r, err, errno = result(await("msg_ring", target, value, res or 0))
+  if not r then return nil, err, errno end
+  return true
+end
+
+--- loop.message() -> value, res: the next message another ring sent this
+-- loop's ring, waiting for one (the loop must be a msg_target). Messages
+-- nobody waits for are queued, in order. A task waiting here keeps the loop
+-- running; cancelling it returns nil, msg, ECANCELED.
+function M.message()
+  local self = running
+  local task = self and self.current
+  if not task or task.co ~= co_running() then
+    error("ringkit.loop: loop.message outside a loop task", 2)
+  end
+  if task.cancelled then return fail(-ECANCELED) end
+  local h = self.mhead
+  if h <= self.mtail then
+    local q = self.msgq
+    local v, r = q[h], q[h + 1]
+    q[h], q[h + 1] = nil, nil
+    if h + 2 > self.mtail then self.mhead, self.mtail = 1, 0 else self.mhead = h + 2 end
+    return v, r
+  end
+  if not self.msg_target then
+    error("ringkit.loop: loop.message needs a loop made with msg_target = true", 2)
+  end
+  local w = self.msg_waiters
+  w[#w + 1] = task
+  task.parked = w
+  task.status = "parked"
+  local v, r = co_yield()
+  if v ~= nil then return v, r end -- delivered (even if cancelled since: never lost)
+  return fail(-ECANCELED)
+end
+
+--- loop.messages() -> an iterator over messages: for value, res in
+-- loop.messages() do ... end (ends when the task is cancelled).
+function M.messages() return M.message end
 
 -- Provided-buffer pools --------------------------------------------------
 
@@ -717,8 +1031,10 @@ end
 local function new_stream(kind, fd, arg, opts)
   local self = running
   local task = self and self.current
-  local s = setmetatable({ loop = self or get_default(), owner = task, kind = kind, fd = fd,
-                           arg = arg, views = opts and opts.views, q = {}, qh = 1, qt = 0,
+  local f, fl = fdf(fd)
+  local s = setmetatable({ loop = self or get_default(), owner = task, kind = kind, fd = f, fl = fl,
+                           direct = opts and opts.direct, arg = arg, views = opts and opts.views,
+                           q = {}, qh = 1, qt = 0,
                            op = nil, ended = false, closed = false, nobufs = false,
                            waiter = nil, view = nil, rearms = 0, err = nil, errno = nil },
                          Stream)
@@ -774,7 +1090,9 @@ function Stream:on_cqe(id, res, flags)
   else -- "accept" / "poll": res is an fd / a ready mask
     if res >= 0 then
       if self.closed then
-        if self.kind == "accept" then rk.close(res) end
+        if self.kind == "accept" then
+          if self.direct then close_slot(lp, res) else rk.close(res) end
+        end
       else
         self.qt = self.qt + 1
         q[self.qt] = res
@@ -811,11 +1129,15 @@ local function arm(s, task)
   while true do
     local id, err, errno
     if kind == "recv" then
-      id, err, errno = ring:recv_multishot(s.fd, pool.group)
+      id, err, errno = ring:recv_multishot(s.fd, pool.group, 0, s.fl)
     elseif kind == "accept" then
-      id, err, errno = ring:accept_multishot(s.fd)
+      if s.direct then
+        id, err, errno = ring:accept_multishot_direct(s.fd, 0, s.fl)
+      else
+        id, err, errno = ring:accept_multishot(s.fd, 0, s.fl)
+      end
     else
-      id, err, errno = ring:poll_multishot(s.fd, s.arg)
+      id, err, errno = ring:poll_multishot(s.fd, s.arg, s.fl)
     end
     if id then
       lp.streams[id] = s
@@ -864,6 +1186,7 @@ function Stream:next()
         local v = q[qh]
         q[qh] = nil
         self.qh = qh + 1
+        if self.direct then return M.direct(v) end
         return v
       end
       local len, chunk = q[qh], q[qh + 1]
@@ -915,7 +1238,9 @@ function Stream:close()
     release_view(self)
     for i = self.qh + 1, self.qt, 2 do self.arg:recycle(q[i]) end
   elseif self.kind == "accept" then
-    for i = self.qh, self.qt do rk.close(q[i]) end
+    for i = self.qh, self.qt do
+      if self.direct then close_slot(self.loop, q[i]) else rk.close(q[i]) end
+    end
   end
   self.q, self.qh, self.qt = {}, 1, 0
   local lp = self.loop
@@ -938,9 +1263,11 @@ end
 -- `local s <close> = loop.accepts(fd)` to close it at the end of a scope.
 local function iterate(s) return s end
 
---- loop.accepts(fd) -> stream of accepted fds (one multishot accept):
+--- loop.accepts(fd [, opts]) -> stream of accepted fds (one multishot accept):
 --   for cfd in loop.accepts(lfd) do loop.spawn(handle, cfd) end
-function M.accepts(fd) return iterate(new_stream("accept", fd)) end
+-- With opts.direct: of direct files (connections accepted into free slots
+-- of the ring's file table, no fd allocated).
+function M.accepts(fd, opts) return iterate(new_stream("accept", fd, nil, opts)) end
 
 --- loop.recvs(fd [, pool [, opts]]) -> stream of received data: strings, or
 -- with opts.views views (region, chunk, len) valid until the next item. One
