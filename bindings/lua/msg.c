@@ -402,7 +402,9 @@ static int op_fixed_fd_install(lua_State *L)
 
 /* ring:msg_ring(target, value [, res [, flags]]): posts (value, res) to the
  * target ring — a ring object (kept alive until this op completes) or the
- * integer fd of one (ring:fd(), or a file-table slot with RK_FIXED_FILE).
+ * integer fd of one (ring:fd()). RK_FIXED_FILE in flags makes the integer a
+ * slot of this ring's file table, but the kernel refuses to register ring
+ * fds there (update_files gives EBADF), so such a slot never names a ring.
  * value 0..RK_MSG_VALUE_MAX (else nil, msg, EINVAL), res a 32-bit integer
  * (default 0). This op's own completion: res 0 once posted, -EBADFD when the
  * target is not a ring, -EOVERFLOW when its CQ is full. The target's reap
