@@ -603,6 +603,27 @@ static int ring_recycle_chunk(lua_State *L)
 	return 1;
 }
 
+/* ring:take_chunk(region, chunk, len) -> string | nil, msg, errno: the first
+ * len bytes of a chunk a completion handed over, copied out, and the chunk
+ * given back to the kernel — region:read and recycle_chunk in one call (the
+ * per-receive path of a server). */
+static int ring_take_chunk(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	lua_Integer c = luaL_checkinteger(L, 3);
+	lua_Integer len = luaL_checkinteger(L, 4);
+	luaL_argcheck(L, c >= 0 && c < rk_region_nchunks(g->region), 3, "chunk index out of range");
+	luaL_argcheck(L, len >= 0 && len <= rk_region_chunk_size(g->region), 4,
+	              "length out of range");
+	/* Copied first: once recycled, the kernel may write the chunk. */
+	lua_pushlstring(L, rk_chunk_ptr(g->region, (int32_t)c), (size_t)len);
+	int ret = rk_ring_recycle_chunk(r->ring, g->region, (int32_t)c);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	return 1;
+}
+
 /* ring:unprovide_region(region) -> true | nil, msg, errno (EBUSY while an
  * op selects from it); the chunks the kernel held become free. */
 static int ring_unprovide_region(lua_State *L)
@@ -639,6 +660,7 @@ const luaL_Reg lrk_ring_net_ops[] = {
 const luaL_Reg lrk_ring_group_methods[] = {
 	{"provide_region", ring_provide_region},
 	{"recycle_chunk", ring_recycle_chunk},
+	{"take_chunk", ring_take_chunk},
 	{"unprovide_region", ring_unprovide_region},
 	{NULL, NULL},
 };

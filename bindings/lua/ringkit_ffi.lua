@@ -829,6 +829,22 @@ function Ring:recycle_chunk(g, c)
   return true
 end
 
+--- ring:take_chunk(region, chunk, len) -> string: copies a chunk's first len
+-- bytes out and recycles it, as the C module.
+function Ring:take_chunk(g, c, len)
+  local p, rp = check(self), region_ptr(g)
+  if type(c) ~= "number" or c < 0 or c >= g.n then
+    error("bad argument #2 to 'take_chunk' (chunk index out of range)", 2)
+  end
+  if type(len) ~= "number" or len < 0 or len > g.chunk_bytes then
+    error("bad argument #3 to 'take_chunk' (length out of range)", 2)
+  end
+  local s = ffi.string(C.rk_chunk_ptr(rp, c), len)
+  local r = C.rk_ring_recycle_chunk(p, rp, c)
+  if r < 0 then return fail(r) end
+  return s
+end
+
 function Ring:unprovide_region(g)
   local p, rp = check(self), region_ptr(g)
   local r = C.rk_ring_unprovide_region(p, rp)

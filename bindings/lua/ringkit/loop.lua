@@ -40,7 +40,8 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local C = rk.constants
 local ECANCELED, ETIME, EBUSY = C.ECANCELED, C.ETIME, C.EBUSY
 local ENOBUFS, EOPNOTSUPP, EEXIST = C.ENOBUFS, C.EOPNOTSUPP, C.EEXIST
-local MSG_TARGET, FIXED = C.RK_RING_MSG_TARGET, C.RK_FIXED_FILE
+local MSG_TARGET, FIXED, MSG_WAITALL = C.RK_RING_MSG_TARGET, C.RK_FIXED_FILE, C.MSG_WAITALL
+local DEFAULT_FLAGS = { C.RK_RING_SINGLE_ISSUER + C.RK_RING_DEFER_TASKRUN, C.RK_RING_COOP_TASKRUN, 0 }
 local floor = math.floor
 local O_RDONLY, O_WRONLY, O_RDWR = C.O_RDONLY, C.O_WRONLY, C.O_RDWR
 local O_CREAT, O_TRUNC, O_APPEND = C.O_CREAT, C.O_TRUNC, C.O_APPEND
@@ -64,7 +65,9 @@ local function fail(res)
 end
 
 --- loop.new([opts]) -> loop. opts.ring: an existing ring; opts.entries:
--- SQ size of a new ring (default 256); opts.flags: its rk.RK_RING_* flags;
+-- SQ size of a new ring (default 256); opts.flags: its rk.RK_RING_* flags
+-- (default SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them: use the
+-- loop from the thread that made it);
 -- opts.msg_target: other rings send this loop messages (the ring is made
 -- with RK_RING_MSG_TARGET; with opts.ring, say so when it was);
 -- opts.batch: completions per reap.
@@ -73,11 +76,19 @@ function M.new(opts)
   local ring = opts.ring
   if not ring then
     local err, errno
-    local flags = opts.flags or 0
-    if opts.msg_target and flags % (2 * MSG_TARGET) < MSG_TARGET then
-      flags = flags + MSG_TARGET
+    -- A loop's ring is driven by the loop's thread only, so completions
+    -- can wait until the loop reaps (DEFER_TASKRUN): no interrupts while
+    -- Lua runs, much less kernel time per socket op. Kernels before 6.1
+    -- refuse it: then COOP_TASKRUN, then nothing.
+    local choices = opts.flags and { opts.flags } or DEFAULT_FLAGS
+    for i = 1, #choices do
+      local flags = choices[i]
+      if opts.msg_target and flags % (2 * MSG_TARGET) < MSG_TARGET then
+        flags = flags + MSG_TARGET
+      end
+      ring, err, errno = rk.ring(opts.entries or 256, flags)
+      if ring or errno ~= C.EINVAL then break end
     end
-    ring, err, errno = rk.ring(opts.entries or 256, flags)
     if not ring then return nil, err, errno end
   end
   return setmetatable({
@@ -816,6 +827,93 @@ function M.sendmsg_zc(fd, data, host, port, fds, msg_flags)
   return result(await_zc("sendmsg_zc", f, data, host, port, fds, msg_flags or 0, fl))
 end
 
+-- Senders: one send in flight per connection, not waited for ----------------
+
+local Sender = {}
+Sender.__index = Sender
+
+--- loop.sender(fd) -> sender: sender:send(data) hands data to the kernel
+-- and returns at once (true), without waiting for the completion — what a
+-- request/response server wants: the task goes back to receiving while the
+-- response leaves. At most one send is in flight: a send while the previous
+-- one is still going waits for it first, so data leaves in order. Sends
+-- carry MSG_WAITALL (all of data, or an error). An error ends the sender:
+-- that send and every later one return nil, msg, errno (sender.err,
+-- sender.errno). sender:flush() waits until nothing is in flight. The
+-- string is anchored by the binding until its completion.
+function M.sender(fd)
+  local f, fl = fdf(fd)
+  return setmetatable({ loop = running or get_default(), fd = f, fl = fl, op = nil, len = 0,
+                        waiter = nil, err = nil, errno = nil }, Sender)
+end
+
+-- The completion of the sender's send (from Loop:turn).
+function Sender:on_cqe(id, res)
+  local lp = self.loop
+  lp.streams[id] = nil
+  lp.pending = lp.pending - 1
+  self.op = nil
+  if res < 0 then
+    self.err, self.errno = rk.strerror(res), -res
+  elseif res < self.len and not self.err then
+    self.err, self.errno = rk.strerror(-C.EPIPE), C.EPIPE -- MSG_WAITALL: only at an error
+  end
+  local w = self.waiter
+  if w then
+    self.waiter = nil
+    w.op = nil
+    w.status = "ready"
+    enqueue(lp, w)
+  end
+end
+
+--- sender:flush() -> true when nothing is in flight (waiting for it), or
+-- nil, msg, errno when a send failed.
+function Sender:flush()
+  if self.op then
+    local lp = self.loop
+    local task = running and running.current
+    if not task or task.co ~= co_running() or running ~= lp then
+      error("ringkit.loop: sender used outside a task of its loop", 2)
+    end
+    if self.waiter then error("ringkit.loop: another task waits on this sender", 2) end
+    if task.cancelled then return fail(-ECANCELED) end
+    self.waiter = task
+    task.op = self.op -- cancelling the task cancels the send
+    task.status = "waiting"
+    co_yield()
+    if self.waiter == task then self.waiter = nil; task.op = nil end
+    if self.op then return fail(-ECANCELED) end -- woken by a cancel before the completion
+  end
+  if self.err then return nil, self.err, self.errno end
+  return true
+end
+
+--- sender:send(data) -> true | nil, msg, errno (see loop.sender)
+function Sender:send(data)
+  if self.op or self.err then
+    local ok, err, errno = self:flush()
+    if not ok then return nil, err, errno end
+  end
+  local lp = self.loop
+  local ring = lp.ring
+  local id, err, errno = ring:send(self.fd, data, MSG_WAITALL, self.fl)
+  if not id then
+    if errno ~= EBUSY then return nil, err, errno end
+    -- A full op table: wait for a free slot like any IO call.
+    local res
+    res, err, errno = await("send", self.fd, data, MSG_WAITALL, self.fl)
+    if res == nil then return nil, err, errno end
+    if res < 0 then return fail(res) end
+    return true
+  end
+  lp.streams[id] = self
+  lp.pending = lp.pending + 1
+  lp.stats.ops = lp.stats.ops + 1
+  self.op, self.len = id, #data
+  return true
+end
+
 -- Registered files and direct descriptors ------------------------------------
 
 local function cur_loop() return running or get_default() end
@@ -957,19 +1055,24 @@ end
 
 --- pool:recycle(chunk) -> true: gives a chunk the program holds back to the
 -- kernel (wakes receivers that ran out of buffers).
-function Pool:recycle(chunk)
-  local ok, err, errno = self.loop.ring:recycle_chunk(self.region, chunk)
-  if not ok then return nil, err, errno end
-  self.held = self.held - 1
-  local w = self.waiters
+-- A chunk went back to the kernel: wake receivers that ran out of buffers.
+local function returned(pool)
+  pool.held = pool.held - 1
+  local w = pool.waiters
   if w[1] then
-    self.waiters = {}
+    pool.waiters = {}
     for i = 1, #w do
       w[i].parked = nil
       w[i].status = "ready"
-      enqueue(self.loop, w[i])
+      enqueue(pool.loop, w[i])
     end
   end
+end
+
+function Pool:recycle(chunk)
+  local ok, err, errno = self.loop.ring:recycle_chunk(self.region, chunk)
+  if not ok then return nil, err, errno end
+  returned(self)
   return true
 end
 
@@ -1198,8 +1301,8 @@ function Stream:next()
         self.view = v
         return v
       end
-      local data = pool.region:read(chunk, len)
-      pool:recycle(chunk)
+      local data = lp.ring:take_chunk(pool.region, chunk, len) -- copy + recycle
+      returned(pool)
       return data
     end
     self.qh, self.qt = 1, 0
