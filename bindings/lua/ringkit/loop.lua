@@ -94,7 +94,9 @@ function M.new(opts)
   return setmetatable({
     ring = ring,
     own_ring = not opts.ring,
-    waiting = {},     -- op id -> task (false for ops no task waits on)
+    waiting = {},     -- op id -> task, or handler (co = false: a stream, a sender, a
+                      -- zero-copy send; its on_cqe takes the completions), or false
+                      -- (an op no one waits for)
     pending = 0,      -- ops prepared by the loop, final completion not reaped
     runq = {}, rhead = 1, rtail = 0,
     tasks = 0,        -- tasks not finished
@@ -102,13 +104,12 @@ function M.new(opts)
     reaped = {},      -- reusable completion table for ring:reap
     blocked = {},     -- tasks waiting for a free op-table slot
     cancels = {},     -- cancelled tasks (or streams) whose cancel found the table full
-    streams = {},     -- op id -> stream, for multishot ops
     next_group = 0,   -- buffer group id to try for the next pool
     msg_target = opts.msg_target and true or false,
     msgq = {}, mhead = 1, mtail = 0, -- messages no task has taken yet: value, res pairs
     msg_waiters = {}, -- tasks waiting in loop.message
     current = nil,
-    stats = { ops = 0, reaps = 0, resumes = 0 },
+    stats = { ops = 0, reaps = 0 },
   }, Loop)
 end
 
@@ -118,12 +119,19 @@ local function enqueue(self, task, res, extra, args)
   local t = self.rtail + 1
   self.rtail = t
   self.runq[t] = task
-  task.res, task.extra, task.resume_args = res, extra, args
+  task.res, task.extra = res, extra
+  if args then task.resume_args = args end
 end
 
 --- loop:spawn(fn, ...) -> task: fn(...) runs as a new task on the next turn.
+-- What a task's coroutine returns first when its function returned (a
+-- yield through the loop yields nothing): tells a finished task from a
+-- suspended one without asking coroutine.status.
+local DONE = {}
+
 function Loop:spawn(fn, ...)
-  local task = setmetatable({ co = co_create(fn), loop = self, status = "ready",
+  local task = setmetatable({ co = co_create(function(...) return DONE, fn(...) end),
+                              loop = self, status = "ready",
                               op = nil, cancelled = false, joiners = nil }, Task)
   self.tasks = self.tasks + 1
   enqueue(self, task, nil, nil, pack(...))
@@ -152,10 +160,12 @@ local function finish(self, task, ok, ...)
   end
 end
 
-local function after_resume(self, task, prev_running, prev_current, ok, ...)
+local function after_resume(self, task, prev_running, prev_current, ok, first, ...)
   running, self.current = prev_running, prev_current
-  if co_status(task.co) == "dead" then
-    finish(self, task, ok, ...)
+  if not ok then
+    finish(self, task, false, first)
+  elseif first == DONE then
+    finish(self, task, true, ...)
   elseif task.status == "running" then
     -- Yielded without going through the loop (a nested coroutine's yield
     -- leaking out): a programming error in the task.
@@ -166,11 +176,11 @@ end
 
 local function step(self, task)
   local args, res, extra = task.resume_args, task.res, task.extra
-  task.resume_args, task.res, task.extra = nil, nil, nil
+  if args then task.resume_args = nil end
+  task.res, task.extra = nil, nil
   task.status = "running"
   local prev_running, prev_current = running, self.current
   running, self.current = self, task
-  self.stats.resumes = self.stats.resumes + 1
   if args then
     after_resume(self, task, prev_running, prev_current,
       co_resume(task.co, unpack(args, 1, args.n)))
@@ -182,11 +192,13 @@ end
 --- Runs one scheduling turn: resumes every ready task, then reaps (waiting
 -- when nothing is ready). Returns false when nothing is left to do.
 function Loop:turn(wait)
-  while self.rhead <= self.rtail do
-    local h = self.rhead
-    local task = self.runq[h]
-    self.runq[h] = nil
-    self.rhead = h + 1
+  local runq = self.runq
+  local h = self.rhead
+  while h <= self.rtail do -- tasks may enqueue others meanwhile
+    local task = runq[h]
+    runq[h] = nil
+    h = h + 1
+    self.rhead = h
     step(self, task)
   end
   self.rhead, self.rtail = 1, 0
@@ -205,22 +217,22 @@ function Loop:turn(wait)
   local waiting = self.waiting
   for i = 1, 3 * n, 3 do
     local id = t[i]
-    local task = waiting[id]
-    if task ~= nil then
+    local w = waiting[id]
+    if w then
+      if w.co then -- a task waiting for this op
+        waiting[id] = nil
+        self.pending = self.pending - 1
+        w.op = nil
+        w.status = "ready"
+        enqueue(self, w, t[i + 1], t[i + 2])
+      else -- a handler (co = false): a stream, a sender, a zero-copy send
+        w:on_cqe(id, t[i + 1], t[i + 2])
+      end
+    elseif w == false then -- an op no task waits for
       waiting[id] = nil
       self.pending = self.pending - 1
-      if task then
-        task.op = nil
-        task.status = "ready"
-        enqueue(self, task, t[i + 1], t[i + 2])
-      end
-    else
-      local s = self.streams[id]
-      if s then
-        s:on_cqe(id, t[i + 1], t[i + 2])
-      elseif id < 0 then -- a message from a ring: its value is the third value
-        self:deliver(t[i + 2], t[i + 1])
-      end
+    elseif id < 0 then -- a message from a ring: its value is the third value
+      self:deliver(t[i + 2], t[i + 1])
     end
   end
   local c = self.cancels
@@ -764,7 +776,7 @@ ZcSend.__index = ZcSend
 function ZcSend:on_cqe(id, res, flags)
   local lp = self.loop
   if flags % 4 < 2 then -- no MORE: the op is over
-    lp.streams[id] = nil
+    lp.waiting[id] = nil
     lp.pending = lp.pending - 1
   end
   local task = self.task
@@ -795,7 +807,7 @@ local function await_zc(name, ...)
     co_yield()
     if task.cancelled then return fail(-ECANCELED) end
   end
-  self.streams[id] = setmetatable({ loop = self, task = task }, ZcSend)
+  self.waiting[id] = setmetatable({ co = false, loop = self, task = task }, ZcSend)
   self.pending = self.pending + 1
   self.stats.ops = self.stats.ops + 1
   task.op = id
@@ -843,22 +855,24 @@ Sender.__index = Sender
 -- string is anchored by the binding until its completion.
 function M.sender(fd)
   local f, fl = fdf(fd)
-  return setmetatable({ loop = running or get_default(), fd = f, fl = fl, op = nil, len = 0,
+  return setmetatable({ co = false, loop = running or get_default(), fd = f, fl = fl, op = nil,
+                        len = 0,
                         waiter = nil, err = nil, errno = nil }, Sender)
 end
 
 -- The completion of the sender's send (from Loop:turn).
 function Sender:on_cqe(id, res)
   local lp = self.loop
-  lp.streams[id] = nil
+  lp.waiting[id] = nil
   lp.pending = lp.pending - 1
   self.op = nil
-  if res < 0 then
-    self.err, self.errno = rk.strerror(res), -res
-  elseif res < self.len and not self.err then
-    self.err, self.errno = rk.strerror(-C.EPIPE), C.EPIPE -- MSG_WAITALL: only at an error
-  end
   local w = self.waiter
+  if res >= 0 and res < self.len then
+    -- MSG_WAITALL: short only when interrupted — by a cancel of the task
+    -- waiting for it, or an error after part of the data went.
+    res = (w and w.cancelled) and -ECANCELED or -C.EPIPE
+  end
+  if res < 0 and not self.err then self.err, self.errno = rk.strerror(res), -res end
   if w then
     self.waiter = nil
     w.op = nil
@@ -907,7 +921,7 @@ function Sender:send(data)
     if res < 0 then return fail(res) end
     return true
   end
-  lp.streams[id] = self
+  lp.waiting[id] = self
   lp.pending = lp.pending + 1
   lp.stats.ops = lp.stats.ops + 1
   self.op, self.len = id, #data
@@ -1135,7 +1149,8 @@ local function new_stream(kind, fd, arg, opts)
   local self = running
   local task = self and self.current
   local f, fl = fdf(fd)
-  local s = setmetatable({ loop = self or get_default(), owner = task, kind = kind, fd = f, fl = fl,
+  local s = setmetatable({ co = false, loop = self or get_default(), owner = task, kind = kind,
+                           fd = f, fl = fl,
                            direct = opts and opts.direct, arg = arg, views = opts and opts.views,
                            q = {}, qh = 1, qt = 0,
                            op = nil, ended = false, closed = false, nobufs = false,
@@ -1163,7 +1178,7 @@ function Stream:on_cqe(id, res, flags)
   local final = flags % 4 < 2 -- no RK_CQE_F_MORE
   local lp = self.loop
   if final then
-    lp.streams[id] = nil
+    lp.waiting[id] = nil
     lp.pending = lp.pending - 1
     self.op = nil
   end
@@ -1172,12 +1187,22 @@ function Stream:on_cqe(id, res, flags)
     if flags % 2 == 1 then -- RK_CQE_F_BUFFER: the chunk is ours now
       local pool = self.arg
       local chunk = floor(flags / 65536)
-      pool.held = pool.held + 1
-      if self.closed or res <= 0 then
-        pool:recycle(chunk)
+      local w = self.waiter
+      if w and res > 0 and not self.views and self.qh > self.qt then
+        -- The owner waits and nothing is queued: hand it the data at once
+        -- (copied out, the chunk straight back to the kernel).
+        self.waiter = nil
+        w.op = nil
+        w.status = "ready"
+        enqueue(lp, w, lp.ring:take_chunk(pool.region, chunk, res))
       else
-        q[self.qt + 1], q[self.qt + 2] = res, chunk
-        self.qt = self.qt + 2
+        pool.held = pool.held + 1
+        if self.closed or res <= 0 then
+          pool:recycle(chunk)
+        else
+          q[self.qt + 1], q[self.qt + 2] = res, chunk
+          self.qt = self.qt + 2
+        end
       end
     end
     if final and not self.closed then
@@ -1243,7 +1268,7 @@ local function arm(s, task)
       id, err, errno = ring:poll_multishot(s.fd, s.arg, s.fl)
     end
     if id then
-      lp.streams[id] = s
+      lp.waiting[id] = s
       lp.pending = lp.pending + 1
       lp.stats.ops = lp.stats.ops + 1
       s.op = id
@@ -1279,7 +1304,7 @@ function Stream:next()
     error("ringkit.loop: stream used outside a task of its loop", 2)
   end
   if self.waiter then error("ringkit.loop: another task waits on this stream", 2) end
-  release_view(self)
+  if self.view then release_view(self) end
   while true do
     if task.cancelled then return fail(-ECANCELED) end
     local qh = self.qh
@@ -1302,7 +1327,8 @@ function Stream:next()
         return v
       end
       local data = lp.ring:take_chunk(pool.region, chunk, len) -- copy + recycle
-      returned(pool)
+      pool.held = pool.held - 1
+      if pool.waiters[1] then pool.held = pool.held + 1; returned(pool) end
       return data
     end
     self.qh, self.qt = 1, 0
@@ -1322,7 +1348,8 @@ function Stream:next()
       self.waiter = task
       task.op = self.op -- task:cancel() cancels the multishot op
       task.status = "waiting"
-      co_yield()
+      local data = co_yield()
+      if data then return data end -- handed over by on_cqe
       if self.waiter == task then self.waiter = nil; task.op = nil end
     end
   end
