@@ -855,8 +855,8 @@ Sender.__index = Sender
 -- string is anchored by the binding until its completion.
 function M.sender(fd)
   local f, fl = fdf(fd)
-  return setmetatable({ co = false, loop = running or get_default(), fd = f, fl = fl, op = nil,
-                        len = 0,
+  return setmetatable({ co = false, on_cqe = Sender.on_cqe, loop = running or get_default(),
+                        fd = f, fl = fl, op = nil, len = 0,
                         waiter = nil, err = nil, errno = nil }, Sender)
 end
 
@@ -1173,6 +1173,26 @@ local function wake(s)
   end
 end
 
+-- A completion of a recv stream's op when its owner waits and nothing is
+-- queued — the common case of a request/response server: the data goes to
+-- the task at once (copied out, the chunk straight back to the kernel). Set
+-- as the stream's own on_cqe (a raw field: no metatable lookup per call).
+local function on_cqe_recv(self, id, res, flags)
+  local w = self.waiter
+  if w and res > 0 and flags % 4 >= 3 and self.qh > self.qt then -- MORE and BUFFER
+    local lp = self.loop
+    self.waiter = nil
+    w.op = nil
+    w.status = "ready"
+    local t = lp.rtail + 1
+    lp.rtail = t
+    lp.runq[t] = w
+    w.res = lp.ring:take_chunk(self.arg.region, floor(flags / 65536), res)
+    return
+  end
+  return Stream.on_cqe(self, id, res, flags)
+end
+
 -- A completion of the stream's op (from Loop:turn, after the reap).
 function Stream:on_cqe(id, res, flags)
   local final = flags % 4 < 2 -- no RK_CQE_F_MORE
@@ -1187,22 +1207,12 @@ function Stream:on_cqe(id, res, flags)
     if flags % 2 == 1 then -- RK_CQE_F_BUFFER: the chunk is ours now
       local pool = self.arg
       local chunk = floor(flags / 65536)
-      local w = self.waiter
-      if w and res > 0 and not self.views and self.qh > self.qt then
-        -- The owner waits and nothing is queued: hand it the data at once
-        -- (copied out, the chunk straight back to the kernel).
-        self.waiter = nil
-        w.op = nil
-        w.status = "ready"
-        enqueue(lp, w, lp.ring:take_chunk(pool.region, chunk, res))
+      pool.held = pool.held + 1
+      if self.closed or res <= 0 then
+        pool:recycle(chunk)
       else
-        pool.held = pool.held + 1
-        if self.closed or res <= 0 then
-          pool:recycle(chunk)
-        else
-          q[self.qt + 1], q[self.qt + 2] = res, chunk
-          self.qt = self.qt + 2
-        end
+        q[self.qt + 1], q[self.qt + 2] = res, chunk
+        self.qt = self.qt + 2
       end
     end
     if final and not self.closed then
@@ -1406,6 +1416,7 @@ function M.accepts(fd, opts) return iterate(new_stream("accept", fd, nil, opts))
 -- losing data. Ends at end of stream; stream.err/.errno say why otherwise.
 function M.recvs(fd, pool, opts)
   local s = new_stream("recv", fd, nil, opts)
+  if not s.views then s.on_cqe = on_cqe_recv end
   local err, errno
   if not pool then pool, err, errno = default_pool(s.loop) end
   s.arg = pool
