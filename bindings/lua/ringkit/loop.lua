@@ -836,7 +836,9 @@ end
 -- sent: loop.sendmsg, zero-copy (returns at the result, as send_zc).
 function M.sendmsg_zc(fd, data, host, port, fds, msg_flags)
   local f, fl = fdf(fd)
-  return result(await_zc("sendmsg_zc", f, data, host, port, fds, msg_flags or 0, fl))
+  local res, err, errno = result(await_zc("sendmsg_zc", f, data, host, port, fds, msg_flags or 0, fl))
+  if not res then return nil, err, errno end
+  return res
 end
 
 -- Senders: one send in flight per connection, not waited for ----------------
@@ -978,8 +980,10 @@ end
 -- file (close-on-exec unless cloexec is false); the slot keeps its file.
 function M.install(file, cloexec)
   if getmetatable(file) ~= Direct then error("ringkit.loop: direct file expected", 2) end
-  return result(await("fixed_fd_install", file.slot,
+  local fd, err, errno = result(await("fixed_fd_install", file.slot,
     cloexec == false and C.RK_FIXED_FD_NO_CLOEXEC or 0))
+  if not fd then return nil, err, errno end
+  return fd
 end
 
 -- Closes a slot without waiting (a stream's queued direct connections).
