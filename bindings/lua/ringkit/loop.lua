@@ -1183,7 +1183,7 @@ end
 -- as the stream's own on_cqe (a raw field: no metatable lookup per call).
 local function on_cqe_recv(self, id, res, flags)
   local w = self.waiter
-  if w and res > 0 and flags % 4 >= 3 and self.qh > self.qt then -- MORE and BUFFER
+  if w and res > 0 and flags % 4 >= 3 and self.qh > self.qt and not w.cancelled then -- MORE, BUFFER
     local lp = self.loop
     self.waiter = nil
     w.op = nil
