@@ -102,18 +102,23 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	return 0;
 }
 
-static void load_probe(rk_ring *ring)
+/* A probe that fails fails the ring: left empty, it would make every
+ * opcode look unsupported for the ring's whole life. */
+static int load_probe(rk_ring *ring)
 {
 	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
 	struct io_uring_probe *probe = rk__calloc(1, len);
 	if (!probe)
-		return;
-	if (rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256) >= 0) {
+		return -ENOMEM;
+	int ret = rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256);
+	if (ret >= 0) {
 		for (unsigned i = 0; i < probe->ops_len && i < 256; i++)
 			if (probe->ops[i].flags & IO_URING_OP_SUPPORTED)
 				ring->probe[probe->ops[i].op] = 1;
+		ret = 0;
 	}
 	rk__free(probe);
+	return ret;
 }
 
 int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t capacity,
@@ -168,14 +173,16 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 		if (capacity < ring->sq.entries)
 			capacity = ring->sq.entries;
 		ret = rk__table_init(ring, capacity);
+		if (ret == 0)
+			ret = load_probe(ring);
 	}
 	if (ret < 0) {
+		rk__table_free(ring);
 		unmap_rings(ring);
 		close(fd);
 		rk__free(ring);
 		return ret;
 	}
-	load_probe(ring);
 	*out = ring;
 	return 0;
 }
