@@ -165,6 +165,7 @@ RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);
 RK_HIDDEN int rk__wait_idle(rk_ring *ring, int64_t timeout_ns);
 RK_HIDDEN int rk__cancel_everything(rk_ring *ring);
 RK_HIDDEN int rk__unwrite_unpublished(rk_ring *ring, bool settle);
+RK_HIDDEN void rk__forget_unsubmitted(rk_ring *ring);
 
 /* region.c */
 RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);

@@ -198,7 +198,7 @@ int rk_ring_close(rk_ring *ring)
 		return -EINVAL;
 
 	/* Ops that never reached the kernel are simply forgotten. */
-	rk__unwrite_unpublished(ring, false);
+	rk__forget_unsubmitted(ring);
 	while (ring->staged_head != RK_NONE) {
 		struct rk_op *op = &ring->ops[ring->staged_head];
 		ring->staged_head = op->next;

@@ -242,6 +242,19 @@ static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
 	return got;
 }
 
+/* Ops the kernel has taken, as opposed to ops sitting in the SQ unconsumed.
+ * Without SQPOLL only our own io_uring_enter consumes SQ entries, so after a
+ * submit that failed, nothing would ever complete those; with SQPOLL the poll
+ * thread takes published entries unless it sleeps waiting for a wakeup. */
+static uint32_t kernel_held(rk_ring *ring)
+{
+	uint32_t queued = rk__sq_used(ring);
+	if ((ring->setup_flags & IORING_SETUP_SQPOLL) &&
+	    !(rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP))
+		queued = ring->sq.tail - ring->sq.published;
+	return ring->in_kernel > queued ? ring->in_kernel - queued : 0;
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -288,16 +301,23 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 	got += drain_all_ready(ring, out + got, max - got);
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;
-	if (sret < 0 && sret != -EINTR && ring->in_kernel == 0)
-		return sret; /* nothing reached the kernel: waiting would be for nothing */
+	if (sret == -EINTR)
+		return got ? (int)got : -EINTR; /* let the runtime handle the signal first */
 
 	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : -1;
 	while (got < wait_nr) {
-		/* Completions free SQ space: staged ops may go in now. */
-		if (ring->staged_head != RK_NONE)
-			rk__flush_and_enter(ring, false);
+		/* Completions free SQ space for staged ops, and a submit that
+		 * failed left its ops in the SQ, where (without SQPOLL) the kernel
+		 * takes them only when told: hand them over before waiting. */
+		if (ring->staged_head != RK_NONE || sq_to_submit(ring)) {
+			int s = rk__flush_and_enter(ring, false);
+			if (s < 0)
+				sret = s;
+		}
 		if (ring->in_kernel == 0)
 			break; /* nothing live can complete: never wait for it */
+		if (kernel_held(ring) == 0) /* only ops the kernel refused to take */
+			return got ? (int)got : (sret < 0 ? sret : -EAGAIN);
 		int64_t left = -1;
 		if (deadline >= 0) {
 			left = deadline - now_ns();
@@ -308,9 +328,10 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 		got += drain_all_ready(ring, out + got, max - got);
 		if (got >= wait_nr || ret == -ETIME)
 			break;
-		if (ret == -EINTR)
-			return got ? (int)got : -EINTR;
-		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+		/* -EINTR: the runtime handles the signal and calls again. Nothing
+		 * else is retried here: a wait submits nothing, so an error that
+		 * repeats would only turn this loop into a spin. */
+		if (ret < 0)
 			return got ? (int)got : ret;
 	}
 	return (int)got;
@@ -338,6 +359,22 @@ int rk__unwrite_unpublished(rk_ring *ring, bool settle)
 	}
 	sq->tail = sq->published;
 	return n;
+}
+
+/* At close: forgets every SQ entry the kernel has not seen. Without SQPOLL
+ * that includes published entries a failed submit left unconsumed: only our
+ * own io_uring_enter would hand them over, so close must not wait for them
+ * (it would wait out its bound and leak what the kernel never had). */
+void rk__forget_unsubmitted(rk_ring *ring)
+{
+	if (!(ring->setup_flags & IORING_SETUP_SQPOLL)) {
+		uint32_t head = rk__load_acquire(ring->sq.khead);
+		if (ring->sq.published != head) {
+			ring->sq.published = head;
+			rk__store_release(ring->sq.ktail, head);
+		}
+	}
+	rk__unwrite_unpublished(ring, false);
 }
 
 /* Pushes one internal SQE that cancels every op in the kernel. Its own
