@@ -102,10 +102,11 @@ int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns)
 	struct rk_op *op = rk__op_lookup(ring, target_id);
 	if (!op || op->state == RK_OP_LOCAL)
 		return -ENOENT;
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		rk__flush_and_enter(ring, false);
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		return -EAGAIN;
+	if (op->state == RK_OP_STAGED || rk__sq_used(ring)) {
+		int sret = rk__flush_and_enter(ring, false);
+		if (op->state == RK_OP_STAGED || rk__sq_used(ring))
+			return sret < 0 ? sret : -EAGAIN; /* the submit's own error first */
+	}
 	struct io_uring_sync_cancel_reg reg;
 	memset(&reg, 0, sizeof(reg));
 	reg.addr = (uint64_t)target_id;
