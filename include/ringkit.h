@@ -524,6 +524,9 @@ RK_API int rk_submit(rk_ring *ring);
  *   -EINVAL  NULL ring, or out NULL with max > 0
  *   -EINTR   a signal interrupted the wait and no record was ready; nothing
  *            is lost, call again after handling the signal
+ *   other    the submit failed (-ENOMEM, ...; -EAGAIN when the kernel
+ *            refused the ops for now) and the kernel holds nothing else to
+ *            wait for: the ops stay queued, call again
  * wait_nr is clamped to max and to 0 when no op is live, so a wait can never
  * be for completions that cannot come.
  *
