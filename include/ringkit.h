@@ -14,7 +14,11 @@
  *     Nothing writes the global errno, nothing aborts on caller input.
  *   - A NULL handle gives -EINVAL. A handle that was closed or destroyed must
  *     not be used again (it is freed memory, as with free()).
- *   - A ring is used by one thread at a time.
+ *   - A ring is used by one thread at a time, in the process that created
+ *     it. After fork() the child's copy refuses every call with -ECHILD (it
+ *     shares the parent's kernel ring: using it would corrupt the parent's);
+ *     rk_ring_close() on it frees the child's memory and returns 0, leaving
+ *     the parent's ring untouched. Regions are plain memory and work in both.
  *
  * Ownership (the rule a garbage-collected runtime relies on)
  *   The library never keeps a pointer into caller memory after a call returns,
@@ -514,7 +518,13 @@ RK_API int rk_submit_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, i
  * chains at a time. Returns how many the kernel consumed, or a negative errno
  * from io_uring_enter (-EINTR, -ENOMEM, ...; queued ops stay queued). Do not
  * submit while a linked chain is still open: the kernel ends a chain at the
- * end of a submission. */
+ * end of a submission.
+ * An RK_RING_SQPOLL ring's kernel thread acts with the credentials of the
+ * process that created the ring: once the effective user or group id has
+ * changed (setuid, setgid), submitting new ops returns -EPERM (they stay
+ * queued; rk_ring_cancel_all and rk_ring_close still work). Dropping
+ * capabilities without changing ids is not detected: create SQPOLL rings
+ * after dropping privileges. */
 RK_API int rk_submit(rk_ring *ring);
 
 /* Submits queued ops, then waits until wait_nr completions are available or

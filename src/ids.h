@@ -26,8 +26,9 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
  * slot back untouched when argument checks fail after this. */
 static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out, struct io_uring_sqe **sqe)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
 		return -EINVAL;
 	/* The kernel ends a chain at the end of a submission and we publish

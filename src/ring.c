@@ -4,11 +4,24 @@
  * still write.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "ids.h"
+
+uint32_t rk__fork_epoch;
+
+static void forked_child(void)
+{
+	rk__fork_epoch++;
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forked_child);
+}
 
 #define RK_RING_FLAGS (RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN | \
                        RK_RING_COOP_TASKRUN | RK_RING_CLAMP)
@@ -134,9 +147,15 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 	if (capacity > RK_MAX_CAPACITY)
 		return -EINVAL;
 
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
+
 	rk_ring *ring = rk__calloc(1, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
+	ring->epoch = rk__fork_epoch;
+	ring->euid = (uint32_t)geteuid();
+	ring->egid = (uint32_t)getegid();
 
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
@@ -192,10 +211,28 @@ int rk_ring_create(uint32_t entries, uint32_t flags, rk_ring **out)
 	return rk_ring_create_ex(entries, flags, 0, 0, 0, out);
 }
 
+/* Closing a ring inherited through fork() frees this process's copy only:
+ * the kernel's ring, its ops and its buffer groups are the parent's. */
+static int close_inherited(rk_ring *ring)
+{
+	for (uint32_t i = 0; i < ring->capacity; i++)
+		if (ring->ops[i].state != RK_OP_FREE)
+			rk__op_release(ring, &ring->ops[i]); /* unpins this copy's chunks */
+	rk__ring_drop_regions(ring);
+	rk__ring_drop_groups(ring, false);
+	unmap_rings(ring);
+	close(ring->fd);
+	rk__table_free(ring);
+	rk__free(ring);
+	return 0;
+}
+
 int rk_ring_close(rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (rk__check_ring(ring) == -ECHILD)
+		return close_inherited(ring);
 
 	/* Ops that never reached the kernel are simply forgotten. */
 	rk__forget_unsubmitted(ring);
@@ -216,7 +253,7 @@ int rk_ring_close(rk_ring *ring)
 
 	rk__ring_drop_regions(ring);
 	if (ret == 0) /* the kernel holds nothing: provided chunks come back */
-		rk__ring_drop_groups(ring);
+		rk__ring_drop_groups(ring, true);
 	unmap_rings(ring);
 	close(ring->fd);
 	if (ret < 0) {
@@ -231,26 +268,32 @@ int rk_ring_close(rk_ring *ring)
 
 int rk_ring_cancel_all(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return rk__cancel_everything(ring);
 }
 
 int rk_ring_fd(rk_ring *ring)
 {
-	return ring ? ring->fd : -EINVAL;
+	int err = rk__check_ring(ring);
+	return err ? err : ring->fd;
 }
 
 int rk_ring_probe(rk_ring *ring, uint32_t opcode)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return opcode < 256 ? ring->probe[opcode] : 0;
 }
 
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 {
-	if (!ring || (flags & ~RK_EVENTFD_ASYNC))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (flags & ~RK_EVENTFD_ASYNC)
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
@@ -267,8 +310,9 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 
 int rk_ring_unregister_eventfd(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->eventfd_registered)
 		return -ENXIO;
 	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_EVENTFD, NULL, 0);
@@ -280,7 +324,10 @@ int rk_ring_unregister_eventfd(rk_ring *ring)
 
 int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 {
-	if (!ring || (!out && n))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!out && n)
 		return -EINVAL;
 	uint64_t v[RK_STAT_COUNT] = {
 		[RK_STAT_INFLIGHT] = ring->live,

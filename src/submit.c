@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ids.h"
 
@@ -82,8 +83,20 @@ static bool needs_getevents(rk_ring *ring)
 	return rk__load_acquire(ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
 }
 
+/* The poll thread acts with the credentials of the process that created the
+ * ring, whatever the process became since: a ring created as root would
+ * still open root's files after setuid(). New ops are refused instead
+ * (checked only when there is something to hand over). */
+static bool credentials_changed(rk_ring *ring)
+{
+	return (uint32_t)geteuid() != ring->euid || (uint32_t)getegid() != ring->egid;
+}
+
 static int submit_sqpoll(rk_ring *ring)
 {
+	if ((ring->staged_head != RK_NONE || ring->sq.tail != ring->sq.published) &&
+	    credentials_changed(ring))
+		return -EPERM;
 	int total = 0;
 	for (;;) {
 		uint32_t before = ring->sq.published;
@@ -143,8 +156,9 @@ int rk__flush_and_enter(rk_ring *ring, bool getevents)
 
 int rk_submit(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return rk__flush_and_enter(ring, true);
 }
 
@@ -245,13 +259,12 @@ static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
 /* Ops the kernel has taken, as opposed to ops sitting in the SQ unconsumed.
  * Without SQPOLL only our own io_uring_enter consumes SQ entries, so after a
  * submit that failed, nothing would ever complete those; with SQPOLL the poll
- * thread takes published entries unless it sleeps waiting for a wakeup. */
+ * thread takes every published entry (submit_sqpoll wakes it). */
 static uint32_t kernel_held(rk_ring *ring)
 {
-	uint32_t queued = rk__sq_used(ring);
-	if ((ring->setup_flags & IORING_SETUP_SQPOLL) &&
-	    !(rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP))
-		queued = ring->sq.tail - ring->sq.published;
+	uint32_t queued = ring->setup_flags & IORING_SETUP_SQPOLL
+	                          ? ring->sq.tail - ring->sq.published
+	                          : rk__sq_used(ring);
 	return ring->in_kernel > queued ? ring->in_kernel - queued : 0;
 }
 
@@ -286,7 +299,10 @@ static int wait_cqes(rk_ring *ring, uint32_t min_complete, int64_t timeout_ns)
 
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
-	if (!ring || (!out && max))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!out && max)
 		return -EINVAL;
 	if (wait_nr > max)
 		wait_nr = max;
@@ -311,6 +327,8 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 		 * takes them only when told: hand them over before waiting. */
 		if (ring->staged_head != RK_NONE || sq_to_submit(ring)) {
 			int s = rk__flush_and_enter(ring, false);
+			if (s < 0 && (ring->setup_flags & IORING_SETUP_SQPOLL))
+				return got ? (int)got : s; /* the poll thread may sleep on */
 			if (s < 0)
 				sret = s;
 		}

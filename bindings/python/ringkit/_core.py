@@ -158,6 +158,10 @@ class Ring:
     def _fail(self, r: int):
         if not self._ring:
             raise ValueError("ring is closed")
+        if r in (-errno.ECHILD, -errno.EPERM):
+            # Ring-level refusals (inherited through fork(); SQPOLL after a
+            # change of credentials): the C library's words say what to do.
+            raise setup_error(r)
         raise error(r)
 
     def _pin(self, r: int, obj) -> int:
