@@ -32,6 +32,9 @@ static const struct hint hints[] = {
 	{ENOSYS, "Function not implemented (creating a ring: this kernel has no io_uring, "
 	         "it is too old or built without CONFIG_IO_URING; ringkit needs Linux 5.19 or "
 	         "newer)"},
+	{EINVAL, "Invalid argument (an argument is out of its documented range; creating a ring: "
+	         "a size is too large or this kernel lacks a requested setup mode such as "
+	         "SQPOLL, DEFER_TASKRUN or COOP_TASKRUN)"},
 	{ENOMEM, "Cannot allocate memory (for a ring or a registered region this usually "
 	         "means the locked-memory limit is too low: raise RLIMIT_MEMLOCK, see ulimit -l, "
 	         "or use smaller rings and regions; unregistered regions keep working)"},
