@@ -133,7 +133,9 @@ RK_API int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entri
 
 /* Closes a ring. Ops never handed to the kernel are dropped; every op in the
  * kernel is cancelled and the call waits (up to about 10 s) until the kernel is
- * done with all of them. Their completions are not delivered. When it returns
+ * done with all of them. Their completions are not delivered; an fd that a
+ * dropped open, accept or socket completion carried is closed, since the
+ * caller never learned it. When it returns
  * 0 the caller may release everything it pinned for the ring. If the kernel
  * still holds ops after the bound, the ring fd is closed, the memory the kernel
  * could still touch is deliberately leaked, and -ETIMEDOUT is returned: the

@@ -92,6 +92,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 
 	sqe->user_data = (uint64_t)id;
 	sqe->flags = (uint8_t)flags;
+	op->opcode = sqe->opcode;
 	if (sqe != &op->sqe) {
 		ring->sq.tail++;
 		op->state = RK_OP_KERNEL;

@@ -43,7 +43,8 @@ struct rk_op {
 	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
-	uint8_t pad[2];
+	uint8_t opcode;         /* IORING_OP_* it was prepared as */
+	uint8_t pad[1];
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
 	int32_t chunk;          /* chunk pinned by this op, or -1 */

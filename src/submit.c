@@ -409,6 +409,20 @@ static void push_cancel_any(rk_ring *ring)
 	publish(ring);
 }
 
+/* A dropped completion that carries a new fd (an open or accept that
+ * completed, or succeeded despite the cancel) would leak it: the caller
+ * never learns the number. The slots were just released, but still say
+ * which op they served. */
+static void close_dropped_fds(rk_ring *ring, const rk_cqe *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t opcode = ring->ops[(uint32_t)c[i].id].opcode;
+		if (c[i].res >= 0 && (opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2 ||
+		                      opcode == IORING_OP_ACCEPT || opcode == IORING_OP_SOCKET))
+			close(c[i].res);
+	}
+}
+
 /* Cancels everything the kernel holds for this ring and waits, up to
  * timeout_ns, until it has given every op back (completions discarded).
  * Returns 0 or -ETIMEDOUT. Used by close, after staged ops were dropped. */
@@ -434,8 +448,11 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 		int64_t left = deadline - now_ns();
 		wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
 		rk_cqe discard[64]; /* close delivers nothing: drain into scratch */
-		while (drain_all_ready(ring, discard, 64) == 64)
-			;
+		uint32_t n;
+		do {
+			n = drain_all_ready(ring, discard, 64);
+			close_dropped_fds(ring, discard, n);
+		} while (n == 64);
 	}
 	return 0;
 }
