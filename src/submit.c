@@ -9,6 +9,8 @@
  * only ever touched in this file.
  */
 #include <errno.h>
+#include <sched.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -423,6 +425,34 @@ static void close_dropped_fds(rk_ring *ring, const rk_cqe *c, uint32_t n)
 	}
 }
 
+/* Cancels every op the kernel has issued, through io_uring_register. The
+ * cancel SQE of push_cancel_any is not enough alone: behind a pending
+ * RK_DRAIN op the kernel holds every later SQE back, the cancel included,
+ * until the ops before the drain complete — which may be the very ops it
+ * should cancel. (The SQE stays: under SQPOLL it is the one that reaches the
+ * poll thread's workers.) Waits for nothing. */
+static void sync_cancel_any(rk_ring *ring)
+{
+	struct io_uring_sync_cancel_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.fd = -1;
+	reg.flags = IORING_ASYNC_CANCEL_ANY;
+	rk__sys_register(ring->fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
+}
+
+/* SQPOLL: the poll thread issues ops when it gets to them. A sync cancel
+ * only finds issued ops, so give the thread a moment (bounded) to take
+ * what the SQ holds. */
+static void wait_sq_consumed(rk_ring *ring, int64_t timeout_ns)
+{
+	int64_t deadline = now_ns() + timeout_ns;
+	while (rk__sq_used(ring) && now_ns() < deadline) {
+		if (rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
+			rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_SQ_WAKEUP, NULL, 0);
+		sched_yield();
+	}
+}
+
 /* Cancels everything the kernel holds for this ring and waits, up to
  * timeout_ns, until it has given every op back (completions discarded).
  * Returns 0 or -ETIMEDOUT. Used by close, after staged ops were dropped. */
@@ -439,6 +469,7 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 		 * first one ran, or re-armed by the kernel, is caught by the next. */
 		if (now >= next_cancel) {
 			push_cancel_any(ring);
+			sync_cancel_any(ring);
 			next_cancel = now + 50000000;
 		}
 		if (ring->setup_flags & IORING_SETUP_SQPOLL)
@@ -474,6 +505,9 @@ int rk__cancel_everything(rk_ring *ring)
 		n += (int)ring->in_kernel;
 		push_cancel_any(ring);
 		rk__flush_and_enter(ring, true);
+		if (ring->setup_flags & IORING_SETUP_SQPOLL)
+			wait_sq_consumed(ring, 50000000);
+		sync_cancel_any(ring);
 	}
 	return n;
 }
