@@ -169,7 +169,9 @@ void rk__ring_drop_groups(rk_ring *ring, bool tell_kernel)
 /* A completion named a chunk: it is the caller's from now on. */
 void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags)
 {
-	if (!op->group)
+	/* A completion close drops hands nothing over: the chunk stays the
+	 * kernel's and comes back free with the group. */
+	if (!op->group || ring->closing)
 		return;
 	rk_region *region = ring->groups[op->group - 1].region;
 	uint32_t chunk = cqe_flags >> RK_CQE_BUFFER_SHIFT;

@@ -104,6 +104,7 @@ struct rk_ring {
 
 	uint8_t probe[256];      /* 1 when the opcode is supported */
 	int eventfd_registered;
+	int closing;             /* rk_ring_close is draining: completions are dropped */
 	int buffers_registered;  /* sparse fixed-buffer table exists */
 	rk_region *regions[RK_RING_MAX_REGIONS];
 	struct rk_group groups[RK_RING_MAX_GROUPS];

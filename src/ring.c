@@ -248,6 +248,7 @@ int rk_ring_close(rk_ring *ring)
 	}
 
 	int ret = 0;
+	ring->closing = 1;
 	if (ring->in_kernel > 0)
 		ret = rk__wait_idle(ring, RK_CLOSE_TIMEOUT_NS);
 
