@@ -146,7 +146,10 @@ RK_API int rk_ring_close(rk_ring *ring);
 /* Asks the kernel to cancel every in-flight op of the ring; ops not yet handed
  * to the kernel complete at once with -ECANCELED. The completions arrive
  * through rk_reap() as usual (what a binding does before closing to settle its
- * futures). Returns the number of ops it targeted. */
+ * futures). Returns the number of ops it targeted. An op the kernel starts
+ * only later — held back behind an RK_DRAIN op, or the next op of an
+ * RK_HARDLINK chain whose head was cancelled — can escape it: call it again
+ * while waiting (rk_ring_close repeats its cancel until the kernel is done). */
 RK_API int rk_ring_cancel_all(rk_ring *ring);
 
 /* The ring's file descriptor (owned by the ring; do not close it). */
