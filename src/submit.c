@@ -477,7 +477,12 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 		else if (sq_to_submit(ring))
 			rk__sys_enter(ring->fd, sq_to_submit(ring), 0, 0, NULL, 0);
 		int64_t left = deadline - now_ns();
-		wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
+		int w = wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
+		if (w < 0 && w != -ETIME && w != -EINTR) {
+			/* The kernel refuses to wait (-ENOMEM...): retry, not spin. */
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
 		rk_cqe discard[64]; /* close delivers nothing: drain into scratch */
 		uint32_t n;
 		do {
