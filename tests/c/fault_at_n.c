@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "check.h"
@@ -527,5 +528,42 @@ int main(void)
 	fault_disarm();
 	CHECK_EQ(fault_live_allocs(), allocs);
 	CHECK_EQ(fault_live_maps(), maps);
+
+	/* Close cannot unregister a provided group: the ring fd's close drops
+	 * the kernel's side anyway, and the chunks come back free. */
+	rk_region *grp;
+	CHECK_EQ(rk_region_create(256, 4, 0, &grp), 0);
+	CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 0);
+	fault_arm(FAULT_REGISTER, 1, ENOMEM, true);
+	CHECK_EQ(rk_ring_close(ring), 0);
+	CHECK(fault_fired() > 0);
+	fault_disarm();
+	CHECK_EQ(rk_region_chunks_free(grp), 4);
+	CHECK_EQ(rk_region_destroy(grp), 0);
+
+	/* A ring that cannot reach the kernel at all while it holds an op:
+	 * close gives up after its bound, -ETIMEDOUT, and keeps (leaks) what
+	 * the kernel might still write. In a child, so the deliberate leak
+	 * does not count as one. */
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
+		CHECK(rk_prep_read(ring, p[0], b, 8, -1, 0) >= 0);
+		CHECK_EQ(rk_submit(ring), 1);
+		fault_arm(FAULT_ANY, 1, ENOMEM, true);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CHECK_EQ(rk_ring_close(ring), -ETIMEDOUT);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		CHECK(t1.tv_sec - t0.tv_sec >= 9 && t1.tv_sec - t0.tv_sec < 20);
+		printf("close without the kernel: -ETIMEDOUT after %ld s\n",
+		       (long)(t1.tv_sec - t0.tv_sec));
+		child_exit(0);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	return 0;
 }

@@ -64,7 +64,7 @@ static void child(rk_ring *ring, rk_region *rg, rk_region *grp, int32_t chunk, i
 	CHECK_EQ(rk_chunk_free(rg, mine), 0);
 	CHECK_EQ(rk_region_destroy(rg), 0);
 	CHECK_EQ(rk_region_destroy(grp), 0);
-	_exit(0);
+	child_exit(0);
 }
 
 int main(void)

@@ -53,9 +53,7 @@ int main(void)
 		pid_t pid = fork();
 		CHECK(pid >= 0);
 		if (pid == 0) {
-			int r = child(cases[i].err, cases[i].advice);
-			fflush(NULL);
-			_exit(r);
+			child_exit(child(cases[i].err, cases[i].advice));
 		}
 		int status;
 		CHECK_EQ(waitpid(pid, &status, 0), pid);

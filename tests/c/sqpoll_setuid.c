@@ -22,7 +22,7 @@ static int in_child(int (*fn)(void))
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
-		_exit(fn());
+		child_exit(fn());
 	int status;
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status));
@@ -70,6 +70,29 @@ static int sqpoll_child(void)
 	return 0;
 }
 
+/* Privileges dropped for a while (the effective ids only) and taken back:
+ * refused while they differ, accepted again once they match. */
+static int seteuid_child(void)
+{
+	rk_ring *ring;
+	int ret = rk_ring_create(8, RK_RING_SQPOLL, &ring);
+	if (ret < 0)
+		return 77;
+	CHECK_EQ(setresgid(-1, NOBODY, -1), 0);
+	CHECK_EQ(setresuid(-1, NOBODY, -1), 0);
+	int64_t id = rk_prep_openat(ring, AT_FDCWD, secret, O_RDONLY, 0, 0);
+	CHECK(id >= 0);
+	CHECK_EQ(rk_submit(ring), -EPERM);
+	CHECK_EQ(setresuid(-1, 0, -1), 0);
+	CHECK_EQ(rk_submit(ring), -EPERM); /* the group differs still */
+	CHECK_EQ(setresgid(-1, 0, -1), 0);
+	int32_t fd = run_one(ring, id); /* as root again: it runs */
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(rk_ring_close(ring), 0);
+	return 0;
+}
+
 static int plain_child(void)
 {
 	rk_ring *ring;
@@ -97,5 +120,6 @@ int main(void)
 	if (r == 77)
 		SKIP("SQPOLL rings are not available here");
 	CHECK_EQ(r, 0);
+	CHECK_EQ(in_child(seteuid_child), 0);
 	return 0;
 }
