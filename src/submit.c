@@ -437,7 +437,26 @@ static void sync_cancel_any(rk_ring *ring)
 	memset(&reg, 0, sizeof(reg));
 	reg.fd = -1;
 	reg.flags = IORING_ASYNC_CANCEL_ANY;
-	rk__sys_register(ring->fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
+	/* Each op cancelled may let the kernel start the next one a drain held
+	 * back, once the task work its completion queued has run: on the way
+	 * out of this very call; with DEFER_TASKRUN only inside GETEVENTS
+	 * enters, a few generations deep; under SQPOLL in the poll thread, a
+	 * moment later. Cancel again until rounds find nothing (a round or two
+	 * more where the next op may still be on its way), at most once per op
+	 * held. */
+	bool defer = ring->setup_flags & IORING_SETUP_DEFER_TASKRUN;
+	bool sqpoll = ring->setup_flags & IORING_SETUP_SQPOLL;
+	int misses = 0, patience = defer ? 2 : sqpoll ? 3 : 1;
+	for (uint32_t i = 0; i <= ring->in_kernel && misses < patience; i++) {
+		int ret = rk__sys_register(ring->fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
+		misses = ret > 0 ? 0 : misses + 1;
+		for (int k = 0; defer && k < 3; k++)
+			rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+		if (sqpoll && ret <= 0 && misses < patience) {
+			struct timespec ts = {0, 2000000};
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 /* SQPOLL: the poll thread issues ops when it gets to them. A sync cancel
