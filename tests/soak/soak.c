@@ -576,7 +576,8 @@ static void complete(const rk_cqe *c, struct owner o)
 		cancels[i].live--;
 		break;
 	case K_LINK_TIMEOUT:
-		if (c->res != -ETIME && c->res != -EALREADY && !cancelled(c->res))
+		/* -ENOENT: it fired while a cancel_all was taking the read. */
+		if (c->res != -ETIME && c->res != -EALREADY && c->res != -ENOENT && !cancelled(c->res))
 			DIE("link timeout: %d", c->res);
 		cancels[i].live--;
 		break;
