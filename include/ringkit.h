@@ -15,19 +15,23 @@
  *   - A NULL handle gives -EINVAL. A handle that was closed or destroyed must
  *     not be used again (it is freed memory, as with free()).
  *   - A ring is used by one thread at a time, in the process that created
- *     it. After fork() the child's copy refuses every call with -ECHILD (it
- *     shares the parent's kernel ring: using it would corrupt the parent's);
+ *     it. After fork() the child's copy refuses every call with -ECHILD
+ *     (after the call's own argument checks; it shares the parent's kernel
+ *     ring, so using it would corrupt the parent's);
  *     rk_ring_close() on it frees the child's memory and returns 0, leaving
  *     the parent's ring untouched. Regions are plain memory and work in both.
  *
  * Ownership (the rule a garbage-collected runtime relies on)
  *   The library never keeps a pointer into caller memory after a call returns,
  *   except the data buffers of read/write-like ops (and the statx result
- *   buffer), which the caller passes as raw pointers: the caller must keep
- *   those alive and unmoved until the op's final completion has been returned
- *   by rk_reap() (or rk_ring_close() has returned). Everything else the kernel
- *   reads or writes asynchronously — paths, iovec arrays, timespecs, open_how —
- *   is copied into per-op storage owned by the ring when the op is prepared.
+ *   buffer, recvmsg's address and result arrays), which the caller passes as
+ *   raw pointers: the caller must keep those alive and unmoved until the op's
+ *   final completion has been returned by rk_reap() (or rk_ring_close() has
+ *   returned). For zero-copy sends that is the notification completion, which
+ *   comes after the result. Everything else the kernel reads or writes
+ *   asynchronously — paths, socket addresses, iovec arrays, msghdrs and their
+ *   control data, timespecs, open_how — is copied into (or allocated in)
+ *   per-op storage owned by the ring when the op is prepared.
  *
  * Op ids
  *   Each prepared op occupies a slot of the ring's op table and is named by a
@@ -53,7 +57,7 @@ extern "C" {
 #endif
 
 #define RK_VERSION_MAJOR 0
-#define RK_VERSION_MINOR 1
+#define RK_VERSION_MINOR 2
 #define RK_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------------ */
@@ -98,6 +102,10 @@ typedef struct rk_cqe {
 	uint32_t flags;
 } rk_cqe;
 
+/* Completions with a negative id are not ops: they are messages other rings
+ * sent with rk_prep_msg_ring. They free no slot; see "Messages between
+ * rings". */
+
 /* A scatter/gather element: same layout as struct iovec on 64-bit Linux.
  * Offsets: base 0, len 8; size 16. */
 typedef struct rk_iovec {
@@ -115,6 +123,8 @@ typedef struct rk_iovec {
 #define RK_RING_DEFER_TASKRUN (1u << 2) /* run completions only inside rk_reap; implies SINGLE_ISSUER */
 #define RK_RING_COOP_TASKRUN  (1u << 3) /* no IPI to interrupt the task for completions */
 #define RK_RING_CLAMP         (1u << 4) /* clamp too-large sizes instead of failing */
+#define RK_RING_MSG_TARGET    (1u << 5) /* other rings send it messages: rk_reap waits even
+                                           when no op of its own is live */
 
 /* Creates a ring with an SQ of `entries` (rounded up to a power of two by the
  * kernel), a CQ twice that size and an op table of 4x the SQ. Writes *out.
@@ -208,6 +218,8 @@ RK_API int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n);
  * The op is queued; it reaches the kernel on the next rk_submit() or rk_reap().
  * offset -1 means "the file's current position" where the kernel allows it. */
 
+/* Does nothing in the kernel and completes with res 0: measures the per-op
+ * cost, or orders work as a link in a chain. */
 RK_API int64_t rk_prep_nop(rk_ring *ring, uint32_t flags);
 
 /* Reads up to len bytes into buf (caller keeps buf alive until completion). */
@@ -253,6 +265,10 @@ RK_API int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags);
 RK_API int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                              uint32_t mask, void *statxbuf, uint32_t flags);
 
+/* unlinkat(2) (at_flags AT_REMOVEDIR removes a directory), mkdirat(2),
+ * renameat2(2) (rename_flags RENAME_*), linkat(2) (at_flags
+ * AT_SYMLINK_FOLLOW) and symlinkat(2). Paths are copied; res is 0 or a
+ * negative errno. */
 RK_API int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_flags,
                                 uint32_t flags);
 RK_API int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode,
@@ -352,6 +368,75 @@ RK_API int64_t rk_prep_recv(rk_ring *ring, int fd, void *buf, uint32_t len, int3
 /* shutdown(2): how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
 RK_API int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t flags);
 
+/* Zero-copy send (IORING_OP_SEND_ZC, Linux 6.0+). An op with two
+ * completions: first the result (res = bytes sent or -errno, flags with
+ * RK_CQE_F_MORE), then a notification (res 0, flags with RK_CQE_F_NOTIF and
+ * without MORE) once the kernel no longer reads buf. Only the notification
+ * is final: the slot is freed and buf may be reused or released only after
+ * rk_reap returned it. zc_flags: 0 or RK_SEND_ZC_REPORT_USAGE, with which the
+ * notification's res has RK_NOTIF_USAGE_ZC_COPIED set when the kernel copied
+ * the data after all (as it does over loopback). -EINVAL for other zc_flags.
+ * A notification waits until the network is done with the data: on TCP that
+ * can be until the peer acknowledged it, so reap notifications (or close the
+ * socket) before closing the ring. */
+#define RK_SEND_ZC_REPORT_USAGE  (1u << 3)
+#define RK_NOTIF_USAGE_ZC_COPIED (1u << 31)
+RK_API int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len,
+                               int32_t msg_flags, uint32_t zc_flags, uint32_t flags);
+
+/* sendmsg(2) and recvmsg(2)
+ *
+ * Both copy the iovec array (0..RK_MSG_IOV_MAX entries; the buffers it points
+ * to are the caller's, kept alive as for readv) and build the msghdr and its
+ * control data in op storage. */
+#define RK_MSG_IOV_MAX 512
+#define RK_MSG_FDS_MAX 253 /* the kernel's SCM_MAX_FD */
+
+/* sendmsg: addr (addrlen bytes, at most RK_SOCKADDR_MAX; NULL/0 on a
+ * connected socket) is the destination, copied. fds (nfds entries, at most
+ * RK_MSG_FDS_MAX) are sent as one SCM_RIGHTS message, copied; the caller keeps
+ * those descriptors open until the completion (they are resolved when the op
+ * runs) and may close them afterwards: the receiver has its own. A stream
+ * socket passes fds only along with at least one byte of data.
+ * -EBADF for a negative fd in fds. res is the number of bytes sent. */
+RK_API int64_t rk_prep_sendmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
+                               const void *addr, uint32_t addrlen, const int32_t *fds,
+                               uint32_t nfds, int32_t msg_flags, uint32_t flags);
+
+/* As rk_prep_sendmsg, zero-copy (IORING_OP_SENDMSG_ZC, Linux 6.1+): the
+ * completions and buffer lifetime of rk_prep_send_zc. */
+RK_API int64_t rk_prep_sendmsg_zc(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
+                                  const void *addr, uint32_t addrlen, const int32_t *fds,
+                                  uint32_t nfds, int32_t msg_flags, uint32_t flags);
+
+/* Indices of recvmsg's result array `out` (RK_MSG_FDS + fds_cap int32s). */
+#define RK_MSG_NAMELEN 0 /* bytes of the source address written to name */
+#define RK_MSG_FLAGS   1 /* msg_flags the kernel returned: MSG_TRUNC, MSG_CTRUNC, ... */
+#define RK_MSG_NFDS    2 /* descriptors received, stored from out[RK_MSG_FDS] on */
+#define RK_MSG_FDS     3
+
+/* recvmsg: res is the number of bytes received into the iovec buffers.
+ *
+ * The source address and the ancillary data land in op storage first; when
+ * rk_reap returns the op's completion it has already copied them out: up to
+ * name_cap bytes (at most RK_SOCKADDR_MAX; name may be NULL with 0) of the
+ * address into name, and the result array out filled as indexed above. So
+ * name and out, like the data buffers, stay alive and unmoved until the
+ * completion is reaped — a binding holds them as it holds a read buffer. When
+ * res < 0, out holds zeros.
+ *
+ * SCM_RIGHTS descriptors: up to fds_cap (at most RK_MSG_FDS_MAX) received
+ * descriptors are written to out[RK_MSG_FDS..] and are the caller's to close.
+ * None ever leaks: descriptors beyond fds_cap are closed by the core (the
+ * kernel reports MSG_CTRUNC), and so are those of a completion never
+ * delivered because the ring was closed. fds_cap 0 receives none (the kernel
+ * discards them and sets MSG_CTRUNC). Pass MSG_CMSG_CLOEXEC in msg_flags to
+ * receive them close-on-exec. out may be NULL only when fds_cap is 0
+ * (-EFAULT otherwise). */
+RK_API int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
+                               void *name, uint32_t name_cap, int32_t *out, uint32_t fds_cap,
+                               int32_t msg_flags, uint32_t flags);
+
 /* ------------------------------------------------------------------------ */
 /* Provided buffers and multishot ops                                       */
 /* ------------------------------------------------------------------------ */
@@ -410,6 +495,94 @@ RK_API int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_fl
 RK_API int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
 
 /* ------------------------------------------------------------------------ */
+/* Registered files and direct descriptors                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A per-ring table of files the kernel holds references to. An op with
+ * RK_FIXED_FILE names a table slot instead of an fd, which skips the kernel's
+ * per-op fd lookup and reference counting. Direct ops install the file they
+ * create (open, accept, socket) into a slot instead of the process's fd
+ * table: no fd number is ever allocated, so such a file cannot leak out of
+ * the ring; it lives until its slot is closed or updated, the table is
+ * unregistered, or the ring is closed. */
+#define RK_FILE_INDEX_ALLOC UINT32_MAX /* file_index: any free slot; res is the slot */
+#define RK_FILES_SKIP       (-2)       /* rk_ring_update_files: leave this slot as is */
+
+/* Creates the ring's table with nslots empty slots (1..RK_FILES_MAX). -EBUSY
+ * when the ring already has one, -EMFILE when nslots exceeds RLIMIT_NOFILE,
+ * -EINVAL for 0 or too many. */
+#define RK_FILES_MAX (1u << 20)
+RK_API int rk_ring_register_files(rk_ring *ring, uint32_t nslots);
+
+/* Sets slots offset..offset+n-1 from fds: an fd puts (a new reference to) its
+ * file in the slot, so the caller may close the fd afterwards; -1 empties the
+ * slot; RK_FILES_SKIP leaves it. Returns how many slots were processed, or
+ * -ENXIO (no table), -EINVAL (range beyond the table), -EFAULT (fds NULL with
+ * n > 0), -EBADF (a bad fd; nothing after it is updated). */
+RK_API int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
+
+/* Drops the table and every file in it. -ENXIO when the ring has none. Ops
+ * in flight keep their own references. */
+RK_API int rk_ring_unregister_files(rk_ring *ring);
+
+/* The direct ops refuse with -ENXIO when the ring has no table, -EINVAL when
+ * file_index is neither a slot of it nor RK_FILE_INDEX_ALLOC, -EOPNOTSUPP on
+ * a kernel without the op. With a slot, res is 0 and a file already in the
+ * slot is replaced; with RK_FILE_INDEX_ALLOC res is the slot the kernel chose
+ * (-ENFILE when none is free). O_CLOEXEC/SOCK_CLOEXEC are meaningless for a
+ * slot (the kernel answers -EINVAL). */
+RK_API int64_t rk_prep_openat_direct(rk_ring *ring, int dfd, const char *path, int32_t oflags,
+                                     uint32_t mode, uint32_t file_index, uint32_t flags);
+RK_API int64_t rk_prep_accept_direct(rk_ring *ring, int fd, uint32_t file_index,
+                                     int32_t accept_flags, uint32_t flags);
+/* Multishot accept into free slots: each completion's res is a slot. */
+RK_API int64_t rk_prep_accept_multishot_direct(rk_ring *ring, int fd, int32_t accept_flags,
+                                               uint32_t flags);
+RK_API int64_t rk_prep_socket_direct(rk_ring *ring, int32_t domain, int32_t type,
+                                     int32_t protocol, uint32_t file_index, uint32_t flags);
+
+/* Closes the file in slot `slot` and empties it (the same as rk_prep_close
+ * with RK_FIXED_FILE). -EINVAL for a slot outside the table, -ENXIO without a
+ * table; res -EBADF when the slot was empty. */
+RK_API int64_t rk_prep_close_fixed(rk_ring *ring, uint32_t slot, uint32_t flags);
+
+/* Installs the file of slot `slot` in the process's fd table
+ * (IORING_OP_FIXED_FD_INSTALL, Linux 6.8+): res is a new fd, close-on-exec
+ * unless install_flags is RK_FIXED_FD_NO_CLOEXEC. The slot keeps its file. */
+#define RK_FIXED_FD_NO_CLOEXEC (1u << 0)
+RK_API int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t install_flags,
+                                        uint32_t flags);
+
+/* ------------------------------------------------------------------------ */
+/* Messages between rings                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* One ring per thread scales out; rings steer work to each other by posting
+ * completions into each other's CQ (IORING_OP_MSG_RING), which also wakes a
+ * thread blocked in rk_reap on the target.
+ *
+ * rk_prep_msg_ring posts (value, res) to the ring whose fd is target_fd
+ * (rk_ring_fd of the target, or its slot in this ring's file table with
+ * RK_FIXED_FILE). value is 0..RK_MSG_VALUE_MAX, else -EINVAL. The sender's
+ * own completion is res 0 once the message is posted, or -EBADFD when
+ * target_fd is not a ring, -EOVERFLOW when the target's CQ is full.
+ *
+ * The target's rk_reap returns the message as a record with
+ *   id    = value | INT64_MIN   (negative: never an op id; value = id & RK_MSG_VALUE_MASK)
+ *   res   = res as sent
+ *   flags = 0
+ * It names no op and frees no slot, and a cancel or other call given that id
+ * answers -ENOENT. A target that may be idle (no op of its own in flight)
+ * when messages come must be created with RK_RING_MSG_TARGET, or rk_reap
+ * would not wait for them. Messages posted to a ring while it is being closed
+ * are dropped. Only rk_prep_msg_ring may target a ringkit ring: a raw
+ * IORING_OP_MSG_RING from elsewhere could forge an op id. */
+#define RK_MSG_VALUE_MAX  (INT64_MAX - 1)
+#define RK_MSG_VALUE_MASK INT64_MAX
+RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t res,
+                                uint32_t flags);
+
+/* ------------------------------------------------------------------------ */
 /* Batches: many ops per call                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -450,7 +623,22 @@ RK_API int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask,
 #define RK_OP_SEND           33
 #define RK_OP_RECV           34
 #define RK_OP_SHUTDOWN       35
-#define RK_OP_COUNT          36
+#define RK_OP_RECV_SELECT    36
+#define RK_OP_RECV_MULTISHOT 37
+#define RK_OP_ACCEPT_MULTISHOT 38
+#define RK_OP_POLL_MULTISHOT 39
+#define RK_OP_SEND_ZC        40
+#define RK_OP_SENDMSG        41
+#define RK_OP_SENDMSG_ZC     42
+#define RK_OP_RECVMSG        43
+#define RK_OP_OPENAT_DIRECT  44
+#define RK_OP_ACCEPT_DIRECT  45
+#define RK_OP_ACCEPT_MULTISHOT_DIRECT 46
+#define RK_OP_SOCKET_DIRECT  47
+#define RK_OP_CLOSE_FIXED    48
+#define RK_OP_FIXED_FD_INSTALL 49
+#define RK_OP_MSG_RING       50
+#define RK_OP_COUNT          51
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
  * carries which argument of the matching rk_prep_* call:
@@ -487,8 +675,23 @@ RK_API int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask,
  *   ACCEPT        fd       addrlen -         addr          -            accept_flags  -        -
  *   SEND/RECV     fd       len     -         buf           -            msg_flags     -        -
  *   SHUTDOWN      fd       -       -         -             -            how           -        -
+ *   RECV_SELECT   fd       len     -         -             -            msg_flags     group    -
+ *   RECV_MULTISHOT fd      -       -         -             -            msg_flags     group    -
+ *   ACCEPT_MULTISHOT[_DIRECT]
+ *                 fd       -       -         -             -            accept_flags  -        -
+ *   POLL_MULTISHOT fd      -       -         -             -            poll_mask     -        -
+ *   SEND_ZC       fd       len     -         buf           -            msg_flags     zc_flags -
+ *   SENDMSG[_ZC]  fd       niov    nfds      iov           addr         msg_flags     fds      addrlen
+ *   RECVMSG       fd       niov    fds_cap   iov           name         msg_flags     out      name_cap
+ *   OPENAT_DIRECT dfd      file_index -      path          -            oflags        mode     -
+ *   ACCEPT_DIRECT fd       file_index -      -             -            accept_flags  -        -
+ *   SOCKET_DIRECT domain   file_index -      -             -            type          protocol -
+ *   CLOSE_FIXED   -        slot    -         -             -            -             -        -
+ *   FIXED_FD_INSTALL -     slot    -         -             -            install_flags -        -
+ *   MSG_RING      target_fd -      value     -             -            res           -        -
  *
- * Pointers travel as uint64_t (addr, addr2); reserved fields must be 0. */
+ * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
+ * fields must be 0. */
 typedef struct rk_op_desc {
 	uint8_t op;           /* [0]  RK_OP_* */
 	uint8_t reserved0[3]; /* [1] */
@@ -543,7 +746,9 @@ RK_API int rk_submit(rk_ring *ring);
  *            refused the ops for now) and the kernel holds nothing else to
  *            wait for: the ops stay queued, call again
  * wait_nr is clamped to max and to 0 when no op is live, so a wait can never
- * be for completions that cannot come.
+ * be for completions that cannot come — except on a ring created with
+ * RK_RING_MSG_TARGET, where other rings' messages may come at any time.
+ * Records with a negative id are such messages (see rk_prep_msg_ring).
  *
  * The slots of the final completions returned are free when this returns: an
  * op prepared next may reuse one at once. A runtime that keeps per-op objects
@@ -551,6 +756,40 @@ RK_API int rk_submit(rk_ring *ring);
  * before it prepares new ops while handling them. */
 RK_API int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
                    int64_t timeout_ns);
+
+/* Callback of rk_reap_dispatch: ctx as given to it, then the three fields of
+ * one completion record as plain integers (no struct crosses the call, so a
+ * libffi closure, a cffi or ctypes callback or a LuaJIT function can be one).
+ * A negative id is a message from rk_prep_msg_ring, as with rk_reap. Return
+ * 0 to go on, non-zero to stop after this completion. */
+typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
+
+/* As rk_reap, but calls fn(ctx, id, res, flags) once per completion, in
+ * order, instead of copying records into an array: for backends that want a
+ * C function called per completion. Waits (timeout_ns in all, < 0: no limit,
+ * 0: not at all) while fewer than wait_nr completions were dispatched, then
+ * dispatches what else is ready, up to max in all. Returns how many callbacks
+ * ran (the one that returned non-zero included), or -EINVAL (NULL ring or
+ * fn), or -EINTR / another error of rk_reap when it came before any callback.
+ * max 0 only submits, as rk_reap does.
+ *
+ * Each completion is taken from the ring just before its callback runs, one
+ * at a time, so:
+ *   - When fn runs for an op's final completion (no RK_CQE_F_MORE), the op's
+ *     slot is already free: an op fn prepares may take the same slot at once
+ *     (with a new id). Take the runtime's per-slot entry (read and clear it)
+ *     before preparing ops in fn.
+ *   - Ops fn prepares are submitted before the next completion is taken;
+ *     their own completions may be dispatched by the same call.
+ *   - When fn returns non-zero, the call returns after that callback; every
+ *     later completion stays in the ring for the next rk_reap or
+ *     rk_reap_dispatch. Nothing is lost or delivered twice.
+ *   - fn may call any ringkit function on the ring, rk_reap included (it then
+ *     takes completions this call would have dispatched), except
+ *     rk_ring_close: return non-zero and close the ring after this returns.
+ */
+RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max,
+                            uint32_t wait_nr, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
 /* Pinned regions                                                           */
@@ -609,6 +848,7 @@ RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
 
 #define RK_CQE_F_BUFFER (1u << 0)
 #define RK_CQE_F_MORE   (1u << 1)
+#define RK_CQE_F_NOTIF  (1u << 3) /* the notification that ends a zero-copy send */
 
 #ifdef __cplusplus
 }

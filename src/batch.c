@@ -13,6 +13,10 @@ static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 {
 	if (d->reserved0[0] || d->reserved0[1] || d->reserved0[2] || d->reserved1)
 		return -EINVAL;
+	/* nfds / fds_cap travel in off: refuse what would wrap in a uint32_t. */
+	if ((d->op == RK_OP_SENDMSG || d->op == RK_OP_SENDMSG_ZC || d->op == RK_OP_RECVMSG) &&
+	    (d->off < 0 || d->off > UINT32_MAX))
+		return -EINVAL;
 	switch (d->op) {
 	case RK_OP_NOP:
 		return rk_prep_nop(ring, d->flags);
@@ -96,6 +100,47 @@ static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 		return rk_prep_recv(ring, d->fd, PTR(d->addr), d->len, (int32_t)d->arg1, d->flags);
 	case RK_OP_SHUTDOWN:
 		return rk_prep_shutdown(ring, d->fd, (int32_t)d->arg1, d->flags);
+	case RK_OP_RECV_SELECT:
+		return rk_prep_recv_select(ring, d->fd, (uint16_t)d->arg2, d->len, (int32_t)d->arg1,
+		                           d->flags);
+	case RK_OP_RECV_MULTISHOT:
+		return rk_prep_recv_multishot(ring, d->fd, (uint16_t)d->arg2, (int32_t)d->arg1,
+		                              d->flags);
+	case RK_OP_ACCEPT_MULTISHOT:
+		return rk_prep_accept_multishot(ring, d->fd, (int32_t)d->arg1, d->flags);
+	case RK_OP_POLL_MULTISHOT:
+		return rk_prep_poll_multishot(ring, d->fd, (uint32_t)d->arg1, d->flags);
+	case RK_OP_SEND_ZC:
+		return rk_prep_send_zc(ring, d->fd, PTR(d->addr), d->len, (int32_t)d->arg1,
+		                       (uint32_t)d->arg2, d->flags);
+	case RK_OP_SENDMSG:
+		return rk_prep_sendmsg(ring, d->fd, PTR(d->addr), d->len, PTR(d->addr2),
+		                       (uint32_t)d->fd2, PTR(d->arg2), (uint32_t)d->off,
+		                       (int32_t)d->arg1, d->flags);
+	case RK_OP_SENDMSG_ZC:
+		return rk_prep_sendmsg_zc(ring, d->fd, PTR(d->addr), d->len, PTR(d->addr2),
+		                          (uint32_t)d->fd2, PTR(d->arg2), (uint32_t)d->off,
+		                          (int32_t)d->arg1, d->flags);
+	case RK_OP_RECVMSG:
+		return rk_prep_recvmsg(ring, d->fd, PTR(d->addr), d->len, PTR(d->addr2),
+		                       (uint32_t)d->fd2, PTR(d->arg2), (uint32_t)d->off,
+		                       (int32_t)d->arg1, d->flags);
+	case RK_OP_OPENAT_DIRECT:
+		return rk_prep_openat_direct(ring, d->fd, PTR(d->addr), (int32_t)d->arg1,
+		                             (uint32_t)d->arg2, d->len, d->flags);
+	case RK_OP_ACCEPT_DIRECT:
+		return rk_prep_accept_direct(ring, d->fd, d->len, (int32_t)d->arg1, d->flags);
+	case RK_OP_ACCEPT_MULTISHOT_DIRECT:
+		return rk_prep_accept_multishot_direct(ring, d->fd, (int32_t)d->arg1, d->flags);
+	case RK_OP_SOCKET_DIRECT:
+		return rk_prep_socket_direct(ring, d->fd, (int32_t)d->arg1, (int32_t)d->arg2, d->len,
+		                             d->flags);
+	case RK_OP_CLOSE_FIXED:
+		return rk_prep_close_fixed(ring, d->len, d->flags);
+	case RK_OP_FIXED_FD_INSTALL:
+		return rk_prep_fixed_fd_install(ring, d->len, (uint32_t)d->arg1, d->flags);
+	case RK_OP_MSG_RING:
+		return rk_prep_msg_ring(ring, d->fd, d->off, (int32_t)d->arg1, d->flags);
 	default:
 		return -EINVAL;
 	}

@@ -171,7 +171,7 @@ void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_fl
 {
 	/* A completion close drops hands nothing over: the chunk stays the
 	 * kernel's and comes back free with the group. */
-	if (!op->group || ring->closing)
+	if (!op->group || ring->discarding)
 		return;
 	rk_region *region = ring->groups[op->group - 1].region;
 	uint32_t chunk = cqe_flags >> RK_CQE_BUFFER_SHIFT;
@@ -237,6 +237,7 @@ int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags, ui
 	if (ret < 0)
 		return ret;
 	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, accept_flags);
+	op->kind = RK_KIND_FD;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 

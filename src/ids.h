@@ -79,6 +79,7 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 	}
 	if (op->group)
 		rk__group_release(ring, op);
+	op->kind = RK_KIND_PLAIN;
 	op->next = ring->free_head;
 	ring->free_head = rk__op_slot(ring, op);
 }
@@ -92,7 +93,6 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 
 	sqe->user_data = (uint64_t)id;
 	sqe->flags = (uint8_t)flags;
-	op->opcode = sqe->opcode;
 	if (sqe != &op->sqe) {
 		ring->sq.tail++;
 		op->state = RK_OP_KERNEL;
@@ -132,6 +132,14 @@ static inline struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id)
 static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
 {
 	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+}
+
+/* The start of the op's storage, where rk__op_storage put it. */
+static inline unsigned char *rk__op_storage_base(rk_ring *ring, struct rk_op *op)
+{
+	if (op->spill != RK_NONE)
+		return ring->spill + (size_t)op->spill * RK_SPILL_BYTES;
+	return op->inl;
 }
 
 /* Called once per op, after its final completion was handed out (or when the

@@ -36,6 +36,14 @@ enum rk_op_state {
 	RK_OP_LOCAL,    /* completed without the kernel, waiting to be reaped */
 };
 
+/* Ops whose completions need more than copying out: a new fd that must be
+ * closed if nobody will ever see it, or recvmsg's results to hand over. */
+enum rk_op_kind {
+	RK_KIND_PLAIN = 0,
+	RK_KIND_FD,      /* a res >= 0 is a new fd the caller owns */
+	RK_KIND_RECVMSG, /* name, flags and SCM_RIGHTS fds wait in op storage */
+};
+
 struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
 	uint32_t gen;
@@ -43,8 +51,8 @@ struct rk_op {
 	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
-	uint8_t opcode;         /* IORING_OP_* it was prepared as */
-	uint8_t pad[1];
+	uint8_t kind;           /* enum rk_op_kind: what its completions carry besides res */
+	uint8_t pad;
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
 	int32_t chunk;          /* chunk pinned by this op, or -1 */
@@ -102,9 +110,12 @@ struct rk_ring {
 	uint32_t *spill_free;    /* stack of free block indices */
 	uint32_t nspill, spill_top;
 
+	uint32_t rk_flags;       /* RK_RING_* given at creation */
+	bool discarding;         /* close drains completions nobody will see */
+	uint32_t nfiles;         /* slots of the registered file table; 0: none */
+
 	uint8_t probe[256];      /* 1 when the opcode is supported */
 	int eventfd_registered;
-	int closing;             /* rk_ring_close is draining: completions are dropped */
 	int buffers_registered;  /* sparse fixed-buffer table exists */
 	rk_region *regions[RK_RING_MAX_REGIONS];
 	struct rk_group groups[RK_RING_MAX_GROUPS];
@@ -179,6 +190,10 @@ static inline uint32_t rk__sq_used(rk_ring *ring)
 	return ring->sq.tail - rk__load_acquire(ring->sq.khead);
 }
 
+
+/* ops_msg.c: a recvmsg or fd-returning op's completion, before its slot is
+ * released; when the ring is discarding, fds nobody will see are closed. */
+RK_HIDDEN void rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe_flags);
 
 /* submit.c */
 RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);

@@ -31,6 +31,7 @@ int64_t rk_prep_socket(rk_ring *ring, int32_t domain, int32_t type, int32_t prot
 	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_socket(sqe, domain, type, protocol, 0);
+	op->kind = RK_KIND_FD;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
@@ -94,6 +95,7 @@ int64_t rk_prep_accept(rk_ring *ring, int fd, void *addr, uint32_t addrlen, int3
 		*len = addrlen;
 	}
 	io_uring_prep_accept(sqe, fd, addr ? (struct sockaddr *)addr : NULL, len, accept_flags);
+	op->kind = RK_KIND_FD;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
@@ -132,5 +134,26 @@ int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t flags)
 	if (ret < 0)
 		return ret;
 	io_uring_prep_shutdown(sqe, fd, how);
+	return rk__op_commit(ring, op, sqe, flags);
+}
+
+/* The kernel reads buf until the notification completion, not just until the
+ * result: drain_cq keeps the slot live until the final (notification) CQE,
+ * because the result CQE carries MORE. */
+int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len, int32_t msg_flags,
+                        uint32_t zc_flags, uint32_t flags)
+{
+	if (ring && fd >= 0 && !buf && len)
+		return -EFAULT;
+	if (zc_flags & ~RK_SEND_ZC_REPORT_USAGE)
+		return -EINVAL;
+	int64_t ret = supported(ring, IORING_OP_SEND_ZC);
+	if (ret < 0)
+		return ret;
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	if ((ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe)) < 0)
+		return ret;
+	io_uring_prep_send_zc(sqe, fd, buf, len, msg_flags, zc_flags);
 	return rk__op_commit(ring, op, sqe, flags);
 }

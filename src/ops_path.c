@@ -98,6 +98,7 @@ int64_t rk_prep_openat(rk_ring *ring, int dfd, const char *path, int32_t oflags,
 	if (ret < 0)
 		return ret;
 	io_uring_prep_openat(sqe, dfd, p, oflags, mode);
+	op->kind = RK_KIND_FD;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
@@ -123,6 +124,7 @@ int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflag
 	how->mode = mode;
 	how->resolve = resolve;
 	io_uring_prep_openat2(sqe, dfd, p, how);
+	op->kind = RK_KIND_FD;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 

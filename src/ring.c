@@ -24,7 +24,7 @@ static void watch_forks(void)
 }
 
 #define RK_RING_FLAGS (RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN | \
-                       RK_RING_COOP_TASKRUN | RK_RING_CLAMP)
+                       RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET)
 #define RK_CLOSE_TIMEOUT_NS (10 * 1000000000LL)
 
 static uint32_t setup_flags_for(uint32_t flags)
@@ -183,6 +183,7 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 	}
 	ring->fd = fd;
 	ring->setup_flags = p.flags;
+	ring->rk_flags = flags;
 	ring->features = p.features;
 
 	int ret = map_rings(ring, &p);
@@ -248,7 +249,6 @@ int rk_ring_close(rk_ring *ring)
 	}
 
 	int ret = 0;
-	ring->closing = 1;
 	if (ring->in_kernel > 0)
 		ret = rk__wait_idle(ring, RK_CLOSE_TIMEOUT_NS);
 

@@ -173,6 +173,8 @@ static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 		out[n].id = rk__op_id(ring, op);
 		out[n].res = op->res;
 		out[n].flags = 0;
+		if (op->kind)
+			rk__op_settle(ring, op, op->res, 0);
 		n++;
 		ring->total_cqes++;
 		ring->total_completed++;
@@ -206,7 +208,18 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		int32_t res = cqe->res;
 		uint32_t flags = cqe->flags;
 		head++;
-		uint32_t slot = (uint32_t)ud; /* RK_UD_INTERNAL's slot is out of range */
+		if (__builtin_expect((int64_t)ud < 0, 0)) {
+			/* Not an op: our own internal cancel, or a message another
+			 * ring sent (rk_prep_msg_ring), which names no slot. */
+			if (ud != RK_UD_INTERNAL && !ring->discarding) {
+				out[n].id = (int64_t)ud;
+				out[n].res = res;
+				out[n].flags = flags;
+				n++;
+			}
+			continue;
+		}
+		uint32_t slot = (uint32_t)ud;
 		if (slot >= capacity)
 			continue;
 		struct rk_op *op = &ops[slot];
@@ -218,10 +231,12 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		n++;
 		if (flags & IORING_CQE_F_BUFFER)
 			rk__group_took_chunk(ring, op, flags);
+		if (op->kind)
+			rk__op_settle(ring, op, res, flags);
 		if (flags & IORING_CQE_F_MORE)
 			continue;
 		finals++;
-		if (op->spill == RK_NONE && !op->region && !op->group) {
+		if (op->spill == RK_NONE && !op->region && !op->group && !op->kind) {
 			op->state = RK_OP_FREE;
 			op->gen = (op->gen + 1) & RK_GEN_MASK;
 			op->next = free_head;
@@ -334,9 +349,11 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 			if (s < 0)
 				sret = s;
 		}
-		if (ring->in_kernel == 0)
-			break; /* nothing live can complete: never wait for it */
-		if (kernel_held(ring) == 0) /* only ops the kernel refused to take */
+		/* Nothing live can complete: never wait for it, unless the
+		 * ring waits for other rings' messages. */
+		if (ring->in_kernel == 0 && !(ring->rk_flags & RK_RING_MSG_TARGET))
+			break;
+		if (ring->in_kernel > 0 && kernel_held(ring) == 0) /* only ops it refused to take */
 			return got ? (int)got : (sret < 0 ? sret : -EAGAIN);
 		int64_t left = -1;
 		if (deadline >= 0) {
@@ -411,20 +428,6 @@ static void push_cancel_any(rk_ring *ring)
 	publish(ring);
 }
 
-/* A dropped completion that carries a new fd (an open or accept that
- * completed, or succeeded despite the cancel) would leak it: the caller
- * never learns the number. The slots were just released, but still say
- * which op they served. */
-static void close_dropped_fds(rk_ring *ring, const rk_cqe *c, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t opcode = ring->ops[(uint32_t)c[i].id].opcode;
-		if (c[i].res >= 0 && (opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2 ||
-		                      opcode == IORING_OP_ACCEPT || opcode == IORING_OP_SOCKET))
-			close(c[i].res);
-	}
-}
-
 /* Cancels every op the kernel has issued, through io_uring_register. The
  * cancel SQE of push_cancel_any is not enough alone: behind a pending
  * RK_DRAIN op the kernel holds every later SQE back, the cancel included,
@@ -477,6 +480,7 @@ static void wait_sq_consumed(rk_ring *ring, int64_t timeout_ns)
  * Returns 0 or -ETIMEDOUT. Used by close, after staged ops were dropped. */
 int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 {
+	ring->discarding = true;
 	int64_t deadline = now_ns() + timeout_ns;
 	int64_t next_cancel = 0;
 
@@ -503,11 +507,8 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 			nanosleep(&ts, NULL);
 		}
 		rk_cqe discard[64]; /* close delivers nothing: drain into scratch */
-		uint32_t n;
-		do {
-			n = drain_all_ready(ring, discard, 64);
-			close_dropped_fds(ring, discard, n);
-		} while (n == 64);
+		while (drain_all_ready(ring, discard, 64) == 64)
+			;
 	}
 	return 0;
 }

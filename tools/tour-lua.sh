@@ -4,7 +4,9 @@
 # statically and ringkit.loop compiled in) and runs the coroutine-loop file
 # copy (examples/lua/copy.lua) through it: many reads and writes in flight
 # through a pinned region, verified byte for byte, with its throughput next to
-# cp (and ringkit-cp, the C example, when it is built) on the same file.
+# cp (and ringkit-cp, the C example, when it is built) on the same file; then
+# the HTTP example server under the host, driven by a client and stopped with
+# SIGINT.
 #   sh tools/tour-lua.sh [builddir [MiB]]      (defaults: build-tour 256)
 set -eu
 cd "$(dirname "$0")/.."
@@ -57,4 +59,9 @@ if [ -x "$CP_C" ]; then
 	t0=$(now); "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >/dev/null; t1=$(now)
 	cmp -s "$SRC" "$DST" && echo "ringkit-cp: $(rate "$t0" "$t1") MiB/s on the same file"
 fi
+echo "== Lua: the host serves HTTP/1.1 from examples/lua/http.lua (keep-alive, pipelining,"
+echo "   one multishot accept, multishot recvs over a shared pool), driven by a Lua client,"
+echo "   then stopped with SIGINT"
+env -u LUA_CPATH -u LUA_PATH sh tests/lua/server_test.sh "$HOST" examples/lua/http.lua \
+	tests/lua/client_http.lua
 echo "== Lua step done (tests: meson test -C $B --suite lua)"

@@ -26,13 +26,18 @@ enum lrk_kind {
 	LRK_NONE = 0, /* third value: the CQE flags */
 	LRK_BUF,      /* binding-owned read buffer: a string of res bytes */
 	LRK_STATX,    /* binding-owned struct statx: a table */
-	LRK_OPEN,     /* open op: its fd must be closed if the ring is torn down */
+	LRK_OPEN,     /* open/socket op: its fd must be closed if the ring is torn down */
+	LRK_ACCEPT,   /* accept: binding-owned peer address (a string); the fd as LRK_OPEN */
+	LRK_MACCEPT,  /* multishot accept: every completion's fd closed at teardown */
+	LRK_SELECT,   /* selects provided buffers from group `group`: a chunk named by a
+	                 completion reaped at teardown goes back to the kernel */
 };
 
 typedef struct lrk_slot {
-	int ref;       /* LUA_NOREF or a registry reference to the anchored value(s) */
-	uint8_t kind;  /* enum lrk_kind */
-	void *buf;     /* malloc'd, owned by the binding until the final completion */
+	int ref;        /* LUA_NOREF or a registry reference to the anchored value(s) */
+	uint8_t kind;   /* enum lrk_kind */
+	uint16_t group; /* LRK_SELECT: the buffer group id */
+	void *buf;      /* malloc'd, owned by the binding until the final completion */
 } lrk_slot;
 
 typedef struct lrk_ring {
@@ -42,6 +47,10 @@ typedef struct lrk_ring {
 	rk_cqe *cqes;      /* reusable completion array */
 	uint32_t ncqes;
 	int leaked;        /* rk_ring_close timed out: anchors are kept forever */
+	/* Regions provided as buffer groups (NULL: unused), by group id. The
+	 * ring's user value keeps their userdata alive while provided. */
+	rk_region *groups[RK_RING_MAX_GROUPS];
+	uint16_t group_ids[RK_RING_MAX_GROUPS];
 } lrk_ring;
 
 typedef struct lrk_region {
@@ -73,6 +82,22 @@ void lrk_region_release_orphan(lua_State *L, int idx);
 
 /* ops.c */
 extern const luaL_Reg lrk_ring_ops[];
+
+/* net.c: socket ops and multishot ops (aliased as prep_<name> like ops.c),
+ * buffer-group methods, module functions (addresses, socketpair, signals). */
+extern const luaL_Reg lrk_ring_net_ops[];
+extern const luaL_Reg lrk_ring_group_methods[];
+extern const luaL_Reg lrk_net_funcs[];
+rk_region *lrk_group_region(lrk_ring *r, uint16_t group);
+/* Pushes the address in a binding-owned sockaddr_storage (accept's peer) as
+ * a string of the length its family implies. */
+void lrk_push_peer(lua_State *L, const void *storage);
+
+/* ringkit.c: the ring's user value maps region -> bit mask of why the ring
+ * keeps it alive (LRK_KEEP_*). */
+#define LRK_KEEP_REGISTERED 1
+#define LRK_KEEP_PROVIDED   2
+void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on);
 
 /* region.c */
 lrk_region *lrk_check_region(lua_State *L, int idx);

@@ -60,6 +60,7 @@ static int ring_new_ex(lua_State *L, uint32_t entries, uint32_t flags, uint32_t 
 	for (uint32_t i = 0; i < r->capacity; i++) {
 		r->slots[i].ref = LUA_NOREF;
 		r->slots[i].kind = LRK_NONE;
+		r->slots[i].group = 0;
 		r->slots[i].buf = NULL;
 	}
 	r->ring = ring;
@@ -105,6 +106,25 @@ static int l_now(lua_State *L)
 	return 1;
 }
 
+/* rk.cqe_chunk(flags) -> the chunk a provided-buffer completion filled, or
+ * nil when its flags carry no buffer */
+static int l_cqe_chunk(lua_State *L)
+{
+	lua_Integer f = luaL_checkinteger(L, 1);
+	if (f & RK_CQE_F_BUFFER)
+		lua_pushinteger(L, (lua_Integer)((uint32_t)f >> RK_CQE_BUFFER_SHIFT));
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+/* rk.cqe_more(flags) -> true while a multishot op stays armed */
+static int l_cqe_more(lua_State *L)
+{
+	lua_pushboolean(L, (luaL_checkinteger(L, 1) & RK_CQE_F_MORE) != 0);
+	return 1;
+}
+
 static int l_constant(lua_State *L)
 {
 	int64_t v;
@@ -136,6 +156,8 @@ static void push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
 	}
 	if (s->kind == LRK_BUF && c->res >= 0) {
 		lua_pushlstring(L, s->buf, (size_t)c->res);
+	} else if (s->kind == LRK_ACCEPT && c->res >= 0) {
+		lrk_push_peer(L, s->buf);
 	} else if (s->kind == LRK_STATX && c->res >= 0) {
 		const struct statx *x = s->buf;
 		lua_createtable(L, 0, 16);
@@ -330,6 +352,27 @@ static int ring_unregister_eventfd(lua_State *L)
 	return 1;
 }
 
+/* Sets or clears one reason (bit) for the ring to keep a region alive; the
+ * entry goes when no reason is left. */
+void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on)
+{
+	ring_idx = lua_absindex(L, ring_idx);
+	region_idx = lua_absindex(L, region_idx);
+	lua_getiuservalue(L, ring_idx, 1);
+	lua_pushvalue(L, region_idx);
+	lua_rawget(L, -2);
+	lua_Integer mask = lua_tointeger(L, -1); /* nil (absent) -> 0 */
+	lua_pop(L, 1);
+	mask = on ? (mask | bit) : (mask & ~(lua_Integer)bit);
+	lua_pushvalue(L, region_idx);
+	if (mask)
+		lua_pushinteger(L, mask);
+	else
+		lua_pushnil(L);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
+}
+
 /* ring:register_region(region) -> true | nil, msg, errno (ENOMEM: over
  * RLIMIT_MEMLOCK; the region stays usable unregistered). The ring keeps the
  * region alive while registered. */
@@ -340,10 +383,7 @@ static int ring_register_region(lua_State *L)
 	int ret = rk_ring_register_region(r->ring, g->region);
 	if (ret < 0)
 		return lrk_fail(L, ret);
-	lua_getiuservalue(L, 1, 1);
-	lua_pushvalue(L, 2);
-	lua_pushboolean(L, 1);
-	lua_rawset(L, -3);
+	lrk_keep_region(L, 1, 2, LRK_KEEP_REGISTERED, 1);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -355,10 +395,7 @@ static int ring_unregister_region(lua_State *L)
 	int ret = rk_ring_unregister_region(r->ring, g->region);
 	if (ret < 0)
 		return lrk_fail(L, ret);
-	lua_getiuservalue(L, 1, 1);
-	lua_pushvalue(L, 2);
-	lua_pushnil(L);
-	lua_rawset(L, -3);
+	lrk_keep_region(L, 1, 2, LRK_KEEP_REGISTERED, 0);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -388,12 +425,23 @@ static int ring_do_close(lua_State *L, int idx)
 		for (int i = 0; i < n; i++) {
 			const rk_cqe *c = &r->cqes[i];
 			uint32_t slot = (uint32_t)c->id;
-			if ((c->flags & RK_CQE_F_MORE) || slot >= r->capacity)
+			if (slot >= r->capacity)
 				continue;
 			lrk_slot *s = &r->slots[slot];
-			if (s->kind == LRK_OPEN && c->res >= 0)
+			int final = !(c->flags & RK_CQE_F_MORE);
+			/* Resources a completion hands over that nobody will see:
+			 * fds opened or accepted despite the cancel, chunks the
+			 * kernel filled (given back, so the group's close frees them). */
+			if (c->res >= 0 && (s->kind == LRK_MACCEPT ||
+			                    (final && (s->kind == LRK_OPEN || s->kind == LRK_ACCEPT))))
 				close(c->res);
-			lrk_release_slot(L, s);
+			if ((c->flags & RK_CQE_F_BUFFER) && s->kind == LRK_SELECT) {
+				rk_region *g = lrk_group_region(r, s->group);
+				if (g)
+					rk_ring_recycle_chunk(ring, g, (int32_t)(c->flags >> RK_CQE_BUFFER_SHIFT));
+			}
+			if (final)
+				lrk_release_slot(L, s);
 		}
 	}
 	int rc = rk_ring_close(ring);
@@ -408,6 +456,7 @@ static int ring_do_close(lua_State *L, int idx)
 	free(r->cqes);
 	r->slots = NULL;
 	r->cqes = NULL;
+	memset(r->groups, 0, sizeof r->groups); /* the core gave the groups back */
 	/* Regions whose __gc ran while they were registered here can go now. */
 	lua_getiuservalue(L, idx, 1);
 	if (lua_istable(L, -1)) {
@@ -493,6 +542,8 @@ static const luaL_Reg module_funcs[] = {
 	{"strerror", l_strerror},
 	{"constant", l_constant},
 	{"now", l_now},
+	{"cqe_chunk", l_cqe_chunk},
+	{"cqe_more", l_cqe_more},
 	{NULL, NULL},
 };
 
@@ -506,21 +557,29 @@ int luaopen_ringkit(lua_State *L)
 	luaL_setfuncs(L, ring_methods, 1);
 	lua_pushvalue(L, -2);
 	luaL_setfuncs(L, lrk_ring_ops, 1);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, lrk_ring_net_ops, 1);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, lrk_ring_group_methods, 1);
 	/* C-style aliases: ring:prep_read, ...; prep_close closes an fd. */
-	for (const luaL_Reg *f = lrk_ring_ops; f->name; f++) {
-		if (strcmp(f->name, "closefd") == 0)
-			lua_pushliteral(L, "prep_close");
-		else
-			lua_pushfstring(L, "prep_%s", f->name);
-		lua_pushvalue(L, -3);
-		lua_pushcclosure(L, f->func, 1);
-		lua_rawset(L, -3);
+	const luaL_Reg *const op_lists[] = {lrk_ring_ops, lrk_ring_net_ops};
+	for (int k = 0; k < 2; k++) {
+		for (const luaL_Reg *f = op_lists[k]; f->name; f++) {
+			if (strcmp(f->name, "closefd") == 0)
+				lua_pushliteral(L, "prep_close");
+			else
+				lua_pushfstring(L, "prep_%s", f->name);
+			lua_pushvalue(L, -3);
+			lua_pushcclosure(L, f->func, 1);
+			lua_rawset(L, -3);
+		}
 	}
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	lrk_region_register_mt(L);
 
 	luaL_newlib(L, module_funcs);
+	luaL_setfuncs(L, lrk_net_funcs, 0);
 	/* Every constant of the core, as rk.constants.NAME and rk.NAME. */
 	lua_newtable(L);
 	const char *name;

@@ -95,6 +95,39 @@ int64_t rk_region_nchunks(rk_region *region);
 int64_t rk_region_chunks_free(rk_region *region);
 int rk_ring_register_region(rk_ring *ring, rk_region *region);
 int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
+int64_t rk_prep_socket(rk_ring *ring, int32_t domain, int32_t type, int32_t protocol, uint32_t flags);
+int64_t rk_prep_bind(rk_ring *ring, int fd, const void *addr, uint32_t addrlen, uint32_t flags);
+int64_t rk_prep_listen(rk_ring *ring, int fd, int32_t backlog, uint32_t flags);
+int64_t rk_prep_connect(rk_ring *ring, int fd, const void *addr, uint32_t addrlen, uint32_t flags);
+int64_t rk_prep_accept(rk_ring *ring, int fd, void *addr, uint32_t addrlen, int32_t accept_flags, uint32_t flags);
+int64_t rk_prep_send(rk_ring *ring, int fd, const void *buf, uint32_t len, int32_t msg_flags, uint32_t flags);
+int64_t rk_prep_recv(rk_ring *ring, int fd, void *buf, uint32_t len, int32_t msg_flags, uint32_t flags);
+int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t flags);
+int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group);
+int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk);
+int rk_ring_unprovide_region(rk_ring *ring, rk_region *region);
+int64_t rk_prep_recv_select(rk_ring *ring, int fd, uint16_t group, uint32_t len, int32_t msg_flags, uint32_t flags);
+int64_t rk_prep_recv_multishot(rk_ring *ring, int fd, uint16_t group, int32_t msg_flags, uint32_t flags);
+int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags, uint32_t flags);
+int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
+
+typedef struct rk_sa_in { uint16_t family; uint8_t port[2]; uint8_t addr[4]; uint8_t zero[8]; } rk_sa_in;
+typedef struct rk_sa_in6 { uint16_t family; uint8_t port[2]; uint32_t flowinfo; uint8_t addr[16];
+                           uint32_t scope_id; } rk_sa_in6;
+typedef struct rk_sa_un { uint16_t family; char path[108]; } rk_sa_un;
+int inet_pton(int af, const char *src, void *dst);
+const char *inet_ntop(int af, const void *src, char *dst, uint32_t size);
+unsigned int if_nametoindex(const char *ifname);
+int socketpair(int domain, int type, int protocol, int sv[2]);
+int getsockname(int fd, void *addr, uint32_t *len);
+int getpeername(int fd, void *addr, uint32_t *len);
+int setsockopt(int fd, int level, int name, const void *val, uint32_t len);
+int bind(int fd, const void *addr, uint32_t len);
+int listen(int fd, int backlog);
+int sigemptyset(void *set);
+int sigaddset(void *set, int signo);
+int sigprocmask(int how, const void *set, void *old);
+int signalfd(int fd, const void *mask, int flags);
 ]]
 
 local function load_lib()
@@ -154,6 +187,8 @@ do
 end
 local K = M.constants
 local AT_FDCWD, O_CLOEXEC = K.AT_FDCWD, K.O_CLOEXEC
+local AF_INET, AF_INET6, AF_UNIX = K.AF_INET, K.AF_INET6, K.AF_UNIX
+local SOCK_STREAM, SOCK_CLOEXEC, MSG_NOSIGNAL = K.SOCK_STREAM, K.SOCK_CLOEXEC, K.MSG_NOSIGNAL
 
 function M.version()
   local v = C.rk_version()
@@ -185,7 +220,12 @@ function M.rejit()
 end
 
 -- Kinds of what a slot holds (what the completion's third value becomes).
-local K_ANCHOR, K_BUF, K_STATX, K_OPEN = 1, 2, 3, 4
+-- K_OPEN, K_ACCEPT: the fd is closed if the ring is torn down first;
+-- K_MACCEPT: so is every fd of a multishot accept; K_SELECT (anchor = group
+-- id): a chunk filled during teardown goes back to the group.
+local K_ANCHOR, K_BUF, K_STATX, K_OPEN, K_ACCEPT, K_MACCEPT, K_SELECT = 1, 2, 3, 4, 5, 6, 7
+local F_BUFFER = 1
+local KEEP_REGISTERED, KEEP_PROVIDED = 1, 2
 
 local Ring = {}
 Ring.__index = Ring
@@ -211,21 +251,35 @@ local function close_state(st)
     if n < 0 and n ~= -K.EINTR then break end
     for i = 0, n - 1 do
       local v = view[i]
-      if bit.band(v.flags, MORE) == 0 then
-        if st.kinds[v.lo] == K_OPEN and v.res >= 0 then ffi.C.close(v.res) end
-        st.anchors[v.lo] = nil
-        st.kinds[v.lo] = nil
+      local lo, res, flags = v.lo, v.res, v.flags
+      local kind = st.kinds[lo]
+      local final = bit.band(flags, MORE) == 0
+      -- What a completion hands over that nobody will see: an fd opened or
+      -- accepted despite the cancel, a chunk the kernel filled.
+      if res >= 0 and (kind == K_MACCEPT or (final and (kind == K_OPEN or kind == K_ACCEPT))) then
+        ffi.C.close(res)
+      end
+      if kind == K_SELECT and bit.band(flags, F_BUFFER) ~= 0 then
+        local g = st.groups[st.anchors[lo]]
+        if g and g.s.ptr ~= nil then
+          C.rk_ring_recycle_chunk(p, g.s.ptr, bit.rshift(flags, 16))
+        end
+      end
+      if final then
+        st.anchors[lo] = nil
+        st.kinds[lo] = nil
       end
     end
   end
   local rc = C.rk_ring_close(p)
   if rc ~= 0 then leaked[#leaked + 1] = st.anchors end
-  st.anchors, st.kinds = {}, {}
+  st.anchors, st.kinds, st.groups = {}, {}, {}
   -- Regions collected while registered here can be destroyed now.
   for g in pairs(st.regions) do
     local s = g.s
     if s.orphan and s.ptr ~= nil and C.rk_region_destroy(s.ptr) == 0 then s.ptr = nil end
   end
+  st.regions = {} -- a closed ring no longer keeps its regions alive
   return rc
 end
 
@@ -238,7 +292,8 @@ local function new_ring(entries, flags, cq, cap, idle)
   C.rk_ring_stats(p, stats, 10)
   local ncq = 256
   local cqes = cqe_arr(ncq)
-  local st = { ptr = p, anchors = {}, kinds = {}, regions = {}, cqes = cqes, ncqes = ncq }
+  local st = { ptr = p, anchors = {}, kinds = {}, regions = {}, groups = {}, cqes = cqes,
+               ncqes = ncq }
   local token = ffi.gc(ffi.new("uint8_t[1]"), function() close_state(st) end)
   return setmetatable({
     st = st, token = token,
@@ -456,11 +511,322 @@ function Ring:timeout_remove(target, flags)
   return commit(self, C.rk_prep_timeout_remove(p, exact_id(self, target), flags or 0))
 end
 
+-- Sockets ---------------------------------------------------------------
+-- Addresses are built here from a numeric IPv4/IPv6 host and a port, or a
+-- unix socket path (port nil; "@name" is abstract), as in the C module.
+
+local sa_buf = ffi.typeof("uint8_t[128]")
+local sa_in_ptr = ffi.typeof("rk_sa_in *")
+local sa_in6_ptr = ffi.typeof("rk_sa_in6 *")
+local sa_un_ptr = ffi.typeof("rk_sa_un *")
+local u32_box = ffi.typeof("uint32_t[1]")
+local int2 = ffi.typeof("int[2]")
+local int_box = ffi.typeof("int[1]")
+local SUN_PATH_OFF = 2
+
+-- st.regions: region -> bit mask of why the ring keeps it (KEEP_*).
+local function keep_region(st, g, b, on)
+  local m = st.regions[g] or 0
+  m = on and bit.bor(m, b) or bit.band(m, bit.bnot(b))
+  st.regions[g] = m ~= 0 and m or nil
+end
+
+local function check_port(port, argn)
+  if type(port) ~= "number" or port ~= math.floor(port) or port < 0 or port > 65535 then
+    error("bad argument #" .. argn .. " (port out of range 0..65535)", 4)
+  end
+end
+
+-- -> buffer, length | nil, msg, errno (an invalid host); raises on misuse.
+local function sockaddr(host, port, argn)
+  if type(host) ~= "string" then
+    error("bad argument #" .. argn .. " (string expected, got " .. type(host) .. ")", 4)
+  end
+  local buf = sa_buf()
+  if port == nil then
+    if #host == 0 or host:find("\0", 1, true) then
+      return nil, "invalid unix socket path (a port is needed for an IP address)", K.EINVAL
+    end
+    if #host >= 108 then return nil, "unix socket path too long", K.ENAMETOOLONG end
+    local un = ffi.cast(sa_un_ptr, buf)
+    un.family = AF_UNIX
+    ffi.copy(un.path, host, #host)
+    if host:sub(1, 1) == "@" then
+      un.path[0] = 0
+      return buf, SUN_PATH_OFF + #host
+    end
+    return buf, SUN_PATH_OFF + #host + 1
+  end
+  check_port(port, argn + 1)
+  local h = host:match("^%[(.*)%]$") or host
+  if #h > 0 and not h:find("\0", 1, true) then
+    local sin = ffi.cast(sa_in_ptr, buf)
+    if C.inet_pton(AF_INET, h, sin.addr) == 1 then
+      sin.family = AF_INET
+      sin.port[0], sin.port[1] = bit.rshift(port, 8), bit.band(port, 255)
+      return buf, 16
+    end
+    local sin6 = ffi.cast(sa_in6_ptr, buf)
+    local addr, scope = h:match("^([^%%]*)%%(.*)$")
+    local ok = true
+    if addr then
+      h = addr
+      local id = tonumber(scope:match("^%d+$") or "")
+      if id and id <= 4294967295 then sin6.scope_id = id
+      else
+        sin6.scope_id = #scope > 0 and C.if_nametoindex(scope) or 0
+        ok = sin6.scope_id ~= 0
+      end
+    end
+    if ok and C.inet_pton(AF_INET6, h, sin6.addr) == 1 then
+      sin6.family = AF_INET6
+      sin6.port[0], sin6.port[1] = bit.rshift(port, 8), bit.band(port, 255)
+      return buf, 28
+    end
+  end
+  return nil, "invalid address '" .. (#host > 64 and "..." or host) ..
+    "' (a numeric IPv4 or IPv6 address expected)", K.EINVAL
+end
+
+local ntop_buf = ffi.new("char[64]")
+
+-- host, port, family of len bytes at p (port nil for unix) | nil, msg, errno
+local function decode(p, len)
+  if len < 2 then return nil, "address too short", K.EINVAL end
+  local fam = ffi.cast("uint16_t *", p)[0]
+  if fam == AF_INET and len >= 16 then
+    local sin = ffi.cast(sa_in_ptr, p)
+    C.inet_ntop(AF_INET, sin.addr, ntop_buf, 64)
+    return ffi.string(ntop_buf), sin.port[0] * 256 + sin.port[1], fam
+  elseif fam == AF_INET6 and len >= 28 then
+    local sin6 = ffi.cast(sa_in6_ptr, p)
+    C.inet_ntop(AF_INET6, sin6.addr, ntop_buf, 64)
+    local host = ffi.string(ntop_buf)
+    if sin6.scope_id ~= 0 then host = host .. "%" .. tonumber(sin6.scope_id) end
+    return host, sin6.port[0] * 256 + sin6.port[1], fam
+  elseif fam == AF_UNIX then
+    local n = len > SUN_PATH_OFF and len - SUN_PATH_OFF or 0
+    local path = ffi.string(ffi.cast("const char *", p) + SUN_PATH_OFF, n)
+    if n > 0 and path:byte(1) == 0 then
+      return "@" .. path:sub(2):gsub("%z+$", ""), nil, fam
+    end
+    return (path:match("^[^%z]*")), nil, fam
+  end
+  return nil, "unknown or truncated address", K.EAFNOSUPPORT
+end
+
+-- The peer address accept wrote into a 128-byte buffer, as a string.
+local function peer_string(buf)
+  local fam = ffi.cast("uint16_t *", buf)[0]
+  local len = 128
+  if fam == AF_INET then len = 16
+  elseif fam == AF_INET6 then len = 28
+  elseif fam == AF_UNIX then
+    len = 110
+    while len > SUN_PATH_OFF and buf[len - 1] == 0 do len = len - 1 end
+    if len > SUN_PATH_OFF and buf[SUN_PATH_OFF] ~= 0 then len = len + 1 end
+  end
+  return ffi.string(buf, len)
+end
+
+--- rk.decode_sockaddr(s) -> host, port, family | nil, msg, errno
+function M.decode_sockaddr(s)
+  if type(s) ~= "string" then error("bad argument #1 to 'decode_sockaddr' (string expected)", 2) end
+  return decode(s, #s)
+end
+
+local function name_of(fn, fd)
+  local buf, len = sa_buf(), u32_box(128)
+  if fn(fd, buf, len) < 0 then return fail(-ffi.errno()) end
+  return decode(buf, math.min(len[0], 128))
+end
+function M.getsockname(fd) return name_of(C.getsockname, fd) end
+function M.getpeername(fd) return name_of(C.getpeername, fd) end
+
+function M.socketpair(type_, domain)
+  local sv = int2()
+  if C.socketpair(domain or AF_UNIX, bit.bor(type_ or SOCK_STREAM, SOCK_CLOEXEC), 0, sv) < 0 then
+    return fail(-ffi.errno())
+  end
+  return sv[0], sv[1]
+end
+
+function M.close(fd)
+  if type(fd) ~= "number" or fd < 0 then error("bad argument #1 to 'close' (fd expected)", 2) end
+  if ffi.C.close(fd) < 0 then return fail(-ffi.errno()) end
+  return true
+end
+
+function M.setsockopt(fd, level, name, value)
+  local v = int_box(value == true and 1 or (value == false and 0) or value)
+  if C.setsockopt(fd, level, name, v, 4) < 0 then return fail(-ffi.errno()) end
+  return true
+end
+
+function M.bind_sync(fd, host, port)
+  local sa, len, errno = sockaddr(host, port, 2)
+  if not sa then return nil, len, errno end
+  if C.bind(fd, sa, len) < 0 then return fail(-ffi.errno()) end
+  return true
+end
+
+function M.listen_sync(fd, backlog)
+  if C.listen(fd, backlog or 4096) < 0 then return fail(-ffi.errno()) end
+  return true
+end
+
+-- Linux's numbers on x86, arm and most other architectures.
+local signals = { HUP = 1, INT = 2, QUIT = 3, USR1 = 10, USR2 = 12, PIPE = 13, ALRM = 14,
+                  TERM = 15, CHLD = 17, WINCH = 28 }
+
+local function signo(v)
+  if type(v) == "string" then
+    return signals[v:gsub("^SIG", "")] or error("bad argument #1 to 'signalfd' (unknown signal name)", 4)
+  end
+  if type(v) ~= "number" or v < 1 or v >= 65 then
+    error("bad argument #1 to 'signalfd' (signal number out of range)", 4)
+  end
+  return v
+end
+
+--- rk.signalfd(signals) -> fd | nil, msg, errno (see the C module)
+function M.signalfd(sigs)
+  local set = ffi.new("uint8_t[128]")
+  C.sigemptyset(set)
+  if type(sigs) == "table" then
+    if #sigs == 0 then error("bad argument #1 to 'signalfd' (no signal given)", 2) end
+    for i = 1, #sigs do C.sigaddset(set, signo(sigs[i])) end
+  else
+    C.sigaddset(set, signo(sigs))
+  end
+  if C.sigprocmask(0, set, nil) < 0 then return fail(-ffi.errno()) end -- SIG_BLOCK
+  local fd = C.signalfd(-1, set, O_CLOEXEC)
+  if fd < 0 then return fail(-ffi.errno()) end
+  return fd
+end
+
+function M.cqe_chunk(flags)
+  if bit.band(flags, F_BUFFER) == 0 then return nil end
+  return bit.rshift(flags, 16)
+end
+
+function M.cqe_more(flags) return bit.band(flags, MORE) ~= 0 end
+
+function Ring:socket(domain, type_, proto, flags)
+  return commit(self, C.rk_prep_socket(check(self), domain or AF_INET,
+    bit.bor(type_ or SOCK_STREAM, SOCK_CLOEXEC), proto or 0, flags or 0), true, K_OPEN)
+end
+
+local function addr_op(self, prep, fd, host, port, flags)
+  local p = check(self)
+  local sa, len, errno = sockaddr(host, port, 2)
+  if not sa then return nil, len, errno end
+  return commit(self, prep(p, fd, sa, len, flags or 0)) -- the core copies the address
+end
+
+function Ring:bind(fd, host, port, flags) return addr_op(self, C.rk_prep_bind, fd, host, port, flags) end
+function Ring:connect(fd, host, port, flags)
+  return addr_op(self, C.rk_prep_connect, fd, host, port, flags)
+end
+
+function Ring:listen(fd, backlog, flags)
+  return commit(self, C.rk_prep_listen(check(self), fd, backlog or 4096, flags or 0))
+end
+
+function Ring:accept(fd, af, flags)
+  local p = check(self)
+  local buf = sa_buf()
+  return commit(self, C.rk_prep_accept(p, fd, buf, 128, bit.bor(af or 0, SOCK_CLOEXEC),
+    flags or 0), buf, K_ACCEPT)
+end
+
+function Ring:send(fd, data, mf, flags)
+  local p = check(self)
+  if type(data) ~= "string" then error("bad argument #2 to 'send' (string expected)", 2) end
+  return commit(self, C.rk_prep_send(p, fd, data, #data, bit.bor(mf or 0, MSG_NOSIGNAL),
+    flags or 0), data)
+end
+
+function Ring:recv(fd, len, mf, flags)
+  local p = check(self)
+  if type(len) ~= "number" or len < 0 or len > 2147483647 then
+    error("bad argument #2 to 'recv' (length out of range)", 2)
+  end
+  local buf = u8_arr(len > 0 and len or 1)
+  return commit(self, C.rk_prep_recv(p, fd, buf, len, mf or 0, flags or 0), buf, K_BUF)
+end
+
+function Ring:shutdown(fd, how, flags)
+  return commit(self, C.rk_prep_shutdown(check(self), fd, how or K.SHUT_RDWR, flags or 0))
+end
+
+local function check_group(group)
+  if type(group) ~= "number" or group < 0 or group > 65535 or group ~= math.floor(group) then
+    error("bad argument (group id out of range 0..65535)", 3)
+  end
+  return group
+end
+
+function Ring:recv_select(fd, group, len, mf, flags)
+  local p = check(self)
+  check_group(group)
+  return commit(self, C.rk_prep_recv_select(p, fd, group, len or 0, mf or 0, flags or 0), group,
+    K_SELECT)
+end
+
+function Ring:recv_multishot(fd, group, mf, flags)
+  local p = check(self)
+  check_group(group)
+  return commit(self, C.rk_prep_recv_multishot(p, fd, group, mf or 0, flags or 0), group, K_SELECT)
+end
+
+function Ring:accept_multishot(fd, af, flags)
+  return commit(self, C.rk_prep_accept_multishot(check(self), fd, bit.bor(af or 0, SOCK_CLOEXEC),
+    flags or 0), true, K_MACCEPT)
+end
+
+function Ring:poll_multishot(fd, mask, flags)
+  return commit(self, C.rk_prep_poll_multishot(check(self), fd, mask or 0, flags or 0))
+end
+
+function Ring:provide_region(g, group)
+  local p, rp = check(self), region_ptr(g)
+  check_group(group)
+  local r = C.rk_ring_provide_region(p, rp, group)
+  if r < 0 then return fail(r) end
+  self.st.groups[group] = g
+  keep_region(self.st, g, KEEP_PROVIDED, true)
+  return true
+end
+
+function Ring:recycle_chunk(g, c)
+  local p, rp = check(self), region_ptr(g)
+  if type(c) ~= "number" or c < 0 or c >= g.n then
+    error("bad argument #2 to 'recycle_chunk' (chunk index out of range)", 2)
+  end
+  local r = C.rk_ring_recycle_chunk(p, rp, c)
+  if r < 0 then return fail(r) end
+  return true
+end
+
+function Ring:unprovide_region(g)
+  local p, rp = check(self), region_ptr(g)
+  local r = C.rk_ring_unprovide_region(p, rp)
+  if r < 0 then return fail(r) end
+  for id, x in pairs(self.st.groups) do
+    if x == g then self.st.groups[id] = nil end
+  end
+  keep_region(self.st, g, KEEP_PROVIDED, false)
+  return true
+end
+
 Ring.prep_close = Ring.closefd
 for _, name in ipairs { "nop", "read", "write", "readv", "writev", "read_chunk", "write_chunk",
   "fsync", "fdatasync", "openat", "openat2", "open", "closefd", "statx", "unlinkat", "mkdirat",
   "renameat", "linkat", "symlinkat", "fallocate", "fadvise", "splice", "tee", "poll_add",
-  "poll_remove", "timeout", "timeout_remove", "link_timeout", "cancel" } do
+  "poll_remove", "timeout", "timeout_remove", "link_timeout", "cancel", "socket", "bind",
+  "listen", "connect", "accept", "send", "recv", "shutdown", "recv_select", "recv_multishot",
+  "accept_multishot", "poll_multishot" } do
   if name ~= "closefd" then Ring["prep_" .. name] = Ring[name] end
 end
 
@@ -485,6 +851,7 @@ local function extra(st, slot, res, flags)
   if res >= 0 then
     if kind == K_BUF then return ffi.string(a, res) end
     if kind == K_STATX then return statx_table(a) end
+    if kind == K_ACCEPT then return peer_string(a) end
   end
   return flags
 end
@@ -574,14 +941,14 @@ end
 function Ring:register_region(g)
   local r = C.rk_ring_register_region(check(self), region_ptr(g))
   if r < 0 then return fail(r) end
-  self.st.regions[g] = true
+  keep_region(self.st, g, KEEP_REGISTERED, true)
   return true
 end
 
 function Ring:unregister_region(g)
   local r = C.rk_ring_unregister_region(check(self), region_ptr(g))
   if r < 0 then return fail(r) end
-  self.st.regions[g] = nil
+  keep_region(self.st, g, KEEP_REGISTERED, false)
   return true
 end
 

@@ -13,6 +13,12 @@
 
 #include "check.h"
 
+static int on_cqe(void *ctx, int64_t id, int32_t res, uint32_t flags)
+{
+	(void)ctx, (void)id, (void)res, (void)flags;
+	return 0;
+}
+
 static void child(rk_ring *ring, rk_region *rg, rk_region *grp, int32_t chunk, int efd)
 {
 	rk_cqe c[4];
@@ -40,6 +46,14 @@ static void child(rk_ring *ring, rk_region *rg, rk_region *grp, int32_t chunk, i
 	CHECK_EQ(rk_ring_provide_region(ring, rg, 9), -ECHILD);
 	CHECK_EQ(rk_ring_recycle_chunk(ring, grp, 0), -ECHILD);
 	CHECK_EQ(rk_ring_unprovide_region(ring, grp), -ECHILD);
+	CHECK_EQ(rk_reap_dispatch(ring, on_cqe, NULL, 4, 0, 0), -ECHILD);
+	CHECK_EQ(rk_ring_register_files(ring, 4), -ECHILD);
+	int32_t fds[1] = {0};
+	CHECK_EQ(rk_ring_update_files(ring, 0, fds, 1), -ECHILD);
+	CHECK_EQ(rk_ring_unregister_files(ring), -ECHILD);
+	CHECK_EQ(rk_prep_msg_ring(ring, 0, 1, 0, 0), -ECHILD);
+	rk_iovec iov = {(uintptr_t)b, sizeof(b)};
+	CHECK_EQ(rk_prep_sendmsg(ring, 0, &iov, 1, NULL, 0, NULL, 0, 0, 0), -ECHILD);
 	const char *msg = rk_strerror(-ECHILD);
 	CHECK(strstr(msg, "fork()") != NULL);
 	fprintf(stderr, "child: %s\n", msg);

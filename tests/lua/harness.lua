@@ -90,6 +90,45 @@ function T.writefile(path, s)
   f:close()
 end
 
+-- This process's id, from /proc/self/stat (read by this process itself).
+function T.pid()
+  if not T._pid then
+    local f = assert(io.open("/proc/self/stat", "rb"))
+    T._pid = tonumber(f:read(T.jit and "*l" or "l"):match("^(%d+)"))
+    f:close()
+  end
+  return T._pid
+end
+
+-- How many fds this process has open, after a full collection. Anonymous
+-- pipes are not counted: io.popen's own pipe end is open or not depending
+-- on when `ls` reads the directory (the tests that count use none).
+function T.fdcount()
+  collectgarbage("collect") -- rings of earlier tests left to the GC close now
+  collectgarbage("collect")
+  local p = assert(io.popen("ls -l /proc/" .. T.pid() .. "/fd"))
+  local n = 0
+  for line in p:lines() do
+    if line:find(" -> ", 1, true) and not line:find("-> pipe:", 1, true) then n = n + 1 end
+  end
+  p:close()
+  return n
+end
+
+-- A fresh string nobody else references (not interned as a constant).
+function T.payload(i, len)
+  return (string.format("<%08d>", i) .. string.rep(string.char(65 + i % 26), len)):sub(1, len)
+end
+
+-- Allocates and drops many strings, then collects: memory the kernel still
+-- uses would be reused (and overwritten) if an anchor were missing.
+function T.churn()
+  local t = {}
+  for i = 1, 20000 do t[i % 100 + 1] = string.rep("#", 100 + i % 400) .. i end
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
 function T.done()
   math.randomseed(os.time())
   for _, t in ipairs(tests) do

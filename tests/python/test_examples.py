@@ -72,3 +72,16 @@ def test_http_aio_example_serves_keepalive_and_pipelined_requests():
 
 def test_http_asyncio_reference_serves_the_same():
     _http_roundtrips("http_asyncio.py")
+
+
+def test_ring_per_thread_example(tmp_path):
+    import zlib
+    from pathlib import Path
+    paths = []
+    for i in range(30):
+        p = tmp_path / ("w%02d" % i)
+        p.write_bytes(os.urandom(i * 7919 + 1))
+        paths.append(str(p))
+    out = run("ring_per_thread.py", "--threads", "3", *paths)
+    want = ["%08x  %s" % (zlib.crc32(Path(p).read_bytes()), p) for p in paths]
+    assert out.splitlines() == want

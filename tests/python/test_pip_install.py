@@ -1,6 +1,7 @@
 """pip installs the binding from bindings/python against an installed
 libringkit (meson install into a scratch prefix) and the result works."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -28,10 +29,14 @@ def test_pip_install_against_installed_library(tmp_path):
     env = dict(os.environ, RINGKIT_INCLUDE=headers[0], RINGKIT_LIBDIR=libs[0],
                PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     env.pop("PYTHONPATH", None)
+    # Build from a copy: setuptools writes build/ and *.egg-info into the tree.
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(SRC, "bindings", "python"), src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
     out = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
                           "--no-deps", "--target", str(target),
-                          os.path.join(SRC, "bindings", "python")],
+                          str(src)],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     check = ("import ringkit, sys\n"

@@ -15,6 +15,12 @@ has returned — never from inside a C call. Cancelling a task cancels the op it
 waits on (ring:cancel); the IO call then returns nil, msg, ECANCELED, and so
 does every later IO call of that task.
 
+Multishot ops are streams: loop.accepts(fd) and loop.recvs(fd [, pool])
+are iterators whose op stays armed in the kernel while the task does other
+IO; their completions queue up in the stream until the task asks for them.
+A stream belongs to the task that made it and is closed when that task ends,
+by stream:close(), or as a <close> variable in Lua 5.4.
+
 Errors follow the module: nil, message, errno. Runs on Lua 5.4 with the C
 module and on LuaJIT (5.1) with ringkit_ffi.
 ]]
@@ -33,6 +39,8 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 
 local C = rk.constants
 local ECANCELED, ETIME, EBUSY = C.ECANCELED, C.ETIME, C.EBUSY
+local ENOBUFS, EOPNOTSUPP, EEXIST = C.ENOBUFS, C.EOPNOTSUPP, C.EEXIST
+local floor = math.floor
 local O_RDONLY, O_WRONLY, O_RDWR = C.O_RDONLY, C.O_WRONLY, C.O_RDWR
 local O_CREAT, O_TRUNC, O_APPEND = C.O_CREAT, C.O_TRUNC, C.O_APPEND
 
@@ -48,6 +56,7 @@ Task.__index = Task
 -- so a loop may run inside a task of another loop).
 local running = nil
 local send_cancel -- defined with Task:cancel
+local unpark      -- defined with the pools
 
 local function fail(res)
   return nil, rk.strerror(res), -res
@@ -73,7 +82,9 @@ function M.new(opts)
     batch = opts.batch or 256,
     reaped = {},      -- reusable completion table for ring:reap
     blocked = {},     -- tasks waiting for a free op-table slot
-    cancels = {},     -- cancelled tasks whose cancel op found the table full
+    cancels = {},     -- cancelled tasks (or streams) whose cancel found the table full
+    streams = {},     -- op id -> stream, for multishot ops
+    next_group = 0,   -- buffer group id to try for the next pool
     current = nil,
     stats = { ops = 0, reaps = 0, resumes = 0 },
   }, Loop)
@@ -97,8 +108,11 @@ function Loop:spawn(fn, ...)
   return task
 end
 
+local close_streams -- defined with the streams
+
 local function finish(self, task, ok, ...)
   self.tasks = self.tasks - 1
+  if task.streams then close_streams(task) end
   if ok then
     task.status = "done"
     task.result = pack(...)
@@ -176,6 +190,9 @@ function Loop:turn(wait)
         task.status = "ready"
         enqueue(self, task, t[i + 1], t[i + 2])
       end
+    else
+      local s = self.streams[id]
+      if s then s:on_cqe(id, t[i + 1], t[i + 2]) end
     end
   end
   local c = self.cancels
@@ -260,8 +277,9 @@ local function result(res, extra, errno)
   return res, extra
 end
 
--- Asks the kernel to cancel the op `task` waits on. With the op table full
--- the cancel is retried after the next reap (never dropped).
+-- Asks the kernel to cancel the op `task` (a task or a stream) waits on.
+-- With the op table full the cancel is retried after the next reap (never
+-- dropped).
 send_cancel = function(self, task)
   local id, _, errno = self.ring:cancel(task.op)
   if id then
@@ -283,7 +301,11 @@ end
 function Task:cancel()
   if self.cancelled or self.status == "done" or self.status == "failed" then return false end
   self.cancelled = true
-  if self.op then send_cancel(self.loop, self) end
+  if self.op then
+    send_cancel(self.loop, self)
+  elseif self.status == "parked" then -- waiting for a pool's chunk: wake it
+    unpark(self)
+  end
   return true
 end
 
@@ -329,7 +351,9 @@ end
 
 --- loop.with_timeout(seconds, fn, ...) -> fn's results, or nil, msg, ETIME
 -- when fn did not finish in time: its pending IO was cancelled and its IO
--- calls failed with ECANCELED until it returned. Errors in fn propagate.
+-- calls failed with ECANCELED until it returned. When fn still returned a
+-- value (its op completed before the cancel took hold: an accepted fd...),
+-- that result is returned rather than lost. Errors in fn propagate.
 function M.with_timeout(seconds, fn, ...)
   local self = running
   local me = self and self.current
@@ -348,7 +372,7 @@ function M.with_timeout(seconds, fn, ...)
     timer:cancel()
   end
   if not r[1] then error(r[2], 0) end
-  if fired then return fail(-ETIME) end
+  if fired and r[2] == nil then return fail(-ETIME) end
   return unpack(r, 2, r.n)
 end
 
@@ -466,5 +490,476 @@ function M.splice(...) return result(await("splice", ...)) end
 
 --- loop.call(method, ...) -> res, extra: any ring op by name, awaited.
 function M.call(name, ...) return result(await(name, ...)) end
+
+-- Sockets ----------------------------------------------------------------
+
+local domains = { inet = C.AF_INET, inet6 = C.AF_INET6, unix = C.AF_UNIX }
+local socktypes = { stream = C.SOCK_STREAM, dgram = C.SOCK_DGRAM, seqpacket = C.SOCK_SEQPACKET }
+local hows = { r = C.SHUT_RD, w = C.SHUT_WR, rw = C.SHUT_RDWR }
+
+--- loop.socket([domain [, type [, protocol]]]) -> fd. domain "inet"
+-- (default), "inet6", "unix" or AF_*; type "stream" (default), "dgram",
+-- "seqpacket" or SOCK_*. The fd is raw: loop.close(fd) closes it.
+function M.socket(domain, stype, protocol)
+  local d = domains[domain] or domain or C.AF_INET
+  local t = socktypes[stype] or stype or C.SOCK_STREAM
+  if type(d) ~= "number" then error("ringkit.loop: bad socket domain '" .. tostring(domain) .. "'", 2) end
+  if type(t) ~= "number" then error("ringkit.loop: bad socket type '" .. tostring(stype) .. "'", 2) end
+  return result(await("socket", d, t, protocol or 0))
+end
+
+--- loop.bind(fd, host, port) -> true. host: a numeric IPv4/IPv6 address
+-- ("127.0.0.1", "::1"); or a unix socket path with port nil. On kernels
+-- without IORING_OP_BIND (before 6.11) it binds synchronously (it never blocks).
+function M.bind(fd, host, port)
+  local res, err, errno = await("bind", fd, host, port)
+  if res == nil and errno == EOPNOTSUPP then return rk.bind_sync(fd, host, port) end
+  res, err, errno = result(res, err, errno)
+  if not res then return nil, err, errno end
+  return true
+end
+
+--- loop.listen(fd [, backlog]) -> true (synchronous before Linux 6.11, as bind)
+function M.listen(fd, backlog)
+  local res, err, errno = await("listen", fd, backlog)
+  if res == nil and errno == EOPNOTSUPP then return rk.listen_sync(fd, backlog) end
+  res, err, errno = result(res, err, errno)
+  if not res then return nil, err, errno end
+  return true
+end
+
+--- loop.connect(fd, host, port) -> true
+function M.connect(fd, host, port)
+  local res, err, errno = result(await("connect", fd, host, port))
+  if not res then return nil, err, errno end
+  return true
+end
+
+--- loop.accept(fd) -> new fd, peer host, peer port (nil for unix sockets)
+function M.accept(fd)
+  local res, addr, errno = await("accept", fd)
+  if res == nil then return nil, addr, errno end
+  if res < 0 then return fail(res) end
+  local host, port = rk.decode_sockaddr(addr)
+  return res, host, port
+end
+
+--- loop.send(fd, data [, msg_flags]) -> #data: the whole string, sending the
+-- rest after a short send. A peer that went away gives nil, msg, EPIPE or
+-- ECONNRESET (never SIGPIPE).
+function M.send(fd, data, msg_flags)
+  local done, len = 0, #data
+  while true do
+    local res, err, errno = await("send", fd, done == 0 and data or data:sub(done + 1), msg_flags)
+    if res == nil then return nil, err, errno end
+    if res < 0 then return fail(res) end
+    done = done + res
+    if done >= len or res == 0 then return done end
+  end
+end
+
+--- loop.recv(fd, len [, msg_flags]) -> string ("" at end of stream)
+function M.recv(fd, len, msg_flags)
+  local res, data, errno = await("recv", fd, len, msg_flags)
+  if res == nil then return nil, data, errno end
+  if res < 0 then return fail(res) end
+  return data
+end
+
+--- loop.shutdown(fd [, how]) -> true. how: "r", "w", "rw" (default) or SHUT_*.
+function M.shutdown(fd, how)
+  local h = hows[how] or how or C.SHUT_RDWR
+  if type(h) ~= "number" then error("ringkit.loop: bad shutdown mode '" .. tostring(how) .. "'", 2) end
+  local res, err, errno = result(await("shutdown", fd, h))
+  if not res then return nil, err, errno end
+  return true
+end
+
+--- loop.tcp_listen(host, port [, backlog]) -> fd, port: a listening TCP
+-- socket (SO_REUSEADDR) on a numeric address; port 0 picks a free port,
+-- returned as the second value.
+local function family_of(host)
+  return type(host) == "string" and host:find(":", 1, true) and "inet6" or "inet"
+end
+
+function M.tcp_listen(host, port, backlog)
+  local fd, err, errno = M.socket(family_of(host))
+  if not fd then return nil, err, errno end
+  local ok, bound
+  ok, err, errno = rk.setsockopt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, true)
+  if ok then ok, err, errno = M.bind(fd, host, port) end
+  if ok then ok, err, errno = M.listen(fd, backlog) end
+  if ok then
+    ok, err, errno = rk.getsockname(fd)
+    bound = err
+  end
+  if not ok then
+    rk.close(fd)
+    return nil, err, errno
+  end
+  return fd, bound
+end
+
+--- loop.tcp_connect(host, port) -> fd: a TCP socket connected to a numeric
+-- address.
+function M.tcp_connect(host, port)
+  local fd, err, errno = M.socket(family_of(host))
+  if not fd then return nil, err, errno end
+  local ok
+  ok, err, errno = M.connect(fd, host, port)
+  if not ok then
+    rk.close(fd)
+    return nil, err, errno
+  end
+  return fd
+end
+
+-- Provided-buffer pools --------------------------------------------------
+
+local Pool = {}
+Pool.__index = Pool
+
+--- loop:pool(chunk_size, nchunks) -> pool: a region provided to the loop's
+-- ring as a buffer group, for loop.recvs. Receives on many sockets share
+-- it: memory goes to the connections that have data, not to idle ones.
+-- pool.held counts chunks the program holds (received, not yet recycled).
+function Loop:pool(chunk_size, nchunks)
+  local region, err, errno = rk.region(chunk_size, nchunks)
+  if not region then return nil, err, errno end
+  local ok
+  for _ = 1, 64 do -- group ids someone else provided on this ring are skipped
+    local group = self.next_group
+    self.next_group = (group + 1) % 65536
+    ok, err, errno = self.ring:provide_region(region, group)
+    if ok then
+      return setmetatable({ loop = self, region = region, group = group, n = nchunks, held = 0,
+                            waiters = {} }, Pool)
+    end
+    if errno ~= EEXIST then break end
+  end
+  region:destroy()
+  return nil, err, errno
+end
+
+--- pool:recycle(chunk) -> true: gives a chunk the program holds back to the
+-- kernel (wakes receivers that ran out of buffers).
+function Pool:recycle(chunk)
+  local ok, err, errno = self.loop.ring:recycle_chunk(self.region, chunk)
+  if not ok then return nil, err, errno end
+  self.held = self.held - 1
+  local w = self.waiters
+  if w[1] then
+    self.waiters = {}
+    for i = 1, #w do
+      w[i].parked = nil
+      w[i].status = "ready"
+      enqueue(self.loop, w[i])
+    end
+  end
+  return true
+end
+
+-- Takes a task parked on a pool out of its wait list and resumes it.
+unpark = function(task)
+  local list = task.parked
+  if not list then return end
+  for i = #list, 1, -1 do
+    if list[i] == task then table.remove(list, i) end
+  end
+  task.parked = nil
+  task.status = "ready"
+  enqueue(task.loop, task)
+end
+
+--- pool:close() -> true: takes the group back and frees the region (EBUSY
+-- while a receive selects from it).
+function Pool:close()
+  if self.closed then return true end
+  local ring = self.loop.ring
+  if ring and not ring:closed() then
+    local ok, err, errno = ring:unprovide_region(self.region)
+    if not ok then return nil, err, errno end
+  end
+  self.closed = true
+  return self.region:destroy()
+end
+
+-- The loop's shared pool for loop.recvs without one: 128 chunks of 16 KiB.
+local function default_pool(self)
+  local p = self.default_pool
+  if not p or p.closed then
+    local err, errno
+    p, err, errno = self:pool(16384, 128)
+    if not p then return nil, err, errno end
+    self.default_pool = p
+  end
+  return p
+end
+
+function M.pool(chunk_size, nchunks)
+  return (running or get_default()):pool(chunk_size, nchunks)
+end
+
+-- Streams: multishot ops ---------------------------------------------------
+
+local Stream = {}
+Stream.__index = Stream
+
+local View = {}
+View.__index = View
+
+--- view:string([len [, offset]]) -> a copy of the received bytes. A view
+-- (region, chunk, len) is valid until the stream's next item.
+function View:string(len, off)
+  return self.region:read(self.chunk, len or self.len - (off or 0), off)
+end
+
+local function new_stream(kind, fd, arg, opts)
+  local self = running
+  local task = self and self.current
+  local s = setmetatable({ loop = self or get_default(), owner = task, kind = kind, fd = fd,
+                           arg = arg, views = opts and opts.views, q = {}, qh = 1, qt = 0,
+                           op = nil, ended = false, closed = false, nobufs = false,
+                           waiter = nil, view = nil, rearms = 0, err = nil, errno = nil },
+                         Stream)
+  if task then
+    task.streams = task.streams or {}
+    task.streams[s] = true
+  end
+  return s
+end
+
+local function wake(s)
+  local w = s.waiter
+  if w then
+    s.waiter = nil
+    w.op = nil
+    w.status = "ready"
+    enqueue(s.loop, w)
+  end
+end
+
+-- A completion of the stream's op (from Loop:turn, after the reap).
+function Stream:on_cqe(id, res, flags)
+  local final = flags % 4 < 2 -- no RK_CQE_F_MORE
+  local lp = self.loop
+  if final then
+    lp.streams[id] = nil
+    lp.pending = lp.pending - 1
+    self.op = nil
+  end
+  local q = self.q
+  if self.kind == "recv" then
+    if flags % 2 == 1 then -- RK_CQE_F_BUFFER: the chunk is ours now
+      local pool = self.arg
+      local chunk = floor(flags / 65536)
+      pool.held = pool.held + 1
+      if self.closed or res <= 0 then
+        pool:recycle(chunk)
+      else
+        q[self.qt + 1], q[self.qt + 2] = res, chunk
+        self.qt = self.qt + 2
+      end
+    end
+    if final and not self.closed then
+      if res == -ENOBUFS then
+        self.nobufs = true -- re-armed when the queue has been consumed
+      elseif res == 0 then
+        self.ended = true
+      elseif res < 0 then
+        self.ended = true
+        self.err, self.errno = rk.strerror(res), -res
+      end
+    end
+  else -- "accept" / "poll": res is an fd / a ready mask
+    if res >= 0 then
+      if self.closed then
+        if self.kind == "accept" then rk.close(res) end
+      else
+        self.qt = self.qt + 1
+        q[self.qt] = res
+      end
+    elseif final and not self.closed then
+      self.ended = true
+      self.err, self.errno = rk.strerror(res), -res
+    end
+  end
+  wake(self)
+end
+
+-- Prepares the stream's op again; waits for a free slot on a full op table
+-- and, after ENOBUFS, for a chunk to come back to the pool.
+local function arm(s, task)
+  local lp = s.loop
+  local kind, pool = s.kind, s.arg
+  if s.nobufs then
+    while pool.held >= pool.n do
+      local w = pool.waiters
+      w[#w + 1] = task
+      task.parked = w
+      task.status = "parked"
+      s.parked = task
+      co_yield()
+      s.parked = nil
+      if task.cancelled then return fail(-ECANCELED) end
+      if s.closed then return true end
+    end
+    s.nobufs = false
+    s.rearms = s.rearms + 1
+  end
+  local ring = lp.ring
+  while true do
+    local id, err, errno
+    if kind == "recv" then
+      id, err, errno = ring:recv_multishot(s.fd, pool.group)
+    elseif kind == "accept" then
+      id, err, errno = ring:accept_multishot(s.fd)
+    else
+      id, err, errno = ring:poll_multishot(s.fd, s.arg)
+    end
+    if id then
+      lp.streams[id] = s
+      lp.pending = lp.pending + 1
+      lp.stats.ops = lp.stats.ops + 1
+      s.op = id
+      if s.closed then send_cancel(lp, s) end
+      return true
+    end
+    if errno ~= EBUSY or lp.pending == 0 then return nil, err, errno end
+    local b = lp.blocked
+    b[#b + 1] = task
+    task.status = "blocked"
+    co_yield()
+    if task.cancelled then return fail(-ECANCELED) end
+    if s.closed then return true end
+  end
+end
+
+local function release_view(s)
+  local v = s.view
+  if v then
+    s.view = nil
+    s.arg:recycle(v.chunk)
+  end
+end
+
+--- stream:next() -> the next item: an fd (accepts), a string or a view
+-- (recvs), a ready mask (polls); nil at the end (end of stream, or closed);
+-- nil, msg, errno when an error ended it (also kept in stream.err/.errno).
+-- Also the stream's __call, so `for x in stream do ... end` iterates.
+function Stream:next()
+  local lp = self.loop
+  local task = running and running.current
+  if not task or task.co ~= co_running() or running ~= lp then
+    error("ringkit.loop: stream used outside a task of its loop", 2)
+  end
+  if self.waiter then error("ringkit.loop: another task waits on this stream", 2) end
+  release_view(self)
+  while true do
+    if task.cancelled then return fail(-ECANCELED) end
+    local qh = self.qh
+    if qh <= self.qt then
+      local q = self.q
+      if self.kind ~= "recv" then
+        local v = q[qh]
+        q[qh] = nil
+        self.qh = qh + 1
+        return v
+      end
+      local len, chunk = q[qh], q[qh + 1]
+      q[qh], q[qh + 1] = nil, nil
+      self.qh = qh + 2
+      local pool = self.arg
+      if self.views then
+        local v = setmetatable({ region = pool.region, chunk = chunk, len = len }, View)
+        self.view = v
+        return v
+      end
+      local data = pool.region:read(chunk, len)
+      pool:recycle(chunk)
+      return data
+    end
+    self.qh, self.qt = 1, 0
+    if self.closed then return nil end
+    if self.ended then
+      if self.errno then return nil, self.err, self.errno end
+      return nil
+    end
+    if not self.op then
+      local ok, err, errno = arm(self, task)
+      if not ok then
+        if errno == ECANCELED and task.cancelled then return nil, err, errno end
+        self.ended = true
+        self.err, self.errno = err, errno
+      end
+    else
+      self.waiter = task
+      task.op = self.op -- task:cancel() cancels the multishot op
+      task.status = "waiting"
+      co_yield()
+      if self.waiter == task then self.waiter = nil; task.op = nil end
+    end
+  end
+end
+
+Stream.__call = Stream.next
+
+--- stream:close() -> true: cancels the multishot op and gives back what is
+-- queued (accepted fds are closed, chunks recycled). Idempotent.
+function Stream:close()
+  if self.closed then return true end
+  self.closed = true
+  if self.owner and self.owner.streams then self.owner.streams[self] = nil end
+  local q = self.q
+  if self.kind == "recv" then
+    release_view(self)
+    for i = self.qh + 1, self.qt, 2 do self.arg:recycle(q[i]) end
+  elseif self.kind == "accept" then
+    for i = self.qh, self.qt do rk.close(q[i]) end
+  end
+  self.q, self.qh, self.qt = {}, 1, 0
+  local lp = self.loop
+  if self.op and lp.ring and not lp.ring:closed() then send_cancel(lp, self) end
+  wake(self)
+  if self.parked then unpark(self.parked) end
+  return true
+end
+Stream.__close = Stream.close
+
+close_streams = function(task)
+  local list = task.streams
+  task.streams = nil
+  for s in pairs(list) do s:close() end
+end
+
+-- A stream is its own iterator (__call). It is not returned as the generic
+-- for's closing value: Lua 5.4.4 miscompiles a `break` out of such a loop
+-- whose body makes a closure ("attempt to call a nil value"). In 5.4 write
+-- `local s <close> = loop.accepts(fd)` to close it at the end of a scope.
+local function iterate(s) return s end
+
+--- loop.accepts(fd) -> stream of accepted fds (one multishot accept):
+--   for cfd in loop.accepts(lfd) do loop.spawn(handle, cfd) end
+function M.accepts(fd) return iterate(new_stream("accept", fd)) end
+
+--- loop.recvs(fd [, pool [, opts]]) -> stream of received data: strings, or
+-- with opts.views views (region, chunk, len) valid until the next item. One
+-- multishot recv over the pool's chunks (the loop's default pool when nil);
+-- when the pool runs dry the op is re-armed once chunks come back, without
+-- losing data. Ends at end of stream; stream.err/.errno say why otherwise.
+function M.recvs(fd, pool, opts)
+  local s = new_stream("recv", fd, nil, opts)
+  local err, errno
+  if not pool then pool, err, errno = default_pool(s.loop) end
+  s.arg = pool
+  if not pool then
+    s.ended = true
+    s.err, s.errno = err, errno
+  end
+  return iterate(s)
+end
+
+--- loop.polls(fd, mask) -> stream of ready masks (one multishot poll)
+function M.polls(fd, mask) return iterate(new_stream("poll", fd, mask)) end
 
 return M

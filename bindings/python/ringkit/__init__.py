@@ -13,8 +13,9 @@ until their op's final completion. ringkit.aio awaits ops from asyncio.
 """
 from typing import Dict
 
-from ._core import (AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, Batch,
-                    Completion, Ring)
+from ._core import (AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, CQE_F_NOTIF,
+                    FILE_INDEX_ALLOC, FILES_SKIP, Batch, Completion, RecvMsg, Ring,
+                    message_value)
 from ._errors import check, error, strerror
 from ._region import Region
 from ._ringkit import ffi as _ffi, lib as _lib
@@ -30,6 +31,7 @@ ASYNC = _lib.RK_ASYNC
 TIMEOUT_ABS = _lib.RK_TIMEOUT_ABS
 TIMEOUT_BOOTTIME = _lib.RK_TIMEOUT_BOOTTIME
 TIMEOUT_REALTIME = _lib.RK_TIMEOUT_REALTIME
+NOTIF_USAGE_ZC_COPIED = _lib.RK_NOTIF_USAGE_ZC_COPIED
 
 
 def _load_constants() -> Dict[str, int]:
@@ -59,7 +61,8 @@ def version() -> tuple:
 
 
 __all__ = [
-    "Ring", "Batch", "Region", "Completion", "Statx", "check", "error", "strerror",
+    "Ring", "Batch", "Region", "RecvMsg", "Completion", "Statx", "message_value",
+    "CQE_F_NOTIF", "NOTIF_USAGE_ZC_COPIED", "FILE_INDEX_ALLOC", "FILES_SKIP", "check", "error", "strerror",
     "constant", "constants", "version", "parse_statx", "decode_address", "encode_address",
     "CQE_F_MORE", "CQE_F_BUFFER", "CQE_BUFFER_SHIFT", "STATX_SIZE", "AT_FDCWD",
     "FIXED_FILE", "DRAIN", "LINK", "HARDLINK", "ASYNC",

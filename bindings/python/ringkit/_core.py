@@ -27,6 +27,21 @@ Completion = Tuple[int, int, int]
 CQE_F_BUFFER = lib.RK_CQE_F_BUFFER
 CQE_F_MORE = lib.RK_CQE_F_MORE
 CQE_BUFFER_SHIFT = lib.RK_CQE_BUFFER_SHIFT
+CQE_F_NOTIF = lib.RK_CQE_F_NOTIF
+
+
+def _const(name: str) -> int:
+    value = ffi.new("int64_t *")
+    if lib.rk_constant(name.encode(), value) != 0:
+        raise KeyError(name)
+    return value[0]
+
+
+# Defined by expressions in the header, so cffi does not see them: by name.
+FILE_INDEX_ALLOC = _const("RK_FILE_INDEX_ALLOC")
+FILES_SKIP = lib.RK_FILES_SKIP
+_MSG_VALUE_MAX = _const("RK_MSG_VALUE_MAX")
+_MSG_VALUE_MASK = _const("RK_MSG_VALUE_MASK")
 AT_FDCWD = -100
 
 _CQE = struct.Struct("=qiI")
@@ -80,13 +95,15 @@ class Ring:
     ``capacity`` slots (default 4x entries). A context manager; ``close()``
     is idempotent and cancels what is still in flight.
 
-    Setup modes: sqpoll, single_issuer, defer_taskrun, coop_taskrun, clamp."""
+    Setup modes: sqpoll, single_issuer, defer_taskrun, coop_taskrun, clamp;
+    msg_target: other rings send this one messages (msg_ring), so reap()
+    waits for them even when no op of its own is in flight."""
 
     def __init__(self, entries: int = 256, *, capacity: int = 0, cq_entries: int = 0,
                  sqpoll: bool = False, sq_thread_idle_ms: int = 0,
                  single_issuer: bool = False, defer_taskrun: bool = False,
                  coop_taskrun: bool = False, clamp: bool = False,
-                 reap_batch: int = _REAP_BATCH):
+                 msg_target: bool = False, reap_batch: int = _REAP_BATCH):
         self._ring = _NULL
         self._pins: Dict[int, Any] = {}
         # Regions this ring's ops or registrations use: kept alive until the
@@ -96,7 +113,8 @@ class Ring:
                  | (lib.RK_RING_SINGLE_ISSUER if single_issuer else 0)
                  | (lib.RK_RING_DEFER_TASKRUN if defer_taskrun else 0)
                  | (lib.RK_RING_COOP_TASKRUN if coop_taskrun else 0)
-                 | (lib.RK_RING_CLAMP if clamp else 0))
+                 | (lib.RK_RING_CLAMP if clamp else 0)
+                 | (lib.RK_RING_MSG_TARGET if msg_target else 0))
         if reap_batch < 1:
             raise ValueError("reap_batch must be >= 1")
         out = ffi.new("rk_ring **")
@@ -376,10 +394,7 @@ class Ring:
         cbufs = [_wbuf(b) if writable else _from_buffer(_BYTES, b) for b in bufs]
         if not cbufs:
             raise ValueError("at least one buffer is required")
-        iov = ffi.new("rk_iovec[]", len(cbufs))
-        for i, c in enumerate(cbufs):
-            iov[i].base = int(ffi.cast("uintptr_t", c))
-            iov[i].len = len(c)
+        iov = _iovec(cbufs)
         fdn = fd if fd.__class__ is int else _fileno(fd)
         try:
             r = prep(self._ring, fdn, iov, len(cbufs), offset, rw_flags, flags)
@@ -660,6 +675,118 @@ class Ring:
     def shutdown(self, fd, how: int, *, flags: int = 0) -> int:
         return self._simple(lib.rk_prep_shutdown, fd, (how, flags))
 
+    # -- messages and zero-copy ------------------------------------------
+
+    def send_zc(self, fd, data, *, msg_flags: int = 0, report_usage: bool = False,
+                length: Optional[int] = None, flags: int = 0) -> int:
+        """Zero-copy send: two completions, the result (with CQE_F_MORE), then
+        the notification (CQE_F_NOTIF) once the kernel no longer reads
+        `data`. The ring holds `data` until that final notification. With
+        report_usage, the notification's result has NOTIF_USAGE_ZC_COPIED set
+        when the kernel copied after all (loopback does)."""
+        cbuf = _from_buffer(_BYTES, data)
+        n = len(cbuf) if length is None else _length(length, cbuf)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        zc = lib.RK_SEND_ZC_REPORT_USAGE if report_usage else 0
+        try:
+            r = lib.rk_prep_send_zc(self._ring, fdn, cbuf, n, msg_flags, zc, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, (cbuf, fd))
+
+    def sendmsg(self, fd, bufs: Sequence, address=None, fds: Sequence[int] = (), *,
+                msg_flags: int = 0, zc: bool = False, flags: int = 0) -> int:
+        """sendmsg(2): gather `bufs`, to `address` (None on a connected
+        socket), passing the descriptors `fds` (SCM_RIGHTS; keep them open
+        until the completion). zc=True: zero-copy, completions as send_zc."""
+        cbufs = [_from_buffer(_BYTES, b) for b in bufs]
+        iov = _iovec(cbufs)
+        raw = b"" if address is None else _sockaddr.encode(address)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        prep = lib.rk_prep_sendmsg_zc if zc else lib.rk_prep_sendmsg
+        fds = list(fds)
+        try:
+            r = prep(self._ring, fdn, iov, len(cbufs), raw or _NULL, len(raw),
+                     fds or _NULL, len(fds), msg_flags, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, (cbufs, fd))
+
+    def recvmsg(self, fd, bufs: Sequence, msg: "RecvMsg", *, msg_flags: int = 0,
+                flags: int = 0) -> int:
+        """recvmsg(2) into writable `bufs`; the source address, the returned
+        msg flags and received descriptors land in `msg` (a RecvMsg, held
+        until the completion) when the completion is reaped."""
+        if not isinstance(msg, RecvMsg):
+            raise TypeError("msg must be a ringkit.RecvMsg")
+        cbufs = [_wbuf(b) for b in bufs]
+        iov = _iovec(cbufs)
+        fdn = fd if fd.__class__ is int else _fileno(fd)
+        try:
+            r = lib.rk_prep_recvmsg(self._ring, fdn, iov, len(cbufs), msg._name,
+                                    len(msg._name), msg._out, msg.fds_cap, msg_flags, flags)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return self._pin(r, (cbufs, msg, fd))
+
+    def msg_ring(self, target, value: int, res: int = 0, *, flags: int = 0) -> int:
+        """Posts a message to another ring (a Ring or its fd): the target's
+        reap() returns (message_id(value), res, 0) — a negative id, never an
+        op's. This op completes with 0 once posted."""
+        tfd = target.fileno() if isinstance(target, Ring) else target
+        if not isinstance(value, int) or value < 0 or value > _MSG_VALUE_MAX:
+            raise ValueError("message value must be 0..%d" % _MSG_VALUE_MAX)
+        return self._call(lib.rk_prep_msg_ring, tfd, value, res, flags)
+
+    # -- registered files and direct descriptors --------------------------
+
+    def register_files(self, nslots: int) -> None:
+        """Creates the ring's file table with nslots empty slots."""
+        self._ring_call(lib.rk_ring_register_files, nslots)
+
+    def update_files(self, offset: int, fds: Sequence[int]) -> int:
+        """Sets slots offset.. from fds (-1 empties a slot, FILES_SKIP keeps
+        it); the fds may be closed afterwards. Returns how many were set."""
+        fds = list(fds)
+        return self._ring_call(lib.rk_ring_update_files, offset, fds or _NULL, len(fds))
+
+    def unregister_files(self) -> None:
+        self._ring_call(lib.rk_ring_unregister_files)
+
+    def _ring_call(self, fn, *args) -> int:
+        try:
+            r = fn(self._ring, *args)
+        except OverflowError as e:
+            raise ValueError(str(e)) from None
+        return r if r >= 0 else self._fail(r)
+
+    def openat_direct(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
+                      file_index: int = FILE_INDEX_ALLOC, dir_fd: int = AT_FDCWD,
+                      flags: int = 0) -> int:
+        """openat into a file-table slot (result: the slot with
+        FILE_INDEX_ALLOC, else 0). Use the slot with flags=FIXED_FILE."""
+        return self._call(lib.rk_prep_openat_direct, dir_fd, _path(path), oflags, mode,
+                          file_index, flags)
+
+    def accept_direct(self, fd, *, file_index: int = FILE_INDEX_ALLOC, accept_flags: int = 0,
+                      flags: int = 0) -> int:
+        return self._simple(lib.rk_prep_accept_direct, fd, (file_index, accept_flags, flags))
+
+    def accept_multishot_direct(self, fd, *, accept_flags: int = 0, flags: int = 0) -> int:
+        return self._simple(lib.rk_prep_accept_multishot_direct, fd, (accept_flags, flags))
+
+    def socket_direct(self, domain: int, type: int, protocol: int = 0, *,
+                      file_index: int = FILE_INDEX_ALLOC, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_socket_direct, domain, type, protocol, file_index, flags)
+
+    def close_fixed(self, slot: int, *, flags: int = 0) -> int:
+        return self._call(lib.rk_prep_close_fixed, slot, flags)
+
+    def fixed_fd_install(self, slot: int, *, cloexec: bool = True, flags: int = 0) -> int:
+        """Installs a slot's file as a regular fd (the result)."""
+        return self._call(lib.rk_prep_fixed_fd_install, slot,
+                          0 if cloexec else lib.RK_FIXED_FD_NO_CLOEXEC, flags)
+
     # -- provided buffers -------------------------------------------------
 
     def provide_region(self, region: Region, group: int) -> None:
@@ -709,6 +836,60 @@ class Ring:
             if not self._ring:
                 raise ValueError("ring is closed")
             raise setup_error(r)
+
+
+def _iovec(cbufs):
+    # The core copies the array at prep; the buffers themselves stay pinned.
+    iov = ffi.new("rk_iovec[]", max(len(cbufs), 1))
+    for i, c in enumerate(cbufs):
+        iov[i].base = int(ffi.cast("uintptr_t", c))
+        iov[i].len = len(c)
+    return iov
+
+
+class RecvMsg:
+    """Where a recvmsg op's results land: after its completion is reaped,
+    `address` (the source, decoded; None when there was none), `flags`
+    (MSG_TRUNC, MSG_CTRUNC, ...) and `fds` (received descriptors, now the
+    caller's to close). At most fds_cap descriptors are taken; the core
+    closes any beyond that and reports MSG_CTRUNC."""
+
+    __slots__ = ("_name", "_out", "fds_cap")
+
+    def __init__(self, fds_cap: int = 0, name_cap: int = _sockaddr.SOCKADDR_MAX):
+        if not 0 <= fds_cap <= lib.RK_MSG_FDS_MAX:
+            raise ValueError("fds_cap must be 0..%d" % lib.RK_MSG_FDS_MAX)
+        if not 0 <= name_cap <= _sockaddr.SOCKADDR_MAX:
+            raise ValueError("name_cap must be 0..%d" % _sockaddr.SOCKADDR_MAX)
+        self.fds_cap = fds_cap
+        self._name = ffi.new("char[]", max(name_cap, 1))
+        self._out = ffi.new("int32_t[]", lib.RK_MSG_FDS + fds_cap)
+
+    @property
+    def address(self):
+        n = self._out[lib.RK_MSG_NAMELEN]
+        if n <= 0:
+            return None
+        try:
+            return _sockaddr.decode(ffi.buffer(self._name, n))
+        except ValueError:
+            return None
+
+    @property
+    def flags(self) -> int:
+        return self._out[lib.RK_MSG_FLAGS]
+
+    @property
+    def fds(self) -> List[int]:
+        n = self._out[lib.RK_MSG_NFDS]
+        return [self._out[lib.RK_MSG_FDS + i] for i in range(n)]
+
+
+def message_value(record_id: int) -> int:
+    """The value of a msg_ring message from its (negative) completion id."""
+    if record_id >= 0:
+        raise ValueError("not a message id: %d" % record_id)
+    return record_id & _MSG_VALUE_MASK
 
 
 def max_0(v: int) -> int:

@@ -22,16 +22,23 @@ import weakref
 from typing import AsyncIterator, Dict, Optional, Sequence, Tuple
 
 from . import _sockaddr, _statx
-from ._core import AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, Ring
+from ._core import _MSG_VALUE_MASK, AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, RecvMsg, Ring
 from ._errors import error
 from ._region import Region
+from ._ringkit import ffi as _ffi, lib as _lib
+
+_unpack = _ffi.unpack
 
 _rings: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AioRing]" = \
     weakref.WeakKeyDictionary()
 
 
 class AioRing:
-    """The ring of one event loop. Get it with ringkit.aio.ring()."""
+    """The ring of one event loop. Get it with ringkit.aio.ring().
+
+    Messages other rings post to it (msg_ring) go to `on_message(value, res)`
+    when set; create the loop's ring with aio.ring(msg_target=True) first if
+    it may be idle while they come (the eventfd wakes the loop either way)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, entries: int = 256, **ring_kw):
         if not ring_kw:
@@ -45,6 +52,7 @@ class AioRing:
         self._groups = set()
         self._send_errors: Dict[int, int] = {}
         self._quiet: Dict[int, int] = {}  # fire-and-forget op id -> fd
+        self.on_message = None  # callable(value, res) for msg_ring messages
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.ring.register_eventfd(self._efd)
         loop.add_reader(self._efd, self._on_event)
@@ -118,8 +126,11 @@ class AioRing:
                         stream.finish(res)
                     continue
                 fd = self._quiet.pop(op_id, None)
-                if fd is not None and res < 0:
-                    self._send_errors[fd] = res
+                if fd is not None:
+                    if res < 0:
+                        self._send_errors[fd] = res
+                elif op_id < 0 and self.on_message is not None:
+                    self.on_message(op_id & _MSG_VALUE_MASK, res)
             if len(recs) < 256:
                 return
 
@@ -532,6 +543,62 @@ async def recv(fd, buf, msg_flags: int = 0) -> int:
     return res
 
 
+async def sendmsg(fd, bufs: Sequence, address=None, fds: Sequence[int] = (),
+                  msg_flags: int = 0) -> int:
+    """sendmsg(2): gather bufs, optionally to `address`, passing `fds`
+    (SCM_RIGHTS). Returns the bytes sent."""
+    r = ring()
+    return await r.run(r.ring.sendmsg(fd, bufs, address, fds,
+                                      msg_flags=msg_flags | _socket.MSG_NOSIGNAL))
+
+
+async def recvmsg(fd, bufsize: int, fds_cap: int = 0,
+                  msg_flags: int = 0) -> Tuple[bytes, object, list, int]:
+    """recvmsg(2) of up to bufsize bytes: (data, source address or None,
+    received fds — now the caller's, msg flags). Received descriptors are
+    close-on-exec. If the task is cancelled after they arrived, they are
+    closed."""
+    r = ring()
+    buf = bytearray(bufsize)
+    msg = RecvMsg(fds_cap)
+    op_id = r.ring.recvmsg(fd, [buf], msg, msg_flags=msg_flags | _socket.MSG_CMSG_CLOEXEC)
+    try:
+        n = await r.run(op_id)
+    except asyncio.CancelledError:
+        for received in msg.fds:
+            os.close(received)
+        raise
+    del buf[n:]
+    return bytes(buf), msg.address, msg.fds, msg.flags
+
+
+async def send_zc(fd, data, msg_flags: int = 0) -> int:
+    """Zero-copy send; returns the byte count once the kernel no longer
+    needs `data` (the final notification), so `data` may be reused then."""
+    r = ring()
+    op_id = r.ring.send_zc(fd, data, msg_flags=msg_flags | _socket.MSG_NOSIGNAL)
+    result = []
+    stream = _Stream(r._loop_ref())
+    r._streams[op_id] = stream
+    r._schedule_flush()
+    while stream.final is None or stream.items:
+        for res, flags in await stream.next_batch():
+            if flags & CQE_F_MORE:
+                result.append(res)
+    res = result[0] if result else stream.final
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def msg_ring(target, value: int, res: int = 0) -> None:
+    """Posts (value, res) to another ring (a ringkit.Ring, or another loop's
+    aio ring) as a message completion."""
+    r = ring()
+    await r.run(r.ring.msg_ring(target.ring if isinstance(target, AioRing) else target,
+                                value, res))
+
+
 async def shutdown(fd, how: int = _socket.SHUT_WR) -> None:
     r = ring()
     await r.run(r.ring.shutdown(fd, how))
@@ -606,6 +673,9 @@ class BufferPool:
             self.region.close()
             raise
         self._aio._groups.add(self.group)
+        self._handle = self.region._handle()
+        self._base = _ffi.cast("char *", _lib.rk_chunk_ptr(self._handle, 0))
+        self._chunk_size = chunk_size
 
     async def recv(self, fd) -> AsyncIterator[bytes]:
         """Yields each message received on fd as bytes until end of stream;
@@ -675,11 +745,14 @@ class RecvStream:
     # called by AioRing._drain
     def push(self, res: int, flags: int) -> None:
         if flags & CQE_F_BUFFER:
-            region = self._pool.region
+            # Per message, so straight to the C calls: copy out, give back.
+            pool = self._pool
             chunk = flags >> CQE_BUFFER_SHIFT
             if res > 0:
-                self._items.append(bytes(region.view(chunk, res)))
-            self._aio.ring.recycle_chunk(region, chunk)
+                self._items.append(_unpack(pool._base + chunk * pool._chunk_size, res))
+            r = _lib.rk_ring_recycle_chunk(self._aio.ring._ring, pool._handle, chunk)
+            if r < 0:
+                raise error(r)
         w = self._wakeup
         if w is not None and not w.done():
             w.set_result(None)

@@ -1,0 +1,655 @@
+/*
+ * ringkit for Lua 5.4: sockets, provided-buffer groups and multishot ops.
+ *
+ * Addresses are built here, in C, from Lua values: ring:bind(fd, host, port)
+ * with a numeric IPv4 or IPv6 host ("127.0.0.1", "::1", "[fe80::1%eth0]")
+ * and a port, or a unix socket path with no port ("/run/x.sock", "@abstract").
+ * The core copies what the kernel reads (bind, connect); the peer address
+ * accept writes lands in a binding-owned buffer that comes back with the
+ * completion as a string (rk.decode_sockaddr turns it into host, port).
+ *
+ * Anchoring follows ops.c: a Lua file handle passed as fd and a string sent
+ * are held by the slot until the final completion. A multishot op keeps its
+ * slot, and so its anchors, across every completion flagged MORE; the
+ * entry goes with the final one. Regions provided as buffer groups are kept
+ * alive by the ring's user value while provided.
+ *
+ * Sockets made by the ring are plain fds: close them with ring:closefd,
+ * loop.close or rk.close. Sends always carry MSG_NOSIGNAL: a peer that went
+ * away gives EPIPE, never a SIGPIPE that would kill the interpreter.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lringkit.h"
+
+static int fail_msg(lua_State *L, int err, const char *msg)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	lua_pushinteger(L, err);
+	return 3;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Addresses                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Parses a numeric IPv4/IPv6 host and a port into ss. Returns 0, or -EINVAL
+ * when host is not a numeric address (a message is pushed then). */
+static int ip_addr(lua_State *L, const char *host, size_t hl, int port,
+                   struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 4];
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') { /* "[::1]" */
+		host++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof buf || memchr(host, '\0', hl))
+		goto bad;
+	memcpy(buf, host, hl);
+	buf[hl] = '\0';
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof *sin;
+		return 0;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char *scope = strchr(buf, '%');
+	if (scope) {
+		*scope++ = '\0';
+		char *end;
+		unsigned long id = strtoul(scope, &end, 10);
+		if (*scope && !*end && id <= UINT32_MAX)
+			sin6->sin6_scope_id = (uint32_t)id;
+		else if (!(sin6->sin6_scope_id = if_nametoindex(scope)))
+			goto bad;
+	}
+	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *sin6;
+		return 0;
+	}
+bad:
+	lua_pushfstring(L, "invalid address '%s' (a numeric IPv4 or IPv6 address expected)",
+	                hl > 64 ? "..." : host);
+	return -EINVAL;
+}
+
+/* The address given by the Lua values at idx (host) and idx + 1 (port):
+ * host + port: IPv4/IPv6; host alone: a unix socket path ("@name": abstract).
+ * Wrong types and a port out of 0..65535 raise. Returns 0, or -errno with a
+ * message pushed. */
+static int addr_args(lua_State *L, int idx, struct sockaddr_storage *ss, socklen_t *len)
+{
+	size_t hl;
+	const char *host = luaL_checklstring(L, idx, &hl);
+	if (lua_isnoneornil(L, idx + 1)) {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		memset(ss, 0, sizeof *ss);
+		if (hl == 0 || memchr(host, '\0', hl)) {
+			lua_pushliteral(L, "invalid unix socket path (a port is needed for an IP address)");
+			return -EINVAL;
+		}
+		if (hl >= sizeof un->sun_path) {
+			lua_pushliteral(L, "unix socket path too long");
+			return -ENAMETOOLONG;
+		}
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, host, hl);
+		if (host[0] == '@') { /* abstract: no NUL terminator counted */
+			un->sun_path[0] = '\0';
+			*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + hl);
+		} else {
+			*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + hl + 1);
+		}
+		return 0;
+	}
+	lua_Integer port = luaL_checkinteger(L, idx + 1);
+	luaL_argcheck(L, port >= 0 && port <= 65535, idx + 1, "port out of range 0..65535");
+	return ip_addr(L, host, hl, (int)port, ss, len);
+}
+
+/* Pushes host, port, family for the len bytes of a sockaddr (port nil for a
+ * unix socket); returns the count, or fail values. */
+static int push_decoded(lua_State *L, const void *p, size_t len)
+{
+	sa_family_t fam;
+	if (len < sizeof fam)
+		return fail_msg(L, EINVAL, "address too short");
+	memcpy(&fam, p, sizeof fam);
+	char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	if (fam == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		struct sockaddr_in sin;
+		memcpy(&sin, p, sizeof sin);
+		inet_ntop(AF_INET, &sin.sin_addr, text, sizeof text);
+		lua_pushstring(L, text);
+		lua_pushinteger(L, ntohs(sin.sin_port));
+	} else if (fam == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 sin6;
+		memcpy(&sin6, p, sizeof sin6);
+		inet_ntop(AF_INET6, &sin6.sin6_addr, text, sizeof text);
+		if (sin6.sin6_scope_id)
+			lua_pushfstring(L, "%s%%%d", text, (int)sin6.sin6_scope_id);
+		else
+			lua_pushstring(L, text);
+		lua_pushinteger(L, ntohs(sin6.sin6_port));
+	} else if (fam == AF_UNIX) {
+		size_t off = offsetof(struct sockaddr_un, sun_path);
+		size_t n = len > off ? len - off : 0;
+		const char *path = (const char *)p + off;
+		if (n > 0 && path[0] == '\0') { /* abstract: "@name" */
+			while (n > 1 && path[n - 1] == '\0')
+				n--; /* a binding buffer is zero-filled past the name */
+			lua_pushliteral(L, "@");
+			lua_pushlstring(L, path + 1, n - 1);
+			lua_concat(L, 2);
+		} else {
+			lua_pushlstring(L, path, strnlen(path, n));
+		}
+		lua_pushnil(L);
+	} else {
+		return fail_msg(L, EAFNOSUPPORT, "unknown or truncated address");
+	}
+	lua_pushinteger(L, fam);
+	return 3;
+}
+
+void lrk_push_peer(lua_State *L, const void *storage)
+{
+	sa_family_t fam;
+	memcpy(&fam, storage, sizeof fam);
+	size_t len = sizeof(struct sockaddr_storage);
+	if (fam == AF_INET) {
+		len = sizeof(struct sockaddr_in);
+	} else if (fam == AF_INET6) {
+		len = sizeof(struct sockaddr_in6);
+	} else if (fam == AF_UNIX) {
+		/* The kernel's length is not returned: cut the zero fill. */
+		const char *b = storage;
+		size_t off = offsetof(struct sockaddr_un, sun_path);
+		len = sizeof(struct sockaddr_un);
+		while (len > off && b[len - 1] == '\0')
+			len--;
+		if (len > off && b[off] != '\0')
+			len++; /* a path keeps its terminator */
+	}
+	lua_pushlstring(L, storage, len);
+}
+
+/* rk.decode_sockaddr(s) -> host, port, family (port nil for unix sockets)
+ * | nil, msg, errno. s: the peer address accept's completion carries. */
+static int l_decode_sockaddr(lua_State *L)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	return push_decoded(L, s, len);
+}
+
+static int name_of(lua_State *L, int peer)
+{
+	int fd = lrk_fd_arg(L, 1, NULL);
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len = sizeof ss;
+	int ret = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+	               : getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (ret < 0)
+		return lrk_fail(L, -errno);
+	return push_decoded(L, &ss, len < sizeof ss ? len : sizeof ss);
+}
+
+/* rk.getsockname(fd), rk.getpeername(fd) -> host, port, family | nil, msg, errno */
+static int l_getsockname(lua_State *L) { return name_of(L, 0); }
+static int l_getpeername(lua_State *L) { return name_of(L, 1); }
+
+/* ------------------------------------------------------------------------ */
+/* Synchronous fd helpers (none of these block)                             */
+/* ------------------------------------------------------------------------ */
+
+/* rk.socketpair([type [, domain]]) -> fd1, fd2 | nil, msg, errno
+ * (AF_UNIX, SOCK_STREAM by default; always close-on-exec) */
+static int l_socketpair(lua_State *L)
+{
+	int32_t type = lrk_i32_arg(L, 1, SOCK_STREAM);
+	int32_t domain = lrk_i32_arg(L, 2, AF_UNIX);
+	int sv[2];
+	if (socketpair(domain, type | SOCK_CLOEXEC, 0, sv) < 0)
+		return lrk_fail(L, -errno);
+	lua_pushinteger(L, sv[0]);
+	lua_pushinteger(L, sv[1]);
+	return 2;
+}
+
+/* rk.close(fd) -> true | nil, msg, errno: closes a raw fd now (one the ring
+ * made: socket, accept, open). */
+static int l_close(lua_State *L)
+{
+	lua_Integer fd = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "fd out of range");
+	if (close((int)fd) < 0)
+		return lrk_fail(L, -errno);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* rk.setsockopt(fd, level, name, value) -> true | nil, msg, errno, for the
+ * integer options (value an integer or a boolean): SO_REUSEADDR, ... */
+static int l_setsockopt(lua_State *L)
+{
+	int fd = lrk_fd_arg(L, 1, NULL);
+	int32_t level = lrk_i32_arg(L, 2, 0);
+	int32_t name = lrk_i32_arg(L, 3, 0);
+	int v;
+	if (lua_isboolean(L, 4))
+		v = lua_toboolean(L, 4);
+	else
+		v = lrk_i32_arg(L, 4, 0);
+	if (setsockopt(fd, level, name, &v, sizeof v) < 0)
+		return lrk_fail(L, -errno);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* rk.bind_sync(fd, host [, port]), rk.listen_sync(fd [, backlog]): the plain
+ * syscalls, for kernels without IORING_OP_BIND/LISTEN (before 6.11), where
+ * ring:bind and ring:listen give EOPNOTSUPP. Neither blocks. */
+static int l_bind_sync(lua_State *L)
+{
+	int fd = lrk_fd_arg(L, 1, NULL);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int err = addr_args(L, 2, &ss, &len);
+	if (err < 0)
+		return fail_msg(L, -err, lua_tostring(L, -1));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return lrk_fail(L, -errno);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int l_listen_sync(lua_State *L)
+{
+	int fd = lrk_fd_arg(L, 1, NULL);
+	if (listen(fd, lrk_i32_arg(L, 2, SOMAXCONN)) < 0)
+		return lrk_fail(L, -errno);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static const struct { const char *name; int signo; } signal_names[] = {
+	{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"TERM", SIGTERM},
+	{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"CHLD", SIGCHLD}, {"WINCH", SIGWINCH},
+	{"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+};
+
+static int signal_arg(lua_State *L, int idx)
+{
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		const char *s = lua_tostring(L, idx);
+		if (strncmp(s, "SIG", 3) == 0)
+			s += 3;
+		for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+			if (strcmp(s, signal_names[i].name) == 0)
+				return signal_names[i].signo;
+		return luaL_argerror(L, idx, "unknown signal name");
+	}
+	lua_Integer n = luaL_checkinteger(L, idx);
+	luaL_argcheck(L, n >= 1 && n < 65, idx, "signal number out of range");
+	return (int)n;
+}
+
+/* rk.signalfd(signals) -> fd | nil, msg, errno. signals: a name ("INT",
+ * "SIGTERM"), a number, or a list of them. Blocks them for the calling
+ * thread and returns a signalfd that becomes readable (128 bytes per signal,
+ * the signal number in the first 4) when one arrives: read it through the
+ * ring (loop.read) to handle signals inside an IO loop. */
+static int l_signalfd(lua_State *L)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	if (lua_istable(L, 1)) {
+		lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+		luaL_argcheck(L, n > 0, 1, "no signal given");
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, 1, i);
+			sigaddset(&set, signal_arg(L, lua_gettop(L)));
+			lua_pop(L, 1);
+		}
+	} else {
+		sigaddset(&set, signal_arg(L, 1));
+	}
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return lrk_fail(L, -errno);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		return lrk_fail(L, -errno);
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Socket ops                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void *xmalloc0(lua_State *L, size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+	if (!p)
+		luaL_error(L, "not enough memory");
+	return p;
+}
+
+/* ring:socket(domain [, type [, protocol [, flags]]]): res is the new fd
+ * (close-on-exec; type defaults to SOCK_STREAM). A socket the kernel made
+ * after the ring began closing is closed, not leaked. */
+static int op_socket(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	int32_t domain = lrk_i32_arg(L, 2, AF_INET);
+	int32_t type = lrk_i32_arg(L, 3, SOCK_STREAM);
+	int32_t proto = lrk_i32_arg(L, 4, 0);
+	uint32_t flags = lrk_u32_arg(L, 5, 0);
+	return lrk_commit(L, r, rk_prep_socket(r->ring, domain, type | SOCK_CLOEXEC, proto, flags),
+	                  LUA_NOREF, LRK_OPEN, NULL);
+}
+
+/* ring:bind(fd, host, port [, flags]) and ring:connect(...): host + port an
+ * IPv4/IPv6 address, host alone (port nil) a unix socket path. An invalid
+ * host gives nil, msg, EINVAL; bind gives EOPNOTSUPP before Linux 6.11. */
+static int addr_op(lua_State *L, int connect)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint32_t flags = lrk_u32_arg(L, 5, 0);
+	int err = addr_args(L, 3, &ss, &len);
+	if (err < 0)
+		return fail_msg(L, -err, lua_tostring(L, -1));
+	int ref = lrk_ref(L, &a);
+	int64_t id = connect ? rk_prep_connect(r->ring, fd, &ss, len, flags)
+	                     : rk_prep_bind(r->ring, fd, &ss, len, flags);
+	return lrk_commit(L, r, id, ref, LRK_NONE, NULL);
+}
+
+static int op_bind(lua_State *L) { return addr_op(L, 0); }
+static int op_connect(lua_State *L) { return addr_op(L, 1); }
+
+/* ring:listen(fd [, backlog [, flags]]) (backlog defaults to SOMAXCONN) */
+static int op_listen(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	int32_t backlog = lrk_i32_arg(L, 3, SOMAXCONN);
+	uint32_t flags = lrk_u32_arg(L, 4, 0);
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r, rk_prep_listen(r->ring, fd, backlog, flags), ref, LRK_NONE, NULL);
+}
+
+/* ring:accept(fd [, accept_flags [, flags]]): res is the new fd
+ * (close-on-exec), the third value the peer's address as a string
+ * (rk.decode_sockaddr). */
+static int op_accept(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	int32_t af = lrk_i32_arg(L, 3, 0);
+	uint32_t flags = lrk_u32_arg(L, 4, 0);
+	void *buf = xmalloc0(L, sizeof(struct sockaddr_storage));
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r,
+	                  rk_prep_accept(r->ring, fd, buf, sizeof(struct sockaddr_storage),
+	                                 af | SOCK_CLOEXEC, flags),
+	                  ref, LRK_ACCEPT, buf);
+}
+
+/* ring:send(fd, data [, msg_flags [, flags]]): data (a string) is anchored
+ * until the completion; MSG_NOSIGNAL is always added. */
+static int op_send(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	size_t len;
+	const char *s = luaL_checklstring(L, 3, &len);
+	luaL_argcheck(L, len <= UINT32_MAX, 3, "string too long for one send");
+	lrk_anchor(L, &a, 3);
+	int32_t mf = lrk_i32_arg(L, 4, 0);
+	uint32_t flags = lrk_u32_arg(L, 5, 0);
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r, rk_prep_send(r->ring, fd, s, (uint32_t)len, mf | MSG_NOSIGNAL, flags),
+	                  ref, LRK_NONE, NULL);
+}
+
+/* ring:recv(fd, len [, msg_flags [, flags]]): the data (a string of res
+ * bytes, "" at end of stream) is the completion's third value. */
+static int op_recv(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	lua_Integer n = luaL_checkinteger(L, 3);
+	luaL_argcheck(L, n >= 0 && n <= (lua_Integer)INT32_MAX, 3, "length out of range");
+	int32_t mf = lrk_i32_arg(L, 4, 0);
+	uint32_t flags = lrk_u32_arg(L, 5, 0);
+	void *buf = malloc(n ? (size_t)n : 1);
+	if (!buf)
+		return luaL_error(L, "not enough memory");
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r, rk_prep_recv(r->ring, fd, buf, (uint32_t)n, mf, flags), ref, LRK_BUF,
+	                  buf);
+}
+
+/* ring:shutdown(fd, how [, flags]): how SHUT_RD, SHUT_WR or SHUT_RDWR */
+static int op_shutdown(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	int32_t how = lrk_i32_arg(L, 3, SHUT_RDWR);
+	uint32_t flags = lrk_u32_arg(L, 4, 0);
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r, rk_prep_shutdown(r->ring, fd, how, flags), ref, LRK_NONE, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Provided buffers and multishot ops                                       */
+/* ------------------------------------------------------------------------ */
+
+rk_region *lrk_group_region(lrk_ring *r, uint16_t group)
+{
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
+		if (r->groups[i] && r->group_ids[i] == group)
+			return r->groups[i];
+	return NULL;
+}
+
+static uint16_t group_arg(lua_State *L, int idx)
+{
+	lua_Integer g = luaL_checkinteger(L, idx);
+	luaL_argcheck(L, g >= 0 && g <= 65535, idx, "group id out of range 0..65535");
+	return (uint16_t)g;
+}
+
+/* Records the group of a committed select op (the op id is on the stack). */
+static int commit_select(lua_State *L, lrk_ring *r, int64_t id, int ref, uint16_t group)
+{
+	int n = lrk_commit(L, r, id, ref, LRK_SELECT, NULL);
+	if (id >= 0)
+		r->slots[(uint32_t)id].group = group;
+	return n;
+}
+
+/* ring:recv_select(fd, group [, len [, msg_flags [, flags]]]): recv into a
+ * chunk the kernel picks from the group (len 0 or nil: the whole chunk).
+ * The third value is the CQE flags: rk.cqe_chunk(flags) names the chunk,
+ * which the caller then owns (ring:recycle_chunk hands it back). */
+static int op_recv_select(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	uint16_t group = group_arg(L, 3);
+	uint32_t len = lrk_u32_arg(L, 4, 0);
+	int32_t mf = lrk_i32_arg(L, 5, 0);
+	uint32_t flags = lrk_u32_arg(L, 6, 0);
+	int ref = lrk_ref(L, &a);
+	return commit_select(L, r, rk_prep_recv_select(r->ring, fd, group, len, mf, flags), ref,
+	                     group);
+}
+
+/* ring:recv_multishot(fd, group [, msg_flags [, flags]]): one completion per
+ * received chunk, flagged MORE while armed; the final one is 0 (end of
+ * stream), -ENOBUFS (the group ran dry: recycle, then prepare it again),
+ * -ECANCELED or another error. */
+static int op_recv_multishot(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	uint16_t group = group_arg(L, 3);
+	int32_t mf = lrk_i32_arg(L, 4, 0);
+	uint32_t flags = lrk_u32_arg(L, 5, 0);
+	int ref = lrk_ref(L, &a);
+	return commit_select(L, r, rk_prep_recv_multishot(r->ring, fd, group, mf, flags), ref, group);
+}
+
+/* ring:accept_multishot(fd [, accept_flags [, flags]]): one completion per
+ * connection (res = fd, close-on-exec) until cancelled or an error ends it.
+ * fds accepted while the ring is being closed are closed. */
+static int op_accept_multishot(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	int32_t af = lrk_i32_arg(L, 3, 0);
+	uint32_t flags = lrk_u32_arg(L, 4, 0);
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r, rk_prep_accept_multishot(r->ring, fd, af | SOCK_CLOEXEC, flags), ref,
+	                  LRK_MACCEPT, NULL);
+}
+
+/* ring:poll_multishot(fd, mask [, flags]): a completion (res = ready mask,
+ * MORE) each time fd becomes ready, until poll_remove or cancel. */
+static int op_poll_multishot(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_anchors a = {0};
+	int fd = lrk_fd_arg(L, 2, &a);
+	uint32_t mask = lrk_u32_arg(L, 3, 0);
+	uint32_t flags = lrk_u32_arg(L, 4, 0);
+	int ref = lrk_ref(L, &a);
+	return lrk_commit(L, r, rk_prep_poll_multishot(r->ring, fd, mask, flags), ref, LRK_NONE, NULL);
+}
+
+/* ring:provide_region(region, group) -> true | nil, msg, errno: every free
+ * chunk of the region goes to the kernel as buffer group `group`. The ring
+ * keeps the region alive while provided. */
+static int ring_provide_region(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	uint16_t group = group_arg(L, 3);
+	int free_i = -1;
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
+		if (!r->groups[i]) {
+			free_i = i;
+			break;
+		}
+	if (free_i < 0)
+		return lrk_fail(L, -ENOSPC);
+	int ret = rk_ring_provide_region(r->ring, g->region, group);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	r->groups[free_i] = g->region;
+	r->group_ids[free_i] = group;
+	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 1);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* ring:recycle_chunk(region, chunk) -> true | nil, msg, errno: hands a chunk
+ * a completion gave the caller back to the kernel. */
+static int ring_recycle_chunk(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	lua_Integer c = luaL_checkinteger(L, 3);
+	luaL_argcheck(L, c >= 0 && c < rk_region_nchunks(g->region), 3, "chunk index out of range");
+	int ret = rk_ring_recycle_chunk(r->ring, g->region, (int32_t)c);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* ring:unprovide_region(region) -> true | nil, msg, errno (EBUSY while an
+ * op selects from it); the chunks the kernel held become free. */
+static int ring_unprovide_region(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	int ret = rk_ring_unprovide_region(r->ring, g->region);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
+		if (r->groups[i] == g->region)
+			r->groups[i] = NULL;
+	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 0);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+const luaL_Reg lrk_ring_net_ops[] = {
+	{"socket", op_socket},
+	{"bind", op_bind},
+	{"listen", op_listen},
+	{"connect", op_connect},
+	{"accept", op_accept},
+	{"send", op_send},
+	{"recv", op_recv},
+	{"shutdown", op_shutdown},
+	{"recv_select", op_recv_select},
+	{"recv_multishot", op_recv_multishot},
+	{"accept_multishot", op_accept_multishot},
+	{"poll_multishot", op_poll_multishot},
+	{NULL, NULL},
+};
+
+const luaL_Reg lrk_ring_group_methods[] = {
+	{"provide_region", ring_provide_region},
+	{"recycle_chunk", ring_recycle_chunk},
+	{"unprovide_region", ring_unprovide_region},
+	{NULL, NULL},
+};
+
+const luaL_Reg lrk_net_funcs[] = {
+	{"decode_sockaddr", l_decode_sockaddr},
+	{"getsockname", l_getsockname},
+	{"getpeername", l_getpeername},
+	{"socketpair", l_socketpair},
+	{"close", l_close},
+	{"setsockopt", l_setsockopt},
+	{"bind_sync", l_bind_sync},
+	{"listen_sync", l_listen_sync},
+	{"signalfd", l_signalfd},
+	{NULL, NULL},
+};

@@ -1,0 +1,301 @@
+/*
+ * ringkit-http: a minimal HTTP/1.1 keep-alive server on ringkit, answering
+ * every request with the same small response ("Hello, world!\n").
+ *
+ *   ringkit-http PORT       (0: any free port; binds 127.0.0.1 only)
+ *
+ * Prints "listening on 127.0.0.1:PORT" once ready; exits cleanly on SIGINT
+ * or SIGTERM.
+ *
+ * The shape of a fast io_uring server, in as little code as it takes:
+ *   - one multishot accept for all connections;
+ *   - one multishot recv per connection from a provided-buffer region: idle
+ *     connections hold no buffer, and a chunk goes back to the kernel as
+ *     soon as it was parsed;
+ *   - requests end at "\r\n\r\n" (bodies are not supported); the matcher
+ *     keeps its state across chunks, so a request split over reads or many
+ *     pipelined in one read are both counted exactly;
+ *   - responses are all the same bytes, so what a connection owes is just a
+ *     byte count, sent from one static buffer of repeated responses; one send
+ *     in flight per connection keeps them in order, and a short send simply
+ *     leaves the rest owed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringkit.h"
+
+#define CHUNK_SIZE 4096
+#define NCHUNKS    1024
+#define GROUP      0
+#define MAX_CONNS  65536
+#define MAX_OWED   (1u << 20) /* a client that pipelines this much without reading is dropped */
+#define REPEAT     64
+
+static const char RESPONSE[] = "HTTP/1.1 200 OK\r\n"
+                               "Content-Type: text/plain\r\n"
+                               "Content-Length: 14\r\n"
+                               "\r\n"
+                               "Hello, world!\n";
+#define RESP_LEN (sizeof(RESPONSE) - 1)
+
+struct conn {
+	int fd;            /* -1: unused */
+	uint8_t recv_armed, want_rearm, closing, sending;
+	uint8_t match;     /* how much of "\r\n\r\n" the bytes so far end with */
+	uint32_t owed;     /* response bytes not yet sent */
+	uint32_t offset;   /* position in the response of the next byte to send */
+};
+
+enum op_kind { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND };
+struct op_info {
+	uint32_t kind;
+	int32_t fd;
+};
+
+static rk_ring *ring;
+static rk_region *region;
+static struct conn *conns;
+static struct op_info *ops;
+static char responses[RESP_LEN * REPEAT];
+static int listen_fd, waiting_for_chunks;
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "ringkit-http: %s: %s\n", what, rk_strerror(err));
+	exit(1);
+}
+
+static void track(int64_t id, enum op_kind kind, int fd)
+{
+	if (id < 0)
+		die("queueing an op", (int)id);
+	ops[(uint32_t)id] = (struct op_info){kind, fd};
+}
+
+static void arm_recv(struct conn *c)
+{
+	track(rk_prep_recv_multishot(ring, c->fd, GROUP, 0, 0), OP_RECV, c->fd);
+	c->recv_armed = 1;
+	if (c->want_rearm)
+		waiting_for_chunks--;
+	c->want_rearm = 0;
+}
+
+static void send_owed(struct conn *c)
+{
+	uint32_t len = (uint32_t)sizeof(responses) - c->offset;
+	if (len > c->owed)
+		len = c->owed;
+	track(rk_prep_send(ring, c->fd, responses + c->offset, len, MSG_NOSIGNAL, 0), OP_SEND,
+	      c->fd);
+	c->sending = 1;
+}
+
+/* Starts closing: shutdown ends the live recv (and fails a live send), and
+ * the fd is closed once neither is in flight, so no op ever names an fd
+ * number that may already belong to a new connection. */
+static void start_close(struct conn *c)
+{
+	if (!c->closing)
+		shutdown(c->fd, SHUT_RDWR);
+	c->closing = 1;
+}
+
+static void maybe_close(struct conn *c)
+{
+	if (!c->closing || c->recv_armed || c->sending)
+		return;
+	if (c->want_rearm)
+		waiting_for_chunks--;
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Counts the requests that end in buf[0..len), carrying the match state. */
+static uint32_t count_requests(struct conn *c, const unsigned char *buf, uint32_t len)
+{
+	static const unsigned char end[4] = {'\r', '\n', '\r', '\n'};
+	uint32_t n = 0;
+	uint8_t m = c->match;
+	for (uint32_t i = 0; i < len; i++) {
+		unsigned char b = buf[i];
+		if (b == end[m]) {
+			if (++m == 4) {
+				n++;
+				m = 0;
+			}
+		} else {
+			m = b == '\r'; /* the only prefix a mismatch can restart */
+		}
+	}
+	c->match = m;
+	return n;
+}
+
+static void on_accept(int32_t res, uint32_t flags)
+{
+	if (!(flags & RK_CQE_F_MORE) && !stopping)
+		track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
+	if (res < 0)
+		return;
+	if (res >= MAX_CONNS) {
+		close(res);
+		return;
+	}
+	struct conn *c = &conns[res];
+	memset(c, 0, sizeof(*c));
+	c->fd = res;
+	arm_recv(c);
+}
+
+static void on_recv(struct conn *c, int32_t res, uint32_t flags)
+{
+	if (!(flags & RK_CQE_F_MORE))
+		c->recv_armed = 0;
+	if (res > 0) {
+		int32_t chunk = (int32_t)(flags >> RK_CQE_BUFFER_SHIFT);
+		uint32_t n = count_requests(c, rk_chunk_ptr(region, chunk), (uint32_t)res);
+		rk_ring_recycle_chunk(ring, region, chunk);
+		if (!c->closing) {
+			if (c->owed + (uint64_t)n * RESP_LEN > MAX_OWED) {
+				start_close(c);
+			} else {
+				c->owed += n * (uint32_t)RESP_LEN;
+				if (c->owed && !c->sending)
+					send_owed(c);
+				if (!c->recv_armed)
+					arm_recv(c); /* the kernel ended it after the last chunk */
+			}
+		}
+	} else if (res == -ENOBUFS && !c->closing) {
+		c->want_rearm = 1;
+		waiting_for_chunks++;
+	} else if (!c->recv_armed) {
+		start_close(c); /* 0: the peer closed; < 0: reset or another error */
+	}
+	maybe_close(c);
+}
+
+static void on_send(struct conn *c, int32_t res)
+{
+	c->sending = 0;
+	if (res < 0) {
+		start_close(c);
+	} else {
+		c->owed -= (uint32_t)res;
+		c->offset = (uint32_t)((c->offset + (uint32_t)res) % RESP_LEN);
+		if (c->owed && !c->closing)
+			send_owed(c);
+	}
+	maybe_close(c);
+}
+
+static int listen_on(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepts */
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof(sa);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+		die("listening", -errno);
+	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
+	fflush(stdout);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: ringkit-http PORT\n");
+		return 2;
+	}
+	struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: rk_reap sees -EINTR */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < REPEAT; i++)
+		memcpy(responses + i * RESP_LEN, RESPONSE, RESP_LEN);
+
+	int err = rk_ring_create(1024, RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN, &ring);
+	if (err == -EINVAL) /* a kernel without DEFER_TASKRUN */
+		err = rk_ring_create(1024, 0, &ring);
+	if (err < 0)
+		die("creating the ring", err);
+	uint64_t st[RK_STAT_COUNT];
+	rk_ring_stats(ring, st, RK_STAT_COUNT);
+	ops = calloc(st[RK_STAT_CAPACITY], sizeof(*ops)); /* one entry per op slot */
+	conns = calloc(MAX_CONNS, sizeof(*conns));
+	if (!ops || !conns)
+		die("allocating", -ENOMEM);
+	if ((err = rk_region_create(CHUNK_SIZE, NCHUNKS, 0, &region)) < 0 ||
+	    (err = rk_ring_provide_region(ring, region, GROUP)) < 0)
+		die("providing buffers", err);
+	for (int i = 0; i < MAX_CONNS; i++)
+		conns[i].fd = -1;
+
+	listen_fd = listen_on(atoi(argv[1]));
+	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
+
+	rk_cqe cqes[256];
+	struct op_info infos[256];
+	while (!stopping) {
+		int n = rk_reap(ring, cqes, 256, 1, -1);
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			die("reaping", n);
+		/* Look the whole batch up first: the slots of its final completions
+		 * are free already, and the handlers' new ops may take them. */
+		for (int i = 0; i < n; i++) {
+			struct op_info *op = &ops[(uint32_t)cqes[i].id];
+			infos[i] = *op;
+			if (!(cqes[i].flags & RK_CQE_F_MORE))
+				op->kind = OP_NONE;
+		}
+		for (int i = 0; i < n; i++) {
+			struct op_info info = infos[i];
+			if (info.kind == OP_RECV)
+				on_recv(&conns[info.fd], cqes[i].res, cqes[i].flags);
+			else if (info.kind == OP_SEND)
+				on_send(&conns[info.fd], cqes[i].res);
+			else if (info.kind == OP_ACCEPT)
+				on_accept(cqes[i].res, cqes[i].flags);
+		}
+		/* Every chunk of this batch went back to the kernel already. */
+		if (waiting_for_chunks)
+			for (int i = 0; i < MAX_CONNS && waiting_for_chunks; i++)
+				if (conns[i].fd >= 0 && conns[i].want_rearm)
+					arm_recv(&conns[i]);
+	}
+
+	rk_ring_close(ring); /* cancels and waits for everything in flight */
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+	close(listen_fd);
+	rk_region_destroy(region);
+	free(ops);
+	free(conns);
+	fprintf(stderr, "ringkit-http: stopped\n");
+	return 0;
+}
