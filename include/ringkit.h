@@ -378,7 +378,12 @@ RK_API int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t fla
  * the data after all (as it does over loopback). -EINVAL for other zc_flags.
  * A notification waits until the network is done with the data: on TCP that
  * can be until the peer acknowledged it, so reap notifications (or close the
- * socket) before closing the ring. */
+ * socket) before closing the ring.
+ * A ring uses either zero-copy sends or RK_DRAIN, not both: once it has
+ * prepared one, the other is refused with -EINVAL (here, in
+ * rk_prep_sendmsg_zc and in every prep given RK_DRAIN). A zero-copy send the
+ * kernel holds back behind a drain is never issued, every op after it stalls
+ * too, no cancel reaches it and closing the ring times out (Linux 6.18). */
 #define RK_SEND_ZC_REPORT_USAGE  (1u << 3)
 #define RK_NOTIF_USAGE_ZC_COPIED (1u << 31)
 RK_API int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len,

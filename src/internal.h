@@ -112,6 +112,7 @@ struct rk_ring {
 
 	uint32_t rk_flags;       /* RK_RING_* given at creation */
 	bool discarding;         /* close drains completions nobody will see */
+	bool drained, zc_sent;   /* RK_DRAIN / a zero-copy send was used: see rk_prep_send_zc */
 	uint32_t nfiles;         /* slots of the registered file table; 0: none */
 
 	uint8_t probe[256];      /* 1 when the opcode is supported */

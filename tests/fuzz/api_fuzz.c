@@ -106,7 +106,11 @@ enum kind {
 	K_MULTI,  /* multishot: many records */
 	K_MULTI_SELECT,
 	K_CLOSE,  /* closes fd `chunk`, which we owned */
+	K_RECVMSG, /* result array msgout[chunk]: fds received are ours */
 };
+
+static int32_t msgout[64][RK_MSG_FDS + 2];
+static bool msgout_used[64];
 
 struct mop {
 	const char *what;
@@ -140,6 +144,8 @@ static struct {
 	int owned[64]; /* fds the ring's ops produced */
 	unsigned nowned;
 	unsigned dropped_opens; /* open ops a ring close dropped */
+	unsigned messages;      /* msg_ring messages sent to the ring, not yet seen */
+	bool drained, zc_sent;  /* the ring used RK_DRAIN / a zero-copy send */
 	int pipe[2], sock[2];
 	bool eventfd;
 	int efd;
@@ -253,12 +259,21 @@ static void release(struct mop *op)
 		m.nstale++;
 	if (op->kind == K_CLOSE)
 		reown(op->chunk);
+	if (op->kind == K_RECVMSG)
+		msgout_used[op->chunk] = false;
 	op->id = -1;
 	m.live--;
 }
 
 static void on_cqe(const rk_cqe *c)
 {
+	if (c->id < 0) { /* a message from rk_prep_msg_ring: no op, no slot */
+		int64_t value = c->id & RK_MSG_VALUE_MASK;
+		if (!m.messages || value > 255 || c->res != (int32_t)value * 3)
+			FAIL("unexpected message %llx res %d", (unsigned long long)c->id, c->res);
+		m.messages--;
+		return;
+	}
 	uint32_t slot = (uint32_t)c->id;
 	if (c->id < 0 || slot >= m.capacity || m.ops[slot].id != c->id)
 		FAIL("completion for id %llx, which is not live", (unsigned long long)c->id);
@@ -282,6 +297,13 @@ static void on_cqe(const rk_cqe *c)
 		own_fd(c->res);
 	if (op->kind == K_CLOSE && c->res == 0)
 		op->kind = K_PLAIN; /* closed for good */
+	if (op->kind == K_RECVMSG) {
+		int32_t *out = msgout[op->chunk];
+		if (c->res < 0)
+			CHECK(out[RK_MSG_NFDS] == 0);
+		for (int32_t i = 0; i < out[RK_MSG_NFDS]; i++)
+			own_fd(out[RK_MSG_FDS + i]);
+	}
 	if (!(c->flags & RK_CQE_F_MORE))
 		release(op);
 }
@@ -320,6 +342,7 @@ static void model_closed(void)
 			release(&m.ops[s]);
 		}
 	m.nstale = m.stale_pos = 0; /* a new ring starts its generations afresh */
+	m.messages = 0;             /* messages to a closed ring are dropped */
 	for (int i = 0; i < NREGIONS; i++) {
 		struct mregion *r = &m.rg[i];
 		r->registered = false;
@@ -365,6 +388,12 @@ static bool prep_ok(int64_t id, int pre, uint32_t flags, int post, bool spills)
 	int expect = pre;
 	if (!expect && (flags & ~(uint32_t)(SQE_FLAGS | RK_FIXED_FILE)))
 		expect = -EINVAL;
+	if (!expect && (flags & RK_DRAIN)) { /* drains and zero-copy sends exclude each other */
+		if (m.zc_sent)
+			expect = -EINVAL;
+		else
+			m.drained = true;
+	}
 	if (!expect && (flags & (RK_LINK | RK_HARDLINK)) && m.chain_len + 1 >= m.sq_entries)
 		expect = -EINVAL;
 	if (!expect && m.live == m.capacity)
@@ -417,20 +446,22 @@ static int region_arg(struct input *in)
 	return u8(in) % NREGIONS;
 }
 
+#define NPREPS 21
+
 static void prep_step(struct input *in, uint8_t what)
 {
 	rk_ring *ring = m.ring;
 	uint32_t flags = op_flags(in);
 	int64_t id;
-	static const char *const names[18] = {"nop", "file rw", "rw vectored", "chunk rw",
+	static const char *const names[NPREPS] = {"nop", "file rw", "rw vectored", "chunk rw",
 		"timeout", "link timeout", "pipe rw", "poll", "cancel", "cancel", "openat",
 		"path op", "recv group", "recv group", "send/recv", "close", "sync/alloc/advise",
-		"batch"};
-	cur_what = names[what % 18];
+		"sendmsg/recvmsg", "msg_ring", "send_zc", "batch"};
+	cur_what = names[what % NPREPS];
 	cur_flags = flags;
 	if (trace)
 		fprintf(stderr, "prep %s flags %#x\n", cur_what, flags);
-	switch (what % 18) {
+	switch (what % NPREPS) {
 	case 0:
 		id = rk_prep_nop(ring, flags);
 		if (prep_ok(id, 0, flags, 0, false))
@@ -586,6 +617,58 @@ static void prep_step(struct input *in, uint8_t what)
 			track(id, K_PLAIN, -1, 0, 0);
 		break;
 	}
+	case 17: { /* sendmsg (maybe passing the pipe's read end) / recvmsg */
+		static unsigned char mbuf[2][256];
+		rk_iovec iov[2] = {{(uintptr_t)mbuf[0], 1 + u8(in) % 200},
+		                   {(uintptr_t)mbuf[1], 1 + u8(in) % 56}};
+		uint32_t niov = 1 + (u8(in) & 1);
+		if (u8(in) & 1) {
+			int32_t fds[1] = {m.pipe[0]};
+			uint32_t nfds = u8(in) & 1;
+			id = rk_prep_sendmsg(ring, m.sock[1], iov, niov, NULL, 0, fds, nfds,
+			                     MSG_DONTWAIT, flags);
+			if (prep_ok(id, 0, flags, 0, false))
+				track(id, K_PLAIN, -1, 0, 0);
+		} else {
+			/* The result array is written when the completion is
+			 * reaped: each op gets its own until then. */
+			int k = 0;
+			while (k < MAXCAP && msgout_used[k])
+				k++;
+			CHECK(k < MAXCAP);
+			uint32_t cap = u8(in) % 3;
+			id = rk_prep_recvmsg(ring, m.sock[0], iov, niov, NULL, 0, msgout[k], cap,
+			                     MSG_CMSG_CLOEXEC, flags);
+			if (prep_ok(id, 0, flags, 0, false)) {
+				msgout_used[k] = true;
+				track(id, K_RECVMSG, -1, k, 0);
+			}
+		}
+		break;
+	}
+	case 18: { /* a message to this very ring: a record with a negative id */
+		int64_t value = u8(in);
+		id = rk_prep_msg_ring(ring, rk_ring_fd(ring), value, (int32_t)value * 3, flags);
+		if (id == -EOPNOTSUPP)
+			break;
+		if (prep_ok(id, 0, flags, 0, false)) {
+			track(id, K_PLAIN, -1, 0, 0);
+			m.messages++;
+		}
+		break;
+	}
+	case 19: { /* zero-copy send: a result, then a notification */
+		uint32_t len = 1 + u8(in) % 200;
+		id = rk_prep_send_zc(ring, m.sock[1], buf[6], len, MSG_DONTWAIT, 0, flags);
+		if (id == -EOPNOTSUPP)
+			break;
+		int pre = m.drained || (flags & RK_DRAIN) ? -EINVAL : 0;
+		if (prep_ok(id, pre, flags, 0, false)) {
+			m.zc_sent = true;
+			track(id, K_MULTI, -1, 0, 0);
+		}
+		break;
+	}
 	default: { /* a batch of descriptors, some of them invalid */
 		rk_op_desc d[8];
 		int64_t ids[8];
@@ -665,6 +748,7 @@ static void create_ring(struct input *in)
 	uint64_t st[RK_STAT_COUNT];
 	CHECK_EQ(rk_ring_stats(m.ring, st, RK_STAT_COUNT), RK_STAT_COUNT);
 	m.capacity = (uint32_t)st[RK_STAT_CAPACITY];
+	m.drained = m.zc_sent = false;
 	m.sq_entries = (uint32_t)st[RK_STAT_SQ_ENTRIES];
 	CHECK(m.capacity <= MAXCAP);
 	m.chain_len = 0;
@@ -951,6 +1035,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m.ops[i].id = -1;
 	for (int i = 0; i < NREGIONS; i++)
 		m.rg[i].group = -1;
+	memset(msgout_used, 0, sizeof(msgout_used));
 	CHECK(pipe2(m.pipe, O_CLOEXEC) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m.sock) == 0);
 	CHECK(fcntl(m.pipe[1], F_SETFL, O_NONBLOCK) == 0);
