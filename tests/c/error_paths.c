@@ -9,6 +9,7 @@
 #include <linux/stat.h>
 #include <poll.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "check.h"
@@ -70,6 +71,77 @@ static void every_prep(rk_ring *ring, rk_region *rg, int32_t chunk, int fd, uint
 			exit(1);
 		}
 	}
+}
+
+static int count_one(void *ctx, int64_t id, int32_t res, uint32_t flags)
+{
+	(void)id, (void)res, (void)flags;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* The registered-file, message and dispatch calls: NULL rings, unknown
+ * flags after their own checks, the kernel refusing a file table larger
+ * than RLIMIT_NOFILE, the spill pool running dry for long iovec arrays,
+ * and rk_reap_dispatch's clamps and deadline. */
+static void files_and_messages(int fd)
+{
+	static char b[16];
+	rk_iovec iov = {(uintptr_t)b, sizeof(b)};
+	int32_t out[RK_MSG_FDS + 1];
+	CHECK_EQ(rk_prep_openat_direct(NULL, AT_FDCWD, "x", 0, 0, 0, 0), -EINVAL);
+	CHECK_EQ(rk_prep_accept_direct(NULL, fd, 0, 0, 0), -EINVAL);
+	CHECK_EQ(rk_prep_accept_multishot_direct(NULL, fd, 0, 0), -EINVAL);
+	CHECK_EQ(rk_prep_socket_direct(NULL, AF_INET, SOCK_STREAM, 0, 0, 0), -EINVAL);
+	CHECK_EQ(rk_prep_close_fixed(NULL, 0, 0), -EINVAL);
+	CHECK_EQ(rk_prep_fixed_fd_install(NULL, 0, 0, 0), -EINVAL);
+	CHECK_EQ(rk_prep_msg_ring(NULL, fd, 0, 0, 0), -EINVAL);
+	CHECK_EQ(rk_reap_dispatch(NULL, count_one, NULL, 1, 0, 0), -EINVAL);
+
+	rk_ring *ring;
+	CHECK_EQ(rk_ring_create_ex(8, 0, 0, 32, 0, &ring), 0);
+	int n = 0;
+	CHECK_EQ(rk_reap_dispatch(ring, NULL, &n, 1, 0, 0), -EINVAL);
+	struct rlimit old, low = {.rlim_cur = 64, .rlim_max = 0};
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low.rlim_max = old.rlim_max;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int ret = rk_ring_register_files(ring, 4096);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	CHECK(ret < 0); /* -EMFILE: over the fd limit */
+	CHECK_EQ(rk_ring_register_files(ring, 4), 0);
+	CHECK_EQ(rk_prep_openat_direct(ring, AT_FDCWD, "x", 0, 0, 0, BAD), -EINVAL);
+	CHECK_EQ(rk_prep_accept_direct(ring, fd, 0, 0, BAD), -EINVAL);
+	CHECK_EQ(rk_prep_accept_multishot_direct(ring, fd, 0, BAD), -EINVAL);
+	CHECK_EQ(rk_prep_socket_direct(ring, AF_INET, SOCK_STREAM, 0, 0, BAD), -EINVAL);
+	CHECK_EQ(rk_prep_close_fixed(ring, 0, BAD), -EINVAL);
+	int64_t r = rk_prep_fixed_fd_install(ring, 0, 0, BAD);
+	CHECK(r == -EINVAL || r == -EOPNOTSUPP);
+	CHECK_EQ(rk_prep_msg_ring(ring, rk_ring_fd(ring), 1, 0, BAD), -EINVAL);
+	CHECK_EQ(rk_prep_sendmsg(ring, fd, &iov, 1, NULL, 0, NULL, 0, 0, BAD), -EINVAL);
+	CHECK_EQ(rk_prep_recvmsg(ring, fd, &iov, 1, NULL, 0, out, 1, 0, BAD), -EINVAL);
+
+	/* Long iovec arrays spill; the pool (4 blocks) runs dry. */
+	static rk_iovec many[RK_MSG_IOV_MAX];
+	for (int i = 0; i < RK_MSG_IOV_MAX; i++)
+		many[i] = (rk_iovec){(uintptr_t)b, 1};
+	for (int i = 0; i < 4; i++)
+		CHECK(rk_prep_sendmsg(ring, fd, many, RK_MSG_IOV_MAX, NULL, 0, NULL, 0, 0, 0) >= 0);
+	CHECK_EQ(rk_prep_sendmsg(ring, fd, many, RK_MSG_IOV_MAX, NULL, 0, NULL, 0, 0, 0), -EBUSY);
+	CHECK_EQ(rk_prep_recvmsg(ring, fd, many, RK_MSG_IOV_MAX, NULL, 0, out, 1, 0, 0), -EBUSY);
+
+	/* Dispatch: wait_nr beyond max is clamped; a deadline that passes. */
+	n = 0;
+	while (n < 4)
+		CHECK(rk_reap_dispatch(ring, count_one, &n, 1, 5, 1000000000) >= 0);
+	static char pb[8];
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	CHECK(rk_prep_read(ring, p[0], pb, 8, -1, 0) >= 0);
+	CHECK_EQ(rk_reap_dispatch(ring, count_one, &n, 4, 2, 2000000), 0); /* times out */
+	CHECK_EQ(rk_ring_close(ring), 0);
+	close(p[0]);
+	close(p[1]);
 }
 
 int main(void)
@@ -178,6 +250,7 @@ int main(void)
 	}
 
 	CHECK_EQ(rk_ring_close(ring), 0);
+	files_and_messages(fd);
 	for (int i = 0; i <= RK_RING_MAX_REGIONS; i++)
 		CHECK_EQ(rk_region_destroy(small[i]), 0);
 	CHECK_EQ(rk_region_chunks_free(grp), 4); /* recycled, then back with the group */
