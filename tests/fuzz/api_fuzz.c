@@ -146,6 +146,7 @@ static struct {
 	unsigned dropped_opens; /* open ops a ring close dropped */
 	unsigned messages;      /* msg_ring messages sent to the ring, not yet seen */
 	bool drained, zc_sent;  /* the ring used RK_DRAIN / a zero-copy send */
+	bool sqpoll;
 	int pipe[2], sock[2];
 	bool eventfd;
 	int efd;
@@ -373,7 +374,10 @@ static uint32_t op_flags(struct input *in)
 		f |= RK_HARDLINK;
 	if (b & 0x8)
 		f |= RK_ASYNC;
-	if ((b & 0x30) == 0x30)
+	/* Not on SQPOLL rings: there an op the kernel starts after a drain can
+	 * end up blocking in an io-wq worker of the poll thread where no
+	 * cancel reaches it, and close times out (doc/reliability.md). */
+	if ((b & 0x30) == 0x30 && !m.sqpoll)
 		f |= RK_DRAIN;
 	if (b == 0xff)
 		f |= 1u << 12; /* unknown */
@@ -749,6 +753,7 @@ static void create_ring(struct input *in)
 	CHECK_EQ(rk_ring_stats(m.ring, st, RK_STAT_COUNT), RK_STAT_COUNT);
 	m.capacity = (uint32_t)st[RK_STAT_CAPACITY];
 	m.drained = m.zc_sent = false;
+	m.sqpoll = flags & RK_RING_SQPOLL;
 	m.sq_entries = (uint32_t)st[RK_STAT_SQ_ENTRIES];
 	CHECK(m.capacity <= MAXCAP);
 	m.chain_len = 0;
