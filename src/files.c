@@ -14,7 +14,10 @@
 
 int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
 {
-	if (!ring || nslots == 0 || nslots > RK_FILES_MAX)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (nslots == 0 || nslots > RK_FILES_MAX)
 		return -EINVAL;
 	if (ring->nfiles)
 		return -EBUSY;
@@ -33,8 +36,9 @@ int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
  * caller's array is not kept. */
 int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->nfiles)
 		return -ENXIO;
 	if (offset > ring->nfiles || n > ring->nfiles - offset)
@@ -53,8 +57,9 @@ int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uin
 
 int rk_ring_unregister_files(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->nfiles)
 		return -ENXIO;
 	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_FILES, NULL, 0);

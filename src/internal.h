@@ -4,6 +4,7 @@
 #ifndef RK_INTERNAL_H
 #define RK_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/openat2.h>
@@ -88,6 +89,7 @@ struct rk_group {
 
 struct rk_ring {
 	int fd;
+	uint32_t epoch;          /* rk__fork_epoch of the process that created it */
 	uint32_t setup_flags;    /* IORING_SETUP_* actually used */
 	uint32_t features;
 	struct rk_sq sq;
@@ -110,6 +112,7 @@ struct rk_ring {
 
 	uint32_t rk_flags;       /* RK_RING_* given at creation */
 	bool discarding;         /* close drains completions nobody will see */
+	bool drained, zc_sent;   /* RK_DRAIN / a zero-copy send was used: see rk_prep_send_zc */
 	uint32_t nfiles;         /* slots of the registered file table; 0: none */
 
 	uint8_t probe[256];      /* 1 when the opcode is supported */
@@ -119,6 +122,7 @@ struct rk_ring {
 	struct rk_group groups[RK_RING_MAX_GROUPS];
 
 	uint64_t total_submitted, total_completed, total_cqes;
+	uint32_t euid, egid;     /* SQPOLL: the credentials its kernel thread acts with */
 };
 
 struct rk_region {
@@ -136,6 +140,21 @@ struct rk_region {
 };
 
 enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL };
+
+/* fork(): a child inherits the ring's fd and its shared mappings, so its
+ * preps and reaps would write into the parent's SQ and take the parent's
+ * completions, and its close would cancel the parent's ops. An atfork
+ * handler (ring.c) advances rk__fork_epoch in every child: a ring created
+ * in another epoch belongs to another process and refuses with -ECHILD. */
+extern RK_HIDDEN uint32_t rk__fork_epoch;
+
+/* The check of every public entry point that takes a ring. */
+static inline int rk__check_ring(const rk_ring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	return ring->epoch == rk__fork_epoch ? 0 : -ECHILD;
+}
 
 /* sys.c: every kernel entry and allocation goes through here, one seam that
  * fault-injection tests can fail at will. */
@@ -182,6 +201,7 @@ RK_HIDDEN int rk__flush_and_enter(rk_ring *ring, bool getevents);
 RK_HIDDEN int rk__wait_idle(rk_ring *ring, int64_t timeout_ns);
 RK_HIDDEN int rk__cancel_everything(rk_ring *ring);
 RK_HIDDEN int rk__unwrite_unpublished(rk_ring *ring, bool settle);
+RK_HIDDEN void rk__forget_unsubmitted(rk_ring *ring);
 
 /* region.c */
 RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);
@@ -192,7 +212,7 @@ RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 /* bufring.c */
 RK_HIDDEN void rk__group_release(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags);
-RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring);
+RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring, bool tell_kernel);
 
 /* ops: argument checks shared by the prep files */
 RK_HIDDEN int rk__copy_path(rk_ring *ring, struct rk_op *op, const char *path, const char **out);

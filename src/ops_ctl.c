@@ -97,15 +97,17 @@ int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, 
  * hands first: publish and submit what is queued. */
 int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	struct rk_op *op = rk__op_lookup(ring, target_id);
 	if (!op || op->state == RK_OP_LOCAL)
 		return -ENOENT;
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		rk__flush_and_enter(ring, false);
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		return -EAGAIN;
+	if (op->state == RK_OP_STAGED || rk__sq_used(ring)) {
+		int sret = rk__flush_and_enter(ring, false);
+		if (op->state == RK_OP_STAGED || rk__sq_used(ring))
+			return sret < 0 ? sret : -EAGAIN; /* the submit's own error first */
+	}
 	struct io_uring_sync_cancel_reg reg;
 	memset(&reg, 0, sizeof(reg));
 	reg.addr = (uint64_t)target_id;

@@ -223,7 +223,10 @@ static int update_buffer_slot(rk_ring *ring, int slot, void *base, size_t len)
 
 int rk_ring_register_region(rk_ring *ring, rk_region *region)
 {
-	if (!ring || !region)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region)
 		return -EINVAL;
 	if (rk__ring_region_index(ring, region) >= 0)
 		return 0;
@@ -249,7 +252,10 @@ int rk_ring_register_region(rk_ring *ring, rk_region *region)
 
 int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 {
-	if (!ring || !region)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region)
 		return -EINVAL;
 	int slot = rk__ring_region_index(ring, region);
 	if (slot < 0)

@@ -4,11 +4,24 @@
  * still write.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "ids.h"
+
+uint32_t rk__fork_epoch;
+
+static void forked_child(void)
+{
+	rk__fork_epoch++;
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forked_child);
+}
 
 #define RK_RING_FLAGS (RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN | \
                        RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET)
@@ -102,18 +115,23 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	return 0;
 }
 
-static void load_probe(rk_ring *ring)
+/* A probe that fails fails the ring: left empty, it would make every
+ * opcode look unsupported for the ring's whole life. */
+static int load_probe(rk_ring *ring)
 {
 	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
 	struct io_uring_probe *probe = rk__calloc(1, len);
 	if (!probe)
-		return;
-	if (rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256) >= 0) {
+		return -ENOMEM;
+	int ret = rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256);
+	if (ret >= 0) {
 		for (unsigned i = 0; i < probe->ops_len && i < 256; i++)
 			if (probe->ops[i].flags & IO_URING_OP_SUPPORTED)
 				ring->probe[probe->ops[i].op] = 1;
+		ret = 0;
 	}
 	rk__free(probe);
+	return ret;
 }
 
 int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t capacity,
@@ -129,9 +147,15 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 	if (capacity > RK_MAX_CAPACITY)
 		return -EINVAL;
 
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
+
 	rk_ring *ring = rk__calloc(1, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
+	ring->epoch = rk__fork_epoch;
+	ring->euid = (uint32_t)geteuid();
+	ring->egid = (uint32_t)getegid();
 
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
@@ -169,14 +193,16 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 		if (capacity < ring->sq.entries)
 			capacity = ring->sq.entries;
 		ret = rk__table_init(ring, capacity);
+		if (ret == 0)
+			ret = load_probe(ring);
 	}
 	if (ret < 0) {
+		rk__table_free(ring);
 		unmap_rings(ring);
 		close(fd);
 		rk__free(ring);
 		return ret;
 	}
-	load_probe(ring);
 	*out = ring;
 	return 0;
 }
@@ -186,13 +212,31 @@ int rk_ring_create(uint32_t entries, uint32_t flags, rk_ring **out)
 	return rk_ring_create_ex(entries, flags, 0, 0, 0, out);
 }
 
+/* Closing a ring inherited through fork() frees this process's copy only:
+ * the kernel's ring, its ops and its buffer groups are the parent's. */
+static int close_inherited(rk_ring *ring)
+{
+	for (uint32_t i = 0; i < ring->capacity; i++)
+		if (ring->ops[i].state != RK_OP_FREE)
+			rk__op_release(ring, &ring->ops[i]); /* unpins this copy's chunks */
+	rk__ring_drop_regions(ring);
+	rk__ring_drop_groups(ring, false);
+	unmap_rings(ring);
+	close(ring->fd);
+	rk__table_free(ring);
+	rk__free(ring);
+	return 0;
+}
+
 int rk_ring_close(rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (rk__check_ring(ring) == -ECHILD)
+		return close_inherited(ring);
 
 	/* Ops that never reached the kernel are simply forgotten. */
-	rk__unwrite_unpublished(ring, false);
+	rk__forget_unsubmitted(ring);
 	while (ring->staged_head != RK_NONE) {
 		struct rk_op *op = &ring->ops[ring->staged_head];
 		ring->staged_head = op->next;
@@ -210,7 +254,7 @@ int rk_ring_close(rk_ring *ring)
 
 	rk__ring_drop_regions(ring);
 	if (ret == 0) /* the kernel holds nothing: provided chunks come back */
-		rk__ring_drop_groups(ring);
+		rk__ring_drop_groups(ring, true);
 	unmap_rings(ring);
 	close(ring->fd);
 	if (ret < 0) {
@@ -225,26 +269,32 @@ int rk_ring_close(rk_ring *ring)
 
 int rk_ring_cancel_all(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return rk__cancel_everything(ring);
 }
 
 int rk_ring_fd(rk_ring *ring)
 {
-	return ring ? ring->fd : -EINVAL;
+	int err = rk__check_ring(ring);
+	return err ? err : ring->fd;
 }
 
 int rk_ring_probe(rk_ring *ring, uint32_t opcode)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return opcode < 256 ? ring->probe[opcode] : 0;
 }
 
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 {
-	if (!ring || (flags & ~RK_EVENTFD_ASYNC))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (flags & ~RK_EVENTFD_ASYNC)
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
@@ -261,8 +311,9 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 
 int rk_ring_unregister_eventfd(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->eventfd_registered)
 		return -ENXIO;
 	int ret = rk__sys_register(ring->fd, IORING_UNREGISTER_EVENTFD, NULL, 0);
@@ -274,7 +325,10 @@ int rk_ring_unregister_eventfd(rk_ring *ring)
 
 int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 {
-	if (!ring || (!out && n))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!out && n)
 		return -EINVAL;
 	uint64_t v[RK_STAT_COUNT] = {
 		[RK_STAT_INFLIGHT] = ring->live,
