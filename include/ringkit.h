@@ -14,7 +14,12 @@
  *     Nothing writes the global errno, nothing aborts on caller input.
  *   - A NULL handle gives -EINVAL. A handle that was closed or destroyed must
  *     not be used again (it is freed memory, as with free()).
- *   - A ring is used by one thread at a time.
+ *   - A ring is used by one thread at a time, in the process that created
+ *     it. After fork() the child's copy refuses every call with -ECHILD
+ *     (after the call's own argument checks; it shares the parent's kernel
+ *     ring, so using it would corrupt the parent's);
+ *     rk_ring_close() on it frees the child's memory and returns 0, leaving
+ *     the parent's ring untouched. Regions are plain memory and work in both.
  *
  * Ownership (the rule a garbage-collected runtime relies on)
  *   The library never keeps a pointer into caller memory after a call returns,
@@ -229,7 +234,9 @@ RK_API int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entri
 
 /* Closes a ring. Ops never handed to the kernel are dropped; every op in the
  * kernel is cancelled and the call waits (up to about 10 s) until the kernel is
- * done with all of them. Their completions are not delivered. When it returns
+ * done with all of them. Their completions are not delivered; an fd that a
+ * dropped open, accept or socket completion carried is closed, since the
+ * caller never learned it. When it returns
  * 0 the caller may release everything it pinned for the ring. If the kernel
  * still holds ops after the bound, the ring fd is closed, the memory the kernel
  * could still touch is deliberately leaked, and -ETIMEDOUT is returned: the
@@ -240,7 +247,10 @@ RK_API int rk_ring_close(rk_ring *ring);
 /* Asks the kernel to cancel every in-flight op of the ring; ops not yet handed
  * to the kernel complete at once with -ECANCELED. The completions arrive
  * through rk_reap() as usual (what a binding does before closing to settle its
- * futures). Returns the number of ops it targeted. */
+ * futures). Returns the number of ops it targeted. An op the kernel starts
+ * only later — held back behind an RK_DRAIN op, or the next op of an
+ * RK_HARDLINK chain whose head was cancelled — can escape it: call it again
+ * while waiting (rk_ring_close repeats its cancel until the kernel is done). */
 RK_API int rk_ring_cancel_all(rk_ring *ring);
 
 /* The ring's file descriptor (owned by the ring; do not close it). */
@@ -460,7 +470,12 @@ RK_API int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t fla
  * the data after all (as it does over loopback). -EINVAL for other zc_flags.
  * A notification waits until the network is done with the data: on TCP that
  * can be until the peer acknowledged it, so reap notifications (or close the
- * socket) before closing the ring. */
+ * socket) before closing the ring.
+ * A ring uses either zero-copy sends or RK_DRAIN, not both: once it has
+ * prepared one, the other is refused with -EINVAL (here, in
+ * rk_prep_sendmsg_zc and in every prep given RK_DRAIN). A zero-copy send the
+ * kernel holds back behind a drain is never issued, every op after it stalls
+ * too, no cancel reaches it and closing the ring times out (Linux 6.18). */
 #define RK_SEND_ZC_REPORT_USAGE  (1u << 3)
 #define RK_NOTIF_USAGE_ZC_COPIED (1u << 31)
 RK_API int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len,
@@ -808,7 +823,13 @@ RK_API int rk_submit_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, i
  * chains at a time. Returns how many the kernel consumed, or a negative errno
  * from io_uring_enter (-EINTR, -ENOMEM, ...; queued ops stay queued). Do not
  * submit while a linked chain is still open: the kernel ends a chain at the
- * end of a submission. */
+ * end of a submission.
+ * An RK_RING_SQPOLL ring's kernel thread acts with the credentials of the
+ * process that created the ring: once the effective user or group id has
+ * changed (setuid, setgid), submitting new ops returns -EPERM (they stay
+ * queued; rk_ring_cancel_all and rk_ring_close still work). Dropping
+ * capabilities without changing ids is not detected: create SQPOLL rings
+ * after dropping privileges. */
 RK_API int rk_submit(rk_ring *ring);
 
 /* Submits queued ops, then waits until wait_nr completions are available or
@@ -818,6 +839,9 @@ RK_API int rk_submit(rk_ring *ring);
  *   -EINVAL  NULL ring, or out NULL with max > 0
  *   -EINTR   a signal interrupted the wait and no record was ready; nothing
  *            is lost, call again after handling the signal
+ *   other    the submit failed (-ENOMEM, ...; -EAGAIN when the kernel
+ *            refused the ops for now) and the kernel holds nothing else to
+ *            wait for: the ops stay queued, call again
  * wait_nr is clamped to max and to 0 when no op is live, so a wait can never
  * be for completions that cannot come — except on a ring created with
  * RK_RING_MSG_TARGET, where other rings' messages may come at any time.

@@ -148,7 +148,10 @@ static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 
 int rk_prep_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids)
 {
-	if (!ring || (n && (!descs || !ids)))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (n && (!descs || !ids))
 		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++) {
 		ids[i] = prep_one(ring, &descs[i]);

@@ -45,7 +45,10 @@ static void publish_tail(struct rk_group *g)
 
 int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 {
-	if (!ring || !region || region->nchunks > RK_MAX_GROUP_CHUNKS)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region || region->nchunks > RK_MAX_GROUP_CHUNKS)
 		return -EINVAL;
 	if (region->provided_to)
 		return -EBUSY;
@@ -85,7 +88,10 @@ int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 
 int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk)
 {
-	if (!ring || !region)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region)
 		return -EINVAL;
 	struct rk_group *g = group_of_region(ring, region);
 	if (!g)
@@ -100,12 +106,9 @@ int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk)
 	return 0;
 }
 
-/* Unregisters the buffer ring; chunks the backend held become free again. */
-static int drop_group(rk_ring *ring, struct rk_group *g)
+/* Frees our side of a group: chunks the backend held become free again. */
+static void release_group(struct rk_group *g)
 {
-	int ret = ring->be->group_unregister(ring, g);
-	if (ret < 0)
-		return ret;
 	rk_region *region = g->region;
 	for (uint32_t c = 0; c < region->nchunks; c++) {
 		if (region->allocated[c] == RK_CHUNK_KERNEL) {
@@ -116,12 +119,24 @@ static int drop_group(rk_ring *ring, struct rk_group *g)
 	region->provided_to = NULL;
 	rk__sys_munmap(g->br, g->br_len);
 	memset(g, 0, sizeof(*g));
+}
+
+/* Unregisters the buffer ring from the backend, then releases the group. */
+static int drop_group(rk_ring *ring, struct rk_group *g)
+{
+	int ret = ring->be->group_unregister(ring, g);
+	if (ret < 0)
+		return ret;
+	release_group(g);
 	return 0;
 }
 
 int rk_ring_unprovide_region(rk_ring *ring, rk_region *region)
 {
-	if (!ring || !region)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region)
 		return -EINVAL;
 	struct rk_group *g = group_of_region(ring, region);
 	if (!g)
@@ -132,29 +147,24 @@ int rk_ring_unprovide_region(rk_ring *ring, rk_region *region)
 }
 
 /* At ring close, after the kernel gave every op back. The ring fd closes
- * next, which drops the kernel's side even if unregistering failed. */
-void rk__ring_drop_groups(rk_ring *ring)
+ * next, which drops the kernel's side even if unregistering failed. A ring
+ * inherited through fork() must not tell the kernel: the group is the
+ * parent's. */
+void rk__ring_drop_groups(rk_ring *ring, bool tell_kernel)
 {
 	for (int i = 0; i < RK_RING_MAX_GROUPS; i++) {
 		struct rk_group *g = &ring->groups[i];
-		if (g->region && drop_group(ring, g) < 0) {
-			rk_region *region = g->region;
-			for (uint32_t c = 0; c < region->nchunks; c++)
-				if (region->allocated[c] == RK_CHUNK_KERNEL) {
-					region->allocated[c] = RK_CHUNK_FREE;
-					region->free_stack[region->nfree++] = c;
-				}
-			region->provided_to = NULL;
-			rk__sys_munmap(g->br, g->br_len);
-			memset(g, 0, sizeof(*g));
-		}
+		if (g->region && (!tell_kernel || drop_group(ring, g) < 0))
+			release_group(g);
 	}
 }
 
 /* A completion named a chunk: it is the caller's from now on. */
 void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags)
 {
-	if (!op->group)
+	/* A completion close drops hands nothing over: the chunk stays the
+	 * kernel's and comes back free with the group. */
+	if (!op->group || ring->discarding)
 		return;
 	rk_region *region = ring->groups[op->group - 1].region;
 	uint32_t chunk = cqe_flags >> RK_CQE_BUFFER_SHIFT;

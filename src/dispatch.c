@@ -23,7 +23,10 @@ static int64_t now_ns(void)
 int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint32_t wait_nr,
                      int64_t timeout_ns)
 {
-	if (!ring || !fn)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!fn)
 		return -EINVAL;
 	if (max == 0)
 		return rk_reap(ring, NULL, 0, 0, 0);

@@ -23,11 +23,20 @@ static const struct hint hints[] = {
 	        "seccomp filter such as a container runtime's default profile, or by sysctl "
 	        "kernel.io_uring_disabled: 2 disables it, 1 allows only members of "
 	        "kernel.io_uring_group; allow io_uring for this process or run elsewhere; "
-	        "without RK_RING_NO_FALLBACK or RINGKIT_BACKEND=uring, rings use ringkit's "
-	        "fallback backend instead)"},
+	        "submitting to an SQPOLL ring: the effective user or group changed since the "
+	        "ring was created, and its kernel thread would still act as the old one: "
+	        "create a new ring; without RK_RING_NO_FALLBACK or RINGKIT_BACKEND=uring, a "
+	        "refused setup gives a ring on ringkit's fallback backend instead)"},
+	{ECHILD, "No child processes (for a ring: it was created by another process and "
+	         "inherited through fork(); it cannot be used here, create a new ring in this "
+	         "process; closing it frees only this process's copy)"},
 	{ENOSYS, "Function not implemented (creating a ring: this kernel has no io_uring, "
 	         "it is too old or built without CONFIG_IO_URING; ringkit's io_uring backend needs "
 	         "Linux 5.19 or newer, its fallback backend runs anywhere)"},
+	{EINVAL, "Invalid argument (an argument is out of its documented range; creating a ring: "
+	         "a size is too large, this kernel lacks a requested setup mode such as "
+	         "SQPOLL, DEFER_TASKRUN or COOP_TASKRUN, or RINGKIT_BACKEND is not "
+	         "fallback, uring or auto)"},
 	{ENOMEM, "Cannot allocate memory (for a ring or a registered region this usually "
 	         "means the locked-memory limit is too low: raise RLIMIT_MEMLOCK, see ulimit -l, "
 	         "or use smaller rings and regions; unregistered regions keep working)"},

@@ -13,7 +13,10 @@
 
 int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
 {
-	if (!ring || nslots == 0 || nslots > RK_FILES_MAX)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (nslots == 0 || nslots > RK_FILES_MAX)
 		return -EINVAL;
 	if (ring->nfiles)
 		return -EBUSY;
@@ -28,8 +31,9 @@ int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
  * caller's array is not kept. */
 int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->nfiles)
 		return -ENXIO;
 	if (offset > ring->nfiles || n > ring->nfiles - offset)
@@ -43,8 +47,9 @@ int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uin
 
 int rk_ring_unregister_files(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->nfiles)
 		return -ENXIO;
 	int ret = ring->be->files_unregister(ring);

@@ -26,10 +26,16 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
  * slot back untouched when argument checks fail after this. */
 static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out, struct io_uring_sqe **sqe)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
 		return -EINVAL;
+	if (flags & RK_DRAIN) {
+		if (ring->zc_sent)
+			return -EINVAL; /* see rk_prep_send_zc */
+		ring->drained = true;
+	}
 	/* The kernel ends a chain at the end of a submission and we publish
 	 * whole chains only: a chain must fit in the SQ. */
 	if ((flags & (RK_LINK | RK_HARDLINK)) && ring->chain_len + 1 >= ring->sq.entries)

@@ -15,6 +15,7 @@
 #ifndef RK_INTERNAL_H
 #define RK_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/openat2.h>
@@ -112,6 +113,9 @@ struct rk_backend {
 	int (*reap)(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
 	/* rk_ring_close: cancel, wait (bounded), free everything. */
 	int (*close)(rk_ring *ring);
+	/* rk_ring_close in a child of fork(): free this process's copy only,
+	 * touching nothing the parent still uses (kernel state, threads). */
+	int (*close_inherited)(rk_ring *ring);
 	/* rk_ring_cancel_all. */
 	int (*cancel_all)(rk_ring *ring);
 	/* rk_cancel_sync for a live op that is not a local completion. */
@@ -137,6 +141,7 @@ RK_HIDDEN extern const struct rk_backend rk__fallback_backend;
 struct rk_ring {
 	const struct rk_backend *be;
 	int fd;                  /* io_uring fd, or the fallback's eventfd */
+	uint32_t epoch;          /* rk__fork_epoch of the process that created it */
 	uint32_t setup_flags;    /* IORING_SETUP_* actually used */
 	uint32_t features;
 	struct rk_sq sq;
@@ -159,6 +164,7 @@ struct rk_ring {
 
 	uint32_t rk_flags;       /* RK_RING_* given at creation */
 	bool discarding;         /* close drains completions nobody will see */
+	bool drained, zc_sent;   /* RK_DRAIN / a zero-copy send was used: see rk_prep_send_zc */
 	uint32_t nfiles;         /* slots of the registered file table; 0: none */
 
 	uint8_t probe[256];      /* 1 when the opcode is supported */
@@ -168,6 +174,7 @@ struct rk_ring {
 	struct rk_group groups[RK_RING_MAX_GROUPS];
 
 	uint64_t total_submitted, total_completed, total_cqes;
+	uint32_t euid, egid;     /* SQPOLL: the credentials its kernel thread acts with */
 	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
 };
 
@@ -186,6 +193,21 @@ struct rk_region {
 };
 
 enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL };
+
+/* fork(): a child inherits the ring's fd and its shared mappings, so its
+ * preps and reaps would write into the parent's SQ and take the parent's
+ * completions, and its close would cancel the parent's ops. An atfork
+ * handler (ring.c) advances rk__fork_epoch in every child: a ring created
+ * in another epoch belongs to another process and refuses with -ECHILD. */
+extern RK_HIDDEN uint32_t rk__fork_epoch;
+
+/* The check of every public entry point that takes a ring. */
+static inline int rk__check_ring(const rk_ring *ring)
+{
+	if (!ring)
+		return -EINVAL;
+	return ring->epoch == rk__fork_epoch ? 0 : -ECHILD;
+}
 
 /* sys.c: every kernel entry and allocation goes through here, one seam that
  * fault-injection tests can fail at will. */
@@ -258,7 +280,7 @@ RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 /* bufring.c */
 RK_HIDDEN void rk__group_release(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags);
-RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring);
+RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring, bool tell_kernel);
 RK_HIDDEN void rk__put_chunk(struct rk_group *g, uint32_t chunk);
 
 /* ops: argument checks shared by the prep files */

@@ -95,8 +95,9 @@ int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, 
  * backend does the rest. */
 int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	struct rk_op *op = rk__op_lookup(ring, target_id);
 	if (!op || op->state == RK_OP_LOCAL)
 		return -ENOENT;

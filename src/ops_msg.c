@@ -101,6 +101,8 @@ static int64_t prep_sendmsg(rk_ring *ring, uint8_t opcode, int fd, const rk_iove
 			return -EBADF;
 	if (!ring->probe[opcode])
 		return -EOPNOTSUPP;
+	if (opcode == IORING_OP_SENDMSG_ZC && (ring->drained || (flags & RK_DRAIN)))
+		return -EINVAL; /* see rk_prep_send_zc */
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	struct msg_store *st;
@@ -118,6 +120,8 @@ static int64_t prep_sendmsg(rk_ring *ring, uint8_t opcode, int fd, const rk_iove
 	}
 	io_uring_prep_sendmsg(sqe, fd, &st->msg, (unsigned)msg_flags);
 	sqe->opcode = opcode;
+	if (opcode == IORING_OP_SENDMSG_ZC)
+		ring->zc_sent = true;
 	return rk__op_commit(ring, op, sqe, flags);
 }
 

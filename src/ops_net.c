@@ -150,10 +150,16 @@ int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len, in
 	int64_t ret = supported(ring, IORING_OP_SEND_ZC);
 	if (ret < 0)
 		return ret;
+	/* A zero-copy send the kernel holds back behind a drain is never
+	 * issued, and every op after it stalls too (Linux 6.18); no cancel
+	 * reaches it and close would time out: a ring uses one or the other. */
+	if (ring->drained || (flags & RK_DRAIN))
+		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	if ((ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_send_zc(sqe, fd, buf, len, msg_flags, zc_flags);
+	ring->zc_sent = true;
 	return rk__op_commit(ring, op, sqe, flags);
 }

@@ -195,7 +195,10 @@ int rk__ring_region_index(rk_ring *ring, rk_region *region)
  * regions come and go without re-registering the others. */
 int rk_ring_register_region(rk_ring *ring, rk_region *region)
 {
-	if (!ring || !region)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region)
 		return -EINVAL;
 	if (rk__ring_region_index(ring, region) >= 0)
 		return 0;
@@ -218,7 +221,10 @@ int rk_ring_register_region(rk_ring *ring, rk_region *region)
 
 int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 {
-	if (!ring || !region)
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!region)
 		return -EINVAL;
 	int slot = rk__ring_region_index(ring, region);
 	if (slot < 0)

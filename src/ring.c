@@ -4,10 +4,24 @@
  * src/fallback/); this file validates arguments and dispatches.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ids.h"
+
+uint32_t rk__fork_epoch;
+
+static void forked_child(void)
+{
+	rk__fork_epoch++;
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forked_child);
+}
 
 #define RK_RING_FLAGS (RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN | \
                        RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET | \
@@ -89,6 +103,9 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 		return choice;
 	flags &= ~(RK_RING_FALLBACK | RK_RING_NO_FALLBACK);
 
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
+
 	rk_ring *ring = rk__calloc(1, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
@@ -107,6 +124,9 @@ done:
 		rk__free(ring);
 		return ret;
 	}
+	ring->epoch = rk__fork_epoch;
+	ring->euid = (uint32_t)geteuid();
+	ring->egid = (uint32_t)getegid();
 	*out = ring;
 	return 0;
 }
@@ -120,36 +140,47 @@ int rk_ring_close(rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	/* A ring inherited through fork(): only this process's copy is freed
+	 * (the kernel's ring, the fallback's threads, are the parent's). */
+	if (rk__check_ring(ring) == -ECHILD)
+		return ring->be->close_inherited(ring);
 	return ring->be->close(ring);
 }
 
 int rk_ring_backend(rk_ring *ring)
 {
-	return ring ? (int)ring->be->id : -EINVAL;
+	int err = rk__check_ring(ring);
+	return err ? err : (int)ring->be->id;
 }
 
 int rk_ring_cancel_all(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return ring->be->cancel_all(ring);
 }
 
 int rk_ring_fd(rk_ring *ring)
 {
-	return ring ? ring->fd : -EINVAL;
+	int err = rk__check_ring(ring);
+	return err ? err : ring->fd;
 }
 
 int rk_ring_probe(rk_ring *ring, uint32_t opcode)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return opcode < 256 ? ring->probe[opcode] : 0;
 }
 
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 {
-	if (!ring || (flags & ~RK_EVENTFD_ASYNC))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (flags & ~RK_EVENTFD_ASYNC)
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
@@ -164,8 +195,9 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 
 int rk_ring_unregister_eventfd(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	if (!ring->eventfd_registered)
 		return -ENXIO;
 	int ret = ring->be->set_eventfd(ring, -1, 0);
@@ -177,7 +209,10 @@ int rk_ring_unregister_eventfd(rk_ring *ring)
 
 int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 {
-	if (!ring || (!out && n))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!out && n)
 		return -EINVAL;
 	uint64_t v[RK_STAT_COUNT] = {
 		[RK_STAT_INFLIGHT] = ring->live,
@@ -200,14 +235,18 @@ int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 
 int rk_submit(rk_ring *ring)
 {
-	if (!ring)
-		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
 	return ring->be->submit(ring, true);
 }
 
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
-	if (!ring || (!out && max))
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!out && max)
 		return -EINVAL;
 	if (wait_nr > max)
 		wait_nr = max;

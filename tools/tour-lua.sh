@@ -6,7 +6,8 @@
 # through a pinned region, verified byte for byte, with its throughput next to
 # cp (and ringkit-cp, the C example, when it is built) on the same file; then
 # the HTTP example server under the host, driven by a client and stopped with
-# SIGINT.
+# SIGINT; then two threads, each with its own Lua VM and ring, passing work
+# items to each other with messages between rings (examples/lua-host/threads.c).
 #   sh tools/tour-lua.sh [builddir [MiB]]      (defaults: build-tour 256)
 set -eu
 cd "$(dirname "$0")/.."
@@ -64,4 +65,10 @@ echo "   one multishot accept, multishot recvs over a shared pool), driven by a 
 echo "   then stopped with SIGINT"
 env -u LUA_CPATH -u LUA_PATH sh tests/lua/server_test.sh "$HOST" examples/lua/http.lua \
 	tests/lua/client_http.lua
+THREADS=$B/bindings/lua/ringkit-lua-threads
+if [ -x "$THREADS" ]; then
+	echo "== Lua: one ring per thread — two pthreads, a Lua VM and a ring each, pass 20000 work"
+	echo "   items and their answers to each other with msg_ring (examples/lua-host/threads.lua)"
+	env -u LUA_CPATH -u LUA_PATH "$THREADS" examples/lua-host/threads.lua 20000 64
+fi
 echo "== Lua step done (tests: meson test -C $B --suite lua)"

@@ -31,14 +31,26 @@ enum lrk_kind {
 	LRK_MACCEPT,  /* multishot accept: every completion's fd closed at teardown */
 	LRK_SELECT,   /* selects provided buffers from group `group`: a chunk named by a
 	                 completion reaped at teardown goes back to the kernel */
+	LRK_RECVMSG,  /* recvmsg: a binding-owned lrk_msgbuf; a table; received fds
+	                 closed if the ring is torn down before the caller saw them */
 };
 
 typedef struct lrk_slot {
 	int ref;        /* LUA_NOREF or a registry reference to the anchored value(s) */
 	uint8_t kind;   /* enum lrk_kind */
 	uint16_t group; /* LRK_SELECT: the buffer group id */
+	uint32_t cap;   /* LRK_BUF: bytes of buf (a recv with MSG_TRUNC may report more) */
 	void *buf;      /* malloc'd, owned by the binding until the final completion */
 } lrk_slot;
+
+/* What recvmsg's kernel-visible memory looks like: one allocation holding
+ * the source address, the core's result array and the data. */
+typedef struct lrk_msgbuf {
+	uint32_t cap;     /* data bytes */
+	uint32_t fds_cap; /* room for received descriptors */
+	unsigned char name[RK_SOCKADDR_MAX];
+	int32_t out[];    /* RK_MSG_FDS + fds_cap entries, then the data */
+} lrk_msgbuf;
 
 typedef struct lrk_ring {
 	rk_ring *ring;     /* NULL once closed */
@@ -72,6 +84,8 @@ int lrk_fd_arg(lua_State *L, int idx, lrk_anchors *a);
 void lrk_anchor(lua_State *L, lrk_anchors *a, int idx);
 int lrk_ref(lua_State *L, const lrk_anchors *a);
 int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kind, void *buf);
+/* lrk_commit for an LRK_BUF op whose buffer holds cap bytes. */
+int lrk_commit_buf(lua_State *L, lrk_ring *r, int64_t id, int ref, void *buf, uint32_t cap);
 uint32_t lrk_u32_arg(lua_State *L, int idx, lua_Integer def);
 int32_t lrk_i32_arg(lua_State *L, int idx, lua_Integer def);
 int64_t lrk_i64_arg(lua_State *L, int idx, lua_Integer def);
@@ -92,6 +106,22 @@ rk_region *lrk_group_region(lrk_ring *r, uint16_t group);
 /* Pushes the address in a binding-owned sockaddr_storage (accept's peer) as
  * a string of the length its family implies. */
 void lrk_push_peer(lua_State *L, const void *storage);
+/* nil, msg, errno (errno positive). */
+int lrk_fail_msg(lua_State *L, int err, const char *msg);
+/* The address at idx (host) and idx + 1 (port): IPv4/IPv6 with a port, a
+ * unix path without. Raises on wrong types; returns 0 or -errno with a
+ * message pushed. */
+struct sockaddr_storage;
+int lrk_addr_args(lua_State *L, int idx, struct sockaddr_storage *ss, unsigned int *len);
+
+/* msg.c: sendmsg/recvmsg, zero-copy sends, registered files and direct ops,
+ * messages between rings. */
+extern const luaL_Reg lrk_ring_msg_ops[];
+extern const luaL_Reg lrk_ring_file_methods[];
+/* Pushes recvmsg's result table for a completion of res bytes. */
+void lrk_push_msg(lua_State *L, const lrk_msgbuf *m, int32_t res);
+/* Closes the descriptors a recvmsg completion nobody will see received. */
+void lrk_close_msg_fds(const lrk_msgbuf *m);
 
 /* ringkit.c: the ring's user value maps region -> bit mask of why the ring
  * keeps it alive (LRK_KEEP_*). */

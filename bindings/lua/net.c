@@ -33,7 +33,7 @@
 
 #include "lringkit.h"
 
-static int fail_msg(lua_State *L, int err, const char *msg)
+int lrk_fail_msg(lua_State *L, int err, const char *msg)
 {
 	lua_pushnil(L);
 	lua_pushstring(L, msg);
@@ -94,7 +94,7 @@ bad:
  * host + port: IPv4/IPv6; host alone: a unix socket path ("@name": abstract).
  * Wrong types and a port out of 0..65535 raise. Returns 0, or -errno with a
  * message pushed. */
-static int addr_args(lua_State *L, int idx, struct sockaddr_storage *ss, socklen_t *len)
+int lrk_addr_args(lua_State *L, int idx, struct sockaddr_storage *ss, socklen_t *len)
 {
 	size_t hl;
 	const char *host = luaL_checklstring(L, idx, &hl);
@@ -130,7 +130,7 @@ static int push_decoded(lua_State *L, const void *p, size_t len)
 {
 	sa_family_t fam;
 	if (len < sizeof fam)
-		return fail_msg(L, EINVAL, "address too short");
+		return lrk_fail_msg(L, EINVAL, "address too short");
 	memcpy(&fam, p, sizeof fam);
 	char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
 	if (fam == AF_INET && len >= sizeof(struct sockaddr_in)) {
@@ -163,7 +163,7 @@ static int push_decoded(lua_State *L, const void *p, size_t len)
 		}
 		lua_pushnil(L);
 	} else {
-		return fail_msg(L, EAFNOSUPPORT, "unknown or truncated address");
+		return lrk_fail_msg(L, EAFNOSUPPORT, "unknown or truncated address");
 	}
 	lua_pushinteger(L, fam);
 	return 3;
@@ -273,9 +273,9 @@ static int l_bind_sync(lua_State *L)
 	int fd = lrk_fd_arg(L, 1, NULL);
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int err = addr_args(L, 2, &ss, &len);
+	int err = lrk_addr_args(L, 2, &ss, &len);
 	if (err < 0)
-		return fail_msg(L, -err, lua_tostring(L, -1));
+		return lrk_fail_msg(L, -err, lua_tostring(L, -1));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		return lrk_fail(L, -errno);
 	lua_pushboolean(L, 1);
@@ -379,9 +379,9 @@ static int addr_op(lua_State *L, int connect)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	uint32_t flags = lrk_u32_arg(L, 5, 0);
-	int err = addr_args(L, 3, &ss, &len);
+	int err = lrk_addr_args(L, 3, &ss, &len);
 	if (err < 0)
-		return fail_msg(L, -err, lua_tostring(L, -1));
+		return lrk_fail_msg(L, -err, lua_tostring(L, -1));
 	int ref = lrk_ref(L, &a);
 	int64_t id = connect ? rk_prep_connect(r->ring, fd, &ss, len, flags)
 	                     : rk_prep_bind(r->ring, fd, &ss, len, flags);
@@ -440,7 +440,9 @@ static int op_send(lua_State *L)
 }
 
 /* ring:recv(fd, len [, msg_flags [, flags]]): the data (a string of res
- * bytes, "" at end of stream) is the completion's third value. */
+ * bytes, "" at end of stream) is the completion's third value. With
+ * MSG_TRUNC on a datagram socket res is the datagram's real length, which
+ * may exceed len: the data is then its first len bytes. */
 static int op_recv(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
@@ -454,8 +456,8 @@ static int op_recv(lua_State *L)
 	if (!buf)
 		return luaL_error(L, "not enough memory");
 	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_recv(r->ring, fd, buf, (uint32_t)n, mf, flags), ref, LRK_BUF,
-	                  buf);
+	return lrk_commit_buf(L, r, rk_prep_recv(r->ring, fd, buf, (uint32_t)n, mf, flags), ref, buf,
+	                      (uint32_t)n);
 }
 
 /* ring:shutdown(fd, how [, flags]): how SHUT_RD, SHUT_WR or SHUT_RDWR */
@@ -601,6 +603,27 @@ static int ring_recycle_chunk(lua_State *L)
 	return 1;
 }
 
+/* ring:take_chunk(region, chunk, len) -> string | nil, msg, errno: the first
+ * len bytes of a chunk a completion handed over, copied out, and the chunk
+ * given back to the kernel — region:read and recycle_chunk in one call (the
+ * per-receive path of a server). */
+static int ring_take_chunk(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	lua_Integer c = luaL_checkinteger(L, 3);
+	lua_Integer len = luaL_checkinteger(L, 4);
+	luaL_argcheck(L, c >= 0 && c < rk_region_nchunks(g->region), 3, "chunk index out of range");
+	luaL_argcheck(L, len >= 0 && len <= rk_region_chunk_size(g->region), 4,
+	              "length out of range");
+	/* Copied first: once recycled, the kernel may write the chunk. */
+	lua_pushlstring(L, rk_chunk_ptr(g->region, (int32_t)c), (size_t)len);
+	int ret = rk_ring_recycle_chunk(r->ring, g->region, (int32_t)c);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	return 1;
+}
+
 /* ring:unprovide_region(region) -> true | nil, msg, errno (EBUSY while an
  * op selects from it); the chunks the kernel held become free. */
 static int ring_unprovide_region(lua_State *L)
@@ -637,6 +660,7 @@ const luaL_Reg lrk_ring_net_ops[] = {
 const luaL_Reg lrk_ring_group_methods[] = {
 	{"provide_region", ring_provide_region},
 	{"recycle_chunk", ring_recycle_chunk},
+	{"take_chunk", ring_take_chunk},
 	{"unprovide_region", ring_unprovide_region},
 	{NULL, NULL},
 };

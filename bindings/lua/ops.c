@@ -64,7 +64,7 @@ static int op_read(lua_State *L)
 	uint32_t flags = lrk_u32_arg(L, 5, 0);
 	void *buf = xmalloc(L, len);
 	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_read(r->ring, fd, buf, len, off, flags), ref, LRK_BUF, buf);
+	return lrk_commit_buf(L, r, rk_prep_read(r->ring, fd, buf, len, off, flags), ref, buf, len);
 }
 
 /* ring:write(fd, data [, offset [, flags]]): data (a string) is anchored
@@ -115,8 +115,8 @@ static int op_readv(lua_State *L)
 		pos += (lua_Integer)iov[i].len;
 	}
 	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_readv(r->ring, fd, iov, (uint32_t)n, off, rwf, flags), ref,
-	                  LRK_BUF, buf);
+	return lrk_commit_buf(L, r, rk_prep_readv(r->ring, fd, iov, (uint32_t)n, off, rwf, flags), ref,
+	                      buf, (uint32_t)total);
 }
 
 /* ring:writev(fd, {s1, s2, ...} [, offset [, rw_flags [, flags]]]): the

@@ -61,6 +61,7 @@ static int ring_new_ex(lua_State *L, uint32_t entries, uint32_t flags, uint32_t 
 		r->slots[i].ref = LUA_NOREF;
 		r->slots[i].kind = LRK_NONE;
 		r->slots[i].group = 0;
+		r->slots[i].cap = 0;
 		r->slots[i].buf = NULL;
 	}
 	r->ring = ring;
@@ -125,6 +126,14 @@ static int l_cqe_more(lua_State *L)
 	return 1;
 }
 
+/* rk.cqe_notif(flags) -> true for the notification that ends a zero-copy
+ * send (the kernel no longer reads its data) */
+static int l_cqe_notif(lua_State *L)
+{
+	lua_pushboolean(L, (luaL_checkinteger(L, 1) & RK_CQE_F_NOTIF) != 0);
+	return 1;
+}
+
 static int l_constant(lua_State *L)
 {
 	int64_t v;
@@ -143,6 +152,10 @@ static int l_constant(lua_State *L)
 /* The third value of a completion, and the release of what its slot held. */
 static void push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
 {
+	if (c->id < 0) { /* a message from a ring: its value; it names no slot */
+		lua_pushinteger(L, (lua_Integer)(c->id & RK_MSG_VALUE_MASK));
+		return;
+	}
 	uint32_t slot = (uint32_t)c->id;
 	lrk_slot *s = slot < r->capacity ? &r->slots[slot] : NULL;
 	if (!s || (c->flags & RK_CQE_F_MORE)) {
@@ -155,7 +168,9 @@ static void push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
 		return;
 	}
 	if (s->kind == LRK_BUF && c->res >= 0) {
-		lua_pushlstring(L, s->buf, (size_t)c->res);
+		lua_pushlstring(L, s->buf, (uint32_t)c->res < s->cap ? (size_t)c->res : s->cap);
+	} else if (s->kind == LRK_RECVMSG && c->res >= 0) {
+		lrk_push_msg(L, s->buf, c->res);
 	} else if (s->kind == LRK_ACCEPT && c->res >= 0) {
 		lrk_push_peer(L, s->buf);
 	} else if (s->kind == LRK_STATX && c->res >= 0) {
@@ -204,8 +219,10 @@ static void ensure_cqes(lua_State *L, lrk_ring *r, uint32_t max)
  *   no limit; 0: do not wait) and takes up to `max` (default 256).
  *   Without t: returns n, then id, res, extra for each completion.
  *   With t:    fills t[3i-2], t[3i-1], t[3i] (i = 1..n) and returns n.
- *   extra: the data (string) of read/readv into a binding buffer, the statx
- *   table, else the CQE flags. Errors: nil, msg, errno (EINTR: call again). */
+ *   extra: the data (string) of read/readv/recv into a binding buffer, the
+ *   statx table, recvmsg's table, else the CQE flags. A record whose id is
+ *   negative is a message another ring sent (msg_ring): res as sent, extra
+ *   the message's value. Errors: nil, msg, errno (EINTR: call again). */
 static int ring_reap(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
@@ -425,8 +442,8 @@ static int ring_do_close(lua_State *L, int idx)
 		for (int i = 0; i < n; i++) {
 			const rk_cqe *c = &r->cqes[i];
 			uint32_t slot = (uint32_t)c->id;
-			if (slot >= r->capacity)
-				continue;
+			if (c->id < 0 || slot >= r->capacity)
+				continue; /* a message from another ring */
 			lrk_slot *s = &r->slots[slot];
 			int final = !(c->flags & RK_CQE_F_MORE);
 			/* Resources a completion hands over that nobody will see:
@@ -435,6 +452,8 @@ static int ring_do_close(lua_State *L, int idx)
 			if (c->res >= 0 && (s->kind == LRK_MACCEPT ||
 			                    (final && (s->kind == LRK_OPEN || s->kind == LRK_ACCEPT))))
 				close(c->res);
+			if (final && c->res >= 0 && s->kind == LRK_RECVMSG)
+				lrk_close_msg_fds(s->buf);
 			if ((c->flags & RK_CQE_F_BUFFER) && s->kind == LRK_SELECT) {
 				rk_region *g = lrk_group_region(r, s->group);
 				if (g)
@@ -544,6 +563,7 @@ static const luaL_Reg module_funcs[] = {
 	{"now", l_now},
 	{"cqe_chunk", l_cqe_chunk},
 	{"cqe_more", l_cqe_more},
+	{"cqe_notif", l_cqe_notif},
 	{NULL, NULL},
 };
 
@@ -561,9 +581,13 @@ int luaopen_ringkit(lua_State *L)
 	luaL_setfuncs(L, lrk_ring_net_ops, 1);
 	lua_pushvalue(L, -2);
 	luaL_setfuncs(L, lrk_ring_group_methods, 1);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, lrk_ring_msg_ops, 1);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, lrk_ring_file_methods, 1);
 	/* C-style aliases: ring:prep_read, ...; prep_close closes an fd. */
-	const luaL_Reg *const op_lists[] = {lrk_ring_ops, lrk_ring_net_ops};
-	for (int k = 0; k < 2; k++) {
+	const luaL_Reg *const op_lists[] = {lrk_ring_ops, lrk_ring_net_ops, lrk_ring_msg_ops};
+	for (int k = 0; k < 3; k++) {
 		for (const luaL_Reg *f = op_lists[k]; f->name; f++) {
 			if (strcmp(f->name, "closefd") == 0)
 				lua_pushliteral(L, "prep_close");

@@ -111,6 +111,20 @@ int64_t rk_prep_recv_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
 int64_t rk_prep_recv_multishot(rk_ring *ring, int fd, uint16_t group, int32_t msg_flags, uint32_t flags);
 int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags, uint32_t flags);
 int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
+int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len, int32_t msg_flags, uint32_t zc_flags, uint32_t flags);
+int64_t rk_prep_sendmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, const void *addr, uint32_t addrlen, const int32_t *fds, uint32_t nfds, int32_t msg_flags, uint32_t flags);
+int64_t rk_prep_sendmsg_zc(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, const void *addr, uint32_t addrlen, const int32_t *fds, uint32_t nfds, int32_t msg_flags, uint32_t flags);
+int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, void *name, uint32_t name_cap, int32_t *out, uint32_t fds_cap, int32_t msg_flags, uint32_t flags);
+int rk_ring_register_files(rk_ring *ring, uint32_t nslots);
+int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
+int rk_ring_unregister_files(rk_ring *ring);
+int64_t rk_prep_openat_direct(rk_ring *ring, int dfd, const char *path, int32_t oflags, uint32_t mode, uint32_t file_index, uint32_t flags);
+int64_t rk_prep_accept_direct(rk_ring *ring, int fd, uint32_t file_index, int32_t accept_flags, uint32_t flags);
+int64_t rk_prep_accept_multishot_direct(rk_ring *ring, int fd, int32_t accept_flags, uint32_t flags);
+int64_t rk_prep_socket_direct(rk_ring *ring, int32_t domain, int32_t type, int32_t protocol, uint32_t file_index, uint32_t flags);
+int64_t rk_prep_close_fixed(rk_ring *ring, uint32_t slot, uint32_t flags);
+int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t install_flags, uint32_t flags);
+int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t res, uint32_t flags);
 
 typedef struct rk_sa_in { uint16_t family; uint8_t port[2]; uint8_t addr[4]; uint8_t zero[8]; } rk_sa_in;
 typedef struct rk_sa_in6 { uint16_t family; uint8_t port[2]; uint32_t flowinfo; uint8_t addr[16];
@@ -224,7 +238,9 @@ end
 -- K_OPEN, K_ACCEPT: the fd is closed if the ring is torn down first;
 -- K_MACCEPT: so is every fd of a multishot accept; K_SELECT (anchor = group
 -- id): a chunk filled during teardown goes back to the group.
-local K_ANCHOR, K_BUF, K_STATX, K_OPEN, K_ACCEPT, K_MACCEPT, K_SELECT = 1, 2, 3, 4, 5, 6, 7
+-- K_MSG (anchor = { data, name, out, fds_cap, iov }): recvmsg; received fds
+-- are closed if the ring is torn down before the caller saw them.
+local K_ANCHOR, K_BUF, K_STATX, K_OPEN, K_ACCEPT, K_MACCEPT, K_SELECT, K_MSG = 1, 2, 3, 4, 5, 6, 7, 8
 local F_BUFFER = 1
 local KEEP_REGISTERED, KEEP_PROVIDED = 1, 2
 
@@ -253,12 +269,16 @@ local function close_state(st)
     for i = 0, n - 1 do
       local v = view[i]
       local lo, res, flags = v.lo, v.res, v.flags
-      local kind = st.kinds[lo]
+      local kind = v.hi < 0x80000000 and st.kinds[lo] or nil -- nil: a message
       local final = bit.band(flags, MORE) == 0
       -- What a completion hands over that nobody will see: an fd opened or
       -- accepted despite the cancel, a chunk the kernel filled.
       if res >= 0 and (kind == K_MACCEPT or (final and (kind == K_OPEN or kind == K_ACCEPT))) then
         ffi.C.close(res)
+      end
+      if kind == K_MSG and final and res >= 0 then
+        local m = st.anchors[lo]
+        for k = 0, math.min(m.out[2], m.fds_cap) - 1 do ffi.C.close(m.out[3 + k]) end
       end
       if kind == K_SELECT and bit.band(flags, F_BUFFER) ~= 0 then
         local g = st.groups[st.anchors[lo]]
@@ -266,7 +286,7 @@ local function close_state(st)
           C.rk_ring_recycle_chunk(p, g.s.ptr, bit.rshift(flags, 16))
         end
       end
-      if final then
+      if final and kind then
         st.anchors[lo] = nil
         st.kinds[lo] = nil
       end
@@ -753,7 +773,7 @@ function Ring:recv(fd, len, mf, flags)
   if type(len) ~= "number" or len < 0 or len > 2147483647 then
     error("bad argument #2 to 'recv' (length out of range)", 2)
   end
-  local buf = u8_arr(len > 0 and len or 1)
+  local buf = u8_arr(len) -- exactly len: MSG_TRUNC may report more (see extra)
   return commit(self, C.rk_prep_recv(p, fd, buf, len, mf or 0, flags or 0), buf, K_BUF)
 end
 
@@ -810,6 +830,22 @@ function Ring:recycle_chunk(g, c)
   return true
 end
 
+--- ring:take_chunk(region, chunk, len) -> string: copies a chunk's first len
+-- bytes out and recycles it, as the C module.
+function Ring:take_chunk(g, c, len)
+  local p, rp = check(self), region_ptr(g)
+  if type(c) ~= "number" or c < 0 or c >= g.n then
+    error("bad argument #2 to 'take_chunk' (chunk index out of range)", 2)
+  end
+  if type(len) ~= "number" or len < 0 or len > g.chunk_bytes then
+    error("bad argument #3 to 'take_chunk' (length out of range)", 2)
+  end
+  local s = ffi.string(C.rk_chunk_ptr(rp, c), len)
+  local r = C.rk_ring_recycle_chunk(p, rp, c)
+  if r < 0 then return fail(r) end
+  return s
+end
+
 function Ring:unprovide_region(g)
   local p, rp = check(self), region_ptr(g)
   local r = C.rk_ring_unprovide_region(p, rp)
@@ -821,13 +857,255 @@ function Ring:unprovide_region(g)
   return true
 end
 
+-- sendmsg / recvmsg, zero-copy sends ------------------------------------
+
+local msg_table -- recvmsg's completion table (used by extra, below)
+
+local i32_arr = ffi.typeof("int32_t[?]")
+local MSG_CMSG_CLOEXEC = K.MSG_CMSG_CLOEXEC
+local MSG_IOV_MAX, MSG_FDS_MAX, FILES_MAX = K.RK_MSG_IOV_MAX, K.RK_MSG_FDS_MAX, K.RK_FILES_MAX
+local MSG_MAX_BYTES = 2147483647
+
+local function argerr(name, n, msg) error("bad argument #" .. n .. " to '" .. name .. "' (" .. msg .. ")", 3) end
+
+local function is_int(v)
+  return type(v) == "number" and v == math.floor(v) and v >= -2147483648 and v <= 4294967295
+end
+
+-- data: a string or a list of strings -> iovec array, count, anchor
+local function data_iov(name, data)
+  if type(data) == "string" then
+    local iov = iov_arr(1)
+    iov[0].base = ffi.cast("uint64_t", ffi.cast("uintptr_t", ffi.cast("const char *", data)))
+    iov[0].len = #data
+    return iov, 1, data
+  end
+  if type(data) ~= "table" then argerr(name, 2, "string or list of strings expected") end
+  local n = #data
+  if n > MSG_IOV_MAX then argerr(name, 2, "at most 512 strings") end
+  local keep, iov, total = {}, iov_arr(n > 0 and n or 1), 0
+  for i = 1, n do
+    local s = data[i]
+    if type(s) ~= "string" then argerr(name, 2, "strings expected") end
+    keep[i] = s
+    iov[i - 1].base = ffi.cast("uint64_t", ffi.cast("uintptr_t", ffi.cast("const char *", s)))
+    iov[i - 1].len = #s
+    total = total + #s
+  end
+  if total > MSG_MAX_BYTES then argerr(name, 2, "strings too long for one message") end
+  return iov, n, keep
+end
+
+-- a list of integer fds (or nil) -> int32 array, count
+local function fds_arr(name, n_arg, fds, max)
+  if fds == nil then return nil, 0 end
+  if type(fds) ~= "table" then argerr(name, n_arg, "table expected, got " .. type(fds)) end
+  local n = #fds
+  if n > max then argerr(name, n_arg, "too many fds") end
+  local a = i32_arr(n > 0 and n or 1)
+  for i = 1, n do
+    local fd = fds[i]
+    if type(fd) ~= "number" or fd ~= math.floor(fd) or fd < -2147483648 or fd > 2147483647 then
+      argerr(name, n_arg, "a list of integer fds expected")
+    end
+    a[i - 1] = fd
+  end
+  return a, n
+end
+
+local function sendmsg_op(self, name, prep, fd, data, host, port, fds, mf, flags)
+  local p = check(self)
+  local iov, niov, keep = data_iov(name, data)
+  local sa, alen = nil, 0
+  if host ~= nil then
+    local errno
+    sa, alen, errno = sockaddr(host, port, 3)
+    if not sa then return nil, alen, errno end
+  elseif port ~= nil then
+    argerr(name, 3, "a host is needed with a port")
+  end
+  local fa, nfds = fds_arr(name, 5, fds, MSG_FDS_MAX)
+  return commit(self, prep(p, fd, iov, niov, sa, alen, fa, nfds, bit.bor(mf or 0, MSG_NOSIGNAL),
+    flags or 0), keep)
+end
+
+--- ring:sendmsg(fd, data [, host [, port [, fds [, msg_flags [, flags]]]]]): as the C module.
+function Ring:sendmsg(fd, data, host, port, fds, mf, flags)
+  return sendmsg_op(self, "sendmsg", C.rk_prep_sendmsg, fd, data, host, port, fds, mf, flags)
+end
+
+function Ring:sendmsg_zc(fd, data, host, port, fds, mf, flags)
+  return sendmsg_op(self, "sendmsg_zc", C.rk_prep_sendmsg_zc, fd, data, host, port, fds, mf, flags)
+end
+
+--- ring:recvmsg(fd, len [, fds_cap [, msg_flags [, flags]]]): the third value
+-- of its completion is { data, addr, fds, flags }, as the C module.
+function Ring:recvmsg(fd, len, cap, mf, flags)
+  local p = check(self)
+  local lens, niov, total
+  if type(len) == "table" then
+    niov, total = #len, 0
+    if niov > MSG_IOV_MAX then argerr("recvmsg", 2, "at most 512 lengths") end
+    for i = 1, niov do
+      local l = len[i]
+      if type(l) ~= "number" or l < 0 or l ~= math.floor(l) then
+        argerr("recvmsg", 2, "lengths must be integers >= 0")
+      end
+      total = total + l
+    end
+    lens = len
+  else
+    if type(len) ~= "number" or len < 0 or len > MSG_MAX_BYTES or len ~= math.floor(len) then
+      argerr("recvmsg", 2, "length out of range")
+    end
+    niov, total, lens = 1, len, { len }
+  end
+  if total > MSG_MAX_BYTES then argerr("recvmsg", 2, "total length too large") end
+  cap = cap or 0
+  if type(cap) ~= "number" or cap < 0 or cap > MSG_FDS_MAX or cap ~= math.floor(cap) then
+    argerr("recvmsg", 3, "fds_cap out of range 0..253")
+  end
+  local data = u8_arr(total)
+  local iov, pos = iov_arr(niov > 0 and niov or 1), 0
+  for i = 1, niov do
+    iov[i - 1].base = ffi.cast("uint64_t", ffi.cast("uintptr_t", data + pos))
+    iov[i - 1].len = lens[i]
+    pos = pos + lens[i]
+  end
+  local m = { data = data, name = sa_buf(), out = i32_arr(3 + cap), fds_cap = cap }
+  return commit(self, C.rk_prep_recvmsg(p, fd, iov, niov, m.name, 128, m.out, cap,
+    bit.bor(mf or 0, MSG_CMSG_CLOEXEC), flags or 0), m, K_MSG)
+end
+
+msg_table = function(m, res)
+  local cap = ffi.sizeof(m.data)
+  local out = m.out
+  local t = { data = ffi.string(m.data, res < cap and res or cap),
+              flags = bit.band(out[1], bit.bnot(MSG_CMSG_CLOEXEC)) }
+  local namelen = out[0]
+  if namelen > 0 then t.addr = ffi.string(m.name, namelen < 128 and namelen or 128) end
+  local fds = {}
+  for k = 0, math.min(out[2], m.fds_cap) - 1 do fds[k + 1] = out[3 + k] end
+  t.fds = fds
+  return t
+end
+
+--- ring:send_zc(fd, data [, msg_flags [, zc_flags [, flags]]]): two
+-- completions (result with MORE, notification with NOTIF); data is held
+-- until the notification.
+function Ring:send_zc(fd, data, mf, zcf, flags)
+  local p = check(self)
+  if type(data) ~= "string" then error("bad argument #2 to 'send_zc' (string expected)", 2) end
+  return commit(self, C.rk_prep_send_zc(p, fd, data, #data, bit.bor(mf or 0, MSG_NOSIGNAL),
+    zcf or 0, flags or 0), data)
+end
+
+function M.cqe_notif(flags) return bit.band(flags, 8) ~= 0 end
+
+-- Registered files and direct ops ------------------------------------------
+
+local FILE_INDEX_ALLOC = K.RK_FILE_INDEX_ALLOC
+
+function Ring:register_files(n)
+  if not is_int(n) then argerr("register_files", 1, "integer expected") end
+  local r = C.rk_ring_register_files(check(self), n)
+  if r < 0 then return fail(r) end
+  return true
+end
+
+function Ring:update_files(off, fds)
+  local p = check(self)
+  if not is_int(off) or off < 0 then argerr("update_files", 1, "offset out of range") end
+  local a, n = fds_arr("update_files", 2, fds, FILES_MAX)
+  if a == nil then argerr("update_files", 2, "table expected, got nil") end
+  local r = C.rk_ring_update_files(p, off, a, n)
+  if r < 0 then return fail(r) end
+  return r
+end
+
+function Ring:unregister_files()
+  local r = C.rk_ring_unregister_files(check(self))
+  if r < 0 then return fail(r) end
+  return true
+end
+
+local function index_arg(name, n, v)
+  if v == nil then return FILE_INDEX_ALLOC end
+  if not is_int(v) or v < 0 then argerr(name, n, "file index out of range") end
+  return v
+end
+
+function Ring:openat_direct(dfd, path, oflags, mode, index, flags)
+  local p = check(self)
+  if type(path) ~= "string" then argerr("openat_direct", 2, "string expected") end
+  return commit(self, C.rk_prep_openat_direct(p, dfd or AT_FDCWD, path, oflags or 0, mode or 420,
+    index_arg("openat_direct", 5, index), flags or 0))
+end
+
+function Ring:open_direct(path, oflags, mode, index, flags)
+  return self:openat_direct(nil, path, oflags, mode, index, flags)
+end
+
+function Ring:accept_direct(fd, index, af, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_accept_direct(p, fd, index_arg("accept_direct", 2, index), af or 0,
+    flags or 0))
+end
+
+function Ring:accept_multishot_direct(fd, af, flags)
+  return commit(self, C.rk_prep_accept_multishot_direct(check(self), fd, af or 0, flags or 0))
+end
+
+function Ring:socket_direct(domain, type_, proto, index, flags)
+  local p = check(self)
+  return commit(self, C.rk_prep_socket_direct(p, domain or AF_INET, type_ or SOCK_STREAM,
+    proto or 0, index_arg("socket_direct", 4, index), flags or 0))
+end
+
+function Ring:close_fixed(slot, flags)
+  local p = check(self)
+  if not is_int(slot) or slot < 0 then argerr("close_fixed", 1, "slot out of range") end
+  return commit(self, C.rk_prep_close_fixed(p, slot, flags or 0))
+end
+
+function Ring:fixed_fd_install(slot, inst, flags)
+  local p = check(self)
+  if not is_int(slot) or slot < 0 then argerr("fixed_fd_install", 1, "slot out of range") end
+  return commit(self, C.rk_prep_fixed_fd_install(p, slot, inst or 0, flags or 0), true, K_OPEN)
+end
+
+-- Messages between rings -----------------------------------------------------
+
+--- ring:msg_ring(target, value [, res [, flags]]): target a ring (kept
+-- alive until this op completes) or a ring's fd. value: a number (exact up
+-- to 2^53) or an int64 cdata, 0..RK_MSG_VALUE_MAX.
+function Ring:msg_ring(target, value, res, flags)
+  local p = check(self)
+  local fd, keep
+  if getmetatable(target) == Ring then
+    if target.st.ptr == nil then argerr("msg_ring", 1, "target ring is closed") end
+    fd, keep = C.rk_ring_fd(target.st.ptr), target
+  elseif type(target) == "number" then
+    fd = target
+  else
+    argerr("msg_ring", 1, "ring or fd expected")
+  end
+  if type(value) ~= "number" and type(value) ~= "cdata" then
+    argerr("msg_ring", 2, "number expected, got " .. type(value))
+  end
+  if res ~= nil and not is_int(res) then argerr("msg_ring", 3, "integer expected") end
+  return commit(self, C.rk_prep_msg_ring(p, fd, value, res or 0, flags or 0), keep)
+end
+
 Ring.prep_close = Ring.closefd
 for _, name in ipairs { "nop", "read", "write", "readv", "writev", "read_chunk", "write_chunk",
   "fsync", "fdatasync", "openat", "openat2", "open", "closefd", "statx", "unlinkat", "mkdirat",
   "renameat", "linkat", "symlinkat", "fallocate", "fadvise", "splice", "tee", "poll_add",
   "poll_remove", "timeout", "timeout_remove", "link_timeout", "cancel", "socket", "bind",
   "listen", "connect", "accept", "send", "recv", "shutdown", "recv_select", "recv_multishot",
-  "accept_multishot", "poll_multishot" } do
+  "accept_multishot", "poll_multishot", "sendmsg", "sendmsg_zc", "recvmsg", "send_zc",
+  "openat_direct", "open_direct", "accept_direct", "accept_multishot_direct", "socket_direct",
+  "close_fixed", "fixed_fd_install", "msg_ring" } do
   if name ~= "closefd" then Ring["prep_" .. name] = Ring[name] end
 end
 
@@ -850,7 +1128,11 @@ local function extra(st, slot, res, flags)
   st.anchors[slot] = nil
   st.kinds[slot] = nil
   if res >= 0 then
-    if kind == K_BUF then return ffi.string(a, res) end
+    if kind == K_BUF then
+      local cap = ffi.sizeof(a)
+      return ffi.string(a, res < cap and res or cap)
+    end
+    if kind == K_MSG then return msg_table(a, res) end
     if kind == K_STATX then return statx_table(a) end
     if kind == K_ACCEPT then return peer_string(a) end
   end
@@ -877,10 +1159,18 @@ function Ring:reap(max, wait, timeout, t)
   local j = 0
   for i = 0, n - 1 do
     local v = view[i]
-    local lo, res, flags = v.lo, v.res, v.flags
-    out[j + 1] = v.hi * TWO32 + lo
-    out[j + 2] = res
-    out[j + 3] = extra(st, lo, res, flags)
+    local lo, hi, res = v.lo, v.hi, v.res
+    if hi < 0x80000000 then
+      out[j + 1] = hi * TWO32 + lo
+      out[j + 2] = res
+      out[j + 3] = extra(st, lo, res, v.flags)
+    else -- a message from another ring: id -1 - value, the value third
+      hi = hi - 0x80000000
+      local value = hi * TWO32 + lo
+      out[j + 1] = -1 - value
+      out[j + 2] = res
+      out[j + 3] = hi < 0x200000 and value or bit.band(self.cqes[i].id, 0x7fffffffffffffffLL)
+    end
     j = j + 3
   end
   if t then return n end

@@ -138,3 +138,11 @@ int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kin
 	lua_pushinteger(L, (lua_Integer)id);
 	return 1;
 }
+
+int lrk_commit_buf(lua_State *L, lrk_ring *r, int64_t id, int ref, void *buf, uint32_t cap)
+{
+	int n = lrk_commit(L, r, id, ref, LRK_BUF, buf);
+	if (id >= 0)
+		r->slots[(uint32_t)id].cap = cap;
+	return n;
+}

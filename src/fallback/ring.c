@@ -29,8 +29,45 @@ static uint32_t nregs, capregs;
 static uint64_t next_token = 1;
 static uint32_t nregs_hint; /* read without the lock: 0 means no fallback ring */
 
+static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
+static rk_ring *helper;
+static bool helper_failed;
+
+/* fork(): the locks are taken around it so the child finds them free; the
+ * child's copy of the registry names the parent's rings (rk__check_ring
+ * refuses them there with -ECHILD), so it starts empty. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&helper_mu);
+	pthread_mutex_lock(&reg_mu);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&reg_mu);
+	pthread_mutex_unlock(&helper_mu);
+}
+
+static void fork_child(void)
+{
+	nregs = capregs = 0;
+	regs = NULL; /* the parent's array: this process's copy is left alone */
+	__atomic_store_n(&nregs_hint, 0, __ATOMIC_RELAXED);
+	helper = NULL;
+	helper_failed = false;
+	pthread_mutex_unlock(&reg_mu);
+	pthread_mutex_unlock(&helper_mu);
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 static int reg_add(rk_ring *ring)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
 	pthread_mutex_lock(&reg_mu);
 	if (nregs == capregs) {
 		uint32_t cap = capregs ? 2 * capregs : 8;
@@ -111,9 +148,6 @@ int rk__fb_post_message(uint64_t token, uint64_t data, int32_t res)
 /* Messages to io_uring rings: the kernel posts them, from a small private
  * io_uring of the process, made on first need (when io_uring is refused
  * here, no io_uring ring can exist either, and the target cannot be one). */
-static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
-static rk_ring *helper;
-static bool helper_failed;
 
 /* Lock order: helper_mu, then reg_mu (the helper's rk_prep_msg_ring looks
  * the registry up). */
@@ -190,7 +224,9 @@ int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed, uint64
 
 /* ---- create and close ------------------------------------------------- */
 
-static void fb_free(rk_ring *ring)
+/* locks false: in a child of fork(), where a parent's thread may have held
+ * them at the fork, they are neither taken nor destroyed. */
+static void fb_free(rk_ring *ring, bool locks)
 {
 	struct rk_fb *fb = ring->fb;
 	if (!fb)
@@ -203,9 +239,11 @@ static void fb_free(rk_ring *ring)
 	rk__free(fb->files);
 	rk__free(fb->file_tokens);
 	free(fb->fdw);
-	pthread_mutex_destroy(&fb->mu);
-	pthread_cond_destroy(&fb->work_cv);
-	pthread_cond_destroy(&fb->idle_cv);
+	if (locks) {
+		pthread_mutex_destroy(&fb->mu);
+		pthread_cond_destroy(&fb->work_cv);
+		pthread_cond_destroy(&fb->idle_cv);
+	}
 	rk__free(fb);
 	ring->fb = NULL;
 }
@@ -303,7 +341,7 @@ fail:
 	if (fb->kickfd >= 0)
 		close(fb->kickfd);
 	rk__table_free(ring);
-	fb_free(ring);
+	fb_free(ring, true);
 	memset(ring, 0, sizeof(*ring));
 	return ret;
 }
@@ -321,9 +359,23 @@ static void close_files(rk_ring *ring)
 	ring->nfiles = 0;
 }
 
-static int fb_close(rk_ring *ring)
+/* Everything the ring holds open: its file table, the duplicate of a
+ * registered eventfd, the epoll set, the wakeup eventfd, its own fd. */
+static void close_fds(rk_ring *ring)
 {
 	struct rk_fb *fb = ring->fb;
+	close_files(ring);
+	if (fb->user_efd >= 0)
+		close(fb->user_efd);
+	if (fb->epfd >= 0)
+		close(fb->epfd);
+	if (fb->kickfd >= 0)
+		close(fb->kickfd);
+	close(ring->fd);
+}
+
+static int fb_close(rk_ring *ring)
+{
 	reg_remove(ring); /* no more messages */
 	rk__cancel_staged(ring, false);
 	ring->discarding = true;
@@ -336,17 +388,26 @@ static int fb_close(rk_ring *ring)
 		close(ring->fd);
 		return ret;
 	}
-	rk__ring_drop_groups(ring);
-	close_files(ring);
-	if (fb->user_efd >= 0)
-		close(fb->user_efd);
-	if (fb->epfd >= 0)
-		close(fb->epfd);
-	if (fb->kickfd >= 0)
-		close(fb->kickfd);
-	close(ring->fd);
+	rk__ring_drop_groups(ring, true);
+	close_fds(ring);
 	rk__table_free(ring);
-	fb_free(ring);
+	fb_free(ring, true);
+	rk__free(ring);
+	return 0;
+}
+
+/* In a child of fork(): the threads are the parent's (they do not exist
+ * here), so are the ops; the descriptors are this process's copies. */
+static int fb_close_inherited(rk_ring *ring)
+{
+	for (uint32_t i = 0; i < ring->capacity; i++)
+		if (ring->ops[i].state != RK_OP_FREE)
+			rk__op_release(ring, &ring->ops[i]); /* unpins this copy's chunks */
+	rk__ring_drop_regions(ring);
+	rk__ring_drop_groups(ring, false);
+	close_fds(ring);
+	rk__table_free(ring);
+	fb_free(ring, false);
 	rk__free(ring);
 	return 0;
 }
@@ -475,6 +536,7 @@ const struct rk_backend rk__fallback_backend = {
 	.submit = rk__fb_submit,
 	.reap = rk__fb_reap,
 	.close = fb_close,
+	.close_inherited = fb_close_inherited,
 	.cancel_all = rk__fb_cancel_all,
 	.cancel_sync = rk__fb_cancel_sync,
 	.set_eventfd = fb_set_eventfd,

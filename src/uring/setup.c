@@ -102,18 +102,23 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	return 0;
 }
 
-static void load_probe(rk_ring *ring)
+/* A probe that fails fails the ring: left empty, it would make every
+ * opcode look unsupported for the ring's whole life. */
+static int load_probe(rk_ring *ring)
 {
 	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
 	struct io_uring_probe *probe = rk__calloc(1, len);
 	if (!probe)
-		return;
-	if (rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256) >= 0) {
+		return -ENOMEM;
+	int ret = rk__sys_register(ring->fd, IORING_REGISTER_PROBE, probe, 256);
+	if (ret >= 0) {
 		for (unsigned i = 0; i < probe->ops_len && i < 256; i++)
 			if (probe->ops[i].flags & IO_URING_OP_SUPPORTED)
 				ring->probe[probe->ops[i].op] = 1;
+		ret = 0;
 	}
 	rk__free(probe);
+	return ret;
 }
 
 int rk__uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
@@ -154,21 +159,39 @@ int rk__uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t c
 		if (capacity < ring->sq.entries)
 			capacity = ring->sq.entries;
 		ret = rk__table_init(ring, capacity);
+		if (ret == 0)
+			ret = load_probe(ring);
 	}
 	if (ret < 0) {
+		rk__table_free(ring);
 		unmap_rings(ring);
 		close(fd);
 		memset(ring, 0, sizeof(*ring));
 		return ret;
 	}
-	load_probe(ring);
+	return 0;
+}
+
+/* Closing a ring inherited through fork() frees this process's copy only:
+ * the kernel's ring, its ops and its buffer groups are the parent's. */
+static int uring_close_inherited(rk_ring *ring)
+{
+	for (uint32_t i = 0; i < ring->capacity; i++)
+		if (ring->ops[i].state != RK_OP_FREE)
+			rk__op_release(ring, &ring->ops[i]); /* unpins this copy's chunks */
+	rk__ring_drop_regions(ring);
+	rk__ring_drop_groups(ring, false);
+	unmap_rings(ring);
+	close(ring->fd);
+	rk__table_free(ring);
+	rk__free(ring);
 	return 0;
 }
 
 static int uring_close(rk_ring *ring)
 {
 	/* Ops that never reached the kernel are simply forgotten. */
-	rk__unwrite_unpublished(ring, false);
+	rk__forget_unsubmitted(ring);
 	rk__cancel_staged(ring, false);
 
 	int ret = 0;
@@ -177,7 +200,7 @@ static int uring_close(rk_ring *ring)
 
 	rk__ring_drop_regions(ring);
 	if (ret == 0) /* the kernel holds nothing: provided chunks come back */
-		rk__ring_drop_groups(ring);
+		rk__ring_drop_groups(ring, true);
 	unmap_rings(ring);
 	close(ring->fd);
 	if (ret < 0) {
@@ -205,10 +228,11 @@ static int uring_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
 static int uring_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t target_id,
                              int64_t timeout_ns)
 {
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		rk__flush_and_enter(ring, false);
-	if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-		return -EAGAIN;
+	if (op->state == RK_OP_STAGED || rk__sq_used(ring)) {
+		int sret = rk__flush_and_enter(ring, false);
+		if (op->state == RK_OP_STAGED || rk__sq_used(ring))
+			return sret < 0 ? sret : -EAGAIN; /* the submit's own error first */
+	}
 	struct io_uring_sync_cancel_reg reg;
 	memset(&reg, 0, sizeof(reg));
 	reg.addr = (uint64_t)target_id;
@@ -304,6 +328,7 @@ const struct rk_backend rk__uring_backend = {
 	.submit = rk__flush_and_enter,
 	.reap = rk__uring_reap,
 	.close = uring_close,
+	.close_inherited = uring_close_inherited,
 	.cancel_all = rk__cancel_everything,
 	.cancel_sync = uring_cancel_sync,
 	.set_eventfd = uring_set_eventfd,

@@ -9,7 +9,10 @@
  * only ever touched in this file.
  */
 #include <errno.h>
+#include <sched.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "uring.h"
 
@@ -82,8 +85,20 @@ static bool needs_getevents(rk_ring *ring)
 	return rk__load_acquire(ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
 }
 
+/* The poll thread acts with the credentials of the process that created the
+ * ring, whatever the process became since: a ring created as root would
+ * still open root's files after setuid(). New ops are refused instead
+ * (checked only when there is something to hand over). */
+static bool credentials_changed(rk_ring *ring)
+{
+	return (uint32_t)geteuid() != ring->euid || (uint32_t)getegid() != ring->egid;
+}
+
 static int submit_sqpoll(rk_ring *ring)
 {
+	if ((ring->staged_head != RK_NONE || ring->sq.tail != ring->sq.published) &&
+	    credentials_changed(ring))
+		return -EPERM;
 	int total = 0;
 	for (;;) {
 		uint32_t before = ring->sq.published;
@@ -250,6 +265,18 @@ static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
 	return got;
 }
 
+/* Ops the kernel has taken, as opposed to ops sitting in the SQ unconsumed.
+ * Without SQPOLL only our own io_uring_enter consumes SQ entries, so after a
+ * submit that failed, nothing would ever complete those; with SQPOLL the poll
+ * thread takes every published entry (submit_sqpoll wakes it). */
+static uint32_t kernel_held(rk_ring *ring)
+{
+	uint32_t queued = ring->setup_flags & IORING_SETUP_SQPOLL
+	                          ? ring->sq.tail - ring->sq.published
+	                          : rk__sq_used(ring);
+	return ring->in_kernel > queued ? ring->in_kernel - queued : 0;
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -292,18 +319,27 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 	got += drain_all_ready(ring, out + got, max - got);
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;
-	if (sret < 0 && sret != -EINTR && ring->in_kernel == 0)
-		return sret; /* nothing reached the kernel: waiting would be for nothing */
+	if (sret == -EINTR)
+		return got ? (int)got : -EINTR; /* let the runtime handle the signal first */
 
 	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : -1;
 	while (got < wait_nr) {
-		/* Completions free SQ space: staged ops may go in now. */
-		if (ring->staged_head != RK_NONE)
-			rk__flush_and_enter(ring, false);
+		/* Completions free SQ space for staged ops, and a submit that
+		 * failed left its ops in the SQ, where (without SQPOLL) the kernel
+		 * takes them only when told: hand them over before waiting. */
+		if (ring->staged_head != RK_NONE || sq_to_submit(ring)) {
+			int s = rk__flush_and_enter(ring, false);
+			if (s < 0 && (ring->setup_flags & IORING_SETUP_SQPOLL))
+				return got ? (int)got : s; /* the poll thread may sleep on */
+			if (s < 0)
+				sret = s;
+		}
 		/* Nothing live can complete: never wait for it, unless the
 		 * ring waits for other rings' messages. */
 		if (ring->in_kernel == 0 && !(ring->rk_flags & RK_RING_MSG_TARGET))
 			break;
+		if (ring->in_kernel > 0 && kernel_held(ring) == 0) /* only ops it refused to take */
+			return got ? (int)got : (sret < 0 ? sret : -EAGAIN);
 		int64_t left = -1;
 		if (deadline >= 0) {
 			left = deadline - now_ns();
@@ -314,9 +350,10 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 		got += drain_all_ready(ring, out + got, max - got);
 		if (got >= wait_nr || ret == -ETIME)
 			break;
-		if (ret == -EINTR)
-			return got ? (int)got : -EINTR;
-		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+		/* -EINTR: the runtime handles the signal and calls again. Nothing
+		 * else is retried here: a wait submits nothing, so an error that
+		 * repeats would only turn this loop into a spin. */
+		if (ret < 0)
 			return got ? (int)got : ret;
 	}
 	return (int)got;
@@ -346,6 +383,22 @@ int rk__unwrite_unpublished(rk_ring *ring, bool settle)
 	return n;
 }
 
+/* At close: forgets every SQ entry the kernel has not seen. Without SQPOLL
+ * that includes published entries a failed submit left unconsumed: only our
+ * own io_uring_enter would hand them over, so close must not wait for them
+ * (it would wait out its bound and leak what the kernel never had). */
+void rk__forget_unsubmitted(rk_ring *ring)
+{
+	if (!(ring->setup_flags & IORING_SETUP_SQPOLL)) {
+		uint32_t head = rk__load_acquire(ring->sq.khead);
+		if (ring->sq.published != head) {
+			ring->sq.published = head;
+			rk__store_release(ring->sq.ktail, head);
+		}
+	}
+	rk__unwrite_unpublished(ring, false);
+}
+
 /* Pushes one internal SQE that cancels every op in the kernel. Its own
  * completion carries RK_UD_INTERNAL and is dropped by drain_cq. */
 static void push_cancel_any(rk_ring *ring)
@@ -358,6 +411,53 @@ static void push_cancel_any(rk_ring *ring)
 	sqe->user_data = RK_UD_INTERNAL;
 	sq->tail++;
 	publish(ring);
+}
+
+/* Cancels every op the kernel has issued, through io_uring_register. The
+ * cancel SQE of push_cancel_any is not enough alone: behind a pending
+ * RK_DRAIN op the kernel holds every later SQE back, the cancel included,
+ * until the ops before the drain complete — which may be the very ops it
+ * should cancel. (The SQE stays: under SQPOLL it is the one that reaches the
+ * poll thread's workers.) Waits for nothing. */
+static void sync_cancel_any(rk_ring *ring)
+{
+	struct io_uring_sync_cancel_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.fd = -1;
+	reg.flags = IORING_ASYNC_CANCEL_ANY;
+	/* Each op cancelled may let the kernel start the next one a drain held
+	 * back, once the task work its completion queued has run: on the way
+	 * out of this very call; with DEFER_TASKRUN only inside GETEVENTS
+	 * enters, a few generations deep; under SQPOLL in the poll thread, a
+	 * moment later. Cancel again until rounds find nothing (a round or two
+	 * more where the next op may still be on its way), at most once per op
+	 * held. */
+	bool defer = ring->setup_flags & IORING_SETUP_DEFER_TASKRUN;
+	bool sqpoll = ring->setup_flags & IORING_SETUP_SQPOLL;
+	int misses = 0, patience = defer ? 2 : sqpoll ? 3 : 1;
+	for (uint32_t i = 0; i <= ring->in_kernel && misses < patience; i++) {
+		int ret = rk__sys_register(ring->fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
+		misses = ret > 0 ? 0 : misses + 1;
+		for (int k = 0; defer && k < 3; k++)
+			rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+		if (sqpoll && ret <= 0 && misses < patience) {
+			struct timespec ts = {0, 2000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* SQPOLL: the poll thread issues ops when it gets to them. A sync cancel
+ * only finds issued ops, so give the thread a moment (bounded) to take
+ * what the SQ holds. */
+static void wait_sq_consumed(rk_ring *ring, int64_t timeout_ns)
+{
+	int64_t deadline = now_ns() + timeout_ns;
+	while (rk__sq_used(ring) && now_ns() < deadline) {
+		if (rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
+			rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_SQ_WAKEUP, NULL, 0);
+		sched_yield();
+	}
 }
 
 /* Cancels everything the kernel holds for this ring and waits, up to
@@ -377,6 +477,7 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 		 * first one ran, or re-armed by the kernel, is caught by the next. */
 		if (now >= next_cancel) {
 			push_cancel_any(ring);
+			sync_cancel_any(ring);
 			next_cancel = now + 50000000;
 		}
 		if (ring->setup_flags & IORING_SETUP_SQPOLL)
@@ -384,7 +485,12 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 		else if (sq_to_submit(ring))
 			rk__sys_enter(ring->fd, sq_to_submit(ring), 0, 0, NULL, 0);
 		int64_t left = deadline - now_ns();
-		wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
+		int w = wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
+		if (w < 0 && w != -ETIME && w != -EINTR) {
+			/* The kernel refuses to wait (-ENOMEM...): retry, not spin. */
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
 		rk_cqe discard[64]; /* close delivers nothing: drain into scratch */
 		while (drain_all_ready(ring, discard, 64) == 64)
 			;
@@ -401,6 +507,9 @@ int rk__cancel_everything(rk_ring *ring)
 		n += (int)ring->in_kernel;
 		push_cancel_any(ring);
 		rk__flush_and_enter(ring, true);
+		if (ring->setup_flags & IORING_SETUP_SQPOLL)
+			wait_sq_consumed(ring, 50000000);
+		sync_cancel_any(ring);
 	}
 	return n;
 }

@@ -14,5 +14,6 @@ RK_HIDDEN int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t 
 RK_HIDDEN int rk__wait_idle(rk_ring *ring, int64_t timeout_ns);
 RK_HIDDEN int rk__cancel_everything(rk_ring *ring);
 RK_HIDDEN int rk__unwrite_unpublished(rk_ring *ring, bool settle);
+RK_HIDDEN void rk__forget_unsubmitted(rk_ring *ring);
 
 #endif

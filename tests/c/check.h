@@ -80,6 +80,21 @@ static inline const char *make_tmpdir(void)
 	return check_tmpdir;
 }
 
+/* Ends a forked child without the parent's atexit work (removing the
+ * temporary directory) and without LeakSanitizer (a child may leak on
+ * purpose). A coverage build (RK_COVERAGE, tests/c/meson.build) exits
+ * normally instead, so every module writes its counters. */
+static inline void child_exit(int code)
+{
+	fflush(NULL);
+#ifdef RK_COVERAGE
+	check_tmpdir[0] = 0;
+	exit(code);
+#else
+	_exit(code);
+#endif
+}
+
 /* Writes len bytes of a position-dependent pattern (byte i = i * 7 + seed). */
 static inline void fill_pattern(unsigned char *buf, size_t len, size_t start, unsigned seed)
 {

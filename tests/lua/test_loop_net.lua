@@ -313,6 +313,87 @@ T.test("a task cancelled while it waits on a stream; a stream closed by another 
   end)
 end)
 
+T.test("senders: many sends not waited for leave in order; errors stick; flush", function()
+  run(function()
+    local a, b = assert(rk.socketpair())
+    local out = loop.sender(a)
+    local want, total = {}, 0
+    for i = 1, 200 do
+      want[i] = block(i, 1000 + i)
+      total = total + #want[i]
+    end
+    local reader = loop.spawn(function() -- more than the socket buffers hold
+      local got, n = {}, 0
+      while n < total do
+        local d = assert(loop.recv(b, 65536))
+        got[#got + 1] = d
+        n = n + #d
+      end
+      return table.concat(got)
+    end)
+    for i = 1, 200 do
+      T.eq(out:send(want[i]), true)
+      if i % 50 == 0 then T.churn() end
+    end
+    T.eq(out:flush(), true)
+    T.eq(out.op, nil)
+    local ok, got = reader:join()
+    assert(ok, got)
+    T.eq(got, table.concat(want))
+    -- The peer goes away: a send (or the flush after it) fails, and the
+    -- sender stays failed.
+    loop.close(b)
+    local okk, err, errno = out:send("into the void")
+    if okk then okk, err, errno = out:flush() end
+    T.eq(okk, nil)
+    assert(errno == K.EPIPE or errno == K.ECONNRESET, "errno " .. tostring(errno))
+    T.fails(errno, out:send("again"))
+    T.fails(errno, out:flush())
+    loop.close(a)
+    -- A sender on a direct file.
+    local c, d = assert(rk.socketpair())
+    assert(loop.register_files(4))
+    T.eq(loop.update_files(0, { c }), 1)
+    rk.close(c)
+    local ds = loop.sender(loop.direct(0))
+    T.eq(ds:send("direct"), true)
+    T.eq(ds:flush(), true)
+    T.eq(loop.recv(d, 16), "direct")
+    loop.close(loop.direct(0)); loop.close(d)
+  end)
+end)
+
+T.test("a cancelled task waiting in sender:flush gets ECANCELED; the loop still settles", function()
+  run(function()
+    local a, b = assert(rk.socketpair())
+    local big = string.rep("x", 4 * 1024 * 1024) -- more than the socket buffers
+    local out = loop.sender(a)
+    local t = loop.spawn(function()
+      assert(out:send(big))
+      return out:flush()
+    end)
+    loop.sleep(0.01)
+    t:cancel()
+    local ok, v, msg, errno = t:join()
+    assert(ok)
+    T.fails(K.ECANCELED, v, msg, errno)
+    T.fails(K.ECANCELED, out:send("more"))
+    loop.close(a); loop.close(b)
+  end)
+end)
+
+T.test("loop.new: opts.flags replaces the default flags; bad flags fail", function()
+  -- The default (SINGLE_ISSUER + DEFER_TASKRUN, with fallbacks) is what
+  -- every other loop test runs on.
+  local L2 = assert(loop.new { flags = 0 })
+  T.eq(L2:run(function() return loop.sleep(0.001) end), true)
+  L2:close()
+  local L3 = assert(loop.new { flags = K.RK_RING_COOP_TASKRUN, msg_target = true })
+  T.eq(L3:run(function() assert(loop.send_message(L3:fd(), 1, 2)); return loop.message() end), 1)
+  L3:close()
+  T.fails(K.EINVAL, loop.new { flags = 1073741824 })
+end)
+
 T.test("bad input: nil, msg, errno from IO calls, argument errors for misuse", function()
   run(function()
     local s = assert(loop.socket())

@@ -245,6 +245,34 @@ T.test("provided buffers: multishot recv until ENOBUFS, recycle, re-arm; recv_se
   r2:close()
 end)
 
+T.test("take_chunk: a completion's chunk copied out and recycled in one call", function()
+  local r = assert(rk.ring(16))
+  local r2 = assert(rk.ring(8)) -- the sends: r reaps only the multishot
+  local g = assert(rk.region(64, 2))
+  assert(r:provide_region(g, 3))
+  local a, b = assert(rk.socketpair(K.SOCK_DGRAM))
+  local ms = assert(r:recv_multishot(b, 3))
+  assert(r:submit())
+  for i = 1, 5 do -- 5 messages through 2 chunks: each taken chunk is the kernel's again
+    local msg = "take " .. i
+    T.eq(run(r2, r2:send(a, msg)), #msg)
+    local c = collect(r, ms, 1)[1]
+    T.eq(c[1], #msg)
+    local chunk = rk.cqe_chunk(c[2])
+    T.eq(r:take_chunk(g, chunk, c[1]), msg)
+    T.fails(K.EINVAL, r:take_chunk(g, chunk, 1)) -- not ours any more
+  end
+  T.raises("length out of range", r.take_chunk, r, g, 0, 65)
+  T.raises("chunk index out of range", r.take_chunk, r, g, 2, 1)
+  assert(r:cancel_sync(ms))
+  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
+  assert(r:unprovide_region(g))
+  T.eq(g:chunks_free(), 2)
+  rk.close(a); rk.close(b)
+  r:close()
+  r2:close()
+end)
+
 T.test("the ring keeps a provided region alive; closing gives the chunks back", function()
   local r = assert(rk.ring(16))
   local r2 = assert(rk.ring(16))

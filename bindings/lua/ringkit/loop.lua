@@ -40,6 +40,8 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local C = rk.constants
 local ECANCELED, ETIME, EBUSY = C.ECANCELED, C.ETIME, C.EBUSY
 local ENOBUFS, EOPNOTSUPP, EEXIST = C.ENOBUFS, C.EOPNOTSUPP, C.EEXIST
+local MSG_TARGET, FIXED, MSG_WAITALL = C.RK_RING_MSG_TARGET, C.RK_FIXED_FILE, C.MSG_WAITALL
+local DEFAULT_FLAGS = { C.RK_RING_SINGLE_ISSUER + C.RK_RING_DEFER_TASKRUN, C.RK_RING_COOP_TASKRUN, 0 }
 local floor = math.floor
 local O_RDONLY, O_WRONLY, O_RDWR = C.O_RDONLY, C.O_WRONLY, C.O_RDWR
 local O_CREAT, O_TRUNC, O_APPEND = C.O_CREAT, C.O_TRUNC, C.O_APPEND
@@ -63,19 +65,38 @@ local function fail(res)
 end
 
 --- loop.new([opts]) -> loop. opts.ring: an existing ring; opts.entries:
--- SQ size of a new ring (default 256); opts.batch: completions per reap.
+-- SQ size of a new ring (default 256); opts.flags: its rk.RK_RING_* flags
+-- (default SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them: use the
+-- loop from the thread that made it);
+-- opts.msg_target: other rings send this loop messages (the ring is made
+-- with RK_RING_MSG_TARGET; with opts.ring, say so when it was);
+-- opts.batch: completions per reap.
 function M.new(opts)
   opts = opts or {}
   local ring = opts.ring
   if not ring then
     local err, errno
-    ring, err, errno = rk.ring(opts.entries or 256)
+    -- A loop's ring is driven by the loop's thread only, so completions
+    -- can wait until the loop reaps (DEFER_TASKRUN): no interrupts while
+    -- Lua runs, much less kernel time per socket op. Kernels before 6.1
+    -- refuse it: then COOP_TASKRUN, then nothing.
+    local choices = opts.flags and { opts.flags } or DEFAULT_FLAGS
+    for i = 1, #choices do
+      local flags = choices[i]
+      if opts.msg_target and flags % (2 * MSG_TARGET) < MSG_TARGET then
+        flags = flags + MSG_TARGET
+      end
+      ring, err, errno = rk.ring(opts.entries or 256, flags)
+      if ring or errno ~= C.EINVAL then break end
+    end
     if not ring then return nil, err, errno end
   end
   return setmetatable({
     ring = ring,
     own_ring = not opts.ring,
-    waiting = {},     -- op id -> task (false for ops no task waits on)
+    waiting = {},     -- op id -> task, or handler (co = false: a stream, a sender, a
+                      -- zero-copy send; its on_cqe takes the completions), or false
+                      -- (an op no one waits for)
     pending = 0,      -- ops prepared by the loop, final completion not reaped
     runq = {}, rhead = 1, rtail = 0,
     tasks = 0,        -- tasks not finished
@@ -83,10 +104,12 @@ function M.new(opts)
     reaped = {},      -- reusable completion table for ring:reap
     blocked = {},     -- tasks waiting for a free op-table slot
     cancels = {},     -- cancelled tasks (or streams) whose cancel found the table full
-    streams = {},     -- op id -> stream, for multishot ops
     next_group = 0,   -- buffer group id to try for the next pool
+    msg_target = opts.msg_target and true or false,
+    msgq = {}, mhead = 1, mtail = 0, -- messages no task has taken yet: value, res pairs
+    msg_waiters = {}, -- tasks waiting in loop.message
     current = nil,
-    stats = { ops = 0, reaps = 0, resumes = 0 },
+    stats = { ops = 0, reaps = 0 },
   }, Loop)
 end
 
@@ -96,12 +119,19 @@ local function enqueue(self, task, res, extra, args)
   local t = self.rtail + 1
   self.rtail = t
   self.runq[t] = task
-  task.res, task.extra, task.resume_args = res, extra, args
+  task.res, task.extra = res, extra
+  if args then task.resume_args = args end
 end
 
 --- loop:spawn(fn, ...) -> task: fn(...) runs as a new task on the next turn.
+-- What a task's coroutine returns first when its function returned (a
+-- yield through the loop yields nothing): tells a finished task from a
+-- suspended one without asking coroutine.status.
+local DONE = {}
+
 function Loop:spawn(fn, ...)
-  local task = setmetatable({ co = co_create(fn), loop = self, status = "ready",
+  local task = setmetatable({ co = co_create(function(...) return DONE, fn(...) end),
+                              loop = self, status = "ready",
                               op = nil, cancelled = false, joiners = nil }, Task)
   self.tasks = self.tasks + 1
   enqueue(self, task, nil, nil, pack(...))
@@ -130,10 +160,12 @@ local function finish(self, task, ok, ...)
   end
 end
 
-local function after_resume(self, task, prev_running, prev_current, ok, ...)
+local function after_resume(self, task, prev_running, prev_current, ok, first, ...)
   running, self.current = prev_running, prev_current
-  if co_status(task.co) == "dead" then
-    finish(self, task, ok, ...)
+  if not ok then
+    finish(self, task, false, first)
+  elseif first == DONE then
+    finish(self, task, true, ...)
   elseif task.status == "running" then
     -- Yielded without going through the loop (a nested coroutine's yield
     -- leaking out): a programming error in the task.
@@ -144,11 +176,11 @@ end
 
 local function step(self, task)
   local args, res, extra = task.resume_args, task.res, task.extra
-  task.resume_args, task.res, task.extra = nil, nil, nil
+  if args then task.resume_args = nil end
+  task.res, task.extra = nil, nil
   task.status = "running"
   local prev_running, prev_current = running, self.current
   running, self.current = self, task
-  self.stats.resumes = self.stats.resumes + 1
   if args then
     after_resume(self, task, prev_running, prev_current,
       co_resume(task.co, unpack(args, 1, args.n)))
@@ -160,15 +192,19 @@ end
 --- Runs one scheduling turn: resumes every ready task, then reaps (waiting
 -- when nothing is ready). Returns false when nothing is left to do.
 function Loop:turn(wait)
-  while self.rhead <= self.rtail do
-    local h = self.rhead
-    local task = self.runq[h]
-    self.runq[h] = nil
-    self.rhead = h + 1
+  local runq = self.runq
+  local h = self.rhead
+  while h <= self.rtail do -- tasks may enqueue others meanwhile
+    local task = runq[h]
+    runq[h] = nil
+    h = h + 1
+    self.rhead = h
     step(self, task)
   end
   self.rhead, self.rtail = 1, 0
-  if self.pending == 0 then return false end
+  -- Nothing in flight: done, unless a task waits for a message (the ring is
+  -- a message target: its reap waits for them).
+  if self.pending == 0 and not self.msg_waiters[1] then return false end
   local t = self.reaped
   -- A cancel waiting for a free slot is retried every millisecond.
   local timeout = self.cancels[1] and 1000000 or nil
@@ -181,18 +217,22 @@ function Loop:turn(wait)
   local waiting = self.waiting
   for i = 1, 3 * n, 3 do
     local id = t[i]
-    local task = waiting[id]
-    if task ~= nil then
+    local w = waiting[id]
+    if w then
+      if w.co then -- a task waiting for this op
+        waiting[id] = nil
+        self.pending = self.pending - 1
+        w.op = nil
+        w.status = "ready"
+        enqueue(self, w, t[i + 1], t[i + 2])
+      else -- a handler (co = false): a stream, a sender, a zero-copy send
+        w:on_cqe(id, t[i + 1], t[i + 2])
+      end
+    elseif w == false then -- an op no task waits for
       waiting[id] = nil
       self.pending = self.pending - 1
-      if task then
-        task.op = nil
-        task.status = "ready"
-        enqueue(self, task, t[i + 1], t[i + 2])
-      end
-    else
-      local s = self.streams[id]
-      if s then s:on_cqe(id, t[i + 1], t[i + 2]) end
+    elseif id < 0 then -- a message from a ring: its value is the third value
+      self:deliver(t[i + 2], t[i + 1])
     end
   end
   local c = self.cancels
@@ -327,6 +367,29 @@ end
 
 function Task:done() return self.status == "done" or self.status == "failed" end
 
+-- Messages between rings -----------------------------------------------------
+
+--- loop:fd() -> the loop ring's fd: what another ring's msg_ring (or
+-- loop.send_message in another thread's loop) targets.
+function Loop:fd() return self.ring:fd() end
+
+-- A message (value, res) reaped from the ring: to the first waiting task,
+-- or queued.
+function Loop:deliver(value, res)
+  local w = self.msg_waiters
+  local task = w[1]
+  if task then
+    table.remove(w, 1)
+    task.parked = nil
+    task.status = "ready"
+    enqueue(self, task, value, res)
+  else
+    local t = self.mtail + 2
+    self.msgq[t - 1], self.msgq[t] = value, res
+    self.mtail = t
+  end
+end
+
 -- Module-level API: a default loop, created on first use.
 local default
 local function get_default()
@@ -386,11 +449,38 @@ function M.yield()
   return co_yield()
 end
 
+-- Direct files: slots of the ring's registered file table -------------------
+
+local Direct = {}
+Direct.__index = Direct
+function Direct:__tostring() return "ringkit.loop direct file (slot " .. self.slot .. ")" end
+
+-- fd -> what a ring op takes and the op flags: an integer fd (or, in 5.4, a
+-- file handle) as is; a direct file as its slot with RK_FIXED_FILE.
+local function fdf(fd)
+  if type(fd) == "table" then
+    if getmetatable(fd) ~= Direct then error("ringkit.loop: fd or direct file expected", 3) end
+    return fd.slot, FIXED
+  end
+  return fd, 0
+end
+
+--- loop.direct(slot) -> a direct file naming that slot of the loop ring's
+-- file table; the loop's IO calls take it where they take an fd.
+function M.direct(slot)
+  if type(slot) ~= "number" or slot < 0 or slot ~= floor(slot) then
+    error("ringkit.loop: bad slot '" .. tostring(slot) .. "'", 2)
+  end
+  return setmetatable({ slot = slot }, Direct)
+end
+
 -- IO -------------------------------------------------------------------
 
 --- loop.read(fd, len [, offset]) -> string ("" at end of file) | nil, msg, errno
 function M.read(fd, len, offset)
-  local res, data, errno = await("read", fd, len, offset or -1)
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
+  local res, data, errno = await("read", fd, len, offset or -1, fl)
   if res == nil then return nil, data, errno end
   if res < 0 then return fail(res) end
   return data
@@ -400,9 +490,11 @@ end
 -- the rest after a short write at the advanced offset.
 function M.write(fd, data, offset)
   offset = offset or -1
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
   local done, len = 0, #data
   while true do
-    local res, err, errno = await("write", fd, done == 0 and data or data:sub(done + 1), offset)
+    local res, err, errno = await("write", fd, done == 0 and data or data:sub(done + 1), offset, fl)
     if res == nil then return nil, err, errno end
     if res < 0 then return fail(res) end
     done = done + res
@@ -428,18 +520,27 @@ local modes = {
 
 --- loop.open(path [, mode [, perm]]) -> fd. mode: "r", "w", "a", "r+", "w+",
 -- "a+" (a trailing "b" is ignored) or O_* flags; perm defaults to 0644.
-function M.open(path, mode, perm)
+local function open_flags(mode)
   local flags = mode or O_RDONLY
   if type(mode) == "string" then
     flags = modes[mode:gsub("b", "")]
-    if not flags then error("ringkit.loop: bad open mode '" .. mode .. "'", 2) end
+    if not flags then error("ringkit.loop: bad open mode '" .. mode .. "'", 3) end
   end
-  return result(await("openat", nil, path, flags, perm or 420))
+  return flags
 end
 
---- loop.close(fd) -> true
+function M.open(path, mode, perm)
+  return result(await("openat", nil, path, open_flags(mode), perm or 420))
+end
+
+--- loop.close(fd) -> true. A direct file: its slot is closed and emptied.
 function M.close(fd)
-  local res, err, errno = result(await("closefd", fd))
+  local res, err, errno
+  if type(fd) == "table" then
+    res, err, errno = result(await("close_fixed", (fdf(fd))))
+  else
+    res, err, errno = result(await("closefd", fd))
+  end
   if not res then return nil, err, errno end
   return true
 end
@@ -530,7 +631,8 @@ end
 
 --- loop.connect(fd, host, port) -> true
 function M.connect(fd, host, port)
-  local res, err, errno = result(await("connect", fd, host, port))
+  local fd_, fl = fdf(fd)
+  local res, err, errno = result(await("connect", fd_, host, port, fl))
   if not res then return nil, err, errno end
   return true
 end
@@ -548,9 +650,12 @@ end
 -- rest after a short send. A peer that went away gives nil, msg, EPIPE or
 -- ECONNRESET (never SIGPIPE).
 function M.send(fd, data, msg_flags)
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
   local done, len = 0, #data
   while true do
-    local res, err, errno = await("send", fd, done == 0 and data or data:sub(done + 1), msg_flags)
+    local res, err, errno = await("send", fd, done == 0 and data or data:sub(done + 1),
+      msg_flags or 0, fl)
     if res == nil then return nil, err, errno end
     if res < 0 then return fail(res) end
     done = done + res
@@ -560,7 +665,9 @@ end
 
 --- loop.recv(fd, len [, msg_flags]) -> string ("" at end of stream)
 function M.recv(fd, len, msg_flags)
-  local res, data, errno = await("recv", fd, len, msg_flags)
+  local fl = 0
+  if type(fd) == "table" then fd, fl = fdf(fd) end
+  local res, data, errno = await("recv", fd, len, msg_flags or 0, fl)
   if res == nil then return nil, data, errno end
   if res < 0 then return fail(res) end
   return data
@@ -570,7 +677,8 @@ end
 function M.shutdown(fd, how)
   local h = hows[how] or how or C.SHUT_RDWR
   if type(h) ~= "number" then error("ringkit.loop: bad shutdown mode '" .. tostring(how) .. "'", 2) end
-  local res, err, errno = result(await("shutdown", fd, h))
+  local fd_, fl = fdf(fd)
+  local res, err, errno = result(await("shutdown", fd_, h, fl))
   if not res then return nil, err, errno end
   return true
 end
@@ -614,6 +722,328 @@ function M.tcp_connect(host, port)
   return fd
 end
 
+-- Messages with descriptors and addresses, zero-copy sends ------------------
+
+local function data_len(data)
+  if type(data) == "string" then return #data end
+  local n = 0
+  for i = 1, #data do n = n + #data[i] end
+  return n
+end
+
+--- loop.sendmsg(fd, data [, host [, port [, fds [, msg_flags]]]]) -> bytes
+-- sent: all of data (a string or a list of strings; a short send on a
+-- stream socket is continued, the fds going with the first part). host and
+-- port: the destination of a datagram (a unix path with port nil); fds: a
+-- list of integer fds passed as SCM_RIGHTS.
+function M.sendmsg(fd, data, host, port, fds, msg_flags)
+  local f, fl = fdf(fd)
+  local res, err, errno = await("sendmsg", f, data, host, port, fds, msg_flags or 0, fl)
+  if res == nil then return nil, err, errno end
+  if res < 0 then return fail(res) end
+  local len = data_len(data)
+  if res >= len or res == 0 then return res end
+  local rest = (type(data) == "table" and table.concat(data) or data):sub(res + 1)
+  local n
+  n, err, errno = M.send(fd, rest, msg_flags)
+  if not n then return nil, err, errno end
+  return res + n
+end
+
+--- loop.recvmsg(fd, len [, fds_cap [, msg_flags]]) -> data, msg: msg is
+-- ring:recvmsg's table (data, addr, fds, flags) plus host and port decoded
+-- from addr when there is one. Received fds (at most fds_cap) are yours to
+-- close; flags has MSG_TRUNC when a datagram was cut, MSG_CTRUNC when fds
+-- were dropped.
+function M.recvmsg(fd, len, fds_cap, msg_flags)
+  local f, fl = fdf(fd)
+  local res, m, errno = await("recvmsg", f, len, fds_cap or 0, msg_flags or 0, fl)
+  if res == nil then return nil, m, errno end
+  if res < 0 then return fail(res) end
+  if m.addr then
+    local host, port = rk.decode_sockaddr(m.addr)
+    if host then m.host, m.port = host, port end
+  end
+  return m.data, m
+end
+
+-- A zero-copy send in flight: its task resumes at the result (the first
+-- completion); the op stays pending in the loop until the notification, the
+-- binding holding the data until then.
+local ZcSend = {}
+ZcSend.__index = ZcSend
+
+function ZcSend:on_cqe(id, res, flags)
+  local lp = self.loop
+  if flags % 4 < 2 then -- no MORE: the op is over
+    lp.waiting[id] = nil
+    lp.pending = lp.pending - 1
+  end
+  local task = self.task
+  if task then
+    self.task = nil
+    task.op = nil
+    task.status = "ready"
+    enqueue(lp, task, res, flags)
+  end
+end
+
+local function await_zc(name, ...)
+  local self = running
+  local task = self and self.current
+  if not task or task.co ~= co_running() then
+    error("ringkit.loop: IO call outside a loop task", 3)
+  end
+  if task.cancelled then return fail(-ECANCELED) end
+  local ring = self.ring
+  local id, err, errno
+  while true do
+    id, err, errno = ring[name](ring, ...)
+    if id then break end
+    if errno ~= EBUSY or self.pending == 0 then return nil, err, errno end
+    local b = self.blocked
+    b[#b + 1] = task
+    task.status = "blocked"
+    co_yield()
+    if task.cancelled then return fail(-ECANCELED) end
+  end
+  self.waiting[id] = setmetatable({ co = false, loop = self, task = task }, ZcSend)
+  self.pending = self.pending + 1
+  self.stats.ops = self.stats.ops + 1
+  task.op = id
+  task.status = "waiting"
+  return co_yield()
+end
+
+--- loop.send_zc(fd, data [, msg_flags [, zc_flags]]) -> #data: a zero-copy
+-- send (short sends continued). It returns at the kernel's result; the
+-- notification that the kernel no longer reads data comes later, and the
+-- loop runs until it has (data stays anchored until then).
+function M.send_zc(fd, data, msg_flags, zc_flags)
+  local f, fl = fdf(fd)
+  local done, len = 0, #data
+  while true do
+    local res, err, errno = await_zc("send_zc", f, done == 0 and data or data:sub(done + 1),
+      msg_flags or 0, zc_flags or 0, fl)
+    if res == nil then return nil, err, errno end
+    if res < 0 then return fail(res) end
+    done = done + res
+    if done >= len or res == 0 then return done end
+  end
+end
+
+--- loop.sendmsg_zc(fd, data [, host [, port [, fds [, msg_flags]]]]) -> bytes
+-- sent: loop.sendmsg, zero-copy (returns at the result, as send_zc).
+function M.sendmsg_zc(fd, data, host, port, fds, msg_flags)
+  local f, fl = fdf(fd)
+  local res, err, errno = result(await_zc("sendmsg_zc", f, data, host, port, fds, msg_flags or 0, fl))
+  if not res then return nil, err, errno end
+  return res
+end
+
+-- Senders: one send in flight per connection, not waited for ----------------
+
+local Sender = {}
+Sender.__index = Sender
+
+--- loop.sender(fd) -> sender: sender:send(data) hands data to the kernel
+-- and returns at once (true), without waiting for the completion — what a
+-- request/response server wants: the task goes back to receiving while the
+-- response leaves. At most one send is in flight: a send while the previous
+-- one is still going waits for it first, so data leaves in order. Sends
+-- carry MSG_WAITALL (all of data, or an error). An error ends the sender:
+-- that send and every later one return nil, msg, errno (sender.err,
+-- sender.errno). sender:flush() waits until nothing is in flight. The
+-- string is anchored by the binding until its completion.
+function M.sender(fd)
+  local f, fl = fdf(fd)
+  return setmetatable({ co = false, on_cqe = Sender.on_cqe, loop = running or get_default(),
+                        fd = f, fl = fl, op = nil, len = 0,
+                        waiter = nil, err = nil, errno = nil }, Sender)
+end
+
+-- The completion of the sender's send (from Loop:turn).
+function Sender:on_cqe(id, res)
+  local lp = self.loop
+  lp.waiting[id] = nil
+  lp.pending = lp.pending - 1
+  self.op = nil
+  local w = self.waiter
+  if res >= 0 and res < self.len then
+    -- MSG_WAITALL: short only when interrupted — by a cancel of the task
+    -- waiting for it, or an error after part of the data went.
+    res = (w and w.cancelled) and -ECANCELED or -C.EPIPE
+  end
+  if res < 0 and not self.err then self.err, self.errno = rk.strerror(res), -res end
+  if w then
+    self.waiter = nil
+    w.op = nil
+    w.status = "ready"
+    enqueue(lp, w)
+  end
+end
+
+--- sender:flush() -> true when nothing is in flight (waiting for it), or
+-- nil, msg, errno when a send failed.
+function Sender:flush()
+  if self.op then
+    local lp = self.loop
+    local task = running and running.current
+    if not task or task.co ~= co_running() or running ~= lp then
+      error("ringkit.loop: sender used outside a task of its loop", 2)
+    end
+    if self.waiter then error("ringkit.loop: another task waits on this sender", 2) end
+    if task.cancelled then return fail(-ECANCELED) end
+    self.waiter = task
+    task.op = self.op -- cancelling the task cancels the send
+    task.status = "waiting"
+    co_yield()
+    if self.waiter == task then self.waiter = nil; task.op = nil end
+    if self.op then return fail(-ECANCELED) end -- woken by a cancel before the completion
+  end
+  if self.err then return nil, self.err, self.errno end
+  return true
+end
+
+--- sender:send(data) -> true | nil, msg, errno (see loop.sender)
+function Sender:send(data)
+  if self.op or self.err then
+    local ok, err, errno = self:flush()
+    if not ok then return nil, err, errno end
+  end
+  local lp = self.loop
+  local ring = lp.ring
+  local id, err, errno = ring:send(self.fd, data, MSG_WAITALL, self.fl)
+  if not id then
+    if errno ~= EBUSY then return nil, err, errno end
+    -- A full op table: wait for a free slot like any IO call.
+    local res
+    res, err, errno = await("send", self.fd, data, MSG_WAITALL, self.fl)
+    if res == nil then return nil, err, errno end
+    if res < 0 then return fail(res) end
+    return true
+  end
+  lp.waiting[id] = self
+  lp.pending = lp.pending + 1
+  lp.stats.ops = lp.stats.ops + 1
+  self.op, self.len = id, #data
+  return true
+end
+
+-- Registered files and direct descriptors ------------------------------------
+
+local function cur_loop() return running or get_default() end
+
+--- loop.register_files(nslots) -> true: gives the loop's ring a file table.
+function M.register_files(n) return cur_loop().ring:register_files(n) end
+
+--- loop.update_files(offset, fds) -> count: puts fds' files in slots offset..
+-- (-1 empties a slot, rk.RK_FILES_SKIP leaves it). The fds stay yours.
+function M.update_files(offset, fds) return cur_loop().ring:update_files(offset, fds) end
+
+--- loop.unregister_files() -> true
+function M.unregister_files() return cur_loop().ring:unregister_files() end
+
+local function direct_result(res, err, errno, slot)
+  if res == nil then return nil, err, errno end
+  if res < 0 then return fail(res) end
+  return M.direct(slot or res)
+end
+
+--- loop.open_direct(path [, mode [, perm [, slot]]]) -> direct file: opened
+-- into a slot (slot nil: any free one); no fd is ever allocated. mode as
+-- loop.open.
+function M.open_direct(path, mode, perm, slot)
+  local res, err, errno = await("openat_direct", nil, path, open_flags(mode), perm or 420, slot)
+  return direct_result(res, err, errno, slot)
+end
+
+--- loop.accept_direct(fd [, slot]) -> direct file of the new connection
+function M.accept_direct(fd, slot)
+  local f, fl = fdf(fd)
+  local res, err, errno = await("accept_direct", f, slot, 0, fl)
+  return direct_result(res, err, errno, slot)
+end
+
+--- loop.socket_direct([domain [, type [, protocol [, slot]]]]) -> direct file
+-- (domain and type as loop.socket)
+function M.socket_direct(domain, stype, protocol, slot)
+  local d = domains[domain] or domain or C.AF_INET
+  local t = socktypes[stype] or stype or C.SOCK_STREAM
+  if type(d) ~= "number" then error("ringkit.loop: bad socket domain '" .. tostring(domain) .. "'", 2) end
+  if type(t) ~= "number" then error("ringkit.loop: bad socket type '" .. tostring(stype) .. "'", 2) end
+  local res, err, errno = await("socket_direct", d, t, protocol or 0, slot)
+  return direct_result(res, err, errno, slot)
+end
+
+--- loop.install(file [, cloexec]) -> fd: a process fd for a direct file's
+-- file (close-on-exec unless cloexec is false); the slot keeps its file.
+function M.install(file, cloexec)
+  if getmetatable(file) ~= Direct then error("ringkit.loop: direct file expected", 2) end
+  local fd, err, errno = result(await("fixed_fd_install", file.slot,
+    cloexec == false and C.RK_FIXED_FD_NO_CLOEXEC or 0))
+  if not fd then return nil, err, errno end
+  return fd
+end
+
+-- Closes a slot without waiting (a stream's queued direct connections).
+local function close_slot(lp, slot)
+  local ring = lp.ring
+  if not ring or ring:closed() then return end
+  local id = ring:close_fixed(slot)
+  if id then
+    lp.waiting[id] = false
+    lp.pending = lp.pending + 1
+  end
+end
+
+-- Messages between rings -----------------------------------------------------
+
+--- loop.send_message(target, value [, res]) -> true once posted: (value, res)
+-- to the ring target (a ring, or the fd of one: another loop's loop:fd()).
+-- value 0..rk.RK_MSG_VALUE_MAX, res a 32-bit integer. Fails with EBADFD
+-- when target is not a ring, EOVERFLOW when its completion queue is full.
+function M.send_message(target, value, res)
+  local r, err, errno = result(await("msg_ring", target, value, res or 0))
+  if not r then return nil, err, errno end
+  return true
+end
+
+--- loop.message() -> value, res: the next message another ring sent this
+-- loop's ring, waiting for one (the loop must be a msg_target). Messages
+-- nobody waits for are queued, in order. A task waiting here keeps the loop
+-- running; cancelling it returns nil, msg, ECANCELED.
+function M.message()
+  local self = running
+  local task = self and self.current
+  if not task or task.co ~= co_running() then
+    error("ringkit.loop: loop.message outside a loop task", 2)
+  end
+  if task.cancelled then return fail(-ECANCELED) end
+  local h = self.mhead
+  if h <= self.mtail then
+    local q = self.msgq
+    local v, r = q[h], q[h + 1]
+    q[h], q[h + 1] = nil, nil
+    if h + 2 > self.mtail then self.mhead, self.mtail = 1, 0 else self.mhead = h + 2 end
+    return v, r
+  end
+  if not self.msg_target then
+    error("ringkit.loop: loop.message needs a loop made with msg_target = true", 2)
+  end
+  local w = self.msg_waiters
+  w[#w + 1] = task
+  task.parked = w
+  task.status = "parked"
+  local v, r = co_yield()
+  if v ~= nil then return v, r end -- delivered (even if cancelled since: never lost)
+  return fail(-ECANCELED)
+end
+
+--- loop.messages() -> an iterator over messages: for value, res in
+-- loop.messages() do ... end (ends when the task is cancelled).
+function M.messages() return M.message end
+
 -- Provided-buffer pools --------------------------------------------------
 
 local Pool = {}
@@ -643,19 +1073,24 @@ end
 
 --- pool:recycle(chunk) -> true: gives a chunk the program holds back to the
 -- kernel (wakes receivers that ran out of buffers).
-function Pool:recycle(chunk)
-  local ok, err, errno = self.loop.ring:recycle_chunk(self.region, chunk)
-  if not ok then return nil, err, errno end
-  self.held = self.held - 1
-  local w = self.waiters
+-- A chunk went back to the kernel: wake receivers that ran out of buffers.
+local function returned(pool)
+  pool.held = pool.held - 1
+  local w = pool.waiters
   if w[1] then
-    self.waiters = {}
+    pool.waiters = {}
     for i = 1, #w do
       w[i].parked = nil
       w[i].status = "ready"
-      enqueue(self.loop, w[i])
+      enqueue(pool.loop, w[i])
     end
   end
+end
+
+function Pool:recycle(chunk)
+  local ok, err, errno = self.loop.ring:recycle_chunk(self.region, chunk)
+  if not ok then return nil, err, errno end
+  returned(self)
   return true
 end
 
@@ -717,8 +1152,11 @@ end
 local function new_stream(kind, fd, arg, opts)
   local self = running
   local task = self and self.current
-  local s = setmetatable({ loop = self or get_default(), owner = task, kind = kind, fd = fd,
-                           arg = arg, views = opts and opts.views, q = {}, qh = 1, qt = 0,
+  local f, fl = fdf(fd)
+  local s = setmetatable({ co = false, loop = self or get_default(), owner = task, kind = kind,
+                           fd = f, fl = fl,
+                           direct = opts and opts.direct, arg = arg, views = opts and opts.views,
+                           q = {}, qh = 1, qt = 0,
                            op = nil, ended = false, closed = false, nobufs = false,
                            waiter = nil, view = nil, rearms = 0, err = nil, errno = nil },
                          Stream)
@@ -739,12 +1177,32 @@ local function wake(s)
   end
 end
 
+-- A completion of a recv stream's op when its owner waits and nothing is
+-- queued — the common case of a request/response server: the data goes to
+-- the task at once (copied out, the chunk straight back to the kernel). Set
+-- as the stream's own on_cqe (a raw field: no metatable lookup per call).
+local function on_cqe_recv(self, id, res, flags)
+  local w = self.waiter
+  if w and res > 0 and flags % 4 >= 3 and self.qh > self.qt and not w.cancelled then -- MORE, BUFFER
+    local lp = self.loop
+    self.waiter = nil
+    w.op = nil
+    w.status = "ready"
+    local t = lp.rtail + 1
+    lp.rtail = t
+    lp.runq[t] = w
+    w.res = lp.ring:take_chunk(self.arg.region, floor(flags / 65536), res)
+    return
+  end
+  return Stream.on_cqe(self, id, res, flags)
+end
+
 -- A completion of the stream's op (from Loop:turn, after the reap).
 function Stream:on_cqe(id, res, flags)
   local final = flags % 4 < 2 -- no RK_CQE_F_MORE
   local lp = self.loop
   if final then
-    lp.streams[id] = nil
+    lp.waiting[id] = nil
     lp.pending = lp.pending - 1
     self.op = nil
   end
@@ -774,7 +1232,9 @@ function Stream:on_cqe(id, res, flags)
   else -- "accept" / "poll": res is an fd / a ready mask
     if res >= 0 then
       if self.closed then
-        if self.kind == "accept" then rk.close(res) end
+        if self.kind == "accept" then
+          if self.direct then close_slot(lp, res) else rk.close(res) end
+        end
       else
         self.qt = self.qt + 1
         q[self.qt] = res
@@ -811,14 +1271,18 @@ local function arm(s, task)
   while true do
     local id, err, errno
     if kind == "recv" then
-      id, err, errno = ring:recv_multishot(s.fd, pool.group)
+      id, err, errno = ring:recv_multishot(s.fd, pool.group, 0, s.fl)
     elseif kind == "accept" then
-      id, err, errno = ring:accept_multishot(s.fd)
+      if s.direct then
+        id, err, errno = ring:accept_multishot_direct(s.fd, 0, s.fl)
+      else
+        id, err, errno = ring:accept_multishot(s.fd, 0, s.fl)
+      end
     else
-      id, err, errno = ring:poll_multishot(s.fd, s.arg)
+      id, err, errno = ring:poll_multishot(s.fd, s.arg, s.fl)
     end
     if id then
-      lp.streams[id] = s
+      lp.waiting[id] = s
       lp.pending = lp.pending + 1
       lp.stats.ops = lp.stats.ops + 1
       s.op = id
@@ -854,7 +1318,7 @@ function Stream:next()
     error("ringkit.loop: stream used outside a task of its loop", 2)
   end
   if self.waiter then error("ringkit.loop: another task waits on this stream", 2) end
-  release_view(self)
+  if self.view then release_view(self) end
   while true do
     if task.cancelled then return fail(-ECANCELED) end
     local qh = self.qh
@@ -864,6 +1328,7 @@ function Stream:next()
         local v = q[qh]
         q[qh] = nil
         self.qh = qh + 1
+        if self.direct then return M.direct(v) end
         return v
       end
       local len, chunk = q[qh], q[qh + 1]
@@ -875,8 +1340,9 @@ function Stream:next()
         self.view = v
         return v
       end
-      local data = pool.region:read(chunk, len)
-      pool:recycle(chunk)
+      local data = lp.ring:take_chunk(pool.region, chunk, len) -- copy + recycle
+      pool.held = pool.held - 1
+      if pool.waiters[1] then pool.held = pool.held + 1; returned(pool) end
       return data
     end
     self.qh, self.qt = 1, 0
@@ -896,7 +1362,8 @@ function Stream:next()
       self.waiter = task
       task.op = self.op -- task:cancel() cancels the multishot op
       task.status = "waiting"
-      co_yield()
+      local data = co_yield()
+      if data then return data end -- handed over by on_cqe
       if self.waiter == task then self.waiter = nil; task.op = nil end
     end
   end
@@ -915,7 +1382,9 @@ function Stream:close()
     release_view(self)
     for i = self.qh + 1, self.qt, 2 do self.arg:recycle(q[i]) end
   elseif self.kind == "accept" then
-    for i = self.qh, self.qt do rk.close(q[i]) end
+    for i = self.qh, self.qt do
+      if self.direct then close_slot(self.loop, q[i]) else rk.close(q[i]) end
+    end
   end
   self.q, self.qh, self.qt = {}, 1, 0
   local lp = self.loop
@@ -938,9 +1407,11 @@ end
 -- `local s <close> = loop.accepts(fd)` to close it at the end of a scope.
 local function iterate(s) return s end
 
---- loop.accepts(fd) -> stream of accepted fds (one multishot accept):
+--- loop.accepts(fd [, opts]) -> stream of accepted fds (one multishot accept):
 --   for cfd in loop.accepts(lfd) do loop.spawn(handle, cfd) end
-function M.accepts(fd) return iterate(new_stream("accept", fd)) end
+-- With opts.direct: of direct files (connections accepted into free slots
+-- of the ring's file table, no fd allocated).
+function M.accepts(fd, opts) return iterate(new_stream("accept", fd, nil, opts)) end
 
 --- loop.recvs(fd [, pool [, opts]]) -> stream of received data: strings, or
 -- with opts.views views (region, chunk, len) valid until the next item. One
@@ -949,6 +1420,7 @@ function M.accepts(fd) return iterate(new_stream("accept", fd)) end
 -- losing data. Ends at end of stream; stream.err/.errno say why otherwise.
 function M.recvs(fd, pool, opts)
   local s = new_stream("recv", fd, nil, opts)
+  if not s.views then s.on_cqe = on_cqe_recv end
   local err, errno
   if not pool then pool, err, errno = default_pool(s.loop) end
   s.arg = pool

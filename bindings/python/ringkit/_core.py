@@ -18,7 +18,7 @@ import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import _sockaddr, _statx
-from ._errors import error, setup_error
+from ._errors import InvalidSetup, error, setup_error, strerror
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -137,9 +137,9 @@ class Ring:
             if r == -errno.EINVAL and fallback and no_fallback:
                 raise ValueError("fallback and no_fallback exclude each other")
             if r == -errno.EINVAL:
-                raise ValueError("invalid ring sizes: entries %r, cq_entries %r, capacity %r"
-                                 " (or an unknown RINGKIT_BACKEND)"
-                                 % (entries, cq_entries, capacity))
+                raise InvalidSetup(errno.EINVAL, "invalid ring sizes or setup mode: entries %r, "
+                                   "cq_entries %r, capacity %r: %s"
+                                   % (entries, cq_entries, capacity, strerror(r)))
             raise setup_error(r)
         self._ring = out[0]
         self._cqes = ffi.new("rk_cqe[]", reap_batch)
@@ -189,6 +189,10 @@ class Ring:
     def _fail(self, r: int):
         if not self._ring:
             raise ValueError("ring is closed")
+        if r in (-errno.ECHILD, -errno.EPERM):
+            # Ring-level refusals (inherited through fork(); SQPOLL after a
+            # change of credentials): the C library's words say what to do.
+            raise setup_error(r)
         raise error(r)
 
     def _pin(self, r: int, obj) -> int:

@@ -11,6 +11,12 @@ def error(res: int) -> OSError:
     return OSError(-res, os.strerror(-res))
 
 
+class InvalidSetup(OSError, ValueError):
+    """EINVAL from ring setup: the sizes are out of range, or the kernel lacks
+    a requested setup mode. A ValueError (bad arguments) that is also the
+    OSError the kernel reported (like io.UnsupportedOperation)."""
+
+
 def setup_error(res: int) -> OSError:
     """As error(), with the C library's advice (seccomp, sysctl, memlock)."""
     return OSError(-res, strerror(res))
