@@ -205,8 +205,8 @@ typedef struct rk_iovec {
  *     a small private io_uring when the process may use io_uring; io_uring
  *     to fallback when the sender prepares the op, which is then complete
  *     at once (its res says whether the message was posted; a link flag on
- *     it links nothing). RK_FIXED_FILE targets of a fallback ring must be
- *     rings of this process. */
+ *     it links nothing). As in the kernel, a file table never holds a ring
+ *     (rk_ring_update_files answers -EBADF for one). */
 #define RK_BACKEND_URING    1
 #define RK_BACKEND_FALLBACK 2
 

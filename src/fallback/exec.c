@@ -162,7 +162,6 @@ static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
 		for (uint32_t i = 0; i < ring->nfiles; i++) {
 			if (fb->files[i] < 0) {
 				fb->files[i] = fd;
-				fb->file_tokens[i] = 0;
 				res = (int32_t)i;
 				break;
 			}
@@ -174,7 +173,6 @@ static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
 		if (fb->files[i] >= 0)
 			close(fb->files[i]);
 		fb->files[i] = fd;
-		fb->file_tokens[i] = 0;
 		res = 0;
 	}
 	pthread_mutex_unlock(&fb->mu);
@@ -269,7 +267,6 @@ static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
 	if (i < ring->nfiles) {
 		fd = fb->files[i];
 		fb->files[i] = -1;
-		fb->file_tokens[i] = 0;
 	}
 	pthread_mutex_unlock(&fb->mu);
 	if (fd < 0)

@@ -153,10 +153,8 @@ struct rk_fb {
 	bool stopping;
 	uint32_t sq_head;        /* always 0: makes the preps stage every op */
 
-	/* Registered files: our own duplicates, -1 for an empty slot; for
-	 * slots holding a ring of this process, its registry token. */
+	/* Registered files: our own duplicates, -1 for an empty slot. */
 	int32_t *files;
-	uint64_t *file_tokens;
 };
 
 /* submit.c: the caller's side */
@@ -275,7 +273,6 @@ RK_HIDDEN void rk__fb_forget_owned(rk_ring *ring, uint32_t slot);
 RK_HIDDEN void rk__fb_stop_threads(rk_ring *ring, bool join);
 
 /* ring.c: the process's rings, for messages */
-RK_HIDDEN int rk__fb_file_token(rk_ring *ring, int32_t slot, uint64_t *token);
 RK_HIDDEN int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed,
                                   uint64_t data, int32_t res);
 

@@ -4,8 +4,10 @@
  * process's fallback rings that messages between rings go through.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fb.h"
@@ -100,14 +102,23 @@ static void reg_remove(rk_ring *ring)
 		}
 	}
 	__atomic_store_n(&nregs_hint, nregs, __ATOMIC_RELAXED);
-	bool last = nregs == 0;
-	if (last) {
+	if (nregs == 0) {
 		free(regs);
 		regs = NULL;
 		capregs = 0;
 	}
 	pthread_mutex_unlock(&reg_mu);
-	if (last) /* not under reg_mu: the helper's prep looks the registry up */
+}
+
+/* The private io_uring goes with the last fallback ring, once that ring's
+ * threads are gone (one of them could still have been sending). Not under
+ * reg_mu: the helper's prep looks the registry up. */
+static void maybe_drop_helper(void)
+{
+	pthread_mutex_lock(&reg_mu);
+	bool none = nregs == 0;
+	pthread_mutex_unlock(&reg_mu);
+	if (none)
 		drop_helper();
 }
 
@@ -182,44 +193,34 @@ static int32_t send_by_kernel(int fd, uint64_t data, int32_t res)
 	return r;
 }
 
-/* The fallback's IORING_OP_MSG_RING, on the sender's thread: fd is a ring
- * fd, or with `fixed` a slot of the sender's file table. */
+/* The fallback's IORING_OP_MSG_RING, on the sender's thread. With `fixed`
+ * fd is a slot of the sender's file table, which never holds a ring (as in
+ * the kernel, update refuses ring fds): -EBADF for an empty slot, -EBADFD
+ * for anything else. */
 int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed, uint64_t data,
                         int32_t res)
 {
 	(void)slot;
-	uint64_t token = 0;
-	int dup_fd = -1;
 	if (fixed) {
 		struct rk_fb *fb = ring->fb;
-		int r = 0;
 		pthread_mutex_lock(&fb->mu);
-		if (fd < 0 || (uint32_t)fd >= ring->nfiles || fb->files[fd] < 0)
-			r = -EBADF;
-		else if (!(token = fb->file_tokens[fd]) && (dup_fd = rk__fb_sys_dup(fb->files[fd])) < 0)
-			r = dup_fd;
+		bool empty = fd < 0 || (uint32_t)fd >= ring->nfiles || fb->files[fd] < 0;
 		pthread_mutex_unlock(&fb->mu);
-		if (r < 0)
-			return r;
+		return empty ? -EBADF : -EBADFD;
 	}
-	if (!fixed || token) {
-		pthread_mutex_lock(&reg_mu);
-		rk_ring *target = reg_find(fd, token);
-		int r = -EBADFD;
-		if (target) {
-			pthread_mutex_lock(&target->fb->mu);
-			r = target->fb->stopping ? 0 /* dropped, as on a closing io_uring ring */
-			                         : rk__fb_post_message_locked(target, data, res);
-			pthread_mutex_unlock(&target->fb->mu);
-		}
-		pthread_mutex_unlock(&reg_mu);
-		if (target || token)
-			return r;
+	pthread_mutex_lock(&reg_mu);
+	rk_ring *target = reg_find(fd, 0);
+	int r = 0;
+	if (target) {
+		pthread_mutex_lock(&target->fb->mu);
+		if (!target->fb->stopping) /* else dropped, as on a closing io_uring ring */
+			r = rk__fb_post_message_locked(target, data, res);
+		pthread_mutex_unlock(&target->fb->mu);
 	}
-	int32_t r = send_by_kernel(dup_fd >= 0 ? dup_fd : fd, data, res);
-	if (dup_fd >= 0)
-		close(dup_fd);
-	return r;
+	pthread_mutex_unlock(&reg_mu);
+	if (target)
+		return r;
+	return send_by_kernel(fd, data, res);
 }
 
 /* ---- create and close ------------------------------------------------- */
@@ -237,7 +238,6 @@ static void fb_free(rk_ring *ring, bool locks)
 		rk__free(fb->heap[c]);
 	rk__free(fb->counted);
 	rk__free(fb->files);
-	rk__free(fb->file_tokens);
 	free(fb->fdw);
 	if (locks) {
 		pthread_mutex_destroy(&fb->mu);
@@ -353,9 +353,7 @@ static void close_files(rk_ring *ring)
 		if (fb->files[i] >= 0)
 			close(fb->files[i]);
 	rk__free(fb->files);
-	rk__free(fb->file_tokens);
 	fb->files = NULL;
-	fb->file_tokens = NULL;
 	ring->nfiles = 0;
 }
 
@@ -381,6 +379,8 @@ static int fb_close(rk_ring *ring)
 	ring->discarding = true;
 	int ret = rk__fb_quiesce(ring, RK_CLOSE_TIMEOUT_NS);
 	rk__fb_stop_threads(ring, ret == 0);
+	if (ret == 0)
+		maybe_drop_helper();
 	rk__ring_drop_regions(ring);
 	if (ret < 0) {
 		/* A worker is still in a call with the ring's memory: leave it
@@ -430,24 +430,40 @@ static int fb_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
 	return 0;
 }
 
+/* As the kernel's table, at most RLIMIT_NOFILE slots (-EMFILE): here they
+ * are real descriptors. */
 static int fb_files_register(rk_ring *ring, uint32_t nslots)
 {
 	struct rk_fb *fb = ring->fb;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    nslots > rl.rlim_cur)
+		return -EMFILE;
 	int32_t *files = rk__calloc(nslots, sizeof(int32_t));
-	uint64_t *tokens = rk__calloc(nslots, sizeof(uint64_t));
-	if (!files || !tokens) {
-		rk__free(files);
-		rk__free(tokens);
+	if (!files)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < nslots; i++)
 		files[i] = -1;
 	pthread_mutex_lock(&fb->mu);
 	fb->files = files;
-	fb->file_tokens = tokens;
 	ring->nfiles = nslots;
 	pthread_mutex_unlock(&fb->mu);
 	return 0;
+}
+
+/* A ring: a fallback ring of this process, or an io_uring. */
+static bool is_ring_fd(int fd)
+{
+	uint64_t token;
+	if (rk__fb_ring_token(fd, &token))
+		return true;
+	char path[32], link[32];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = 0;
+	return strcmp(link, "anon_inode:[io_uring]") == 0;
 }
 
 /* As IORING_REGISTER_FILES_UPDATE2: each fd is duplicated into its slot
@@ -465,13 +481,15 @@ static int fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, u
 		if (v == RK_FILES_SKIP)
 			continue;
 		int d = -1;
-		uint64_t token = 0;
 		if (v >= 0) {
+			if (is_ring_fd(v)) { /* the kernel refuses rings in its table */
+				err = -EBADF;
+				break;
+			}
 			if ((d = rk__fb_sys_dup(v)) < 0) {
 				err = d;
 				break;
 			}
-			rk__fb_ring_token(v, &token); /* the registry before fb->mu */
 		} else if (v != -1) {
 			err = -EBADF;
 			break;
@@ -479,7 +497,6 @@ static int fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, u
 		pthread_mutex_lock(&fb->mu);
 		int old = fb->files[i];
 		fb->files[i] = d;
-		fb->file_tokens[i] = token;
 		pthread_mutex_unlock(&fb->mu);
 		if (old >= 0)
 			close(old);

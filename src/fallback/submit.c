@@ -85,7 +85,6 @@ static int submit(rk_ring *ring, bool sync)
 	}
 	ring->staged_tail = RK_NONE;
 	ring->staged_count = 0;
-	ring->chain_len = 0;
 	ring->total_submitted += (uint64_t)n;
 
 	while (heads_head != RK_NONE) {

@@ -1,7 +1,6 @@
 /* Messages between rings of different backends (ringkit.h, "Backends"):
  * fallback to fallback, io_uring to fallback (posted when the sender
- * prepares it), fallback to io_uring (through the kernel), and a
- * fallback sender naming its target by a registered-file slot. A target
+ * prepares it) and fallback to io_uring (through the kernel). A target
  * blocked in rk_reap with nothing of its own in flight (RK_RING_MSG_TARGET)
  * wakes for each. A descriptor that is not a ring answers -EBADFD, as the
  * kernel does. */
@@ -75,12 +74,18 @@ int main(void)
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_EQ(w.got, 3);
 
-	/* By slot: the sender's file table holds (a duplicate of) the target's fd. */
+	/* A file table never holds a ring (the kernel refuses ring fds there),
+	 * so a fixed-file target is never one: -EBADFD, or -EBADF when empty. */
 	CHECK_EQ(rk_ring_register_files(fa, 2), 0);
 	int32_t fds[1] = {rk_ring_fd(fb)};
+	CHECK_EQ(rk_ring_update_files(fa, 0, fds, 1), -EBADF);
+	int pp[2];
+	CHECK_EQ(pipe(pp), 0);
+	fds[0] = pp[0];
 	CHECK_EQ(rk_ring_update_files(fa, 0, fds, 1), 1);
-	send_msg(fa, 0, 4, 44, RK_FIXED_FILE, 0);
-	expect_msg(fb, 4, 44);
+	close(pp[0]);
+	close(pp[1]);
+	send_msg(fa, 0, 4, 44, RK_FIXED_FILE, -EBADFD);
 	send_msg(fa, 1, 4, 44, RK_FIXED_FILE, -EBADF); /* an empty slot */
 
 	/* Not a ring. */

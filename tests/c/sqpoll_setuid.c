@@ -4,8 +4,10 @@
  * core refuses to hand new ops to such a ring (-EPERM, with rk_strerror
  * saying why), the refused op never runs, and the ring can still be settled
  * and closed. An ordinary ring created as root is used with the caller's
- * current credentials: the kernel itself refuses (-EACCES). Skips when not
- * root or when SQPOLL is unavailable. */
+ * current credentials: the kernel itself refuses (-EACCES). So is a ring on
+ * the fallback backend, SQPOLL or not: its threads are the process's own and
+ * change credentials with it. Skips when not root or when SQPOLL is
+ * unavailable. */
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,6 +52,12 @@ static int sqpoll_child(void)
 	close(fd);
 
 	drop_to_nobody();
+	if (is_fallback(ring)) { /* no kernel thread: the caller's credentials */
+		CHECK_EQ(run_one(ring, rk_prep_openat(ring, AT_FDCWD, secret, O_RDONLY, 0, 0)),
+		         -EACCES);
+		CHECK_EQ(rk_ring_close(ring), 0);
+		return 0;
+	}
 	int64_t id = rk_prep_openat(ring, AT_FDCWD, secret, O_RDONLY, 0, 0);
 	CHECK(id >= 0); /* queued: refused when it would be handed over */
 	CHECK_EQ(rk_submit(ring), -EPERM);
@@ -80,6 +88,17 @@ static int seteuid_child(void)
 		return 77;
 	CHECK_EQ(setresgid(-1, NOBODY, -1), 0);
 	CHECK_EQ(setresuid(-1, NOBODY, -1), 0);
+	if (is_fallback(ring)) { /* the fallback's threads follow the process */
+		CHECK_EQ(run_one(ring, rk_prep_openat(ring, AT_FDCWD, secret, O_RDONLY, 0, 0)),
+		         -EACCES);
+		CHECK_EQ(setresuid(-1, 0, -1), 0);
+		CHECK_EQ(setresgid(-1, 0, -1), 0);
+		int32_t fd = run_one(ring, rk_prep_openat(ring, AT_FDCWD, secret, O_RDONLY, 0, 0));
+		CHECK(fd >= 0);
+		close(fd);
+		CHECK_EQ(rk_ring_close(ring), 0);
+		return 0;
+	}
 	int64_t id = rk_prep_openat(ring, AT_FDCWD, secret, O_RDONLY, 0, 0);
 	CHECK(id >= 0);
 	CHECK_EQ(rk_submit(ring), -EPERM);
