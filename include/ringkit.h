@@ -200,6 +200,11 @@ typedef struct rk_iovec {
  *     or process also accepts from may wait in accept(2) on the service
  *     thread, holding up the ring's other readiness ops: make such
  *     listeners non-blocking (SOCK_NONBLOCK), as every event loop does.
+ *     The same holds for reads and writes of files that refuse RWF_NOWAIT
+ *     (named FIFOs, ttys) shared with another reader or writer.
+ *   - After fork() a fallback ring is the parent's like any ring (-ECHILD
+ *     in the child, whose close frees its copy): its threads are not in
+ *     the child.
  *   - Messages (rk_prep_msg_ring) travel between any two rings of the
  *     process: fallback to fallback directly; fallback to io_uring through
  *     a small private io_uring when the process may use io_uring; io_uring
