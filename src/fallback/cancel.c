@@ -49,7 +49,14 @@ static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 {
 	struct rk_fb *fb = ring->fb;
 	struct fb_op *x = fbx(ring, slot);
-	int32_t res = x->done > 0 && x->done <= INT32_MAX ? (int32_t)x->done : -ECANCELED;
+	if (x->st == FB_RUNNING) { /* its thread owns x->done and the rest now */
+		x->cancel = 1;
+		return -EALREADY;
+	}
+	/* Bytes an earlier call moved (MSG_WAITALL) are not lost: they are the
+	 * result. Timers use x->done otherwise. */
+	int32_t res = x->st != FB_TIMER && x->done > 0 && x->done <= INT32_MAX ? (int32_t)x->done
+	                                                                      : -ECANCELED;
 	switch (x->st) {
 	case FB_QUEUED: {
 		uint32_t *p = &fb->wq_head, prev = RK_NONE;
@@ -71,7 +78,6 @@ static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		rk__fb_uncount(ring, slot);
 		if (fb_sqe(ring, slot)->opcode == IORING_OP_LINK_TIMEOUT)
 			fbx(ring, x->target)->lt = RK_NONE; /* its op goes on unbounded */
-		res = -ECANCELED;
 		break;
 	case FB_STALLED: {
 		uint32_t *p = &fb->stalled_head;
@@ -92,9 +98,6 @@ static int cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		fb->active++; /* never started */
 		break;
 	}
-	case FB_RUNNING:
-		x->cancel = 1;
-		return -EALREADY;
 	default:
 		return -ENOENT;
 	}
