@@ -124,7 +124,7 @@ def test_close_while_ring_holds_a_chunk_op_then_ring_closes():
     os.close(wfd)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 7)), max_size=60))
 def test_alloc_free_matches_a_model(steps):
     with ringkit.Region(256, 8) as r:
