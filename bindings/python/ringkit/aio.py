@@ -136,19 +136,14 @@ class AioRing:
 
     def _future(self, op_id: int) -> asyncio.Future:
         # No strong reference to the loop here: its collection closes the ring.
-        loop = self._loop_ref()
-        fut = loop.create_future()
+        fut = self._loop_ref().create_future()
         self._waiters[op_id] = fut
-        if not self._flush_pending:
-            self._flush_pending = True
-            loop.call_soon(self._flush)
+        self._schedule_flush()
         return fut
 
     async def run(self, op_id: int, fd_result: bool = False) -> int:
         """Awaits op_id's final completion: its result, or OSError."""
-        fut = self._loop_ref().create_future()
-        self._waiters[op_id] = fut
-        self._schedule_flush()
+        fut = self._future(op_id)
         try:
             res = await fut
         except asyncio.CancelledError:
@@ -278,10 +273,7 @@ def _close_ring(ring_obj: Ring, efd: int) -> None:
 # -- files -------------------------------------------------------------------
 
 async def nop() -> int:
-    loop = _get_running_loop()
-    r = _last[1]() if _last[0]() is loop else None
-    if r is None or r.ring.closed:
-        r = ring(loop)
+    r = ring()
     op_id = r.ring.nop()
     fut = r._future(op_id)
     try:
@@ -296,10 +288,7 @@ async def nop() -> int:
 
 async def read(fd, buf, offset: int = -1) -> int:
     """Reads into `buf` (writable buffer); returns the byte count."""
-    loop = _get_running_loop()
-    r = _last[1]() if _last[0]() is loop else None
-    if r is None or r.ring.closed:
-        r = ring(loop)
+    r = ring()
     op_id = r.ring.read(fd, buf, offset)
     fut = r._future(op_id)
     try:
@@ -322,10 +311,7 @@ async def pread(fd, n: int, offset: int = -1) -> bytes:
 
 async def write(fd, data, offset: int = -1) -> int:
     """Writes `data` (any buffer) at `offset`; returns the byte count."""
-    loop = _get_running_loop()
-    r = _last[1]() if _last[0]() is loop else None
-    if r is None or r.ring.closed:
-        r = ring(loop)
+    r = ring()
     op_id = r.ring.write(fd, data, offset)
     fut = r._future(op_id)
     try:
@@ -485,10 +471,7 @@ async def accept(fd) -> Tuple[int, object]:
 
 async def send(fd, data, msg_flags: int = 0) -> int:
     """send(2); returns the byte count (may be short: see sendall)."""
-    loop = _get_running_loop()
-    r = _last[1]() if _last[0]() is loop else None
-    if r is None or r.ring.closed:
-        r = ring(loop)
+    r = ring()
     op_id = r.ring.send(fd, data, msg_flags=msg_flags)
     fut = r._future(op_id)
     try:
@@ -520,17 +503,12 @@ def send_nowait(fd: int, data) -> None:
         raise error(err)
     op_id = r.ring.send(fd, data, msg_flags=_socket.MSG_WAITALL | _socket.MSG_NOSIGNAL)
     r._quiet[op_id] = fd
-    if not r._flush_pending:
-        r._flush_pending = True
-        r._loop_ref().call_soon(r._flush)
+    r._schedule_flush()
 
 
 async def recv(fd, buf, msg_flags: int = 0) -> int:
     """Receives into `buf`; returns the byte count (0 at end of stream)."""
-    loop = _get_running_loop()
-    r = _last[1]() if _last[0]() is loop else None
-    if r is None or r.ring.closed:
-        r = ring(loop)
+    r = ring()
     op_id = r.ring.recv(fd, buf, msg_flags=msg_flags)
     fut = r._future(op_id)
     try:
