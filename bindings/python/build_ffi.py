@@ -115,15 +115,20 @@ def make_builder(header, **source_kw):
     return builder
 
 
-def _pip_builder():
-    header = find_header()
-    inc = os.path.dirname(header)
+def pip_build_options():
+    """Compiler and linker options for extensions built against an installed
+    libringkit (the cffi module and ringkit._aioloop)."""
+    inc = os.path.dirname(find_header())
     libdir = os.environ.get("RINGKIT_LIBDIR")
     kw = {"libraries": ["ringkit"], "include_dirs": [inc]}
     if libdir:
         kw["library_dirs"] = [libdir]
         kw["runtime_library_dirs"] = [libdir]
-    return make_builder(header, **kw)
+    return kw
+
+
+def _pip_builder():
+    return make_builder(find_header(), **pip_build_options())
 
 
 if __name__ == "__main__":

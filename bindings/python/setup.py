@@ -1,7 +1,14 @@
 """pip install against an installed libringkit: the cffi extension is built
 from the installed ringkit.h (found through RINGKIT_INCLUDE, pkg-config or
 /usr/local/include) and linked with -lringkit (RINGKIT_LIBDIR adds a search
-path and an rpath)."""
-from setuptools import setup
+path and an rpath); ringkit._aioloop (asyncio's hot path) likewise."""
+import os
+import sys
 
-setup(cffi_modules=["build_ffi.py:ffibuilder"])
+from setuptools import Extension, setup
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_ffi import pip_build_options  # noqa: E402
+
+setup(cffi_modules=["build_ffi.py:ffibuilder"],
+      ext_modules=[Extension("ringkit._aioloop", ["aioloop.c"], **pip_build_options())])

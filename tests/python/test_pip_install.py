@@ -44,8 +44,18 @@ def test_pip_install_against_installed_library(tmp_path):
              "with ringkit.Ring(4) as r:\n"
              "    op = r.nop()\n"
              "    assert r.reap(wait=1) == [(op, 0, 0)]\n"
+             "import asyncio, os\n"
+             "from ringkit import aio\n"
+             "async def main():\n"
+             "    fd = os.open(sys.argv[2], os.O_RDONLY)\n"
+             "    buf = bytearray(4)\n"
+             "    n = await aio.read(fd, buf, 0)\n"
+             "    os.close(fd)\n"
+             "    return bytes(buf[:n])\n"
+             "assert asyncio.run(main()) == b'\"\"\"p'\n"
              "print('ok')\n")
     env["PYTHONPATH"] = str(target)
-    out = subprocess.run([sys.executable, "-c", check, str(target)], env=env,
-                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-c", check, str(target), os.path.abspath(__file__)],
+                         env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.stdout.strip() == "ok", out.stderr
+    assert any(f.startswith("_aioloop") for f in os.listdir(target / "ringkit"))

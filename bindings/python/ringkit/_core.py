@@ -15,7 +15,7 @@ import os
 import struct
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import _sockaddr, _statx
 from ._errors import InvalidSetup, error, setup_error, strerror
@@ -114,6 +114,8 @@ class Ring:
                  no_fallback: bool = False, reap_batch: int = _REAP_BATCH):
         self._ring = _NULL
         self._pins: Dict[int, Any] = {}
+        # Called once the ring is closed (ringkit.aio finishes its waiters).
+        self._on_close: Optional[Callable[[], None]] = None
         # Regions this ring's ops or registrations use: kept alive until the
         # C library says they are idle (rk_region_busy), pruned lazily.
         self._regions: Dict[Region, None] = {}
@@ -168,6 +170,9 @@ class Ring:
             # The kernel may still write into these: never release them.
             _leaked_pins.append((pins, self._regions))
         self._regions = {}
+        hook, self._on_close = self._on_close, None
+        if hook is not None:
+            hook()
 
     def __enter__(self) -> "Ring":
         return self

@@ -12,6 +12,12 @@ Cancelling a task that awaits an op submits an io_uring cancel for it; the
 op's buffer stays pinned and the task does not finish until the op's final
 completion has arrived, then CancelledError is raised. Should the op have
 produced a file descriptor after all (open, accept, socket), it is closed.
+
+An op's awaitable is a future-compatible waiter (ringkit._aioloop, in C)
+that the reaped completion finishes directly, resuming the awaiting task in
+the same pass: no asyncio.Future, Handle or extra loop iteration per op.
+read, write, recv and send are that C code end to end; they return the
+waiter itself, which is awaitable and also accepted by create_task().
 """
 import asyncio
 import collections
@@ -19,9 +25,9 @@ import errno
 import os
 import socket as _socket
 import weakref
-from typing import AsyncIterator, Dict, Optional, Sequence, Tuple
+from typing import AsyncIterator, Awaitable, Callable, Dict, Optional, Sequence, Tuple
 
-from . import _sockaddr, _statx
+from . import _aioloop, _sockaddr, _statx
 from ._core import _MSG_VALUE_MASK, AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, RecvMsg, Ring
 from ._errors import error
 from ._region import Region
@@ -45,10 +51,12 @@ class AioRing:
             ring_kw = _default_flags()
         self.ring = Ring(entries, **ring_kw)
         self._loop_ref = weakref.ref(loop)
-        self._waiters: Dict[int, asyncio.Future] = {}
         self._streams: Dict[int, "_Stream"] = {}
-        self._orphans: Dict[int, int] = {}
-        self._flush_pending = False
+        self._drv = _aioloop.Driver(int(_ffi.cast("uintptr_t", self.ring._ring)),
+                                    self.ring.stats()["capacity"], self.ring._pins, loop,
+                                    self._on_other)
+        # Waiters still pending when the ring closes finish as cancelled.
+        self.ring._on_close = self._drv.detach
         self._groups = set()
         self._send_errors: Dict[int, int] = {}
         self._quiet: Dict[int, int] = {}  # fire-and-forget op id -> fd
@@ -72,12 +80,8 @@ class AioRing:
         loop = self._loop_ref()
         if loop is not None and not loop.is_closed():
             loop.remove_reader(self._efd)
-        for fut in self._waiters.values():
-            if not fut.done():
-                fut.cancel()
         for stream in self._streams.values():
             stream.finish(-errno.ECANCELED)
-        self._waiters.clear()
         self._streams.clear()
         self._finalizer()
         if _rings.get(loop) is self:
@@ -86,106 +90,51 @@ class AioRing:
     # -- plumbing -----------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop_ref().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if not self.ring.closed:
-            # reap submits first; inline completions come back at once.
-            self._drain()
+        self._drv.schedule_flush()
 
     def _on_event(self) -> None:
         try:
             os.eventfd_read(self._efd)
         except BlockingIOError:
             pass
-        if not self.ring.closed:
-            self._drain()
+        self._drv.drain()
 
-    def _drain(self) -> None:
-        reap = self.ring.reap
-        waiters = self._waiters
+    def _on_other(self, recs) -> None:
+        # Completions that are not a waiter's: multishot streams, sends
+        # nobody awaits, messages from other rings, cancel ops' own results.
         streams = self._streams
-        while True:
-            recs = reap(256, 0, 0)
-            for op_id, res, flags in recs:
-                fut = waiters.pop(op_id, None)
-                if fut is not None:
-                    if fut.cancelled():
-                        self._orphans[op_id] = res
-                    else:
-                        fut.set_result(res)
-                    continue
-                stream = streams.get(op_id)
-                if stream is not None:
-                    stream.push(res, flags)
-                    if not flags & CQE_F_MORE:
-                        del streams[op_id]
-                        stream.finish(res)
-                    continue
-                fd = self._quiet.pop(op_id, None)
-                if fd is not None:
-                    if res < 0:
-                        self._send_errors[fd] = res
-                elif op_id < 0 and self.on_message is not None:
-                    self.on_message(op_id & _MSG_VALUE_MASK, res)
-            if len(recs) < 256:
-                return
+        for op_id, res, flags in recs:
+            stream = streams.get(op_id)
+            if stream is not None:
+                stream.push(res, flags)
+                if not flags & CQE_F_MORE:
+                    del streams[op_id]
+                    stream.finish(res)
+                continue
+            fd = self._quiet.pop(op_id, None)
+            if fd is not None:
+                if res < 0:
+                    self._send_errors[fd] = res
+            elif op_id < 0 and self.on_message is not None:
+                self.on_message(op_id & _MSG_VALUE_MASK, res)
 
-    def _future(self, op_id: int) -> asyncio.Future:
-        # No strong reference to the loop here: its collection closes the ring.
-        fut = self._loop_ref().create_future()
-        self._waiters[op_id] = fut
-        self._schedule_flush()
-        return fut
+    def wait(self, op_id: int, *, raw: bool = False):
+        """The awaitable of op_id, queued on this ring through self.ring: its
+        result, or OSError (raw: the negative errno as a value)."""
+        return self._drv.wait(op_id, raw=raw)
 
     async def run(self, op_id: int, fd_result: bool = False) -> int:
-        """Awaits op_id's final completion: its result, or OSError."""
-        fut = self._future(op_id)
+        """Awaits op_id's final completion: its result, or OSError. With
+        fd_result, an fd the op produced although the task was cancelled is
+        closed."""
+        w = self._drv.wait(op_id)
         try:
-            res = await fut
+            return await w
         except asyncio.CancelledError:
-            res = await self._settle(op_id, fut)
-            if fd_result and res >= 0:
+            res = w.res
+            if fd_result and res is not None and res >= 0:
                 os.close(res)
             raise
-        if res < 0:
-            raise error(res)
-        return res
-
-    async def _settle(self, op_id: int, fut: asyncio.Future) -> Optional[int]:
-        # The task was cancelled while op_id flies: cancel it in the kernel and
-        # wait, whatever else happens, until its final completion.
-        if fut.done() and not fut.cancelled():
-            return fut.result()
-        if op_id in self._orphans:
-            return self._orphans.pop(op_id)
-        if self.ring.closed:
-            return None
-        try:
-            self.ring.cancel(op_id)
-        except FileNotFoundError:
-            pass  # completed inside the kernel already; its record is coming
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                raise
-            self.ring.cancel_sync(op_id)  # op table full: cancel without a slot
-        self._schedule_flush()
-        while True:
-            if op_id in self._orphans:
-                return self._orphans.pop(op_id)
-            settle = self._loop_ref().create_future()
-            self._waiters[op_id] = settle
-            try:
-                return await settle
-            except asyncio.CancelledError:
-                if self.ring.closed:
-                    return None
-                if settle.done() and not settle.cancelled():
-                    return settle.result()
-                # Cancelled again: keep waiting; the buffer must stay pinned.
 
 
 def _default_flags() -> Dict[str, bool]:
@@ -255,6 +204,11 @@ def ring(loop: Optional[asyncio.AbstractEventLoop] = None, **ring_kw) -> AioRing
     return r
 
 
+# The C ops find the running loop's driver themselves; a loop without a ring
+# yet gets one through this.
+_aioloop.setup(lambda loop: ring(loop)._drv, error)
+
+
 def close(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
     """Closes the loop's ring now (otherwise it closes with the loop)."""
     r = _rings.get(loop or asyncio.get_running_loop())
@@ -274,31 +228,12 @@ def _close_ring(ring_obj: Ring, efd: int) -> None:
 
 async def nop() -> int:
     r = ring()
-    op_id = r.ring.nop()
-    fut = r._future(op_id)
-    try:
-        res = await fut
-    except asyncio.CancelledError:
-        await r._settle(op_id, fut)
-        raise
-    if res < 0:
-        raise error(res)
-    return res
+    return await r.run(r.ring.nop())
 
 
-async def read(fd, buf, offset: int = -1) -> int:
-    """Reads into `buf` (writable buffer); returns the byte count."""
-    r = ring()
-    op_id = r.ring.read(fd, buf, offset)
-    fut = r._future(op_id)
-    try:
-        res = await fut
-    except asyncio.CancelledError:
-        await r._settle(op_id, fut)
-        raise
-    if res < 0:
-        raise error(res)
-    return res
+# The buffer ops are C end to end (ringkit/_aioloop): pin, prep, waiter.
+read: Callable[..., Awaitable[int]] = _aioloop.read
+write: Callable[..., Awaitable[int]] = _aioloop.write
 
 
 async def pread(fd, n: int, offset: int = -1) -> bytes:
@@ -307,21 +242,6 @@ async def pread(fd, n: int, offset: int = -1) -> bytes:
     got = await read(fd, buf, offset)
     del buf[got:]
     return bytes(buf)
-
-
-async def write(fd, data, offset: int = -1) -> int:
-    """Writes `data` (any buffer) at `offset`; returns the byte count."""
-    r = ring()
-    op_id = r.ring.write(fd, data, offset)
-    fut = r._future(op_id)
-    try:
-        res = await fut
-    except asyncio.CancelledError:
-        await r._settle(op_id, fut)
-        raise
-    if res < 0:
-        raise error(res)
-    return res
 
 
 async def readv(fd, bufs: Sequence, offset: int = -1) -> int:
@@ -469,19 +389,8 @@ async def accept(fd) -> Tuple[int, object]:
         return new_fd, None
 
 
-async def send(fd, data, msg_flags: int = 0) -> int:
-    """send(2); returns the byte count (may be short: see sendall)."""
-    r = ring()
-    op_id = r.ring.send(fd, data, msg_flags=msg_flags)
-    fut = r._future(op_id)
-    try:
-        res = await fut
-    except asyncio.CancelledError:
-        await r._settle(op_id, fut)
-        raise
-    if res < 0:
-        raise error(res)
-    return res
+send: Callable[..., Awaitable[int]] = _aioloop.send
+recv: Callable[..., Awaitable[int]] = _aioloop.recv
 
 
 async def sendall(fd, data) -> None:
@@ -504,21 +413,6 @@ def send_nowait(fd: int, data) -> None:
     op_id = r.ring.send(fd, data, msg_flags=_socket.MSG_WAITALL | _socket.MSG_NOSIGNAL)
     r._quiet[op_id] = fd
     r._schedule_flush()
-
-
-async def recv(fd, buf, msg_flags: int = 0) -> int:
-    """Receives into `buf`; returns the byte count (0 at end of stream)."""
-    r = ring()
-    op_id = r.ring.recv(fd, buf, msg_flags=msg_flags)
-    fut = r._future(op_id)
-    try:
-        res = await fut
-    except asyncio.CancelledError:
-        await r._settle(op_id, fut)
-        raise
-    if res < 0:
-        raise error(res)
-    return res
 
 
 async def sendmsg(fd, bufs: Sequence, address=None, fds: Sequence[int] = (),

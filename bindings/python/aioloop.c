@@ -1,0 +1,1173 @@
+/*
+ * ringkit._aioloop: the asyncio hot path of ringkit.aio, in C.
+ *
+ * Through asyncio.Future every op costs a call_soon (a Python Handle), a
+ * pass of the event loop and a Python-level prep and dispatch: about three
+ * times the kernel's own work for a cached 4 KiB read. Here an op's awaitable
+ * is a Waiter, a future-compatible object (what asyncio.Task accepts from
+ * any awaitable: _asyncio_future_blocking, get_loop, add_done_callback, ...)
+ * that the Driver completes straight from the reaped completion, calling the
+ * task's wakeup in the task's context. The contract of ringkit.aio is
+ * unchanged: the buffer stays pinned in the Ring's pin table until the op's
+ * final completion, and a cancelled task resumes (with CancelledError) only
+ * once that completion has arrived.
+ *
+ * Everything runs on the loop's thread, under the GIL. The Driver never owns
+ * the rk_ring: ringkit.Ring does, and calls Driver.detach() when it closes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdint.h>
+
+#include <ringkit.h>
+
+#define REAP_BATCH 256
+
+enum { PENDING, DONE, CANCELLED };
+
+typedef struct Driver Driver;
+
+typedef struct {
+	PyObject_HEAD
+	Driver *drv;        /* while pending: cancel() reaches the ring through it */
+	PyObject *loop;
+	PyObject *cb;       /* the first done callback (a task's wakeup) */
+	PyObject *cb_ctx;   /* its context, or NULL */
+	PyObject *more_cbs; /* list of (callback, context) beyond the first, or NULL */
+	int64_t id;
+	int64_t res;
+	unsigned char state;
+	unsigned char has_res;
+	unsigned char raw;    /* a negative result is a value, not an error */
+	unsigned char blocking;
+	unsigned char cancel_requested;
+} Waiter;
+
+struct Driver {
+	PyObject_HEAD
+	rk_ring *ring;       /* NULL once detached */
+	PyObject *pins;      /* the Ring's pin table: op id -> what the op holds */
+	PyObject *loop_ref;  /* weakref: the loop's collection closes the ring */
+	PyObject *on_other;  /* callable(list of (id, res, flags)) for the rest */
+	PyObject *flush_cb;  /* this driver's _flush, bound once */
+	PyObject *cancel_retry; /* waiters whose cancel found no room yet */
+	Waiter **table;      /* by op slot (the id's low 32 bits) */
+	uint32_t cap;
+	int flush_pending;
+};
+
+static PyTypeObject WaiterType;
+static PyTypeObject DriverType;
+
+/* Module state kept static: one interpreter per process is what the cffi
+ * extension beside this one supports too. */
+static PyObject *get_running_loop; /* asyncio.events._get_running_loop */
+static PyObject *cancelled_error;  /* asyncio.CancelledError */
+static PyObject *invalid_state;    /* asyncio.InvalidStateError */
+static PyObject *factory;          /* callable(loop) -> Driver, set by ringkit.aio */
+static PyObject *make_error;       /* callable(res) -> OSError, set by ringkit.aio */
+static Driver *last_drv;           /* the driver the last lookup found */
+static PyObject *str_call_soon, *str_context;
+
+/* ------------------------------------------------------------------------ */
+/* Waiter                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static Waiter *waiter_new(Driver *d, PyObject *loop, int64_t id, int raw)
+{
+	Waiter *w = PyObject_GC_New(Waiter, &WaiterType);
+	if (!w)
+		return NULL;
+	Py_INCREF(d);
+	w->drv = d;
+	Py_INCREF(loop);
+	w->loop = loop;
+	w->cb = w->cb_ctx = w->more_cbs = NULL;
+	w->id = id;
+	w->res = 0;
+	w->state = PENDING;
+	w->has_res = 0;
+	w->raw = (unsigned char)raw;
+	w->blocking = 0;
+	w->cancel_requested = 0;
+	PyObject_GC_Track(w);
+	return w;
+}
+
+static int waiter_traverse(Waiter *w, visitproc visit, void *arg)
+{
+	Py_VISIT(w->drv);
+	Py_VISIT(w->loop);
+	Py_VISIT(w->cb);
+	Py_VISIT(w->cb_ctx);
+	Py_VISIT(w->more_cbs);
+	return 0;
+}
+
+static int waiter_clear(Waiter *w)
+{
+	Py_CLEAR(w->drv);
+	Py_CLEAR(w->loop);
+	Py_CLEAR(w->cb);
+	Py_CLEAR(w->cb_ctx);
+	Py_CLEAR(w->more_cbs);
+	return 0;
+}
+
+static void waiter_dealloc(Waiter *w)
+{
+	PyObject_GC_UnTrack(w);
+	waiter_clear(w);
+	PyObject_GC_Del(w);
+}
+
+/* loop.call_soon(cb, w, context=ctx): how a callback runs when no reaped
+ * completion is calling it (cancellation after close, late registration). */
+static int schedule_callback(PyObject *loop, PyObject *cb, PyObject *ctx, PyObject *w)
+{
+	PyObject *call_soon = PyObject_GetAttr(loop, str_call_soon);
+	if (!call_soon)
+		return -1;
+	PyObject *args[3] = {cb, w, ctx};
+	PyObject *kwnames = NULL;
+	size_t nargs = 2;
+	if (ctx) {
+		kwnames = PyTuple_Pack(1, str_context);
+		if (!kwnames) {
+			Py_DECREF(call_soon);
+			return -1;
+		}
+	}
+	PyObject *r = PyObject_Vectorcall(call_soon, args, nargs, kwnames);
+	Py_XDECREF(kwnames);
+	Py_DECREF(call_soon);
+	if (!r)
+		return -1;
+	Py_DECREF(r);
+	return 0;
+}
+
+/* Runs cb(w) now, in ctx. The reaping driver calls the task's wakeup this
+ * way: no Handle, no extra pass of the loop. */
+static int run_callback(PyObject *cb, PyObject *ctx, PyObject *w)
+{
+	if (ctx && PyContext_Enter(ctx) < 0)
+		return -1;
+	PyObject *r = PyObject_CallOneArg(cb, w);
+	if (ctx && PyContext_Exit(ctx) < 0) {
+		Py_XDECREF(r);
+		return -1;
+	}
+	if (!r)
+		return -1;
+	Py_DECREF(r);
+	return 0;
+}
+
+/* Marks w finished and runs (now) or schedules (soon) its callbacks. An
+ * exception from a callback does not stop the others: the first is kept
+ * for the caller. */
+static int waiter_finish(Waiter *w, int state, int now)
+{
+	w->state = (unsigned char)state;
+	Py_CLEAR(w->drv);
+	PyObject *cb = w->cb, *ctx = w->cb_ctx, *more = w->more_cbs;
+	w->cb = w->cb_ctx = w->more_cbs = NULL;
+	int rc = 0;
+	PyObject *et = NULL, *ev = NULL, *etb = NULL;
+	Py_INCREF(w);
+	if (cb) {
+		int r = now ? run_callback(cb, ctx, (PyObject *)w)
+		            : schedule_callback(w->loop, cb, ctx, (PyObject *)w);
+		if (r < 0) {
+			rc = -1;
+			PyErr_Fetch(&et, &ev, &etb);
+		}
+	}
+	for (Py_ssize_t i = 0; more && i < PyList_GET_SIZE(more); i++) {
+		PyObject *pair = PyList_GET_ITEM(more, i);
+		PyObject *c = PyTuple_GET_ITEM(pair, 0), *x = PyTuple_GET_ITEM(pair, 1);
+		if (x == Py_None)
+			x = NULL;
+		int r = now ? run_callback(c, x, (PyObject *)w)
+		            : schedule_callback(w->loop, c, x, (PyObject *)w);
+		if (r < 0) {
+			if (rc == 0)
+				PyErr_Fetch(&et, &ev, &etb);
+			else
+				PyErr_Clear();
+			rc = -1;
+		}
+	}
+	Py_XDECREF(cb);
+	Py_XDECREF(ctx);
+	Py_XDECREF(more);
+	Py_DECREF(w);
+	if (rc < 0)
+		PyErr_Restore(et, ev, etb);
+	return rc;
+}
+
+/* Sets the exception a finished waiter raises and returns -1; 0 when it has
+ * a value instead. */
+static int waiter_set_error(Waiter *w)
+{
+	if (w->state == CANCELLED) {
+		PyErr_SetNone(cancelled_error);
+		return -1;
+	}
+	if (w->state == PENDING) {
+		PyErr_SetString(invalid_state, "Result is not set.");
+		return -1;
+	}
+	if (w->res < 0 && !w->raw) {
+		PyObject *res = PyLong_FromLongLong(w->res);
+		if (!res)
+			return -1;
+		PyObject *exc = PyObject_CallOneArg(make_error, res);
+		Py_DECREF(res);
+		if (exc) {
+			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+			Py_DECREF(exc);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *waiter_result(Waiter *w, PyObject *unused)
+{
+	(void)unused;
+	if (waiter_set_error(w) < 0)
+		return NULL;
+	return PyLong_FromLongLong(w->res);
+}
+
+static PyObject *waiter_exception(Waiter *w, PyObject *unused)
+{
+	(void)unused;
+	if (w->state != DONE || w->raw || w->res >= 0) {
+		if (w->state == DONE)
+			Py_RETURN_NONE;
+		waiter_set_error(w);
+		return NULL;
+	}
+	PyObject *res = PyLong_FromLongLong(w->res);
+	if (!res)
+		return NULL;
+	PyObject *exc = PyObject_CallOneArg(make_error, res);
+	Py_DECREF(res);
+	return exc;
+}
+
+static PyObject *waiter_done(Waiter *w, PyObject *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(w->state != PENDING);
+}
+
+static PyObject *waiter_cancelled(Waiter *w, PyObject *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(w->state == CANCELLED);
+}
+
+static PyObject *waiter_get_loop(Waiter *w, PyObject *unused)
+{
+	(void)unused;
+	Py_INCREF(w->loop);
+	return w->loop;
+}
+
+static PyObject *waiter_add_done_callback(Waiter *w, PyObject *const *args, Py_ssize_t nargs,
+                                          PyObject *kwnames)
+{
+	PyObject *fn = NULL, *ctx = NULL;
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	if (nargs != 1 || nkw > 1 ||
+	    (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context"))) {
+		PyErr_SetString(PyExc_TypeError, "add_done_callback(fn, *, context=None)");
+		return NULL;
+	}
+	fn = args[0];
+	if (nkw == 1 && args[1] != Py_None)
+		ctx = args[1];
+	if (w->state != PENDING) {
+		if (schedule_callback(w->loop, fn, ctx, (PyObject *)w) < 0)
+			return NULL;
+		Py_RETURN_NONE;
+	}
+	if (!w->cb) {
+		Py_INCREF(fn);
+		w->cb = fn;
+		Py_XINCREF(ctx);
+		w->cb_ctx = ctx;
+		Py_RETURN_NONE;
+	}
+	if (!w->more_cbs && !(w->more_cbs = PyList_New(0)))
+		return NULL;
+	PyObject *pair = PyTuple_Pack(2, fn, ctx ? ctx : Py_None);
+	if (!pair)
+		return NULL;
+	int r = PyList_Append(w->more_cbs, pair);
+	Py_DECREF(pair);
+	if (r < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *waiter_remove_done_callback(Waiter *w, PyObject *fn)
+{
+	long removed = 0;
+	if (w->cb) {
+		int eq = PyObject_RichCompareBool(w->cb, fn, Py_EQ);
+		if (eq < 0)
+			return NULL;
+		if (eq) {
+			Py_CLEAR(w->cb);
+			Py_CLEAR(w->cb_ctx);
+			removed++;
+		}
+	}
+	for (Py_ssize_t i = w->more_cbs ? PyList_GET_SIZE(w->more_cbs) : 0; i-- > 0;) {
+		PyObject *pair = PyList_GET_ITEM(w->more_cbs, i);
+		int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), fn, Py_EQ);
+		if (eq < 0)
+			return NULL;
+		if (eq) {
+			if (PySequence_DelItem(w->more_cbs, i) < 0)
+				return NULL;
+			removed++;
+		}
+	}
+	return PyLong_FromLong(removed);
+}
+
+static void driver_schedule_flush(Driver *d);
+
+/* Asks the kernel to cancel w's op. 0 when the cancel is on its way (or
+ * not needed: the op is finishing); -1 when the op table had no room even
+ * for rk_cancel_sync, so the driver retries at its next flush. */
+static int waiter_send_cancel(Waiter *w)
+{
+	rk_ring *ring = w->drv->ring;
+	int64_t r = rk_prep_cancel(ring, w->id, 0);
+	if (r == -EBUSY) {
+		rk_submit(ring);
+		r = rk_cancel_sync(ring, w->id, -1);
+	}
+	if (r == -EBUSY || r == -EAGAIN)
+		return -1;
+	driver_schedule_flush(w->drv);
+	return 0;
+}
+
+/* Task.cancel() lands here. The op keeps its buffer until its final
+ * completion, so the waiter finishes (as cancelled) only then. */
+static PyObject *waiter_cancel(Waiter *w, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+	(void)args;
+	if (nargs > 1 || (kwnames && PyTuple_GET_SIZE(kwnames) > 1)) {
+		PyErr_SetString(PyExc_TypeError, "cancel(msg=None)");
+		return NULL;
+	}
+	if (w->state != PENDING)
+		Py_RETURN_FALSE;
+	if (w->cancel_requested)
+		Py_RETURN_TRUE;
+	w->cancel_requested = 1;
+	if (!w->drv || !w->drv->ring) {
+		/* Detached: the ring is gone, nothing will complete this. */
+		if (waiter_finish(w, CANCELLED, 0) < 0)
+			return NULL;
+		Py_RETURN_TRUE;
+	}
+	if (waiter_send_cancel(w) < 0 && PyList_Append(w->drv->cancel_retry, (PyObject *)w) < 0)
+		return NULL;
+	Py_RETURN_TRUE;
+}
+
+typedef enum { STEP_YIELD, STEP_RETURN, STEP_ERROR } step_t;
+
+/* One step of the waiter as an iterator: yields itself while pending (the
+ * task then waits on it like on a future), returns the result once done. */
+static step_t waiter_step(Waiter *w, PyObject **out)
+{
+	if (w->state == PENDING) {
+		w->blocking = 1;
+		Py_INCREF(w);
+		*out = (PyObject *)w;
+		return STEP_YIELD;
+	}
+	if (waiter_set_error(w) < 0)
+		return STEP_ERROR;
+	*out = PyLong_FromLongLong(w->res);
+	return *out ? STEP_RETURN : STEP_ERROR;
+}
+
+static PyObject *waiter_iternext(Waiter *w)
+{
+	PyObject *v;
+	switch (waiter_step(w, &v)) {
+	case STEP_YIELD:
+		return v;
+	case STEP_RETURN: {
+		/* StopIteration(value): an int is never a tuple or an exception. */
+		PyErr_SetObject(PyExc_StopIteration, v);
+		Py_DECREF(v);
+		return NULL;
+	}
+	default:
+		return NULL;
+	}
+}
+
+static PyObject *waiter_send(Waiter *w, PyObject *arg)
+{
+	(void)arg;
+	return waiter_iternext(w);
+}
+
+#if PY_VERSION_HEX >= 0x030A0000
+static PySendResult waiter_am_send(Waiter *w, PyObject *arg, PyObject **result)
+{
+	(void)arg;
+	switch (waiter_step(w, result)) {
+	case STEP_YIELD:
+		return PYGEN_NEXT;
+	case STEP_RETURN:
+		return PYGEN_RETURN;
+	default:
+		*result = NULL;
+		return PYGEN_ERROR;
+	}
+}
+#endif
+
+/* throw(exc) / throw(type[, value[, tb]]): raised at the await point. The
+ * op itself is not affected: its buffer stays pinned by the ring. */
+static PyObject *waiter_throw(Waiter *w, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)w;
+	if (nargs < 1 || nargs > 3) {
+		PyErr_SetString(PyExc_TypeError, "throw(exc) or throw(type, value, traceback)");
+		return NULL;
+	}
+	PyObject *typ = args[0], *val = nargs > 1 ? args[1] : Py_None;
+	if (PyExceptionInstance_Check(typ)) {
+		PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+	} else if (PyExceptionClass_Check(typ)) {
+		PyErr_SetObject(typ, val);
+	} else {
+		PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+	}
+	return NULL;
+}
+
+static PyObject *waiter_close(Waiter *w, PyObject *unused)
+{
+	(void)w;
+	(void)unused;
+	Py_RETURN_NONE;
+}
+
+static PyObject *waiter_await(Waiter *w)
+{
+	Py_INCREF(w);
+	return (PyObject *)w;
+}
+
+static PyObject *waiter_get_blocking(Waiter *w, void *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(w->blocking);
+}
+
+static int waiter_set_blocking(Waiter *w, PyObject *v, void *unused)
+{
+	(void)unused;
+	if (!v) {
+		PyErr_SetString(PyExc_AttributeError, "cannot delete _asyncio_future_blocking");
+		return -1;
+	}
+	int t = PyObject_IsTrue(v);
+	if (t < 0)
+		return -1;
+	w->blocking = (unsigned char)t;
+	return 0;
+}
+
+/* The raw result once the op has completed (also after a cancel that came
+ * too late, so callers can close an fd the op produced); else None. */
+static PyObject *waiter_get_res(Waiter *w, void *unused)
+{
+	(void)unused;
+	if (!w->has_res)
+		Py_RETURN_NONE;
+	return PyLong_FromLongLong(w->res);
+}
+
+static PyObject *waiter_get_id(Waiter *w, void *unused)
+{
+	(void)unused;
+	return PyLong_FromLongLong(w->id);
+}
+
+static PyObject *waiter_repr(Waiter *w)
+{
+	static const char *names[] = {"pending", "done", "cancelled"};
+	if (w->has_res)
+		return PyUnicode_FromFormat("<ringkit.aio op %lld %s res=%lld>", (long long)w->id,
+		                            names[w->state], (long long)w->res);
+	return PyUnicode_FromFormat("<ringkit.aio op %lld %s>", (long long)w->id, names[w->state]);
+}
+
+static PyMethodDef waiter_methods[] = {
+	{"result", (PyCFunction)waiter_result, METH_NOARGS, NULL},
+	{"exception", (PyCFunction)waiter_exception, METH_NOARGS, NULL},
+	{"done", (PyCFunction)waiter_done, METH_NOARGS, NULL},
+	{"cancelled", (PyCFunction)waiter_cancelled, METH_NOARGS, NULL},
+	{"get_loop", (PyCFunction)waiter_get_loop, METH_NOARGS, NULL},
+	{"add_done_callback", (PyCFunction)(void (*)(void))waiter_add_done_callback,
+	 METH_FASTCALL | METH_KEYWORDS, NULL},
+	{"remove_done_callback", (PyCFunction)waiter_remove_done_callback, METH_O, NULL},
+	{"cancel", (PyCFunction)(void (*)(void))waiter_cancel, METH_FASTCALL | METH_KEYWORDS, NULL},
+	{"send", (PyCFunction)waiter_send, METH_O, NULL},
+	{"throw", (PyCFunction)(void (*)(void))waiter_throw, METH_FASTCALL, NULL},
+	{"close", (PyCFunction)waiter_close, METH_NOARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef waiter_getset[] = {
+	{"_asyncio_future_blocking", (getter)waiter_get_blocking, (setter)waiter_set_blocking, NULL,
+	 NULL},
+	{"res", (getter)waiter_get_res, NULL, "the op's raw result once it completed, else None",
+	 NULL},
+	{"id", (getter)waiter_get_id, NULL, "the op id", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyAsyncMethods waiter_async = {
+	.am_await = (unaryfunc)waiter_await,
+#if PY_VERSION_HEX >= 0x030A0000
+	.am_send = (sendfunc)waiter_am_send,
+#endif
+};
+
+static PyTypeObject WaiterType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "ringkit._aioloop.Waiter",
+	.tp_doc = "An in-flight op of ringkit.aio: awaitable, future-compatible.",
+	.tp_basicsize = sizeof(Waiter),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_dealloc = (destructor)waiter_dealloc,
+	.tp_traverse = (traverseproc)waiter_traverse,
+	.tp_clear = (inquiry)waiter_clear,
+	.tp_repr = (reprfunc)waiter_repr,
+	.tp_as_async = &waiter_async,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = (iternextfunc)waiter_iternext,
+	.tp_methods = waiter_methods,
+	.tp_getset = waiter_getset,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Driver                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *driver_loop(Driver *d)
+{
+	PyObject *loop = d->loop_ref ? PyWeakref_GetObject(d->loop_ref) : Py_None;
+	if (loop == Py_None) {
+		PyErr_SetString(PyExc_RuntimeError, "the ring's event loop is gone");
+		return NULL;
+	}
+	return loop; /* borrowed */
+}
+
+static int driver_request_flush(Driver *d)
+{
+	if (d->flush_pending)
+		return 0;
+	PyObject *loop = driver_loop(d);
+	if (!loop)
+		return -1;
+	PyObject *r = PyObject_CallMethodOneArg(loop, str_call_soon, d->flush_cb);
+	if (!r)
+		return -1;
+	Py_DECREF(r);
+	d->flush_pending = 1;
+	return 0;
+}
+
+static void driver_schedule_flush(Driver *d)
+{
+	/* From cancel(): a failure to schedule must not turn Task.cancel() into
+	 * an exception; the next op or eventfd wakeup flushes anyway. */
+	if (driver_request_flush(d) < 0)
+		PyErr_WriteUnraisable((PyObject *)d);
+}
+
+static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *names[] = {"ring", "capacity", "pins", "loop", "on_other", NULL};
+	unsigned long long ptr;
+	unsigned int cap;
+	PyObject *pins, *loop, *on_other;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "KIO!OO:Driver", names, &ptr, &cap, &PyDict_Type,
+	                                 &pins, &loop, &on_other))
+		return NULL;
+	if (!ptr || !cap) {
+		PyErr_SetString(PyExc_ValueError, "Driver needs a live ring and its capacity");
+		return NULL;
+	}
+	Driver *d = (Driver *)type->tp_alloc(type, 0);
+	if (!d)
+		return NULL;
+	d->ring = (rk_ring *)(uintptr_t)ptr;
+	d->cap = cap;
+	Py_INCREF(pins);
+	d->pins = pins;
+	Py_INCREF(on_other);
+	d->on_other = on_other;
+	d->table = PyMem_Calloc(cap, sizeof *d->table);
+	d->loop_ref = PyWeakref_NewRef(loop, NULL);
+	d->flush_cb = PyObject_GetAttrString((PyObject *)d, "_flush");
+	d->cancel_retry = PyList_New(0);
+	if (!d->table || !d->loop_ref || !d->flush_cb || !d->cancel_retry) {
+		if (!d->table)
+			PyErr_NoMemory();
+		Py_DECREF(d);
+		return NULL;
+	}
+	return (PyObject *)d;
+}
+
+static int driver_traverse(Driver *d, visitproc visit, void *arg)
+{
+	Py_VISIT(d->pins);
+	Py_VISIT(d->loop_ref);
+	Py_VISIT(d->on_other);
+	Py_VISIT(d->flush_cb);
+	Py_VISIT(d->cancel_retry);
+	for (uint32_t i = 0; d->table && i < d->cap; i++)
+		Py_VISIT(d->table[i]);
+	return 0;
+}
+
+static int driver_clear(Driver *d)
+{
+	Py_CLEAR(d->pins);
+	Py_CLEAR(d->loop_ref);
+	Py_CLEAR(d->on_other);
+	Py_CLEAR(d->flush_cb);
+	Py_CLEAR(d->cancel_retry);
+	for (uint32_t i = 0; d->table && i < d->cap; i++)
+		Py_CLEAR(d->table[i]);
+	return 0;
+}
+
+static void driver_dealloc(Driver *d)
+{
+	PyObject_GC_UnTrack(d);
+	if (last_drv == d)
+		last_drv = NULL;
+	driver_clear(d);
+	PyMem_Free(d->table);
+	Py_TYPE(d)->tp_free((PyObject *)d);
+}
+
+/* Takes the waiter of a final completion out of the table, or NULL. */
+static Waiter *driver_take(Driver *d, const rk_cqe *c)
+{
+	if (c->id < 0 || (c->flags & RK_CQE_F_MORE))
+		return NULL;
+	uint32_t slot = (uint32_t)c->id;
+	if (slot >= d->cap)
+		return NULL;
+	Waiter *w = d->table[slot];
+	if (!w || w->id != c->id)
+		return NULL;
+	d->table[slot] = NULL;
+	return w; /* the table's reference, now the caller's */
+}
+
+static int driver_release_pin(Driver *d, const rk_cqe *c)
+{
+	if (c->flags & RK_CQE_F_MORE || PyDict_GET_SIZE(d->pins) == 0)
+		return 0;
+	PyObject *key = PyLong_FromLongLong(c->id);
+	if (!key)
+		return -1;
+	int r = PyDict_DelItem(d->pins, key);
+	Py_DECREF(key);
+	if (r < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
+		PyErr_Clear();
+		r = 0;
+	}
+	return r;
+}
+
+static void retry_cancels(Driver *d)
+{
+	Py_ssize_t n = PyList_GET_SIZE(d->cancel_retry);
+	if (!n)
+		return;
+	PyObject *list = d->cancel_retry;
+	d->cancel_retry = PyList_New(0);
+	if (!d->cancel_retry) {
+		d->cancel_retry = list;
+		PyErr_WriteUnraisable((PyObject *)d);
+		return;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		Waiter *w = (Waiter *)PyList_GET_ITEM(list, i);
+		if (w->state == PENDING && w->drv && waiter_send_cancel(w) < 0)
+			PyList_Append(d->cancel_retry, (PyObject *)w);
+	}
+	Py_DECREF(list);
+}
+
+/* Reaps every ready completion: waiters finish and their tasks run right
+ * here; everything else goes to on_other as (id, res, flags) tuples. When
+ * a callback raises (a task lets KeyboardInterrupt out), the rest of the
+ * batch is still dispatched, then the first exception propagates. */
+static PyObject *driver_drain(Driver *d, PyObject *unused)
+{
+	(void)unused;
+	rk_cqe cqes[REAP_BATCH];
+	PyObject *others = NULL;
+	PyObject *et = NULL, *ev = NULL, *etb = NULL;
+	int failed = 0;
+	Py_INCREF(d); /* a task may drop the last other reference */
+	retry_cancels(d);
+	while (d->ring) {
+		int n = rk_reap(d->ring, cqes, REAP_BATCH, 0, 0);
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			if (!failed) {
+				PyObject *res = PyLong_FromLong(n);
+				PyObject *exc = res ? PyObject_CallOneArg(make_error, res) : NULL;
+				Py_XDECREF(res);
+				if (exc) {
+					PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+					Py_DECREF(exc);
+				}
+				PyErr_Fetch(&et, &ev, &etb);
+				failed = 1;
+			}
+			break;
+		}
+		/* Every waiter of the batch leaves the table before any task runs:
+		 * rk_reap freed all their slots, and a task's next op may take one. */
+		Waiter *done[REAP_BATCH];
+		for (int k = 0; k < n; k++) {
+			const rk_cqe *c = &cqes[k];
+			done[k] = driver_take(d, c);
+			if (driver_release_pin(d, c) < 0) {
+				if (!failed)
+					PyErr_Fetch(&et, &ev, &etb);
+				else
+					PyErr_Clear();
+				failed = 1;
+			}
+		}
+		for (int k = 0; k < n; k++) {
+			const rk_cqe *c = &cqes[k];
+			Waiter *w = done[k];
+			int r;
+			if (w) {
+				w->res = c->res;
+				w->has_res = 1;
+				r = waiter_finish(w, w->cancel_requested ? CANCELLED : DONE, 1);
+				Py_DECREF(w);
+			} else if (!others && !(others = PyList_New(0))) {
+				r = -1;
+			} else {
+				PyObject *rec = Py_BuildValue("(LiI)", (long long)c->id, (int)c->res,
+				                              (unsigned int)c->flags);
+				r = rec ? PyList_Append(others, rec) : -1;
+				Py_XDECREF(rec);
+			}
+			if (r < 0) {
+				if (!failed)
+					PyErr_Fetch(&et, &ev, &etb);
+				else
+					PyErr_Clear();
+				failed = 1;
+			}
+		}
+		if (n < REAP_BATCH)
+			break;
+	}
+	if (others) {
+		PyObject *r = PyObject_CallOneArg(d->on_other, others);
+		Py_DECREF(others);
+		if (r)
+			Py_DECREF(r);
+		else if (!failed) {
+			PyErr_Fetch(&et, &ev, &etb);
+			failed = 1;
+		} else
+			PyErr_Clear();
+	}
+	Py_DECREF(d);
+	if (failed) {
+		PyErr_Restore(et, ev, etb);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *driver_flush(Driver *d, PyObject *unused)
+{
+	d->flush_pending = 0;
+	return driver_drain(d, unused);
+}
+
+static PyObject *driver_schedule(Driver *d, PyObject *unused)
+{
+	(void)unused;
+	if (!d->ring) {
+		PyErr_SetString(PyExc_ValueError, "ring is closed");
+		return NULL;
+	}
+	if (driver_request_flush(d) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* Registers a waiter for op id (queued through ringkit.Ring, whose pin
+ * table holds the op's buffers) and queues the flush that submits it. */
+static Waiter *driver_track(Driver *d, int64_t id, int raw)
+{
+	uint32_t slot = (uint32_t)id;
+	if (id < 0 || slot >= d->cap) {
+		PyErr_Format(PyExc_ValueError, "not an op id of this ring: %lld", (long long)id);
+		return NULL;
+	}
+	if (d->table[slot]) {
+		PyErr_Format(PyExc_ValueError, "op %lld already has a waiter", (long long)id);
+		return NULL;
+	}
+	PyObject *loop = driver_loop(d);
+	if (!loop || driver_request_flush(d) < 0)
+		return NULL;
+	Waiter *w = waiter_new(d, loop, id, raw);
+	if (!w)
+		return NULL;
+	Py_INCREF(w);
+	d->table[slot] = w;
+	return w;
+}
+
+static PyObject *driver_wait(Driver *d, PyObject *args, PyObject *kw)
+{
+	static char *names[] = {"op_id", "raw", NULL};
+	long long id;
+	int raw = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "L|p:wait", names, &id, &raw))
+		return NULL;
+	if (!d->ring) {
+		PyErr_SetString(PyExc_ValueError, "ring is closed");
+		return NULL;
+	}
+	return (PyObject *)driver_track(d, id, raw);
+}
+
+/* Called by ringkit.Ring.close() once the kernel is done with every op:
+ * what still waits is cancelled (its callbacks run soon, not now: close()
+ * may be called from inside a task). */
+static PyObject *driver_detach(Driver *d, PyObject *unused)
+{
+	(void)unused;
+	d->ring = NULL;
+	int failed = 0;
+	for (uint32_t i = 0; i < d->cap; i++) {
+		Waiter *w = d->table[i];
+		if (!w)
+			continue;
+		d->table[i] = NULL;
+		if (w->state == PENDING && waiter_finish(w, CANCELLED, 0) < 0) {
+			if (failed)
+				PyErr_WriteUnraisable((PyObject *)d);
+			failed = 1;
+		}
+		Py_DECREF(w);
+	}
+	if (failed)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *driver_get_closed(Driver *d, void *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(!d->ring);
+}
+
+static PyObject *driver_get_pending(Driver *d, void *unused)
+{
+	(void)unused;
+	long n = 0;
+	for (uint32_t i = 0; i < d->cap; i++)
+		n += d->table[i] != NULL;
+	return PyLong_FromLong(n);
+}
+
+static PyMethodDef driver_methods[] = {
+	{"drain", (PyCFunction)driver_drain, METH_NOARGS,
+	 "Reaps ready completions, finishing waiters (their tasks run now)."},
+	{"_flush", (PyCFunction)driver_flush, METH_NOARGS, "The flush queued by schedule_flush()."},
+	{"schedule_flush", (PyCFunction)driver_schedule, METH_NOARGS,
+	 "Queues one flush (submit and reap) at the end of this loop pass."},
+	{"wait", (PyCFunction)(void (*)(void))driver_wait, METH_VARARGS | METH_KEYWORDS,
+	 "wait(op_id, raw=False): the awaitable of an op queued on the ring."},
+	{"detach", (PyCFunction)driver_detach, METH_NOARGS,
+	 "The ring closed: pending waiters finish as cancelled."},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef driver_getset[] = {
+	{"closed", (getter)driver_get_closed, NULL, NULL, NULL},
+	{"pending", (getter)driver_get_pending, NULL, "waiters not yet completed", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject DriverType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "ringkit._aioloop.Driver",
+	.tp_doc = "Driver(ring, capacity, pins, loop, on_other): completes ringkit.aio waiters.",
+	.tp_basicsize = sizeof(Driver),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_new = driver_new,
+	.tp_dealloc = (destructor)driver_dealloc,
+	.tp_traverse = (traverseproc)driver_traverse,
+	.tp_clear = (inquiry)driver_clear,
+	.tp_methods = driver_methods,
+	.tp_getset = driver_getset,
+};
+
+/* ------------------------------------------------------------------------ */
+/* The hot ops                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The running loop's driver; made through the factory on first use. */
+static Driver *current_driver(void)
+{
+	PyObject *loop = PyObject_CallNoArgs(get_running_loop);
+	if (!loop)
+		return NULL;
+	if (loop == Py_None) {
+		Py_DECREF(loop);
+		PyErr_SetString(PyExc_RuntimeError, "no running event loop");
+		return NULL;
+	}
+	Driver *d = last_drv;
+	if (!d || !d->ring || PyWeakref_GetObject(d->loop_ref) != loop) {
+		PyObject *r = PyObject_CallOneArg(factory, loop);
+		if (!r) {
+			Py_DECREF(loop);
+			return NULL;
+		}
+		if (!PyObject_TypeCheck(r, &DriverType)) {
+			Py_DECREF(r);
+			Py_DECREF(loop);
+			PyErr_SetString(PyExc_TypeError, "the aio factory must return a Driver");
+			return NULL;
+		}
+		Py_XSETREF(last_drv, (Driver *)r);
+		d = last_drv;
+	}
+	Py_DECREF(loop);
+	return d; /* borrowed from last_drv */
+}
+
+enum { OP_READ, OP_WRITE, OP_RECV, OP_SEND };
+
+/* read/write/recv/send: pins the buffer (a memoryview: a buffer export,
+ * so the object can be neither freed nor resized) in the ring's pin table,
+ * queues the op, returns its waiter. */
+static PyObject *buffer_op(int op, PyObject *const *args, Py_ssize_t nargs, const char *usage)
+{
+	if (nargs < 2 || nargs > 3) {
+		PyErr_SetString(PyExc_TypeError, usage);
+		return NULL;
+	}
+	long long arg = op == OP_READ || op == OP_WRITE ? -1 : 0;
+	if (nargs == 3) {
+		arg = PyLong_AsLongLong(args[2]);
+		if (arg == -1 && PyErr_Occurred())
+			return NULL;
+	}
+	int fd = PyObject_AsFileDescriptor(args[0]);
+	if (fd < 0)
+		return NULL;
+	Driver *d = current_driver();
+	if (!d)
+		return NULL;
+	PyObject *view = PyMemoryView_FromObject(args[1]);
+	if (!view)
+		return NULL;
+	Py_buffer *b = PyMemoryView_GET_BUFFER(view);
+	int64_t id;
+	if ((op == OP_READ || op == OP_RECV) && b->readonly) {
+		PyErr_SetString(PyExc_TypeError, "a writable buffer is needed");
+		goto fail;
+	}
+	if (!PyBuffer_IsContiguous(b, 'C')) {
+		PyErr_SetString(PyExc_TypeError, "the buffer must be contiguous");
+		goto fail;
+	}
+	if ((size_t)b->len > UINT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "buffer larger than 4 GiB - 1");
+		goto fail;
+	}
+	if ((op == OP_RECV || op == OP_SEND) && (arg < INT32_MIN || arg > INT32_MAX)) {
+		PyErr_SetString(PyExc_ValueError, "msg_flags out of range");
+		goto fail;
+	}
+	switch (op) {
+	case OP_READ:
+		id = rk_prep_read(d->ring, fd, b->buf, (uint32_t)b->len, arg, 0);
+		break;
+	case OP_WRITE:
+		id = rk_prep_write(d->ring, fd, b->buf, (uint32_t)b->len, arg, 0);
+		break;
+	case OP_RECV:
+		id = rk_prep_recv(d->ring, fd, b->buf, (uint32_t)b->len, (int32_t)arg, 0);
+		break;
+	default:
+		id = rk_prep_send(d->ring, fd, b->buf, (uint32_t)b->len, (int32_t)arg, 0);
+		break;
+	}
+	if (id < 0) {
+		PyObject *res = PyLong_FromLongLong(id);
+		PyObject *exc = res ? PyObject_CallOneArg(make_error, res) : NULL;
+		Py_XDECREF(res);
+		if (exc) {
+			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+			Py_DECREF(exc);
+		}
+		goto fail;
+	}
+	/* The op is queued: from here on its buffer must stay pinned whatever
+	 * fails, so the pin goes in first. A file object (fileno()) is kept
+	 * alive with it. */
+	PyObject *key = PyLong_FromLongLong(id);
+	PyObject *pin = view;
+	if (key && !PyLong_CheckExact(args[0])) {
+		pin = PyTuple_Pack(2, view, args[0]);
+		Py_DECREF(view);
+	}
+	view = NULL;
+	if (!key || !pin || PyDict_SetItem(d->pins, key, pin) < 0) {
+		Py_XDECREF(key);
+		Py_XDECREF(pin);
+		/* Unpinnable: cancel and wait it out rather than free the buffer. */
+		rk_submit(d->ring);
+		rk_cancel_sync(d->ring, id, -1);
+		return NULL;
+	}
+	Py_DECREF(key);
+	Py_DECREF(pin);
+	return (PyObject *)driver_track(d, id, 0);
+fail:
+	Py_DECREF(view);
+	return NULL;
+}
+
+static PyObject *aio_read(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)m;
+	return buffer_op(OP_READ, args, nargs, "read(fd, buf, offset=-1)");
+}
+
+static PyObject *aio_write(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)m;
+	return buffer_op(OP_WRITE, args, nargs, "write(fd, data, offset=-1)");
+}
+
+static PyObject *aio_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)m;
+	return buffer_op(OP_RECV, args, nargs, "recv(fd, buf, msg_flags=0)");
+}
+
+static PyObject *aio_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)m;
+	return buffer_op(OP_SEND, args, nargs, "send(fd, data, msg_flags=0)");
+}
+
+static PyObject *aio_setup(PyObject *m, PyObject *args)
+{
+	(void)m;
+	PyObject *f, *e;
+	if (!PyArg_ParseTuple(args, "OO:setup", &f, &e))
+		return NULL;
+	Py_INCREF(f);
+	Py_XSETREF(factory, f);
+	Py_INCREF(e);
+	Py_XSETREF(make_error, e);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+	{"read", (PyCFunction)(void (*)(void))aio_read, METH_FASTCALL,
+	 "read(fd, buf, offset=-1): awaitable byte count read into buf (writable buffer)."},
+	{"write", (PyCFunction)(void (*)(void))aio_write, METH_FASTCALL,
+	 "write(fd, data, offset=-1): awaitable byte count written from data (any buffer)."},
+	{"recv", (PyCFunction)(void (*)(void))aio_recv, METH_FASTCALL,
+	 "recv(fd, buf, msg_flags=0): awaitable byte count received (0 at end of stream)."},
+	{"send", (PyCFunction)(void (*)(void))aio_send, METH_FASTCALL,
+	 "send(fd, data, msg_flags=0): awaitable byte count sent (may be short)."},
+	{"setup", aio_setup, METH_VARARGS,
+	 "setup(factory, error): factory(loop) -> Driver; error(res) -> OSError."},
+	{NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef aioloop_module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "ringkit._aioloop",
+	.m_doc = "The asyncio hot path of ringkit.aio (waiters completed from reaped completions).",
+	.m_size = -1,
+	.m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__aioloop(void)
+{
+	if (PyType_Ready(&WaiterType) < 0 || PyType_Ready(&DriverType) < 0)
+		return NULL;
+	PyObject *events = PyImport_ImportModule("asyncio.events");
+	PyObject *asyncio = events ? PyImport_ImportModule("asyncio") : NULL;
+	if (!asyncio) {
+		Py_XDECREF(events);
+		return NULL;
+	}
+	get_running_loop = PyObject_GetAttrString(events, "_get_running_loop");
+	cancelled_error = PyObject_GetAttrString(asyncio, "CancelledError");
+	invalid_state = PyObject_GetAttrString(asyncio, "InvalidStateError");
+	Py_DECREF(events);
+	Py_DECREF(asyncio);
+	str_call_soon = PyUnicode_InternFromString("call_soon");
+	str_context = PyUnicode_InternFromString("context");
+	if (!get_running_loop || !cancelled_error || !invalid_state || !str_call_soon || !str_context)
+		return NULL;
+	PyObject *m = PyModule_Create(&aioloop_module);
+	if (!m)
+		return NULL;
+	Py_INCREF(&WaiterType);
+	Py_INCREF(&DriverType);
+	if (PyModule_AddObject(m, "Waiter", (PyObject *)&WaiterType) < 0 ||
+	    PyModule_AddObject(m, "Driver", (PyObject *)&DriverType) < 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
+}
