@@ -989,6 +989,27 @@ static Driver *current_driver(void)
 
 enum { OP_READ, OP_WRITE, OP_RECV, OP_SEND };
 
+/* An int fd as the C library sees it (a negative one gets its -EBADF from
+ * the prep, as through ringkit.Ring), or an object's fileno(). */
+static int fd_arg(PyObject *o)
+{
+	if (!PyLong_Check(o))
+		return PyObject_AsFileDescriptor(o);
+	long long v = PyLong_AsLongLong(o);
+	if (v == -1 && PyErr_Occurred()) {
+		if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+			PyErr_Clear();
+			PyErr_SetString(PyExc_ValueError, "fd out of range");
+		}
+		return -1;
+	}
+	if (v < INT32_MIN || v > INT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "fd out of range");
+		return -1;
+	}
+	return (int)v;
+}
+
 /* read/write/recv/send: pins the buffer (a memoryview: a buffer export,
  * so the object can be neither freed nor resized) in the ring's pin table,
  * queues the op, returns its waiter. */
@@ -1004,8 +1025,8 @@ static PyObject *buffer_op(int op, PyObject *const *args, Py_ssize_t nargs, cons
 		if (arg == -1 && PyErr_Occurred())
 			return NULL;
 	}
-	int fd = PyObject_AsFileDescriptor(args[0]);
-	if (fd < 0)
+	int fd = fd_arg(args[0]);
+	if (fd == -1 && PyErr_Occurred())
 		return NULL;
 	Driver *d = current_driver();
 	if (!d)
