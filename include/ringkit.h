@@ -664,8 +664,10 @@ RK_API int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t i
  * thread blocked in rk_reap on the target.
  *
  * rk_prep_msg_ring posts (value, res) to the ring whose fd is target_fd
- * (rk_ring_fd of the target, or its slot in this ring's file table with
- * RK_FIXED_FILE). value is 0..RK_MSG_VALUE_MAX, else -EINVAL. The sender's
+ * (rk_ring_fd of the target). The kernel keeps ring fds out of file tables
+ * (registering one fails with -EBADF), so with RK_FIXED_FILE the slot can
+ * never hold a ring and the message fails (-EBADF or -EBADFD, the fallback
+ * alike). value is 0..RK_MSG_VALUE_MAX, else -EINVAL. The sender's
  * own completion is res 0 once the message is posted, or -EBADFD when
  * target_fd is not a ring, -EOVERFLOW when the target's CQ is full.
  *

@@ -881,25 +881,27 @@ static PyObject *driver_wait(Driver *d, PyObject *args, PyObject *kw)
 
 /* Called by ringkit.Ring.close() once the kernel is done with every op:
  * what still waits is cancelled (its callbacks run soon, not now: close()
- * may be called from inside a task). */
+ * may be called from inside a task). Closing never fails because a
+ * callback could not be scheduled (a closed loop): that is reported as
+ * unraisable. */
 static PyObject *driver_detach(Driver *d, PyObject *unused)
 {
 	(void)unused;
 	d->ring = NULL;
-	int failed = 0;
 	for (uint32_t i = 0; i < d->cap; i++) {
 		Waiter *w = d->table[i];
 		if (!w)
 			continue;
 		d->table[i] = NULL;
-		if (w->state == PENDING && waiter_finish(w, CANCELLED, 0) < 0) {
-			if (failed)
-				PyErr_WriteUnraisable((PyObject *)d);
-			failed = 1;
-		}
+		if (w->state == PENDING && waiter_finish(w, CANCELLED, 0) < 0)
+			PyErr_WriteUnraisable((PyObject *)w);
 		Py_DECREF(w);
 	}
-	if (failed)
+	Py_CLEAR(d->cancel_retry);
+	d->cancel_retry = PyList_New(0);
+	if (last_drv == d)
+		Py_CLEAR(last_drv); /* it holds the ring's objects alive otherwise */
+	if (!d->cancel_retry)
 		return NULL;
 	Py_RETURN_NONE;
 }
