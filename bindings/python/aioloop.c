@@ -69,6 +69,10 @@ static PyObject *invalid_state;    /* asyncio.InvalidStateError */
 static PyObject *factory;          /* callable(loop) -> Driver, set by ringkit.aio */
 static PyObject *make_error;       /* callable(res) -> OSError, set by ringkit.aio */
 static Driver *last_drv;           /* the driver the last lookup found */
+/* The driver whose drain is resuming tasks on this thread: the ops those
+ * tasks queue belong to its loop, found without asking asyncio (whose
+ * running-loop lookup makes a getpid system call each time). */
+static _Thread_local Driver *draining;
 static PyObject *str_call_soon, *str_context;
 
 /* ------------------------------------------------------------------------ */
@@ -743,6 +747,8 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 	PyObject *et = NULL, *ev = NULL, *etb = NULL;
 	int failed = 0;
 	Py_INCREF(d); /* a task may drop the last other reference */
+	Driver *outer = draining;
+	draining = d;
 	retry_cancels(d);
 	while (d->ring) {
 		int n = rk_reap(d->ring, cqes, REAP_BATCH, 0, 0);
@@ -815,6 +821,7 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 		} else
 			PyErr_Clear();
 	}
+	draining = outer;
 	Py_DECREF(d);
 	if (failed) {
 		PyErr_Restore(et, ev, etb);
@@ -961,6 +968,8 @@ static PyTypeObject DriverType = {
 /* The running loop's driver; made through the factory on first use. */
 static Driver *current_driver(void)
 {
+	if (draining && draining->ring)
+		return draining;
 	PyObject *loop = PyObject_CallNoArgs(get_running_loop);
 	if (!loop)
 		return NULL;
