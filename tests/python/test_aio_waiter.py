@@ -315,3 +315,34 @@ def test_ring_ops_and_waiters_mix_with_plain_ring_use():
             r.wait(0)
 
     run(main())
+
+
+def test_loops_in_two_threads_keep_their_own_rings(datafile):
+    import threading
+    path, data = datafile
+    results, rings = {}, {}
+
+    async def work(name):
+        fd = os.open(path, os.O_RDONLY)
+        rings[name] = aio.ring()
+        got = []
+
+        async def reader(k):
+            buf = bytearray(32)
+            for i in range(k, 400, 8):
+                off = (i * 32) % (len(data) - 32)
+                assert await aio.read(fd, buf, off) == 32 and bytes(buf) == data[off:off + 32]
+                assert aio.ring() is rings[name]
+                got.append(i)
+
+        await asyncio.gather(*[reader(k) for k in range(8)])
+        os.close(fd)
+        results[name] = len(got)
+        aio.close()
+
+    threads = [threading.Thread(target=lambda n=n: asyncio.run(work(n))) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"a": 400, "b": 400} and rings["a"] is not rings["b"]
