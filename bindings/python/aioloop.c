@@ -582,14 +582,29 @@ static PyTypeObject WaiterType = {
 /* Driver                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* The loop a weak reference names (a new reference), or NULL if it is gone. */
+static PyObject *weak_target(PyObject *ref)
+{
+	if (!ref)
+		return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+	PyObject *o;
+	return PyWeakref_GetRef(ref, &o) > 0 ? o : NULL;
+#else
+	PyObject *o = PyWeakref_GetObject(ref);
+	if (o == Py_None)
+		return NULL;
+	Py_INCREF(o);
+	return o;
+#endif
+}
+
 static PyObject *driver_loop(Driver *d)
 {
-	PyObject *loop = d->loop_ref ? PyWeakref_GetObject(d->loop_ref) : Py_None;
-	if (loop == Py_None) {
+	PyObject *loop = weak_target(d->loop_ref);
+	if (!loop && !PyErr_Occurred())
 		PyErr_SetString(PyExc_RuntimeError, "the ring's event loop is gone");
-		return NULL;
-	}
-	return loop; /* borrowed */
+	return loop;
 }
 
 static int driver_request_flush(Driver *d)
@@ -600,6 +615,7 @@ static int driver_request_flush(Driver *d)
 	if (!loop)
 		return -1;
 	PyObject *r = PyObject_CallMethodOneArg(loop, str_call_soon, d->flush_cb);
+	Py_DECREF(loop);
 	if (!r)
 		return -1;
 	Py_DECREF(r);
@@ -862,9 +878,10 @@ static Waiter *driver_track(Driver *d, int64_t id, int raw)
 		return NULL;
 	}
 	PyObject *loop = driver_loop(d);
-	if (!loop || driver_request_flush(d) < 0)
+	if (!loop)
 		return NULL;
-	Waiter *w = waiter_new(d, loop, id, raw);
+	Waiter *w = driver_request_flush(d) < 0 ? NULL : waiter_new(d, loop, id, raw);
+	Py_DECREF(loop);
 	if (!w)
 		return NULL;
 	Py_INCREF(w);
@@ -979,7 +996,10 @@ static Driver *current_driver(void)
 		return NULL;
 	}
 	Driver *d = last_drv;
-	if (!d || !d->ring || PyWeakref_GetObject(d->loop_ref) != loop) {
+	PyObject *dloop = d && d->ring ? weak_target(d->loop_ref) : NULL;
+	Py_XDECREF(dloop); /* only compared: loop itself is held */
+	if (!dloop || dloop != loop) {
+		PyErr_Clear();
 		PyObject *r = PyObject_CallOneArg(factory, loop);
 		if (!r) {
 			Py_DECREF(loop);
