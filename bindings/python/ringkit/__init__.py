@@ -7,15 +7,16 @@
         for op_id, res, flags in ring.reap(wait=1):
             ringkit.check(res)
 
-Ops return integer ids; reap() returns (id, result, flags) completions; a
+Ops return integer ids; reap() returns (id, result, flags) completions
+(reap_into() writes them as 16-byte records into a buffer instead); a
 negative result is -errno (check() raises it as OSError). Buffers are held
 until their op's final completion. ringkit.aio awaits ops from asyncio.
 """
 from typing import Dict
 
-from ._core import (AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, CQE_F_NOTIF,
-                    FILE_INDEX_ALLOC, FILES_SKIP, Batch, Completion, RecvMsg, Ring,
-                    message_value)
+from ._core import (AT_FDCWD, CQE_BUFFER_SHIFT, CQE_DTYPE, CQE_F_BUFFER, CQE_F_MORE,
+                    CQE_F_NOTIF, CQE_FORMAT, CQE_SIZE, FILE_INDEX_ALLOC, FILES_SKIP, Batch,
+                    Completion, RecvMsg, Ring, message_value)
 from ._errors import check, error, strerror
 from ._region import Region
 from ._ringkit import ffi as _ffi, lib as _lib
@@ -64,7 +65,8 @@ __all__ = [
     "Ring", "Batch", "Region", "RecvMsg", "Completion", "Statx", "message_value",
     "CQE_F_NOTIF", "NOTIF_USAGE_ZC_COPIED", "FILE_INDEX_ALLOC", "FILES_SKIP", "check", "error", "strerror",
     "constant", "constants", "version", "parse_statx", "decode_address", "encode_address",
-    "CQE_F_MORE", "CQE_F_BUFFER", "CQE_BUFFER_SHIFT", "STATX_SIZE", "AT_FDCWD",
+    "CQE_F_MORE", "CQE_F_BUFFER", "CQE_BUFFER_SHIFT", "CQE_SIZE", "CQE_FORMAT", "CQE_DTYPE",
+    "STATX_SIZE", "AT_FDCWD",
     "FIXED_FILE", "DRAIN", "LINK", "HARDLINK", "ASYNC",
     "TIMEOUT_ABS", "TIMEOUT_BOOTTIME", "TIMEOUT_REALTIME",
 ]

@@ -10,12 +10,14 @@ from submission until the op's final completion is reaped (or the ring is
 closed), so the object can be neither freed nor resized while the kernel
 writes into it, even when the caller drops every reference to it.
 """
+import array
 import errno
 import os
 import struct
+import sys
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _sockaddr, _statx
 from ._errors import InvalidSetup, error, setup_error, strerror
@@ -45,12 +47,40 @@ _MSG_VALUE_MASK = _const("RK_MSG_VALUE_MASK")
 AT_FDCWD = -100
 
 _CQE = struct.Struct("=qiI")
+CQE_SIZE = _CQE.size
+CQE_FORMAT = _CQE.format
+# For numpy: numpy.dtype(ringkit.CQE_DTYPE) views a reap_into() buffer.
+CQE_DTYPE = [("id", "=i8"), ("res", "=i4"), ("flags", "=u4")]
 _EINTR = errno.EINTR
 _MORE = lib.RK_CQE_F_MORE
 _REAP_BATCH = 256
 _NULL = ffi.NULL
 _from_buffer = ffi.from_buffer
 _BYTES = ffi.typeof("char[]")  # passing the type positionally is the fast path
+_I32 = ffi.typeof("int32_t[]")
+_I64 = ffi.typeof("int64_t[]")
+_array = array.array
+_MISALIGNED = lib.RKPY_MISALIGNED
+
+
+def _int_formats(size: int) -> frozenset:
+    # Buffer formats (struct syntax) of signed integers `size` bytes wide in
+    # native byte order: exactly the buffers C may read as intN_t. An
+    # array.array's typecode is one of its own unprefixed formats.
+    order = "<" if sys.byteorder == "little" else ">"
+    out = set()
+    for prefix in ("", "@", "=", order):
+        for code in "bhilqn":
+            try:
+                if struct.calcsize(prefix + code) == size:
+                    out.add(prefix + code)
+            except struct.error:
+                pass  # "n" exists in native mode only
+    return frozenset(out)
+
+
+_I32_FORMATS = _int_formats(4)
+_I64_FORMATS = _int_formats(8)
 
 # Memory the kernel may still write after a failed close must outlive us.
 _leaked_pins: List[Any] = []
@@ -75,6 +105,38 @@ def _wbuf(obj):
                         "got %s" % type(obj).__name__) from None
 
 
+def _ints(obj, ctype, formats, what: str, writable: bool = False):
+    """`obj` as a C array of ctype without copying, when it is a buffer of
+    that item type; None when it is no buffer at all (a plain sequence).
+    Checked first, because ffi.from_buffer would read any bytes as ints."""
+    cls = obj.__class__
+    if cls is _array:
+        if obj.typecode not in formats:
+            raise TypeError("%s: array.array of typecode %r, expected one of %s"
+                            % (what, obj.typecode, _codes(formats)))
+    else:
+        try:
+            m = obj if cls is memoryview else memoryview(obj)
+        except TypeError:
+            return None
+        if m.format not in formats:
+            raise TypeError("%s: buffer of format %r (itemsize %d), expected signed %d-byte "
+                            "native ints (%s)" % (what, m.format, m.itemsize,
+                                                  8 if ctype is _I64 else 4, _codes(formats)))
+        if m.ndim != 1:
+            raise ValueError("%s: a 1-D buffer is required, got %d dimensions" % (what, m.ndim))
+    try:
+        return _from_buffer(ctype, obj, writable)
+    except (BufferError, ValueError) as e:  # numpy says ValueError
+        if writable and memoryview(obj).readonly:
+            raise TypeError("%s: a writable buffer is required" % what) from None
+        raise ValueError("%s: %s" % (what, e)) from None  # not contiguous
+
+
+def _codes(formats) -> str:
+    return "/".join(sorted(f for f in formats if len(f) == 1))
+
+
 def _path(p) -> bytes:
     b = os.fsencode(p)
     if b"\0" in b:
@@ -88,6 +150,11 @@ def _seconds_to_ns(seconds) -> int:
     if seconds < 0:
         raise ValueError("timeout must be >= 0")
     return int(seconds * 1_000_000_000)
+
+
+def _ints_or_list(obj, ctype, formats, what):
+    c = _ints(obj, ctype, formats, what)
+    return list(obj) if c is None else c
 
 
 class Ring:
@@ -289,30 +356,80 @@ class Ring:
         if wait < 0:
             raise ValueError("wait must be >= 0")
         tns = -1 if timeout is None else _seconds_to_ns(timeout)
-        deadline = None
-        while True:
-            n = lib.rk_reap(self._ring, self._cqes, max, wait, tns)
-            if n > 0:
-                break
+        n = lib.rk_reap(self._ring, self._cqes, max, wait, tns)
+        if n <= 0:
+            if n < 0:
+                n = self._reap_again(lib.rk_reap, self._cqes, max, wait, tns, n)
             if n == 0:
                 return []
+        out = list(_CQE.iter_unpack(self._cqview[:n * 16]))
+        if self._pins:
+            self._unpin(out)
+        return out
+
+    def reap_into(self, out, wait: int = 0, timeout: Optional[float] = None) -> int:
+        """reap() without a Python object per completion: submits queued
+        ops, waits as reap() does, and writes up to len(out) // 16
+        completion records into the writable buffer `out`; returns how
+        many. Each record is 16 bytes, native byte order:
+
+            offset 0  int64   id      the op's id (negative: a msg_ring message)
+            offset 8  int32   res     the result: bytes, fd, 0 or -errno
+            offset 12 uint32  flags   CQE_F_MORE, CQE_F_BUFFER, ...
+
+        struct format CQE_FORMAT ("=qiI"); numpy.dtype(ringkit.CQE_DTYPE)
+        reads a bytearray `out` with numpy.frombuffer, or make `out` a numpy
+        array of that dtype. `out` must hold at least one record (else
+        ValueError) and start 8-byte aligned (bytearrays and numpy arrays
+        do). Buffers held for completed ops are released as by reap()."""
+        try:
+            buf = _from_buffer(_BYTES, out, True)
+        except BufferError:
+            buf = _wbuf(out)  # raises the TypeError
+        size = len(buf)
+        if size < 16:
+            raise ValueError("out holds no 16-byte completion record (%d bytes)" % size)
+        if wait < 0:
+            raise ValueError("wait must be >= 0")
+        tns = -1 if timeout is None else _seconds_to_ns(timeout)
+        n = lib.rkpy_reap_into(self._ring, buf, size, wait, tns)
+        if n <= 0:
+            if n == _MISALIGNED:
+                raise ValueError("out must start 8-byte aligned for completion records")
+            if n < 0:
+                n = self._reap_again(lib.rkpy_reap_into, buf, size, wait, tns, n)
+            if n == 0:
+                return 0
+        if self._pins:
+            self._unpin(_CQE.iter_unpack(ffi.buffer(buf, n * 16)))
+        return n
+
+    def _unpin(self, records) -> None:
+        # An op's final completion (no CQE_F_MORE) ends the ring's hold on
+        # what the op pinned: buffers, fd owners.
+        pop = self._pins.pop
+        for rec in records:
+            if not rec[2] & _MORE:
+                pop(rec[0], None)
+
+    def _reap_again(self, reap, out, size, wait, tns, n) -> int:
+        # reap() and reap_into() come here when their call returned an
+        # error, kept off their fast path. -EINTR is retried: returning to
+        # the interpreter between attempts runs the signal handler that
+        # interrupted the wait (KeyboardInterrupt propagates from here), and
+        # a handler that returns lets the wait go on for what is left of the
+        # timeout. Returns the count of the call that succeeds.
+        deadline = None
+        while n < 0:
             if n != -_EINTR:
                 self._fail(n)
-            # Looping back lets Python run the signal handler that
-            # interrupted the wait (KeyboardInterrupt propagates from here).
             if tns > 0:
                 now = time.monotonic_ns()
                 if deadline is None:
                     deadline = now + tns
                 tns = max_0(deadline - now)
-        out = list(_CQE.iter_unpack(self._cqview[:n * 16]))
-        pins = self._pins
-        if pins:
-            pop = pins.pop
-            for rec in out:
-                if not rec[2] & _MORE:
-                    pop(rec[0], None)
-        return out
+            n = reap(self._ring, out, size, wait, tns)
+        return n
 
     def _grow(self, n: int) -> None:
         self._cqes = ffi.new("rk_cqe[]", n)
@@ -478,45 +595,80 @@ class Ring:
                 del regions[old]
         regions[region] = None
 
-    def read_chunks(self, fd, region: Region, chunks: Sequence[int], offsets: Sequence[int],
-                    *, length: Optional[int] = None, flags: int = 0) -> List[int]:
-        """Queues one chunk read per (chunk, offset) pair in one FFI crossing;
-        returns their ids. The vectorised form of read_chunk for high queue
-        depths. If an op is refused, the ones before it stay queued (ids in
-        the error's `.ids`)."""
-        return self._chunks(0, fd, region, chunks, offsets, length, flags)
+    def read_chunks(self, fd, region: Region, chunks, offsets, *,
+                    length: Optional[int] = None, flags: int = 0,
+                    ids=None) -> Union[List[int], int]:
+        """Queues one chunk read per (chunk, offset) pair in one FFI crossing:
+        the vectorised read_chunk for high queue depths. Returns the ops'
+        ids as a list; with `ids` (a writable buffer of int64, at least as
+        long as `chunks`), writes them there and returns their count, so
+        no Python int is made per op.
 
-    def write_chunks(self, fd, region: Region, chunks: Sequence[int], offsets: Sequence[int],
-                     *, length: Optional[int] = None, flags: int = 0) -> List[int]:
-        """write_chunk for many (chunk, offset) pairs in one FFI crossing."""
-        return self._chunks(1, fd, region, chunks, offsets, length, flags)
+        `chunks` and `offsets` are sequences of ints, or buffers that C
+        reads in place: int32 for chunks (array.array("i"), numpy.int32),
+        int64 for offsets and ids (array.array("q"), numpy.int64),
+        memoryviews of those. A buffer of another item type raises
+        TypeError; lengths that differ, ValueError. If an op is refused,
+        the ones before it stay queued (their ids in the error's `.ids`).
+        With flags=FIXED_FILE, `fd` is a slot of the ring's file table."""
+        return self._chunks(0, fd, region, chunks, offsets, length, flags, ids)
 
-    def _chunks(self, write, fd, region, chunks, offsets, length, flags):
+    def write_chunks(self, fd, region: Region, chunks, offsets, *,
+                     length: Optional[int] = None, flags: int = 0,
+                     ids=None) -> Union[List[int], int]:
+        """write_chunk for many (chunk, offset) pairs in one FFI crossing;
+        arguments and result as read_chunks."""
+        return self._chunks(1, fd, region, chunks, offsets, length, flags, ids)
+
+    def _chunks(self, write, fd, region, chunks, offsets, length, flags, ids):
+        # An array.array of the right typecode goes straight to
+        # ffi.from_buffer (the cheapest check there is); other buffers take
+        # _ints' complete checks, lists and tuples cffi's own conversion.
+        cls = chunks.__class__
+        if cls is _array and chunks.typecode in _I32_FORMATS:
+            chunks = _from_buffer(_I32, chunks)
+        elif cls is not list and cls is not tuple:
+            chunks = _ints_or_list(chunks, _I32, _I32_FORMATS, "chunks")
+        cls = offsets.__class__
+        if cls is _array and offsets.typecode in _I64_FORMATS:
+            offsets = _from_buffer(_I64, offsets)
+        elif cls is not list and cls is not tuple:
+            offsets = _ints_or_list(offsets, _I64, _I64_FORMATS, "offsets")
         n = len(chunks)
         if len(offsets) != n:
-            raise ValueError("chunks and offsets differ in length")
+            raise ValueError("chunks and offsets differ in length (%d, %d)" % (n, len(offsets)))
         handle = region._handle()
-        ids = self._ids
-        if len(ids) < n:
-            ids = self._ids = ffi.new("int64_t[]", n)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
+        if ids is None:
+            out = self._ids
+            if len(out) < n:
+                out = self._ids = ffi.new("int64_t[]", n)
+        else:
+            if ids.__class__ is _array and ids.typecode in _I64_FORMATS:
+                out = _from_buffer(_I64, ids, True)
+            else:
+                out = _ints(ids, _I64, _I64_FORMATS, "ids", True)
+                if out is None:
+                    raise TypeError("ids: a writable int64 buffer is required, got %s"
+                                    % type(ids).__name__)
+            if len(out) < n:
+                raise ValueError("ids holds %d ids, %d ops asked for" % (len(out), n))
+        fd_is_int = fd.__class__ is int
         try:
-            k = lib.rkpy_prep_chunks(self._ring, write, fdn, handle, chunks, offsets, n,
-                                     region.chunk_size if length is None else length,
-                                     flags, ids)
+            k = lib.rkpy_prep_chunks(self._ring, write, fd if fd_is_int else _fileno(fd), handle,
+                                     chunks, offsets, n,
+                                     region.chunk_size if length is None else length, flags, out)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        out = ffi.unpack(ids, k)
         if k:
             if region not in self._regions:
                 self._use(region)
-            if fd.__class__ is not int:
-                self._pins.update(dict.fromkeys(out, fd))
+            if not fd_is_int:
+                self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
         if k < n:
-            err = error(ids[k]) if self._ring else ValueError("ring is closed")
-            err.ids = out
+            err = error(out[k]) if self._ring else ValueError("ring is closed")
+            err.ids = ffi.unpack(out, k)
             raise err
-        return out
+        return k if ids is not None else ffi.unpack(out, k)
 
     def fsync(self, fd, *, datasync: bool = False, offset: int = 0, length: int = 0,
               flags: int = 0) -> int:
