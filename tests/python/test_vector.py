@@ -527,3 +527,47 @@ def test_any_container_reads_what_pread_reads(blockfile, pairs, ckind, okind, wi
             want = os.pread(fd, CS, off)
             assert done[i] == len(want)
             assert bytes(region.view(c, len(want))) == want
+
+
+def test_array_batches_take_the_one_call_path_and_hold_nothing(ring, region, blockfile):
+    from ringkit import _vector
+    fd, data = blockfile
+    chunks = array.array("i", [region.alloc() for _ in range(4)])
+    offsets = array.array("q", [CS * b for b in (3, 1, 4, 1)])
+    ids = array.array("q", [0] * 4)
+    # What Ring.read_chunks hands to ringkit._vector: arrays are taken in
+    # place, anything else is left to the general path.
+    assert _vector.prep_chunks(ring._addr, 0, fd, region._addr, [0], offsets[:1], CS, 0,
+                               ids) is NotImplemented
+    assert _vector.prep_chunks(0, 0, fd, region._addr, chunks, offsets, CS, 0,
+                               ids) is NotImplemented
+    assert _vector.reap_into(ring._addr, bytearray(8), 0) is NotImplemented
+    assert ring.read_chunks(fd, region, chunks, offsets, ids=ids) == 4
+    out = bytearray(16 * 4)
+    got = 0
+    while got < 4:
+        got += ring.reap_into(out, 1)
+    check_blocks(region, list(chunks), list(offsets), data)
+    # No export outlives a call: the caller may resize its arrays at once.
+    chunks.append(0)
+    offsets.append(0)
+    ids.append(0)
+    out.extend(b"x")
+    for c in list(chunks)[:4]:
+        region.free(c)
+
+
+def test_closed_ring_or_region_on_the_one_call_path(region, blockfile):
+    fd, _ = blockfile
+    r = ringkit.Ring(8)
+    r.close()
+    chunks, offsets, ids = array.array("i", [0]), array.array("q", [0]), array.array("q", [0])
+    with pytest.raises(ValueError):
+        r.read_chunks(fd, region, chunks, offsets, ids=ids)
+    with pytest.raises(ValueError):
+        r.reap_into(bytearray(16))
+    other = ringkit.Region(CS, 1)
+    other.close()
+    with ringkit.Ring(8) as live:
+        with pytest.raises(ValueError):
+            live.read_chunks(fd, other, chunks, offsets, ids=ids)

@@ -19,7 +19,7 @@ import time
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import _sockaddr, _statx
+from . import _sockaddr, _statx, _vector
 from ._errors import InvalidSetup, error, setup_error, strerror
 from ._region import Region
 from ._ringkit import ffi, lib
@@ -157,6 +157,10 @@ def _ints_or_list(obj, ctype, formats, what):
     return list(obj) if c is None else c
 
 
+_vector_prep = _vector.prep_chunks
+_vector_reap = _vector.reap_into
+
+
 class Ring:
     """``Ring(entries=256, ...)``: an io_uring with an op table of
     ``capacity`` slots (default 4x entries). A context manager; ``close()``
@@ -180,6 +184,7 @@ class Ring:
                  msg_target: bool = False, fallback: bool = False,
                  no_fallback: bool = False, reap_batch: int = _REAP_BATCH):
         self._ring = _NULL
+        self._addr = 0  # the ring's address for ringkit._vector; 0 once closed
         self._pins: Dict[int, Any] = {}
         # Called once the ring is closed (ringkit.aio finishes its waiters).
         self._on_close: Optional[Callable[[], None]] = None
@@ -211,6 +216,7 @@ class Ring:
                                    % (entries, cq_entries, capacity, strerror(r)))
             raise setup_error(r)
         self._ring = out[0]
+        self._addr = int(ffi.cast("uintptr_t", self._ring))
         self._cqes = ffi.new("rk_cqe[]", reap_batch)
         self._cqview = memoryview(ffi.buffer(self._cqes))
         self._reap_max = reap_batch
@@ -231,6 +237,7 @@ class Ring:
         if not ring:
             return
         self._ring = _NULL
+        self._addr = 0
         r = lib.rk_ring_close(ring)
         pins, self._pins = self._pins, {}
         if r == -errno.ETIMEDOUT:
@@ -382,6 +389,14 @@ class Ring:
         array of that dtype. `out` must hold at least one record (else
         ValueError) and start 8-byte aligned (bytearrays and numpy arrays
         do). Buffers held for completed ops are released as by reap()."""
+        if timeout is None and wait >= 0:
+            n = _vector_reap(self._addr, out, wait)
+            if n.__class__ is int and n >= 0:
+                if self._pins and n:
+                    self._unpin(_CQE.iter_unpack(memoryview(out).cast("B")[:n * 16]))
+                return n
+            # NotImplemented (the checks below word the error) or an error
+            # code that consumed nothing: the general path does it again.
         try:
             buf = _from_buffer(_BYTES, out, True)
         except BufferError:
@@ -611,6 +626,11 @@ class Ring:
         TypeError; lengths that differ, ValueError. If an op is refused,
         the ones before it stay queued (their ids in the error's `.ids`).
         With flags=FIXED_FILE, `fd` is a slot of the ring's file table."""
+        if ids is not None and fd.__class__ is int:
+            k = _vector_prep(self._addr, 0, fd, region._addr, chunks, offsets,
+                             region.chunk_size if length is None else length, flags, ids)
+            if k is not NotImplemented:
+                return self._chunks_done(region, chunks, k, ids)
         return self._chunks(0, fd, region, chunks, offsets, length, flags, ids)
 
     def write_chunks(self, fd, region: Region, chunks, offsets, *,
@@ -618,7 +638,22 @@ class Ring:
                      ids=None) -> Union[List[int], int]:
         """write_chunk for many (chunk, offset) pairs in one FFI crossing;
         arguments and result as read_chunks."""
+        if ids is not None and fd.__class__ is int:
+            k = _vector_prep(self._addr, 1, fd, region._addr, chunks, offsets,
+                             region.chunk_size if length is None else length, flags, ids)
+            if k is not NotImplemented:
+                return self._chunks_done(region, chunks, k, ids)
         return self._chunks(1, fd, region, chunks, offsets, length, flags, ids)
+
+    def _chunks_done(self, region, chunks, k, ids):
+        # After ringkit._vector queued k ops: what _chunks does after its call.
+        if k and region not in self._regions:
+            self._use(region)
+        if k < len(chunks):
+            err = error(int(ids[k]))
+            err.ids = [int(i) for i in ids[:k]]
+            raise err
+        return k
 
     def _chunks(self, write, fd, region, chunks, offsets, length, flags, ids):
         # An array.array of the right typecode goes straight to

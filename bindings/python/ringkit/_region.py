@@ -25,7 +25,7 @@ class Region:
     open ring, and otherwise unmaps as soon as the last view is dropped, so a
     view can never point at freed memory."""
 
-    __slots__ = ("_region", "_mv", "chunk_size", "count", "__weakref__")
+    __slots__ = ("_region", "_addr", "_mv", "chunk_size", "count", "__weakref__")
 
     def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False):
         flags = (lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
@@ -41,6 +41,7 @@ class Region:
             raise error(r)
         region = out[0]
         self._region = region
+        self._addr = int(ffi.cast("uintptr_t", region))  # for ringkit._vector; 0 once closed
         self.chunk_size = chunk_size
         self.count = count
         base = ffi.gc(ffi.cast("char *", lib.rk_chunk_ptr(region, 0)), _destroy_later(region))
@@ -102,6 +103,7 @@ class Region:
         if lib.rk_region_busy(self._region):
             raise error(-errno.EBUSY)
         self._region = None
+        self._addr = 0
         self._mv.release()  # fails only with live exports of the top view itself
         self._mv = None
 
