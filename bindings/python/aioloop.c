@@ -214,6 +214,28 @@ static int waiter_finish(Waiter *w, int state, int now)
 	return rc;
 }
 
+/* The OSError for a negative errno (ringkit.error), or NULL. */
+static PyObject *errno_error(long long res)
+{
+	PyObject *r = PyLong_FromLongLong(res);
+	if (!r)
+		return NULL;
+	PyObject *exc = PyObject_CallOneArg(make_error, r);
+	Py_DECREF(r);
+	return exc;
+}
+
+/* Raises errno_error(res); always returns -1. */
+static int raise_errno(long long res)
+{
+	PyObject *exc = errno_error(res);
+	if (exc) {
+		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+		Py_DECREF(exc);
+	}
+	return -1;
+}
+
 /* Sets the exception a finished waiter raises and returns -1; 0 when it has
  * a value instead. */
 static int waiter_set_error(Waiter *w)
@@ -226,18 +248,8 @@ static int waiter_set_error(Waiter *w)
 		PyErr_SetString(invalid_state, "Result is not set.");
 		return -1;
 	}
-	if (w->res < 0 && !w->raw) {
-		PyObject *res = PyLong_FromLongLong(w->res);
-		if (!res)
-			return -1;
-		PyObject *exc = PyObject_CallOneArg(make_error, res);
-		Py_DECREF(res);
-		if (exc) {
-			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-			Py_DECREF(exc);
-		}
-		return -1;
-	}
+	if (w->res < 0 && !w->raw)
+		return raise_errno(w->res);
 	return 0;
 }
 
@@ -258,12 +270,7 @@ static PyObject *waiter_exception(Waiter *w, PyObject *unused)
 		waiter_set_error(w);
 		return NULL;
 	}
-	PyObject *res = PyLong_FromLongLong(w->res);
-	if (!res)
-		return NULL;
-	PyObject *exc = PyObject_CallOneArg(make_error, res);
-	Py_DECREF(res);
-	return exc;
+	return errno_error(w->res);
 }
 
 static PyObject *waiter_done(Waiter *w, PyObject *unused)
@@ -772,13 +779,7 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 			continue;
 		if (n < 0) {
 			if (!failed) {
-				PyObject *res = PyLong_FromLong(n);
-				PyObject *exc = res ? PyObject_CallOneArg(make_error, res) : NULL;
-				Py_XDECREF(res);
-				if (exc) {
-					PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-					Py_DECREF(exc);
-				}
+				raise_errno(n);
 				PyErr_Fetch(&et, &ev, &etb);
 				failed = 1;
 			}
@@ -1098,13 +1099,7 @@ static PyObject *buffer_op(int op, PyObject *const *args, Py_ssize_t nargs, cons
 		break;
 	}
 	if (id < 0) {
-		PyObject *res = PyLong_FromLongLong(id);
-		PyObject *exc = res ? PyObject_CallOneArg(make_error, res) : NULL;
-		Py_XDECREF(res);
-		if (exc) {
-			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-			Py_DECREF(exc);
-		}
+		raise_errno(id);
 		goto fail;
 	}
 	/* The op is queued: from here on its buffer must stay pinned whatever

@@ -626,11 +626,6 @@ class Ring:
         TypeError; lengths that differ, ValueError. If an op is refused,
         the ones before it stay queued (their ids in the error's `.ids`).
         With flags=FIXED_FILE, `fd` is a slot of the ring's file table."""
-        if ids is not None and fd.__class__ is int:
-            k = _vector_prep(self._addr, 0, fd, region._addr, chunks, offsets,
-                             region.chunk_size if length is None else length, flags, ids)
-            if k is not NotImplemented:
-                return self._chunks_done(region, chunks, k, ids)
         return self._chunks(0, fd, region, chunks, offsets, length, flags, ids)
 
     def write_chunks(self, fd, region: Region, chunks, offsets, *,
@@ -638,11 +633,6 @@ class Ring:
                      ids=None) -> Union[List[int], int]:
         """write_chunk for many (chunk, offset) pairs in one FFI crossing;
         arguments and result as read_chunks."""
-        if ids is not None and fd.__class__ is int:
-            k = _vector_prep(self._addr, 1, fd, region._addr, chunks, offsets,
-                             region.chunk_size if length is None else length, flags, ids)
-            if k is not NotImplemented:
-                return self._chunks_done(region, chunks, k, ids)
         return self._chunks(1, fd, region, chunks, offsets, length, flags, ids)
 
     def _chunks_done(self, region, chunks, k, ids):
@@ -656,6 +646,14 @@ class Ring:
         return k
 
     def _chunks(self, write, fd, region, chunks, offsets, length, flags, ids):
+        if ids is not None and fd.__class__ is int:
+            # int buffers and an ids buffer: one call into ringkit._vector,
+            # which answers NotImplemented for anything the code below
+            # handles (and words the errors of).
+            k = _vector_prep(self._addr, write, fd, region._addr, chunks, offsets,
+                             region.chunk_size if length is None else length, flags, ids)
+            if k is not NotImplemented:
+                return self._chunks_done(region, chunks, k, ids)
         # An array.array of the right typecode goes straight to
         # ffi.from_buffer (the cheapest check there is); other buffers take
         # _ints' complete checks, lists and tuples cffi's own conversion.
