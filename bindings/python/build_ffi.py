@@ -78,23 +78,15 @@ def find_header():
 
 
 # Binding-side helpers compiled into the extension: loops that would cost a
-# Python-level call per op, and a check Python cannot make cheaply (an
-# address's alignment). They use only the public ABI.
+# Python-level call per op. They use only the public ABI.
 _HELPERS_CDEF = """
-#define RKPY_MISALIGNED ...
 int rkpy_prep_chunks(rk_ring *ring, int write, int fd, rk_region *region,
                      const int32_t *chunks, const int64_t *offsets, uint32_t n,
                      uint32_t len, uint32_t flags, int64_t *ids);
-int rkpy_reap_into(rk_ring *ring, char *out, size_t nbytes, uint32_t wait_nr,
-                   int64_t timeout_ns);
 """
 
 _HELPERS_SRC = r"""
-#include <limits.h>
-#include <stdint.h>
 #include <ringkit.h>
-
-#define RKPY_MISALIGNED INT_MIN
 
 /* Queues n chunk reads (or writes): chunks[i] at offsets[i]. Stops at the
  * first refusal like rk_prep_batch: returns how many were queued, ids[k]
@@ -111,22 +103,6 @@ static int rkpy_prep_chunks(rk_ring *ring, int write, int fd, rk_region *region,
 	}
 	return (int)n;
 }
-
-/* rk_reap into nbytes of caller memory (Ring.reap_into). The memory is any
- * writable Python buffer (a bytearray, a numpy array, a slice of one), so
- * nothing promises rk_cqe's alignment: refuse with a value no errno can take
- * rather than have the core store through a misaligned pointer. */
-static int rkpy_reap_into(rk_ring *ring, char *out, size_t nbytes, uint32_t wait_nr,
-                          int64_t timeout_ns)
-{
-	size_t max = nbytes / sizeof(rk_cqe);
-
-	if ((uintptr_t)out % _Alignof(rk_cqe))
-		return RKPY_MISALIGNED;
-	if (max > INT_MAX)
-		max = INT_MAX; /* rk_reap returns the count as an int */
-	return rk_reap(ring, (rk_cqe *)(void *)out, (uint32_t)max, wait_nr, timeout_ns);
-}
 """
 
 
@@ -141,7 +117,7 @@ def make_builder(header, **source_kw):
 
 def pip_build_options():
     """Compiler and linker options for extensions built against an installed
-    libringkit (the cffi module and ringkit._aioloop)."""
+    libringkit (the cffi module, ringkit._aioloop and ringkit._vector)."""
     inc = os.path.dirname(find_header())
     libdir = os.environ.get("RINGKIT_LIBDIR")
     kw = {"libraries": ["ringkit"], "include_dirs": [inc]}

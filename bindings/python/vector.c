@@ -113,16 +113,22 @@ static PyObject *prep_chunks(PyObject *m, PyObject *const *a, Py_ssize_t nargs)
 	return ret;
 }
 
-/* reap_into(ring, out, wait) -> records written (rk_reap's negative errno
- * as is), or NotImplemented. No timeout: a wait the general path would
- * have to resume (EINTR) is simply done again there. */
+/* reap_into(ring, out, wait, timeout_ns) -> records written, or rk_reap's
+ * negative errno as is (ring 0, a closed ring, gets rk_reap's answer), or
+ * NotImplemented when `out` or wait cannot be taken: Ring.reap_into then
+ * says why. */
 static PyObject *reap_into(PyObject *m, PyObject *const *a, Py_ssize_t nargs)
 {
 	(void)m;
 	uint64_t ring, wait;
-	if (nargs != 3 || !as_u64(a[0], UINTPTR_MAX, &ring) || !ring ||
-	    !as_u64(a[2], UINT32_MAX, &wait))
+	long long timeout_ns;
+	if (nargs != 4 || !as_u64(a[0], UINTPTR_MAX, &ring) || !as_u64(a[2], UINT32_MAX, &wait))
 		Py_RETURN_NOTIMPLEMENTED;
+	timeout_ns = PyLong_AsLongLong(a[3]);
+	if (timeout_ns == -1 && PyErr_Occurred()) {
+		PyErr_Clear();
+		Py_RETURN_NOTIMPLEMENTED;
+	}
 	Py_buffer b;
 	if (PyObject_GetBuffer(a[1], &b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
 		PyErr_Clear();
@@ -139,10 +145,11 @@ static PyObject *reap_into(PyObject *m, PyObject *const *a, Py_ssize_t nargs)
 	if (wait) {
 		/* The wait may block: let other threads run meanwhile. */
 		Py_BEGIN_ALLOW_THREADS
-		n = rk_reap((rk_ring *)(uintptr_t)ring, b.buf, (uint32_t)max, (uint32_t)wait, -1);
+		n = rk_reap((rk_ring *)(uintptr_t)ring, b.buf, (uint32_t)max, (uint32_t)wait,
+		            timeout_ns);
 		Py_END_ALLOW_THREADS
 	} else {
-		n = rk_reap((rk_ring *)(uintptr_t)ring, b.buf, (uint32_t)max, 0, 0);
+		n = rk_reap((rk_ring *)(uintptr_t)ring, b.buf, (uint32_t)max, 0, timeout_ns);
 	}
 	PyBuffer_Release(&b);
 	return PyLong_FromLong(n);
@@ -152,7 +159,7 @@ static PyMethodDef methods[] = {
 	{"prep_chunks", (PyCFunction)(void (*)(void))prep_chunks, METH_FASTCALL,
 	 "prep_chunks(ring, write, fd, region, chunks, offsets, length, flags, ids) -> int"},
 	{"reap_into", (PyCFunction)(void (*)(void))reap_into, METH_FASTCALL,
-	 "reap_into(ring, out, wait) -> int"},
+	 "reap_into(ring, out, wait, timeout_ns) -> int"},
 	{NULL, NULL, 0, NULL},
 };
 

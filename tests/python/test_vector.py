@@ -541,7 +541,7 @@ def test_array_batches_take_the_one_call_path_and_hold_nothing(ring, region, blo
                                ids) is NotImplemented
     assert _vector.prep_chunks(0, 0, fd, region._addr, chunks, offsets, CS, 0,
                                ids) is NotImplemented
-    assert _vector.reap_into(ring._addr, bytearray(8), 0) is NotImplemented
+    assert _vector.reap_into(ring._addr, bytearray(8), 0, -1) is NotImplemented
     assert ring.read_chunks(fd, region, chunks, offsets, ids=ids) == 4
     out = bytearray(16 * 4)
     got = 0

@@ -60,7 +60,6 @@ _BYTES = ffi.typeof("char[]")  # passing the type positionally is the fast path
 _I32 = ffi.typeof("int32_t[]")
 _I64 = ffi.typeof("int64_t[]")
 _array = array.array
-_MISALIGNED = lib.RKPY_MISALIGNED
 
 
 def _int_formats(size: int) -> frozenset:
@@ -366,7 +365,8 @@ class Ring:
         n = lib.rk_reap(self._ring, self._cqes, max, wait, tns)
         if n <= 0:
             if n < 0:
-                n = self._reap_again(lib.rk_reap, self._cqes, max, wait, tns, n)
+                n = self._reap_again(
+                    lambda t: lib.rk_reap(self._ring, self._cqes, max, wait, t), tns, n)
             if n == 0:
                 return []
         out = list(_CQE.iter_unpack(self._cqview[:n * 16]))
@@ -389,35 +389,35 @@ class Ring:
         array of that dtype. `out` must hold at least one record (else
         ValueError) and start 8-byte aligned (bytearrays and numpy arrays
         do). Buffers held for completed ops are released as by reap()."""
-        if timeout is None and wait >= 0:
-            n = _vector_reap(self._addr, out, wait)
-            if n.__class__ is int and n >= 0:
-                if self._pins and n:
-                    self._unpin(_CQE.iter_unpack(memoryview(out).cast("B")[:n * 16]))
-                return n
-            # NotImplemented (the checks below word the error) or an error
-            # code that consumed nothing: the general path does it again.
+        if wait < 0:
+            raise ValueError("wait must be >= 0")
+        tns = -1 if timeout is None else _seconds_to_ns(timeout)
+        # One CPython call (ringkit._vector); the buffer is borrowed for the
+        # call only, so the caller may resize it between calls.
+        n = _vector_reap(self._addr, out, wait, tns)
+        if n.__class__ is not int:
+            self._refuse_reap_into(out)
+        if n <= 0:
+            if n < 0:
+                n = self._reap_again(lambda t: _vector_reap(self._addr, out, wait, t), tns, n)
+            if n == 0:
+                return 0
+        if self._pins:
+            self._unpin(_CQE.iter_unpack(memoryview(out).cast("B")[:n * 16]))
+        return n
+
+    @staticmethod
+    def _refuse_reap_into(out) -> None:
+        # Says why ringkit._vector would not take `out`.
         try:
             buf = _from_buffer(_BYTES, out, True)
         except BufferError:
             buf = _wbuf(out)  # raises the TypeError
-        size = len(buf)
-        if size < 16:
-            raise ValueError("out holds no 16-byte completion record (%d bytes)" % size)
-        if wait < 0:
-            raise ValueError("wait must be >= 0")
-        tns = -1 if timeout is None else _seconds_to_ns(timeout)
-        n = lib.rkpy_reap_into(self._ring, buf, size, wait, tns)
-        if n <= 0:
-            if n == _MISALIGNED:
-                raise ValueError("out must start 8-byte aligned for completion records")
-            if n < 0:
-                n = self._reap_again(lib.rkpy_reap_into, buf, size, wait, tns, n)
-            if n == 0:
-                return 0
-        if self._pins:
-            self._unpin(_CQE.iter_unpack(ffi.buffer(buf, n * 16)))
-        return n
+        if len(buf) < 16:
+            raise ValueError("out holds no 16-byte completion record (%d bytes)" % len(buf))
+        if int(ffi.cast("uintptr_t", buf)) % 8:
+            raise ValueError("out must start 8-byte aligned for completion records")
+        raise ValueError("wait out of range")
 
     def _unpin(self, records) -> None:
         # An op's final completion (no CQE_F_MORE) ends the ring's hold on
@@ -427,13 +427,14 @@ class Ring:
             if not rec[2] & _MORE:
                 pop(rec[0], None)
 
-    def _reap_again(self, reap, out, size, wait, tns, n) -> int:
+    def _reap_again(self, again, tns, n) -> int:
         # reap() and reap_into() come here when their call returned an
         # error, kept off their fast path. -EINTR is retried: returning to
         # the interpreter between attempts runs the signal handler that
         # interrupted the wait (KeyboardInterrupt propagates from here), and
         # a handler that returns lets the wait go on for what is left of the
-        # timeout. Returns the count of the call that succeeds.
+        # timeout. again(timeout_ns) makes the call once more; returns the
+        # count of the call that succeeds.
         deadline = None
         while n < 0:
             if n != -_EINTR:
@@ -443,7 +444,7 @@ class Ring:
                 if deadline is None:
                     deadline = now + tns
                 tns = max_0(deadline - now)
-            n = reap(self._ring, out, size, wait, tns)
+            n = again(tns)
         return n
 
     def _grow(self, n: int) -> None:

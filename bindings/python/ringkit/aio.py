@@ -52,7 +52,7 @@ class AioRing:
         self.ring = Ring(entries, **ring_kw)
         self._loop_ref = weakref.ref(loop)
         self._streams: Dict[int, "_Stream"] = {}
-        self._drv = _aioloop.Driver(int(_ffi.cast("uintptr_t", self.ring._ring)),
+        self._drv = _aioloop.Driver(self.ring._addr,
                                     self.ring.stats()["capacity"], self.ring._pins, loop,
                                     self._on_other)
         # Waiters still pending when the ring closes finish as cancelled.
