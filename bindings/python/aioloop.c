@@ -170,6 +170,40 @@ static int run_callback(PyObject *cb, PyObject *ctx, PyObject *w)
 	return 0;
 }
 
+/* The first of several errors, kept while the work that follows goes on
+ * (a batch must be dispatched whole). */
+typedef struct {
+	PyObject *type, *value, *tb;
+	int set;
+} first_error;
+
+/* Takes the current exception into e, or drops it if e has one already. */
+static void first_error_keep(first_error *e)
+{
+	if (e->set) {
+		PyErr_Clear();
+		return;
+	}
+	PyErr_Fetch(&e->type, &e->value, &e->tb);
+	e->set = 1;
+}
+
+/* Raises the kept exception again: -1, or 0 if there was none. */
+static int first_error_raise(first_error *e)
+{
+	if (!e->set)
+		return 0;
+	PyErr_Restore(e->type, e->value, e->tb);
+	return -1;
+}
+
+/* cb(w) now, or loop.call_soon(cb, w) when the caller cannot run it here. */
+static int fire(Waiter *w, PyObject *cb, PyObject *ctx, int now)
+{
+	return now ? run_callback(cb, ctx, (PyObject *)w)
+	           : schedule_callback(w->loop, cb, ctx, (PyObject *)w);
+}
+
 /* Marks w finished and runs (now) or schedules (soon) its callbacks. An
  * exception from a callback does not stop the others: the first is kept
  * for the caller. */
@@ -179,39 +213,21 @@ static int waiter_finish(Waiter *w, int state, int now)
 	Py_CLEAR(w->drv);
 	PyObject *cb = w->cb, *ctx = w->cb_ctx, *more = w->more_cbs;
 	w->cb = w->cb_ctx = w->more_cbs = NULL;
-	int rc = 0;
-	PyObject *et = NULL, *ev = NULL, *etb = NULL;
+	first_error err = {0};
 	Py_INCREF(w);
-	if (cb) {
-		int r = now ? run_callback(cb, ctx, (PyObject *)w)
-		            : schedule_callback(w->loop, cb, ctx, (PyObject *)w);
-		if (r < 0) {
-			rc = -1;
-			PyErr_Fetch(&et, &ev, &etb);
-		}
-	}
+	if (cb && fire(w, cb, ctx, now) < 0)
+		first_error_keep(&err);
 	for (Py_ssize_t i = 0; more && i < PyList_GET_SIZE(more); i++) {
 		PyObject *pair = PyList_GET_ITEM(more, i);
-		PyObject *c = PyTuple_GET_ITEM(pair, 0), *x = PyTuple_GET_ITEM(pair, 1);
-		if (x == Py_None)
-			x = NULL;
-		int r = now ? run_callback(c, x, (PyObject *)w)
-		            : schedule_callback(w->loop, c, x, (PyObject *)w);
-		if (r < 0) {
-			if (rc == 0)
-				PyErr_Fetch(&et, &ev, &etb);
-			else
-				PyErr_Clear();
-			rc = -1;
-		}
+		PyObject *x = PyTuple_GET_ITEM(pair, 1);
+		if (fire(w, PyTuple_GET_ITEM(pair, 0), x == Py_None ? NULL : x, now) < 0)
+			first_error_keep(&err);
 	}
 	Py_XDECREF(cb);
 	Py_XDECREF(ctx);
 	Py_XDECREF(more);
 	Py_DECREF(w);
-	if (rc < 0)
-		PyErr_Restore(et, ev, etb);
-	return rc;
+	return first_error_raise(&err);
 }
 
 /* The OSError for a negative errno (ringkit.error), or NULL. */
@@ -767,8 +783,7 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 	(void)unused;
 	rk_cqe cqes[REAP_BATCH];
 	PyObject *others = NULL;
-	PyObject *et = NULL, *ev = NULL, *etb = NULL;
-	int failed = 0;
+	first_error err = {0};
 	Py_INCREF(d); /* a task may drop the last other reference */
 	Driver *outer = draining;
 	draining = d;
@@ -778,11 +793,8 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 		if (n == -EINTR)
 			continue;
 		if (n < 0) {
-			if (!failed) {
-				raise_errno(n);
-				PyErr_Fetch(&et, &ev, &etb);
-				failed = 1;
-			}
+			raise_errno(n);
+			first_error_keep(&err);
 			break;
 		}
 		/* Every waiter of the batch leaves the table before any task runs:
@@ -791,13 +803,8 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 		for (int k = 0; k < n; k++) {
 			const rk_cqe *c = &cqes[k];
 			done[k] = driver_take(d, c);
-			if (driver_release_pin(d, c) < 0) {
-				if (!failed)
-					PyErr_Fetch(&et, &ev, &etb);
-				else
-					PyErr_Clear();
-				failed = 1;
-			}
+			if (driver_release_pin(d, c) < 0)
+				first_error_keep(&err);
 		}
 		for (int k = 0; k < n; k++) {
 			const rk_cqe *c = &cqes[k];
@@ -816,13 +823,8 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 				r = rec ? PyList_Append(others, rec) : -1;
 				Py_XDECREF(rec);
 			}
-			if (r < 0) {
-				if (!failed)
-					PyErr_Fetch(&et, &ev, &etb);
-				else
-					PyErr_Clear();
-				failed = 1;
-			}
+			if (r < 0)
+				first_error_keep(&err);
 		}
 		if (n < REAP_BATCH)
 			break;
@@ -832,18 +834,13 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 		Py_DECREF(others);
 		if (r)
 			Py_DECREF(r);
-		else if (!failed) {
-			PyErr_Fetch(&et, &ev, &etb);
-			failed = 1;
-		} else
-			PyErr_Clear();
+		else
+			first_error_keep(&err);
 	}
 	draining = outer;
 	Py_DECREF(d);
-	if (failed) {
-		PyErr_Restore(et, ev, etb);
+	if (first_error_raise(&err) < 0)
 		return NULL;
-	}
 	Py_RETURN_NONE;
 }
 
