@@ -36,6 +36,7 @@ typedef struct {
 	PyObject *cb;       /* the first done callback (a task's wakeup) */
 	PyObject *cb_ctx;   /* its context, or NULL */
 	PyObject *more_cbs; /* list of (callback, context) beyond the first, or NULL */
+	PyObject *cancel_msg; /* cancel(msg): what CancelledError carries, or NULL */
 	int64_t id;
 	int64_t res;
 	unsigned char state;
@@ -51,11 +52,15 @@ struct Driver {
 	PyObject *pins;      /* the Ring's pin table: op id -> what the op holds */
 	PyObject *loop_ref;  /* weakref: the loop's collection closes the ring */
 	PyObject *on_other;  /* callable(list of (id, res, flags)) for the rest */
+	PyObject *on_room;   /* callable(free slots), after a drain while backlog > 0 */
 	PyObject *flush_cb;  /* this driver's _flush, bound once */
 	PyObject *cancel_retry; /* waiters whose cancel found no room yet */
 	Waiter **table;      /* by op slot (the id's low 32 bits) */
 	uint32_t cap;
 	int flush_pending;
+	/* Ops waiting in ringkit.aio for a free op slot, set from Python: while
+	 * any wait, new ops queue behind them (fair), never ahead. */
+	int backlog;
 };
 
 static PyTypeObject WaiterType;
@@ -68,6 +73,7 @@ static PyObject *cancelled_error;  /* asyncio.CancelledError */
 static PyObject *invalid_state;    /* asyncio.InvalidStateError */
 static PyObject *factory;          /* callable(loop) -> Driver, set by ringkit.aio */
 static PyObject *make_error;       /* callable(res) -> OSError, set by ringkit.aio */
+static PyObject *busy_op;          /* callable(op, fd, buf, arg): the op once a slot is free */
 static Driver *last_drv;           /* the driver the last lookup found */
 /* The driver whose drain is resuming tasks on this thread: the ops those
  * tasks queue belong to its loop, found without asking asyncio (whose
@@ -88,7 +94,7 @@ static Waiter *waiter_new(Driver *d, PyObject *loop, int64_t id, int raw)
 	w->drv = d;
 	Py_INCREF(loop);
 	w->loop = loop;
-	w->cb = w->cb_ctx = w->more_cbs = NULL;
+	w->cb = w->cb_ctx = w->more_cbs = w->cancel_msg = NULL;
 	w->id = id;
 	w->res = 0;
 	w->state = PENDING;
@@ -107,6 +113,7 @@ static int waiter_traverse(Waiter *w, visitproc visit, void *arg)
 	Py_VISIT(w->cb);
 	Py_VISIT(w->cb_ctx);
 	Py_VISIT(w->more_cbs);
+	Py_VISIT(w->cancel_msg);
 	return 0;
 }
 
@@ -117,6 +124,7 @@ static int waiter_clear(Waiter *w)
 	Py_CLEAR(w->cb);
 	Py_CLEAR(w->cb_ctx);
 	Py_CLEAR(w->more_cbs);
+	Py_CLEAR(w->cancel_msg);
 	return 0;
 }
 
@@ -252,12 +260,26 @@ static int raise_errno(long long res)
 	return -1;
 }
 
+/* The CancelledError a cancelled waiter raises: with cancel()'s message,
+ * as asyncio.Future._make_cancelled_error() makes it. */
+static PyObject *waiter_make_cancelled_error(Waiter *w, PyObject *unused)
+{
+	(void)unused;
+	if (w->cancel_msg)
+		return PyObject_CallOneArg(cancelled_error, w->cancel_msg);
+	return PyObject_CallNoArgs(cancelled_error);
+}
+
 /* Sets the exception a finished waiter raises and returns -1; 0 when it has
  * a value instead. */
 static int waiter_set_error(Waiter *w)
 {
 	if (w->state == CANCELLED) {
-		PyErr_SetNone(cancelled_error);
+		PyObject *exc = waiter_make_cancelled_error(w, NULL);
+		if (exc) {
+			PyErr_SetObject(cancelled_error, exc);
+			Py_DECREF(exc);
+		}
 		return -1;
 	}
 	if (w->state == PENDING) {
@@ -396,13 +418,19 @@ static int waiter_send_cancel(Waiter *w)
 static PyObject *waiter_cancel(Waiter *w, PyObject *const *args, Py_ssize_t nargs,
                                PyObject *kwnames)
 {
-	(void)args;
-	if (nargs > 1 || (kwnames && PyTuple_GET_SIZE(kwnames) > 1)) {
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	if (nargs + nkw > 1 ||
+	    (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "msg"))) {
 		PyErr_SetString(PyExc_TypeError, "cancel(msg=None)");
 		return NULL;
 	}
 	if (w->state != PENDING)
 		Py_RETURN_FALSE;
+	PyObject *msg = nargs + nkw == 1 ? args[0] : Py_None;
+	if (msg != Py_None) {
+		Py_INCREF(msg);
+		Py_XSETREF(w->cancel_msg, msg);
+	}
 	if (w->cancel_requested)
 		Py_RETURN_TRUE;
 	w->cancel_requested = 1;
@@ -543,6 +571,54 @@ static PyObject *waiter_get_id(Waiter *w, void *unused)
 	return PyLong_FromLongLong(w->id);
 }
 
+static PyObject *waiter_get_cancel_message(Waiter *w, void *unused)
+{
+	(void)unused;
+	PyObject *m = w->cancel_msg ? w->cancel_msg : Py_None;
+	Py_INCREF(m);
+	return m;
+}
+
+static int waiter_set_cancel_message(Waiter *w, PyObject *v, void *unused)
+{
+	(void)unused;
+	if (v == Py_None)
+		v = NULL;
+	Py_XINCREF(v);
+	Py_XSETREF(w->cancel_msg, v);
+	return 0;
+}
+
+/* asyncio sets fut._log_traceback = False once it has looked at a child's
+ * exception; a waiter never logs one, so only False is stored. */
+static PyObject *waiter_get_log_traceback(Waiter *w, void *unused)
+{
+	(void)w;
+	(void)unused;
+	Py_RETURN_FALSE;
+}
+
+static int waiter_set_log_traceback(Waiter *w, PyObject *v, void *unused)
+{
+	(void)w;
+	(void)unused;
+	int t = v ? PyObject_IsTrue(v) : 0;
+	if (t < 0)
+		return -1;
+	if (t) {
+		PyErr_SetString(PyExc_ValueError, "_log_traceback can only be set to False");
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *waiter_get_none(Waiter *w, void *unused)
+{
+	(void)w;
+	(void)unused;
+	Py_RETURN_NONE;
+}
+
 static PyObject *waiter_repr(Waiter *w)
 {
 	static const char *names[] = {"pending", "done", "cancelled"};
@@ -565,6 +641,7 @@ static PyMethodDef waiter_methods[] = {
 	{"send", (PyCFunction)waiter_send, METH_O, NULL},
 	{"throw", (PyCFunction)(void (*)(void))waiter_throw, METH_FASTCALL, NULL},
 	{"close", (PyCFunction)waiter_close, METH_NOARGS, NULL},
+	{"_make_cancelled_error", (PyCFunction)waiter_make_cancelled_error, METH_NOARGS, NULL},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -574,6 +651,14 @@ static PyGetSetDef waiter_getset[] = {
 	{"res", (getter)waiter_get_res, NULL, "the op's raw result once it completed, else None",
 	 NULL},
 	{"id", (getter)waiter_get_id, NULL, "the op id", NULL},
+	/* What asyncio's own code reads or sets on the futures it is given
+	 * (gather, shield, wait_for, futures._get_loop). */
+	{"_cancel_message", (getter)waiter_get_cancel_message, (setter)waiter_set_cancel_message,
+	 NULL, NULL},
+	{"_log_traceback", (getter)waiter_get_log_traceback, (setter)waiter_set_log_traceback, NULL,
+	 NULL},
+	{"_source_traceback", (getter)waiter_get_none, NULL, NULL, NULL},
+	{"_loop", (getter)waiter_get_loop, NULL, NULL, NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -656,12 +741,12 @@ static void driver_schedule_flush(Driver *d)
 
 static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"ring", "capacity", "pins", "loop", "on_other", NULL};
+	static char *names[] = {"ring", "capacity", "pins", "loop", "on_other", "on_room", NULL};
 	unsigned long long ptr;
 	unsigned int cap;
-	PyObject *pins, *loop, *on_other;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "KIO!OO:Driver", names, &ptr, &cap, &PyDict_Type,
-	                                 &pins, &loop, &on_other))
+	PyObject *pins, *loop, *on_other, *on_room;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "KIO!OOO:Driver", names, &ptr, &cap,
+	                                 &PyDict_Type, &pins, &loop, &on_other, &on_room))
 		return NULL;
 	if (!ptr || !cap) {
 		PyErr_SetString(PyExc_ValueError, "Driver needs a live ring and its capacity");
@@ -676,6 +761,8 @@ static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	d->pins = pins;
 	Py_INCREF(on_other);
 	d->on_other = on_other;
+	Py_INCREF(on_room);
+	d->on_room = on_room;
 	d->table = PyMem_Calloc(cap, sizeof *d->table);
 	d->loop_ref = PyWeakref_NewRef(loop, NULL);
 	d->flush_cb = PyObject_GetAttrString((PyObject *)d, "_flush");
@@ -694,6 +781,7 @@ static int driver_traverse(Driver *d, visitproc visit, void *arg)
 	Py_VISIT(d->pins);
 	Py_VISIT(d->loop_ref);
 	Py_VISIT(d->on_other);
+	Py_VISIT(d->on_room);
 	Py_VISIT(d->flush_cb);
 	Py_VISIT(d->cancel_retry);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
@@ -706,6 +794,7 @@ static int driver_clear(Driver *d)
 	Py_CLEAR(d->pins);
 	Py_CLEAR(d->loop_ref);
 	Py_CLEAR(d->on_other);
+	Py_CLEAR(d->on_room);
 	Py_CLEAR(d->flush_cb);
 	Py_CLEAR(d->cancel_retry);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
@@ -837,6 +926,18 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 		else
 			first_error_keep(&err);
 	}
+	uint64_t st[RK_STAT_CAPACITY + 1];
+	if (d->backlog > 0 && d->ring &&
+	    rk_ring_stats(d->ring, st, RK_STAT_CAPACITY + 1) > RK_STAT_CAPACITY &&
+	    st[RK_STAT_CAPACITY] > st[RK_STAT_INFLIGHT]) {
+		PyObject *r = PyObject_CallFunction(d->on_room, "K",
+		                                    (unsigned long long)(st[RK_STAT_CAPACITY] -
+		                                                         st[RK_STAT_INFLIGHT]));
+		if (r)
+			Py_DECREF(r);
+		else
+			first_error_keep(&err);
+	}
 	draining = outer;
 	Py_DECREF(d);
 	if (first_error_raise(&err) < 0)
@@ -928,6 +1029,41 @@ static PyObject *driver_detach(Driver *d, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* Submits what is queued now rather than at the end of the loop pass: from
+ * then on each of those ops holds the file its fd named, so the caller may
+ * close the fd. Nothing is reaped here (no task runs). */
+static PyObject *driver_submit(Driver *d, PyObject *unused)
+{
+	(void)unused;
+	if (!d->ring)
+		Py_RETURN_NONE;
+	int r;
+	do
+		r = rk_submit(d->ring);
+	while (r == -EINTR);
+	if (r < 0 && r != -EBUSY && r != -EAGAIN) {
+		raise_errno(r);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *driver_get_backlog(Driver *d, void *unused)
+{
+	(void)unused;
+	return PyLong_FromLong(d->backlog);
+}
+
+static int driver_set_backlog(Driver *d, PyObject *v, void *unused)
+{
+	(void)unused;
+	long n = v ? PyLong_AsLong(v) : 0;
+	if (n == -1 && PyErr_Occurred())
+		return -1;
+	d->backlog = n > 0 ? (n > INT32_MAX ? INT32_MAX : (int)n) : 0;
+	return 0;
+}
+
 static PyObject *driver_get_closed(Driver *d, void *unused)
 {
 	(void)unused;
@@ -953,19 +1089,24 @@ static PyMethodDef driver_methods[] = {
 	 "wait(op_id, raw=False): the awaitable of an op queued on the ring."},
 	{"detach", (PyCFunction)driver_detach, METH_NOARGS,
 	 "The ring closed: pending waiters finish as cancelled."},
+	{"submit", (PyCFunction)driver_submit, METH_NOARGS,
+	 "Submits the queued ops now (each then holds its file); reaps nothing."},
 	{NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef driver_getset[] = {
 	{"closed", (getter)driver_get_closed, NULL, NULL, NULL},
 	{"pending", (getter)driver_get_pending, NULL, "waiters not yet completed", NULL},
+	{"backlog", (getter)driver_get_backlog, (setter)driver_set_backlog,
+	 "ops waiting for a free op slot (new ops queue behind them)", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyTypeObject DriverType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "ringkit._aioloop.Driver",
-	.tp_doc = "Driver(ring, capacity, pins, loop, on_other): completes ringkit.aio waiters.",
+	.tp_doc = "Driver(ring, capacity, pins, loop, on_other, on_room): completes ringkit.aio "
+	          "waiters.",
 	.tp_basicsize = sizeof(Driver),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_new = driver_new,
@@ -1039,6 +1180,19 @@ static int fd_arg(PyObject *o)
 	return (int)v;
 }
 
+/* The op table is full, or others wait for it: the op becomes a coroutine
+ * of ringkit.aio that waits its turn for a slot, then queues it. */
+static PyObject *busy(int op, PyObject *const *args, Py_ssize_t nargs)
+{
+	PyObject *a[4] = {NULL, args[0], args[1], nargs == 3 ? args[2] : Py_None};
+	a[0] = PyLong_FromLong(op);
+	if (!a[0])
+		return NULL;
+	PyObject *r = PyObject_Vectorcall(busy_op, a, 4, NULL);
+	Py_DECREF(a[0]);
+	return r;
+}
+
 /* read/write/recv/send: pins the buffer (a memoryview: a buffer export,
  * so the object can be neither freed nor resized) in the ring's pin table,
  * queues the op, returns its waiter. */
@@ -1060,6 +1214,8 @@ static PyObject *buffer_op(int op, PyObject *const *args, Py_ssize_t nargs, cons
 	Driver *d = current_driver();
 	if (!d)
 		return NULL;
+	if (d->backlog > 0)
+		return busy(op, args, nargs);
 	PyObject *view = PyMemoryView_FromObject(args[1]);
 	if (!view)
 		return NULL;
@@ -1094,6 +1250,10 @@ static PyObject *buffer_op(int op, PyObject *const *args, Py_ssize_t nargs, cons
 	default:
 		id = rk_prep_send(d->ring, fd, b->buf, (uint32_t)b->len, (int32_t)arg, 0);
 		break;
+	}
+	if (id == -EBUSY) {
+		Py_DECREF(view);
+		return busy(op, args, nargs);
 	}
 	if (id < 0) {
 		raise_errno(id);
@@ -1152,13 +1312,15 @@ static PyObject *aio_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *aio_setup(PyObject *m, PyObject *args)
 {
 	(void)m;
-	PyObject *f, *e;
-	if (!PyArg_ParseTuple(args, "OO:setup", &f, &e))
+	PyObject *f, *e, *b;
+	if (!PyArg_ParseTuple(args, "OOO:setup", &f, &e, &b))
 		return NULL;
 	Py_INCREF(f);
 	Py_XSETREF(factory, f);
 	Py_INCREF(e);
 	Py_XSETREF(make_error, e);
+	Py_INCREF(b);
+	Py_XSETREF(busy_op, b);
 	Py_RETURN_NONE;
 }
 
@@ -1172,7 +1334,8 @@ static PyMethodDef module_methods[] = {
 	{"send", (PyCFunction)(void (*)(void))aio_send, METH_FASTCALL,
 	 "send(fd, data, msg_flags=0): awaitable byte count sent (may be short)."},
 	{"setup", aio_setup, METH_VARARGS,
-	 "setup(factory, error): factory(loop) -> Driver; error(res) -> OSError."},
+	 "setup(factory, error, busy): factory(loop) -> Driver; error(res) -> OSError; "
+	 "busy(op, fd, buf, arg) -> awaitable of an op that waits for a free slot."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -215,6 +215,7 @@ class Ring:
                                    % (entries, cq_entries, capacity, strerror(r)))
             raise setup_error(r)
         self._ring = out[0]
+        self._pid = os.getpid()
         self._addr = int(ffi.cast("uintptr_t", self._ring))
         self._cqes = ffi.new("rk_cqe[]", reap_batch)
         self._cqview = memoryview(ffi.buffer(self._cqes))
@@ -238,10 +239,12 @@ class Ring:
         self._ring = _NULL
         self._addr = 0
         r = lib.rk_ring_close(ring)
-        pins, self._pins = self._pins, {}
         if r == -errno.ETIMEDOUT:
             # The kernel may still write into these: never release them.
-            _leaked_pins.append((pins, self._regions))
+            _leaked_pins.append((dict(self._pins), self._regions))
+        # Cleared in place: ringkit.aio's driver shares this dict, and the
+        # buffers must be free (resizable) as soon as close() returns.
+        self._pins.clear()
         self._regions = {}
         hook, self._on_close = self._on_close, None
         if hook is not None:
@@ -254,15 +257,25 @@ class Ring:
         self.close()
 
     def __del__(self):
-        if self._ring:
-            warnings.warn("unclosed ringkit.Ring %r" % self, ResourceWarning, source=self)
+        # Never raises. A forked child's copy is freed without a warning: the
+        # child inherited it rather than forgot to close it.
+        if not getattr(self, "_ring", None):
+            return
+        try:
+            if os.getpid() == self._pid:
+                warnings.warn("unclosed ringkit.Ring %r" % self, ResourceWarning, source=self)
+        finally:
             self.close()
 
     def __repr__(self):
-        if not self._ring:
+        ring = getattr(self, "_ring", None)
+        if not ring:
             return "<ringkit.Ring closed>"
-        return "<ringkit.Ring fd=%d in_flight=%d>" % (lib.rk_ring_fd(self._ring),
-                                                     self.stats()["inflight"])
+        out = ffi.new("uint64_t[1]")
+        r = lib.rk_ring_stats(ring, out, 1)
+        if r < 0:  # e.g. the parent's ring, in a forked child
+            return "<ringkit.Ring unusable: %s>" % strerror(r)
+        return "<ringkit.Ring fd=%d in_flight=%d>" % (lib.rk_ring_fd(ring), out[0])
 
     def _fail(self, r: int):
         if not self._ring:

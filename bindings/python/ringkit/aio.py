@@ -18,6 +18,20 @@ that the reaped completion finishes directly, resuming the awaiting task in
 the same pass: no asyncio.Future, Handle or extra loop iteration per op.
 read, write, recv and send are that C code end to end; they return the
 waiter itself, which is awaitable and also accepted by create_task().
+
+The loop's ring has a fixed op table (`aio.ring().ring.stats()["capacity"]`,
+four times its entries). When every slot is taken, a new op waits its turn
+(first come, first served) until completions free one, instead of failing
+with EBUSY; it holds only its own arguments meanwhile.
+
+File descriptors. An op names its fd by number until it is submitted, which
+happens at the end of the loop pass that queued it; from then on it holds
+the file itself, as the kernel does, until its final completion. So an fd
+must not be closed with os.close() in the same pass as an op on it was
+queued (aio.send_nowait, a RecvStream's cancel...): the op could otherwise
+find the next file that gets the number. RecvStream.close() and aio.submit()
+submit what is queued at once, so ``stream.close(); os.close(fd)`` is safe;
+``await aio.close_fd(fd)`` is always ordered after the fd's queued ops.
 """
 import asyncio
 import collections
@@ -27,8 +41,9 @@ import socket as _socket
 import weakref
 from typing import AsyncIterator, Awaitable, Callable, Dict, Optional, Sequence, Tuple
 
-from . import _aioloop, _sockaddr, _statx
+from . import _aiosend, _aioloop, _sockaddr, _statx
 from ._core import _MSG_VALUE_MASK, AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, RecvMsg, Ring
+from ._aiosend import close_quietly as _close_quietly
 from ._errors import error
 from ._region import Region
 from ._ringkit import ffi as _ffi, lib as _lib
@@ -54,12 +69,16 @@ class AioRing:
         self._streams: Dict[int, "_Stream"] = {}
         self._drv = _aioloop.Driver(self.ring._addr,
                                     self.ring.stats()["capacity"], self.ring._pins, loop,
-                                    self._on_other)
+                                    self._on_other, self._on_room)
         # Waiters still pending when the ring closes finish as cancelled.
         self.ring._on_close = self._drv.detach
         self._groups = set()
-        self._send_errors: Dict[int, int] = {}
-        self._quiet: Dict[int, int] = {}  # fire-and-forget op id -> fd
+        # Multishot receives from a BufferPool: op id -> the pool, so that a
+        # closing pool is released once the last of them has ended.
+        self._pool_ops: Dict[int, "BufferPool"] = {}
+        # Back-pressure: futures of ops waiting for a free op slot, in turn.
+        self._backlog: "collections.deque[asyncio.Future]" = collections.deque()
+        self._sends = _aiosend.Sends(self)
         self.on_message = None  # callable(value, res) for msg_ring messages
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.ring.register_eventfd(self._efd)
@@ -83,7 +102,14 @@ class AioRing:
         for stream in self._streams.values():
             stream.finish(-errno.ECANCELED)
         self._streams.clear()
+        for fut in self._backlog:
+            fut.cancel()
+        self._backlog.clear()
         self._finalizer()
+        for pool in set(self._pool_ops.values()):
+            pool._release()
+        self._pool_ops.clear()
+        self._sends.close()
         if _rings.get(loop) is self:
             del _rings[loop]
 
@@ -110,13 +136,92 @@ class AioRing:
                 if not flags & CQE_F_MORE:
                     del streams[op_id]
                     stream.finish(res)
+                    pool = self._pool_ops.pop(op_id, None)
+                    if pool is not None:
+                        pool._op_ended(op_id)
                 continue
-            fd = self._quiet.pop(op_id, None)
-            if fd is not None:
-                if res < 0:
-                    self._send_errors[fd] = res
-            elif op_id < 0 and self.on_message is not None:
+            if self._sends.completed(op_id, res):
+                continue
+            if op_id < 0 and self.on_message is not None:
                 self.on_message(op_id & _MSG_VALUE_MASK, res)
+
+    # -- file descriptors and back-pressure ----------------------------------
+
+    def detach(self, fd: int) -> None:
+        """aio is done with fd: the ops queued on it are submitted (each then
+        holds its file), sends still waiting go on through a duplicate of
+        it, and what its sends report later is dropped. The fd may be closed
+        right after."""
+        self.submit()
+        self._sends.detach(fd)
+
+    def _set_backlog(self) -> None:
+        self._drv.backlog = len(self._backlog) + len(self._sends)
+
+    def _on_room(self, free: int) -> None:
+        # After a drain freed op slots while ops wait: deferred sends first
+        # (their order on a connection is the data's order), then waiters in
+        # turn. A waiter that finds the table full again queues at the front.
+        free = self._sends.on_room(free)
+        backlog = self._backlog
+        while free > 0 and backlog:
+            fut = backlog.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                free -= 1
+        self._set_backlog()
+        self._schedule_flush()
+
+    async def _room(self, first: bool = False) -> None:
+        """Waits in turn for a free op slot (first: at the head of the line,
+        for an op that was granted one and lost it)."""
+        fut = self._loop_ref().create_future()
+        if first:
+            self._backlog.appendleft(fut)
+        else:
+            self._backlog.append(fut)
+        self._set_backlog()
+        self._schedule_flush()
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self._on_room(1)  # granted, then cancelled: the next one's turn
+            else:
+                try:
+                    self._backlog.remove(fut)
+                except ValueError:
+                    pass
+            raise
+        finally:
+            self._set_backlog()
+
+    async def prep(self, prep: Callable[..., int], *args, **kw) -> int:
+        """prep(*args, **kw) (a ringkit.Ring method of self.ring) once the op
+        table has room for it, in turn with the other ops waiting: its op
+        id. Raises what prep raises, except the EBUSY of a full table."""
+        first = False
+        if self._backlog or self._sends.waiting:
+            await self._room()
+            first = True
+        while True:
+            try:
+                return prep(*args, **kw)
+            except OSError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+            await self._room(first)
+            first = True
+
+    async def op(self, prep: Callable[..., int], *args, fd_result: bool = False, **kw) -> int:
+        """Queues prep(*args, **kw) as prep() does and awaits its final
+        completion as run() does."""
+        return await self.run(await self.prep(prep, *args, **kw), fd_result)
+
+    def submit(self) -> None:
+        """Submits the ops queued so far now instead of at the end of the
+        loop pass; each then holds the file its fd names."""
+        self._drv.submit()
 
     def wait(self, op_id: int, *, raw: bool = False):
         """The awaitable of op_id, queued on this ring through self.ring: its
@@ -129,26 +234,26 @@ class AioRing:
         closed."""
         w = self._drv.wait(op_id)
         try:
-            return await w
+            res = await w
         except asyncio.CancelledError:
             res = w.res
             if fd_result and res is not None and res >= 0:
                 os.close(res)
             raise
+        if fd_result:
+            self._sends.fresh(res)
+        return res
 
 
 def _default_flags() -> Dict[str, bool]:
-    # A loop's ring is only ever driven from the loop's thread, so completions
-    # can wait until the loop reaps them (DEFER_TASKRUN): no interrupts while
-    # Python runs, about half the kernel time per socket op. The kernel
-    # signals the eventfd for such deferred work from 6.2 on; before that,
-    # COOP_TASKRUN is the next best thing.
-    try:
-        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-    except ValueError:
-        major, minor = 0, 0
-    if (major, minor) >= (6, 2):
-        return {"single_issuer": True, "defer_taskrun": True}
+    # COOP_TASKRUN: completion work runs when the loop next enters the
+    # kernel rather than by interrupting Python, and the eventfd is signalled
+    # as each completion is posted. Not DEFER_TASKRUN, although it is the
+    # cheaper mode when a loop waits in io_uring_enter itself: this loop
+    # sleeps in its selector on the eventfd, and with DEFER_TASKRUN the
+    # kernel signals that eventfd for deferred work late (through RCU), so an
+    # idle loop slept on ready connections for milliseconds at a time, and
+    # each of its own reaps signalled the eventfd again (a wasted pass).
     return {"coop_taskrun": True}
 
 
@@ -204,9 +309,22 @@ def ring(loop: Optional[asyncio.AbstractEventLoop] = None, **ring_kw) -> AioRing
     return r
 
 
+async def _busy(op: int, fd, buf, arg):
+    # A C op (read, write, recv, send) that found the op table full or others
+    # waiting for it: the same op through the ring's methods, in turn.
+    r = ring()
+    if op == 0:
+        return await r.op(r.ring.read, fd, buf, -1 if arg is None else arg)
+    if op == 1:
+        return await r.op(r.ring.write, fd, buf, -1 if arg is None else arg)
+    flags = 0 if arg is None else arg
+    return await r.op(r.ring.recv if op == 2 else r.ring.send, fd, buf, msg_flags=flags)
+
+
 # The C ops find the running loop's driver themselves; a loop without a ring
 # yet gets one through this.
-_aioloop.setup(lambda loop: ring(loop)._drv, error)
+_aioloop.setup(lambda loop: ring(loop)._drv, error, _busy)
+
 
 
 def close(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
@@ -218,17 +336,14 @@ def close(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
 
 def _close_ring(ring_obj: Ring, efd: int) -> None:
     ring_obj.close()
-    try:
-        os.close(efd)
-    except OSError:
-        pass
+    _close_quietly(efd)
 
 
 # -- files -------------------------------------------------------------------
 
 async def nop() -> int:
     r = ring()
-    return await r.run(r.ring.nop())
+    return await r.op(r.ring.nop)
 
 
 # The buffer ops are C end to end (ringkit/_aioloop): pin, prep, waiter.
@@ -246,109 +361,120 @@ async def pread(fd, n: int, offset: int = -1) -> bytes:
 
 async def readv(fd, bufs: Sequence, offset: int = -1) -> int:
     r = ring()
-    return await r.run(r.ring.readv(fd, bufs, offset))
+    return await r.op(r.ring.readv, fd, bufs, offset)
 
 
 async def writev(fd, bufs: Sequence, offset: int = -1) -> int:
     r = ring()
-    return await r.run(r.ring.writev(fd, bufs, offset))
+    return await r.op(r.ring.writev, fd, bufs, offset)
 
 
 async def read_chunk(fd, region: Region, chunk: int, offset: int = -1,
                      length: Optional[int] = None) -> int:
     r = ring()
-    return await r.run(r.ring.read_chunk(fd, region, chunk, offset, length=length))
+    return await r.op(r.ring.read_chunk, fd, region, chunk, offset, length=length)
 
 
 async def write_chunk(fd, region: Region, chunk: int, offset: int = -1,
                       length: Optional[int] = None) -> int:
     r = ring()
-    return await r.run(r.ring.write_chunk(fd, region, chunk, offset, length=length))
+    return await r.op(r.ring.write_chunk, fd, region, chunk, offset, length=length)
 
 
 async def open(path, flags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD) -> int:
     """openat(2); returns the fd (closed again if the task is cancelled)."""
     r = ring()
-    return await r.run(r.ring.openat(path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd), True)
+    return await r.op(r.ring.openat, path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd,
+                      fd_result=True)
 
 
 async def close_fd(fd: int) -> None:
+    """close(2) through the ring, after every op already queued on fd (which
+    each keep the file they name until they complete)."""
     r = ring()
-    await r.run(r.ring.close_fd(fd))
+    r.detach(fd)
+    await r.op(r.ring.close_fd, fd)
+
+
+def submit() -> None:
+    """Submits the ops the running loop's ring has queued so far, now rather
+    than at the end of this loop pass. From then on each holds the file its
+    fd named, so the fd may be closed (os.close) right after."""
+    ring().submit()
 
 
 async def statx(path, *, mask: int = 0x7FF, at_flags: int = 0,
                 dir_fd: int = AT_FDCWD) -> _statx.Statx:
     buf = bytearray(_statx.SIZE)
     r = ring()
-    await r.run(r.ring.statx(path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd))
+    await r.op(r.ring.statx, path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd)
     return _statx.parse(buf)
 
 
 async def fsync(fd, *, datasync: bool = False) -> None:
     r = ring()
-    await r.run(r.ring.fsync(fd, datasync=datasync))
+    await r.op(r.ring.fsync, fd, datasync=datasync)
 
 
 async def unlink(path, *, dir_fd: int = AT_FDCWD, rmdir: bool = False) -> None:
     r = ring()
-    await r.run(r.ring.unlinkat(path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd))
+    await r.op(r.ring.unlinkat, path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd)
 
 
 async def mkdir(path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD) -> None:
     r = ring()
-    await r.run(r.ring.mkdirat(path, mode, dir_fd=dir_fd))
+    await r.op(r.ring.mkdirat, path, mode, dir_fd=dir_fd)
 
 
 async def rename(old, new, *, rename_flags: int = 0) -> None:
     r = ring()
-    await r.run(r.ring.renameat(old, new, rename_flags=rename_flags))
+    await r.op(r.ring.renameat, old, new, rename_flags=rename_flags)
 
 
 async def link(old, new) -> None:
     r = ring()
-    await r.run(r.ring.linkat(old, new))
+    await r.op(r.ring.linkat, old, new)
 
 
 async def symlink(target, linkpath) -> None:
     r = ring()
-    await r.run(r.ring.symlinkat(target, linkpath))
+    await r.op(r.ring.symlinkat, target, linkpath)
 
 
 async def fallocate(fd, offset: int, length: int, mode: int = 0) -> None:
     r = ring()
-    await r.run(r.ring.fallocate(fd, offset, length, mode=mode))
+    await r.op(r.ring.fallocate, fd, offset, length, mode=mode)
 
 
 async def fadvise(fd, offset: int, length: int, advice: int) -> None:
     r = ring()
-    await r.run(r.ring.fadvise(fd, offset, length, advice))
+    await r.op(r.ring.fadvise, fd, offset, length, advice)
 
 
 async def splice(fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int,
                  splice_flags: int = 0) -> int:
     r = ring()
-    return await r.run(r.ring.splice(fd_in, off_in, fd_out, off_out, nbytes,
-                                     splice_flags=splice_flags))
+    return await r.op(r.ring.splice, fd_in, off_in, fd_out, off_out, nbytes,
+                                     splice_flags=splice_flags)
 
 
 async def tee(fd_in: int, fd_out: int, nbytes: int, splice_flags: int = 0) -> int:
     r = ring()
-    return await r.run(r.ring.tee(fd_in, fd_out, nbytes, splice_flags=splice_flags))
+    return await r.op(r.ring.tee, fd_in, fd_out, nbytes, splice_flags=splice_flags)
 
 
 async def poll(fd, mask: int) -> int:
     """Waits until fd is ready for `mask` (select.POLLIN, ...); the ready mask."""
     r = ring()
-    return await r.run(r.ring.poll_add(fd, mask))
+    return await r.op(r.ring.poll_add, fd, mask)
 
 
 async def sleep(seconds: float) -> None:
     """Sleeps on an io_uring timeout."""
     r = ring()
     try:
-        await r.run(r.ring.timeout(seconds))
+        await r.op(r.ring.timeout, seconds)
     except OSError as e:
         if e.errno != errno.ETIME:  # -ETIME is how a timeout completes
             raise
@@ -360,29 +486,30 @@ async def socket(family: int = _socket.AF_INET, type: int = _socket.SOCK_STREAM,
                  proto: int = 0) -> int:
     """socket(2) through the ring: a raw fd (wrap with socket.socket(fileno=fd))."""
     r = ring()
-    return await r.run(r.ring.socket(family, type | _socket.SOCK_CLOEXEC, proto), True)
+    return await r.op(r.ring.socket, family, type | _socket.SOCK_CLOEXEC, proto, fd_result=True)
 
 
 async def bind(fd, address) -> None:
     r = ring()
-    await r.run(r.ring.bind(fd, address))
+    await r.op(r.ring.bind, fd, address)
 
 
 async def listen(fd, backlog: int = 128) -> None:
     r = ring()
-    await r.run(r.ring.listen(fd, backlog))
+    await r.op(r.ring.listen, fd, backlog)
 
 
 async def connect(fd, address) -> None:
     r = ring()
-    await r.run(r.ring.connect(fd, address))
+    await r.op(r.ring.connect, fd, address)
 
 
 async def accept(fd) -> Tuple[int, object]:
     """Accepts a connection: (new fd, peer address)."""
     r = ring()
     addr = bytearray(_sockaddr.SOCKADDR_MAX)
-    new_fd = await r.run(r.ring.accept(fd, addr, accept_flags=_socket.SOCK_CLOEXEC), True)
+    new_fd = await r.op(r.ring.accept, fd, addr, accept_flags=_socket.SOCK_CLOEXEC,
+                        fd_result=True)
     try:
         return new_fd, _sockaddr.decode(addr)
     except ValueError:
@@ -402,17 +529,21 @@ async def sendall(fd, data) -> None:
 
 
 def send_nowait(fd: int, data) -> None:
-    """Queues a send of all of `data` (MSG_WAITALL: never short) and returns
-    at once, like asyncio's writer.write(). The ring holds `data` until the
-    kernel is done with it. A failure is raised by the next send_nowait on
-    the same fd (the connection is usually finished by then anyway)."""
-    r = ring()
-    err = r._send_errors.pop(fd, None)
-    if err is not None:
-        raise error(err)
-    op_id = r.ring.send(fd, data, msg_flags=_socket.MSG_WAITALL | _socket.MSG_NOSIGNAL)
-    r._quiet[op_id] = fd
-    r._schedule_flush()
+    """Queues a send of all of `data` and returns at once, like asyncio's
+    writer.write(). The ring holds `data` until the kernel is done with it.
+    Sends on one fd go out in order, one op at a time (what waits is joined
+    into the next). A failure is raised by the next send_nowait on the same
+    connection (usually finished by then anyway); once aio has given the fd
+    number to another file (accept, open, socket) or was told it is done
+    with it (RecvStream.close(), aio.detach(), aio.close_fd()), it is
+    dropped, and what still waits goes out on a duplicate of the fd."""
+    ring()._sends.send(fd, data)
+
+
+def detach(fd: int) -> None:
+    """Tells aio you are done with fd and will close it yourself: see
+    AioRing.detach (RecvStream.close() does this for its fd)."""
+    ring().detach(fd)
 
 
 async def sendmsg(fd, bufs: Sequence, address=None, fds: Sequence[int] = (),
@@ -420,8 +551,8 @@ async def sendmsg(fd, bufs: Sequence, address=None, fds: Sequence[int] = (),
     """sendmsg(2): gather bufs, optionally to `address`, passing `fds`
     (SCM_RIGHTS). Returns the bytes sent."""
     r = ring()
-    return await r.run(r.ring.sendmsg(fd, bufs, address, fds,
-                                      msg_flags=msg_flags | _socket.MSG_NOSIGNAL))
+    return await r.op(r.ring.sendmsg, fd, bufs, address, fds,
+                                      msg_flags=msg_flags | _socket.MSG_NOSIGNAL)
 
 
 async def recvmsg(fd, bufsize: int, fds_cap: int = 0,
@@ -433,13 +564,16 @@ async def recvmsg(fd, bufsize: int, fds_cap: int = 0,
     r = ring()
     buf = bytearray(bufsize)
     msg = RecvMsg(fds_cap)
-    op_id = r.ring.recvmsg(fd, [buf], msg, msg_flags=msg_flags | _socket.MSG_CMSG_CLOEXEC)
+    op_id = await r.prep(r.ring.recvmsg, fd, [buf], msg,
+                         msg_flags=msg_flags | _socket.MSG_CMSG_CLOEXEC)
     try:
         n = await r.run(op_id)
     except asyncio.CancelledError:
         for received in msg.fds:
             os.close(received)
         raise
+    for received in msg.fds:
+        r._sends.fresh(received)
     del buf[n:]
     return bytes(buf), msg.address, msg.fds, msg.flags
 
@@ -448,7 +582,7 @@ async def send_zc(fd, data, msg_flags: int = 0) -> int:
     """Zero-copy send; returns the byte count once the kernel no longer
     needs `data` (the final notification), so `data` may be reused then."""
     r = ring()
-    op_id = r.ring.send_zc(fd, data, msg_flags=msg_flags | _socket.MSG_NOSIGNAL)
+    op_id = await r.prep(r.ring.send_zc, fd, data, msg_flags=msg_flags | _socket.MSG_NOSIGNAL)
     result = []
     stream = _Stream(r._loop_ref())
     r._streams[op_id] = stream
@@ -467,13 +601,13 @@ async def msg_ring(target, value: int, res: int = 0) -> None:
     """Posts (value, res) to another ring (a ringkit.Ring, or another loop's
     aio ring) as a message completion."""
     r = ring()
-    await r.run(r.ring.msg_ring(target.ring if isinstance(target, AioRing) else target,
-                                value, res))
+    await r.op(r.ring.msg_ring, target.ring if isinstance(target, AioRing) else target,
+                                value, res)
 
 
 async def shutdown(fd, how: int = _socket.SHUT_WR) -> None:
     r = ring()
-    await r.run(r.ring.shutdown(fd, how))
+    await r.op(r.ring.shutdown, fd, how)
 
 
 async def _multishot(r: AioRing, op_id: int, fd_results: bool):
@@ -511,9 +645,10 @@ async def accept_iter(fd) -> AsyncIterator[int]:
     kernel ends the multishot without an error."""
     r = ring()
     while True:
-        op_id = r.ring.accept_multishot(fd, accept_flags=_socket.SOCK_CLOEXEC)
+        op_id = await r.prep(r.ring.accept_multishot, fd, accept_flags=_socket.SOCK_CLOEXEC)
         async for res, flags in _multishot(r, op_id, True):
             if res >= 0:
+                r._sends.fresh(res)
                 yield res
             elif res == -errno.ECANCELED:
                 return
@@ -530,7 +665,10 @@ class BufferPool:
         async for data in pool.recv(fd):   # bytes per message, until EOF
             ...
         pool.close()
-    """
+
+    close() never fails nor blocks: it cancels the receives still using the
+    pool, and the region goes back once the kernel has ended them
+    (``await pool.aclose()`` waits for that)."""
 
     def __init__(self, chunk_size: int = 4096, count: int = 256):
         self._aio = ring()
@@ -548,6 +686,35 @@ class BufferPool:
         self._handle = self.region._handle()
         self._base = _ffi.cast("char *", _lib.rk_chunk_ptr(self._handle, 0))
         self._chunk_size = chunk_size
+        self._ops = set()  # live multishot receives from this pool
+        self._closing = False
+        self._released: Optional[asyncio.Future] = None
+
+    def _arm(self, fd) -> int:
+        # recv_multishot from this pool: its op id (EBUSY as the ring says).
+        if self._closing:
+            raise ValueError("the BufferPool is closed")
+        r = self._aio
+        op_id = r.ring.recv_multishot(fd, self.group)
+        self._ops.add(op_id)
+        r._pool_ops[op_id] = self
+        return op_id
+
+    def _op_ended(self, op_id: int) -> None:
+        self._ops.discard(op_id)
+        if self._closing and not self._ops:
+            self._release()
+
+    def _release(self) -> None:
+        self._ops.clear()
+        if self.group in self._aio._groups:
+            if not self._aio.closed:
+                self._aio.ring.unprovide_region(self.region)
+            self._aio._groups.discard(self.group)
+        self.region.close()
+        fut = self._released
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     async def recv(self, fd) -> AsyncIterator[bytes]:
         """Yields each message received on fd as bytes until end of stream;
@@ -556,7 +723,7 @@ class BufferPool:
         dry (ENOBUFS) the receive is armed again by itself."""
         r, region = self._aio, self.region
         while True:
-            op_id = r.ring.recv_multishot(fd, self.group)
+            op_id = await r.prep(self._arm, fd)
             rearm = False
             async for res, flags in _multishot(r, op_id, False):
                 if flags & CQE_F_BUFFER:
@@ -573,12 +740,38 @@ class BufferPool:
                 return
 
     def close(self) -> None:
-        """Takes the chunks back from the kernel and frees the region."""
-        if self.group in self._aio._groups:
-            if not self._aio.closed:
-                self._aio.ring.unprovide_region(self.region)
-            self._aio._groups.discard(self.group)
-        self.region.close()
+        """Cancels the receives still using the pool; once the kernel has
+        ended them, takes the chunks back and frees the region (at once when
+        none is left). Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        r = self._aio
+        if self._ops and not r.closed:
+            for op_id in list(self._ops):
+                try:
+                    r.ring.cancel(op_id)
+                except OSError as e:
+                    if e.errno != errno.EBUSY:
+                        raise
+                    r.submit()
+                    try:
+                        r.ring.cancel_sync(op_id)
+                    except OSError:
+                        pass  # it ended meanwhile
+            r.submit()
+            r._schedule_flush()
+        else:
+            self._release()
+
+    async def aclose(self) -> None:
+        """close(), then waits until the region is back."""
+        self.close()
+        if self.region.closed:
+            return
+        if self._released is None:
+            self._released = self._aio._loop_ref().create_future()
+        await self._released
 
     def __enter__(self):
         return self
@@ -596,7 +789,9 @@ class RecvStream:
     """One connection's multishot receive from a BufferPool. ``await
     recv()`` returns the next message as bytes, b"" at end of stream, or
     raises OSError. Messages are copied out and their chunks recycled as
-    they arrive; an empty pool (ENOBUFS) re-arms the receive by itself."""
+    they arrive; an empty pool (ENOBUFS) re-arms the receive by itself.
+    close() ends it and submits what is queued on the ring, so the fd may
+    be closed right after."""
 
     def __init__(self, pool: BufferPool, fd: int):
         self._aio = pool._aio
@@ -606,13 +801,25 @@ class RecvStream:
         self._final: Optional[int] = None
         self._wakeup: Optional[asyncio.Future] = None
         self._op: Optional[int] = None
-        self._arm()
+        self._closed = False
+        if not self._arm():
+            self._final = -errno.ENOBUFS  # the first recv() arms it, in turn
 
-    def _arm(self) -> None:
+    def _arm(self) -> bool:
+        # False when the op table is full (or others wait for it): recv()
+        # then waits its turn and arms again.
         r = self._aio
-        self._op = r.ring.recv_multishot(self.fd, self._pool.group)
+        if r._backlog or r._sends.waiting:
+            return False
+        try:
+            self._op = self._pool._arm(self.fd)
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            return False
         r._streams[self._op] = self
         r._schedule_flush()
+        return True
 
     # called by AioRing._drain
     def push(self, res: int, flags: int) -> None:
@@ -644,9 +851,12 @@ class RecvStream:
                 return self._items.popleft()
             final = self._final
             if final is not None:
-                if final == -errno.ENOBUFS and not self._aio.closed:
+                if final == -errno.ENOBUFS and not self._aio.closed and not self._closed:
                     self._final = None
-                    self._arm()
+                    while not self._arm():
+                        await self._aio._room()
+                        if self._closed or self._aio.closed:
+                            return b""
                     continue
                 if final >= 0 or final == -errno.ECANCELED or final == -errno.ENOBUFS:
                     return b""
@@ -655,11 +865,26 @@ class RecvStream:
             await fut
 
     def close(self) -> None:
-        """Stops the receive (chunks still arriving are recycled)."""
-        if self._op is not None and not self._aio.closed:
-            try:
-                self._aio.ring.cancel(self._op)
-                self._aio._schedule_flush()
-            except OSError:
-                pass
+        """Stops the receive (chunks still arriving are recycled) and submits
+        it and every op queued before it: the fd may be closed right after.
+        What a send_nowait on the fd reports from then on is dropped."""
+        r = self._aio
+        if self._closed:
+            return
+        self._closed = True
+        if not r.closed:
+            if self._op is not None:
+                try:
+                    r.ring.cancel(self._op)
+                except OSError as e:
+                    if e.errno != errno.EBUSY:
+                        raise
+                    # No slot even for the cancel: the receive would hold
+                    # the socket open after the fd is closed. Wait it out.
+                    r.submit()
+                    try:
+                        r.ring.cancel_sync(self._op)
+                    except OSError:
+                        pass  # it ended meanwhile
+        r.detach(self.fd)
         self._final = -errno.ECANCELED if self._final is None else self._final
