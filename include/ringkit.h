@@ -166,9 +166,10 @@ typedef struct rk_iovec {
  *   - rk_ring_fd is an eventfd, readable while completions wait to be
  *     reaped; poll it as before. A fallback ring also holds an epoll
  *     instance and a wakeup eventfd (three descriptors from its creation
- *     on), a duplicate of an eventfd registered with it, and in its file
- *     table descriptors of its own (close-on-exec, counted against
- *     RLIMIT_NOFILE) where the kernel holds files.
+ *     on), a duplicate of an eventfd registered with it, in its file
+ *     table descriptors of its own, and a duplicate of the fd of each op
+ *     waiting for readiness (how it holds the op's file), all close-on-exec
+ *     and counted against RLIMIT_NOFILE, where the kernel holds files.
  *   - rk_ring_probe reports what the fallback implements: every op this
  *     header offers, whatever the running kernel's io_uring knows.
  *   - Setup modes (SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are
@@ -313,7 +314,15 @@ RK_API int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n);
  *   -ENAMETOOLONG a path of PATH_MAX bytes or more
  *   -ENOENT  (cancel, poll_remove, timeout_remove) the target id is not live
  * The op is queued; it reaches the kernel on the next rk_submit() or rk_reap().
- * offset -1 means "the file's current position" where the kernel allows it. */
+ * offset -1 means "the file's current position" where the kernel allows it.
+ *
+ * Descriptors. A queued op names its fd by number; once submitted it holds
+ * the file itself until its final completion, on both backends. So closing
+ * the fd after rk_submit() does not disturb the op (a socket stays open
+ * until its last op ends: cancel a multishot receive before closing), and
+ * closing it before — with the op still queued — lets the op find whatever
+ * file gets the number next: submit first, or close through rk_prep_close,
+ * which is ordered after the ops queued before it. */
 
 /* Does nothing in the kernel and completes with res 0: measures the per-op
  * cost, or orders work as a link in a chain. */

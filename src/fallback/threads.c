@@ -133,6 +133,29 @@ static bool owns_registration(const struct io_uring_sqe *sqe)
 	return sqe->opcode == IORING_OP_POLL_ADD && (sqe->len & IORING_POLL_ADD_MULTI);
 }
 
+/* An op that waits holds the file it names, as the kernel's file reference
+ * does: it waits on, and makes its calls through, a duplicate of the
+ * descriptor (closed when the op ends). So the caller may close the fd
+ * meanwhile, and a file that gets the number next is never touched. */
+static int hold_file(struct fb_op *x, int *fd)
+{
+	if (*fd == x->own[0] || *fd == x->own[1])
+		return 0;
+	int i = *fd == x->fd ? 0 : 1;
+	if (x->own[i] >= 0)
+		return 0; /* cannot happen: own[i] is what fd/fd_in name then */
+	int d = rk__fb_sys_dup(*fd);
+	if (d < 0)
+		return d;
+	x->own[i] = d;
+	if (i == 0)
+		x->fd = d;
+	else
+		x->fd_in = d;
+	*fd = d;
+	return 0;
+}
+
 int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events)
 {
 	struct rk_fb *fb = ring->fb;
@@ -159,6 +182,8 @@ int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events)
 	int fd = x->wfd >= 0 ? x->wfd : x->fd;
 	if (fd < 0)
 		return -EBADF;
+	if ((r = hold_file(x, &fd)) < 0)
+		return r;
 	if ((r = ensure_fdw(ring, fd)) < 0)
 		return r;
 	struct fb_fdw *w = &fb->fdw[fd];

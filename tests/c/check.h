@@ -150,6 +150,13 @@ static inline int table_fds(rk_ring *ring, int n)
 	return rk_ring_backend(ring) == RK_BACKEND_FALLBACK ? n : 0;
 }
 
+/* Descriptors behind n ops waiting for readiness: none on io_uring; on the
+ * fallback each holds a duplicate of its fd, as the kernel holds the file. */
+static inline int waiting_fds(rk_ring *ring, int n)
+{
+	return rk_ring_backend(ring) == RK_BACKEND_FALLBACK ? n : 0;
+}
+
 static inline int is_fallback(rk_ring *ring)
 {
 	return rk_ring_backend(ring) == RK_BACKEND_FALLBACK;

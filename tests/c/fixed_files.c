@@ -141,7 +141,7 @@ static void test_accept_direct(void)
 		for (int j = 0; j < i; j++)
 			CHECK(slots[j] != slots[i]);
 	}
-	CHECK_EQ(count_fds(), before + 3 + table_fds(ring, 3));
+	CHECK_EQ(count_fds(), before + 3 + table_fds(ring, 3) + waiting_fds(ring, 1));
 	CHECK_EQ(rk_cancel_sync(ring, ms, -1), 0);
 	rk_cqe c = reap_one(ring);
 	CHECK_EQ(c.id, ms);

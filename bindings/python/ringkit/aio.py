@@ -17,7 +17,10 @@ An op's awaitable is a future-compatible waiter (ringkit._aioloop, in C)
 that the reaped completion finishes directly, resuming the awaiting task in
 the same pass: no asyncio.Future, Handle or extra loop iteration per op.
 read, write, recv and send are that C code end to end; they return the
-waiter itself, which is awaitable and also accepted by create_task().
+waiter itself. It is future-like where asyncio takes futures (gather,
+wait_for, shield, as_completed, ensure_future; cancel messages included) and
+coroutine-like where asyncio tells the two apart: create_task() and TaskGroup
+take it, and asyncio.wait() wants it wrapped in a task, as a coroutine.
 
 The loop's ring has a fixed op table (`aio.ring().ring.stats()["capacity"]`,
 four times its entries). When every slot is taken, a new op waits its turn
