@@ -1,7 +1,7 @@
 """Connection churn against one example server, as real clients make it.
 
     churn.py http|echo [--rounds N] [--conns N] [--workers N] [--seed N]
-             [--no-rss] -- COMMAND [ARG...]
+             [--no-rss] [--halfclose-cuts] -- COMMAND [ARG...]
 
 Starts COMMAND (a server told to listen on port 0: the command line ends
 with its port argument 0), reads the port from the first line it prints
@@ -13,8 +13,9 @@ they share the CPUs). Each connection does one of:
                   whole; then a close
   halfclose       the same, then shutdown(SHUT_WR): the server must end the
                   connection with nothing more (EOF)
-  halfclose-live  requests still unanswered when it half-closes: what comes
-                  back must be a byte prefix of the answers, then EOF
+  halfclose-live  requests still unanswered when it half-closes: every
+                  answer must come back, then EOF (with --halfclose-cuts:
+                  a byte prefix of the answers will do)
   reset           requests sent, maybe part of an answer read, then a close
                   with SO_LINGER 0 (RST)
   close-mid       many requests sent, part of the answers read, then a close
@@ -47,7 +48,7 @@ import time
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: churn\r\n\r\n"
 BODY = b"Hello, world!\n"
-TIMEOUT = 10.0  # any single read or write; a server stuck this long has failed
+TIMEOUT = 5.0  # any single read or write; a server stuck this long has failed
 # What must not appear in a server's output (case-insensitive).
 BAD_OUTPUT = re.compile(
     r"traceback|exception ignored|never retrieved|unraisable|warning|"
@@ -154,8 +155,8 @@ class Server:
 class Client:
     """One connection's scenario. Every unexpected outcome raises."""
 
-    def __init__(self, kind, port, rng, canonical):
-        self.kind, self.port, self.rng = kind, port, rng
+    def __init__(self, kind, port, rng, canonical, cuts_ok):
+        self.kind, self.port, self.rng, self.cuts_ok = kind, port, rng, cuts_ok
         self.canonical = canonical  # the first HTTP response seen, bytes
 
     def dial(self):
@@ -252,7 +253,13 @@ class Client:
         data, want = self.message()
         self.write_split(s, data)
         s.shutdown(socket.SHUT_WR)
-        return "short" if self.read_to_eof(s, want) < len(want) else None
+        got = self.read_to_eof(s, want)
+        if got == len(want):
+            return None
+        if not self.cuts_ok:
+            raise Failure("EOF after %d of %d answer bytes: the server dropped what it owed "
+                          "when the client half-closed" % (got, len(want)))
+        return "short"
 
     def do_reset(self, s):
         data, want = self.message()
@@ -303,13 +310,19 @@ def first_response(port):
         s.close()
 
 
-def churn_round(kind, port, canonical, conns, workers, rng):
+def churn_round(kind, port, canonical, conns, workers, rng, cuts_ok, seconds):
     jobs = [(rng.choice(SCENARIOS), rng.getrandbits(64)) for _ in range(conns)]
+
+    deadline = time.monotonic() + seconds
 
     def one(job):
         scenario, seed = job
+        if time.monotonic() > deadline:
+            return "%s (seed %d): not run, the round took over %g s" % (scenario, seed,
+                                                                         seconds), None
         try:
-            return None, Client(kind, port, random.Random(seed), canonical).run(scenario)
+            return None, Client(kind, port, random.Random(seed), canonical,
+                                cuts_ok).run(scenario)
         except (Failure, OSError) as e:
             return "%s (seed %d): %s: %s" % (scenario, seed, type(e).__name__, e), None
 
@@ -332,11 +345,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("kind", choices=("http", "echo"))
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--conns", type=int, default=200, help="connections per round")
+    ap.add_argument("--conns", type=int, default=500, help="connections per round")
     ap.add_argument("--workers", type=int, default=16, help="connections at a time")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-rss", action="store_true",
                     help="skip the RSS check (sanitizer builds: their allocator keeps freed memory)")
+    ap.add_argument("--halfclose-cuts", action="store_true",
+                    help="accept answers cut short after the client half-closes")
+    ap.add_argument("--round-seconds", type=float, default=30,
+                    help="connections not started by then fail")
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         ap.error("no server command after --")
@@ -355,7 +372,8 @@ def main():
         base_fds = base_rss = None
         for rnd in range(a.rounds):
             t0 = time.monotonic()
-            errors, short = churn_round(a.kind, server.port, canonical, a.conns, a.workers, rng)
+            errors, short = churn_round(a.kind, server.port, canonical, a.conns, a.workers, rng,
+                                        a.halfclose_cuts, a.round_seconds)
             took = time.monotonic() - t0
             for e in errors[:10]:
                 failures.append("round %d: %s" % (rnd + 1, e))
