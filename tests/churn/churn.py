@@ -28,7 +28,9 @@ server's open fds (/proc/PID/fd) back to what they were after the first
 round and its RSS within a margin of it, a SIGINT stops it with status 0,
 and nothing on its stderr or stdout looks like a traceback, an ignored
 exception, an unretrieved task exception, a warning or a sanitizer report.
-Exit status 0 when all holds; every failure is printed.
+Exit status 0 when all holds; every failure is printed. A server that exits
+with status 77 before listening (something it needs is missing) makes this
+exit 77 too: a skip for meson.
 
 Only behaviour every shipped server has is relied on: GET / HTTP/1.1 with a
 Host header, keep-alive, pipelining, no bodies; the same response to each.
@@ -58,6 +60,10 @@ BAD_OUTPUT = re.compile(
 
 class Failure(Exception):
     pass
+
+
+class Skip(Exception):
+    """The server exited with status 77 before listening: it cannot run here."""
 
 
 def parse_response(buf):
@@ -111,10 +117,15 @@ class Server:
         for t in self._drains:
             t.start()
         if not m:
-            self.proc.kill()
-            self.proc.wait()
+            try:
+                code = self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
             for t in self._drains:
                 t.join(5)
+            if code == 77:
+                raise Skip("".join(self.err).strip())
             raise Failure("the server did not say where it listens: %r%s"
                           % (first, "".join(self.err)))
         self.port = int(m.group(1))
@@ -365,7 +376,14 @@ def main():
           % (a.kind, " ".join(command), seed, a.rounds, a.conns, a.workers), flush=True)
 
     failures = []
-    server = Server(command)
+    try:
+        server = Server(command)
+    except Skip as e:
+        print("churn: skipped: %s" % e)
+        return 77
+    except (Failure, OSError) as e:
+        print("churn: FAILED: %s: %s" % (type(e).__name__, e))
+        return 1
     try:
         canonical = first_response(server.port) if a.kind == "http" else None
         start_fds = server.fds()
