@@ -229,8 +229,15 @@ class Client:
     def diff(self, got, want):
         i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got),
                                                                                len(want)))
-        return "answer differs at byte %d of %d: got %r, want %r" % (
-            i, len(want), bytes(got[max(0, i - 20):i + 40]), bytes(want[max(0, i - 20):i + 40]))
+        where = ""
+        piece = bytes(got[i:i + 16])
+        if len(piece) == 16:  # reordered, or another connection's bytes?
+            at = bytes(want).find(piece)
+            where = (" (what came is at byte %d of the answer: reordered)" % at if at >= 0 else
+                     " (what came is nowhere in the answer)")
+        return "answer differs at byte %d of %d%s: got %r, want %r" % (
+            i, len(want), where, bytes(got[max(0, i - 20):i + 40]),
+            bytes(want[max(0, i - 20):i + 40]))
 
     def exchange(self, s):
         for _ in range(self.rng.randrange(1, 5)):
@@ -294,8 +301,9 @@ class Client:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def do_partial(self, s):
+        """Half a request (http), or a message whose echo is never read."""
         data, _ = self.message()
-        s.sendall(data[:max(1, len(data) // 2)] if self.kind == "http" else data[:0] or b"x")
+        s.sendall(data[:max(1, len(data) // 2)] if self.kind == "http" else data)
 
 
 SCENARIOS = (["keepalive"] * 6 + ["halfclose"] * 3 + ["halfclose-live"] * 3 + ["reset"] * 3 +
