@@ -1,7 +1,7 @@
 """Connection churn against one example server, as real clients make it.
 
     churn.py http|echo [--rounds N] [--conns N] [--workers N] [--seed N]
-             [--no-rss] [--halfclose-cuts] -- COMMAND [ARG...]
+             [--no-rss] [--halfclose-cuts] [--only SCENARIO,...] -- COMMAND [ARG...]
 
 Starts COMMAND (a server told to listen on port 0: the command line ends
 with its port argument 0), reads the port from the first line it prints
@@ -348,8 +348,8 @@ def first_response(port):
         s.close()
 
 
-def churn_round(kind, port, canonical, conns, workers, rng, cuts_ok, seconds):
-    jobs = [(rng.choice(SCENARIOS), rng.getrandbits(64)) for _ in range(conns)]
+def churn_round(kind, port, canonical, conns, workers, rng, cuts_ok, seconds, scenarios):
+    jobs = [(rng.choice(scenarios), rng.getrandbits(64)) for _ in range(conns)]
 
     deadline = time.monotonic() + seconds
 
@@ -392,11 +392,17 @@ def main():
                     help="accept answers cut short after the client half-closes")
     ap.add_argument("--round-seconds", type=float, default=30,
                     help="connections not started by then fail")
+    ap.add_argument("--only", help="comma-separated scenarios to run (to narrow a failure down)")
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         ap.error("no server command after --")
     a = ap.parse_args(argv[:argv.index("--")])
     command = argv[argv.index("--") + 1:]
+    scenarios = SCENARIOS
+    if a.only:
+        scenarios = a.only.split(",")
+        if not set(scenarios) <= set(SCENARIOS):
+            ap.error("scenarios: %s" % ", ".join(sorted(set(SCENARIOS))))
     seed = a.seed if a.seed is not None else random.randrange(1 << 32)
     rng = random.Random(seed)
     print("churn: %s server %s, seed %d, %d rounds of %d connections, %d at a time"
@@ -419,7 +425,7 @@ def main():
         for rnd in range(a.rounds):
             t0 = time.monotonic()
             errors, short = churn_round(a.kind, server.port, canonical, a.conns, a.workers, rng,
-                                        a.halfclose_cuts, a.round_seconds)
+                                        a.halfclose_cuts, a.round_seconds, scenarios)
             took = time.monotonic() - t0
             for e in errors[:10]:
                 failures.append("round %d: %s" % (rnd + 1, e))
