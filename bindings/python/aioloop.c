@@ -863,13 +863,33 @@ static void retry_cancels(Driver *d)
 	Py_DECREF(list);
 }
 
-/* Reaps every ready completion: waiters finish and their tasks run right
- * here; everything else goes to on_other as (id, res, flags) tuples. When
- * a callback raises (a task lets KeyboardInterrupt out), the rest of the
- * batch is still dispatched, then the first exception propagates. */
-static PyObject *driver_drain(Driver *d, PyObject *unused)
+/* A completion of one of an event loop's poll ops: 1 when it was one (and
+ * went to ready), 0 when not, -1 on error. */
+static int poll_completion(PyObject *polls, PyObject *ready, const rk_cqe *c)
 {
-	(void)unused;
+	PyObject *key = PyLong_FromLongLong(c->id);
+	if (!key)
+		return -1;
+	int has = PyDict_Contains(polls, key);
+	if (has <= 0) {
+		Py_DECREF(key);
+		return has;
+	}
+	PyObject *rec = Py_BuildValue("(Ni)", key, (int)c->res);
+	int r = rec ? PyList_Append(ready, rec) : -1;
+	Py_XDECREF(rec);
+	return r < 0 ? -1 : 1;
+}
+
+/* Reaps every ready completion, first waiting up to timeout_ns (< 0: no
+ * limit) for one when wait is set: waiters finish and their tasks run right
+ * here; the completions of ops in polls (a dict keyed by op id) are
+ * appended to *ready as (id, res) tuples; everything else goes to on_other
+ * as (id, res, flags) tuples. When a callback raises (a task lets
+ * KeyboardInterrupt out), the rest of the batch is still dispatched, then
+ * the first exception propagates. A signal ends the wait early. */
+static int driver_reap(Driver *d, int wait, int64_t timeout_ns, PyObject *polls, PyObject *ready)
+{
 	rk_cqe cqes[REAP_BATCH];
 	PyObject *others = NULL;
 	first_error err = {0};
@@ -878,9 +898,19 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 	draining = d;
 	retry_cancels(d);
 	while (d->ring) {
-		int n = rk_reap(d->ring, cqes, REAP_BATCH, 0, 0);
-		if (n == -EINTR)
-			continue;
+		int n;
+		if (wait) {
+			Py_BEGIN_ALLOW_THREADS
+			n = rk_reap(d->ring, cqes, REAP_BATCH, 1, timeout_ns);
+			Py_END_ALLOW_THREADS
+			wait = 0;
+			if (n == -EINTR)
+				break; /* the signal's Python handler runs next */
+		} else {
+			n = rk_reap(d->ring, cqes, REAP_BATCH, 0, 0);
+			if (n == -EINTR)
+				continue;
+		}
 		if (n < 0) {
 			raise_errno(n);
 			first_error_keep(&err);
@@ -904,6 +934,8 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 				w->has_res = 1;
 				r = waiter_finish(w, w->cancel_requested ? CANCELLED : DONE, 1);
 				Py_DECREF(w);
+			} else if (polls && (r = poll_completion(polls, ready, c)) != 0) {
+				r = r < 0 ? -1 : 0;
 			} else if (!others && !(others = PyList_New(0))) {
 				r = -1;
 			} else {
@@ -940,7 +972,13 @@ static PyObject *driver_drain(Driver *d, PyObject *unused)
 	}
 	draining = outer;
 	Py_DECREF(d);
-	if (first_error_raise(&err) < 0)
+	return first_error_raise(&err);
+}
+
+static PyObject *driver_drain(Driver *d, PyObject *unused)
+{
+	(void)unused;
+	if (driver_reap(d, 0, 0, NULL, NULL) < 0)
 		return NULL;
 	Py_RETURN_NONE;
 }
@@ -949,6 +987,33 @@ static PyObject *driver_flush(Driver *d, PyObject *unused)
 {
 	d->flush_pending = 0;
 	return driver_drain(d, unused);
+}
+
+/* select(timeout, polls): what an event loop's selector calls once per pass.
+ * Waits up to timeout seconds (None: no limit) for a completion, reaps
+ * everything ready as drain() does, and returns the (id, res) of the ops
+ * whose ids are keys of polls. */
+static PyObject *driver_select(Driver *d, PyObject *args)
+{
+	PyObject *timeout, *polls;
+	if (!PyArg_ParseTuple(args, "OO!:select", &timeout, &PyDict_Type, &polls))
+		return NULL;
+	int64_t ns = -1;
+	if (timeout != Py_None) {
+		double t = PyFloat_AsDouble(timeout);
+		if (t == -1.0 && PyErr_Occurred())
+			return NULL;
+		ns = t <= 0 ? 0 : t >= 9e9 ? INT64_MAX : (int64_t)(t * 1e9);
+	}
+	PyObject *ready = PyList_New(0);
+	if (!ready)
+		return NULL;
+	d->flush_pending = 0;
+	if (driver_reap(d, ns != 0, ns, polls, ready) < 0) {
+		Py_DECREF(ready);
+		return NULL;
+	}
+	return ready;
 }
 
 static PyObject *driver_schedule(Driver *d, PyObject *unused)
@@ -1083,6 +1148,9 @@ static PyMethodDef driver_methods[] = {
 	{"drain", (PyCFunction)driver_drain, METH_NOARGS,
 	 "Reaps ready completions, finishing waiters (their tasks run now)."},
 	{"_flush", (PyCFunction)driver_flush, METH_NOARGS, "The flush queued by schedule_flush()."},
+	{"select", (PyCFunction)driver_select, METH_VARARGS,
+	 "select(timeout, polls): waits up to timeout (None: forever) for completions, reaps them "
+	 "all as drain() does and returns [(id, res)] of those whose id is a key of polls."},
 	{"schedule_flush", (PyCFunction)driver_schedule, METH_NOARGS,
 	 "Queues one flush (submit and reap) at the end of this loop pass."},
 	{"wait", (PyCFunction)(void (*)(void))driver_wait, METH_VARARGS | METH_KEYWORDS,

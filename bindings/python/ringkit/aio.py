@@ -64,10 +64,15 @@ class AioRing:
     when set; create the loop's ring with aio.ring(msg_target=True) first if
     it may be idle while they come (the eventfd wakes the loop either way)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, entries: int = 256, **ring_kw):
+    def __init__(self, loop: asyncio.AbstractEventLoop, entries: int = 256, *,
+                 driven: bool = False, **ring_kw):
+        # driven: the loop itself reaps this ring (ringkit's EventLoop, whose
+        # selector waits in rk_reap); otherwise an eventfd in the loop's
+        # selector says when to.
         if not ring_kw:
             ring_kw = _default_flags()
         self.ring = Ring(entries, **ring_kw)
+        self._driven = driven
         self._loop_ref = weakref.ref(loop)
         self._streams: Dict[int, "_Stream"] = {}
         self._drv = _aioloop.Driver(self.ring._addr,
@@ -83,9 +88,11 @@ class AioRing:
         self._backlog: "collections.deque[asyncio.Future]" = collections.deque()
         self._sends = _aiosend.Sends(self)
         self.on_message = None  # callable(value, res) for msg_ring messages
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self.ring.register_eventfd(self._efd)
-        loop.add_reader(self._efd, self._on_event)
+        self._efd = -1
+        if not driven:
+            self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self.ring.register_eventfd(self._efd)
+            loop.add_reader(self._efd, self._on_event)
         # The loop's own collection closes the ring, so asyncio.run() needs no
         # extra call; close() does it deterministically.
         self._finalizer = weakref.finalize(loop, _close_ring, self.ring, self._efd)
@@ -94,13 +101,15 @@ class AioRing:
     def closed(self) -> bool:
         return self.ring.closed
 
-    def close(self) -> None:
+    def close(self, *, _loop_closing: bool = False) -> None:
         """Fails every pending await with CancelledError, cancels the ops and
-        closes the ring (which waits until the kernel is done with them)."""
-        if self.ring.closed:
+        closes the ring (which waits until the kernel is done with them).
+        On ringkit's EventLoop the ring is the loop's own and closes with
+        the loop: this does nothing there."""
+        if self.ring.closed or (self._driven and not _loop_closing):
             return
         loop = self._loop_ref()
-        if loop is not None and not loop.is_closed():
+        if loop is not None and not loop.is_closed() and self._efd >= 0:
             loop.remove_reader(self._efd)
         for stream in self._streams.values():
             stream.finish(-errno.ECANCELED)
@@ -328,6 +337,14 @@ async def _busy(op: int, fd, buf, arg):
 # yet gets one through this.
 _aioloop.setup(lambda loop: ring(loop)._drv, error, _busy)
 
+
+
+def _loop_ring(loop) -> AioRing:
+    # The ring of ringkit's own EventLoop, which reaps it itself.
+    r = _rings.get(loop)
+    if r is None or r.closed:
+        r = _rings[loop] = AioRing(loop, driven=True)
+    return r
 
 
 def close(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
@@ -891,3 +908,7 @@ class RecvStream:
                         pass  # it ended meanwhile
         r.detach(self.fd)
         self._final = -errno.ECANCELED if self._final is None else self._final
+
+
+# ringkit's own event loop (asyncio's, waiting in the ring): see _loop.py.
+from ._loop import EventLoop, EventLoopPolicy, install, new_event_loop, run  # noqa: E402

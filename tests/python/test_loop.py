@@ -1,0 +1,133 @@
+"""ringkit.aio.EventLoop itself: what the CPython suites do not cover (the
+ring under the loop, Ctrl-C in a blocking wait, descriptors closed right
+after they stop being watched, the loop's lifetime)."""
+import asyncio
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from ringkit import aio
+from conftest import fd_count
+
+
+def test_backend_repr_and_the_loops_own_ring():
+    loop = aio.new_event_loop()
+    try:
+        assert loop.backend in ("uring", "fallback")
+        assert "backend=%s" % loop.backend in repr(loop)
+
+        async def main():
+            r = aio.ring()
+            assert r._efd == -1  # reaped by the loop itself, no eventfd
+            rfd, wfd = os.pipe()
+            os.write(wfd, b"hi")
+            buf = bytearray(2)
+            assert await aio.read(rfd, buf) == 2 and buf == b"hi"
+            aio.close()  # the loop's own ring: closes with the loop only
+            assert not r.closed
+            os.close(rfd)
+            os.close(wfd)
+            return r
+        r = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert r.closed
+    assert "closed=True" in repr(loop)
+
+
+def test_closing_the_loop_gives_its_descriptors_back():
+    before = fd_count()
+    for _ in range(3):
+        loop = aio.new_event_loop()
+        loop.run_until_complete(asyncio.sleep(0.01))
+        loop.close()
+    assert fd_count() == before
+
+
+def test_ctrl_c_interrupts_a_blocking_wait():
+    def interrupt():
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupt).start()
+    t = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        aio.run(asyncio.sleep(30))
+    assert time.monotonic() - t < 5
+
+
+def test_signal_handler_and_threadsafe_wakeup():
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, got.set_result, "usr1")
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        assert await asyncio.wait_for(got, 5) == "usr1"
+        loop.remove_signal_handler(signal.SIGUSR1)
+        woken = loop.create_future()
+        threading.Timer(0.05, loop.call_soon_threadsafe, (woken.set_result, 1)).start()
+        assert await asyncio.wait_for(woken, 5) == 1
+        assert await loop.run_in_executor(None, sum, [1, 2, 3]) == 6
+    aio.run(main())
+
+
+def test_remove_reader_then_close_at_once():
+    """asyncio closes a descriptor right after it stops watching it; the
+    number's next file must not be watched by the old poll."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        for _ in range(50):
+            a, b = socket.socketpair()
+            loop.add_reader(a, lambda: None)
+            loop.remove_reader(a)
+            n = a.fileno()
+            a.close()
+            c, d = socket.socketpair()  # likely takes the number again
+            hits = []
+            loop.add_reader(c, hits.append, 1)
+            d.send(b"x")
+            for _ in range(20):
+                await asyncio.sleep(0)
+                if hits:
+                    break
+            assert hits, "a reader on a reused fd number (%d) never fired" % n
+            loop.remove_reader(c)
+            for s in (b, c, d):
+                s.close()
+    aio.run(main())
+
+
+def test_level_triggered_readiness():
+    """A reader that leaves data unread is called again, as with epoll."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        b.send(b"abcdef")
+        seen = []
+
+        def one_byte():
+            seen.append(a.recv(1))
+            if len(seen) == 6:
+                loop.remove_reader(a)
+        loop.add_reader(a, one_byte)
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if len(seen) == 6:
+                break
+        assert b"".join(seen) == b"abcdef"
+        a.close()
+        b.close()
+    aio.run(main())
+
+
+def test_install_sets_the_policy():
+    aio.install()
+    try:
+        async def kind():
+            return type(asyncio.get_running_loop())
+        assert asyncio.run(kind()) is aio.EventLoop
+    finally:
+        asyncio.set_event_loop_policy(None)
