@@ -22,7 +22,9 @@ def _suite_dir():
 
 
 def _run(path, ours):
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", path]
+    # run_pytest.py finds pytest for an interpreter that lacks its own.
+    cmd = [sys.executable, os.path.join(_HERE, "run_pytest.py"), "-q", "-rA",
+           "-p", "no:cacheprovider", path]
     env = dict(os.environ)
     # The child runs in the suite's directory: the paths must not be relative.
     paths = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
