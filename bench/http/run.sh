@@ -8,8 +8,9 @@
 # and, when their files exist, examples/lua/http.lua (Lua binding),
 # examples/python/http_aio.py (Python binding),
 # examples/python/http_asyncio.py (plain asyncio streams, for reference) and,
-# when uvloop is installed, bench/http/uvloop_protocol.py (an
-# asyncio.Protocol on uvloop: the fast-Python peer). Extra servers are
+# when uvloop is installed, bench/http/protocol_server.py on uvloop (an
+# asyncio.Protocol server: the fast-Python peer), and the same server on
+# ringkit's EventLoop (ringkit.aio.EventLoop). Extra servers are
 # arguments NAME=COMMAND, where the command contains the word PORT, replaced
 # by the port to listen on.
 #
@@ -162,7 +163,8 @@ printf 'ringkit-http (C)\texec %s/examples/ringkit-http $RK_PORT\n' "$build" >>"
 [ ! -f examples/python/http_aio.py ] || printf 'ringkit Python\tPYTHONPATH="%s/bindings/python" exec /usr/bin/python3 examples/python/http_aio.py $RK_PORT\n' "$build" >>"$list"
 [ ! -f examples/python/http_asyncio.py ] || printf 'asyncio (reference)\texec /usr/bin/python3 examples/python/http_asyncio.py $RK_PORT\n' >>"$list"
 ! /usr/bin/python3 -c 'import uvloop' 2>/dev/null ||
-	printf 'uvloop Protocol\texec /usr/bin/python3 bench/http/uvloop_protocol.py $RK_PORT\n' >>"$list"
+	printf 'uvloop Protocol\texec /usr/bin/python3 bench/http/protocol_server.py uvloop $RK_PORT\n' >>"$list"
+printf 'ringkit loop Protocol\tPYTHONPATH="%s/bindings/python" exec /usr/bin/python3 bench/http/protocol_server.py ringkit $RK_PORT\n' "$build" >>"$list"
 for arg in "$@"; do
 	printf '%s\texec %s\n' "${arg%%=*}" "$(echo "${arg#*=}" | sed 's/\bPORT\b/$RK_PORT/g')" >>"$list"
 done

@@ -55,12 +55,19 @@ struct Driver {
 	PyObject *on_room;   /* callable(free slots), after a drain while backlog > 0 */
 	PyObject *flush_cb;  /* this driver's _flush, bound once */
 	PyObject *cancel_retry; /* waiters whose cancel found no room yet */
+	/* An event loop's poll ops (dict keyed by op id, given by select) and
+	 * the (id, res) of those that completed, kept across reaps: a flush
+	 * between two selects may reap a poll, and select must still see it. */
+	PyObject *polls, *ready;
 	Waiter **table;      /* by op slot (the id's low 32 bits) */
 	uint32_t cap;
 	int flush_pending;
 	/* Ops waiting in ringkit.aio for a free op slot, set from Python: while
 	 * any wait, new ops queue behind them (fair), never ahead. */
 	int backlog;
+	/* An event loop reaps this ring in its selector every pass (ringkit's
+	 * EventLoop): that select submits what was queued, so no flush. */
+	int driven;
 };
 
 static PyTypeObject WaiterType;
@@ -717,7 +724,7 @@ static PyObject *driver_loop(Driver *d)
 
 static int driver_request_flush(Driver *d)
 {
-	if (d->flush_pending)
+	if (d->flush_pending || d->driven)
 		return 0;
 	PyObject *loop = driver_loop(d);
 	if (!loop)
@@ -784,6 +791,8 @@ static int driver_traverse(Driver *d, visitproc visit, void *arg)
 	Py_VISIT(d->on_room);
 	Py_VISIT(d->flush_cb);
 	Py_VISIT(d->cancel_retry);
+	Py_VISIT(d->polls);
+	Py_VISIT(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
 		Py_VISIT(d->table[i]);
 	return 0;
@@ -797,6 +806,8 @@ static int driver_clear(Driver *d)
 	Py_CLEAR(d->on_room);
 	Py_CLEAR(d->flush_cb);
 	Py_CLEAR(d->cancel_retry);
+	Py_CLEAR(d->polls);
+	Py_CLEAR(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
 		Py_CLEAR(d->table[i]);
 	return 0;
@@ -864,31 +875,35 @@ static void retry_cancels(Driver *d)
 }
 
 /* A completion of one of an event loop's poll ops: 1 when it was one (and
- * went to ready), 0 when not, -1 on error. */
-static int poll_completion(PyObject *polls, PyObject *ready, const rk_cqe *c)
+ * went to d->ready), 0 when not, -1 on error. */
+static int poll_completion(Driver *d, const rk_cqe *c)
 {
 	PyObject *key = PyLong_FromLongLong(c->id);
 	if (!key)
 		return -1;
-	int has = PyDict_Contains(polls, key);
+	int has = PyDict_Contains(d->polls, key);
 	if (has <= 0) {
 		Py_DECREF(key);
 		return has;
 	}
+	if (!d->ready && !(d->ready = PyList_New(0))) {
+		Py_DECREF(key);
+		return -1;
+	}
 	PyObject *rec = Py_BuildValue("(Ni)", key, (int)c->res);
-	int r = rec ? PyList_Append(ready, rec) : -1;
+	int r = rec ? PyList_Append(d->ready, rec) : -1;
 	Py_XDECREF(rec);
 	return r < 0 ? -1 : 1;
 }
 
 /* Reaps every ready completion, first waiting up to timeout_ns (< 0: no
  * limit) for one when wait is set: waiters finish and their tasks run right
- * here; the completions of ops in polls (a dict keyed by op id) are
- * appended to *ready as (id, res) tuples; everything else goes to on_other
+ * here; the completions of the event loop's poll ops (d->polls) are
+ * appended to d->ready as (id, res) tuples; everything else goes to on_other
  * as (id, res, flags) tuples. When a callback raises (a task lets
  * KeyboardInterrupt out), the rest of the batch is still dispatched, then
  * the first exception propagates. A signal ends the wait early. */
-static int driver_reap(Driver *d, int wait, int64_t timeout_ns, PyObject *polls, PyObject *ready)
+static int driver_reap(Driver *d, int wait, int64_t timeout_ns)
 {
 	rk_cqe cqes[REAP_BATCH];
 	PyObject *others = NULL;
@@ -934,7 +949,7 @@ static int driver_reap(Driver *d, int wait, int64_t timeout_ns, PyObject *polls,
 				w->has_res = 1;
 				r = waiter_finish(w, w->cancel_requested ? CANCELLED : DONE, 1);
 				Py_DECREF(w);
-			} else if (polls && (r = poll_completion(polls, ready, c)) != 0) {
+			} else if (d->polls && (r = poll_completion(d, c)) != 0) {
 				r = r < 0 ? -1 : 0;
 			} else if (!others && !(others = PyList_New(0))) {
 				r = -1;
@@ -978,7 +993,7 @@ static int driver_reap(Driver *d, int wait, int64_t timeout_ns, PyObject *polls,
 static PyObject *driver_drain(Driver *d, PyObject *unused)
 {
 	(void)unused;
-	if (driver_reap(d, 0, 0, NULL, NULL) < 0)
+	if (driver_reap(d, 0, 0) < 0)
 		return NULL;
 	Py_RETURN_NONE;
 }
@@ -992,7 +1007,9 @@ static PyObject *driver_flush(Driver *d, PyObject *unused)
 /* select(timeout, polls): what an event loop's selector calls once per pass.
  * Waits up to timeout seconds (None: no limit) for a completion, reaps
  * everything ready as drain() does, and returns the (id, res) of the ops
- * whose ids are keys of polls. */
+ * whose ids are keys of polls, including those an earlier drain or flush
+ * reaped (it then does not wait). polls stays the driver's: every later
+ * reap sets such completions aside for the next select. */
 static PyObject *driver_select(Driver *d, PyObject *args)
 {
 	PyObject *timeout, *polls;
@@ -1005,15 +1022,17 @@ static PyObject *driver_select(Driver *d, PyObject *args)
 			return NULL;
 		ns = t <= 0 ? 0 : t >= 9e9 ? INT64_MAX : (int64_t)(t * 1e9);
 	}
-	PyObject *ready = PyList_New(0);
-	if (!ready)
-		return NULL;
-	d->flush_pending = 0;
-	if (driver_reap(d, ns != 0, ns, polls, ready) < 0) {
-		Py_DECREF(ready);
-		return NULL;
+	if (d->polls != polls) {
+		Py_INCREF(polls);
+		Py_XSETREF(d->polls, polls);
 	}
-	return ready;
+	int early = d->ready && PyList_GET_SIZE(d->ready) > 0;
+	d->flush_pending = 0;
+	if (driver_reap(d, ns != 0 && !early, ns) < 0)
+		return NULL;
+	PyObject *ready = d->ready;
+	d->ready = NULL;
+	return ready ? ready : PyList_New(0);
 }
 
 static PyObject *driver_schedule(Driver *d, PyObject *unused)
@@ -1129,6 +1148,22 @@ static int driver_set_backlog(Driver *d, PyObject *v, void *unused)
 	return 0;
 }
 
+static PyObject *driver_get_driven(Driver *d, void *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(d->driven);
+}
+
+static int driver_set_driven(Driver *d, PyObject *v, void *unused)
+{
+	(void)unused;
+	int on = v ? PyObject_IsTrue(v) : 0;
+	if (on < 0)
+		return -1;
+	d->driven = on;
+	return 0;
+}
+
 static PyObject *driver_get_closed(Driver *d, void *unused)
 {
 	(void)unused;
@@ -1167,6 +1202,9 @@ static PyGetSetDef driver_getset[] = {
 	{"pending", (getter)driver_get_pending, NULL, "waiters not yet completed", NULL},
 	{"backlog", (getter)driver_get_backlog, (setter)driver_set_backlog,
 	 "ops waiting for a free op slot (new ops queue behind them)", NULL},
+	{"driven", (getter)driver_get_driven, (setter)driver_set_driven,
+	 "an event loop's select() reaps (and submits) every pass: schedule_flush() does nothing",
+	 NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

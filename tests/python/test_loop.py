@@ -131,3 +131,113 @@ def test_install_sets_the_policy():
         assert asyncio.run(kind()) is aio.EventLoop
     finally:
         asyncio.set_event_loop_policy(None)
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+class _Collect(asyncio.Protocol):
+    def __init__(self, want):
+        self.want, self.got = want, bytearray()
+        self.done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.got += data
+        if len(self.got) >= self.want and not self.done.done():
+            self.done.set_result(bytes(self.got))
+
+    def connection_lost(self, exc):
+        if not self.done.done():
+            self.done.set_exception(exc or ConnectionError("closed early"))
+
+
+def test_many_connections_at_once_while_transports_send():
+    # Connects wait on poll ops while the transports' sends and receives
+    # complete around them: no poll completion may be lost to another reap.
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        async def one(i):
+            msg = (b"%d:" % i) * (1 + i * 37)
+            tr, pr = await loop.create_connection(lambda: _Collect(len(msg)), "127.0.0.1", port)
+            tr.write(msg)
+            got = await pr.done
+            tr.close()
+            return got == msg
+
+        ok = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(200))), 30)
+        server.close()
+        await server.wait_closed()
+        return ok
+
+    assert all(aio.run(main()))
+
+
+def test_transport_flow_control_and_half_close():
+    # A reader that pauses: the writer sees pause_writing above the high
+    # water mark, resume_writing once drained; everything arrives in order;
+    # write_eof reaches the peer as eof_received; close waits for the buffer.
+    big = os.urandom(1 << 22)
+
+    class Writer(asyncio.Protocol):
+        def __init__(self):
+            self.paused = self.resumed = 0
+
+        def pause_writing(self):
+            self.paused += 1
+
+        def resume_writing(self):
+            self.resumed += 1
+
+    class Reader(asyncio.Protocol):
+        def __init__(self):
+            self.got = bytearray()
+            self.eof = asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(0.2, transport.resume_reading)
+
+        def data_received(self, data):
+            assert self.transport.is_reading()
+            self.got += data
+
+        def eof_received(self):
+            self.eof.set_result(bytes(self.got))
+            return True
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        readers = []
+        server = await loop.create_server(lambda: readers.append(Reader()) or readers[-1],
+                                          "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, w = await loop.create_connection(Writer, "127.0.0.1", port)
+        tr.set_write_buffer_limits(high=1 << 16)
+        for k in range(0, len(big), 1 << 16):
+            tr.write(big[k:k + (1 << 16)])
+        assert tr.get_write_buffer_size() > 0
+        tr.write_eof()
+        while not readers:  # the server side may not be accepted yet
+            await asyncio.sleep(0.01)
+        got = await asyncio.wait_for(readers[0].eof, 30)
+        tr.close()
+        readers[0].transport.close()
+        server.close()
+        await server.wait_closed()
+        return got, w.paused, w.resumed
+
+    got, paused, resumed = aio.run(main())
+    assert got == big
+    assert paused >= 1 and resumed >= 1

@@ -19,6 +19,8 @@ import selectors
 from asyncio import unix_events
 from typing import Dict, List, Optional, Tuple
 
+from ._transport import RingSocketTransport
+
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _POLL_IN = select.POLLIN | select.POLLPRI
 _POLL_OUT = select.POLLOUT
@@ -131,7 +133,9 @@ class RingSelector(selectors.BaseSelector):
         fired = r._drv.select(timeout, self._polls)
         out = []
         for op_id, res in fired:
-            fd = self._polls.pop(op_id)
+            fd = self._polls.pop(op_id, None)
+            if fd is None:
+                continue  # unregistered after a flush reaped it
             del self._armed[fd]
             key = self._keys.get(fd)
             if key is None:
@@ -167,6 +171,9 @@ class RingSelector(selectors.BaseSelector):
         self._polls.clear()
         self._armed.clear()
         self._rearm.clear()
+        pool, self._loop._pool = self._loop._pool, None
+        if pool is not None:
+            pool.close()
         if self._aio is not None:
             self._aio.close(_loop_closing=True)
             self._aio = None
@@ -192,8 +199,21 @@ class _KeyMap(selectors.Mapping):
 class EventLoop(unix_events._UnixSelectorEventLoop):
     """An asyncio event loop on a ringkit ring (see the module's doc)."""
 
+    # The buffer pool stream transports receive into: chunks big enough
+    # that a large message does not arrive in many small pieces.
+    _POOL_CHUNK = 64 * 1024
+    _POOL_COUNT = 64
+
     def __init__(self):
+        self._pool = None
         super().__init__(RingSelector(self))
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        aio = self._selector._ring()
+        if self._pool is None:
+            from .aio import BufferPool
+            self._pool = BufferPool(self._POOL_CHUNK, self._POOL_COUNT, _aio=aio)
+        return RingSocketTransport(self, aio, self._pool, sock, protocol, waiter, extra, server)
 
     @property
     def backend(self) -> str:

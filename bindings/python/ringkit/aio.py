@@ -87,8 +87,10 @@ class AioRing:
         # Back-pressure: futures of ops waiting for a free op slot, in turn.
         self._backlog: "collections.deque[asyncio.Future]" = collections.deque()
         self._sends = _aiosend.Sends(self)
+        self._sends_of: Dict[int, object] = {}  # send op id -> its EventLoop transport
         self.on_message = None  # callable(value, res) for msg_ring messages
         self._efd = -1
+        self._drv.driven = driven
         if not driven:
             self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self.ring.register_eventfd(self._efd)
@@ -151,6 +153,10 @@ class AioRing:
                     pool = self._pool_ops.pop(op_id, None)
                     if pool is not None:
                         pool._op_ended(op_id)
+                continue
+            transport = self._sends_of.pop(op_id, None)
+            if transport is not None:
+                transport.sent(res)
                 continue
             if self._sends.completed(op_id, res):
                 continue
@@ -690,8 +696,8 @@ class BufferPool:
     pool, and the region goes back once the kernel has ended them
     (``await pool.aclose()`` waits for that)."""
 
-    def __init__(self, chunk_size: int = 4096, count: int = 256):
-        self._aio = ring()
+    def __init__(self, chunk_size: int = 4096, count: int = 256, *, _aio=None):
+        self._aio = _aio or ring()
         free = [g for g in range(16) if g not in self._aio._groups]
         if not free:
             raise error(-errno.ENOSPC)

@@ -1,0 +1,448 @@
+"""The stream socket transport of ringkit's EventLoop: completion-based.
+
+Reading is one multishot receive into the loop's buffer pool for as long as
+the transport reads: each completion carries a message in a chunk the
+kernel picked, which becomes the bytes given to data_received (or is copied
+into get_buffer() for a BufferedProtocol) and goes straight back to the
+pool. No readiness poll, no recv call per message.
+
+Writing keeps one send in flight per transport; what is written meanwhile
+waits in a buffer and goes out as the next single send when that one
+completes. Flow control (pause_writing/resume_writing, the water marks) is
+asyncio's, counted on the bytes not yet sent.
+
+The semantics follow asyncio's selector socket transport: callbacks,
+errors (OSError silent unless debug, anything else to the exception
+handler), EOF handling, close after the buffer drained, abort.
+"""
+import errno
+import socket
+import warnings
+from asyncio import constants, futures, protocols, transports, trsock
+from asyncio.log import logger
+
+from ._core import CQE_BUFFER_SHIFT, CQE_F_BUFFER
+from ._errors import error
+from ._ringkit import ffi as _ffi, lib as _lib
+
+_unpack = _ffi.unpack
+_SEND_FLAGS = int(socket.MSG_NOSIGNAL | socket.MSG_WAITALL)
+
+
+class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _sock = None
+
+    def __init__(self, loop, aio, pool, sock, protocol, waiter=None, extra=None, server=None):
+        super().__init__(extra, loop)
+        self._extra["socket"] = trsock.TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        self._aio = aio
+        self._pool = pool
+        self._sock = sock
+        self._sock_fd = sock.fileno()
+        self._protocol_connected = False
+        self.set_protocol(protocol)
+        self._server = server
+        self._conn_lost = 0
+        self._closing = False
+        self._paused = False
+        self._eof = False
+        self._recv_op = None        # the multishot receive while armed
+        self._held = []             # messages reaped while paused
+        self._send_op = None        # the send in flight
+        self._buffer = bytearray()  # written while a send is in flight
+        self._inflight = 0          # bytes of the send in flight
+        self._empty_waiter = None   # loop.sendfile waits for the buffer to drain
+        # What arrives before the task that awaited create_connection() has
+        # run is held (it would not have its transport yet): on asyncio's
+        # loop the first read callback comes after that task's wakeup, two
+        # passes after this constructor.
+        self._fresh = 2
+        if server is not None:
+            server._attach()
+        loop._transports[self._sock_fd] = self
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a unix socket)
+        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        loop.call_soon(self._end_fresh)
+
+    def __repr__(self):
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append("fd=%s" % self._sock_fd)
+        if self._sock is not None:
+            info.append("read=%s" % ("armed" if self._recv_op is not None else "idle"))
+            info.append("write=<%s, bufsize=%d>" % ("sending" if self._send_op is not None
+                                                    else "idle", self.get_write_buffer_size()))
+        return "<%s>" % " ".join(info)
+
+    def __del__(self, _warn=warnings.warn):
+        if self._sock is not None:
+            _warn("unclosed transport %r" % self, ResourceWarning, source=self)
+            self._sock.close()
+
+    # -- protocol ---------------------------------------------------------------
+
+    def set_protocol(self, protocol):
+        self._protocol = protocol
+        self._protocol_connected = True
+        self._buffered = isinstance(protocol, protocols.BufferedProtocol)
+
+    def get_protocol(self):
+        return self._protocol
+
+    def is_closing(self):
+        return self._closing
+
+    def is_reading(self):
+        return not self._paused and not self._closing
+
+    # -- reading ------------------------------------------------------------------
+
+    def _start_reading(self):
+        if self._closing or self._paused or self._recv_op is not None or self._conn_lost:
+            return
+        aio = self._aio
+        if aio.closed:
+            return
+        try:
+            op_id = self._pool._arm(self._sock_fd)
+        except OSError as e:
+            if e.errno == errno.EBUSY:  # no op slot: try again next pass
+                self._loop.call_soon(self._start_reading)
+                return
+            self._fatal_error(e, "Fatal read error on socket transport")
+            return
+        self._recv_op = op_id
+        aio._streams[op_id] = self
+        aio._schedule_flush()
+
+    def _end_fresh(self):
+        if self._loop is None:
+            return  # lost meanwhile
+        self._fresh -= 1
+        if self._fresh:
+            self._loop.call_soon(self._end_fresh)
+            return
+        if self._held and not self._paused:
+            self._deliver_held()
+
+    def _deliver_held(self):
+        while self._held and not self._paused and not self._conn_lost:
+            self._deliver(self._held.pop(0))
+
+    def _stop_reading(self):
+        op_id = self._recv_op
+        if op_id is None or self._aio.closed:
+            return
+        try:
+            self._aio.ring.cancel(op_id)
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            self._aio.submit()
+            try:
+                self._aio.ring.cancel_sync(op_id)
+            except OSError:
+                pass
+        self._aio._schedule_flush()
+
+    def pause_reading(self):
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        self._stop_reading()
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self):
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        if not self._fresh:
+            self._deliver_held()
+            if self._paused or self._conn_lost:
+                return
+        if self._recv_op is None:
+            self._start_reading()
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    # called by AioRing._on_other for each completion of the receive
+    def push(self, res, flags):
+        if flags & CQE_F_BUFFER:
+            pool = self._pool
+            chunk = flags >> CQE_BUFFER_SHIFT
+            data = _unpack(pool._base + chunk * pool._chunk_size, res) if res > 0 else b""
+            r = _lib.rk_ring_recycle_chunk(self._aio.ring._ring, pool._handle, chunk)
+            if r < 0:
+                raise error(r)
+            if not data:
+                return
+            if self._paused or self._held or self._fresh:
+                self._held.append(data)
+            elif not self._conn_lost:
+                self._deliver(data)
+
+    def finish(self, res):
+        self._recv_op = None
+        if self._conn_lost:
+            return
+        if res == 0:
+            if self._paused or self._held or self._fresh:
+                self._held.append(b"")  # EOF after what is held
+            else:
+                self._on_eof()
+        elif res > 0 or res == -errno.ENOBUFS or res == -errno.ECANCELED:
+            # The kernel ended the multishot (the pool ran dry, or it just
+            # stopped), or pause_reading cancelled it: arm it again after
+            # this pass unless the transport or the loop is going away.
+            loop = self._loop
+            if not (self._closing or self._paused or loop is None or loop.is_closed()):
+                loop.call_soon(self._start_reading)
+        else:
+            self._fatal_error(error(res), "Fatal read error on socket transport")
+
+    def _deliver(self, data):
+        if not data:
+            self._on_eof()
+            return
+        if not self._buffered:
+            try:
+                self._protocol.data_received(data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                buf = self._protocol.get_buffer(len(view))
+                n = len(buf)
+                if not n:
+                    raise RuntimeError("get_buffer() returned an empty buffer")
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+                return
+            n = min(n, len(view))
+            memoryview(buf).cast("B")[:n] = view[:n]
+            view = view[n:]
+            try:
+                self._protocol.buffer_updated(n)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+
+    def _on_eof(self):
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+
+    # -- writing ------------------------------------------------------------------
+
+    def write(self, data):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data argument must be a bytes-like object, not %r"
+                            % type(data).__name__)
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return
+        if self._conn_lost:
+            if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if self._send_op is None:
+            self._send(data if type(data) is bytes else bytes(data))
+        else:
+            self._buffer += data
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data):
+        self.write(b"".join(list_of_data))
+
+    def _send(self, data):
+        aio = self._aio
+        try:
+            op_id = aio.ring.send(self._sock_fd, data, msg_flags=_SEND_FLAGS)
+        except OSError as e:
+            if e.errno == errno.EBUSY:  # no op slot: the next pass sends it
+                self._buffer[:0] = data
+                self._send_op = -1
+                self._loop.call_soon(self._send_buffered)
+                return
+            self._fatal_error(e, "Fatal write error on socket transport")
+            return
+        self._send_op = op_id
+        self._inflight = len(data)
+        aio._sends_of[op_id] = self
+        aio._schedule_flush()
+
+    def _send_buffered(self):
+        self._send_op = None
+        if self._conn_lost or not self._buffer:
+            return
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._send(data)
+
+    # called by AioRing._on_other when the send completes
+    def sent(self, res):
+        self._send_op = None
+        self._inflight = 0
+        if self._conn_lost:
+            return
+        if res < 0:
+            self._buffer.clear()
+            exc = error(res)
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            return
+        if self._buffer:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            self._send(data)
+        self._maybe_resume_protocol()
+        if self._send_op is None and not self._buffer:
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_result(None)
+            if self._closing:
+                self._lose(None)
+            elif self._eof:
+                self._shutdown()
+
+    def get_write_buffer_size(self):
+        return len(self._buffer) + self._inflight
+
+    def write_eof(self):
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if self._send_op is None and not self._buffer:
+            self._shutdown()
+
+    def _shutdown(self):
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def can_write_eof(self):
+        return True
+
+    # loop.sendfile (asyncio's selector loop sends the file on the socket
+    # itself, once what was written before has gone out)
+    def _make_empty_waiter(self):
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if self._send_op is None and not self._buffer:
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self):
+        self._empty_waiter = None
+
+    # -- closing ------------------------------------------------------------------
+
+    def close(self):
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if self._send_op is None and not self._buffer:
+            self._lose(None)
+
+    def abort(self):
+        self._force_close(None)
+
+    def _fatal_error(self, exc, message="Fatal error on transport"):
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler({
+                "message": message,
+                "exception": exc,
+                "transport": self,
+                "protocol": self._protocol,
+            })
+        self._force_close(exc)
+
+    def _force_close(self, exc):
+        if self._conn_lost:
+            return
+        self._buffer.clear()
+        self._held.clear()
+        if self._send_op is not None and self._send_op >= 0 and not self._aio.closed:
+            try:
+                self._aio.ring.cancel(self._send_op)
+                self._aio._schedule_flush()
+            except OSError:
+                pass
+        if not self._closing:
+            self._closing = True
+            self._stop_reading()
+        self._lose(exc)
+
+    def _lose(self, exc):
+        if self._conn_lost:
+            return
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc):
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            if self._empty_waiter is not None and not self._empty_waiter.done():
+                self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
+            # The socket closes once nothing of ours names its fd: what is
+            # queued is submitted (each op then holds the file itself).
+            if not self._aio.closed:
+                self._aio.detach(self._sock_fd)
+            self._loop._transports.pop(self._sock_fd, None)
+            self._sock.close()
+            self._sock = None
+            self._protocol = None
+            self._loop = None
+            server = self._server
+            if server is not None:
+                server._detach()
+                self._server = None
