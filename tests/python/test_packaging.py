@@ -68,7 +68,11 @@ def test_pkg_config_needs_only_ringkit_pc(tmp_path):
     src.write_text(PROGRAM)
     exe = tmp_path / "p"
     cc = os.environ.get("CC", "cc")
-    out = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", str(src), "-o", str(exe)] + flags,
+    sanitize = []
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):  # a -Db_sanitize=address build
+        sanitize = ["-fsanitize=address,undefined"]
+    out = subprocess.run([cc, "-std=c11", "-Wall", "-Werror"] + sanitize
+                         + [str(src), "-o", str(exe)] + flags,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     # The installed library is all it needs (no liburing.so, in the stage).
