@@ -1,7 +1,8 @@
 """What an installed ringkit offers a C user: `pkg-config --cflags --libs
 ringkit` works with nothing but ringkit.pc on the search path (the library
 links no liburing symbol, so liburing.pc is not required), and a program built
-with those flags runs. Also: the LICENSE the build files declare exists."""
+with those flags runs. Also: the LICENSE the build files declare exists and
+is installed (share/doc/ringkit)."""
 import os
 import re
 import shutil
@@ -52,6 +53,8 @@ def test_pkg_config_needs_only_ringkit_pc(tmp_path):
                     "--quiet"], check=True, capture_output=True, timeout=300)
     pcdirs = [r for r, _, files in os.walk(dest) if "ringkit.pc" in files]
     assert pcdirs
+    assert any(r.endswith(os.path.join("share", "doc", "ringkit")) and "LICENSE" in files
+               for r, _, files in os.walk(dest))
     with open(os.path.join(pcdirs[0], "ringkit.pc")) as f:
         assert "liburing" not in f.read()
     # PKG_CONFIG_LIBDIR replaces the default search path: liburing.pc, which
