@@ -6,11 +6,23 @@
 # closed terminal (HUP) or a closed stdout pipe such as `| head` (PIPE) —
 # exits through the EXIT trap too: dash runs no EXIT trap for a signal that
 # kills it, so each of those signals is turned into an exit first.
+# tour_tmp: one path a line (a checkout path may hold spaces); add with tour_rm.
 tour_tmp=""
-tour_cleanup() {
-	for p in $tour_tmp; do
-		rm -rf "$p"
+tour_rm() {
+	for p in "$@"; do
+		tour_tmp="$tour_tmp
+$p"
 	done
+}
+tour_cleanup() {
+	set -f
+	old_ifs=$IFS
+	IFS='
+'
+	for p in $tour_tmp; do
+		[ -z "$p" ] || rm -rf "$p"
+	done
+	IFS=$old_ifs
 }
 trap tour_cleanup EXIT
 trap 'exit 129' HUP
@@ -28,7 +40,7 @@ tour_build() {
 	if [ ! -f "$b/build.ninja" ]; then
 		echo "== configuring $b (meson setup --buildtype=release)"
 		log=$(mktemp)
-		tour_tmp="$tour_tmp $log"
+		tour_rm "$log"
 		meson setup "$b" --buildtype=release >"$log" 2>&1 || { cat "$log"; exit 1; }
 	fi
 	bt=$(sed -n 's/.*"name": "buildtype", "value": "\([a-z]*\)".*/\1/p' \

@@ -21,7 +21,7 @@ HOST=$B/bindings/lua/ringkit-lua-host
 [ -x "$HOST" ] || { echo "tour-lua: $HOST was not built (is liblua5.4-dev installed?)"; exit 1; }
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/rk-tour-lua.XXXXXX")
-tour_tmp="$tour_tmp $DIR"
+tour_rm "$DIR"
 SRC=$DIR/src DST=$DIR/dst
 
 echo "== Lua: the embedding host runs a coroutine-loop copy of $MIB MiB"

@@ -22,7 +22,7 @@ export PYTHONPATH="$PWD/$B/bindings/python"
 PY=/usr/bin/python3
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/rk-tour-py.XXXXXX")
-tour_tmp="$tour_tmp $DIR $DIR.ref $DIR.aio $DIR.thr"
+tour_rm "$DIR" "$DIR.ref" "$DIR.aio" "$DIR.thr"
 echo "== Python: sha256 of $N files of $KIB KiB, ringkit.aio against a thread pool"
 tour_backend "$B"
 echo "   writing the files to $DIR"

@@ -29,7 +29,7 @@ case $build in
 /*) work=$(mktemp -d "$build/tour.XXXXXX") ;;
 *) work=$(mktemp -d "$PWD/$build/tour.XXXXXX") ;;
 esac
-tour_tmp="$tour_tmp $work"
+tour_rm "$work"
 echo "   generating $mib MiB of random data in $work"
 head -c "$((mib * 1024 * 1024))" /dev/urandom >"$work/src"
 

@@ -32,16 +32,22 @@ def _restore_signals():
         signal.signal(s, signal.SIG_DFL)
 
 
+# TMPDIR holds a space, and a decoy named like its first word: a cleanup
+# that split paths at spaces would remove the decoy.
+SPACED = "tmp dir"
+
+
 def _leftovers(where, tmp):
     kind, prefix = where.split(":")
-    d = os.path.abspath(BUILD) if kind == "build" else str(tmp)
+    d = os.path.abspath(BUILD) if kind == "build" else str(tmp / SPACED)
+    assert (tmp / "tmp" / "decoy").exists()
     return sorted(f for f in os.listdir(d) if f.startswith(prefix))
 
 
 def _start(script, tmp_path):
     build = os.path.abspath(BUILD)
     env = dict(os.environ, RK_TOUR_BUILD=build, RK_TOUR_BUILT=build, RK_TOUR_MIB="1",
-               RK_TOUR_NO_DEPS="1", TMPDIR=str(tmp_path))
+               RK_TOUR_NO_DEPS="1", TMPDIR=str(tmp_path / SPACED))
     # tour.sh reads RK_TOUR_BUILD, the binding tours their first argument.
     cmd = ["sh", os.path.join(SRC, "tools", script), build]
     err = open(tmp_path / "stderr", "w")
@@ -58,6 +64,14 @@ def _read_until(p, marker):
             return seen
     p.wait(timeout=60)
     pytest.fail("the tour ended (%s) before %r:\n%s" % (p.returncode, marker, "".join(seen)))
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    (tmp_path / SPACED).mkdir()
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp" / "decoy").write_text("")
+    return tmp_path
 
 
 @pytest.mark.parametrize("script,marker,where", TOURS, ids=[t[0] for t in TOURS])
