@@ -30,7 +30,8 @@ SRC = os.path.abspath(os.environ.get("RINGKIT_SRC",
 BUILD = os.environ.get("RINGKIT_BUILD")
 
 DOCS = ["README.md", "doc/python-guide.md", "doc/lua-guide.md", "doc/backend-guide.md",
-        "bindings/python/README.md", "bindings/lua/README.md", "bindings/ctypes/README.md"]
+        "doc/abi.md", "doc/reliability.md", "bindings/python/README.md",
+        "bindings/lua/README.md", "bindings/ctypes/README.md"]
 LANGS = ("c", "python", "lua")
 KINDS = ("skip", "refused", "host-build")
 
