@@ -2,8 +2,9 @@
 temporary files behind: its stdout pipe closed early (`sh tools/tour.sh |
 head -3`), or a HUP, INT or TERM. It runs on the test build with tiny sizes
 (RK_TOUR_MIB=1), without installing anything (RK_TOUR_NO_DEPS) or building
-(RK_TOUR_BUILT says the build is done). Also: ringkit-backend, which the tour
-prints its backend line with, names the backend and the reason for a fallback."""
+(RK_TOUR_BUILT says the build is done). The build step reports progress and
+shows ninja's log only on failure. And ringkit-backend, which the tour prints
+its backend line with, names the backend and the reason for a fallback."""
 import os
 import signal
 import subprocess
@@ -131,3 +132,35 @@ def test_backend_tool_names_the_backend_and_why():
         rc, out, _ = _backend(refuse, "EPERM", RINGKIT_BACKEND="auto")
         if rc != 77:
             assert (rc, out) == (0, "fallback (io_uring refused: Operation not permitted)")
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_build_step_reports_progress_and_shows_the_log_on_failure(status, tmp_path):
+    """tour_build speaks while ninja works (a line per quarter of the targets)
+    and prints ninja's whole output only when the build fails. A stand-in
+    ninja first on PATH plays the build."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "ninja"
+    fake.write_text("#!/bin/sh\n"
+                    "i=1\n"
+                    "while [ $i -le 8 ]; do echo \"[$i/8] Compiling C object f$i.o\"; "
+                    "i=$((i + 1)); done\n"
+                    "[ %d = 0 ] || echo 'f8.c:1: error: expected expression'\n"
+                    "exit %d\n" % (status, status))
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]))
+    env.pop("RK_TOUR_BUILT", None)
+    p = subprocess.run(["sh", "-c", ". tools/tour-common.sh; tour_build \"$1\"; echo built-ok",
+                        "sh", os.path.abspath(BUILD)], cwd=SRC, env=env,
+                       capture_output=True, text=True, timeout=60)
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("== building the library, the examples and the bindings in ")
+    progress = [ln for ln in lines if ln.startswith("   built ")]
+    assert progress == ["   built %d of 8 targets" % k for k in (2, 4, 6, 8)], lines
+    if status == 0:
+        assert p.returncode == 0 and lines[-1] == "built-ok"
+        assert "Compiling" not in p.stdout
+    else:
+        assert p.returncode == 1 and "built-ok" not in p.stdout
+        assert "[3/8] Compiling C object f3.o" in lines and "error: expected" in p.stdout
