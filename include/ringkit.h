@@ -220,7 +220,11 @@ typedef struct rk_iovec {
 RK_API int rk_ring_backend(rk_ring *ring);
 
 /* Creates a ring with an SQ of `entries` (rounded up to a power of two by the
- * kernel), a CQ twice that size and an op table of 4x the SQ. Writes *out.
+ * kernel), a CQ twice that size and an op table of 4x the SQ: the ops queued
+ * and in flight together (entries 2: 8 ops). With the table full, every
+ * rk_prep_* returns -EBUSY, meaning "reap first": each final completion
+ * rk_reap delivers frees a slot (rk_ring_create_ex sizes the table apart;
+ * RK_STAT_CAPACITY reports it). Writes *out.
  * The backend is chosen as described above: when io_uring_setup is refused
  * the ring is a fallback ring, unless RK_RING_NO_FALLBACK or
  * RINGKIT_BACKEND=uring asked for the error. Errors: -EINVAL (out NULL,

@@ -6,7 +6,7 @@ The header is parsed, not compiled, but only a small, regular subset of C is
 accepted: RK_API prototypes, opaque handle typedefs, plain structs of
 fixed-width integers, function-pointer typedefs and integer #defines. Anything
 else in a declaration (a struct passed by value, a variadic function, a type
-with no fixed width) is an error: the flat-ABI rule of DESIGN.md, enforced
+with no fixed width) is an error: the flat-ABI rule (doc/abi.md), enforced
 where the listing is made. What the parser computes (struct offsets, types) is
 checked against the compiler by the abi_layout test.
 """

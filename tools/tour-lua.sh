@@ -8,29 +8,26 @@
 # the HTTP example server under the host, driven by a client and stopped with
 # SIGINT; then two threads, each with its own Lua VM and ring, passing work
 # items to each other with messages between rings (examples/lua-host/threads.c).
-#   sh tools/tour-lua.sh [builddir [MiB]]      (defaults: build-tour 256)
+#   sh tools/tour-lua.sh [builddir [MiB]]      (defaults: build-tour, RK_TOUR_MIB or 256)
+# Interrupted (Ctrl-C, kill, hangup, a closed output pipe) it removes its files.
 set -eu
 cd "$(dirname "$0")/.."
+. tools/tour-common.sh
 B=${1:-build-tour}
-MIB=${2:-256}
-[ -x tools/deps.sh ] || [ -f tools/deps.sh ] && sh tools/deps.sh
-
-log=$(mktemp)
-if [ ! -f "$B/build.ninja" ]; then
-	meson setup "$B" >"$log" 2>&1 || { cat "$log"; rm -f "$log"; exit 1; }
-fi
-ninja -C "$B" >"$log" 2>&1 || { cat "$log"; rm -f "$log"; exit 1; }
-rm -f "$log"
+MIB=${2:-${RK_TOUR_MIB:-256}}
+[ -n "${RK_TOUR_NO_DEPS:-}" ] || sh tools/deps.sh   # RK_TOUR_NO_DEPS=1: installs nothing
+tour_build "$B"
 HOST=$B/bindings/lua/ringkit-lua-host
 [ -x "$HOST" ] || { echo "tour-lua: $HOST was not built (is liblua5.4-dev installed?)"; exit 1; }
 
-DIR=${TMPDIR:-/tmp}/rk-tour-lua.$$
-mkdir -p "$DIR"
-trap 'rm -rf "$DIR"' EXIT INT TERM
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/rk-tour-lua.XXXXXX")
+tour_rm "$DIR"
 SRC=$DIR/src DST=$DIR/dst
 
 echo "== Lua: the embedding host runs a coroutine-loop copy of $MIB MiB"
 echo "   $HOST examples/lua/copy.lua SRC DST --depth 32 --chunk 262144"
+tour_backend "$B"
+echo "   generating $MIB MiB of random data in $DIR, then one untimed copy to warm up"
 dd if=/dev/urandom of="$SRC" bs=1M count="$MIB" status=none
 sync; cat "$SRC" >/dev/null
 # No LUA_CPATH/LUA_PATH: both modules are inside the host binary. The first
@@ -53,13 +50,15 @@ echo "ringkit-lua-host: $(rate "$t0" "$t1") MiB/s as a whole process without the
 
 rm -f "$DST"
 t0=$(now); cp "$SRC" "$DST"; t1=$(now)
-echo "cp: $(rate "$t0" "$t1") MiB/s on the same file"
+echo "cp: $(rate "$t0" "$t1") MiB/s on the same file (an in-kernel copy_file_range with coreutils 9)"
 CP_C=$B/examples/ringkit-cp
 if [ -x "$CP_C" ]; then
 	rm -f "$DST"
 	t0=$(now); "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >/dev/null; t1=$(now)
 	cmp -s "$SRC" "$DST" && echo "ringkit-cp: $(rate "$t0" "$t1") MiB/s on the same file"
 fi
+tour_noise
+rm -rf "$DIR"
 echo "== Lua: the host serves HTTP/1.1 from examples/lua/http.lua (keep-alive, pipelining,"
 echo "   one multishot accept, multishot recvs over a shared pool), driven by a Lua client,"
 echo "   then stopped with SIGINT"

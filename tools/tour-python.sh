@@ -3,30 +3,36 @@
 # concurrently with ringkit.aio (examples/python/hash_aio.py) and with a
 # thread pool (hash_threads.py), checks both against sha256sum, and prints
 # the times side by side. Files are written fresh, so they are page-cached.
-#   sh tools/tour-python.sh [builddir [files [KiB-per-file]]]   (build-tour 400 256)
+#   sh tools/tour-python.sh [builddir [files [KiB-per-file]]]   (build-tour 400 256;
+#   with RK_TOUR_MIB set, 4 files per MiB by default)
+# Interrupted (Ctrl-C, kill, hangup, a closed output pipe) it removes its files.
 set -eu
 cd "$(dirname "$0")/.."
+. tools/tour-common.sh
 B=${1:-build-tour}
-N=${2:-400}
-KIB=${3:-256}
-sh tools/deps.sh
-if [ ! -f "$B/build.ninja" ]; then
-	meson setup "$B" --buildtype=release >/dev/null
+if [ -n "${RK_TOUR_MIB:-}" ]; then
+	N=${2:-$((RK_TOUR_MIB * 4 > 0 ? RK_TOUR_MIB * 4 : 1))}
+else
+	N=${2:-400}
 fi
-ninja -C "$B" >/dev/null
+KIB=${3:-256}
+[ -n "${RK_TOUR_NO_DEPS:-}" ] || sh tools/deps.sh   # RK_TOUR_NO_DEPS=1: installs nothing
+tour_build "$B"
 export PYTHONPATH="$PWD/$B/bindings/python"
 PY=/usr/bin/python3
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/rk-tour-py.XXXXXX")
-trap 'rm -rf "$DIR"' EXIT INT TERM
+tour_rm "$DIR" "$DIR.ref" "$DIR.aio" "$DIR.thr"
 echo "== Python: sha256 of $N files of $KIB KiB, ringkit.aio against a thread pool"
+tour_backend "$B"
+echo "   writing the files to $DIR"
 i=0
 while [ "$i" -lt "$N" ]; do
 	head -c "$((KIB * 1024))" /dev/urandom >"$DIR/f$i"
 	i=$((i + 1))
 done
 (cd "$DIR" && sha256sum f* | sort -k2) | awk -v d="$DIR" '{print $1, d "/" $2}' >"$DIR.ref"
-trap 'rm -rf "$DIR" "$DIR.ref" "$DIR.aio" "$DIR.thr"' EXIT INT TERM
+echo "   hashing them three times with each program"
 
 best() { sort -n | head -n 1; }
 run() { # run OUT SCRIPT: best wall time of three, output kept from the last
@@ -46,5 +52,6 @@ awk -v a="$ta" -v t="$tt" -v n="$N" -v k="$KIB" 'BEGIN {
 	mib = n * k / 1024
 	printf "hash_aio.py (ringkit.aio)   %6.3f s  %7.1f MiB/s   (digests match sha256sum)\n", a, mib / a
 	printf "hash_threads.py (64 threads) %5.3f s  %7.1f MiB/s   (digests match sha256sum)\n", t, mib / t
-	printf "ringkit.aio / threads throughput: %.2fx\n", t / a
+	printf "ringkit.aio / threads throughput: %.2fx (best of three each)\n", t / a
 }'
+tour_noise

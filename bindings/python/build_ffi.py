@@ -9,7 +9,8 @@ Two ways in:
   * meson runs `python3 build_ffi.py HEADER OUT.c` and compiles OUT.c itself
     against the libringkit it just built;
   * setup.py (pip install) imports `ffibuilder`, which finds the installed
-    header through RINGKIT_INCLUDE, pkg-config or the usual prefixes.
+    header (RINGKIT_INCLUDE, pkg-config, the usual prefixes) and library
+    (RINGKIT_LIBDIR, pkg-config, the linker's default path).
 """
 import os
 import re
@@ -57,24 +58,22 @@ def _balanced(cdef):
 
 
 def find_header():
+    """ringkit.h: RINGKIT_INCLUDE, else pkg-config's -I (or its includedir),
+    else the checkout this file is in, /usr/local/include, /usr/include."""
     env = os.environ.get("RINGKIT_INCLUDE")
     candidates = [env] if env else []
+    candidates += _pkg_config_dirs("--cflags-only-I", "-I")
     if shutil.which("pkg-config"):
-        try:
-            flags = subprocess.run(["pkg-config", "--cflags-only-I", "ringkit"],
-                                   capture_output=True, text=True, check=True).stdout
-            candidates += [f[2:] for f in flags.split() if f.startswith("-I")]
-            prefix = subprocess.run(["pkg-config", "--variable=includedir", "ringkit"],
-                                    capture_output=True, text=True, check=True).stdout.strip()
-            candidates.append(prefix)
-        except subprocess.CalledProcessError:
-            pass
+        candidates.append(subprocess.run(["pkg-config", "--variable=includedir", "ringkit"],
+                                         capture_output=True, text=True).stdout.strip())
     here = os.path.dirname(os.path.abspath(__file__))
     candidates += [os.path.join(here, "..", "..", "include"), "/usr/local/include", "/usr/include"]
     for d in candidates:
         if d and os.path.exists(os.path.join(d, "ringkit.h")):
             return os.path.join(d, "ringkit.h")
-    raise RuntimeError("ringkit.h not found: install libringkit or set RINGKIT_INCLUDE")
+    raise RuntimeError("ringkit.h not found: install libringkit (ninja -C build install), "
+                       "point PKG_CONFIG_PATH at the directory of its ringkit.pc, or set "
+                       "RINGKIT_INCLUDE")
 
 
 # Binding-side helpers compiled into the extension: loops that would cost a
@@ -115,15 +114,37 @@ def make_builder(header, **source_kw):
     return builder
 
 
+def _pkg_config_dirs(option, prefix):
+    """The directories `pkg-config OPTION ringkit` names (-I or -L), or []
+    when pkg-config or ringkit.pc is missing."""
+    if not shutil.which("pkg-config"):
+        return []
+    try:
+        flags = subprocess.run(["pkg-config", option, "ringkit"], capture_output=True,
+                               text=True, check=True).stdout
+    except subprocess.CalledProcessError:
+        return []
+    return [f[len(prefix):] for f in flags.split() if f.startswith(prefix)]
+
+
+def find_libdirs():
+    """Where libringkit.so is: RINGKIT_LIBDIR, else the -L of pkg-config (none
+    when ringkit is installed in a directory the linker searches anyway)."""
+    env = os.environ.get("RINGKIT_LIBDIR")
+    return [env] if env else _pkg_config_dirs("--libs-only-L", "-L")
+
+
 def pip_build_options():
     """Compiler and linker options for extensions built against an installed
-    libringkit (the cffi module, ringkit._aioloop and ringkit._vector)."""
+    libringkit (the cffi module, ringkit._aioloop and ringkit._vector): the
+    header from find_header(), -lringkit with the search path and rpath of
+    find_libdirs()."""
     inc = os.path.dirname(find_header())
-    libdir = os.environ.get("RINGKIT_LIBDIR")
     kw = {"libraries": ["ringkit"], "include_dirs": [inc]}
-    if libdir:
-        kw["library_dirs"] = [libdir]
-        kw["runtime_library_dirs"] = [libdir]
+    libdirs = find_libdirs()
+    if libdirs:
+        kw["library_dirs"] = libdirs
+        kw["runtime_library_dirs"] = libdirs
     return kw
 
 

@@ -1,7 +1,9 @@
 """pip install against an installed libringkit: the cffi extension is built
-from the installed ringkit.h (found through RINGKIT_INCLUDE, pkg-config or
-/usr/local/include) and linked with -lringkit (RINGKIT_LIBDIR adds a search
-path and an rpath); ringkit._aioloop (asyncio's hot path) and ringkit._vector likewise."""
+from the installed ringkit.h (RINGKIT_INCLUDE, else pkg-config's -I, else
+/usr/local/include) and linked with -lringkit (RINGKIT_LIBDIR, else
+pkg-config's -L, as search path and rpath); ringkit._aioloop (asyncio's hot
+path) and ringkit._vector likewise. Offline: pip install --no-build-isolation
+(see README.md, "Getting it")."""
 import os
 import sys
 

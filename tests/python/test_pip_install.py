@@ -1,5 +1,9 @@
 """pip installs the binding from bindings/python against an installed
-libringkit (meson install into a scratch prefix) and the result works."""
+libringkit (meson install into a scratch prefix) and the result works: offline
+(--no-build-isolation, no index), finding the header and the library through
+ringkit.pc alone, without liburing's .pc; RINGKIT_INCLUDE/RINGKIT_LIBDIR
+override pkg-config."""
+import json
 import os
 import shutil
 import subprocess
@@ -23,12 +27,15 @@ def test_pip_install_against_installed_library(tmp_path):
     dest = tmp_path / "root"
     subprocess.run(["meson", "install", "-C", BUILD, "--destdir", str(dest), "--no-rebuild",
                     "--quiet"], check=True, capture_output=True, timeout=300)
-    headers = [os.path.join(r) for r, _, files in os.walk(dest) if "ringkit.h" in files]
-    libs = [r for r, _, files in os.walk(dest) if "libringkit.so" in files]
-    assert headers and libs
-    env = dict(os.environ, RINGKIT_INCLUDE=headers[0], RINGKIT_LIBDIR=libs[0],
+    pcdirs = [r for r, _, files in os.walk(dest) if "ringkit.pc" in files]
+    assert pcdirs
+    # Only the staged ringkit.pc is visible (no liburing.pc, as on a machine
+    # without liburing-dev); the sysroot maps its /usr/local/... paths into
+    # the stage, so nothing but pkg-config tells the build where things are.
+    env = dict(os.environ, PKG_CONFIG_LIBDIR=pcdirs[0], PKG_CONFIG_SYSROOT_DIR=str(dest),
                PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    env.pop("PYTHONPATH", None)
+    for var in ("PYTHONPATH", "PKG_CONFIG_PATH", "RINGKIT_INCLUDE", "RINGKIT_LIBDIR"):
+        env.pop(var, None)
     # Build from a copy: setuptools writes build/ and *.egg-info into the tree.
     src = tmp_path / "src"
     shutil.copytree(os.path.join(SRC, "bindings", "python"), src,
@@ -59,3 +66,40 @@ def test_pip_install_against_installed_library(tmp_path):
                          env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.stdout.strip() == "ok", out.stderr
     assert any(f.startswith("_aioloop") for f in os.listdir(target / "ringkit"))
+
+
+def _build_options(env, **extra):
+    """build_ffi.pip_build_options() in a child with env + extra."""
+    code = ("import json, sys\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "import build_ffi\n"
+            "print(json.dumps(build_ffi.pip_build_options()))\n")
+    env = dict(env, RINGKIT_NO_PIP_BUILDER="1", **extra)
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(SRC, "bindings", "python")],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(not shutil.which("pkg-config"), reason="needs pkg-config")
+def test_build_options_from_pkg_config_and_overrides(tmp_path):
+    prefix = tmp_path / "prefix"
+    (prefix / "include").mkdir(parents=True)
+    (prefix / "include" / "ringkit.h").write_text("/* stand-in */\n")
+    (prefix / "pc").mkdir()
+    (prefix / "pc" / "ringkit.pc").write_text(
+        "prefix=%s\nincludedir=${prefix}/include\nlibdir=${prefix}/lib/x86_64-linux-gnu\n"
+        "Name: ringkit\nDescription: x\nVersion: 0.2.0\n"
+        "Libs: -L${libdir} -lringkit\nCflags: -I${includedir}\n" % prefix)
+    env = dict(os.environ, PKG_CONFIG_LIBDIR=str(prefix / "pc"))
+    for var in ("PKG_CONFIG_PATH", "RINGKIT_INCLUDE", "RINGKIT_LIBDIR"):
+        env.pop(var, None)
+    libdir = str(prefix / "lib" / "x86_64-linux-gnu")
+    opts = _build_options(env)
+    assert opts["include_dirs"] == [str(prefix / "include")]
+    assert opts["library_dirs"] == [libdir] and opts["runtime_library_dirs"] == [libdir]
+    assert opts["libraries"] == ["ringkit"]
+    # RINGKIT_LIBDIR wins over pkg-config's -L.
+    opts = _build_options(env, RINGKIT_LIBDIR="/opt/rk/lib")
+    assert opts["library_dirs"] == ["/opt/rk/lib"]
+    assert opts["runtime_library_dirs"] == ["/opt/rk/lib"]
