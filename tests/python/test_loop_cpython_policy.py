@@ -1,5 +1,5 @@
 """CPython's policy-driven asyncio test files (streams, locks, queues, task
-groups, timeouts, wait_for, subprocesses) with ringkit's
+groups, timeouts, wait_for, subprocesses, SSL) with ringkit's
 EventLoopPolicy installed: every test that passes on asyncio's default loop
 must pass on ours. Each file runs twice in a child pytest, once per loop."""
 import os
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-MODULES = ["streams", "locks", "queues", "taskgroups", "timeouts", "waitfor", "subprocess"]
+MODULES = ["streams", "locks", "queues", "taskgroups", "timeouts", "waitfor", "subprocess", "ssl"]
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
