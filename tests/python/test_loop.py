@@ -241,3 +241,36 @@ def test_transport_flow_control_and_half_close():
     got, paused, resumed = aio.run(main())
     assert got == big
     assert paused >= 1 and resumed >= 1
+
+
+def test_subprocesses_are_watched_through_pidfds():
+    # No child watcher is made (no SIGCHLD handler, no thread): the loop
+    # polls each child's pidfd in its ring.
+    import sys
+    asyncio.set_event_loop_policy(aio.EventLoopPolicy())
+    try:
+        async def main():
+            threads = threading.active_count()
+            p = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            out, _ = await p.communicate(b"hello")
+            codes = [await (await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import sys; sys.exit(%d)" % c)).wait() for c in (0, 3)]
+            killed = await asyncio.create_subprocess_exec(sys.executable, "-c",
+                                                          "import time; time.sleep(60)")
+            killed.kill()
+            codes.append(await killed.wait())
+            async def shell(i):
+                return await (await asyncio.create_subprocess_shell("exit %d" % i)).wait()
+            many = await asyncio.gather(*(shell(i % 7) for i in range(20)))
+            return out, p.returncode, codes, many, threads == threading.active_count()
+
+        out, rc, codes, many, no_thread = asyncio.run(main())
+        assert (out, rc) == (b"HELLO", 0)
+        assert codes == [0, 3, -signal.SIGKILL]
+        assert many == [i % 7 for i in range(20)]
+        assert no_thread
+        assert asyncio.get_event_loop_policy()._watcher is None
+    finally:
+        asyncio.set_event_loop_policy(None)

@@ -9,14 +9,19 @@ add_reader/add_writer), which are one-shot poll ops re-armed after each
 event, so readiness stays level-triggered as asyncio expects. No eventfd
 round trip sits between the ring and the loop.
 
-Transports, servers, subprocesses and signals are asyncio's own code, so
-their semantics are asyncio's exactly.
+Stream sockets get ringkit's completion-based transport (_transport.py);
+a child process is watched through its pidfd, a poll op of the ring, so no
+SIGCHLD handler or watcher thread is involved. Servers, datagram and pipe
+transports, subprocess transports and signals are asyncio's own code.
 """
 import asyncio
 import errno
+import os
+import warnings
 import select
 import selectors
 from asyncio import unix_events
+from asyncio.log import logger
 from typing import Dict, List, Optional, Tuple
 
 from ._transport import RingSocketTransport
@@ -214,6 +219,60 @@ class EventLoop(unix_events._UnixSelectorEventLoop):
             from .aio import BufferPool
             self._pool = BufferPool(self._POOL_CHUNK, self._POOL_COUNT, _aio=aio)
         return RingSocketTransport(self, aio, self._pool, sock, protocol, waiter, extra, server)
+
+    async def _make_subprocess_transport(self, protocol, args, shell, stdin, stdout, stderr,
+                                         bufsize, extra=None, **kwargs):
+        # asyncio's own, with the child watched by this loop through its
+        # pidfd instead of a child watcher, unless the program gave the
+        # policy a watcher of its own (asyncio.set_child_watcher): that one
+        # is used then, as on asyncio's loop.
+        if getattr(asyncio.get_event_loop_policy(), "_watcher", None) is not None:
+            return await super()._make_subprocess_transport(
+                protocol, args, shell, stdin, stdout, stderr, bufsize, extra=extra, **kwargs)
+        waiter = self.create_future()
+        transp = unix_events._UnixSubprocessTransport(
+            self, protocol, args, shell, stdin, stdout, stderr, bufsize,
+            waiter=waiter, extra=extra, **kwargs)
+        self._watch_child(transp.get_pid(), transp)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transp.close()
+            await transp._wait()
+            raise
+        return transp
+
+    def _watch_child(self, pid, transp):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as e:
+            if e.errno not in (errno.ENOSYS, errno.EPERM):
+                raise
+            # No pidfds here (kernel before 5.3, or seccomp): asyncio's
+            # watcher, as its own loop would.
+            with asyncio.get_child_watcher() as watcher:
+                watcher.add_child_handler(pid, self._child_watcher_callback, transp)
+            return
+        self._add_reader(pidfd, self._child_exited, pid, pidfd, transp)
+
+    def _child_exited(self, pid, pidfd, transp):
+        self._remove_reader(pidfd)
+        os.close(pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            # Reaped by someone else (a waitpid(-1) elsewhere): asyncio's
+            # watchers report 255 in that case too.
+            warnings.warn("child process pid %d exit status already read: will report "
+                          "returncode 255" % pid, RuntimeWarning)
+            code = 255
+        else:
+            code = os.waitstatus_to_exitcode(status)
+        if self._debug:
+            logger.debug("process %s exited with returncode %s", pid, code)
+        transp._process_exited(code)
 
     @property
     def backend(self) -> str:
