@@ -5,6 +5,8 @@ import asyncio
 import os
 import socket
 
+import pytest
+
 from ringkit import aio
 from conftest import listener
 
@@ -156,3 +158,20 @@ def test_large_send_in_flight_survives_close_and_reuse():
         aio.close()
 
     asyncio.run(main())
+
+
+def test_cancel_op_of_an_op_that_just_ended_is_no_error():
+    # A transport's send fails and its receive ended in the same reaped
+    # batch: stopping the receive then names an op that is gone.
+    async def main():
+        r = aio.ring()
+        op = r.ring.nop()
+        r.submit()
+        while r.ring.stats()["inflight"]:
+            await asyncio.sleep(0.001)
+        with pytest.raises(FileNotFoundError):
+            r.ring.cancel(op)  # the ring's own answer: no live op
+        r.cancel_op(op)        # the aio layer's: nothing left to stop
+        return True
+
+    assert asyncio.run(main())

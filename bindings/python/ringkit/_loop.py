@@ -78,16 +78,7 @@ class RingSelector(selectors.BaseSelector):
         r = self._ring()
         if r.closed:
             return
-        try:
-            r.ring.cancel(op_id)
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                raise
-            r.submit()
-            try:
-                r.ring.cancel_sync(op_id)
-            except OSError:
-                pass  # it ended meanwhile
+        r.cancel_op(op_id)
         # Submitted now: asyncio closes a descriptor right after it stops
         # watching it, and the poll would otherwise still hold the file.
         r.submit()

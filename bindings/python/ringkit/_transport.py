@@ -150,20 +150,8 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             self._deliver(self._held.pop(0))
 
     def _stop_reading(self):
-        op_id = self._recv_op
-        if op_id is None or self._aio.closed:
-            return
-        try:
-            self._aio.ring.cancel(op_id)
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                raise
-            self._aio.submit()
-            try:
-                self._aio.ring.cancel_sync(op_id)
-            except OSError:
-                pass
-        self._aio._schedule_flush()
+        if self._recv_op is not None:
+            self._aio.cancel_op(self._recv_op)
 
     def pause_reading(self):
         if self._closing or self._paused:
@@ -409,12 +397,8 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._buffer.clear()
         self._held.clear()
-        if self._send_op is not None and self._send_op >= 0 and not self._aio.closed:
-            try:
-                self._aio.ring.cancel(self._send_op)
-                self._aio._schedule_flush()
-            except OSError:
-                pass
+        if self._send_op is not None and self._send_op >= 0:
+            self._aio.cancel_op(self._send_op)
         if not self._closing:
             self._closing = True
             self._stop_reading()

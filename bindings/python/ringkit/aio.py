@@ -165,6 +165,29 @@ class AioRing:
 
     # -- file descriptors and back-pressure ----------------------------------
 
+    def cancel_op(self, op_id: int) -> None:
+        """Asks the kernel to end op_id; its final completion still comes
+        (-ECANCELED, or its own result if it ended first). An op that has
+        ended already — its completion reaped in this very pass — is not an
+        error. With no op slot free for the cancel, cancels synchronously, so
+        the op never outlives a descriptor its owner is about to close."""
+        if self.ring.closed:
+            return
+        try:
+            self.ring.cancel(op_id)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return
+            if e.errno != errno.EBUSY:
+                raise
+            self.submit()
+            try:
+                self.ring.cancel_sync(op_id)
+            except OSError:
+                pass  # it ended meanwhile
+            return
+        self._schedule_flush()
+
     def detach(self, fd: int) -> None:
         """aio is done with fd: the ops queued on it are submitted (each then
         holds its file), sends still waiting go on through a duplicate of
@@ -649,11 +672,7 @@ async def _multishot(r: AioRing, op_id: int, fd_results: bool):
     finally:
         if stream.final is None and not r.closed:
             # Left early (break, cancel): stop the op and drop what it yields.
-            try:
-                r.ring.cancel(op_id)
-                r._schedule_flush()
-            except OSError:
-                pass
+            r.cancel_op(op_id)
             while stream.final is None and not r.closed:
                 try:
                     await stream.next_batch()
@@ -775,16 +794,7 @@ class BufferPool:
         r = self._aio
         if self._ops and not r.closed:
             for op_id in list(self._ops):
-                try:
-                    r.ring.cancel(op_id)
-                except OSError as e:
-                    if e.errno != errno.EBUSY:
-                        raise
-                    r.submit()
-                    try:
-                        r.ring.cancel_sync(op_id)
-                    except OSError:
-                        pass  # it ended meanwhile
+                r.cancel_op(op_id)
             r.submit()
             r._schedule_flush()
         else:
@@ -900,18 +910,7 @@ class RecvStream:
         self._closed = True
         if not r.closed:
             if self._op is not None:
-                try:
-                    r.ring.cancel(self._op)
-                except OSError as e:
-                    if e.errno != errno.EBUSY:
-                        raise
-                    # No slot even for the cancel: the receive would hold
-                    # the socket open after the fd is closed. Wait it out.
-                    r.submit()
-                    try:
-                        r.ring.cancel_sync(self._op)
-                    except OSError:
-                        pass  # it ended meanwhile
+                r.cancel_op(self._op)
         r.detach(self.fd)
         self._final = -errno.ECANCELED if self._final is None else self._final
 
