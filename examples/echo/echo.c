@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/args.h"
 #include "ringkit.h"
 
 #define CHUNK_SIZE 4096
@@ -71,6 +72,12 @@ static void on_signal(int sig)
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "ringkit-echo: %s: %s\n", what, rk_strerror(err));
+	exit(1);
+}
+
+static void die_listen(int port)
+{
+	fprintf(stderr, "ringkit-echo: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
 	exit(1);
 }
 
@@ -194,7 +201,7 @@ static int listen_on(int port)
 	socklen_t sl = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("listening", -errno);
+		die_listen(port);
 	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	return fd;
@@ -202,10 +209,16 @@ static int listen_on(int port)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && arg_is_help(argv[1])) {
+		printf("usage: ringkit-echo PORT\n"
+		       "An echo server on 127.0.0.1:PORT (0: a free port, printed); SIGINT or SIGTERM stops it.\n");
+		return 0;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "usage: ringkit-echo PORT\n");
 		return 2;
 	}
+	int port = arg_port("ringkit-echo", argv[1]);
 	/* No SA_RESTART: the signal interrupts rk_reap with -EINTR. */
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
@@ -226,7 +239,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 
-	listen_fd = listen_on(atoi(argv[1]));
+	listen_fd = listen_on(port);
 	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
 
 	rk_cqe cqes[128];

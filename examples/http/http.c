@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/args.h"
 #include "ringkit.h"
 
 #define CHUNK_SIZE 4096
@@ -78,6 +79,12 @@ static void on_signal(int sig)
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "ringkit-http: %s: %s\n", what, rk_strerror(err));
+	exit(1);
+}
+
+static void die_listen(int port)
+{
+	fprintf(stderr, "ringkit-http: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
 	exit(1);
 }
 
@@ -217,7 +224,7 @@ static int listen_on(int port)
 	socklen_t sl = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("listening", -errno);
+		die_listen(port);
 	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	return fd;
@@ -225,10 +232,16 @@ static int listen_on(int port)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && arg_is_help(argv[1])) {
+		printf("usage: ringkit-http PORT\n"
+		       "A keep-alive HTTP server answering \"Hello, world!\" on 127.0.0.1:PORT (0: a free port, printed); SIGINT or SIGTERM stops it.\n");
+		return 0;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "usage: ringkit-http PORT\n");
 		return 2;
 	}
+	int port = arg_port("ringkit-http", argv[1]);
 	struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: rk_reap sees -EINTR */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -253,7 +266,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 
-	listen_fd = listen_on(atoi(argv[1]));
+	listen_fd = listen_on(port);
 	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
 
 	rk_cqe cqes[256];
