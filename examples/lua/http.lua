@@ -4,7 +4,9 @@
   luajit examples/lua/http.lua PORT [SECONDS]      (RINGKIT_LIB as well)
   ringkit-lua-host examples/lua/http.lua PORT [SECONDS]
 
-Answers "Hello, world!\n" to every request, on 127.0.0.1 only. PORT 0 picks
+Answers "Hello, world!\n" to every request, on 127.0.0.1 only (400 Bad
+Request and close for a request line that is not HTTP/1.x; Connection:
+close, and HTTP/1.0 without keep-alive, close after the answer). PORT 0 picks
 a free port; the first line printed says which ("listening on
 http://127.0.0.1:PORT/"). Stops cleanly on SIGINT or SIGTERM, or after
 SECONDS when given: it stops accepting, cancels the connections' IO, closes
@@ -51,6 +53,7 @@ local TOO_LARGE = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Lengt
   "Connection: close\r\n\r\n"
 local NOT_IMPLEMENTED = "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n" ..
   "Connection: close\r\n\r\n"
+local BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 local BODY_TOO_LARGE = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n" ..
   "Connection: close\r\n\r\n"
 local MAX_HEAD, MAX_BODY = 65536, 1048576
@@ -66,12 +69,17 @@ local find, sub, byte, lower, match = string.find, string.sub, string.byte, stri
 local function parse(buf)
   local resp, pos, n = nil, 1, #buf
   while true do
+    while byte(buf, pos) == 13 and byte(buf, pos + 1) == 10 do pos = pos + 2 end -- empty lines
     local e = find(buf, "\r\n\r\n", pos, true)
     if not e then
       if n - pos + 1 > MAX_HEAD then return "", (resp or "") .. TOO_LARGE, true end
       break
     end
     local le = find(buf, "\n", pos, true) -- the end of the request line
+    -- "METHOD TARGET HTTP/1.x", else 400: anchored, so tried at pos only.
+    if not find(buf, "^[!-~]+ [^ \r\n]+ HTTP/1%.%d\r\n", pos) then
+      return "", (resp or "") .. BAD_REQUEST, true
+    end
     local http10 = byte(buf, le - 2) == 48 and lower(sub(buf, le - 10, le - 2)) == " http/1.0"
     local body, conn = 0, nil
     local p = le + 1 -- the start of each header line

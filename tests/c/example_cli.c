@@ -1,6 +1,10 @@
 /* Runs the examples as a user would, with good and bad command lines.
  *
  *   example_cli cp RINGKIT_CP        the copy: data-loss cases and arguments
+ *   example_cli copy CMD...          any copy taking SRC DST last: refuses a
+ *                                    same-file copy (source intact), fails on
+ *                                    a source that ends early, names a
+ *                                    missing source
  *   example_cli server CMD...        a server taking PORT last: --help and
  *                                    bad ports (CMD is completed with them)
  *   example_cli expect RC TEXT CMD...  CMD exits with RC and TEXT appears in
@@ -224,6 +228,39 @@ static void test_cp(char *cp)
 	expect(2, "usage:", none);
 }
 
+/* argv = CMD... ; completed with SRC DST. */
+static void test_copy(int argc, char **argv)
+{
+	static const char data[] = "precious data\n";
+	static char back[256];
+	char *cmd[32];
+	CHECK(argc < 29);
+	for (int i = 0; i < argc; i++)
+		cmd[i] = argv[i];
+	cmd[argc + 2] = NULL;
+	char *x = path_in("x"), *y = path_in("y");
+	write_file(x, data, sizeof(data) - 1);
+	CHECK_EQ(link(x, y), 0);
+	char *same[] = {x, y};
+	for (int i = 0; i < 2; i++) {
+		cmd[argc] = x;
+		cmd[argc + 1] = same[i];
+		expect(1, "are the same file", cmd);
+		CHECK_EQ(read_file(x, back, sizeof(back)), sizeof(data) - 1);
+		CHECK(memcmp(back, data, sizeof(data) - 1) == 0);
+	}
+	const char *sf = short_file();
+	if (sf) {
+		cmd[argc] = (char *)sf;
+		cmd[argc + 1] = path_in("short");
+		expect(1, "it had when the copy began", cmd);
+	}
+	cmd[argc] = path_in("nope");
+	cmd[argc + 1] = path_in("new");
+	expect(1, "/nope': No such file or directory", cmd);
+	CHECK(strstr(err, "for cancel") == NULL);
+}
+
 /* argv = CMD... ; runs CMD --help, CMD with no port and CMD BADPORT. */
 static void test_server(int argc, char **argv)
 {
@@ -251,6 +288,8 @@ int main(int argc, char **argv)
 	dir = make_tmpdir();
 	if (argc == 3 && strcmp(argv[1], "cp") == 0)
 		test_cp(argv[2]);
+	else if (argc >= 3 && strcmp(argv[1], "copy") == 0)
+		test_copy(argc - 2, argv + 2);
 	else if (argc >= 3 && strcmp(argv[1], "server") == 0)
 		test_server(argc - 2, argv + 2);
 	else if (argc >= 5 && strcmp(argv[1], "expect") == 0)
