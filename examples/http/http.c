@@ -220,6 +220,20 @@ static int request_done(struct conn *c, uint32_t *n)
 	return 0;
 }
 
+/* A header line of no interest: jumps to its '\n' (the next one starts
+ * after it), or returns 0 when it goes on in the next chunk. */
+static int skip_line(struct conn *c, const unsigned char *buf, uint32_t len, uint32_t *i)
+{
+	const unsigned char *nl = memchr(buf + *i, '\n', len - *i);
+	if (!nl) {
+		c->state = P_SKIP;
+		return 0;
+	}
+	*i = (uint32_t)(nl - buf);
+	c->state = P_HEADER;
+	return 1;
+}
+
 /* Counts the keep-alive requests that end in buf[0..len), carrying the
  * state across calls; stops at a request after which the connection
  * closes (c->final set: the rest of the bytes is not looked at). */
@@ -254,9 +268,8 @@ static uint32_t parse_requests(struct conn *c, const unsigned char *buf, uint32_
 			} else if (lower(b) == 'c') {
 				c->state = P_NAME;
 				c->pos = 1;
-			} else {
-				c->state = P_SKIP;
-				i--; /* P_SKIP looks from here */
+			} else if (!skip_line(c, buf, len, &i)) {
+				return n;
 			}
 			break;
 		case P_END_CR:
@@ -295,14 +308,10 @@ static uint32_t parse_requests(struct conn *c, const unsigned char *buf, uint32_
 					c->pos++;
 			}
 			break;
-		case P_SKIP: {
-			const unsigned char *nl = memchr(buf + i, '\n', len - i);
-			if (!nl)
-				return n; /* the line goes on in the next chunk */
-			i = (uint32_t)(nl - buf);
-			c->state = P_HEADER;
+		case P_SKIP:
+			if (!skip_line(c, buf, len, &i))
+				return n;
 			break;
-		}
 		}
 	}
 	return n;
