@@ -217,8 +217,10 @@ static void on_recv(struct conn *c, int32_t res, uint32_t flags)
 	} else if (res == -ENOBUFS || res == -ECANCELED) {
 		if (c->dead) {
 			/* closing anyway */
+		} else if (res == -ECANCELED && c->queued <= LOW_CHUNKS) {
+			arm_recv(c); /* the sends drained the queue before the cancel landed */
 		} else if (res == -ECANCELED || c->queued >= HIGH_CHUNKS) {
-			c->paused = 1; /* resumed by on_send once the queue drained */
+			c->paused = 1; /* a send is in flight: on_send resumes it */
 		} else {
 			c->want_rearm = 1;
 			waiting_for_chunks++;
