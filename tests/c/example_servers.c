@@ -459,6 +459,13 @@ static void test_http_semantics(void)
 	exchange("GET / HTTP/1.0\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n", ok, 1,
 	         "pipelined HTTP/1.0");
 	exchange("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", ok, 0, "HTTP/1.0 keep-alive");
+	/* The same after plain requests (servers may take a shortcut for a
+	 * run of requests they have seen before). */
+	exchange(REQ_TEXT REQ_TEXT "GET / HTTP/1.1\r\nConnection: close\r\n\r\n" REQ_TEXT,
+	         (const int[]){200, 200, 200, 0}, 1, "plain requests, then Connection: close");
+	exchange(REQ_TEXT REQ_TEXT "garbage\r\n\r\n", (const int[]){200, 200, 400, 0}, 1,
+	         "plain requests, then garbage");
+	exchange(REQ_TEXT "GET / HTTP/1.0\r\n\r\n", two, 1, "a plain request, then HTTP/1.0");
 	/* A half-close with requests unanswered: every answer, then EOF. */
 	struct reader *rd = open_reader();
 	static char many[REQ_LEN * 50];
