@@ -10,10 +10,16 @@
  * the same offset — and up to `depth` blocks are in flight at once, so the
  * kernel always has work queued in both directions.
  *
- * Short reads and short writes are normal (signals, page-cache pressure, a
- * file still growing): the remainder is resubmitted at the advanced file
- * offset *and* the advanced position in the chunk, to the same fd. A short
- * read at EOF just ends that block early.
+ * Short reads and short writes are normal (signals, page-cache pressure): the
+ * remainder is resubmitted at the advanced file offset *and* the advanced
+ * position in the chunk, to the same fd. A read that reaches EOF before the
+ * size the source had when the copy started is an error: the source shrank
+ * under the copy, or its size lies (sysfs files), and a copy that silently
+ * comes out shorter is how data gets lost.
+ *
+ * Like cp, it refuses to copy a file onto itself (the same inode, by any
+ * name or hard link): opening the destination truncates it, and that would
+ * destroy the source before the first read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/args.h"
 #include "ringkit.h"
 
 enum step { IDLE, READING, WRITING };
@@ -41,8 +48,10 @@ struct block {
 struct copy {
 	rk_ring *ring;
 	rk_region *region;
+	const char *src, *dst;
 	int in, out;
 	int64_t size, next_offset;
+	int64_t copied; /* bytes written to the destination */
 	uint32_t chunk_size;
 	struct block *blocks;
 	struct block **by_slot; /* the block each live op works for, by op slot */
@@ -53,6 +62,29 @@ struct copy {
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "ringkit-cp: %s: %s\n", what, rk_strerror(err));
+	exit(1);
+}
+
+/* For failures of a system call on a named file: errno's own words (the
+ * ringkit error text explains ring ops, not open(2)). */
+static void die_file(const char *what, const char *path)
+{
+	fprintf(stderr, "ringkit-cp: %s '%s': %s\n", what, path, strerror(errno));
+	exit(1);
+}
+
+/* The source ended at `at`, before the size it had when the copy began. */
+static void die_short(const struct copy *c, int64_t at)
+{
+	struct stat st;
+	fprintf(stderr, "ringkit-cp: '%s' ended at byte %lld of the %lld it had when the copy began",
+	        c->src, (long long)at, (long long)c->size);
+	if (fstat(c->in, &st) == 0 && st.st_size != c->size)
+		fprintf(stderr, " (it is %lld bytes now: it changed during the copy)",
+		        (long long)st.st_size);
+	else
+		fprintf(stderr, " (its size is not what it holds)");
+	fprintf(stderr, "; '%s' is incomplete\n", c->dst);
 	exit(1);
 }
 
@@ -112,8 +144,10 @@ static void complete(struct copy *c, struct block *b, const rk_cqe *e)
 		b->step == READING ? queue_read(c, b) : queue_write(c, b);
 		return;
 	}
-	if (e->res < 0)
-		die(b->step == READING ? "read" : "write", e->res);
+	if (e->res < 0) {
+		errno = -e->res;
+		die_file(b->step == READING ? "reading" : "writing", b->step == READING ? c->src : c->dst);
+	}
 
 	if (b->step == READING) {
 		b->done += (uint32_t)e->res;
@@ -121,13 +155,10 @@ static void complete(struct copy *c, struct block *b, const rk_cqe *e)
 			queue_read(c, b);
 			return;
 		}
-		/* Done, or EOF came early (the file shrank): write what we have. */
+		if (b->done < b->want)
+			die_short(c, b->offset + b->done);
 		b->got = b->done;
 		b->done = 0;
-		if (b->got == 0) {
-			b->step = IDLE;
-			return;
-		}
 		queue_write(c, b);
 		return;
 	}
@@ -138,27 +169,49 @@ static void complete(struct copy *c, struct block *b, const rk_cqe *e)
 		queue_write(c, b);
 		return;
 	}
+	c->copied += b->got;
 	b->step = IDLE;
 	start_block(c, b);
 }
 
-static int files_equal(const char *a, const char *b)
+/* Reads both files again and compares them byte for byte, and both with the
+ * size the source had when the copy began: a source that changed since, or
+ * a destination that does not keep what was written to it, fails. */
+static int verify_copy(const struct copy *c)
 {
-	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-	int same = fa && fb;
+	FILE *fa = fopen(c->src, "rb"), *fb = fopen(c->dst, "rb");
+	if (!fa || !fb)
+		die_file("verify: cannot open", fa ? c->dst : c->src);
 	static char ba[1 << 16], bb[1 << 16];
-	while (same) {
+	int64_t na_total = 0, nb_total = 0;
+	int same = 1;
+	for (;;) {
 		size_t na = fread(ba, 1, sizeof(ba), fa), nb = fread(bb, 1, sizeof(bb), fb);
+		na_total += (int64_t)na;
+		nb_total += (int64_t)nb;
 		if (na != nb || memcmp(ba, bb, na) != 0)
 			same = 0;
-		if (na == 0)
+		if (na == 0 || nb == 0 || !same)
 			break;
 	}
-	if (fa)
-		fclose(fa);
-	if (fb)
-		fclose(fb);
-	return same;
+	int failed = ferror(fa) || ferror(fb);
+	fclose(fa);
+	fclose(fb);
+	if (failed) {
+		fprintf(stderr, "ringkit-cp: verify: read error\n");
+		return 0;
+	}
+	if (!same) {
+		fprintf(stderr, "ringkit-cp: verify: '%s' and '%s' differ near byte %lld\n", c->src,
+		        c->dst, (long long)(na_total < nb_total ? na_total : nb_total));
+		return 0;
+	}
+	if (na_total != c->copied) {
+		fprintf(stderr, "ringkit-cp: verify: '%s' holds %lld bytes, %lld were copied\n",
+		        c->src, (long long)na_total, (long long)c->copied);
+		return 0;
+	}
+	return 1;
 }
 
 static double now(void)
@@ -168,45 +221,90 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void usage(void)
+static const char USAGE[] =
+	"usage: ringkit-cp [--chunk KiB] [--depth N] [--fsync] [--verify] [--quiet] SRC DST\n";
+
+static void usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "usage: ringkit-cp [--chunk KiB] [--depth N] [--fsync] [--verify] [--quiet] SRC DST\n");
+	fprintf(stderr, "ringkit-cp: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", USAGE);
 	exit(2);
+}
+
+static void help(void)
+{
+	printf("%s\n"
+	       "Copies SRC to DST through io_uring, DEPTH blocks of CHUNK KiB in flight.\n"
+	       "  --chunk KiB  block size, 1..65536 (default 512)\n"
+	       "  --depth N    blocks in flight, 1..4096 (default 16)\n"
+	       "  --fsync      fsync DST before reporting\n"
+	       "  --verify     read both files again and compare them\n"
+	       "  --quiet      no summary line\n",
+	       USAGE);
+	exit(0);
 }
 
 int main(int argc, char **argv)
 {
 	uint32_t chunk_kib = 512, depth = 16;
 	int verify = 0, quiet = 0, sync = 0, i = 1;
-	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-		if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc)
-			chunk_kib = (uint32_t)strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--depth") == 0 && i + 1 < argc)
-			depth = (uint32_t)strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--fsync") == 0)
+	for (; i < argc && strncmp(argv[i], "-", 1) == 0 && argv[i][1] != '\0'; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (arg_is_help(a))
+			help();
+		else if ((strcmp(a, "--chunk") == 0 || strcmp(a, "--depth") == 0) && i + 1 == argc)
+			usage_error("%s needs a value", a);
+		else if (strcmp(a, "--chunk") == 0)
+			chunk_kib = (uint32_t)arg_number("ringkit-cp", a, argv[++i], 1, 65536);
+		else if (strcmp(a, "--depth") == 0)
+			depth = (uint32_t)arg_number("ringkit-cp", a, argv[++i], 1, 4096);
+		else if (strcmp(a, "--fsync") == 0)
 			sync = 1;
-		else if (strcmp(argv[i], "--verify") == 0)
+		else if (strcmp(a, "--verify") == 0)
 			verify = 1;
-		else if (strcmp(argv[i], "--quiet") == 0)
+		else if (strcmp(a, "--quiet") == 0)
 			quiet = 1;
 		else
-			usage();
+			usage_error("unknown option '%s'", a);
 	}
-	if (argc - i != 2 || chunk_kib == 0 || chunk_kib > 65536 || depth == 0 || depth > 4096)
-		usage();
+	if (argc - i < 2)
+		usage_error("%s", argc - i == 0 ? "missing SRC and DST" : "missing DST");
+	if (argc - i > 2)
+		usage_error("unexpected argument '%s'", argv[i + 2]);
 	const char *src = argv[i], *dst = argv[i + 1];
 
 	struct copy c = {0};
 	c.chunk_size = chunk_kib * 1024;
+	c.src = src;
+	c.dst = dst;
 	c.in = open(src, O_RDONLY);
 	if (c.in < 0)
-		die(src, -errno);
-	struct stat st;
+		die_file("cannot open", src);
+	struct stat st, dst_st;
 	if (fstat(c.in, &st) < 0)
-		die(src, -errno);
-	c.out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, st.st_mode & 07777);
+		die_file("cannot stat", src);
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		die_file("cannot copy", src);
+	}
+	/* No O_TRUNC yet: the destination may be the source under another name
+	 * (or a hard link to it), and only its inode tells. */
+	c.out = open(dst, O_WRONLY | O_CREAT, st.st_mode & 07777);
 	if (c.out < 0)
-		die(dst, -errno);
+		die_file("cannot open", dst);
+	if (fstat(c.out, &dst_st) < 0)
+		die_file("cannot stat", dst);
+	if (dst_st.st_dev == st.st_dev && dst_st.st_ino == st.st_ino) {
+		fprintf(stderr, "ringkit-cp: '%s' and '%s' are the same file\n", src, dst);
+		return 1;
+	}
+	if (S_ISREG(dst_st.st_mode) && ftruncate(c.out, 0) < 0)
+		die_file("cannot truncate", dst);
 	c.size = st.st_size;
 
 	int ret = rk_ring_create(depth * 2, 0, &c.ring);
@@ -249,7 +347,7 @@ int main(int argc, char **argv)
 			complete(&c, owner[k], &done[k]);
 	}
 	if (sync && fsync(c.out) < 0)
-		die("fsync", -errno);
+		die_file("cannot fsync", dst);
 	double secs = now() - t0;
 
 	rk_ring_close(c.ring);
@@ -262,13 +360,11 @@ int main(int argc, char **argv)
 	free(c.blocks);
 
 	if (!quiet)
-		printf("copied %lld bytes in %.3f s: %.1f MiB/s\n", (long long)c.size, secs,
-		       (double)c.size / (1024.0 * 1024.0) / (secs > 0 ? secs : 1e-9));
+		printf("copied %lld bytes in %.3f s: %.1f MiB/s\n", (long long)c.copied, secs,
+		       (double)c.copied / (1024.0 * 1024.0) / (secs > 0 ? secs : 1e-9));
 	if (verify) {
-		if (!files_equal(src, dst)) {
-			fprintf(stderr, "ringkit-cp: verify: %s and %s differ\n", src, dst);
+		if (!verify_copy(&c))
 			return 1;
-		}
 		if (!quiet)
 			printf("verified: identical\n");
 	}

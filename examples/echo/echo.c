@@ -11,12 +11,20 @@
  * region, so idle connections hold no memory. A received chunk is sent back
  * as is and recycled to the kernel when its send completed.
  *
- * Two things every io_uring server has to get right, done here:
+ * Three things every io_uring server has to get right, done here:
  *   - At most one send in flight per connection: two sends on one socket
  *     can complete out of order when the first has to wait for room. Chunks
  *     that arrive meanwhile wait in the connection's queue.
+ *   - Back-pressure, never a drop: a client that sends faster than it reads
+ *     makes its queue grow; past HIGH_CHUNKS queued its multishot recv is
+ *     cancelled (chunks that the kernel filled meanwhile still join the
+ *     queue: a queue is a list through the chunks themselves, so it can
+ *     hold every chunk there is), and it is armed again once the queue is
+ *     down to LOW_CHUNKS. The client then waits in TCP flow control.
  *   - Short sends resubmit the rest of the chunk; a recv that ends with
  *     -ENOBUFS (every chunk busy) is re-armed once chunks come back.
+ * A client that half-closes gets back everything it sent before its FIN;
+ * then the server closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,27 +36,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/args.h"
 #include "ringkit.h"
 
-#define CHUNK_SIZE 4096
-#define NCHUNKS    1024
-#define GROUP      0
-#define MAX_CONNS  4096
+#define CHUNK_SIZE  4096
+#define NCHUNKS     1024
+#define GROUP       0
+#define MAX_CONNS   4096
+#define HIGH_CHUNKS 64 /* queued per connection before its recv is paused */
+#define LOW_CHUNKS  16 /* ... and resumed */
 
 struct conn {
-	int fd;               /* -1: unused */
-	int recv_armed;       /* a multishot recv is live */
-	int want_rearm;       /* its recv ended with -ENOBUFS */
-	int eof;              /* no more data will come: close once drained */
-	int sending;          /* a send is live */
-	uint32_t sent;        /* bytes of the queue head already sent */
-	int32_t queue[64];    /* chunks to send, in order; lengths in qlen */
-	uint32_t qlen[64];
-	uint32_t qhead, qcount;
+	int fd;           /* -1: unused */
+	int recv_armed;   /* a multishot recv is live (recv_id) */
+	int cancelling;   /* its cancel was asked for */
+	int paused;       /* no recv: the queue is above the bound */
+	int want_rearm;   /* its recv ended with -ENOBUFS */
+	int eof;          /* the peer sends no more: close once drained */
+	int dead;         /* reset or an error: close without sending */
+	int sending;      /* a send is live */
+	int64_t recv_id;
+	uint32_t sent;    /* bytes of the queue head already sent */
+	int32_t head, tail; /* the queue of chunks to send, linked by next_chunk */
+	uint32_t queued;
 };
 
 /* What a live op is for, by op slot. */
-enum op_kind { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND };
+enum op_kind { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL };
 struct op_info {
 	enum op_kind kind;
 	int fd;
@@ -58,6 +72,8 @@ static rk_ring *ring;
 static rk_region *region;
 static struct conn conns[MAX_CONNS];
 static struct op_info *ops;
+static int32_t next_chunk[NCHUNKS]; /* a queue's links: a chunk is in one queue at most */
+static uint32_t chunk_len[NCHUNKS];
 static int listen_fd;
 static int waiting_for_chunks; /* connections whose recv ended with -ENOBUFS */
 static volatile sig_atomic_t stopping;
@@ -74,17 +90,26 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static void track(int64_t id, enum op_kind kind, int fd)
+static void die_listen(int port)
+{
+	fprintf(stderr, "ringkit-echo: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
+	exit(1);
+}
+
+static int64_t track(int64_t id, enum op_kind kind, int fd)
 {
 	if (id < 0)
 		die("queueing an op", (int)id);
 	ops[(uint32_t)id] = (struct op_info){kind, fd};
+	return id;
 }
 
 static void arm_recv(struct conn *c)
 {
-	track(rk_prep_recv_multishot(ring, c->fd, GROUP, 0, 0), OP_RECV, c->fd);
+	c->recv_id = track(rk_prep_recv_multishot(ring, c->fd, GROUP, 0, 0), OP_RECV, c->fd);
 	c->recv_armed = 1;
+	c->cancelling = 0;
+	c->paused = 0;
 	if (c->want_rearm)
 		waiting_for_chunks--;
 	c->want_rearm = 0;
@@ -92,27 +117,63 @@ static void arm_recv(struct conn *c)
 
 static void send_head(struct conn *c)
 {
-	uint32_t i = c->qhead;
-	char *p = (char *)rk_chunk_ptr(region, c->queue[i]) + c->sent;
-	track(rk_prep_send(ring, c->fd, p, c->qlen[i] - c->sent, MSG_NOSIGNAL, 0), OP_SEND, c->fd);
+	char *p = (char *)rk_chunk_ptr(region, c->head) + c->sent;
+	track(rk_prep_send(ring, c->fd, p, chunk_len[c->head] - c->sent, MSG_NOSIGNAL, 0), OP_SEND,
+	      c->fd);
 	c->sending = 1;
 }
 
-/* Closes a connection once nothing of it is in flight. Queued chunks go
- * back to the kernel. */
+static void enqueue(struct conn *c, int32_t chunk, uint32_t len)
+{
+	chunk_len[chunk] = len;
+	next_chunk[chunk] = -1;
+	if (c->queued)
+		next_chunk[c->tail] = chunk;
+	else
+		c->head = chunk;
+	c->tail = chunk;
+	c->queued++;
+}
+
+static void dequeue(struct conn *c)
+{
+	int32_t chunk = c->head;
+	c->head = next_chunk[chunk];
+	c->queued--;
+	c->sent = 0;
+	rk_ring_recycle_chunk(ring, region, chunk);
+}
+
+/* Ends the connection without sending what it queued: shutdown ends a
+ * live recv and fails a live send, and the fd closes once neither is in
+ * flight, so no op names an fd number a new connection may have taken. */
+static void kill_conn(struct conn *c)
+{
+	if (!c->dead)
+		shutdown(c->fd, SHUT_RDWR);
+	c->dead = 1;
+}
+
 static void maybe_close(struct conn *c)
 {
-	if (!c->eof || c->recv_armed || c->sending)
+	if (!(c->dead || (c->eof && c->queued == 0)) || c->recv_armed || c->sending)
 		return;
 	if (c->want_rearm)
 		waiting_for_chunks--;
-	while (c->qcount) {
-		rk_ring_recycle_chunk(ring, region, c->queue[c->qhead]);
-		c->qhead = (c->qhead + 1) % 64;
-		c->qcount--;
-	}
+	while (c->queued)
+		dequeue(c);
 	close(c->fd);
 	c->fd = -1;
+}
+
+/* Asks the live recv to stop once the queue is past the bound; what it
+ * delivers until it ends is still queued. */
+static void apply_backpressure(struct conn *c)
+{
+	if (c->queued < HIGH_CHUNKS || !c->recv_armed || c->cancelling)
+		return;
+	track(rk_prep_cancel(ring, c->recv_id, 0), OP_CANCEL, c->fd);
+	c->cancelling = 1;
 }
 
 static void on_accept(int32_t res, uint32_t flags)
@@ -137,28 +198,38 @@ static void on_recv(struct conn *c, int32_t res, uint32_t flags)
 		c->recv_armed = 0;
 	if (res > 0) {
 		int32_t chunk = (int32_t)(flags >> RK_CQE_BUFFER_SHIFT);
-		if (c->qcount == 64 || c->eof) {
-			/* The peer sends faster than it reads: drop it. shutdown
-			 * ends the live recv, so the connection can close. */
+		if (c->dead) {
 			rk_ring_recycle_chunk(ring, region, chunk);
-			if (!c->eof)
-				shutdown(c->fd, SHUT_RDWR);
-			c->eof = 1;
 		} else {
-			uint32_t tail = (c->qhead + c->qcount) % 64;
-			c->queue[tail] = chunk;
-			c->qlen[tail] = (uint32_t)res;
-			c->qcount++;
+			enqueue(c, chunk, (uint32_t)res);
 			if (!c->sending)
 				send_head(c);
+			apply_backpressure(c);
+			if (!c->recv_armed) {
+				/* Ended with data (the kernel ran out of chunks), or
+				 * the cancel took effect. */
+				if (c->queued < HIGH_CHUNKS)
+					arm_recv(c);
+				else
+					c->paused = 1;
+			}
 		}
-		if (!c->recv_armed && !c->eof)
-			arm_recv(c); /* ended with data: the kernel ran out of chunks */
-	} else if (res == -ENOBUFS) {
-		c->want_rearm = 1;
-		waiting_for_chunks++;
+	} else if (res == -ENOBUFS || res == -ECANCELED) {
+		if (c->dead) {
+			/* closing anyway */
+		} else if (res == -ECANCELED && c->queued <= LOW_CHUNKS) {
+			arm_recv(c); /* the sends drained the queue before the cancel landed */
+		} else if (res == -ECANCELED || c->queued >= HIGH_CHUNKS) {
+			c->paused = 1; /* a send is in flight: on_send resumes it */
+		} else {
+			c->want_rearm = 1;
+			waiting_for_chunks++;
+		}
 	} else if (!c->recv_armed) {
-		c->eof = 1; /* 0: the peer closed; <0: reset or another error */
+		if (res == 0)
+			c->eof = 1; /* a FIN: what came before it is still echoed */
+		else
+			kill_conn(c); /* a reset or another error */
 	}
 	maybe_close(c);
 }
@@ -167,19 +238,15 @@ static void on_send(struct conn *c, int32_t res)
 {
 	c->sending = 0;
 	if (res < 0) {
-		if (!c->eof)
-			shutdown(c->fd, SHUT_RDWR); /* the peer is gone: end the recv too */
-		c->eof = 1;
-	} else {
+		kill_conn(c); /* the peer is gone: end the recv too */
+	} else if (!c->dead) {
 		c->sent += (uint32_t)res;
-		if (c->sent == c->qlen[c->qhead]) {
-			rk_ring_recycle_chunk(ring, region, c->queue[c->qhead]);
-			c->qhead = (c->qhead + 1) % 64;
-			c->qcount--;
-			c->sent = 0;
-		}
-		if (c->qcount && !c->eof)
+		if (c->sent == chunk_len[c->head])
+			dequeue(c);
+		if (c->queued)
 			send_head(c);
+		if (c->paused && c->queued <= LOW_CHUNKS && !c->eof)
+			arm_recv(c);
 	}
 	maybe_close(c);
 }
@@ -194,7 +261,7 @@ static int listen_on(int port)
 	socklen_t sl = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("listening", -errno);
+		die_listen(port);
 	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	return fd;
@@ -202,10 +269,16 @@ static int listen_on(int port)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && arg_is_help(argv[1])) {
+		printf("usage: ringkit-echo PORT\n"
+		       "An echo server on 127.0.0.1:PORT (0: a free port, printed); SIGINT or SIGTERM stops it.\n");
+		return 0;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "usage: ringkit-echo PORT\n");
 		return 2;
 	}
+	int port = arg_port("ringkit-echo", argv[1]);
 	/* No SA_RESTART: the signal interrupts rk_reap with -EINTR. */
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
@@ -226,7 +299,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 
-	listen_fd = listen_on(atoi(argv[1]));
+	listen_fd = listen_on(port);
 	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
 
 	rk_cqe cqes[128];
@@ -259,6 +332,7 @@ int main(int argc, char **argv)
 				recycled = 1;
 				on_send(&conns[info.fd], cqes[i].res);
 				break;
+			case OP_CANCEL: /* its target's own completion says what happened */
 			default:
 				break;
 			}
@@ -266,7 +340,8 @@ int main(int argc, char **argv)
 		/* Chunks came back: connections that ran dry may receive again. */
 		if (recycled && waiting_for_chunks)
 			for (int i = 0; i < MAX_CONNS; i++)
-				if (conns[i].fd >= 0 && conns[i].want_rearm && !conns[i].eof)
+				if (conns[i].fd >= 0 && conns[i].want_rearm && !conns[i].eof &&
+				    !conns[i].dead)
 					arm_recv(&conns[i]);
 	}
 

@@ -12,13 +12,21 @@
  *   - one multishot recv per connection from a provided-buffer region: idle
  *     connections hold no buffer, and a chunk goes back to the kernel as
  *     soon as it was parsed;
- *   - requests end at "\r\n\r\n" (bodies are not supported); the matcher
+ *   - requests end at an empty line (bodies are not supported); the parser
  *     keeps its state across chunks, so a request split over reads or many
- *     pipelined in one read are both counted exactly;
+ *     pipelined in one read are both counted exactly. It reads no more of
+ *     a request than it needs: the request line's last word (HTTP/1.x, or
+ *     400 Bad Request and close), and of the header lines only those that
+ *     start with C, looking for Connection: close / keep-alive (HTTP/1.0
+ *     closes after its answer unless it asks for keep-alive); the rest of
+ *     a header line is skipped with memchr;
  *   - responses are all the same bytes, so what a connection owes is just a
  *     byte count, sent from one static buffer of repeated responses; one send
  *     in flight per connection keeps them in order, and a short send simply
- *     leaves the rest owed.
+ *     leaves the rest owed. An answer after which the connection closes
+ *     (Connection: close, HTTP/1.0, 400) is sent once the owed ones left;
+ *   - a client that half-closes gets every answer it asked for before its
+ *     FIN; then the server closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/args.h"
 #include "ringkit.h"
 
 #define CHUNK_SIZE 4096
@@ -47,12 +56,44 @@ static const char RESPONSE[] = "HTTP/1.1 200 OK\r\n"
                                "Hello, world!\n";
 #define RESP_LEN (sizeof(RESPONSE) - 1)
 
+/* The answers after which the connection closes. */
+enum final { FINAL_NONE, FINAL_OK, FINAL_BAD };
+static const char *const FINALS[] = {
+	"",
+	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
+	"Connection: close\r\n\r\nHello, world!\n",
+	"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+};
+
+/* Where in a request head the bytes so far end. */
+enum parse_state {
+	P_START,   /* before a request line (empty lines there are ignored) */
+	P_LINE,    /* in the request line */
+	P_HEADER,  /* at the start of a header line */
+	P_END_CR,  /* after the \r of the empty line */
+	P_NAME,    /* matching "connection:" */
+	P_SPACE,   /* before its value */
+	P_VALUE,   /* matching "close" / "keep-alive" */
+	P_SKIP,    /* in a header line of no interest */
+};
+#define V_CLOSE 1u
+#define V_KEEP  2u
+
 struct conn {
 	int fd;            /* -1: unused */
 	uint8_t recv_armed, want_rearm, closing, sending;
-	uint8_t match;     /* how much of "\r\n\r\n" the bytes so far end with */
+	uint8_t peer_done; /* the peer half-closed: close once the answers left */
+	uint8_t final;     /* enum final: the last answer, once the owed ones left */
+	uint8_t state;     /* enum parse_state */
+	uint8_t pos;       /* bytes of the word being matched so far */
+	uint8_t spaces;    /* in the request line (capped) */
+	uint8_t cands;     /* V_*: the values the one being read may still be */
+	uint8_t http10, close_tok, keep_tok;
+	uint8_t before;    /* the request line's byte before the last 8 */
+	uint64_t last8;    /* its last 8 bytes, the latest lowest */
 	uint32_t owed;     /* response bytes not yet sent */
 	uint32_t offset;   /* position in the response of the next byte to send */
+	uint32_t final_sent;
 };
 
 enum op_kind { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND };
@@ -81,6 +122,12 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
+static void die_listen(int port)
+{
+	fprintf(stderr, "ringkit-http: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
+	exit(1);
+}
+
 static void track(int64_t id, enum op_kind kind, int fd)
 {
 	if (id < 0)
@@ -97,14 +144,27 @@ static void arm_recv(struct conn *c)
 	c->want_rearm = 0;
 }
 
+/* Sends what is owed: the repeated responses first, then the final one. */
 static void send_owed(struct conn *c)
 {
-	uint32_t len = (uint32_t)sizeof(responses) - c->offset;
-	if (len > c->owed)
-		len = c->owed;
-	track(rk_prep_send(ring, c->fd, responses + c->offset, len, MSG_NOSIGNAL, 0), OP_SEND,
-	      c->fd);
+	const char *p;
+	uint32_t len;
+	if (c->owed) {
+		p = responses + c->offset;
+		len = (uint32_t)sizeof(responses) - c->offset;
+		if (len > c->owed)
+			len = c->owed;
+	} else {
+		p = FINALS[c->final] + c->final_sent;
+		len = (uint32_t)strlen(p);
+	}
+	track(rk_prep_send(ring, c->fd, p, len, MSG_NOSIGNAL, 0), OP_SEND, c->fd);
 	c->sending = 1;
+}
+
+static int owes(const struct conn *c)
+{
+	return c->owed || (c->final && FINALS[c->final][c->final_sent]);
 }
 
 /* Starts closing: shutdown ends the live recv (and fails a live send), and
@@ -127,24 +187,133 @@ static void maybe_close(struct conn *c)
 	c->fd = -1;
 }
 
-/* Counts the requests that end in buf[0..len), carrying the match state. */
-static uint32_t count_requests(struct conn *c, const unsigned char *buf, uint32_t len)
+static unsigned char lower(unsigned char b)
 {
-	static const unsigned char end[4] = {'\r', '\n', '\r', '\n'};
+	return b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+}
+
+/* The request line is done: "METHOD TARGET HTTP/1.x". */
+static int request_line_ok(struct conn *c)
+{
+	static const uint64_t http1 = 0x485454502f312eULL; /* "HTTP/1." */
+	unsigned char minor = (unsigned char)c->last8;
+	if (c->spaces != 2 || c->before != ' ' || c->last8 >> 8 != http1 || minor < '0' ||
+	    minor > '9')
+		return 0;
+	c->http10 = minor == '0';
+	return 1;
+}
+
+/* The head ended: counts it, or sets the final answer when the connection
+ * closes after it. Returns whether parsing goes on. */
+static int request_done(struct conn *c, uint32_t *n)
+{
+	int keep = c->http10 ? c->keep_tok : !c->close_tok;
+	c->state = P_START;
+	c->spaces = c->http10 = c->close_tok = c->keep_tok = 0;
+	c->last8 = c->before = 0;
+	if (keep) {
+		(*n)++;
+		return 1;
+	}
+	c->final = FINAL_OK;
+	return 0;
+}
+
+/* A header line of no interest: jumps to its '\n' (the next one starts
+ * after it), or returns 0 when it goes on in the next chunk. */
+static int skip_line(struct conn *c, const unsigned char *buf, uint32_t len, uint32_t *i)
+{
+	const unsigned char *nl = memchr(buf + *i, '\n', len - *i);
+	if (!nl) {
+		c->state = P_SKIP;
+		return 0;
+	}
+	*i = (uint32_t)(nl - buf);
+	c->state = P_HEADER;
+	return 1;
+}
+
+/* Counts the keep-alive requests that end in buf[0..len), carrying the
+ * state across calls; stops at a request after which the connection
+ * closes (c->final set: the rest of the bytes is not looked at). */
+static uint32_t parse_requests(struct conn *c, const unsigned char *buf, uint32_t len)
+{
+	static const char name[] = "connection:", close_v[] = "close", keep_v[] = "keep-alive";
 	uint32_t n = 0;
-	uint8_t m = c->match;
-	for (uint32_t i = 0; i < len; i++) {
+	for (uint32_t i = 0; i < len && !c->final; i++) {
 		unsigned char b = buf[i];
-		if (b == end[m]) {
-			if (++m == 4) {
-				n++;
-				m = 0;
+		switch (c->state) {
+		case P_START:
+			if (b == '\r' || b == '\n')
+				break;
+			c->state = P_LINE;
+			/* fall through */
+		case P_LINE:
+			if (b == '\n') {
+				if (!request_line_ok(c))
+					c->final = FINAL_BAD;
+				c->state = P_HEADER;
+			} else if (b != '\r') {
+				c->spaces += b == ' ' && c->spaces < 3;
+				c->before = (uint8_t)(c->last8 >> 56);
+				c->last8 = c->last8 << 8 | b;
 			}
-		} else {
-			m = b == '\r'; /* the only prefix a mismatch can restart */
+			break;
+		case P_HEADER:
+			if (b == '\n') {
+				request_done(c, &n);
+			} else if (b == '\r') {
+				c->state = P_END_CR;
+			} else if (lower(b) == 'c') {
+				c->state = P_NAME;
+				c->pos = 1;
+			} else if (!skip_line(c, buf, len, &i)) {
+				return n;
+			}
+			break;
+		case P_END_CR:
+			if (b == '\n')
+				request_done(c, &n);
+			else
+				c->state = b == '\r' ? P_END_CR : P_SKIP;
+			break;
+		case P_NAME:
+			if (lower(b) == (unsigned char)name[c->pos]) {
+				if (++c->pos == sizeof(name) - 1)
+					c->state = P_SPACE;
+			} else {
+				c->state = b == '\n' ? P_HEADER : P_SKIP;
+			}
+			break;
+		case P_SPACE:
+			if (b == ' ' || b == '\t')
+				break;
+			c->state = P_VALUE;
+			c->pos = 0;
+			c->cands = V_CLOSE | V_KEEP;
+			/* fall through */
+		case P_VALUE:
+			if (b == ',' || b == ';' || b == ' ' || b == '\t' || b == '\r' || b == '\n') {
+				c->close_tok |= (c->cands & V_CLOSE) && c->pos == sizeof(close_v) - 1;
+				c->keep_tok |= (c->cands & V_KEEP) && c->pos == sizeof(keep_v) - 1;
+				c->state = b == '\n' ? P_HEADER : P_SKIP;
+			} else {
+				unsigned char l = lower(b);
+				if (c->pos >= sizeof(close_v) - 1 || (unsigned char)close_v[c->pos] != l)
+					c->cands &= (uint8_t)~V_CLOSE;
+				if (c->pos >= sizeof(keep_v) - 1 || (unsigned char)keep_v[c->pos] != l)
+					c->cands &= (uint8_t)~V_KEEP;
+				if (c->pos < 255)
+					c->pos++;
+			}
+			break;
+		case P_SKIP:
+			if (!skip_line(c, buf, len, &i))
+				return n;
+			break;
 		}
 	}
-	c->match = m;
 	return n;
 }
 
@@ -170,14 +339,16 @@ static void on_recv(struct conn *c, int32_t res, uint32_t flags)
 		c->recv_armed = 0;
 	if (res > 0) {
 		int32_t chunk = (int32_t)(flags >> RK_CQE_BUFFER_SHIFT);
-		uint32_t n = count_requests(c, rk_chunk_ptr(region, chunk), (uint32_t)res);
+		/* After the final answer is set, what follows is not looked at. */
+		uint32_t n = c->final ? 0
+		                      : parse_requests(c, rk_chunk_ptr(region, chunk), (uint32_t)res);
 		rk_ring_recycle_chunk(ring, region, chunk);
 		if (!c->closing) {
 			if (c->owed + (uint64_t)n * RESP_LEN > MAX_OWED) {
 				start_close(c);
 			} else {
 				c->owed += n * (uint32_t)RESP_LEN;
-				if (c->owed && !c->sending)
+				if (owes(c) && !c->sending)
 					send_owed(c);
 				if (!c->recv_armed)
 					arm_recv(c); /* the kernel ended it after the last chunk */
@@ -187,7 +358,14 @@ static void on_recv(struct conn *c, int32_t res, uint32_t flags)
 		c->want_rearm = 1;
 		waiting_for_chunks++;
 	} else if (!c->recv_armed) {
-		start_close(c); /* 0: the peer closed; < 0: reset or another error */
+		if (res == 0 && !c->closing) {
+			/* A FIN: what was asked before it is still answered. */
+			c->peer_done = 1;
+			if (!owes(c) && !c->sending)
+				start_close(c);
+		} else {
+			start_close(c); /* a reset or another error */
+		}
 	}
 	maybe_close(c);
 }
@@ -197,11 +375,17 @@ static void on_send(struct conn *c, int32_t res)
 	c->sending = 0;
 	if (res < 0) {
 		start_close(c);
-	} else {
+	} else if (c->owed) {
 		c->owed -= (uint32_t)res;
 		c->offset = (uint32_t)((c->offset + (uint32_t)res) % RESP_LEN);
-		if (c->owed && !c->closing)
+	} else {
+		c->final_sent += (uint32_t)res;
+	}
+	if (!c->closing) {
+		if (owes(c))
 			send_owed(c);
+		else if (c->final || c->peer_done)
+			start_close(c); /* the last answer left */
 	}
 	maybe_close(c);
 }
@@ -217,7 +401,7 @@ static int listen_on(int port)
 	socklen_t sl = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("listening", -errno);
+		die_listen(port);
 	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	return fd;
@@ -225,10 +409,16 @@ static int listen_on(int port)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && arg_is_help(argv[1])) {
+		printf("usage: ringkit-http PORT\n"
+		       "A keep-alive HTTP server answering \"Hello, world!\" on 127.0.0.1:PORT (0: a free port, printed); SIGINT or SIGTERM stops it.\n");
+		return 0;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "usage: ringkit-http PORT\n");
 		return 2;
 	}
+	int port = arg_port("ringkit-http", argv[1]);
 	struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: rk_reap sees -EINTR */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -253,7 +443,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 
-	listen_fd = listen_on(atoi(argv[1]));
+	listen_fd = listen_on(port);
 	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
 
 	rk_cqe cqes[256];

@@ -12,9 +12,21 @@ unless --no-verify; --cleanup removes both files at the end. Prints one line of 
 Runs under lua5.4 (with ringkit.so), the embedding host ringkit-lua-host,
 and LuaJIT (ringkit_ffi).
 ]]
-local loop = require "ringkit.loop"
-local unpack_ = table.unpack or unpack
-local rk = loop.rk
+local USAGE = "usage: copy.lua SRC DST [--depth N] [--chunk BYTES] [--create MIB] [--no-verify]" ..
+  " [--quiet] [--cleanup]\n"
+local function bad(fmt, ...)
+  io.stderr:write("copy.lua: ", string.format(fmt, ...), "\n", USAGE)
+  os.exit(2)
+end
+-- A whole decimal number in [lo, hi] (tonumber alone takes "0x10" and "1e3").
+local function number(opt, v, lo, hi)
+  if v == nil then bad("%s needs a value", opt) end
+  local n = v:match("^%d+$") and tonumber(v)
+  if not n or n < lo or n > hi then
+    bad("%s '%s': expected a decimal number from %d to %d", opt, v, lo, hi)
+  end
+  return n
+end
 
 local src, dst
 local depth, chunk, create, verify, quiet, cleanup = 32, 256 * 1024, nil, true, false, false
@@ -22,21 +34,27 @@ local i = 1
 local argv = arg or {}
 while argv[i] do
   local a = argv[i]
-  if a == "--depth" then i = i + 1; depth = assert(tonumber(argv[i]), "--depth N")
-  elseif a == "--chunk" then i = i + 1; chunk = assert(tonumber(argv[i]), "--chunk BYTES")
-  elseif a == "--create" then i = i + 1; create = assert(tonumber(argv[i]), "--create MIB")
+  if a == "--help" or a == "-h" then
+    io.stdout:write(USAGE, "Copies SRC to DST with DEPTH reads in flight (default 32), ",
+      "CHUNK bytes each (default 262144).\n")
+    os.exit(0)
+  elseif a == "--depth" then i = i + 1; depth = number(a, argv[i], 1, 4096)
+  elseif a == "--chunk" then i = i + 1; chunk = number(a, argv[i], 1, 64 * 1048576)
+  elseif a == "--create" then i = i + 1; create = number(a, argv[i], 0, 1048576)
   elseif a == "--no-verify" then verify = false
   elseif a == "--quiet" then quiet = true
   elseif a == "--cleanup" then cleanup = true
+  elseif a:sub(1, 2) == "--" then bad("unknown option '%s'", a)
   elseif not src then src = a
   elseif not dst then dst = a
-  else error("unexpected argument " .. a) end
+  else bad("unexpected argument '%s'", a) end
   i = i + 1
 end
-if not src or not dst then
-  io.stderr:write("usage: copy.lua SRC DST [--depth N] [--chunk BYTES] [--create MIB] [--no-verify]\n")
-  os.exit(2)
-end
+if not src or not dst then bad(src and "missing DST" or "missing SRC and DST") end
+
+local loop = require "ringkit.loop"
+local unpack_ = table.unpack or unpack
+local rk = loop.rk
 
 if create then
   -- 1 MiB of LCG bytes, each MiB of the file stamped with its index so no
@@ -70,17 +88,45 @@ local registered = L.ring:register_region(region) and true or false
 
 local bytes, t0, t1
 L:run(function()
-  local st = check(loop.stat(src))
+  -- Errors name the file. ringkit's text for an errno can carry a hint for
+  -- other ops (ENOENT's names cancel): only the first part is about files.
+  local function fail(what, path, err)
+    err = tostring(err):gsub(" %(for .*%)$", "")
+    io.stderr:write(string.format("copy.lua: %s '%s': %s\n", what, path, err))
+    os.exit(1)
+  end
+  local fin, err = loop.open(src, "r")
+  if not fin then fail("cannot open", src, err) end
+  local st
+  st, err = loop.stat(src)
+  if not st then fail("cannot stat", src, err) end
+  if math.floor(st.mode / 4096) % 16 == 4 then -- S_IFDIR
+    fail("cannot copy", src, "Is a directory")
+  end
+  -- Opening DST truncates it: if it is SRC under another name (or a hard
+  -- link), that would destroy the source before the first read.
+  local dst_st = loop.stat(dst)
+  if dst_st and dst_st.ino == st.ino and dst_st.dev_major == st.dev_major and
+      dst_st.dev_minor == st.dev_minor then
+    io.stderr:write(string.format("copy.lua: '%s' and '%s' are the same file\n", src, dst))
+    os.exit(1)
+  end
   local size = st.size
-  local fin = check(loop.open(src, "r"))
-  local fout = check(loop.open(dst, "w"))
+  local fout
+  fout, err = loop.open(dst, "w")
+  if not fout then fail("cannot open", dst, err) end
   t0 = rk.now()
   local next_off = 0
 
   local function copy_block(c, off, len)
     while len > 0 do
       local n = check(loop.read_chunk(fin, region, c, len, off))
-      if n == 0 then return end -- the file shrank under us
+      if n == 0 then -- a copy that silently comes out shorter loses data
+        io.stderr:write(string.format(
+          "copy.lua: '%s' ended at byte %d of the %d it had when the copy began; '%s' is incomplete\n",
+          src, off, size, dst))
+        os.exit(1)
+      end
       local w = 0
       while w < n do
         local m

@@ -9,15 +9,30 @@ chunks and writes each chunk back before taking the next one, so a client
 that does not read stops being read from (back pressure through the pool).
 Stops cleanly on SIGINT/SIGTERM or after SECONDS, printing "bye".
 ]]
-local loop = require "ringkit.loop"
-local rk = loop.rk
-
-local port = tonumber(arg and arg[1] or "")
-local seconds = tonumber(arg and arg[2] or "")
-if not port or port < 0 or port > 65535 or (arg[2] and not seconds) then
-  io.stderr:write("usage: echo.lua PORT [SECONDS]\n")
+local USAGE = "usage: echo.lua PORT [SECONDS]\n"
+local argv = arg or {}
+if argv[1] == "--help" or argv[1] == "-h" then
+  io.stdout:write(USAGE, "An echo server on 127.0.0.1:PORT (0: a free port, printed);\n",
+    "SIGINT, SIGTERM or SECONDS elapsed stops it.\n")
+  os.exit(0)
+end
+local function bad(fmt, ...)
+  io.stderr:write("echo.lua: ", string.format(fmt, ...), "\n", USAGE)
   os.exit(2)
 end
+if not argv[1] or argv[3] then bad(argv[3] and "too many arguments" or "missing PORT") end
+-- tonumber alone takes "0x50", "8e1" and " 80" as ports.
+local port = argv[1]:match("^%d+$") and tonumber(argv[1])
+if not port or port > 65535 then
+  bad("port '%s': expected a decimal number from 0 to 65535", argv[1])
+end
+local seconds = argv[2] and tonumber(argv[2])
+if argv[2] and not (seconds and seconds > 0 and seconds < math.huge) then
+  bad("SECONDS '%s': expected a positive number", argv[2])
+end
+
+local loop = require "ringkit.loop"
+local rk = loop.rk
 
 local L = assert(loop.new())
 L:run(function()

@@ -4,7 +4,9 @@
   luajit examples/lua/http.lua PORT [SECONDS]      (RINGKIT_LIB as well)
   ringkit-lua-host examples/lua/http.lua PORT [SECONDS]
 
-Answers "Hello, world!\n" to every request, on 127.0.0.1 only. PORT 0 picks
+Answers "Hello, world!\n" to every request, on 127.0.0.1 only (400 Bad
+Request and close for a request line that is not HTTP/1.x; Connection:
+close, and HTTP/1.0 without keep-alive, close after the answer). PORT 0 picks
 a free port; the first line printed says which ("listening on
 http://127.0.0.1:PORT/"). Stops cleanly on SIGINT or SIGTERM, or after
 SECONDS when given: it stops accepting, cancels the connections' IO, closes
@@ -17,15 +19,30 @@ for). Requests end at "\r\n\r\n" (plus a Content-Length body, which is
 skipped); pipelined requests in one read are all answered with one send.
 Signals arrive through a signalfd read by the ring, like any other IO.
 ]]
-local loop = require "ringkit.loop"
-local rk = loop.rk
-
-local port = tonumber(arg and arg[1] or "")
-local seconds = tonumber(arg and arg[2] or "")
-if not port or port < 0 or port > 65535 or (arg[2] and not seconds) then
-  io.stderr:write("usage: http.lua PORT [SECONDS]\n")
+local USAGE = "usage: http.lua PORT [SECONDS]\n"
+local argv = arg or {}
+if argv[1] == "--help" or argv[1] == "-h" then
+  io.stdout:write(USAGE, 'A keep-alive HTTP server answering "Hello, world!" on 127.0.0.1:PORT\n',
+    "(0: a free port, printed); SIGINT, SIGTERM or SECONDS elapsed stops it.\n")
+  os.exit(0)
+end
+local function bad(fmt, ...)
+  io.stderr:write("http.lua: ", string.format(fmt, ...), "\n", USAGE)
   os.exit(2)
 end
+if not argv[1] or argv[3] then bad(argv[3] and "too many arguments" or "missing PORT") end
+-- tonumber alone takes "0x50", "8e1" and " 80" as ports.
+local port = argv[1]:match("^%d+$") and tonumber(argv[1])
+if not port or port > 65535 then
+  bad("port '%s': expected a decimal number from 0 to 65535", argv[1])
+end
+local seconds = argv[2] and tonumber(argv[2])
+if argv[2] and not (seconds and seconds > 0 and seconds < math.huge) then
+  bad("SECONDS '%s': expected a positive number", argv[2])
+end
+
+local loop = require "ringkit.loop"
+local rk = loop.rk
 
 local BODY = "Hello, world!\n"
 local OK = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " .. #BODY ..
@@ -36,6 +53,7 @@ local TOO_LARGE = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Lengt
   "Connection: close\r\n\r\n"
 local NOT_IMPLEMENTED = "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n" ..
   "Connection: close\r\n\r\n"
+local BAD_REQUEST = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 local BODY_TOO_LARGE = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n" ..
   "Connection: close\r\n\r\n"
 local MAX_HEAD, MAX_BODY = 65536, 1048576
@@ -51,12 +69,17 @@ local find, sub, byte, lower, match = string.find, string.sub, string.byte, stri
 local function parse(buf)
   local resp, pos, n = nil, 1, #buf
   while true do
+    while byte(buf, pos) == 13 and byte(buf, pos + 1) == 10 do pos = pos + 2 end -- empty lines
     local e = find(buf, "\r\n\r\n", pos, true)
     if not e then
       if n - pos + 1 > MAX_HEAD then return "", (resp or "") .. TOO_LARGE, true end
       break
     end
     local le = find(buf, "\n", pos, true) -- the end of the request line
+    -- "METHOD TARGET HTTP/1.x", else 400: anchored, so tried at pos only.
+    if not find(buf, "^[!-~]+ [^ \r\n]+ HTTP/1%.%d\r\n", pos) then
+      return "", (resp or "") .. BAD_REQUEST, true
+    end
     local http10 = byte(buf, le - 2) == 48 and lower(sub(buf, le - 10, le - 2)) == " http/1.0"
     local body, conn = 0, nil
     local p = le + 1 -- the start of each header line

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+import _cli
 from ringkit import aio
 
 
@@ -26,7 +27,10 @@ def files_of(paths):
 
 async def hash_file(path, chunk, limit):
     async with limit:
-        fd = await aio.open(path)
+        try:
+            fd = await aio.open(path)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
         try:
             h = hashlib.sha256()
             buf = bytearray(chunk)
@@ -53,14 +57,14 @@ async def main(paths, concurrency, chunk):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+")
-    ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--chunk", type=int, default=256 * 1024)
+    ap.add_argument("--concurrency", type=_cli.positive, default=64)
+    ap.add_argument("--chunk", type=_cli.positive, default=256 * 1024)
     args = ap.parse_args()
     t0 = time.perf_counter()
     try:
         results = asyncio.run(main(args.paths, args.concurrency, args.chunk))
     except OSError as e:
-        sys.exit("hash_aio: %s" % e)
+        sys.exit("hash_aio: cannot read '%s': %s" % (e.filename, e.strerror))
     for path, digest in results:
         print(digest, path)
     print("hash_aio: %d files in %.3f s" % (len(results), time.perf_counter() - t0),

@@ -9,6 +9,7 @@ import hashlib
 import sys
 import time
 
+import _cli
 from hash_aio import files_of
 
 
@@ -28,15 +29,15 @@ def hash_file(path, chunk):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+")
-    ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--chunk", type=int, default=256 * 1024)
+    ap.add_argument("--concurrency", type=_cli.positive, default=64)
+    ap.add_argument("--chunk", type=_cli.positive, default=256 * 1024)
     args = ap.parse_args()
     t0 = time.perf_counter()
     try:
         with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
             results = sorted(pool.map(lambda p: hash_file(p, args.chunk), files_of(args.paths)))
     except OSError as e:
-        sys.exit("hash_threads: %s" % e)
+        sys.exit("hash_threads: cannot read '%s': %s" % (e.filename, e.strerror))
     for path, digest in results:
         print(digest, path)
     print("hash_threads: %d files in %.3f s" % (len(results), time.perf_counter() - t0),

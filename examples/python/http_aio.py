@@ -3,18 +3,17 @@ shared pool of provided buffers for multishot receives, one coroutine per
 connection, the same small response to every request. 127.0.0.1 only.
 
     python3 http_aio.py PORT [SECONDS]    (runs until SIGINT/SIGTERM or SECONDS)
+
+Requests are read by _http.parse (shared with http_asyncio.py): 400 for what
+is not HTTP/1.x, Connection: close and HTTP/1.0 close after the answer.
 """
 import asyncio
 import os
 import signal
 import socket
-import sys
 
+import _http
 from ringkit import aio
-
-BODY = b"Hello, world!\n"
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(BODY), BODY))
 
 
 async def serve(fd, pool):
@@ -25,12 +24,12 @@ async def serve(fd, pool):
             data = await stream.recv()
             if not data:
                 break
-            pending += data
             # Answer every complete request in what arrived (pipelining).
-            n = pending.count(b"\r\n\r\n")
-            if n:
-                pending = pending[pending.rfind(b"\r\n\r\n") + 4:]
-                aio.send_nowait(fd, RESPONSE * n)
+            answers, pending, close = _http.parse(pending + data if pending else data)
+            if answers:
+                aio.send_nowait(fd, answers)
+            if close:
+                break  # the answers still go out: send_nowait keeps a duplicate fd
     except ConnectionError:
         pass
     finally:
@@ -71,6 +70,4 @@ async def main(port, seconds):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: http_aio.py PORT [SECONDS]")
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else None))
+    asyncio.run(main(*_http.command_line(__doc__)))

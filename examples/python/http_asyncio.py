@@ -6,11 +6,8 @@ response. 127.0.0.1 only.
 """
 import asyncio
 import signal
-import sys
 
-BODY = b"Hello, world!\n"
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(BODY), BODY))
+import _http
 
 
 async def serve(reader, writer):
@@ -20,16 +17,22 @@ async def serve(reader, writer):
             data = await reader.read(4096)
             if not data:
                 break
-            pending += data
-            n = pending.count(b"\r\n\r\n")
-            if n:
-                pending = pending[pending.rfind(b"\r\n\r\n") + 4:]
-                writer.write(RESPONSE * n)
+            answers, pending, close = _http.parse(pending + data if pending else data)
+            if answers:
+                writer.write(answers)
                 await writer.drain()
+            if close:
+                break
     except ConnectionError:
         pass
     finally:
         writer.close()
+        try:
+            # Without it, a reset found by the close is left in a future
+            # nobody reads ("Future exception was never retrieved").
+            await writer.wait_closed()
+        except ConnectionError:
+            pass
 
 
 async def main(port, seconds):
@@ -48,6 +51,4 @@ async def main(port, seconds):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: http_asyncio.py PORT [SECONDS]")
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else None))
+    asyncio.run(main(*_http.command_line(__doc__)))

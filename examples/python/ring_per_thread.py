@@ -14,6 +14,7 @@ import sys
 import threading
 import zlib
 
+import _cli
 import ringkit
 
 STOP = ringkit.constants["RK_MSG_VALUE_MAX"]  # a value no file number takes
@@ -54,8 +55,17 @@ def worker(ring, main_ring, paths):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+")
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--threads", type=_cli.positive, default=4)
     args = ap.parse_args()
+    # A worker that fails would leave the main thread waiting for its
+    # answer: what can be checked is checked before they start.
+    for path in args.paths:
+        try:
+            os.close(os.open(path, os.O_RDONLY))
+            if os.path.isdir(path):
+                raise IsADirectoryError(21, "Is a directory", path)
+        except OSError as e:
+            sys.exit("ring_per_thread: cannot read '%s': %s" % (path, e.strerror))
     main_ring = ringkit.Ring(64, msg_target=True)
     rings = [ringkit.Ring(64, msg_target=True) for _ in range(args.threads)]
     threads = [threading.Thread(target=worker, args=(r, main_ring, args.paths))

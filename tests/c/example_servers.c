@@ -1,11 +1,17 @@
 /* Drives the example servers as a client would.
  *
- *   example_servers SERVER_BINARY echo|http
+ *   example_servers echo|http|http-semantics COMMAND [ARG...]
  *
- * Starts the server on port 0, reads the port it printed, checks its
+ * Starts the server (COMMAND ARG... 0: port 0), reads the port from the
+ * first line it prints ("...listening on ...127.0.0.1:PORT"), checks its
  * answers over real loopback connections, then stops it with SIGTERM and
  * requires a clean exit (status 0) — under the sanitizers, a leak or an
- * error in the server fails this test. */
+ * error in the server fails this test.
+ *   echo            the echo servers: round trips, a client that sends MiBs
+ *                   before it reads (back-pressure, no drop), half-close
+ *   http            the C server's keep-alive, pipelining and flood limit
+ *   http-semantics  every HTTP server: 400 for what is not HTTP/1.x,
+ *                   Connection: close, HTTP/1.0, answers owed at a FIN */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,8 +25,16 @@
 static pid_t server;
 static int port;
 
-static void start(const char *binary)
+/* A failed check exits: the server must not outlive the test. */
+static void kill_server(void)
 {
+	if (server > 0)
+		kill(server, SIGKILL);
+}
+
+static void start(char **cmd)
+{
+	atexit(kill_server);
 	int out[2];
 	CHECK_EQ(pipe(out), 0);
 	server = fork();
@@ -29,14 +43,16 @@ static void start(const char *binary)
 		dup2(out[1], 1);
 		close(out[0]);
 		close(out[1]);
-		execl(binary, binary, "0", (char *)NULL);
+		execvp(cmd[0], cmd);
 		_exit(127);
 	}
 	close(out[1]);
 	FILE *f = fdopen(out[0], "r");
 	char line[128];
 	CHECK(fgets(line, sizeof(line), f) != NULL);
-	CHECK_EQ(sscanf(line, "listening on 127.0.0.1:%d", &port), 1);
+	const char *at = strstr(line, "127.0.0.1:");
+	CHECK(strstr(line, "listening on") != NULL && at != NULL);
+	CHECK_EQ(sscanf(at, "127.0.0.1:%d", &port), 1);
 	fclose(f);
 }
 
@@ -45,6 +61,7 @@ static void stop(void)
 	CHECK_EQ(kill(server, SIGTERM), 0);
 	int status;
 	CHECK_EQ(waitpid(server, &status, 0), server);
+	server = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "server ended with status %#x\n", status);
 		exit(1);
@@ -92,6 +109,64 @@ static void expect_quiet(int fd)
 	CHECK_EQ(poll(&p, 1, 100), 0);
 }
 
+/* A client that writes MiBs before it reads anything: the server stops
+ * reading from it (back-pressure) instead of dropping it, and every byte
+ * comes back in order once the client reads. */
+static void test_echo_flood(void)
+{
+	enum { FLOOD = 8 << 20 };
+	unsigned char *data = malloc(FLOOD), *back = malloc(FLOOD);
+	CHECK(data && back);
+	fill_pattern(data, FLOOD, 0, 3);
+	int fd = dial();
+	size_t w = 0, r = 0;
+	/* Write until done or the server has stopped taking bytes for a while. */
+	while (w < FLOOD) {
+		ssize_t n = send(fd, data + w, FLOOD - w, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			w += (size_t)n;
+			continue;
+		}
+		CHECK(n < 0 && errno == EAGAIN);
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		if (poll(&p, 1, 300) == 0)
+			break;
+	}
+	/* Far more than a connection's queue in the server: the rest sits in
+	 * the sockets' buffers while the server waits. */
+	CHECK(w >= 1 << 20);
+	/* Now read it all back, writing the rest meanwhile. */
+	while (r < FLOOD) {
+		struct pollfd p = {.fd = fd, .events = POLLIN | (w < FLOOD ? POLLOUT : 0)};
+		CHECK(poll(&p, 1, 10000) > 0);
+		if ((p.revents & POLLOUT) && w < FLOOD) {
+			ssize_t n = send(fd, data + w, FLOOD - w, MSG_DONTWAIT | MSG_NOSIGNAL);
+			CHECK(n > 0 || errno == EAGAIN);
+			if (n > 0)
+				w += (size_t)n;
+		}
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = recv(fd, back + r, FLOOD - r, MSG_DONTWAIT);
+			if (n <= 0)
+				fprintf(stderr, "echo flood: the server ended the connection after "
+				                "%zu of %zu bytes back\n", r, w);
+			CHECK(n > 0);
+			r += (size_t)n;
+		}
+	}
+	CHECK(memcmp(back, data, FLOOD) == 0);
+	/* A half-close with bytes unread by the server: they come back, then EOF. */
+	write_all(fd, data, 100000);
+	CHECK_EQ(shutdown(fd, SHUT_WR), 0);
+	read_exact(fd, back, 100000);
+	CHECK(memcmp(back, data, 100000) == 0);
+	char b;
+	CHECK_EQ(read(fd, &b, 1), 0);
+	close(fd);
+	free(data);
+	free(back);
+}
+
 static void test_echo(void)
 {
 	enum { CONNS = 8, PIECE = 8192, TOTAL = 200000 };
@@ -136,6 +211,7 @@ static void test_echo(void)
 		}
 	}
 	CHECK(memcmp(back, data, TOTAL) == 0);
+	test_echo_flood();
 	/* A half-close ends the echo: the server closes its side. */
 	for (int i = 0; i < CONNS; i++) {
 		CHECK_EQ(shutdown(fds[i], SHUT_WR), 0);
@@ -159,7 +235,8 @@ static void test_echo(void)
 static const char RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
                            "\r\nHello, world!\n";
 #define RESP_LEN (sizeof(RESP) - 1)
-static const char REQ[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n";
+#define REQ_TEXT "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n"
+static const char REQ[] = REQ_TEXT;
 #define REQ_LEN (sizeof(REQ) - 1)
 
 static void expect_responses(int fd, int n)
@@ -245,16 +322,186 @@ static void test_http(void)
 	close(fd);
 }
 
+/* Responses read one at a time from a connection, pipelined ones too. */
+struct reader {
+	int fd;
+	size_t len;
+	char buf[1 << 16];
+};
+
+struct response {
+	int code;
+	int close;     /* it carries "Connection: close" */
+	char body[64];
+};
+
+/* Reads the next response; 0 at EOF before its first byte. */
+static int next_response(struct reader *rd, struct response *out)
+{
+	char *end;
+	while (!(end = memmem(rd->buf, rd->len, "\r\n\r\n", 4))) {
+		CHECK(rd->len < sizeof(rd->buf));
+		ssize_t n = read(rd->fd, rd->buf + rd->len, sizeof(rd->buf) - rd->len);
+		if (n < 0 && errno == ECONNRESET && rd->len == 0)
+			return 0; /* closed with our unread requests: the kernel resets */
+		CHECK(n >= 0); /* a timeout fails here */
+		if (n == 0) {
+			CHECK_EQ(rd->len, 0); /* no partial response */
+			return 0;
+		}
+		rd->len += (size_t)n;
+	}
+	size_t head = (size_t)(end - rd->buf) + 4;
+	char h[4096];
+	CHECK(head < sizeof(h));
+	for (size_t i = 0; i < head; i++) /* header names are case-insensitive */
+		h[i] = (char)(rd->buf[i] >= 'A' && rd->buf[i] <= 'Z' ? rd->buf[i] + 32 : rd->buf[i]);
+	h[head] = '\0';
+	CHECK_EQ(sscanf(h, "http/1.1 %d ", &out->code), 1);
+	const char *cl = strstr(h, "\r\ncontent-length:");
+	CHECK(cl != NULL);
+	size_t body = strtoul(cl + 17, NULL, 10);
+	CHECK(body < sizeof(out->body));
+	out->close = strstr(h, "\r\nconnection: close\r\n") != NULL;
+	while (rd->len < head + body) {
+		ssize_t n = read(rd->fd, rd->buf + rd->len, sizeof(rd->buf) - rd->len);
+		CHECK(n > 0);
+		rd->len += (size_t)n;
+	}
+	memcpy(out->body, rd->buf + head, body);
+	out->body[body] = '\0';
+	memmove(rd->buf, rd->buf + head + body, rd->len - head - body);
+	rd->len -= head + body;
+	return 1;
+}
+
+static struct reader *open_reader(void)
+{
+	struct reader *rd = calloc(1, sizeof(*rd));
+	CHECK(rd != NULL);
+	rd->fd = dial();
+	return rd;
+}
+
+static void close_reader(struct reader *rd)
+{
+	close(rd->fd);
+	free(rd);
+}
+
+/* The next response has this code, says Connection: close when the server
+ * closes after it, and a 200 says hello. */
+static void expect_code(struct reader *rd, int code, int then_close, const char *what)
+{
+	struct response r;
+	if (!next_response(rd, &r)) {
+		fprintf(stderr, "%s: the connection ended before a response\n", what);
+		exit(1);
+	}
+	if (r.code != code || (then_close && !r.close) || (code == 200 && strcmp(r.body, "Hello, world!\n"))) {
+		fprintf(stderr, "%s: got %d%s, expected %d%s\n", what, r.code,
+		        r.close ? " (Connection: close)" : "", code, then_close ? " (Connection: close)" : "");
+		exit(1);
+	}
+}
+
+static void expect_eof(struct reader *rd, const char *what)
+{
+	struct response r;
+	if (next_response(rd, &r)) {
+		fprintf(stderr, "%s: a response (%d) where the server should have closed\n", what,
+		        r.code);
+		exit(1);
+	}
+}
+
+/* One connection: send req, expect `codes` (0 ends the list), then EOF when
+ * the last one closes, else a connection that still answers. */
+static void exchange(const char *req, const int *codes, int closes, const char *what)
+{
+	struct reader *rd = open_reader();
+	write_all(rd->fd, req, strlen(req));
+	for (int i = 0; codes[i]; i++)
+		expect_code(rd, codes[i], closes && !codes[i + 1], what);
+	if (closes) {
+		expect_eof(rd, what);
+	} else {
+		expect_quiet(rd->fd);
+		write_all(rd->fd, REQ, REQ_LEN);
+		expect_code(rd, 200, 0, what);
+	}
+	close_reader(rd);
+}
+
+static void test_http_semantics(void)
+{
+	static const int bad[] = {400, 0}, ok[] = {200, 0}, two[] = {200, 200, 0},
+	                 ok_bad[] = {200, 400, 0};
+	/* Not HTTP/1.x: 400, then the server closes. */
+	exchange("garbage\r\n\r\n", bad, 1, "garbage");
+	exchange("GET / HTTP/2.0\r\nHost: x\r\n\r\n", bad, 1, "HTTP/2.0");
+	exchange("GET /\r\n\r\n", bad, 1, "no version");
+	exchange("GET / HTTP/1.1 extra\r\n\r\n", bad, 1, "a word after the version");
+	exchange(" HTTP/1.1\r\n\r\n", bad, 1, "no method");
+	exchange("GET / HTTP/1.1\r\n\r\ngarbage\r\n\r\n", ok_bad, 1, "a request, then garbage");
+	/* Connection: close, in any case, ends the connection after its answer;
+	 * what was pipelined after it is not answered. */
+	exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", ok, 1, "Connection: close");
+	exchange("GET / HTTP/1.1\r\nconnection:Close\r\n\r\n", ok, 1, "connection:Close");
+	exchange("GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nCONNECTION: close\r\n\r\n" REQ_TEXT, two, 1,
+	         "pipelined, then Connection: close");
+	/* Headers that only look alike keep the connection. */
+	exchange("GET / HTTP/1.1\r\nCache-Control: close\r\nX-Connection: close\r\n"
+	         "Content-Type: close\r\n\r\n", ok, 0, "look-alike headers");
+	exchange("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", ok, 0, "1.1 keep-alive");
+	/* HTTP/1.0: closes after the answer unless it asks for keep-alive. */
+	exchange("GET / HTTP/1.0\r\n\r\n", ok, 1, "HTTP/1.0");
+	exchange("GET / HTTP/1.0\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n", ok, 1,
+	         "pipelined HTTP/1.0");
+	exchange("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", ok, 0, "HTTP/1.0 keep-alive");
+	/* The same after plain requests (servers may take a shortcut for a
+	 * run of requests they have seen before). */
+	exchange(REQ_TEXT REQ_TEXT "GET / HTTP/1.1\r\nConnection: close\r\n\r\n" REQ_TEXT,
+	         (const int[]){200, 200, 200, 0}, 1, "plain requests, then Connection: close");
+	exchange(REQ_TEXT REQ_TEXT "garbage\r\n\r\n", (const int[]){200, 200, 400, 0}, 1,
+	         "plain requests, then garbage");
+	exchange(REQ_TEXT "GET / HTTP/1.0\r\n\r\n", two, 1, "a plain request, then HTTP/1.0");
+	/* A half-close with requests unanswered: every answer, then EOF. */
+	struct reader *rd = open_reader();
+	static char many[REQ_LEN * 50];
+	for (int i = 0; i < 50; i++)
+		memcpy(many + i * REQ_LEN, REQ, REQ_LEN);
+	write_all(rd->fd, many, sizeof(many));
+	CHECK_EQ(shutdown(rd->fd, SHUT_WR), 0);
+	for (int i = 0; i < 50; i++)
+		expect_code(rd, 200, 0, "answers owed at a half-close");
+	expect_eof(rd, "after a half-close");
+	close_reader(rd);
+	/* A half-close inside a request: no answer, EOF. */
+	rd = open_reader();
+	write_all(rd->fd, REQ, REQ_LEN - 2);
+	CHECK_EQ(shutdown(rd->fd, SHUT_WR), 0);
+	expect_eof(rd, "half a request, then a half-close");
+	close_reader(rd);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3)
+	if (argc < 3 || argc > 30)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	start(argv[1]);
-	if (strcmp(argv[2], "echo") == 0)
+	char *cmd[32];
+	for (int i = 2; i < argc; i++)
+		cmd[i - 2] = argv[i];
+	cmd[argc - 2] = "0";
+	cmd[argc - 1] = NULL;
+	start(cmd);
+	if (strcmp(argv[1], "echo") == 0)
 		test_echo();
-	else if (strcmp(argv[2], "http") == 0)
+	else if (strcmp(argv[1], "http") == 0)
 		test_http();
+	else if (strcmp(argv[1], "http-semantics") == 0)
+		test_http_semantics();
 	else
 		return 2;
 	stop();
