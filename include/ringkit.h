@@ -412,7 +412,8 @@ RK_API int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t fl
 
 /* Completes with -ETIME after ns nanoseconds (or at absolute time ns), or
  * with 0 once `count` other completions were posted (count 0: time only).
- * ns must be >= 0. */
+ * ns must be >= 0; a time past the clock's range (up to INT64_MAX) never
+ * comes, as in the kernel. */
 RK_API int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count,
                                uint32_t timeout_flags, uint32_t flags);
 /* Cancels a pending timeout: it completes with -ECANCELED; this op with 0, or
@@ -804,7 +805,10 @@ RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int
  *   MSG_RING      target_fd -      value     -             -            res           -        -
  *
  * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
- * fields must be 0. */
+ * fields must be 0. A 64-bit field that carries a narrower argument (arg1 or
+ * arg2 holding a chunk, flags, a mode or a group; off holding nfds or
+ * fds_cap) must hold a value of that argument's type (int32_t, uint32_t,
+ * uint16_t): -EINVAL otherwise, never truncated into another value. */
 typedef struct rk_op_desc {
 	uint8_t op;           /* [0]  RK_OP_* */
 	uint8_t reserved0[3]; /* [1] */
@@ -851,7 +855,8 @@ RK_API int rk_submit(rk_ring *ring);
 /* Submits queued ops, then waits until wait_nr completions are available or
  * timeout_ns has passed (timeout_ns < 0: no limit; 0: do not wait), copies up
  * to max completion records into out and releases the slots of ops whose final
- * completion was copied. Returns the number of records (0 on timeout), or:
+ * completion was copied (a timeout too long for the clock, up to INT64_MAX,
+ * is no limit). Returns the number of records (0 on timeout), or:
  *   -EINVAL  NULL ring, or out NULL with max > 0
  *   -EINTR   a signal interrupted the wait and no record was ready; nothing
  *            is lost, call again after handling the signal

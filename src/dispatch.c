@@ -33,7 +33,7 @@ int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint3
 	if (wait_nr > max)
 		wait_nr = max;
 
-	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : timeout_ns;
+	int64_t deadline = timeout_ns > 0 ? rk__time_add(now_ns(), timeout_ns) : timeout_ns;
 	uint32_t done = 0;
 	while (done < max) {
 		uint32_t wait = 0;

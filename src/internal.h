@@ -238,6 +238,20 @@ static inline void rk__store_release(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* Times in nanoseconds: now + a caller's timeout, saturated, so a deadline
+ * past the end of time is INT64_MAX, which every wait reads as "never"
+ * (as the kernel's ktime arithmetic saturates). A wait longer than
+ * RK_TIME_NEVER is treated as unbounded: centuries away, and a kernel
+ * adding it to its own clock must not overflow either. */
+#define RK_TIME_NEVER (INT64_MAX / 2)
+static inline int64_t rk__time_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 /* SQ entries written (published or not) that the kernel has not consumed. */
 static inline uint32_t rk__sq_used(rk_ring *ring)
 {

@@ -331,6 +331,7 @@ static int resolve_files(rk_ring *ring, uint32_t slot)
 static int64_t timespec_ns(const struct io_uring_sqe *sqe)
 {
 	const struct __kernel_timespec *ts = (const struct __kernel_timespec *)(uintptr_t)sqe->addr;
+	/* The prep split a non-negative int64: this cannot overflow. */
 	return ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
@@ -351,7 +352,7 @@ static bool set_deadline(rk_ring *ring, uint32_t slot)
 	x->clock = clock_of(sqe->timeout_flags);
 	int64_t now = rk__fb_sys_now(x->clock);
 	int64_t ns = timespec_ns(sqe);
-	x->deadline = (sqe->timeout_flags & IORING_TIMEOUT_ABS) ? ns : now + ns;
+	x->deadline = (sqe->timeout_flags & IORING_TIMEOUT_ABS) ? ns : rk__time_add(now, ns);
 	return x->deadline > now;
 }
 

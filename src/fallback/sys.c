@@ -8,6 +8,7 @@
  *   RWF_NOWAIT        (exec.c) poll(2) with a zero timeout before the call
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <signal.h>
@@ -119,6 +120,8 @@ int rk__fb_sys_poll_wait(int ep, struct fb_event *out, int n, int64_t timeout_ns
 		n = 64;
 	int r = -1;
 	bool done = false;
+	if (timeout_ns >= RK_TIME_NEVER) /* a timer of the end of time */
+		timeout_ns = -1;
 	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
 		struct timespec ts, *tsp = NULL;
 		if (timeout_ns >= 0) {
@@ -135,7 +138,10 @@ int rk__fb_sys_poll_wait(int ep, struct fb_event *out, int n, int64_t timeout_ns
 	if (!done) {
 		/* Before Linux 5.11: milliseconds, rounded up so a timer never
 		 * fires early. */
-		int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+		int ms = -1;
+		if (timeout_ns >= 0)
+			ms = timeout_ns / 1000000 >= INT_MAX ? INT_MAX
+			                                      : (int)((timeout_ns + 999999) / 1000000);
 		r = epoll_wait(ep, ev, n, ms);
 	}
 	if (r < 0)
