@@ -247,7 +247,11 @@ RK_API int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entri
  * still holds ops after the bound, the ring fd is closed, the memory the kernel
  * could still touch is deliberately leaked, and -ETIMEDOUT is returned: the
  * caller must then keep its own buffers alive too. Registered regions are
- * unregistered. The handle is invalid afterwards in every case. */
+ * unregistered. The handle is invalid afterwards in every case. Called from
+ * an rk_reap_dispatch callback (a runtime's `with` block or __close running
+ * there), it closes all the same and returns as above, but the handle's own
+ * memory is freed only when that rk_reap_dispatch returns (-EBADF): until
+ * then every call given the handle answers -EBADF. */
 RK_API int rk_ring_close(rk_ring *ring);
 
 /* Asks the kernel to cancel every in-flight op of the ring; ops not yet handed
@@ -903,8 +907,11 @@ typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
  *     later completion stays in the ring for the next rk_reap or
  *     rk_reap_dispatch. Nothing is lost or delivered twice.
  *   - fn may call any ringkit function on the ring, rk_reap included (it then
- *     takes completions this call would have dispatched), except
- *     rk_ring_close: return non-zero and close the ring after this returns.
+ *     takes completions this call would have dispatched), and rk_ring_close:
+ *     the ring is closed at once (completions not yet dispatched are
+ *     dropped, as close drops them), the call returns -EBADF as soon as fn
+ *     returns, whatever fn returned, and frees the handle then (the
+ *     outermost call, when dispatches nest).
  */
 RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max,
                             uint32_t wait_nr, int64_t timeout_ns);

@@ -111,7 +111,8 @@ struct rk_backend {
 	int (*submit)(rk_ring *ring, bool getevents);
 	/* rk_reap after the NULL-ring check. */
 	int (*reap)(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
-	/* rk_ring_close: cancel, wait (bounded), free everything. */
+	/* rk_ring_close: cancel, wait (bounded), free everything but the
+	 * handle itself, which ring.c frees (0) or leaves (< 0). */
 	int (*close)(rk_ring *ring);
 	/* rk_ring_close in a child of fork(): free this process's copy only,
 	 * touching nothing the parent still uses (kernel state, threads). */
@@ -175,6 +176,10 @@ struct rk_ring {
 
 	uint64_t total_submitted, total_completed, total_cqes;
 	uint32_t euid, egid;     /* SQPOLL: the credentials its kernel thread acts with */
+	uint32_t dispatching;    /* rk_reap_dispatch calls running on it (nested) */
+	bool closed;             /* closed by a dispatch callback: a zombie until the
+	                            outermost dispatch returns and frees it */
+	bool close_leaked;       /* that close timed out: the handle stays allocated */
 	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
 };
 
@@ -206,6 +211,8 @@ static inline int rk__check_ring(const rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (ring->closed)
+		return -EBADF;
 	return ring->epoch == rk__fork_epoch ? 0 : -ECHILD;
 }
 

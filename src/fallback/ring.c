@@ -392,7 +392,6 @@ static int fb_close(rk_ring *ring)
 	close_fds(ring);
 	rk__table_free(ring);
 	fb_free(ring, true);
-	rk__free(ring);
 	return 0;
 }
 
@@ -408,7 +407,6 @@ static int fb_close_inherited(rk_ring *ring)
 	close_fds(ring);
 	rk__table_free(ring);
 	fb_free(ring, false);
-	rk__free(ring);
 	return 0;
 }
 

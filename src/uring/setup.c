@@ -184,7 +184,6 @@ static int uring_close_inherited(rk_ring *ring)
 	unmap_rings(ring);
 	close(ring->fd);
 	rk__table_free(ring);
-	rk__free(ring);
 	return 0;
 }
 
@@ -209,7 +208,6 @@ static int uring_close(rk_ring *ring)
 		return ret;
 	}
 	rk__table_free(ring);
-	rk__free(ring);
 	return 0;
 }
 
