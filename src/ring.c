@@ -198,6 +198,12 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 		return -EBADF;
 	if (ring->eventfd_registered)
 		return -EBUSY;
+	/* A ring's fd is never an eventfd to signal: io_uring refuses its own
+	 * and every other io_uring (not eventfds); a fallback ring's is one,
+	 * but signalling it would wake that ring's waits with nothing to reap. */
+	uint64_t token;
+	if (rk__fb_ring_token(fd, &token))
+		return -EINVAL;
 	int ret = ring->be->set_eventfd(ring, fd, flags);
 	if (ret < 0)
 		return ret;

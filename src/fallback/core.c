@@ -458,6 +458,11 @@ void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		}
 		break;
 	case FB_HOME_WAIT:
+		if (sqe->opcode == IORING_OP_ACCEPT && !rk__fb_accept_armable(sqe, x->fd)) {
+			x->st = FB_RUNNING; /* it fails at once: let the call say how */
+			rk__fb_ctx_push(ring, ctx, slot);
+			break;
+		}
 		r = rk__fb_arm(ring, slot, rk__fb_wait_events(sqe));
 		if (r == -EPERM) {
 			/* Not pollable (a regular file, /dev/null): the call itself

@@ -28,6 +28,11 @@
 
 #include "fb.h"
 
+/* The RWF_* bits Linux 6.18 knows: HIPRI, DSYNC, SYNC, NOWAIT, APPEND,
+ * NOAPPEND, ATOMIC, DONTCACHE, NOSIGNAL. A kernel that knows fewer refuses
+ * the rest itself (-EOPNOTSUPP), as io_uring does. */
+#define RK_RWF_KNOWN 0x1ffu
+
 /* Regular files and block devices never report readiness: a call that
  * would block on them needs a worker. */
 static bool is_regular(struct fb_op *x, int fd)
@@ -95,6 +100,13 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 	bool may_block = kind == FB_WORKER;
 	int fd = x->fd;
 	int rwf = sqe->rw_flags;
+	/* As io_uring's kiocb_set_rw_flags, before any try: unknown bits
+	 * -EOPNOTSUPP (so they are never taken for a file without RWF_NOWAIT),
+	 * RWF_HIPRI -EINVAL on a ring without IOPOLL (ringkit has none). */
+	if (rwf & ~RK_RWF_KNOWN)
+		return final(-EOPNOTSUPP);
+	if (rwf & RWF_HIPRI)
+		return final(-EINVAL);
 	bool user_nowait = rwf & RWF_NOWAIT;
 	struct iovec room[RK_IOV_MAX], *iov;
 	int n = remaining(x, sqe, vec, room, &iov);
@@ -197,6 +209,8 @@ static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 	int r = poll(&p, 1, 0);
 	if (r < 0)
 		return final_err();
+	if (p.revents & POLLNVAL)
+		return final(-EBADF); /* the kernel resolves the file first */
 	if (r == 0)
 		return wait_for(x, x->fd, events);
 	return final(p.revents & (int32_t)(events | POLLERR | POLLHUP | POLLNVAL));
@@ -256,10 +270,22 @@ static struct fb_result open_op(rk_ring *ring, const struct io_uring_sqe *sqe,
 	return rk__fb_new_fd(ring, sqe, fd);
 }
 
+/* The kernel's close refuses an io_uring's fd (-EBADF): here that is every
+ * ring's fd and the descriptors this ring holds for itself. */
+static bool refused_close(rk_ring *ring, int fd)
+{
+	struct rk_fb *fb = ring->fb;
+	return fd == ring->fd || fd == fb->epfd || fd == fb->kickfd || fd == fb->user_efd ||
+	       rk__fb_is_ring_fd(fd);
+}
+
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
 {
-	if (!sqe->file_index)
+	if (!sqe->file_index) {
+		if (refused_close(ring, sqe->fd))
+			return final(-EBADF);
 		return final(close(sqe->fd) < 0 && errno != EINTR ? -errno : 0);
+	}
 	struct rk_fb *fb = ring->fb;
 	uint32_t i = sqe->file_index - 1;
 	int fd = -1;

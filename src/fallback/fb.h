@@ -297,6 +297,15 @@ RK_HIDDEN int rk__fb_sys_poll_wait(int ep, struct fb_event *ev, int n, int64_t t
 RK_HIDDEN int rk__fb_sys_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 RK_HIDDEN int64_t rk__fb_sys_now(int clock);
 RK_HIDDEN int rk__fb_sys_dup(int fd);
+/* 1 when fd is an eventfd, 0 when it is not, -EBADF when not open. */
+RK_HIDDEN int rk__fb_sys_is_eventfd(int fd);
+/* fd is an io_uring instance (the kernel refuses to close or hold one). */
+RK_HIDDEN bool rk__fb_sys_is_uring(int fd);
+/* fd is a ring's: an io_uring or a fallback ring of this process. */
+RK_HIDDEN bool rk__fb_is_ring_fd(int fd);
+/* net.c: an accept waits only on a listening socket with valid flags. */
+RK_HIDDEN bool rk__fb_accept_waits(int fd);
+RK_HIDDEN bool rk__fb_accept_armable(const struct io_uring_sqe *sqe, int fd);
 
 static inline struct fb_op *fbx(rk_ring *ring, uint32_t slot)
 {

@@ -161,6 +161,28 @@ struct fb_result rk__fb_recvmsg_op(struct fb_op *x, const struct io_uring_sqe *s
 	}
 }
 
+/* Whether an accept on fd can wait for a connection: only on a listening
+ * socket. Anything else (a connected or unbound socket, a file) makes
+ * accept4 fail at once with the kernel's own error, and so it is called at
+ * once, as io_uring's accept fails at once. */
+bool rk__fb_accept_waits(int fd)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+		return false;
+	return listening != 0;
+}
+
+/* An accept that waits for readiness before its call: not one that will
+ * fail at once (bad flags, not a listener). */
+bool rk__fb_accept_armable(const struct io_uring_sqe *sqe, int fd)
+{
+	if (sqe->accept_flags & ~(uint32_t)(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		return false;
+	return rk__fb_accept_waits(fd);
+}
+
 /* accept: on a blocking listener only once poll says a connection waits
  * (another acceptor outside the ring can still take it first: see the
  * header). */
@@ -168,6 +190,8 @@ struct fb_result rk__fb_accept_op(rk_ring *ring, struct fb_op *x, const struct i
 {
 	bool multishot = sqe->ioprio & IORING_ACCEPT_MULTISHOT;
 	int flags = (int)sqe->accept_flags;
+	if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		return final(-EINVAL); /* io_accept_prep's check */
 	if (sqe->file_index) {
 		if (flags & SOCK_CLOEXEC)
 			return final(-EINVAL);
@@ -176,7 +200,7 @@ struct fb_result rk__fb_accept_op(rk_ring *ring, struct fb_op *x, const struct i
 	int fl = fcntl(x->fd, F_GETFL);
 	if (fl < 0)
 		return final_err();
-	if (!(fl & O_NONBLOCK) && !ready_now(x->fd, POLLIN))
+	if (!(fl & O_NONBLOCK) && rk__fb_accept_waits(x->fd) && !ready_now(x->fd, POLLIN))
 		return wait_for(x, x->fd, POLLIN);
 	int fd;
 	do

@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "fb.h"
 
@@ -178,4 +181,36 @@ int rk__fb_sys_dup(int fd)
 {
 	int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	return r < 0 ? -errno : r;
+}
+
+/* What the kernel knows of fd and userspace can only ask /proc: whether it
+ * is an eventfd (its fdinfo shows a count) and whether it is an io_uring.
+ * Files, sockets and pipes are told apart by fstat (an anonymous inode has
+ * no file type), so only those pay for the /proc look-up. Without /proc an
+ * anonymous inode passes as an eventfd and as no ring. */
+static int anon_kind(int fd, const char *what)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & S_IFMT) != 0)
+		return 0;
+	char path[48], link[48];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -ENOENT;
+	link[n] = 0;
+	return strcmp(link, what) == 0;
+}
+
+int rk__fb_sys_is_eventfd(int fd)
+{
+	int r = anon_kind(fd, "anon_inode:[eventfd]");
+	return r == -ENOENT ? 1 : r;
+}
+
+bool rk__fb_sys_is_uring(int fd)
+{
+	return anon_kind(fd, "anon_inode:[io_uring]") == 1;
 }
