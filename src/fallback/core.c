@@ -293,6 +293,9 @@ static int resolve_files(rk_ring *ring, uint32_t slot)
 	x->fd_in = -1;
 	uint8_t op = sqe->opcode;
 	if (op == IORING_OP_SPLICE || op == IORING_OP_TEE) {
+		/* io_splice_prep's check: SPLICE_F_ALL and the fixed-file bit. */
+		if (sqe->splice_flags & ~(SPLICE_F_FD_IN_FIXED | 0xfu))
+			return -EINVAL;
 		x->fd_in = sqe->splice_fd_in;
 		if (sqe->splice_flags & SPLICE_F_FD_IN_FIXED) {
 			int r = resolve_fixed(ring, sqe->splice_fd_in, &x->fd_in, &x->own[1]);
@@ -458,7 +461,7 @@ void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		}
 		break;
 	case FB_HOME_WAIT:
-		if (sqe->opcode == IORING_OP_ACCEPT && !rk__fb_accept_armable(sqe, x->fd)) {
+		if (!rk__fb_waits_first(sqe, x->fd)) {
 			x->st = FB_RUNNING; /* it fails at once: let the call say how */
 			rk__fb_ctx_push(ring, ctx, slot);
 			break;

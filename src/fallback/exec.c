@@ -32,6 +32,8 @@
  * NOAPPEND, ATOMIC, DONTCACHE, NOSIGNAL. A kernel that knows fewer refuses
  * the rest itself (-EOPNOTSUPP), as io_uring does. */
 #define RK_RWF_KNOWN 0x1ffu
+#define RWF_ATOMIC_BIT 0x40u
+#define RWF_DONTCACHE_BIT 0x80u
 
 /* Regular files and block devices never report readiness: a call that
  * would block on them needs a worker. */
@@ -133,6 +135,12 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 			return punt();
 		return wait_for(x, fd, write ? POLLOUT : POLLIN);
 	}
+	/* Refused by the flags, not for a missing RWF_NOWAIT: a read with
+	 * RWF_ATOMIC, or RWF_DONTCACHE, which only some filesystems' files
+	 * take (kiocb_set_rw_flags answers -EOPNOTSUPP for both at once). */
+	if (err == EOPNOTSUPP && !is_regular(x, fd) &&
+	    ((rwf & RWF_DONTCACHE_BIT) || (!write && (rwf & RWF_ATOMIC_BIT))))
+		return final(-EOPNOTSUPP);
 	if (err == EOPNOTSUPP && !blocking) {
 		/* No RWF_NOWAIT here (a named FIFO, a tty, some devices): a worker
 		 * for files; for the rest readiness, then the plain call on the
@@ -204,7 +212,7 @@ struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, in
 
 static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 {
-	uint32_t events = sqe->poll32_events;
+	uint32_t events = rk__fb_poll_events(sqe);
 	struct pollfd p = {.fd = x->fd, .events = (short)events};
 	int r = poll(&p, 1, 0);
 	if (r < 0)
