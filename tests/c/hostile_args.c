@@ -234,6 +234,18 @@ static struct answer f_fdatasync(E) { return op(e, rk_prep_fdatasync(e->ring, FD
 static struct answer f_openat(E) { return op_fd(e, rk_prep_openat(e->ring, FD, "nothere", O_RDONLY, 0, 0), 1); }
 static struct answer f_openat2(E) { return op_fd(e, rk_prep_openat2(e->ring, FD, "nothere", O_RDONLY, 0, 0, 0), 1); }
 static struct answer f_close(E) { return op(e, rk_prep_close(e->ring, FD, 0)); }
+static struct answer f_close_other_ring(E)
+{
+	/* A ring of the other backend (or the same), closed by fd. */
+	rk_ring *r;
+	uint32_t other = v ? RK_RING_FALLBACK : RK_RING_NO_FALLBACK;
+	if (rk_ring_create(8, other, &r) < 0)
+		return call(-1);
+	struct answer a = op(e, rk_prep_close(e->ring, rk_ring_fd(r), 0));
+	CHECK(fcntl(rk_ring_fd(r), F_GETFD) >= 0); /* still open */
+	CHECK_EQ(rk_ring_close(r), 0);
+	return a;
+}
 static struct answer f_statx(E) { return op(e, rk_prep_statx(e->ring, FD, "", AT_EMPTY_PATH, 0x7ff, sbuf, 0)); }
 static struct answer f_unlinkat(E) { return op(e, rk_prep_unlinkat(e->ring, FD, "nothere", 0, 0)); }
 static struct answer f_mkdirat(E) { return op(e, rk_prep_mkdirat(e->ring, FD, "newdir", 0700, 0)); }
@@ -685,6 +697,7 @@ static const struct probe probes[] = {
 	P("rk_prep_openat", V_FD, 0, f_openat),
 	P("rk_prep_openat2", V_FD, 0, f_openat2),
 	P("rk_prep_close", V_FD, 0, f_close),
+	P("rk_prep_close/other_ring", V_NUM, 0, f_close_other_ring),
 	P("rk_prep_statx", V_FD, 0, f_statx),
 	P("rk_prep_unlinkat", V_FD, 0, f_unlinkat),
 	P("rk_prep_mkdirat", V_FD, 0, f_mkdirat),
