@@ -279,12 +279,12 @@ static struct fb_result open_op(rk_ring *ring, const struct io_uring_sqe *sqe,
 }
 
 /* The kernel's close refuses an io_uring's fd (-EBADF): here that is every
- * ring's fd and the descriptors this ring holds for itself. */
+ * ring's fd and the descriptors this ring made for itself at creation.
+ * Called without fb->mu (see takes_locks): the registry lock comes first. */
 static bool refused_close(rk_ring *ring, int fd)
 {
 	struct rk_fb *fb = ring->fb;
-	return fd == ring->fd || fd == fb->epfd || fd == fb->kickfd || fd == fb->user_efd ||
-	       rk__fb_is_ring_fd(fd);
+	return fd == ring->fd || fd == fb->epfd || fd == fb->kickfd || rk__fb_is_ring_fd(fd);
 }
 
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)

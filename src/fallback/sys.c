@@ -184,10 +184,10 @@ int rk__fb_sys_dup(int fd)
 }
 
 /* What the kernel knows of fd and userspace can only ask /proc: whether it
- * is an eventfd (its fdinfo shows a count) and whether it is an io_uring.
- * Files, sockets and pipes are told apart by fstat (an anonymous inode has
- * no file type), so only those pay for the /proc look-up. Without /proc an
- * anonymous inode passes as an eventfd and as no ring. */
+ * is an eventfd or an io_uring (the name /proc/self/fd gives its anonymous
+ * inode). fstat sets files, sockets and pipes apart first (an anonymous
+ * inode has no file type), so only anonymous inodes pay for the look-up.
+ * Without /proc an anonymous inode passes as an eventfd and as no ring. */
 static int anon_kind(int fd, const char *what)
 {
 	struct stat st;
