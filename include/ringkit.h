@@ -917,8 +917,9 @@ typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
  * 0: not at all) while fewer than wait_nr completions were dispatched, then
  * dispatches what else is ready, up to max in all. Returns how many callbacks
  * ran (the one that returned non-zero included), or -EINVAL (NULL ring or
- * fn), or -EINTR / another error of rk_reap when it came before any callback.
- * max 0 only submits, as rk_reap does.
+ * fn), or -EINTR / another error of rk_reap when it came before any callback,
+ * or -EBADF when fn closed the ring (below). max 0 only submits, as rk_reap
+ * does.
  *
  * Each completion is taken from the ring just before its callback runs, one
  * at a time, so:
