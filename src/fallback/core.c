@@ -539,12 +539,11 @@ static bool takes_locks(const struct io_uring_sqe *sqe)
 	case IORING_OP_MSG_RING:
 	case RK_IORING_OP_FIXED_FD_INSTALL:
 		return true;
-	case IORING_OP_CLOSE: /* the registry: is the fd a ring's? */
-		return true;
 	case IORING_OP_OPENAT:
 	case IORING_OP_OPENAT2:
 	case IORING_OP_ACCEPT:
 	case IORING_OP_SOCKET:
+	case IORING_OP_CLOSE:
 		return sqe->file_index != 0;
 	default:
 		return false;

@@ -278,13 +278,16 @@ static struct fb_result open_op(rk_ring *ring, const struct io_uring_sqe *sqe,
 	return rk__fb_new_fd(ring, sqe, fd);
 }
 
-/* The kernel's close refuses an io_uring's fd (-EBADF): here that is every
- * ring's fd and the descriptors this ring made for itself at creation.
- * Called without fb->mu (see takes_locks): the registry lock comes first. */
+/* The kernel's close refuses an io_uring's fd (-EBADF): here that is an
+ * io_uring and the descriptors this ring made for itself at creation. (A
+ * fallback ring's fd never gets here: rk_prep_close turned it into -1.)
+ * No registry look-up: the caller's thread holds fb->mu through the close
+ * and the posting of its completion, so that an accept cannot hand out the
+ * freed number and post before it, which io_uring never does either. */
 static bool refused_close(rk_ring *ring, int fd)
 {
 	struct rk_fb *fb = ring->fb;
-	return fd == ring->fd || fd == fb->epfd || fd == fb->kickfd || rk__fb_is_ring_fd(fd);
+	return fd == ring->fd || fd == fb->epfd || fd == fb->kickfd || rk__fb_sys_is_uring(fd);
 }
 
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
