@@ -485,9 +485,10 @@ RK_API int64_t rk_prep_listen(rk_ring *ring, int fd, int32_t backlog, uint32_t f
 /* connect(2); the address is copied. */
 RK_API int64_t rk_prep_connect(rk_ring *ring, int fd, const void *addr, uint32_t addrlen,
                                uint32_t flags);
-/* accept4(2): res is the accepted fd; at once -EINVAL for accept_flags
- * other than SOCK_NONBLOCK/SOCK_CLOEXEC or a socket that does not listen
- * (-ENOTSOCK for what is not one). When addr is not NULL the kernel writes
+/* accept4(2): res is the accepted fd. It fails at once, never waiting:
+ * -EINVAL for accept_flags other than SOCK_NONBLOCK/SOCK_CLOEXEC, and with
+ * accept4's own error on what does not listen (-EINVAL for a stream socket,
+ * -EOPNOTSUPP for a datagram one, -ENOTSOCK). When addr is not NULL the kernel writes
  * the peer's address into it (addrlen bytes at most), so it is kept alive
  * like a read buffer; the address family tells its length. accept_flags:
  * SOCK_NONBLOCK, SOCK_CLOEXEC. */
