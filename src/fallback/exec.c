@@ -224,10 +224,30 @@ static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 	return final(p.revents & (int32_t)(events | POLLERR | POLLHUP | POLLNVAL));
 }
 
+/* A socket end of a splice: SPLICE_F_NONBLOCK covers only the pipe ends,
+ * so a call on a socket that is not ready would block the worker where
+ * nothing can interrupt it (io_uring's cancel can). A listening socket
+ * fails at once (-ENOTCONN), as anything else that cannot splice does. */
+static bool blocking_end(int fd, short events)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || listening)
+		return false;
+	return !ready_now(fd, events);
+}
+
 /* splice and tee with SPLICE_F_NONBLOCK: a pipe end that is not ready is
- * waited for, the input first. */
+ * waited for, the input first; so is a socket or device end. */
 static struct fb_result splice_op(struct fb_op *x, const struct io_uring_sqe *sqe, bool tee_op)
 {
+	if (!tee_op && blocking_end(x->fd_in, POLLIN))
+		return wait_for(x, x->fd_in, POLLIN);
+	if (!tee_op && blocking_end(x->fd, POLLOUT))
+		return wait_for(x, x->fd, POLLOUT);
 	unsigned flags = (sqe->splice_flags & ~SPLICE_F_FD_IN_FIXED) | SPLICE_F_NONBLOCK;
 	loff_t in_off = (loff_t)sqe->splice_off_in, out_off = (loff_t)sqe->off;
 	loff_t *pin = sqe->splice_off_in == UINT64_MAX || tee_op ? NULL : &in_off;

@@ -42,6 +42,7 @@ struct env {
 	int file;          /* a regular file of 5 bytes, read-write */
 	int dirfd;         /* an empty directory */
 	int efd;           /* an eventfd */
+	int udp;           /* an unbound datagram socket */
 	int closed;        /* a descriptor number that is not open */
 	struct sockaddr_un addr; /* the listener's (abstract) address */
 	socklen_t addrlen;
@@ -83,6 +84,8 @@ static void env_open(struct env *e, uint32_t backend, int want)
 	CHECK_EQ(write(e->file, "hello", 5), 5);
 	e->efd = eventfd(0, 0);
 	CHECK(e->efd >= 0);
+	e->udp = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(e->udp >= 0);
 	/* Well above the descriptors a ring may open meanwhile. */
 	e->closed = fcntl(0, F_DUPFD_CLOEXEC, 900);
 	CHECK(e->closed >= 900);
@@ -104,7 +107,7 @@ static void env_close(struct env *e)
 	/* Closing what a probe may already have closed (a close op): the
 	 * numbers are ours, nobody reuses them in between. */
 	int fds[] = {e->pr[0], e->pr[1], e->pd[0], e->pd[1], e->sv[0], e->sv[1],
-	             e->lfd,   e->file,  e->dirfd, e->efd};
+	             e->lfd,   e->file,  e->dirfd, e->efd, e->udp};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		close(fds[i]);
 }
@@ -205,13 +208,14 @@ static int fd_of(struct env *e, int64_t v)
 	case 7: return e->lfd;
 	case 8: return rk_ring_fd(e->ring);
 	case 9: return e->dirfd;
-	default: return e->efd;
+	case 10: return e->efd;
+	default: return e->udp;
 	}
 }
 
 static const char *const fd_names[] = {"-1",          "closed", "INT32_MAX", "file",
                                        "pipe_r_empty", "pipe_w", "sock",     "listener",
-                                       "ring_fd",     "dir",    "eventfd"};
+                                       "ring_fd",     "dir",    "eventfd",  "dgram"};
 #define NFDS ((int64_t)(sizeof(fd_names) / sizeof(fd_names[0])))
 
 static const int64_t nums[] = {0, 1, -1, 2, 63, 64, 65, 4096, INT32_MAX, (int64_t)INT32_MAX + 1,
