@@ -172,6 +172,15 @@ typedef struct rk_iovec {
  *     and counted against RLIMIT_NOFILE, where the kernel holds files.
  *   - rk_ring_probe reports what the fallback implements: every op this
  *     header offers, whatever the running kernel's io_uring knows.
+ *   - Where an answer depends on what the kernel knows of a descriptor, the
+ *     fallback asks /proc/self: without /proc mounted it cannot tell an
+ *     eventfd from another anonymous-inode descriptor (timerfd, signalfd,
+ *     epoll), which rk_ring_register_eventfd then accepts, nor an io_uring
+ *     not made by ringkit, which a close op then closes. rw_flags are
+ *     checked against the RWF_* bits of Linux 6.18: a bit a later kernel
+ *     adds is -EOPNOTSUPP on the fallback where that kernel's io_uring may
+ *     take it. tests/c/hostile_args.c holds both backends to the same
+ *     answers for every function and hostile argument it tries.
  *   - Setup modes (SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are
  *     accepted and mean nothing; sizes and their limits (powers of two,
  *     RK_RING_CLAMP) are io_uring's. RK_STAT_FEATURES and
@@ -251,7 +260,11 @@ RK_API int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entri
  * still holds ops after the bound, the ring fd is closed, the memory the kernel
  * could still touch is deliberately leaked, and -ETIMEDOUT is returned: the
  * caller must then keep its own buffers alive too. Registered regions are
- * unregistered. The handle is invalid afterwards in every case. */
+ * unregistered. The handle is invalid afterwards in every case. Called from
+ * an rk_reap_dispatch callback (a runtime's `with` block or __close running
+ * there), it closes all the same and returns as above, but the handle's own
+ * memory is freed only when that rk_reap_dispatch returns (-EBADF): until
+ * then every call given the handle answers -EBADF. */
 RK_API int rk_ring_close(rk_ring *ring);
 
 /* Asks the kernel to cancel every in-flight op of the ring; ops not yet handed
@@ -272,7 +285,11 @@ RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 
 /* Registers an eventfd that the kernel signals when completions are posted
  * (flags: RK_EVENTFD_ASYNC = only for completions that ran asynchronously).
- * The fd stays the caller's. -EBUSY when one is already registered. */
+ * The fd stays the caller's. -EBUSY when one is already registered, -EBADF
+ * when fd is not open, -EINVAL when it is not an eventfd — a file, pipe or
+ * socket, an io_uring (the ring's own fd included), as the kernel answers —
+ * and, on both backends, when it is a fallback ring's fd (an eventfd, but
+ * one whose readiness means that ring's completions). */
 #define RK_EVENTFD_ASYNC (1u << 0)
 RK_API int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags);
 
@@ -339,7 +356,9 @@ RK_API int64_t rk_prep_write(rk_ring *ring, int fd, const void *buf, uint32_t le
                              int64_t offset, uint32_t flags);
 
 /* Vectored IO. The iovec array (1..1024 entries) is copied; the buffers it
- * points to are the caller's. rw_flags: RWF_* (0 for none). */
+ * points to are the caller's. rw_flags: RWF_* (0 for none); as in the
+ * kernel, res -EOPNOTSUPP for a bit it does not know (or one the file does
+ * not take), -EINVAL for RWF_HIPRI (ringkit makes no polled-IO rings). */
 RK_API int64_t rk_prep_readv(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
                              int64_t offset, int32_t rw_flags, uint32_t flags);
 RK_API int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
@@ -361,12 +380,15 @@ RK_API int64_t rk_prep_fsync(rk_ring *ring, int fd, int64_t offset, uint32_t len
 RK_API int64_t rk_prep_fdatasync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
                                  uint32_t flags);
 
-/* openat(2): path is copied; completion res is the new fd. */
+/* openat(2): path is copied; completion res is the new fd. As openat(2),
+ * mode bits beyond 07777 are ignored; openat2 refuses them (res -EINVAL). */
 RK_API int64_t rk_prep_openat(rk_ring *ring, int dfd, const char *path, int32_t oflags,
                               uint32_t mode, uint32_t flags);
 /* openat2(2): resolve takes RESOLVE_* bits. */
 RK_API int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflags,
                                uint64_t mode, uint64_t resolve, uint32_t flags);
+/* close(2). A ring's fd (rk_ring_fd of any ring, either backend) is not
+ * closed: res -EBADF, as the kernel answers for an io_uring. */
 RK_API int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags);
 
 /* statx(2): the kernel writes a struct statx (RK_STATX_SIZE bytes) into
@@ -403,7 +425,9 @@ RK_API int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_o
 RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
                            uint32_t splice_flags, uint32_t flags);
 
-/* One-shot poll for POLLIN/POLLOUT/... on fd; res is the ready mask. */
+/* One-shot poll for POLLIN/POLLOUT/... on fd; res is the ready mask, or
+ * -EBADF when fd is not open (never POLLNVAL). EPOLLEXCLUSIVE, EPOLLET and
+ * EPOLLONESHOT in the mask are taken as io_uring takes them. */
 RK_API int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
 /* Removes a poll_add op; the target completes with -ECANCELED, this op with
  * 0, or -ENOENT when it already completed. */
@@ -416,7 +440,8 @@ RK_API int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t fl
 
 /* Completes with -ETIME after ns nanoseconds (or at absolute time ns), or
  * with 0 once `count` other completions were posted (count 0: time only).
- * ns must be >= 0. */
+ * ns must be >= 0; a time past the clock's range (up to INT64_MAX) never
+ * comes, as in the kernel. */
 RK_API int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count,
                                uint32_t timeout_flags, uint32_t flags);
 /* Cancels a pending timeout: it completes with -ECANCELED; this op with 0, or
@@ -464,13 +489,17 @@ RK_API int64_t rk_prep_listen(rk_ring *ring, int fd, int32_t backlog, uint32_t f
 /* connect(2); the address is copied. */
 RK_API int64_t rk_prep_connect(rk_ring *ring, int fd, const void *addr, uint32_t addrlen,
                                uint32_t flags);
-/* accept4(2): res is the accepted fd. When addr is not NULL the kernel writes
+/* accept4(2): res is the accepted fd. It fails at once, never waiting:
+ * -EINVAL for accept_flags other than SOCK_NONBLOCK/SOCK_CLOEXEC, and with
+ * accept4's own error on what does not listen (-EINVAL for a stream socket,
+ * -EOPNOTSUPP for a datagram one, -ENOTSOCK). When addr is not NULL the kernel writes
  * the peer's address into it (addrlen bytes at most), so it is kept alive
  * like a read buffer; the address family tells its length. accept_flags:
  * SOCK_NONBLOCK, SOCK_CLOEXEC. */
 RK_API int64_t rk_prep_accept(rk_ring *ring, int fd, void *addr, uint32_t addrlen,
                               int32_t accept_flags, uint32_t flags);
-/* send(2) / recv(2) with MSG_* flags; buf as for read/write. */
+/* send(2) / recv(2) with MSG_* flags, given to the kernel as they are (it
+ * ignores bits it does not know, as send(2) does); buf as for read/write. */
 RK_API int64_t rk_prep_send(rk_ring *ring, int fd, const void *buf, uint32_t len,
                             int32_t msg_flags, uint32_t flags);
 RK_API int64_t rk_prep_recv(rk_ring *ring, int fd, void *buf, uint32_t len, int32_t msg_flags,
@@ -587,7 +616,9 @@ RK_API int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk
 RK_API int rk_ring_unprovide_region(rk_ring *ring, rk_region *region);
 
 /* recv into a chunk the kernel picks from `group`: res is the byte count,
- * flags carry RK_CQE_F_BUFFER and the chunk. len 0: the whole chunk.
+ * flags carry RK_CQE_F_BUFFER and the chunk. len 0: the whole chunk; over
+ * INT32_MAX: res -EINVAL. From what is not a socket, or a listening one, it
+ * fails at once (-ENOTSOCK, -EINVAL), as recv(2) would.
  * -ENOBUFS (in the completion) when the group is empty; -ENOENT here when the
  * ring has no such group. */
 RK_API int64_t rk_prep_recv_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
@@ -808,7 +839,10 @@ RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int
  *   MSG_RING      target_fd -      value     -             -            res           -        -
  *
  * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
- * fields must be 0. */
+ * fields must be 0. A 64-bit field that carries a narrower argument (arg1 or
+ * arg2 holding a chunk, flags, a mode or a group; off holding nfds or
+ * fds_cap) must hold a value of that argument's type (int32_t, uint32_t,
+ * uint16_t): -EINVAL otherwise, never truncated into another value. */
 typedef struct rk_op_desc {
 	uint8_t op;           /* [0]  RK_OP_* */
 	uint8_t reserved0[3]; /* [1] */
@@ -855,7 +889,8 @@ RK_API int rk_submit(rk_ring *ring);
 /* Submits queued ops, then waits until wait_nr completions are available or
  * timeout_ns has passed (timeout_ns < 0: no limit; 0: do not wait), copies up
  * to max completion records into out and releases the slots of ops whose final
- * completion was copied. Returns the number of records (0 on timeout), or:
+ * completion was copied (a timeout too long for the clock, up to INT64_MAX,
+ * is no limit). Returns the number of records (0 on timeout), or:
  *   -EINVAL  NULL ring, or out NULL with max > 0
  *   -EINTR   a signal interrupted the wait and no record was ready; nothing
  *            is lost, call again after handling the signal
@@ -887,8 +922,9 @@ typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
  * 0: not at all) while fewer than wait_nr completions were dispatched, then
  * dispatches what else is ready, up to max in all. Returns how many callbacks
  * ran (the one that returned non-zero included), or -EINVAL (NULL ring or
- * fn), or -EINTR / another error of rk_reap when it came before any callback.
- * max 0 only submits, as rk_reap does.
+ * fn), or -EINTR / another error of rk_reap when it came before any callback,
+ * or -EBADF when fn closed the ring (below). max 0 only submits, as rk_reap
+ * does.
  *
  * Each completion is taken from the ring just before its callback runs, one
  * at a time, so:
@@ -902,8 +938,11 @@ typedef int (*rk_cqe_fn)(void *ctx, int64_t id, int32_t res, uint32_t flags);
  *     later completion stays in the ring for the next rk_reap or
  *     rk_reap_dispatch. Nothing is lost or delivered twice.
  *   - fn may call any ringkit function on the ring, rk_reap included (it then
- *     takes completions this call would have dispatched), except
- *     rk_ring_close: return non-zero and close the ring after this returns.
+ *     takes completions this call would have dispatched), and rk_ring_close:
+ *     the ring is closed at once (completions not yet dispatched are
+ *     dropped, as close drops them), the call returns -EBADF as soon as fn
+ *     returns, whatever fn returned, and frees the handle then (the
+ *     outermost call, when dispatches nest).
  */
 RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max,
                             uint32_t wait_nr, int64_t timeout_ns);

@@ -4,10 +4,83 @@
  * same prep function a direct call would use, so the two paths cannot drift.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "internal.h"
 
 #define PTR(v) ((void *)(uintptr_t)(v))
+
+/* A 64-bit field carries a narrower argument: a value outside the
+ * argument's type is refused, never truncated into another valid value
+ * (a chunk of 2^32 + 3 must not become chunk 3). */
+static bool fits_s32(int64_t v)
+{
+	return v >= INT32_MIN && v <= INT32_MAX;
+}
+
+static bool fits_u32(int64_t v)
+{
+	return v >= 0 && v <= UINT32_MAX;
+}
+
+/* Which of arg1 / arg2 hold a 32-bit signed (S) or unsigned (U) argument,
+ * or a 16-bit group (G); the rest carry 64-bit values or pointers. */
+enum { W64 = 0, S32, U32, G16 };
+
+static bool fits(int kind, int64_t v)
+{
+	switch (kind) {
+	case S32:
+		return fits_s32(v);
+	case U32:
+		return fits_u32(v);
+	case G16:
+		return v >= 0 && v <= UINT16_MAX;
+	default:
+		return true;
+	}
+}
+
+static const uint8_t arg_kinds[RK_OP_COUNT][2] = {
+	[RK_OP_READV] = {S32, W64},
+	[RK_OP_WRITEV] = {S32, W64},
+	[RK_OP_READ_CHUNK] = {S32, W64},
+	[RK_OP_WRITE_CHUNK] = {S32, W64},
+	[RK_OP_OPENAT] = {S32, U32},
+	[RK_OP_STATX] = {S32, W64},
+	[RK_OP_UNLINKAT] = {S32, W64},
+	[RK_OP_MKDIRAT] = {U32, W64},
+	[RK_OP_RENAMEAT] = {U32, W64},
+	[RK_OP_LINKAT] = {S32, W64},
+	[RK_OP_FALLOCATE] = {S32, W64},
+	[RK_OP_FADVISE] = {S32, W64},
+	[RK_OP_SPLICE] = {U32, W64},
+	[RK_OP_TEE] = {U32, W64},
+	[RK_OP_POLL_ADD] = {U32, W64},
+	[RK_OP_TIMEOUT] = {U32, W64},
+	[RK_OP_LINK_TIMEOUT] = {U32, W64},
+	[RK_OP_SOCKET] = {S32, S32},
+	[RK_OP_LISTEN] = {S32, W64},
+	[RK_OP_ACCEPT] = {S32, W64},
+	[RK_OP_SEND] = {S32, W64},
+	[RK_OP_RECV] = {S32, W64},
+	[RK_OP_SHUTDOWN] = {S32, W64},
+	[RK_OP_RECV_SELECT] = {S32, G16},
+	[RK_OP_RECV_MULTISHOT] = {S32, G16},
+	[RK_OP_ACCEPT_MULTISHOT] = {S32, W64},
+	[RK_OP_POLL_MULTISHOT] = {U32, W64},
+	[RK_OP_SEND_ZC] = {S32, U32},
+	[RK_OP_SENDMSG] = {S32, W64},
+	[RK_OP_SENDMSG_ZC] = {S32, W64},
+	[RK_OP_RECVMSG] = {S32, W64},
+	[RK_OP_OPENAT_DIRECT] = {S32, U32},
+	[RK_OP_ACCEPT_DIRECT] = {S32, W64},
+	[RK_OP_ACCEPT_MULTISHOT_DIRECT] = {S32, W64},
+	[RK_OP_SOCKET_DIRECT] = {S32, S32},
+	[RK_OP_FIXED_FD_INSTALL] = {U32, W64},
+	[RK_OP_MSG_RING] = {S32, W64},
+};
 
 static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 {
@@ -15,7 +88,10 @@ static int64_t prep_one(rk_ring *ring, const rk_op_desc *d)
 		return -EINVAL;
 	/* nfds / fds_cap travel in off: refuse what would wrap in a uint32_t. */
 	if ((d->op == RK_OP_SENDMSG || d->op == RK_OP_SENDMSG_ZC || d->op == RK_OP_RECVMSG) &&
-	    (d->off < 0 || d->off > UINT32_MAX))
+	    !fits_u32(d->off))
+		return -EINVAL;
+	if (d->op < RK_OP_COUNT &&
+	    (!fits(arg_kinds[d->op][0], d->arg1) || !fits(arg_kinds[d->op][1], d->arg2)))
 		return -EINVAL;
 	switch (d->op) {
 	case RK_OP_NOP:

@@ -33,8 +33,10 @@ int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint3
 	if (wait_nr > max)
 		wait_nr = max;
 
-	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : timeout_ns;
+	int64_t deadline = timeout_ns > 0 ? rk__time_add(now_ns(), timeout_ns) : timeout_ns;
 	uint32_t done = 0;
+	int ret = 0;
+	ring->dispatching++;
 	while (done < max) {
 		uint32_t wait = 0;
 		int64_t left = 0;
@@ -51,13 +53,27 @@ int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint3
 		}
 		rk_cqe c;
 		int n = rk_reap(ring, &c, 1, wait, left);
-		if (n < 0)
-			return done ? (int)done : n;
+		if (n < 0) {
+			ret = n;
+			break;
+		}
 		if (n == 0)
 			break;
 		done++;
-		if (fn(ctx, c.id, c.res, c.flags) != 0)
+		if (fn(ctx, c.id, c.res, c.flags) != 0 || ring->closed)
 			break;
 	}
+	/* A callback closed the ring (a runtime's `with` block or __close
+	 * running inside it): everything but the handle is gone already; the
+	 * outermost dispatch frees the handle on its way out. */
+	if (--ring->dispatching == 0 && ring->closed) {
+		if (!ring->close_leaked)
+			rk__free(ring);
+		return -EBADF;
+	}
+	if (ring->closed)
+		return -EBADF;
+	if (ret < 0 && done == 0)
+		return ret;
 	return (int)done;
 }

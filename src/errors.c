@@ -4,6 +4,7 @@
  * profile, a sysctl, a memlock limit), so those say what to do about them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -53,6 +54,8 @@ static const struct hint hints[] = {
 
 const char *rk_strerror(int err)
 {
+	if (err == INT_MIN)
+		return "Unknown error"; /* -INT_MIN is not an int */
 	if (err < 0)
 		err = -err;
 	if (err == 0)

@@ -111,7 +111,8 @@ struct rk_backend {
 	int (*submit)(rk_ring *ring, bool getevents);
 	/* rk_reap after the NULL-ring check. */
 	int (*reap)(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
-	/* rk_ring_close: cancel, wait (bounded), free everything. */
+	/* rk_ring_close: cancel, wait (bounded), free everything but the
+	 * handle itself, which ring.c frees (0) or leaves (< 0). */
 	int (*close)(rk_ring *ring);
 	/* rk_ring_close in a child of fork(): free this process's copy only,
 	 * touching nothing the parent still uses (kernel state, threads). */
@@ -175,6 +176,10 @@ struct rk_ring {
 
 	uint64_t total_submitted, total_completed, total_cqes;
 	uint32_t euid, egid;     /* SQPOLL: the credentials its kernel thread acts with */
+	uint32_t dispatching;    /* rk_reap_dispatch calls running on it (nested) */
+	bool closed;             /* closed by a dispatch callback: a zombie until the
+	                            outermost dispatch returns and frees it */
+	bool close_leaked;       /* that close timed out: the handle stays allocated */
 	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
 };
 
@@ -206,6 +211,8 @@ static inline int rk__check_ring(const rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (ring->closed)
+		return -EBADF;
 	return ring->epoch == rk__fork_epoch ? 0 : -ECHILD;
 }
 
@@ -236,6 +243,20 @@ static inline uint32_t rk__load_acquire(const uint32_t *p)
 static inline void rk__store_release(uint32_t *p, uint32_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Times in nanoseconds: now + a caller's timeout, saturated, so a deadline
+ * past the end of time is INT64_MAX, which every wait reads as "never"
+ * (as the kernel's ktime arithmetic saturates). A wait longer than
+ * RK_TIME_NEVER is treated as unbounded: centuries away, and a kernel
+ * adding it to its own clock must not overflow either. */
+#define RK_TIME_NEVER (INT64_MAX / 2)
+static inline int64_t rk__time_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
 }
 
 /* SQ entries written (published or not) that the kernel has not consumed. */

@@ -140,11 +140,23 @@ int rk_ring_close(rk_ring *ring)
 {
 	if (!ring)
 		return -EINVAL;
+	if (ring->closed)
+		return -EBADF;
 	/* A ring inherited through fork(): only this process's copy is freed
 	 * (the kernel's ring, the fallback's threads, are the parent's). */
-	if (rk__check_ring(ring) == -ECHILD)
-		return ring->be->close_inherited(ring);
-	return ring->be->close(ring);
+	int ret = rk__check_ring(ring) == -ECHILD ? ring->be->close_inherited(ring)
+	                                           : ring->be->close(ring);
+	/* The backend released everything but the handle. Inside a dispatch
+	 * callback the handle outlives the call: rk_reap_dispatch still reads
+	 * it when the callback returns, and frees it then. After a timed-out
+	 * close the handle is left, with what the kernel may still touch. */
+	if (ring->dispatching) {
+		ring->closed = true;
+		ring->close_leaked = ret < 0;
+	} else if (ret == 0) {
+		rk__free(ring);
+	}
+	return ret;
 }
 
 int rk_ring_backend(rk_ring *ring)
@@ -186,6 +198,12 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 		return -EBADF;
 	if (ring->eventfd_registered)
 		return -EBUSY;
+	/* A ring's fd is never an eventfd to signal: io_uring refuses its own
+	 * and every other io_uring (not eventfds); a fallback ring's is one,
+	 * but signalling it would wake that ring's waits with nothing to reap. */
+	uint64_t token;
+	if (rk__fb_ring_token(fd, &token))
+		return -EINVAL;
 	int ret = ring->be->set_eventfd(ring, fd, flags);
 	if (ret < 0)
 		return ret;

@@ -169,7 +169,7 @@ int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t time
 	struct rk_fb *fb = ring->fb;
 	if (op->state == RK_OP_STAGED)
 		rk__fb_submit(ring, false);
-	int64_t deadline = timeout_ns >= 0 ? rk__fb_sys_now(0) + timeout_ns : -1;
+	int64_t deadline = timeout_ns >= 0 ? rk__time_add(rk__fb_sys_now(0), timeout_ns) : -1;
 	struct fb_ctx ctx = {.kind = FB_CALLER, .head = RK_NONE, .tail = RK_NONE};
 	uint32_t slot = (uint32_t)id;
 	int r;
@@ -189,7 +189,7 @@ int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t time
 		/* Making its call: wait until it is done with it. */
 		rk__fb_run(ring, &ctx);
 		rk__fb_flush_signals(ring, &ctx);
-		if (deadline >= 0) {
+		if (deadline >= 0 && deadline < RK_TIME_NEVER) {
 			int64_t left = deadline - rk__fb_sys_now(0);
 			if (left <= 0) {
 				r = -ETIME;
@@ -225,7 +225,7 @@ int rk__fb_quiesce(rk_ring *ring, int64_t timeout_ns)
 	rk__fb_flush_signals(ring, &ctx);
 	pthread_mutex_unlock(&fb->mu);
 
-	int64_t deadline = rk__fb_sys_now(0) + timeout_ns;
+	int64_t deadline = rk__time_add(rk__fb_sys_now(0), timeout_ns);
 	rk_cqe scratch[64];
 	for (;;) {
 		while (rk__fb_drain(ring, scratch, 64) > 0)

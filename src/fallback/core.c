@@ -293,6 +293,9 @@ static int resolve_files(rk_ring *ring, uint32_t slot)
 	x->fd_in = -1;
 	uint8_t op = sqe->opcode;
 	if (op == IORING_OP_SPLICE || op == IORING_OP_TEE) {
+		/* io_splice_prep's check: SPLICE_F_ALL and the fixed-file bit. */
+		if (sqe->splice_flags & ~(SPLICE_F_FD_IN_FIXED | 0xfu))
+			return -EINVAL;
 		x->fd_in = sqe->splice_fd_in;
 		if (sqe->splice_flags & SPLICE_F_FD_IN_FIXED) {
 			int r = resolve_fixed(ring, sqe->splice_fd_in, &x->fd_in, &x->own[1]);
@@ -331,6 +334,7 @@ static int resolve_files(rk_ring *ring, uint32_t slot)
 static int64_t timespec_ns(const struct io_uring_sqe *sqe)
 {
 	const struct __kernel_timespec *ts = (const struct __kernel_timespec *)(uintptr_t)sqe->addr;
+	/* The prep split a non-negative int64: this cannot overflow. */
 	return ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
@@ -351,7 +355,7 @@ static bool set_deadline(rk_ring *ring, uint32_t slot)
 	x->clock = clock_of(sqe->timeout_flags);
 	int64_t now = rk__fb_sys_now(x->clock);
 	int64_t ns = timespec_ns(sqe);
-	x->deadline = (sqe->timeout_flags & IORING_TIMEOUT_ABS) ? ns : now + ns;
+	x->deadline = (sqe->timeout_flags & IORING_TIMEOUT_ABS) ? ns : rk__time_add(now, ns);
 	return x->deadline > now;
 }
 
@@ -457,6 +461,11 @@ void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		}
 		break;
 	case FB_HOME_WAIT:
+		if (!rk__fb_waits_first(sqe, x->fd)) {
+			x->st = FB_RUNNING; /* it fails at once: let the call say how */
+			rk__fb_ctx_push(ring, ctx, slot);
+			break;
+		}
 		r = rk__fb_arm(ring, slot, rk__fb_wait_events(sqe));
 		if (r == -EPERM) {
 			/* Not pollable (a regular file, /dev/null): the call itself

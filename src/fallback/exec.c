@@ -28,6 +28,13 @@
 
 #include "fb.h"
 
+/* The RWF_* bits Linux 6.18 knows: HIPRI, DSYNC, SYNC, NOWAIT, APPEND,
+ * NOAPPEND, ATOMIC, DONTCACHE, NOSIGNAL. A kernel that knows fewer refuses
+ * the rest itself (-EOPNOTSUPP), as io_uring does. */
+#define RK_RWF_KNOWN 0x1ffu
+#define RWF_ATOMIC_BIT 0x40u
+#define RWF_DONTCACHE_BIT 0x80u
+
 /* Regular files and block devices never report readiness: a call that
  * would block on them needs a worker. */
 static bool is_regular(struct fb_op *x, int fd)
@@ -95,6 +102,13 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 	bool may_block = kind == FB_WORKER;
 	int fd = x->fd;
 	int rwf = sqe->rw_flags;
+	/* As io_uring's kiocb_set_rw_flags, before any try: unknown bits
+	 * -EOPNOTSUPP (so they are never taken for a file without RWF_NOWAIT),
+	 * RWF_HIPRI -EINVAL on a ring without IOPOLL (ringkit has none). */
+	if (rwf & ~RK_RWF_KNOWN)
+		return final(-EOPNOTSUPP);
+	if (rwf & RWF_HIPRI)
+		return final(-EINVAL);
 	bool user_nowait = rwf & RWF_NOWAIT;
 	struct iovec room[RK_IOV_MAX], *iov;
 	int n = remaining(x, sqe, vec, room, &iov);
@@ -121,6 +135,12 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 			return punt();
 		return wait_for(x, fd, write ? POLLOUT : POLLIN);
 	}
+	/* Refused by the flags, not for a missing RWF_NOWAIT: a read with
+	 * RWF_ATOMIC, or RWF_DONTCACHE, which only some filesystems' files
+	 * take (kiocb_set_rw_flags answers -EOPNOTSUPP for both at once). */
+	if (err == EOPNOTSUPP && !is_regular(x, fd) &&
+	    ((rwf & RWF_DONTCACHE_BIT) || (!write && (rwf & RWF_ATOMIC_BIT))))
+		return final(-EOPNOTSUPP);
 	if (err == EOPNOTSUPP && !blocking) {
 		/* No RWF_NOWAIT here (a named FIFO, a tty, some devices): a worker
 		 * for files; for the rest readiness, then the plain call on the
@@ -192,20 +212,42 @@ struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, in
 
 static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 {
-	uint32_t events = sqe->poll32_events;
+	uint32_t events = rk__fb_poll_events(sqe);
 	struct pollfd p = {.fd = x->fd, .events = (short)events};
 	int r = poll(&p, 1, 0);
 	if (r < 0)
 		return final_err();
+	if (p.revents & POLLNVAL)
+		return final(-EBADF); /* the kernel resolves the file first */
 	if (r == 0)
 		return wait_for(x, x->fd, events);
 	return final(p.revents & (int32_t)(events | POLLERR | POLLHUP | POLLNVAL));
 }
 
+/* A socket end of a splice: SPLICE_F_NONBLOCK covers only the pipe ends,
+ * so a call on a socket that is not ready would block the worker where
+ * nothing can interrupt it (io_uring's cancel can). A listening socket
+ * fails at once (-ENOTCONN), as anything else that cannot splice does. */
+static bool blocking_end(int fd, short events)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || listening)
+		return false;
+	return !ready_now(fd, events);
+}
+
 /* splice and tee with SPLICE_F_NONBLOCK: a pipe end that is not ready is
- * waited for, the input first. */
+ * waited for, the input first; so is a socket or device end. */
 static struct fb_result splice_op(struct fb_op *x, const struct io_uring_sqe *sqe, bool tee_op)
 {
+	if (!tee_op && blocking_end(x->fd_in, POLLIN))
+		return wait_for(x, x->fd_in, POLLIN);
+	if (!tee_op && blocking_end(x->fd, POLLOUT))
+		return wait_for(x, x->fd, POLLOUT);
 	unsigned flags = (sqe->splice_flags & ~SPLICE_F_FD_IN_FIXED) | SPLICE_F_NONBLOCK;
 	loff_t in_off = (loff_t)sqe->splice_off_in, out_off = (loff_t)sqe->off;
 	loff_t *pin = sqe->splice_off_in == UINT64_MAX || tee_op ? NULL : &in_off;
@@ -256,10 +298,25 @@ static struct fb_result open_op(rk_ring *ring, const struct io_uring_sqe *sqe,
 	return rk__fb_new_fd(ring, sqe, fd);
 }
 
+/* The kernel's close refuses an io_uring's fd (-EBADF): here that is an
+ * io_uring and the descriptors this ring made for itself at creation. (A
+ * fallback ring's fd never gets here: rk_prep_close turned it into -1.)
+ * No registry look-up: the caller's thread holds fb->mu through the close
+ * and the posting of its completion, so that an accept cannot hand out the
+ * freed number and post before it, which io_uring never does either. */
+static bool refused_close(rk_ring *ring, int fd)
+{
+	struct rk_fb *fb = ring->fb;
+	return fd == ring->fd || fd == fb->epfd || fd == fb->kickfd || rk__fb_sys_is_uring(fd);
+}
+
 static struct fb_result close_op(rk_ring *ring, const struct io_uring_sqe *sqe)
 {
-	if (!sqe->file_index)
+	if (!sqe->file_index) {
+		if (refused_close(ring, sqe->fd))
+			return final(-EBADF);
 		return final(close(sqe->fd) < 0 && errno != EINTR ? -errno : 0);
+	}
 	struct rk_fb *fb = ring->fb;
 	uint32_t i = sqe->file_index - 1;
 	int fd = -1;

@@ -297,6 +297,16 @@ RK_HIDDEN int rk__fb_sys_poll_wait(int ep, struct fb_event *ev, int n, int64_t t
 RK_HIDDEN int rk__fb_sys_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 RK_HIDDEN int64_t rk__fb_sys_now(int clock);
 RK_HIDDEN int rk__fb_sys_dup(int fd);
+/* 1 when fd is an eventfd, 0 when it is not, -EBADF when not open. */
+RK_HIDDEN int rk__fb_sys_is_eventfd(int fd);
+/* fd is an io_uring instance (the kernel refuses to close or hold one). */
+RK_HIDDEN bool rk__fb_sys_is_uring(int fd);
+/* fd is a ring's: an io_uring or a fallback ring of this process. */
+RK_HIDDEN bool rk__fb_is_ring_fd(int fd);
+/* net.c: an accept waits only on a listening socket with valid flags; a
+ * receive into provided buffers only on a socket that does not listen. */
+RK_HIDDEN bool rk__fb_accept_waits(int fd);
+RK_HIDDEN bool rk__fb_waits_first(const struct io_uring_sqe *sqe, int fd);
 
 static inline struct fb_op *fbx(rk_ring *ring, uint32_t slot)
 {
@@ -308,12 +318,21 @@ static inline const struct io_uring_sqe *fb_sqe(rk_ring *ring, uint32_t slot)
 	return &ring->ops[slot].sqe;
 }
 
+/* A poll op's mask as the fallback waits for it. io_uring takes
+ * EPOLLEXCLUSIVE, EPOLLET and EPOLLONESHOT along with the events; one
+ * waiter per op makes them meaningless here, and epoll refuses
+ * EPOLLEXCLUSIVE with ONESHOT or on a re-arm. */
+static inline uint32_t rk__fb_poll_events(const struct io_uring_sqe *sqe)
+{
+	return sqe->poll32_events & ~(uint32_t)(1u << 28 | 1u << 30 | 1u << 31);
+}
+
 /* What an op that starts by waiting (accept, a receive into provided
  * buffers, a poll) waits for. */
 static inline uint32_t rk__fb_wait_events(const struct io_uring_sqe *sqe)
 {
 	if (sqe->opcode == IORING_OP_POLL_ADD)
-		return sqe->poll32_events;
+		return rk__fb_poll_events(sqe);
 	return POLLIN;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/socket.h>
 
 #include "fb.h"
@@ -57,10 +58,18 @@ struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *
 	struct rk_group *g = &ring->groups[op->group - 1];
 	bool multishot = sqe->ioprio & IORING_RECV_MULTISHOT;
 	int flags = (int)sqe->msg_flags;
+	if (sqe->len > INT32_MAX)
+		return final(-EINVAL);
 	for (;;) {
 		uint16_t tail = __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
-		if (g->head == tail)
+		if (g->head == tail) {
+			/* The kernel finds the socket before a buffer. */
+			int type;
+			socklen_t tlen = sizeof(type);
+			if (getsockopt(x->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+				return final_err();
 			return final(-ENOBUFS);
+		}
 		const struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
 		uint32_t len = b->len;
 		if (sqe->len && sqe->len < len)
@@ -97,12 +106,22 @@ bool rk__fb_zc_capable(int fd)
 	return domain == AF_INET || domain == AF_INET6;
 }
 
+/* sendmsg(2) and recvmsg(2) refuse MSG_CMSG_COMPAT from a 64-bit caller
+ * (-EINVAL); io_uring's own msg ops do not look at it: drop it, as it
+ * means nothing for a 64-bit msghdr. */
+#define RK_MSG_CMSG_COMPAT 0x80000000u
+
+static int msg_call_flags(const struct io_uring_sqe *sqe)
+{
+	return (int)(sqe->msg_flags & ~RK_MSG_CMSG_COMPAT);
+}
+
 /* Clears the control area after the first partial sendmsg: the
  * descriptors went with the first bytes. */
 struct fb_result rk__fb_sendmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 {
 	struct msghdr *msg = PTR(sqe->addr);
-	int flags = (int)sqe->msg_flags;
+	int flags = msg_call_flags(sqe);
 	bool user_nowait = flags & MSG_DONTWAIT;
 	for (;;) {
 		ssize_t r = sendmsg(x->fd, msg, flags | MSG_DONTWAIT);
@@ -143,7 +162,7 @@ struct fb_result rk__fb_sendmsg_op(struct fb_op *x, const struct io_uring_sqe *s
 struct fb_result rk__fb_recvmsg_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 {
 	struct msghdr *msg = PTR(sqe->addr);
-	int flags = (int)sqe->msg_flags;
+	int flags = msg_call_flags(sqe);
 	socklen_t namelen = msg->msg_namelen;
 	size_t ctllen = msg->msg_controllen;
 	for (;;) {
@@ -161,6 +180,41 @@ struct fb_result rk__fb_recvmsg_op(struct fb_op *x, const struct io_uring_sqe *s
 	}
 }
 
+/* Whether an accept on fd can wait for a connection: only on a listening
+ * socket. Anything else (a connected or unbound socket, a file) makes
+ * accept4 fail at once with the kernel's own error, and so it is called at
+ * once, as io_uring's accept fails at once. */
+bool rk__fb_accept_waits(int fd)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+		return false;
+	return listening != 0;
+}
+
+/* Whether an op that starts by waiting (accept, a receive into provided
+ * buffers) may wait: not when its call fails at once on io_uring — bad
+ * accept flags, a length over INT32_MAX, an accept on what is not a
+ * listener, a receive from what is not a socket or is one that listens.
+ * Those make their call at once and answer with its error. */
+bool rk__fb_waits_first(const struct io_uring_sqe *sqe, int fd)
+{
+	if (sqe->opcode == IORING_OP_ACCEPT) {
+		if (sqe->accept_flags & ~(uint32_t)(SOCK_CLOEXEC | SOCK_NONBLOCK))
+			return false;
+		return rk__fb_accept_waits(fd);
+	}
+	if (sqe->opcode == IORING_OP_RECV) {
+		if (sqe->len > INT32_MAX)
+			return false;
+		int listening = 0;
+		socklen_t len = sizeof(listening);
+		return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && !listening;
+	}
+	return true;
+}
+
 /* accept: on a blocking listener only once poll says a connection waits
  * (another acceptor outside the ring can still take it first: see the
  * header). */
@@ -168,6 +222,8 @@ struct fb_result rk__fb_accept_op(rk_ring *ring, struct fb_op *x, const struct i
 {
 	bool multishot = sqe->ioprio & IORING_ACCEPT_MULTISHOT;
 	int flags = (int)sqe->accept_flags;
+	if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		return final(-EINVAL); /* io_accept_prep's check */
 	if (sqe->file_index) {
 		if (flags & SOCK_CLOEXEC)
 			return final(-EINVAL);
@@ -176,7 +232,7 @@ struct fb_result rk__fb_accept_op(rk_ring *ring, struct fb_op *x, const struct i
 	int fl = fcntl(x->fd, F_GETFL);
 	if (fl < 0)
 		return final_err();
-	if (!(fl & O_NONBLOCK) && !ready_now(x->fd, POLLIN))
+	if (!(fl & O_NONBLOCK) && rk__fb_accept_waits(x->fd) && !ready_now(x->fd, POLLIN))
 		return wait_for(x, x->fd, POLLIN);
 	int fd;
 	do

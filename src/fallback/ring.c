@@ -392,7 +392,6 @@ static int fb_close(rk_ring *ring)
 	close_fds(ring);
 	rk__table_free(ring);
 	fb_free(ring, true);
-	rk__free(ring);
 	return 0;
 }
 
@@ -408,7 +407,6 @@ static int fb_close_inherited(rk_ring *ring)
 	close_fds(ring);
 	rk__table_free(ring);
 	fb_free(ring, false);
-	rk__free(ring);
 	return 0;
 }
 
@@ -418,8 +416,16 @@ static int fb_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
 {
 	struct rk_fb *fb = ring->fb;
 	int d = -1;
-	if (fd >= 0 && (d = rk__fb_sys_dup(fd)) < 0)
-		return d;
+	if (fd >= 0) {
+		/* As the kernel's eventfd_ctx_fdget: an eventfd or -EINVAL. */
+		int r = rk__fb_sys_is_eventfd(fd);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -EINVAL;
+		if ((d = rk__fb_sys_dup(fd)) < 0)
+			return d;
+	}
 	pthread_mutex_lock(&fb->mu);
 	int old = fb->user_efd;
 	fb->user_efd = d;
@@ -451,19 +457,10 @@ static int fb_files_register(rk_ring *ring, uint32_t nslots)
 	return 0;
 }
 
-/* A ring: a fallback ring of this process, or an io_uring. */
-static bool is_ring_fd(int fd)
+bool rk__fb_is_ring_fd(int fd)
 {
 	uint64_t token;
-	if (rk__fb_ring_token(fd, &token))
-		return true;
-	char path[32], link[32];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return false;
-	link[n] = 0;
-	return strcmp(link, "anon_inode:[io_uring]") == 0;
+	return rk__fb_ring_token(fd, &token) || rk__fb_sys_is_uring(fd);
 }
 
 /* As IORING_REGISTER_FILES_UPDATE2: each fd is duplicated into its slot
@@ -482,7 +479,7 @@ static int fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, u
 			continue;
 		int d = -1;
 		if (v >= 0) {
-			if (is_ring_fd(v)) { /* the kernel refuses rings in its table */
+			if (rk__fb_is_ring_fd(v)) { /* the kernel refuses rings in its table */
 				err = -EBADF;
 				break;
 			}

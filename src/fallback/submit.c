@@ -209,12 +209,12 @@ int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int6
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;
 
-	int64_t deadline = timeout_ns > 0 ? rk__fb_sys_now(0) + timeout_ns : -1;
+	int64_t deadline = timeout_ns > 0 ? rk__time_add(rk__fb_sys_now(0), timeout_ns) : -1;
 	while (got < wait_nr) {
 		if (ring->in_kernel == 0 && !(ring->rk_flags & RK_RING_MSG_TARGET))
 			break; /* nothing live can complete: never wait for it */
 		int64_t left = -1;
-		if (deadline >= 0) {
+		if (deadline >= 0 && deadline < RK_TIME_NEVER) {
 			left = deadline - rk__fb_sys_now(0);
 			if (left <= 0)
 				break;

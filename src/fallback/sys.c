@@ -8,6 +8,7 @@
  *   RWF_NOWAIT        (exec.c) poll(2) with a zero timeout before the call
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <signal.h>
@@ -15,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "fb.h"
 
@@ -119,6 +123,8 @@ int rk__fb_sys_poll_wait(int ep, struct fb_event *out, int n, int64_t timeout_ns
 		n = 64;
 	int r = -1;
 	bool done = false;
+	if (timeout_ns >= RK_TIME_NEVER) /* a timer of the end of time */
+		timeout_ns = -1;
 	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
 		struct timespec ts, *tsp = NULL;
 		if (timeout_ns >= 0) {
@@ -135,7 +141,10 @@ int rk__fb_sys_poll_wait(int ep, struct fb_event *out, int n, int64_t timeout_ns
 	if (!done) {
 		/* Before Linux 5.11: milliseconds, rounded up so a timer never
 		 * fires early. */
-		int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+		int ms = -1;
+		if (timeout_ns >= 0)
+			ms = timeout_ns / 1000000 >= INT_MAX ? INT_MAX
+			                                      : (int)((timeout_ns + 999999) / 1000000);
 		r = epoll_wait(ep, ev, n, ms);
 	}
 	if (r < 0)
@@ -172,4 +181,36 @@ int rk__fb_sys_dup(int fd)
 {
 	int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	return r < 0 ? -errno : r;
+}
+
+/* What the kernel knows of fd and userspace can only ask /proc: whether it
+ * is an eventfd or an io_uring (the name /proc/self/fd gives its anonymous
+ * inode). fstat sets files, sockets and pipes apart first (an anonymous
+ * inode has no file type), so only anonymous inodes pay for the look-up.
+ * Without /proc an anonymous inode passes as an eventfd and as no ring. */
+static int anon_kind(int fd, const char *what)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & S_IFMT) != 0)
+		return 0;
+	char path[48], link[48];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -ENOENT;
+	link[n] = 0;
+	return strcmp(link, what) == 0;
+}
+
+int rk__fb_sys_is_eventfd(int fd)
+{
+	int r = anon_kind(fd, "anon_inode:[eventfd]");
+	return r == -ENOENT ? 1 : r;
+}
+
+bool rk__fb_sys_is_uring(int fd)
+{
+	return anon_kind(fd, "anon_inode:[io_uring]") == 1;
 }

@@ -171,7 +171,7 @@ int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events)
 				return d;
 			x->own[1] = d;
 		}
-		r = rk__fb_sys_watch_edge(fb->epfd, x->own[1], sqe->poll32_events, FB_TAG_OWNED | slot,
+		r = rk__fb_sys_watch_edge(fb->epfd, x->own[1], rk__fb_poll_events(sqe), FB_TAG_OWNED | slot,
 		                          x->phase);
 		if (r < 0)
 			return r;

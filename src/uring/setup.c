@@ -184,7 +184,6 @@ static int uring_close_inherited(rk_ring *ring)
 	unmap_rings(ring);
 	close(ring->fd);
 	rk__table_free(ring);
-	rk__free(ring);
 	return 0;
 }
 
@@ -209,7 +208,6 @@ static int uring_close(rk_ring *ring)
 		return ret;
 	}
 	rk__table_free(ring);
-	rk__free(ring);
 	return 0;
 }
 
@@ -237,8 +235,11 @@ static int uring_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t target_id,
 	memset(&reg, 0, sizeof(reg));
 	reg.addr = (uint64_t)target_id;
 	reg.fd = -1;
-	reg.timeout.tv_sec = timeout_ns < 0 ? -1 : timeout_ns / 1000000000;
-	reg.timeout.tv_nsec = timeout_ns < 0 ? -1 : timeout_ns % 1000000000;
+	/* The kernel adds the timeout to its clock: past RK_TIME_NEVER is "no
+	 * limit", which also keeps that sum from overflowing. */
+	bool never = timeout_ns < 0 || timeout_ns >= RK_TIME_NEVER;
+	reg.timeout.tv_sec = never ? -1 : timeout_ns / 1000000000;
+	reg.timeout.tv_nsec = never ? -1 : timeout_ns % 1000000000;
 	int ret = rk__sys_register(ring->fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1);
 	return ret > 0 ? 0 : ret;
 }

@@ -290,7 +290,7 @@ static int64_t now_ns(void)
  * submission count. */
 static int wait_cqes(rk_ring *ring, uint32_t min_complete, int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
+	if (timeout_ns < 0 || timeout_ns >= RK_TIME_NEVER)
 		return rk__sys_enter(ring->fd, 0, min_complete, IORING_ENTER_GETEVENTS, NULL, 0);
 	struct __kernel_timespec ts = {
 		.tv_sec = timeout_ns / 1000000000,
@@ -322,7 +322,7 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 	if (sret == -EINTR)
 		return got ? (int)got : -EINTR; /* let the runtime handle the signal first */
 
-	int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : -1;
+	int64_t deadline = timeout_ns > 0 ? rk__time_add(now_ns(), timeout_ns) : -1;
 	while (got < wait_nr) {
 		/* Completions free SQ space for staged ops, and a submit that
 		 * failed left its ops in the SQ, where (without SQPOLL) the kernel

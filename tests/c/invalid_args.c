@@ -1,7 +1,24 @@
 /* Every public function with NULL or invalid arguments: a documented
  * negative errno (or NULL for rk_chunk_ptr), never a crash, and the ring
  * stays usable. */
+#include <limits.h>
+#include <poll.h>
+
 #include "check.h"
+
+struct got_one {
+	int64_t id;
+	int32_t res;
+};
+
+static int got_fn(void *ctx, int64_t id, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	struct got_one *g = ctx;
+	g->id = id;
+	g->res = res;
+	return 0;
+}
 
 int main(void)
 {
@@ -117,6 +134,71 @@ int main(void)
 	CHECK_EQ(rk_ring_stats(ring, NULL, 0), 0);
 	CHECK_EQ(rk_ring_unregister_region(ring, rg), -ENOENT);
 	CHECK_EQ(rk_ring_register_region(ring, NULL), -EINVAL);
+
+	/* Times at the end of time: no overflow (UBSan aborts on one), and a
+	 * deadline past it means "never", as on io_uring. */
+	const int64_t huge_ns[] = {INT64_MAX, INT64_MAX - 1000000000, INT64_MAX / 2};
+	for (size_t i = 0; i < sizeof(huge_ns) / sizeof(huge_ns[0]); i++) {
+		/* A wait bounded by the end of time for an op that completes. */
+		int64_t t = rk_prep_timeout(ring, 1000000, 0, 0, 0);
+		CHECK(t >= 0);
+		CHECK_EQ(rk_reap(ring, c, 4, 1, huge_ns[i]), 1);
+		CHECK_EQ(c[0].id, t);
+		CHECK_EQ(c[0].res, -ETIME);
+		t = rk_prep_timeout(ring, 1000000, 0, 0, 0);
+		struct got_one g = {0};
+		CHECK_EQ(rk_reap_dispatch(ring, got_fn, &g, 4, 1, huge_ns[i]), 1);
+		CHECK_EQ(g.id, t);
+		/* Timers that never fire, on each clock, relative and linked. */
+		const uint32_t tflags[] = {0, RK_TIMEOUT_BOOTTIME, RK_TIMEOUT_REALTIME, RK_TIMEOUT_ABS};
+		for (size_t k = 0; k < sizeof(tflags) / sizeof(tflags[0]); k++) {
+			t = rk_prep_timeout(ring, huge_ns[i], 0, tflags[k], 0);
+			CHECK(t >= 0);
+			CHECK_EQ(rk_reap(ring, c, 4, 1, 20000000), 0);
+			CHECK_EQ(rk_cancel_sync(ring, t, huge_ns[i]), 0);
+			CHECK_EQ(run_one(ring, t), -ECANCELED);
+		}
+		int p[2];
+		CHECK_EQ(pipe(p), 0);
+		int64_t poll = rk_prep_poll_add(ring, p[0], POLLIN, RK_LINK);
+		int64_t lt = rk_prep_link_timeout(ring, huge_ns[i], 0, 0);
+		CHECK(poll >= 0 && lt >= 0);
+		CHECK_EQ(rk_reap(ring, c, 4, 1, 20000000), 0);
+		CHECK_EQ(write(p[1], "x", 1), 1);
+		reap_n(ring, c, 2);
+		for (int k = 0; k < 2; k++)
+			CHECK_EQ(c[k].res, c[k].id == poll ? POLLIN : -ECANCELED);
+		close(p[0]);
+		close(p[1]);
+	}
+
+	CHECK(rk_strerror(INT_MIN) != NULL);
+	CHECK(rk_strerror(INT_MAX) != NULL);
+
+	/* A batch field wider than its argument: refused, never truncated
+	 * into another valid value. */
+	int32_t ch = rk_chunk_alloc(rg);
+	CHECK(ch >= 0);
+	memset(d, 0, sizeof(d));
+	d[0] = (rk_op_desc){.op = RK_OP_READ_CHUNK, .fd = 0, .len = 1, .addr = (uintptr_t)rg,
+	                    .arg1 = ((int64_t)1 << 32) + ch};
+	CHECK_EQ(rk_prep_batch(ring, d, 1, ids), 0);
+	CHECK_EQ(ids[0], -EINVAL);
+	d[0] = (rk_op_desc){.op = RK_OP_READV, .fd = 0, .len = 1, .addr = (uintptr_t)iov,
+	                    .arg1 = (int64_t)1 << 32};
+	CHECK_EQ(rk_prep_batch(ring, d, 1, ids), 0);
+	CHECK_EQ(ids[0], -EINVAL);
+	d[0] = (rk_op_desc){.op = RK_OP_POLL_ADD, .fd = 0, .arg1 = -1};
+	CHECK_EQ(rk_prep_batch(ring, d, 1, ids), 0);
+	CHECK_EQ(ids[0], -EINVAL);
+	d[0] = (rk_op_desc){.op = RK_OP_RECV_SELECT, .fd = 0, .arg2 = 65536};
+	CHECK_EQ(rk_prep_batch(ring, d, 1, ids), 0);
+	CHECK_EQ(ids[0], -EINVAL);
+	d[0] = (rk_op_desc){.op = RK_OP_OPENAT, .fd = AT_FDCWD, .addr = (uintptr_t)"x",
+	                    .arg2 = (int64_t)1 << 32};
+	CHECK_EQ(rk_prep_batch(ring, d, 1, ids), 0);
+	CHECK_EQ(ids[0], -EINVAL);
+	CHECK_EQ(rk_chunk_free(rg, ch), 0);
 
 	/* None of that left anything behind. */
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);
