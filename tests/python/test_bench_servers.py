@@ -1,7 +1,9 @@
 """The servers of bench/python/loops.sh start and answer correctly on every
 loop (asyncio's default, uvloop, ringkit's EventLoop), and its echo load
-client (ringkit-echo-load) counts what is wrong. Functional checks with a
-tiny load, no timing: the figures are the benchmark's.
+client (ringkit-echo-load) counts what is wrong, and the table of
+bench/lib.sh (medians, ratios, "invalid" for a row with errors) says what
+its input says. Functional checks with a tiny load, no timing: the figures
+are the benchmark's.
 
 A server whose loop or library is missing here (uvloop, aiohttp) exits with
 status 77 and its test is skipped.
@@ -285,3 +287,41 @@ def test_echo_load_rejects_bad_arguments():
                  ["127.0.0.1", "1", "x", "1", "1"]):
         p = subprocess.run([ECHO_LOAD] + args, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2 and "usage" in p.stderr, (args, p.stderr)
+
+
+def bench_table(tmp_path, rows, *bases):
+    """bench/lib.sh's bench_table over a results file of `rows`."""
+    results = tmp_path / "results"
+    results.write_text("".join("\t".join(map(str, r)) + "\n" for r in rows))
+    p = subprocess.run(["sh", "-c", '. bench/lib.sh; results="$1"; shift; bench_table "$@"',
+                        "sh", str(results), "pinned"] + list(bases),
+                       cwd=SRC, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    table = {}
+    for ln in p.stdout.splitlines():
+        cells = ln.split()
+        if cells and cells[0] in ("asyncio", "uvloop", "ringkit"):
+            table[cells[0]] = cells[1:]
+    return p.stdout, table
+
+
+def test_table_medians_ratios_and_invalid_rows(tmp_path):
+    g = "echo, 1 KiB"
+    rows = [("pinned", g, "asyncio", r, c, 0, "message", 1000)
+            for r, c in ((100, 4), (300, 2), (200, 3))]
+    rows += [("pinned", g, "uvloop", 400, 2, 0, "message", 1000),
+             ("pinned", g, "ringkit", 800, 1, 0, "message", 1000),
+             ("pinned", g, "ringkit", 600, 1, 1, "message", 1000),   # one run with an error
+             ("unpinned", g, "ringkit", 1, 1, 0, "message", 1000)]   # another placement
+    out, t = bench_table(tmp_path, rows, "uvloop", "asyncio")
+    assert "-- echo, 1 KiB" in out and "messages/s" in out and "CPU us/message" in out
+    # rate, range, cpu, errors, MB/s, rate/uvloop, cpu/uvloop, rate/asyncio, cpu/asyncio
+    assert t["asyncio"] == ["200", "100-300", "3.00", "0", "0.2", "0.50", "1.50", "1.00", "1.00"]
+    assert t["uvloop"] == ["400", "400-400", "2.00", "0", "0.4", "1.00", "1.00", "2.00", "0.67"]
+    assert t["ringkit"] == ["invalid", "-", "invalid", "1", "-", "-", "-", "-", "-"]
+    # Ratios against an invalid or absent base are "-".
+    rows = [("pinned", "-", "asyncio", 100, 2, 0, "request", 0),
+            ("pinned", "-", "uvloop", 100, 2, 3, "request", 0)]
+    out, t = bench_table(tmp_path, rows, "uvloop", "nginx")
+    assert "MB/s" not in out and "--" not in out
+    assert t["asyncio"] == ["100", "100-100", "2.00", "0", "-", "-", "-", "-"]
