@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+import ringkit
+
 SRC = os.environ.get("RINGKIT_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("RINGKIT_BUILD", "")
 ECHO_LOAD = os.path.join(BUILD, "bench", "ringkit-echo-load")
@@ -52,9 +54,11 @@ class Server:
         assert self.p.returncode == 0, out
         assert not BAD_OUTPUT.search(out), out
 
-    def check_alive(self):
+    def check_alive(self, timeout=0.5):
+        """Raises AssertionError, with the server's output, when it exits
+        within `timeout` seconds."""
         try:
-            self.p.wait(timeout=0.5)
+            self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return
         raise AssertionError("the server died (status %d): %s"
@@ -63,7 +67,7 @@ class Server:
     def kill(self):
         if self.p.poll() is None:
             self.p.kill()
-            self.p.communicate()
+        self.p.communicate()  # reaps it and closes its pipe
 
 
 @pytest.fixture
@@ -120,10 +124,22 @@ def test_echo_server(server, loop):
     srv.stop()
 
 
+def uring_here():
+    if os.environ.get("RINGKIT_BACKEND") == "fallback":
+        return False
+    try:
+        ringkit.Ring(2, no_fallback=True).close()
+    except OSError:
+        return False
+    return True
+
+
 # ringkit's transport lets the ENOENT of cancelling its receive escape the
 # loop when a send fails on a reset connection whose receive has just ended
 # (_transport.py _stop_reading, from sent()'s error path): the server dies.
-RESET_XFAIL = pytest.mark.xfail(strict=True, raises=AssertionError,
+# Every time on io_uring (strict: a fix shows as XPASS); on the fallback,
+# whose completions come in other batches, only about every other run.
+RESET_XFAIL = pytest.mark.xfail(strict=uring_here(), raises=AssertionError,
                                 reason="ringkit transport: a reset mid-send kills the loop "
                                 "(FileNotFoundError from ring.cancel)")
 
@@ -135,14 +151,22 @@ def test_echo_server_survives_peers_that_reset_mid_echo(server, loop):
     connections may at the end of each run): the server's sends then fail,
     which must end only those connections."""
     srv = server(ECHO, loop)
+    try:
+        reset_rounds(srv.port)
+        srv.check_alive()
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"still here")
+            assert recv_exact(s, 10) == b"still here"
+    except OSError:
+        srv.check_alive(timeout=10)  # a refused or reset connection: did it die?
+        raise
+    srv.stop()
+
+
+def reset_rounds(port):
     data = os.urandom(100 * 1024)
     for _ in range(10):
-        try:
-            socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-                     for _ in range(32)]
-        except ConnectionRefusedError:
-            srv.check_alive()
-            raise
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(32)]
         for s in socks:
             s.setblocking(False)
             try:
@@ -153,11 +177,6 @@ def test_echo_server_survives_peers_that_reset_mid_echo(server, loop):
         for s in socks:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
-    srv.check_alive()
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
-        s.sendall(b"still here")
-        assert recv_exact(s, 10) == b"still here"
-    srv.stop()
 
 
 def http_exchange(port, requests):
