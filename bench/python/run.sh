@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs the Python benchmarks against a release build. Prints figures only.
 #   sh bench/python/run.sh [builddir]      (default build-bench)
+# (The asyncio event loops side by side, with servers: bench/python/loops.sh.)
 set -eu
 cd "$(dirname "$0")/../.."
 sh tools/deps.sh

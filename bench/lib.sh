@@ -1,0 +1,194 @@
+# Shell functions shared by the server benchmarks (bench/http/run.sh,
+# bench/python/loops.sh). Sourced after `set -eu`, from the source root.
+#
+# The caller sets: tmp (a private temporary directory), results (a file, one
+# line per run: placement, group, name, rate, CPU us per unit, errors, unit,
+# bytes per unit, TAB-separated), and defines
+#   bench_load KIND PORT SECONDS   one load run against 127.0.0.1:PORT, under
+#                                  $load_cpu, setting load_count (requests or
+#                                  messages done), load_rate (per second) and
+#                                  load_errors
+# A server list is a file of lines
+#   GROUP<TAB>NAME<TAB>KIND<TAB>UNIT<TAB>BYTES<TAB>COMMAND
+# rows of one GROUP are compared with each other ("-": no group heading),
+# KIND is passed to bench_load, UNIT names what it counts (request,
+# message), BYTES is the payload of one unit (0: no MB/s column), and
+# COMMAND is run by sh with $RK_PORT set to the port to listen on.
+
+tab=$(printf '\t')
+hz=$(getconf CLK_TCK)
+
+# Sets placements from RK_BENCH_PIN (1: pinned, 0: unpinned, unset: both);
+# pinned needs two CPUs and taskset, and is skipped with a note without them.
+bench_placements() {
+	case ${RK_BENCH_PIN-both} in
+	1) placements=pinned ;;
+	0) placements=unpinned ;;
+	both) placements="pinned unpinned" ;;
+	*) echo "RK_BENCH_PIN: 1, 0 or unset, not '$RK_BENCH_PIN'" >&2; exit 2 ;;
+	esac
+	ncpu=$(nproc)
+	if [ "$ncpu" -lt 2 ] || ! command -v taskset >/dev/null; then
+		case $placements in
+		*unpinned*) ;;
+		*) echo "pinning needs two CPUs and taskset" >&2; exit 1 ;;
+		esac
+		echo "== pinned placement skipped: it needs two CPUs and taskset"
+		placements=unpinned
+	fi
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	python3 - "$1" <<'EOF'
+import socket, sys, time
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+EOF
+}
+
+# CPU ticks (utime + stime) of a process and its direct children (nginx's
+# worker). Fields after the ") " that ends the command name: 1 state,
+# 2 ppid, 12 utime, 13 stime.
+cpu_ticks() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+		{ pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+		  if (pid == root || f[2] == root) total += f[12] + f[13] }
+		END { print total + 0 }'
+}
+
+# wrk_parse FILE: load_count, load_rate and load_errors from wrk's output
+# (errors: socket errors and non-2xx responses, summed).
+wrk_parse() {
+	load_count=$(awk '/requests in/ { print $1 }' "$1")
+	load_rate=$(awk '/^Requests\/sec/ { print $2 }' "$1")
+	load_errors=$(awk '/Socket errors:/ { gsub(/[^0-9]+/, " "); for (i = 1; i <= NF; i++) n += $i }
+		/Non-2xx or 3xx responses:/ { n += $NF }
+		END { print n + 0 }' "$1")
+}
+
+# bench_list PLACEMENT ROUND LIST: each server of LIST started fresh, a 1 s
+# warm-up, then $runs runs of $duration s (each bench_load opens fresh
+# connections), the server's CPU time read from /proc before and after
+# each; one line per run appended to $results. A server that does not start
+# counts one error; so does a run that served nothing. Server placement:
+# $server_cpu (a taskset prefix or empty).
+bench_list() {
+	while IFS="$tab" read -r group name kind unit bytes cmd; do
+		port=$(free_port)
+		RK_PORT=$port $server_cpu sh -c "$cmd" >"$tmp/server.log" 2>&1 &
+		server_pid=$!
+		if ! wait_port "$port"; then
+			printf '%-22s did not start: %s\n' "$name" "$(tail -n 3 "$tmp/server.log" | tr '\n' ' ')"
+			kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true
+			server_pid=""
+			printf '%s\t%s\t%s\t0\t0\t1\t%s\t%s\n' "$1" "$group" "$name" "$unit" "$bytes" >>"$results"
+			continue
+		fi
+		bench_load "$kind" "$port" 1
+		warm_errors=$load_errors
+		label=$name
+		[ "$group" = - ] || label="$group, $name"
+		run=0
+		while [ "$run" -lt "$runs" ]; do
+			run=$((run + 1))
+			before=$(cpu_ticks "$server_pid")
+			bench_load "$kind" "$port" "$duration"
+			after=$(cpu_ticks "$server_pid")
+			errors=$((load_errors + warm_errors))
+			warm_errors=0
+			if [ -z "$load_count" ] || [ "$load_count" -eq 0 ]; then
+				printf '%s %s round %d run %d: nothing served: %s\n' "$label" "$1" \
+					"$2" "$run" "$(tr '\n' ' ' <"$tmp/load.out")"
+				load_count=0; load_rate=0; errors=$((errors + 1))
+			fi
+			cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$load_count" \
+				'BEGIN { printf "%.2f", n ? t / hz / n * 1e6 : 0 }')
+			printf '%-30s %s round %d run %d: %10.0f %ss/s %8s CPU us/%s %6d errors\n' \
+				"$label" "$1" "$2" "$run" "$load_rate" "$unit" "$cpu_us" "$unit" "$errors"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$group" "$name" "$load_rate" \
+				"$cpu_us" "$errors" "$unit" "$bytes" >>"$results"
+		done
+		kill -TERM "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+		server_pid=""
+		tracebacks=$(grep -c -i 'traceback\|exception' "$tmp/server.log" || true)
+		[ "$tracebacks" -eq 0 ] ||
+			printf '%s %s round %d: the server logged %d traceback/exception lines\n' \
+				"$label" "$1" "$2" "$tracebacks"
+	done <"$3"
+}
+
+# bench_table PLACEMENT BASE...: the table of one placement from
+# $results, a block per group. A row: the median and the range of the rate
+# over every run of every round, the median CPU per unit, the errors summed
+# over the warm-ups and runs, MB/s (median rate x bytes per unit, when the
+# group has a payload size), and for each BASE (a row name of the same
+# group) the ratios rate/BASE and cpu/BASE of the medians. A row with any
+# error says "invalid" instead of figures (a figure from a broken run
+# measures the breakage), and ratios against it are "-", as against a BASE
+# the group lacks.
+bench_table() {
+	placement=$1
+	shift
+	awk -F "$tab" -v want="$placement" -v bases="$*" '
+		function median(list,   v, m, i, j, t) {
+			m = split(list, v, " ")
+			for (i = 2; i <= m; i++)
+				for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+			lo = v[1]; hi = v[m]
+			return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+		}
+		function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+		$1 != want { next }
+		!($2 in seen) { seen[$2] = 1; groups[ng++] = $2 }
+		!(($2, $3) in err) { rows[$2, nr[$2]++] = $3; err[$2, $3] = 0; unit[$2] = $7; bytes[$2] = $8 }
+		{ rps[$2, $3] = rps[$2, $3] " " $4; cpu[$2, $3] = cpu[$2, $3] " " $5; err[$2, $3] += $6 }
+		END {
+			nb = split(bases, base, " ")
+			for (g = 0; g < ng; g++) {
+				grp = groups[g]
+				mbs = bytes[grp] > 0
+				if (g) print ""
+				if (grp != "-") print "-- " grp
+				printf "%-22s %12s %17s %14s %8s", "server", unit[grp] "s/s", "range",
+				       "CPU us/" unit[grp], "errors"
+				if (mbs) printf " %9s", "MB/s"
+				for (b = 1; b <= nb; b++) printf " %12s %12s", "rate/" base[b], "cpu/" base[b]
+				printf "\n"
+				for (i = 0; i < nr[grp]; i++) {
+					s = rows[grp, i]
+					if (err[grp, s]) continue
+					r[s] = median(rps[grp, s]); rlo[s] = lo; rhi[s] = hi
+					c[s] = median(cpu[grp, s])
+				}
+				for (i = 0; i < nr[grp]; i++) {
+					s = rows[grp, i]
+					if (err[grp, s]) {
+						printf "%-22s %12s %17s %14s %8d", s, "invalid", "-", "invalid", err[grp, s]
+						if (mbs) printf " %9s", "-"
+						for (b = 1; b <= nb; b++) printf " %12s %12s", "-", "-"
+						printf "\n"
+						continue
+					}
+					printf "%-22s %12.0f %17s %14.2f %8d", s, r[s], sprintf("%.0f-%.0f", rlo[s], rhi[s]), c[s], 0
+					if (mbs) printf " %9.1f", r[s] * bytes[grp] / 1e6
+					for (b = 1; b <= nb; b++) {
+						k = base[b]
+						ok = ((grp, k) in err) && !err[grp, k]
+						printf " %12s %12s", ok ? ratio(r[s], r[k]) : "-", ok ? ratio(c[s], c[k]) : "-"
+					}
+					printf "\n"
+				}
+				delete r; delete c
+			}
+		}' "$results"
+}

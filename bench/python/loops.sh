@@ -1,0 +1,139 @@
+#!/bin/sh
+# asyncio event loops side by side: the same servers on asyncio's default
+# loop, on uvloop and on ringkit's EventLoop (ringkit.aio.EventLoop), under
+# the same load generators, in one run. doc/benchmarks-python.md says what
+# is measured and how to read it.
+#
+#   sh bench/python/loops.sh
+#
+# Servers (each an asyncio program that takes the loop's name):
+#   echo 1 KiB    bench/python/echo_server.py (asyncio.Protocol writing back
+#                 what it receives), loaded by ringkit-echo-load
+#                 (bench/python/echo_load.c): CONNS connections, each sending
+#                 a 1 KiB message and reading its echo before the next, every
+#                 byte checked
+#   echo 100 KiB  the same with 100 KiB messages
+#   HTTP Protocol bench/http/protocol_server.py under wrk -t1 -cCONNS
+#   aiohttp       bench/python/aiohttp_server.py (an aiohttp hello app) under
+#                 the same wrk
+# Every loop is chosen by name through PYTHONPATH=<build>/bindings/python
+# and /usr/bin/python3, the same environment for all three. uvloop (Debian
+# python3-uvloop) or aiohttp (python3-aiohttp) missing: their rows are left
+# out with a note.
+#
+# The method is bench/http/run.sh's (bench/lib.sh): each server started
+# fresh, a 1 s warm-up, RK_BENCH_RUNS runs with fresh connections, the
+# server's CPU time (utime + stime from /proc, before and after) divided by
+# the requests or messages served, errors counted (wrk's socket errors and
+# non-2xx responses; the echo client's failed, reset or closed connections,
+# wrong bytes, stalled connections). The servers take turns for
+# RK_BENCH_ROUNDS rounds. Pinned (server on CPU 0, load on CPU 1) and
+# unpinned, each with its own table: a block per server, a row per loop,
+# medians over every run, ratios against uvloop and against asyncio of the
+# same block and placement. A row with any error says "invalid".
+#
+# Environment: RK_BENCH_BUILD (build dir, default build-bench, a release
+# build), RK_BENCH_DURATION (seconds per run, default 3), RK_BENCH_RUNS
+# (default 4), RK_BENCH_CONNS (default 64), RK_BENCH_ROUNDS (default 2),
+# RK_BENCH_PIN (1 pinned only, 0 unpinned only, unset both). Installs wrk
+# with apt-get when missing. Load only ever goes to 127.0.0.1.
+set -eu
+cd "$(dirname "$0")/../.."
+build=${RK_BENCH_BUILD:-build-bench}
+duration=${RK_BENCH_DURATION:-3}
+conns=${RK_BENCH_CONNS:-64}
+rounds=${RK_BENCH_ROUNDS:-2}
+runs=${RK_BENCH_RUNS:-4}
+py=/usr/bin/python3
+
+if ! command -v wrk >/dev/null; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	echo "installing: wrk" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+sh tools/deps.sh
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
+ninja -C "$build" >/dev/null
+echo_load=$build/bench/ringkit-echo-load
+
+. bench/lib.sh
+tmp=$(mktemp -d /tmp/ringkit-bench-loops.XXXXXX)
+server_pid=""
+cleanup() {
+	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+bench_placements
+
+loops="asyncio"
+if $py -c 'import uvloop' 2>/dev/null; then
+	loops="$loops uvloop"
+else
+	echo "== uvloop rows left out: no uvloop for $py (Debian: python3-uvloop)"
+fi
+loops="$loops ringkit"
+# The server list (bench/lib.sh): a group per server, a row per loop.
+list="$tmp/servers"
+: >"$list"
+add() { # GROUP KIND UNIT BYTES SCRIPT
+	for loop in $loops; do
+		printf '%s\t%s\t%s\t%s\t%s\tPYTHONPATH="%s/bindings/python" exec %s %s %s $RK_PORT\n' \
+			"$1" "$loop" "$2" "$3" "$4" "$build" "$py" "$5" "$loop" >>"$list"
+	done
+}
+add "echo (Protocol), 1 KiB messages" echo1k message 1024 bench/python/echo_server.py
+add "echo (Protocol), 100 KiB messages" echo100k message 102400 bench/python/echo_server.py
+add "HTTP hello (Protocol)" wrk request 0 bench/http/protocol_server.py
+if $py -c 'import aiohttp' 2>/dev/null; then
+	add "aiohttp hello app" wrk request 0 bench/python/aiohttp_server.py
+else
+	echo "== aiohttp rows left out: no aiohttp for $py (Debian: python3-aiohttp)"
+fi
+
+# bench_load KIND PORT SECONDS (bench/lib.sh).
+bench_load() {
+	case $1 in
+	wrk)
+		$load_cpu wrk -t1 -c"$conns" -d"$3s" "http://127.0.0.1:$2/" >"$tmp/load.out" 2>&1 || true
+		wrk_parse "$tmp/load.out"
+		return ;;
+	echo1k) size=1024 ;;
+	echo100k) size=102400 ;;
+	esac
+	$load_cpu "$echo_load" 127.0.0.1 "$2" "$conns" "$size" "$3" >"$tmp/load.out" 2>&1 || true
+	load_count=$(awk '$1 == "messages" { print $2 }' "$tmp/load.out")
+	load_rate=$(awk '$1 == "messages/s" { print $2 }' "$tmp/load.out")
+	load_errors=$(awk '$1 == "errors" { n = $2 } END { print n == "" ? 1 : n }' "$tmp/load.out")
+	# What the client said went wrong, once per run that had errors.
+	[ "$load_errors" -eq 0 ] || grep -v '^[a-zA-Z/]* [0-9.]*$' "$tmp/load.out" | head -n 3 >&2 || true
+}
+
+echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== $($py --version), loops: $loops$($py -c 'import uvloop; print(" (uvloop " + uvloop.__version__ + ")")' 2>/dev/null || true)"
+echo "== load: $conns connections (echo: ringkit-echo-load; HTTP: wrk -t1), a 1 s warm-up then $runs runs of ${duration}s per server start, $rounds rounds, placements: $placements"
+
+results="$tmp/results"
+: >"$results"
+for placement in $placements; do
+	server_cpu=""; load_cpu=""
+	[ "$placement" = unpinned ] || { server_cpu="taskset -c 0"; load_cpu="taskset -c 1"; }
+	round=0
+	while [ "$round" -lt "$rounds" ]; do
+		round=$((round + 1))
+		bench_list "$placement" "$round" "$list"
+	done
+done
+
+for placement in $placements; do
+	echo
+	if [ "$placement" = pinned ]; then
+		echo "== pinned: server on CPU 0, load on CPU 1"
+	else
+		echo "== unpinned: server and load placed by the scheduler"
+	fi
+	bench_table "$placement" uvloop asyncio
+done
