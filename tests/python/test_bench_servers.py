@@ -124,28 +124,7 @@ def test_echo_server(server, loop):
     srv.stop()
 
 
-def uring_here():
-    if os.environ.get("RINGKIT_BACKEND") == "fallback":
-        return False
-    try:
-        ringkit.Ring(2, no_fallback=True).close()
-    except OSError:
-        return False
-    return True
-
-
-# ringkit's transport lets the ENOENT of cancelling its receive escape the
-# loop when a send fails on a reset connection whose receive has just ended
-# (_transport.py _stop_reading, from sent()'s error path): the server dies.
-# Every time on io_uring (strict: a fix shows as XPASS); on the fallback,
-# whose completions come in other batches, only about every other run.
-RESET_XFAIL = pytest.mark.xfail(strict=uring_here(), raises=AssertionError,
-                                reason="ringkit transport: a reset mid-send kills the loop "
-                                "(FileNotFoundError from ring.cancel)")
-
-
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop",
-                                  pytest.param("ringkit", marks=RESET_XFAIL)])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop", "ringkit"])
 def test_echo_server_survives_peers_that_reset_mid_echo(server, loop):
     """Clients that leave with echoes unread, by RST (as the load client's
     connections may at the end of each run): the server's sends then fail,
