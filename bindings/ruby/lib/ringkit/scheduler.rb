@@ -262,7 +262,9 @@ module Ringkit
       loop do
         drain_inbox
         run_ready
-        break if @suspended.empty? && @ready.empty? && @inbox.empty?
+        # Cancelled ops (orphans) are waited for too: their completion is
+        # prompt, and then nothing the kernel may still touch is left.
+        break if @suspended.empty? && @ready.empty? && @inbox.empty? && @orphans.zero?
 
         reap(@ready.empty? && @inbox.empty? ? 1 : 0)
       end
