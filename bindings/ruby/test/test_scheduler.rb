@@ -316,6 +316,58 @@ class TestScheduler < Test::Unit::TestCase
     assert_equal [:other], done
   end
 
+  def test_io_wait_with_and_without_timeout
+    r, w = IO.pipe
+    seen = []
+    scheduled do
+      Fiber.schedule do
+        seen << r.wait_readable(0.02) # nothing to read: times out
+        gc_step
+        seen << r.wait_readable(5)
+        seen << w.wait_writable(1)
+      end
+      Fiber.schedule { sleep 0.05; w.write("x") }
+    end
+    assert_nil seen[0]
+    assert_equal [r, w], seen[1, 2]
+  ensure
+    [r, w].each { |io| io&.close }
+  end
+
+  def test_more_fibers_than_op_slots
+    sched = nil
+    done = 0
+    th = Thread.new do
+      sched = Ringkit::Scheduler.new(entries: 2) # an op table of 8, one for the wakeup
+      Fiber.set_scheduler(sched)
+      40.times { |i| Fiber.schedule { sleep 0.001 * (i % 5); done += 1 } }
+    end
+    assert_not_nil th.join(30)
+    assert_equal 8, sched.ring.capacity
+    assert_equal 40, done
+  end
+
+  def test_condition_variable_between_fibers
+    log = []
+    scheduled do
+      m = Mutex.new
+      cv = ConditionVariable.new
+      items = []
+      Fiber.schedule do
+        m.synchronize do
+          cv.wait(m) while items.empty?
+          log << items.shift
+        end
+      end
+      Fiber.schedule do
+        sleep 0.01
+        gc_step
+        m.synchronize { items << :item; cv.signal }
+      end
+    end
+    assert_equal [:item], log
+  end
+
   def test_scheduler_bad_input
     sched = Ringkit::Scheduler.new
     assert_raise(ArgumentError) { sched.fiber }

@@ -189,7 +189,8 @@ module Ringkit
         wake(fiber)
       else
         @inbox << fiber
-        Libc::WRITE.call(@efd, ONE, 8)
+        efd = @efd
+        Libc::WRITE.call(efd, ONE, 8) if efd >= 0 # -1 once closed: never a reused number
       end
       nil
     end
@@ -251,7 +252,9 @@ module Ringkit
       run
       @closed = true
       @ring.close
-      Libc::CLOSE.call(@efd)
+      efd = @efd
+      @efd = -1
+      Libc::CLOSE.call(efd)
       raise @errors.first unless @errors.empty?
     end
 
