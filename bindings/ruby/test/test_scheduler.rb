@@ -254,6 +254,30 @@ class TestScheduler < Test::Unit::TestCase
     [r, w].each { |io| io&.close }
   end
 
+  def test_timeout_that_fires_in_the_batch_of_a_sleep_before_it
+    # The sleep ends just before the timer, both while another fiber keeps
+    # the loop busy, so one reap brings both: the fiber is resumed from the
+    # sleep and waits for something else, and the timer must raise into that.
+    outcome = nil
+    scheduled(limit: 20) do
+      Fiber.schedule do
+        Timeout.timeout(0.05) do
+          sleep 0.045
+          sleep 5
+        end
+        outcome = :no_timeout
+      rescue Timeout::Error
+        outcome = :timeout
+      end
+      Fiber.schedule do
+        sleep 0.02
+        t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        nil while Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0 < 0.06 # no yield
+      end
+    end
+    assert_equal :timeout, outcome
+  end
+
   def test_timeout_that_does_not_fire
     value = nil
     scheduled do

@@ -60,6 +60,7 @@ module Ringkit
       @ready = []                        # procs the loop runs next
       @suspended = {}.compare_by_identity # fiber -> Wait it is suspended on
       @blocked = {}.compare_by_identity   # fiber -> Wait of block()
+      @pending_raise = {}.compare_by_identity # fiber -> Timer that fired while it ran
       @inbox = Thread::Queue.new          # fibers other threads unblocked
       @slot_waiters = []                  # fibers waiting for a free op slot
       @errors = []
@@ -360,13 +361,20 @@ module Ringkit
     end
 
     def fire(t)
-      return unless t.active && t.fiber.alive?
+      @ready << -> { deliver(t) }
+    end
 
+    # Raises a Timeout into its fiber: now when it is suspended in a hook
+    # (on whatever it waits for by then), else at its next suspension.
+    def deliver(t)
       f = t.fiber
-      w = @suspended[f]
-      return unless w
+      return unless t.active && f.alive?
 
-      @ready << -> { f.raise(t.klass, t.message) if t.active && @suspended[f].equal?(w) }
+      if @suspended.key?(f)
+        f.raise(t.klass, t.message)
+      else
+        @pending_raise[f] = t
+      end
     end
 
     # -- on the fiber ----------------------------------------------------------
@@ -376,6 +384,9 @@ module Ringkit
       raise FiberError, "the scheduler is closed" if @closed
 
       f = Fiber.current
+      t = @pending_raise.delete(f)
+      raise t.klass, t.message if t&.active
+
       @suspended[f] = w
       begin
         Fiber.yield until w.done
