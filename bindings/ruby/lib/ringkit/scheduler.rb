@@ -84,7 +84,7 @@ module Ringkit
     def fiber(**options, &block)
       raise ArgumentError, "no block given" unless block
 
-      f = Fiber.new(blocking: false, **options, &block)
+      f = Fiber.new(**{ blocking: false }.merge(options), &block)
       f.resume
       f
     end
