@@ -91,10 +91,26 @@ module Ringkit
 
     def io_wait(io, events, timeout)
       mask = events & (C::POLLIN | C::POLLPRI | C::POLLOUT)
-      id = prep { @ring.poll_add(io.fileno, mask, timeout ? C::RK_LINK : 0) }
-      @ring.link_timeout(timeout) if timeout # same chain; its completion is ignored
-      res = wait_op(id)
-      return false if res == -C::ECANCELED && timeout
+      id = prep { @ring.poll_add(io.fileno, mask) }
+      timed_out = false
+      if timeout
+        # A timer of its own rather than a linked timeout: each prep may have
+        # to wait for a free slot, and a chain must not stay open meanwhile.
+        timer = prep { @ring.timeout(timeout) }
+        @slots[timer & Ring::SLOT_MASK] = proc do |tres|
+          poll = @slots[id & Ring::SLOT_MASK]
+          if tres == -C::ETIME && poll.is_a?(Wait) && poll.id == id # the poll still waits
+            timed_out = true
+            cancel_quietly(id)
+          end
+        end
+      end
+      begin
+        res = wait_op(id)
+      ensure
+        cancel_quietly(timer) if timer && !timed_out
+      end
+      return false if timed_out && res == -C::ECANCELED
       raise Ringkit.error(res) if res.negative?
 
       # HUP or an error: the next read or write does not block either.
