@@ -5,7 +5,7 @@
 #      UndefinedBehaviorSanitizer (the interpreter preloads the ASan runtime)
 #   3. the Python suite once more with a second interpreter whose cffi is 2.x
 #      (e.g. a pyenv python3 first on PATH), when the machine has one
-#   4. the normal build's C, Python and Lua suites again on the fallback
+#   4. the normal build's C, Python, Lua and Ruby suites again on the fallback
 #      backend (RINGKIT_BACKEND=fallback: what runs where io_uring is
 #      refused), and the C suite on it under the sanitizers, logged apart as
 #      testlog-fallback.json
@@ -39,10 +39,10 @@ suite() {
 configure "$prefix" --buildtype=debugoptimized && suite "$prefix" || status=1
 
 # The same tests on the fallback backend, from the same build.
-echo "== C, Python and Lua suites on the fallback backend (RINGKIT_BACKEND=fallback)"
+echo "== C, Python, Lua and Ruby suites on the fallback backend (RINGKIT_BACKEND=fallback)"
 rm -f "$prefix/meson-logs/testlog-fallback.json"
 RINGKIT_BACKEND=fallback meson test -C "$prefix" --num-processes "$jobs" --print-errorlogs \
-	--logbase testlog-fallback --suite c --suite python --suite lua || status=1
+	--logbase testlog-fallback --suite c --suite python --suite lua --suite ruby || status=1
 
 configure "$prefix-asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all &&

@@ -20,7 +20,6 @@ import time
 
 import pytest
 
-import ringkit
 
 SRC = os.environ.get("RINGKIT_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("RINGKIT_BUILD", "")

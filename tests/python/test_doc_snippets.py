@@ -1,8 +1,9 @@
 """The code in the READMEs and guides is run, so it cannot rot.
 
-Every ```c, ```python and ```lua block of the files in DOCS is a complete
-program, compiled and run here (C against the build's libringkit, Python with
-this interpreter, Lua in the build's embedding host), and must exit 0. A block
+Every ```c, ```python, ```lua and ```ruby block of the files in DOCS is a
+complete program, compiled and run here (C against the build's libringkit,
+Python with this interpreter, Lua in the build's embedding host, Ruby with
+bindings/ruby/lib on its load path), and must exit 0. A block
 that is deliberately partial (an excerpt of a file the build already compiles,
 a signature, a server that runs until killed) says so in an HTML comment on
 the line(s) before it, with a reason:
@@ -32,7 +33,7 @@ BUILD = os.environ.get("RINGKIT_BUILD")
 DOCS = ["README.md", "doc/python-guide.md", "doc/lua-guide.md", "doc/backend-guide.md",
         "doc/abi.md", "doc/reliability.md", "bindings/python/README.md",
         "bindings/lua/README.md", "bindings/ctypes/README.md"]
-LANGS = ("c", "python", "lua")
+LANGS = ("c", "python", "lua", "ruby")
 KINDS = ("skip", "refused", "host-build")
 
 _FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
@@ -131,9 +132,14 @@ def _lua_host():
 def _run(s, tmp_path, prefix=()):
     if s.lang == "c":
         return _run_c(s, tmp_path, prefix)
-    path = tmp_path / ("snippet." + ("py" if s.lang == "python" else "lua"))
+    path = tmp_path / ("snippet." + {"python": "py", "lua": "lua", "ruby": "rb"}[s.lang])
     path.write_text(s.code)
-    cmd = [sys.executable] if s.lang == "python" else [_lua_host()]
+    if s.lang == "ruby":
+        if not shutil.which("ruby"):
+            pytest.skip("needs ruby")
+        cmd = ["ruby", "-I", os.path.join(SRC, "bindings", "ruby", "lib")]
+    else:
+        cmd = [sys.executable] if s.lang == "python" else [_lua_host()]
     env = dict(os.environ, LUA_CPATH="", LUA_PATH="")
     env.setdefault("RINGKIT_LIB", os.path.join(BUILD, "src", "libringkit.so"))
     if env.get("PYTHONPATH"):  # the snippet runs in tmp_path
