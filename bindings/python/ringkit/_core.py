@@ -12,6 +12,7 @@ writes into it, even when the caller drops every reference to it.
 """
 import array
 import errno
+import operator
 import os
 import struct
 import sys
@@ -20,7 +21,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _sockaddr, _statx, _vector
-from ._errors import InvalidSetup, error, setup_error, strerror
+from ._errors import create_error, error, setup_error, strerror
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -143,6 +144,13 @@ def _path(p) -> bytes:
     return b
 
 
+def _size_arg(name: str, value) -> int:
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be an int, got %s" % (name, type(value).__name__)) from None
+
+
 def _seconds_to_ns(seconds) -> int:
     if seconds is None:
         return -1
@@ -176,20 +184,29 @@ class Ring:
     RINGKIT_BACKEND (fallback, uring, auto) sets the default. ``backend``
     says which one a ring got."""
 
+    # A Ring whose __init__ failed (bad arguments, a refused setup), or was
+    # never called, reads as closed through these: __del__, __repr__ and
+    # close() never meet a missing attribute.
+    _ring = _NULL
+    _addr = 0  # the ring's address for ringkit._vector; 0 once closed
+    _on_close: Optional[Callable[[], None]] = None
+
     def __init__(self, entries: int = 256, *, capacity: int = 0, cq_entries: int = 0,
                  sqpoll: bool = False, sq_thread_idle_ms: int = 0,
                  single_issuer: bool = False, defer_taskrun: bool = False,
                  coop_taskrun: bool = False, clamp: bool = False,
                  msg_target: bool = False, fallback: bool = False,
                  no_fallback: bool = False, reap_batch: int = _REAP_BATCH):
-        self._ring = _NULL
-        self._addr = 0  # the ring's address for ringkit._vector; 0 once closed
-        self._pins: Dict[int, Any] = {}
-        # Called once the ring is closed (ringkit.aio finishes its waiters).
-        self._on_close: Optional[Callable[[], None]] = None
-        # Regions this ring's ops or registrations use: kept alive until the
-        # C library says they are idle (rk_region_busy), pruned lazily.
-        self._regions: Dict[Region, None] = {}
+        """Creates the ring. Raises InvalidSetup (a ValueError and an OSError,
+        EINVAL) naming the argument at fault and its range, or an unknown
+        RINGKIT_BACKEND; with no_fallback=True, the OSError of a refused
+        io_uring (PermissionError, ...); TypeError for a size that is no int."""
+        sizes = [_size_arg(name, value) for name, value in
+                 (("entries", entries), ("cq_entries", cq_entries), ("capacity", capacity),
+                  ("sq_thread_idle_ms", sq_thread_idle_ms))]
+        reap_batch = _size_arg("reap_batch", reap_batch)
+        if reap_batch < 1:
+            raise ValueError("reap_batch must be >= 1, got %r" % reap_batch)
         flags = ((lib.RK_RING_SQPOLL if sqpoll else 0)
                  | (lib.RK_RING_SINGLE_ISSUER if single_issuer else 0)
                  | (lib.RK_RING_DEFER_TASKRUN if defer_taskrun else 0)
@@ -198,29 +215,35 @@ class Ring:
                  | (lib.RK_RING_MSG_TARGET if msg_target else 0)
                  | (lib.RK_RING_FALLBACK if fallback else 0)
                  | (lib.RK_RING_NO_FALLBACK if no_fallback else 0))
-        if reap_batch < 1:
-            raise ValueError("reap_batch must be >= 1")
-        out = ffi.new("rk_ring **")
+        # Everything that can fail in Python comes before the ring exists,
+        # so a failed __init__ never leaves one behind for __del__.
         try:
-            r = lib.rk_ring_create_ex(entries, flags, cq_entries, capacity,
-                                      sq_thread_idle_ms, out)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
+            cqes = ffi.new("rk_cqe[]", reap_batch)
+        except OverflowError:
+            raise ValueError("reap_batch too large: %r" % reap_batch) from None
+        cqview = memoryview(ffi.buffer(cqes))
+        ids = ffi.new("int64_t[]", 64)
+        pid = os.getpid()
+        out = ffi.new("rk_ring **")
+        if clamp:  # clamps what the kernel cannot take, and so what C cannot
+            sizes[0], sizes[1] = min(sizes[0], 0xFFFFFFFF), min(sizes[1], 0xFFFFFFFF)
+        if all(0 <= v <= 0xFFFFFFFF for v in sizes):
+            r = lib.rk_ring_create_ex(sizes[0], flags, sizes[1], sizes[2], sizes[3], out)
+        else:
+            r = -errno.EINVAL  # not even a uint32_t: the C library words why
         if r < 0:
-            if r == -errno.EINVAL and fallback and no_fallback:
-                raise ValueError("fallback and no_fallback exclude each other")
-            if r == -errno.EINVAL:
-                raise InvalidSetup(errno.EINVAL, "invalid ring sizes or setup mode: entries %r, "
-                                   "cq_entries %r, capacity %r: %s"
-                                   % (entries, cq_entries, capacity, strerror(r)))
-            raise setup_error(r)
-        self._ring = out[0]
-        self._pid = os.getpid()
-        self._addr = int(ffi.cast("uintptr_t", self._ring))
-        self._cqes = ffi.new("rk_cqe[]", reap_batch)
-        self._cqview = memoryview(ffi.buffer(self._cqes))
+            raise create_error(r, sizes[0], flags, sizes[1], sizes[2], sizes[3])
+        self._pins: Dict[int, Any] = {}
+        # Regions this ring's ops or registrations use: kept alive until the
+        # C library says they are idle (rk_region_busy), pruned lazily.
+        self._regions = {}
+        self._pid = pid
+        self._cqes = cqes
+        self._cqview = cqview
         self._reap_max = reap_batch
-        self._ids = ffi.new("int64_t[]", 64)
+        self._ids = ids
+        self._ring = out[0]
+        self._addr = int(ffi.cast("uintptr_t", self._ring))
 
     # -- lifetime ---------------------------------------------------------
 
