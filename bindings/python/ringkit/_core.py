@@ -21,7 +21,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _sockaddr, _statx, _vector
-from ._errors import create_error, error, setup_error, strerror
+from ._errors import create_error, error, prep_error, setup_error, strerror
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -309,9 +309,17 @@ class Ring:
             raise setup_error(r)
         raise error(r)
 
+    def _prep_fail(self, r: int):
+        # An op the C library would not queue. Its EBUSY means the op table
+        # is full, which rk_strerror explains (reap first): a bare
+        # "Device or resource busy" does not say what to do.
+        if r == -errno.EBUSY and self._ring:
+            raise prep_error(r)
+        self._fail(r)
+
     def _pin(self, r: int, obj) -> int:
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         self._pins[r] = obj
         return r
 
@@ -526,7 +534,7 @@ class Ring:
                     else:
                         own[ids[i]] = obj
         if r < n:
-            err = error(batch._ids[r])
+            err = prep_error(batch._ids[r])
             err.index = r
             err.ids = ids
             batch.clear()
@@ -543,7 +551,7 @@ class Ring:
             r = lib.rk_prep_nop(self._ring, flags)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        return r if r >= 0 else self._fail(r)
+        return r if r >= 0 else self._prep_fail(r)
 
     def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
              flags: int = 0) -> int:
@@ -563,7 +571,7 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         self._pins[r] = pin
         return r
 
@@ -582,7 +590,7 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         self._pins[r] = pin
         return r
 
@@ -630,7 +638,7 @@ class Ring:
             if r == -errno.EINVAL and self._ring:
                 raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
                                  % (chunk, n, region.chunk_size))
-            self._fail(r)
+            self._prep_fail(r)
         if region not in self._regions:
             self._use(region)
         if fd.__class__ is not int:
@@ -677,7 +685,7 @@ class Ring:
         if k and region not in self._regions:
             self._use(region)
         if k < len(chunks):
-            err = error(int(ids[k]))
+            err = prep_error(int(ids[k]))
             err.ids = [int(i) for i in ids[:k]]
             raise err
         return k
@@ -735,7 +743,7 @@ class Ring:
             if not fd_is_int:
                 self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
         if k < n:
-            err = error(out[k]) if self._ring else ValueError("ring is closed")
+            err = prep_error(out[k]) if self._ring else ValueError("ring is closed")
             err.ids = ffi.unpack(out, k)
             raise err
         return k if ids is not None else ffi.unpack(out, k)
@@ -752,7 +760,7 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         if fd.__class__ is not int:
             self._pins[r] = fd
         return r
@@ -762,7 +770,7 @@ class Ring:
             r = prep(self._ring, *args)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        return r if r >= 0 else self._fail(r)
+        return r if r >= 0 else self._prep_fail(r)
 
     def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD, flags: int = 0) -> int:

@@ -13,6 +13,15 @@ def error(res: int) -> OSError:
     return OSError(-res, os.strerror(-res))
 
 
+def prep_error(res: int) -> OSError:
+    """As error(), for an op the C library refused to queue: there EBUSY
+    means the op table (or its storage for paths and iovecs) is full, and
+    the C library's words for it (rk_strerror) say to reap first."""
+    if res == -errno.EBUSY:
+        return OSError(errno.EBUSY, strerror(res))
+    return error(res)
+
+
 class InvalidSetup(OSError, ValueError):
     """EINVAL from ring setup: the sizes are out of range, or the kernel lacks
     a requested setup mode. A ValueError (bad arguments) that is also the
