@@ -123,6 +123,36 @@ def test_path_too_long(ring):
     with pytest.raises(OSError) as e:
         ring.openat("a" * 5000)
     assert e.value.errno == errno.ENAMETOOLONG
+    assert e.value.filename == "a" * 5000
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda r, p: r.openat(p), 1), (lambda r, p: r.openat2(p), 1),
+    (lambda r, p: r.statx(p, bytearray(256)), 1), (lambda r, p: r.unlinkat(p), 1),
+    (lambda r, p: r.mkdirat(p), 1), (lambda r, p: r.openat_direct(p), 1),
+    (lambda r, p: r.renameat(p, "b"), 2), (lambda r, p: r.linkat(p, "b"), 2),
+    (lambda r, p: r.symlinkat(p, "b"), 2),
+])
+def test_path_ops_refused_at_prep_name_their_files(ring, call, names):
+    # The prep's OSError carries the path(s) as os's calls do.
+    long = "a" * 5000
+    ring.register_files(2)  # for openat_direct
+    with pytest.raises(OSError) as e:
+        call(ring, long)
+    ring.unregister_files()
+    assert e.value.errno == errno.ENAMETOOLONG
+    assert e.value.filename == long
+    assert e.value.filename2 == ("b" if names == 2 else None)
+
+
+def test_batch_openat_refused_names_its_file(ring):
+    batch = ringkit.Batch(2)
+    batch.nop()
+    batch.openat("a" * 5000)
+    with pytest.raises(OSError) as e:
+        ring.submit_batch(batch)
+    assert e.value.index == 1 and e.value.filename == "a" * 5000
+    ring.reap(wait=1, timeout=5)
 
 
 def test_stale_cancel_never_touches_new_tenant(ring):

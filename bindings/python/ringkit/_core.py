@@ -21,7 +21,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _sockaddr, _statx, _vector
-from ._errors import create_error, error, prep_error, setup_error, strerror
+from ._errors import create_error, error, paths, prep_error, setup_error, strerror
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -537,8 +537,10 @@ class Ring:
             err = prep_error(batch._ids[r])
             err.index = r
             err.ids = ids
+            path = batch._paths.get(r)
             batch.clear()
-            raise err
+            with paths(path):
+                raise err
         if clear:
             batch.clear()
         return ids
@@ -775,12 +777,15 @@ class Ring:
     def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
         """openat(2); the completion's result is the new fd. `path` is copied."""
-        return self._call(lib.rk_prep_openat, dir_fd, _path(path), oflags, mode, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_openat, dir_fd, _path(path), oflags, mode, flags)
 
     def openat2(self, path, oflags: int = os.O_RDONLY, mode: int = 0, resolve: int = 0, *,
                 dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
         """openat2(2) with RESOLVE_* bits."""
-        return self._call(lib.rk_prep_openat2, dir_fd, _path(path), oflags, mode, resolve, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_openat2, dir_fd, _path(path), oflags, mode, resolve,
+                              flags)
 
     def close_fd(self, fd: int, *, flags: int = 0) -> int:
         """close(2) of fd through the ring."""
@@ -793,34 +798,41 @@ class Ring:
         cbuf = _wbuf(buf)
         if len(cbuf) < _statx.SIZE:
             raise ValueError("statx buffer must be at least %d bytes" % _statx.SIZE)
-        try:
-            r = lib.rk_prep_statx(self._ring, dir_fd, _path(path), at_flags, mask, cbuf, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, cbuf)
+        with paths(path):
+            try:
+                r = lib.rk_prep_statx(self._ring, dir_fd, _path(path), at_flags, mask, cbuf,
+                                      flags)
+            except OverflowError as e:
+                raise ValueError(str(e)) from None
+            return self._pin(r, cbuf)
 
     def unlinkat(self, path, *, at_flags: int = 0, dir_fd: int = AT_FDCWD,
                  flags: int = 0) -> int:
-        return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
 
     def mkdirat(self, path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD,
                 flags: int = 0) -> int:
-        return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
 
     def renameat(self, old, new, *, rename_flags: int = 0, old_dir_fd: int = AT_FDCWD,
                  new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
-                          _path(new), rename_flags, flags)
+        with paths(old, new):
+            return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
+                              _path(new), rename_flags, flags)
 
     def linkat(self, old, new, *, at_flags: int = 0, old_dir_fd: int = AT_FDCWD,
                new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
-                          _path(new), at_flags, flags)
+        with paths(old, new):
+            return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
+                              _path(new), at_flags, flags)
 
     def symlinkat(self, target, linkpath, *, new_dir_fd: int = AT_FDCWD,
                   flags: int = 0) -> int:
-        return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd, _path(linkpath),
-                          flags)
+        with paths(target, linkpath):
+            return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd,
+                              _path(linkpath), flags)
 
     def fallocate(self, fd, offset: int, length: int, *, mode: int = 0,
                   flags: int = 0) -> int:
@@ -1022,8 +1034,9 @@ class Ring:
                       flags: int = 0) -> int:
         """openat into a file-table slot (result: the slot with
         FILE_INDEX_ALLOC, else 0). Use the slot with flags=FIXED_FILE."""
-        return self._call(lib.rk_prep_openat_direct, dir_fd, _path(path), oflags, mode,
-                          file_index, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_openat_direct, dir_fd, _path(path), oflags, mode,
+                              file_index, flags)
 
     def accept_direct(self, fd, *, file_index: int = FILE_INDEX_ALLOC, accept_flags: int = 0,
                       flags: int = 0) -> int:
@@ -1172,6 +1185,7 @@ class Batch:
         self._cap = capacity
         self._n = 0
         self._pins: Dict[int, Any] = {}
+        self._paths: Dict[int, Any] = {}  # an op's path, for its error's filename
 
     def __len__(self) -> int:
         return self._n
@@ -1179,6 +1193,7 @@ class Batch:
     def clear(self) -> None:
         self._n = 0
         self._pins = {}
+        self._paths = {}
 
     def _add(self, op: int, flags: int, pin=None, **fields) -> None:
         i = self._n
@@ -1241,6 +1256,7 @@ class Batch:
         cpath = ffi.new("char[]", _path(path))
         self._add(lib.RK_OP_OPENAT, flags, cpath, fd=dir_fd,
                   addr=int(ffi.cast("uintptr_t", cpath)), arg1=oflags, arg2=mode)
+        self._paths[self._n - 1] = path
 
     def close_fd(self, fd: int, *, flags: int = 0) -> None:
         self._add(lib.RK_OP_CLOSE, flags, fd=fd)

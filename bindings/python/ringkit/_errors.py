@@ -22,6 +22,36 @@ def prep_error(res: int) -> OSError:
     return error(res)
 
 
+class paths:
+    """``with paths(path[, path2]):`` an OSError raised inside, by a prep or
+    an awaited completion, carries filename (and filename2, for two-path
+    ops) as os.open and os.rename set them, unless it has one already. The
+    one place every path op of Ring and ringkit.aio names its files."""
+
+    __slots__ = ("path", "path2")
+
+    def __init__(self, path, path2=None):
+        self.path = path
+        self.path2 = path2
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, OSError) and exc.filename is None and self.path is not None:
+            exc.filename = _fspath(self.path)
+            if self.path2 is not None:
+                exc.filename2 = _fspath(self.path2)
+        return False
+
+
+def _fspath(p):
+    try:
+        return os.fspath(p)
+    except TypeError:
+        return p
+
+
 class InvalidSetup(OSError, ValueError):
     """EINVAL from ring setup: the sizes are out of range, or the kernel lacks
     a requested setup mode. A ValueError (bad arguments) that is also the

@@ -47,7 +47,7 @@ from typing import AsyncIterator, Awaitable, Callable, Dict, Optional, Sequence,
 from . import _aiosend, _aioloop, _sockaddr, _statx
 from ._core import _MSG_VALUE_MASK, AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, RecvMsg, Ring
 from ._aiosend import close_quietly as _close_quietly
-from ._errors import error
+from ._errors import error, paths as _paths
 from ._region import Region
 from ._ringkit import ffi as _ffi, lib as _lib
 
@@ -405,8 +405,9 @@ async def open(path, flags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD) -> int:
     """openat(2); returns the fd (closed again if the task is cancelled)."""
     r = ring()
-    return await r.op(r.ring.openat, path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd,
-                      fd_result=True)
+    with _paths(path):
+        return await r.op(r.ring.openat, path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd,
+                          fd_result=True)
 
 
 async def close_fd(fd: int) -> None:
@@ -428,7 +429,8 @@ async def statx(path, *, mask: int = 0x7FF, at_flags: int = 0,
                 dir_fd: int = AT_FDCWD) -> _statx.Statx:
     buf = bytearray(_statx.SIZE)
     r = ring()
-    await r.op(r.ring.statx, path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd)
+    with _paths(path):
+        await r.op(r.ring.statx, path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd)
     return _statx.parse(buf)
 
 
@@ -439,27 +441,32 @@ async def fsync(fd, *, datasync: bool = False) -> None:
 
 async def unlink(path, *, dir_fd: int = AT_FDCWD, rmdir: bool = False) -> None:
     r = ring()
-    await r.op(r.ring.unlinkat, path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd)
+    with _paths(path):
+        await r.op(r.ring.unlinkat, path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd)
 
 
 async def mkdir(path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD) -> None:
     r = ring()
-    await r.op(r.ring.mkdirat, path, mode, dir_fd=dir_fd)
+    with _paths(path):
+        await r.op(r.ring.mkdirat, path, mode, dir_fd=dir_fd)
 
 
 async def rename(old, new, *, rename_flags: int = 0) -> None:
     r = ring()
-    await r.op(r.ring.renameat, old, new, rename_flags=rename_flags)
+    with _paths(old, new):
+        await r.op(r.ring.renameat, old, new, rename_flags=rename_flags)
 
 
 async def link(old, new) -> None:
     r = ring()
-    await r.op(r.ring.linkat, old, new)
+    with _paths(old, new):
+        await r.op(r.ring.linkat, old, new)
 
 
 async def symlink(target, linkpath) -> None:
     r = ring()
-    await r.op(r.ring.symlinkat, target, linkpath)
+    with _paths(target, linkpath):
+        await r.op(r.ring.symlinkat, target, linkpath)
 
 
 async def fallocate(fd, offset: int, length: int, mode: int = 0) -> None:
