@@ -249,6 +249,7 @@ class Ring:
 
     @property
     def closed(self) -> bool:
+        """Whether close() has run (or __init__ failed)."""
         return not self._ring
 
     def close(self) -> None:
@@ -365,12 +366,17 @@ class Ring:
         return {name: out[i] for i, name in enumerate(self._STATS[:n])}
 
     def register_eventfd(self, fd: int, *, async_only: bool = False) -> None:
+        """Has the kernel signal eventfd `fd` for each completion (async_only: only those that
+        did not complete inline). Returns None; OSError(EBUSY) when one is registered
+        already."""
         r = lib.rk_ring_register_eventfd(self._ring, fd,
                                          lib.RK_EVENTFD_ASYNC if async_only else 0)
         if r < 0:
             self._fail(r)
 
     def unregister_eventfd(self) -> None:
+        """Stops signalling the eventfd register_eventfd() set. Returns None; OSError(ENXIO)
+        when none is registered."""
         r = lib.rk_ring_unregister_eventfd(self._ring)
         if r < 0:
             self._fail(r)
@@ -549,6 +555,8 @@ class Ring:
     # Each returns the new op's id. flags: RK_LINK, RK_DRAIN, ... (ints).
 
     def nop(self, flags: int = 0) -> int:
+        """Queues an op that does nothing and completes with 0. Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         try:
             r = lib.rk_prep_nop(self._ring, flags)
         except OverflowError as e:
@@ -752,6 +760,9 @@ class Ring:
 
     def fsync(self, fd, *, datasync: bool = False, offset: int = 0, length: int = 0,
               flags: int = 0) -> int:
+        """fsync(2) of fd (datasync: fdatasync), the range offset..+length (0: the whole file).
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued."""
         prep = lib.rk_prep_fdatasync if datasync else lib.rk_prep_fsync
         return self._simple(prep, fd, (offset, length, flags))
 
@@ -808,46 +819,68 @@ class Ring:
 
     def unlinkat(self, path, *, at_flags: int = 0, dir_fd: int = AT_FDCWD,
                  flags: int = 0) -> int:
+        """unlinkat(2) of path (at_flags=AT_REMOVEDIR removes a directory); the path is copied.
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued. A refusal here carries filename."""
         with paths(path):
             return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
 
     def mkdirat(self, path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD,
                 flags: int = 0) -> int:
+        """mkdirat(2) of path with mode; the path is copied. Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         with paths(path):
             return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
 
     def renameat(self, old, new, *, rename_flags: int = 0, old_dir_fd: int = AT_FDCWD,
                  new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        """renameat2(2) of old to new (rename_flags: RENAME_NOREPLACE, ...); both paths are
+        copied. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
+        cannot be queued."""
         with paths(old, new):
             return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
                               _path(new), rename_flags, flags)
 
     def linkat(self, old, new, *, at_flags: int = 0, old_dir_fd: int = AT_FDCWD,
                new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
+        """linkat(2): a hard link new to old; both paths are copied. Returns the op's id;
+        OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         with paths(old, new):
             return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
                               _path(new), at_flags, flags)
 
     def symlinkat(self, target, linkpath, *, new_dir_fd: int = AT_FDCWD,
                   flags: int = 0) -> int:
+        """symlinkat(2): a symbolic link linkpath to target; both are copied. Returns the op's
+        id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         with paths(target, linkpath):
             return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd,
                               _path(linkpath), flags)
 
     def fallocate(self, fd, offset: int, length: int, *, mode: int = 0,
                   flags: int = 0) -> int:
+        """fallocate(2) of offset..+length with mode (FALLOC_FL_*). Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_fallocate, fd, (mode, offset, length, flags))
 
     def fadvise(self, fd, offset: int, length: int, advice: int, *, flags: int = 0) -> int:
+        """posix_fadvise(2) of offset..+length (POSIX_FADV_*). Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_fadvise, fd, (offset, length, advice, flags))
 
     def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, *,
                splice_flags: int = 0, flags: int = 0) -> int:
+        """splice(2) of nbytes from fd_in at off_in to fd_out at off_out (-1: the current
+        position; one of the two must be a pipe). The result is the byte count. Returns the
+        op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._call(lib.rk_prep_splice, fd_in, off_in, fd_out, off_out, nbytes,
                           splice_flags, flags)
 
     def tee(self, fd_in: int, fd_out: int, nbytes: int, *, splice_flags: int = 0,
             flags: int = 0) -> int:
+        """tee(2): duplicates nbytes from pipe fd_in into pipe fd_out. The result is the byte
+        count. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot
+        be queued."""
         return self._call(lib.rk_prep_tee, fd_in, fd_out, nbytes, splice_flags, flags)
 
     def poll_add(self, fd, mask: int, *, flags: int = 0) -> int:
@@ -859,6 +892,9 @@ class Ring:
         return self._simple(lib.rk_prep_poll_multishot, fd, (mask, flags))
 
     def poll_remove(self, target: int, *, flags: int = 0) -> int:
+        """Removes the poll op `target`: it completes with -ECANCELED, this op with 0 or
+        -ENOENT. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
+        cannot be queued."""
         return self._call(lib.rk_prep_poll_remove, target, flags)
 
     def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
@@ -868,6 +904,9 @@ class Ring:
                           flags)
 
     def timeout_remove(self, target: int, *, flags: int = 0) -> int:
+        """Removes the timeout op `target`: it completes with -ECANCELED, this op with 0 or
+        -ENOENT. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
+        cannot be queued."""
         return self._call(lib.rk_prep_timeout_remove, target, flags)
 
     def link_timeout(self, seconds: float, *, timeout_flags: int = 0, flags: int = 0) -> int:
@@ -892,9 +931,13 @@ class Ring:
         return self._simple(lib.rk_prep_bind, fd, (raw, len(raw), flags))
 
     def listen(self, fd, backlog: int = 128, *, flags: int = 0) -> int:
+        """listen(2) on a bound socket. Returns the op's id; OSError (EBUSY: op table full,
+        EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_listen, fd, (backlog, flags))
 
     def connect(self, fd, address, *, flags: int = 0) -> int:
+        """connect(2) to (host, port) or an AF_UNIX path; the address is copied. Returns the
+        op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         raw = _sockaddr.encode(address)
         return self._simple(lib.rk_prep_connect, fd, (raw, len(raw), flags))
 
@@ -921,6 +964,9 @@ class Ring:
 
     def send(self, fd, data, *, msg_flags: int = 0, length: Optional[int] = None,
              flags: int = 0) -> int:
+        """send(2) of `data` (any buffer, held until the completion; its first `length` bytes).
+        The result is the byte count (may be short). Returns the op's id; OSError (EBUSY: op
+        table full, EBADF, ...) when it cannot be queued."""
         cbuf = _from_buffer(_BYTES, data)
         n = len(cbuf) if length is None else _length(length, cbuf)
         fdn = fd if fd.__class__ is int else _fileno(fd)
@@ -932,6 +978,9 @@ class Ring:
 
     def recv(self, fd, buf, *, msg_flags: int = 0, length: Optional[int] = None,
              flags: int = 0) -> int:
+        """recv(2) into `buf` (writable buffer, held until the completion). The result is the
+        byte count, 0 at end of stream. Returns the op's id; OSError (EBUSY: op table full,
+        EBADF, ...) when it cannot be queued."""
         cbuf = _wbuf(buf)
         n = len(cbuf) if length is None else _length(length, cbuf)
         fdn = fd if fd.__class__ is int else _fileno(fd)
@@ -942,6 +991,8 @@ class Ring:
         return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
 
     def shutdown(self, fd, how: int, *, flags: int = 0) -> int:
+        """shutdown(2) of a socket (how: socket.SHUT_RD/WR/RDWR). Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_shutdown, fd, (how, flags))
 
     # -- messages and zero-copy ------------------------------------------
@@ -1020,6 +1071,8 @@ class Ring:
         return self._ring_call(lib.rk_ring_update_files, offset, fds or _NULL, len(fds))
 
     def unregister_files(self) -> None:
+        """Removes the ring's file table (register_files). Returns None; OSError(ENXIO) when it
+        has none."""
         self._ring_call(lib.rk_ring_unregister_files)
 
     def _ring_call(self, fn, *args) -> int:
@@ -1040,16 +1093,27 @@ class Ring:
 
     def accept_direct(self, fd, *, file_index: int = FILE_INDEX_ALLOC, accept_flags: int = 0,
                       flags: int = 0) -> int:
+        """accept into a file-table slot (result: the slot with FILE_INDEX_ALLOC, else 0).
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued."""
         return self._simple(lib.rk_prep_accept_direct, fd, (file_index, accept_flags, flags))
 
     def accept_multishot_direct(self, fd, *, accept_flags: int = 0, flags: int = 0) -> int:
+        """Multishot accept into free file-table slots: one completion (the slot, CQE_F_MORE)
+        per connection. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when
+        it cannot be queued."""
         return self._simple(lib.rk_prep_accept_multishot_direct, fd, (accept_flags, flags))
 
     def socket_direct(self, domain: int, type: int, protocol: int = 0, *,
                       file_index: int = FILE_INDEX_ALLOC, flags: int = 0) -> int:
+        """socket(2) into a file-table slot (result: the slot with FILE_INDEX_ALLOC, else 0).
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued."""
         return self._call(lib.rk_prep_socket_direct, domain, type, protocol, file_index, flags)
 
     def close_fixed(self, slot: int, *, flags: int = 0) -> int:
+        """Closes a file-table slot. Returns the op's id; OSError (EBUSY: op table full, EBADF,
+        ...) when it cannot be queued."""
         return self._call(lib.rk_prep_close_fixed, slot, flags)
 
     def fixed_fd_install(self, slot: int, *, cloexec: bool = True, flags: int = 0) -> int:
@@ -1071,6 +1135,8 @@ class Ring:
         self._region_call(lib.rk_ring_recycle_chunk, region, chunk)
 
     def unprovide_region(self, region: Region) -> None:
+        """Takes the region's chunks back from the kernel (provide_region).
+        Returns None; OSError(ENOENT) when it is not provided."""
         self._region_call(lib.rk_ring_unprovide_region, region)
 
     def recv_select(self, fd, group: int, *, length: int = 0, msg_flags: int = 0,
@@ -1093,6 +1159,8 @@ class Ring:
         self._use(region)
 
     def unregister_region(self, region: Region) -> None:
+        """Unregisters a region registered with register_region. Returns
+        None; OSError(ENOENT) when it is not registered."""
         self._region_call(lib.rk_ring_unregister_region, region)
 
     def _region_call(self, fn, region, *args):
@@ -1124,7 +1192,8 @@ class RecvMsg:
     caller's to close). At most fds_cap descriptors are taken; the core
     closes any beyond that and reports MSG_CTRUNC."""
 
-    __slots__ = ("_name", "_out", "fds_cap")
+    __slots__ = {"_name": None, "_out": None,
+                 "fds_cap": "At most this many descriptors are taken from a message."}
 
     def __init__(self, fds_cap: int = 0, name_cap: int = _sockaddr.SOCKADDR_MAX):
         if not 0 <= fds_cap <= lib.RK_MSG_FDS_MAX:
@@ -1137,6 +1206,7 @@ class RecvMsg:
 
     @property
     def address(self):
+        """The source address (decoded), or None when there was none."""
         n = self._out[lib.RK_MSG_NAMELEN]
         if n <= 0:
             return None
@@ -1147,10 +1217,12 @@ class RecvMsg:
 
     @property
     def flags(self) -> int:
+        """The msg flags recvmsg returned (MSG_TRUNC, MSG_CTRUNC, ...)."""
         return self._out[lib.RK_MSG_FLAGS]
 
     @property
     def fds(self) -> List[int]:
+        """The descriptors received (SCM_RIGHTS): the caller's to close."""
         n = self._out[lib.RK_MSG_NFDS]
         return [self._out[lib.RK_MSG_FDS + i] for i in range(n)]
 
@@ -1191,6 +1263,7 @@ class Batch:
         return self._n
 
     def clear(self) -> None:
+        """Forgets every op added so far (and what they held)."""
         self._n = 0
         self._pins = {}
         self._paths = {}
@@ -1212,6 +1285,7 @@ class Batch:
         self._n = i + 1
 
     def nop(self, flags: int = 0) -> None:
+        """Adds a nop. ValueError when the batch is full; so do the others."""
         self._add(lib.RK_OP_NOP, flags)
 
     def _rw(self, op, fd, buf, offset, length, flags, writable):
@@ -1223,10 +1297,12 @@ class Batch:
 
     def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
              flags: int = 0) -> None:
+        """Adds a read into `buf` (writable buffer) at offset, as Ring.read."""
         self._rw(lib.RK_OP_READ, fd, buf, offset, length, flags, True)
 
     def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
               flags: int = 0) -> None:
+        """Adds a write of `data` at offset, as Ring.write."""
         self._rw(lib.RK_OP_WRITE, fd, data, offset, length, flags, False)
 
     def _chunk(self, op, fd, region, chunk, offset, length, flags):
@@ -1240,18 +1316,22 @@ class Batch:
 
     def read_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
                    length: Optional[int] = None, flags: int = 0) -> None:
+        """Adds a read into a region chunk, as Ring.read_chunk (int fd only)."""
         self._chunk(lib.RK_OP_READ_CHUNK, fd, region, chunk, offset, length, flags)
 
     def write_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
                     length: Optional[int] = None, flags: int = 0) -> None:
+        """Adds a write of a region chunk, as Ring.write_chunk (int fd only)."""
         self._chunk(lib.RK_OP_WRITE_CHUNK, fd, region, chunk, offset, length, flags)
 
     def fsync(self, fd: int, *, datasync: bool = False, flags: int = 0) -> None:
+        """Adds an fsync (datasync: fdatasync) of fd."""
         self._add(lib.RK_OP_FDATASYNC if datasync else lib.RK_OP_FSYNC, flags,
                   fd=fd, len=0, off=0)
 
     def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD, flags: int = 0) -> None:
+        """Adds an openat of path, as Ring.openat; its refusal by submit_batch carries filename."""
         # The path only has to live until the prep copies it: the batch holds it.
         cpath = ffi.new("char[]", _path(path))
         self._add(lib.RK_OP_OPENAT, flags, cpath, fd=dir_fd,
@@ -1259,14 +1339,17 @@ class Batch:
         self._paths[self._n - 1] = path
 
     def close_fd(self, fd: int, *, flags: int = 0) -> None:
+        """Adds a close(2) of fd."""
         self._add(lib.RK_OP_CLOSE, flags, fd=fd)
 
     def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
                 flags: int = 0) -> None:
+        """Adds a timeout, as Ring.timeout."""
         self._add(lib.RK_OP_TIMEOUT, flags, off=_seconds_to_ns(seconds), len=count,
                   arg1=timeout_flags)
 
     def cancel(self, target: int, *, flags: int = 0) -> None:
+        """Adds a cancel of op `target`, as Ring.cancel; ValueError for a negative id."""
         if target < 0:
             raise ValueError("op ids are >= 0")
         self._add(lib.RK_OP_CANCEL, flags, addr=target)

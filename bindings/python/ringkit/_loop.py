@@ -217,6 +217,7 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def new_event_loop() -> EventLoop:
+    """A new ringkit EventLoop (asyncio's Unix loop waiting in a ring)."""
     return EventLoop()
 
 
