@@ -251,6 +251,19 @@ RK_API int rk_ring_create(uint32_t entries, uint32_t flags, rk_ring **out);
 RK_API int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries,
                              uint32_t capacity, uint32_t sq_thread_idle_ms, rk_ring **out);
 
+/* The words for an error rk_ring_create_ex returned for these arguments: the
+ * cause that applies, first. -EINVAL names the argument at fault and its
+ * valid range (entries, cq_entries, capacity, sq_thread_idle_ms, the flags)
+ * or an unknown RINGKIT_BACKEND value; where the fallback was forbidden (by
+ * RK_RING_NO_FALLBACK or RINGKIT_BACKEND=uring) the refusal of io_uring and
+ * which of the two forbade the fallback; else rk_strerror(err). The sizes
+ * are int64_t so that a binding can ask about a value it could not pass (a
+ * negative size). Reads RINGKIT_BACKEND as rk_ring_create_ex does. Static,
+ * thread-safe, never NULL. */
+RK_API const char *rk_ring_create_strerror(int err, int64_t entries, uint32_t flags,
+                                           int64_t cq_entries, int64_t capacity,
+                                           int64_t sq_thread_idle_ms);
+
 /* Closes a ring. Ops never handed to the kernel are dropped; every op in the
  * kernel is cancelled and the call waits (up to about 10 s) until the kernel is
  * done with all of them. Their completions are not delivered; an fd that a

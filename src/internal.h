@@ -31,7 +31,7 @@
 
 #define RK_NONE UINT32_MAX
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
-#define RK_MAX_CAPACITY (1u << 24)
+#define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
 
 /* Per-op storage: small paths, iovec arrays and timespecs fit inline in the

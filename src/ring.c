@@ -4,6 +4,7 @@
  * src/fallback/); this file validates arguments and dispatches.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,10 @@ static void watch_forks(void)
                        RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET | \
                        RK_RING_FALLBACK | RK_RING_NO_FALLBACK)
 
-/* io_uring_setup's limits (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES). */
-#define RK_MAX_SQ_ENTRIES 32768u
-#define RK_MAX_CQ_ENTRIES (2 * RK_MAX_SQ_ENTRIES)
+/* io_uring_setup's limits (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES, twice
+ * the SQ's); plain decimals, as refusal() quotes them. */
+#define RK_MAX_SQ_ENTRIES 32768
+#define RK_MAX_CQ_ENTRIES 65536
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -65,6 +67,19 @@ int rk__ring_sizes(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32
 
 enum choice { AUTO, URING_ONLY, FALLBACK_ONLY };
 
+/* RINGKIT_BACKEND's choice, or -EINVAL for a value it does not know. */
+static int env_choice(void)
+{
+	const char *env = getenv("RINGKIT_BACKEND");
+	if (!env || !env[0] || strcmp(env, "auto") == 0)
+		return AUTO;
+	if (strcmp(env, "uring") == 0 || strcmp(env, "io_uring") == 0)
+		return URING_ONLY;
+	if (strcmp(env, "fallback") == 0)
+		return FALLBACK_ONLY;
+	return -EINVAL; /* a misspelt kill switch must not pass unnoticed */
+}
+
 /* Create flags first (the program knows what it needs), then the
  * RINGKIT_BACKEND environment variable (the operator's switch), then
  * io_uring with the fallback when setup is refused. */
@@ -76,14 +91,91 @@ static int backend_choice(uint32_t flags)
 		return FALLBACK_ONLY;
 	if (flags & RK_RING_NO_FALLBACK)
 		return URING_ONLY;
-	const char *env = getenv("RINGKIT_BACKEND");
-	if (!env || !env[0] || strcmp(env, "auto") == 0)
-		return AUTO;
-	if (strcmp(env, "uring") == 0 || strcmp(env, "io_uring") == 0)
-		return URING_ONLY;
-	if (strcmp(env, "fallback") == 0)
-		return FALLBACK_ONLY;
-	return -EINVAL; /* a misspelt kill switch must not pass unnoticed */
+	return env_choice();
+}
+
+#define RK_STR_(x) #x
+#define RK_STR(x) RK_STR_(x)
+
+/* The first reason rk_ring_create_ex refuses these arguments itself, before
+ * any backend is tried, in words; NULL when it takes them. The sizes are
+ * int64_t so that rk_ring_create_strerror can explain what a binding could
+ * not even pass (a negative size). The one list of these checks: the create
+ * call and its explanation cannot drift apart. */
+static const char *refusal(int64_t entries, uint32_t flags, int64_t cq_entries,
+                           int64_t capacity, int64_t sq_thread_idle_ms)
+{
+	int clamp = (flags & RK_RING_CLAMP) != 0;
+	if (flags & ~RK_RING_FLAGS)
+		return "flags: unknown RK_RING_* bits";
+	if ((flags & RK_RING_FALLBACK) && (flags & RK_RING_NO_FALLBACK))
+		return "RK_RING_FALLBACK and RK_RING_NO_FALLBACK exclude each other";
+	if (backend_choice(flags) < 0)
+		return "RINGKIT_BACKEND must be auto, uring or fallback (or unset or empty: auto); "
+		       "it holds another value";
+	if (entries < 1 || entries > UINT32_MAX || (!clamp && entries > RK_MAX_SQ_ENTRIES))
+		return "entries must be 1.." RK_STR(RK_MAX_SQ_ENTRIES) " (larger values only "
+		       "with RK_RING_CLAMP, which clamps them to that)";
+	if (cq_entries < 0 || cq_entries > UINT32_MAX || (cq_entries && cq_entries < entries) ||
+	    (!clamp && cq_entries > RK_MAX_CQ_ENTRIES))
+		return "cq_entries must be 0 (twice the SQ) or from entries to "
+		       RK_STR(RK_MAX_CQ_ENTRIES) " (larger values only with RK_RING_CLAMP)";
+	if (capacity < 0 || capacity > RK_MAX_CAPACITY)
+		return "capacity must be 0 (4x the SQ) or at most " RK_STR(RK_MAX_CAPACITY)
+		       " op slots (less than the SQ size gives the SQ size)";
+	if (sq_thread_idle_ms < 0 || sq_thread_idle_ms > UINT32_MAX)
+		return "sq_thread_idle_ms must be 0 (the kernel's default) to 4294967295";
+	return NULL;
+}
+
+/* What io_uring_setup's errors mean where the fallback was forbidden, by
+ * the flag or by RINGKIT_BACKEND=uring: only what applies to a ring that
+ * could not be created (rk_strerror's words cover every context). */
+static const struct {
+	int err;
+	const char *flag, *env;
+} forbidden[] = {
+#define RK_EPERM_WHY "Operation not permitted: io_uring is refused here, by a seccomp filter " \
+	"such as a container runtime's default profile, or by sysctl " \
+	"kernel.io_uring_disabled (2 disables it, 1 allows only members of " \
+	"kernel.io_uring_group); allow io_uring for this process or run elsewhere. "
+#define RK_ENOSYS_WHY "Function not implemented: this kernel has no io_uring (too old, or " \
+	"built without CONFIG_IO_URING; ringkit's io_uring backend needs Linux 5.19 or newer). "
+	{EPERM, RK_EPERM_WHY "RK_RING_NO_FALLBACK forbade ringkit's fallback backend, which "
+	                     "would run the same API here",
+	 RK_EPERM_WHY "RINGKIT_BACKEND=uring forbade ringkit's fallback backend, which would "
+	              "run the same API here"},
+	{ENOSYS, RK_ENOSYS_WHY "RK_RING_NO_FALLBACK forbade ringkit's fallback backend, which "
+	                       "runs anywhere",
+	 RK_ENOSYS_WHY "RINGKIT_BACKEND=uring forbade ringkit's fallback backend, which runs "
+	               "anywhere"},
+	{EINVAL, "Invalid argument: this kernel's io_uring lacks a requested setup mode "
+	         "(SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN or COOP_TASKRUN), and "
+	         "RK_RING_NO_FALLBACK forbade ringkit's fallback backend, which accepts them",
+	 "Invalid argument: this kernel's io_uring lacks a requested setup mode (SQPOLL, "
+	 "SINGLE_ISSUER, DEFER_TASKRUN or COOP_TASKRUN), and RINGKIT_BACKEND=uring forbade "
+	 "ringkit's fallback backend, which accepts them"},
+#undef RK_EPERM_WHY
+#undef RK_ENOSYS_WHY
+};
+
+const char *rk_ring_create_strerror(int err, int64_t entries, uint32_t flags,
+                                    int64_t cq_entries, int64_t capacity,
+                                    int64_t sq_thread_idle_ms)
+{
+	if (err == -EINVAL || err == EINVAL) {
+		const char *why = refusal(entries, flags, cq_entries, capacity, sq_thread_idle_ms);
+		if (why)
+			return why;
+	}
+	if (backend_choice(flags) == URING_ONLY) {
+		int e = err < 0 && err != INT_MIN ? -err : err;
+		for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
+			if (forbidden[i].err == e)
+				return flags & RK_RING_NO_FALLBACK ? forbidden[i].flag
+				                                   : forbidden[i].env;
+	}
+	return rk_strerror(err);
 }
 
 int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t capacity,
@@ -92,11 +184,7 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (entries == 0 || (flags & ~RK_RING_FLAGS))
-		return -EINVAL;
-	if (cq_entries && cq_entries < entries)
-		return -EINVAL;
-	if (capacity > RK_MAX_CAPACITY)
+	if (refusal(entries, flags, cq_entries, capacity, sq_thread_idle_ms))
 		return -EINVAL;
 	int choice = backend_choice(flags);
 	if (choice < 0)

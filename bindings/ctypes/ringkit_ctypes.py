@@ -86,6 +86,7 @@ SIGNATURES = {
     "rk_constant_at": (i32, [u32, PTR, PTR]),
     "rk_ring_create": (i32, [u32, u32, PTR]),
     "rk_ring_create_ex": (i32, [u32, u32, u32, u32, u32, PTR]),
+    "rk_ring_create_strerror": (STR, [i32, i64, u32, i64, i64, i64]),
     "rk_ring_close": (i32, [RING]),
     "rk_ring_cancel_all": (i32, [RING]),
     "rk_ring_fd": (i32, [RING]),

@@ -636,18 +636,36 @@ static PyObject *waiter_repr(Waiter *w)
 }
 
 static PyMethodDef waiter_methods[] = {
-	{"result", (PyCFunction)waiter_result, METH_NOARGS, NULL},
-	{"exception", (PyCFunction)waiter_exception, METH_NOARGS, NULL},
-	{"done", (PyCFunction)waiter_done, METH_NOARGS, NULL},
-	{"cancelled", (PyCFunction)waiter_cancelled, METH_NOARGS, NULL},
-	{"get_loop", (PyCFunction)waiter_get_loop, METH_NOARGS, NULL},
+	{"result", (PyCFunction)waiter_result, METH_NOARGS,
+	 "result($self, /)\n--\n\nThe op's result; raises its OSError, CancelledError when "
+	 "cancelled, InvalidStateError while it is in flight."},
+	{"exception", (PyCFunction)waiter_exception, METH_NOARGS,
+	 "exception($self, /)\n--\n\nThe op's OSError, or None after a success; CancelledError "
+	 "when cancelled, InvalidStateError while it is in flight."},
+	{"done", (PyCFunction)waiter_done, METH_NOARGS,
+	 "done($self, /)\n--\n\nWhether the op has finished (result, error or cancelled)."},
+	{"cancelled", (PyCFunction)waiter_cancelled, METH_NOARGS,
+	 "cancelled($self, /)\n--\n\nWhether the op finished as cancelled."},
+	{"get_loop", (PyCFunction)waiter_get_loop, METH_NOARGS,
+	 "get_loop($self, /)\n--\n\nThe event loop the op belongs to."},
 	{"add_done_callback", (PyCFunction)(void (*)(void))waiter_add_done_callback,
-	 METH_FASTCALL | METH_KEYWORDS, NULL},
-	{"remove_done_callback", (PyCFunction)waiter_remove_done_callback, METH_O, NULL},
-	{"cancel", (PyCFunction)(void (*)(void))waiter_cancel, METH_FASTCALL | METH_KEYWORDS, NULL},
-	{"send", (PyCFunction)waiter_send, METH_O, NULL},
-	{"throw", (PyCFunction)(void (*)(void))waiter_throw, METH_FASTCALL, NULL},
-	{"close", (PyCFunction)waiter_close, METH_NOARGS, NULL},
+	 METH_FASTCALL | METH_KEYWORDS,
+	 "add_done_callback($self, fn, /, *, context=None)\n--\n\nCalls fn(waiter) (in context) "
+	 "through the loop once the op has finished, as asyncio.Future does. Returns None."},
+	{"remove_done_callback", (PyCFunction)waiter_remove_done_callback, METH_O,
+	 "remove_done_callback($self, fn, /)\n--\n\nRemoves every registration of fn; returns "
+	 "how many there were."},
+	{"cancel", (PyCFunction)(void (*)(void))waiter_cancel, METH_FASTCALL | METH_KEYWORDS,
+	 "cancel($self, /, msg=None)\n--\n\nSubmits an io_uring cancel of the op; it finishes as "
+	 "cancelled once its final completion has arrived (the buffer stays pinned until then). "
+	 "Returns False when it had finished already."},
+	{"send", (PyCFunction)waiter_send, METH_O,
+	 "send($self, value, /)\n--\n\nThe coroutine protocol (await drives it): not for users."},
+	{"throw", (PyCFunction)(void (*)(void))waiter_throw, METH_FASTCALL,
+	 "throw($self, typ, val=None, tb=None, /)\n--\n\nThe coroutine protocol (await drives "
+	 "it): raises the exception given. Not for users."},
+	{"close", (PyCFunction)waiter_close, METH_NOARGS,
+	 "close($self, /)\n--\n\nThe coroutine protocol: nothing to release. Returns None."},
 	{"_make_cancelled_error", (PyCFunction)waiter_make_cancelled_error, METH_NOARGS, NULL},
 	{NULL, NULL, 0, NULL},
 };
@@ -1198,7 +1216,7 @@ static PyMethodDef driver_methods[] = {
 };
 
 static PyGetSetDef driver_getset[] = {
-	{"closed", (getter)driver_get_closed, NULL, NULL, NULL},
+	{"closed", (getter)driver_get_closed, NULL, "whether the ring has closed (detach())", NULL},
 	{"pending", (getter)driver_get_pending, NULL, "waiters not yet completed", NULL},
 	{"backlog", (getter)driver_get_backlog, (setter)driver_set_backlog,
 	 "ops waiting for a free op slot (new ops queue behind them)", NULL},
@@ -1432,15 +1450,23 @@ static PyObject *aio_setup(PyObject *m, PyObject *args)
 
 static PyMethodDef module_methods[] = {
 	{"read", (PyCFunction)(void (*)(void))aio_read, METH_FASTCALL,
-	 "read(fd, buf, offset=-1): awaitable byte count read into buf (writable buffer)."},
+	 "read($module, fd, buf, offset=-1, /)\n--\n\nReads into buf (a writable buffer, held "
+	 "until the op completes) at offset (-1: the current position). Returns an awaitable of "
+	 "the byte count; awaiting raises OSError on failure."},
 	{"write", (PyCFunction)(void (*)(void))aio_write, METH_FASTCALL,
-	 "write(fd, data, offset=-1): awaitable byte count written from data (any buffer)."},
+	 "write($module, fd, data, offset=-1, /)\n--\n\nWrites data (any buffer, held until the "
+	 "op completes) at offset (-1: the current position). Returns an awaitable of the byte "
+	 "count (may be short); awaiting raises OSError on failure."},
 	{"recv", (PyCFunction)(void (*)(void))aio_recv, METH_FASTCALL,
-	 "recv(fd, buf, msg_flags=0): awaitable byte count received (0 at end of stream)."},
+	 "recv($module, fd, buf, msg_flags=0, /)\n--\n\nReceives into buf (a writable buffer, "
+	 "held until the op completes). Returns an awaitable of the byte count, 0 at end of "
+	 "stream; awaiting raises OSError (ConnectionResetError, ...) on failure."},
 	{"send", (PyCFunction)(void (*)(void))aio_send, METH_FASTCALL,
-	 "send(fd, data, msg_flags=0): awaitable byte count sent (may be short)."},
+	 "send($module, fd, data, msg_flags=0, /)\n--\n\nSends data (any buffer, held until the "
+	 "op completes). Returns an awaitable of the byte count (may be short: see sendall); "
+	 "awaiting raises OSError (BrokenPipeError, ...) on failure."},
 	{"setup", aio_setup, METH_VARARGS,
-	 "setup(factory, error, busy): factory(loop) -> Driver; error(res) -> OSError; "
+	 "setup($module, factory, error, busy, /)\n--\n\nfactory(loop) -> Driver; error(res) -> OSError; "
 	 "busy(op, fd, buf, arg) -> awaitable of an op that waits for a free slot."},
 	{NULL, NULL, 0, NULL},
 };

@@ -157,9 +157,12 @@ static PyObject *reap_into(PyObject *m, PyObject *const *a, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
 	{"prep_chunks", (PyCFunction)(void (*)(void))prep_chunks, METH_FASTCALL,
-	 "prep_chunks(ring, write, fd, region, chunks, offsets, length, flags, ids) -> int"},
+	 "prep_chunks($module, ring, write, fd, region, chunks, offsets, length, flags, ids, /)\n"
+	 "--\n\nQueues one chunk op per (chunk, offset): how many were queued, or "
+	 "NotImplemented for what Ring.read_chunks handles itself."},
 	{"reap_into", (PyCFunction)(void (*)(void))reap_into, METH_FASTCALL,
-	 "reap_into(ring, out, wait, timeout_ns) -> int"},
+	 "reap_into($module, ring, out, wait, timeout_ns, /)\n--\n\nrk_reap into the buffer out: "
+	 "the record count or a negative errno."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -427,6 +427,8 @@ static void versions_and_constants(void)
 	CHECK(s && strlen(s) > 0);
 	s = CALLP("rk_strerror", I(-123456));
 	CHECK(s != NULL);
+	s = CALLP("rk_ring_create_strerror", I(-EINVAL), I(-1), I(0), I(0), I(0), I(0));
+	CHECK(s && strstr(s, "entries"));
 
 	int64_t v;
 	CHECK_EQ(CALL("rk_constant", P("NO_SUCH_CONSTANT"), P(&v)), -ENOENT);

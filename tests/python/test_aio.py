@@ -89,6 +89,42 @@ def test_errors_raise_oserror_subclasses(tmp_path):
     run(main())
 
 
+def test_path_errors_name_their_files(tmp_path):
+    # As os.open and os.rename: filename, and filename2 for two-path ops.
+    missing, there = tmp_path / "missing", tmp_path / "there"
+    there.write_bytes(b"")
+
+    async def raises(cls, aw):
+        with pytest.raises(cls) as e:
+            await aw
+        return e.value
+
+    async def main():
+        e = await raises(FileNotFoundError, aio.open(missing))
+        assert e.filename == str(missing) and e.filename2 is None
+        assert str(missing) in str(e)
+        e = await raises(FileNotFoundError, aio.open(os.fsencode(missing)))
+        assert e.filename == os.fsencode(missing)
+        e = await raises(FileNotFoundError, aio.statx(str(missing)))
+        assert e.filename == str(missing)
+        e = await raises(FileNotFoundError, aio.unlink(missing))
+        assert e.filename == str(missing)
+        e = await raises(FileExistsError, aio.mkdir(there))
+        assert e.filename == str(there)
+        e = await raises(FileNotFoundError, aio.rename(missing, tmp_path / "new"))
+        assert (e.filename, e.filename2) == (str(missing), str(tmp_path / "new"))
+        e = await raises(FileNotFoundError, aio.link(missing, tmp_path / "new"))
+        assert (e.filename, e.filename2) == (str(missing), str(tmp_path / "new"))
+        e = await raises(FileExistsError, aio.symlink("target", there))
+        assert (e.filename, e.filename2) == ("target", str(there))
+        # A prep-time refusal names it too.
+        e = await raises(OSError, aio.open("a" * 5000))
+        assert e.errno == errno.ENAMETOOLONG and e.filename == "a" * 5000
+        aio.close()
+
+    run(main())
+
+
 def test_many_concurrent_reads(datafile):
     path, data = datafile
 

@@ -123,6 +123,36 @@ def test_path_too_long(ring):
     with pytest.raises(OSError) as e:
         ring.openat("a" * 5000)
     assert e.value.errno == errno.ENAMETOOLONG
+    assert e.value.filename == "a" * 5000
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda r, p: r.openat(p), 1), (lambda r, p: r.openat2(p), 1),
+    (lambda r, p: r.statx(p, bytearray(256)), 1), (lambda r, p: r.unlinkat(p), 1),
+    (lambda r, p: r.mkdirat(p), 1), (lambda r, p: r.openat_direct(p), 1),
+    (lambda r, p: r.renameat(p, "b"), 2), (lambda r, p: r.linkat(p, "b"), 2),
+    (lambda r, p: r.symlinkat(p, "b"), 2),
+])
+def test_path_ops_refused_at_prep_name_their_files(ring, call, names):
+    # The prep's OSError carries the path(s) as os's calls do.
+    long = "a" * 5000
+    ring.register_files(2)  # for openat_direct
+    with pytest.raises(OSError) as e:
+        call(ring, long)
+    ring.unregister_files()
+    assert e.value.errno == errno.ENAMETOOLONG
+    assert e.value.filename == long
+    assert e.value.filename2 == ("b" if names == 2 else None)
+
+
+def test_batch_openat_refused_names_its_file(ring):
+    batch = ringkit.Batch(2)
+    batch.nop()
+    batch.openat("a" * 5000)
+    with pytest.raises(OSError) as e:
+        ring.submit_batch(batch)
+    assert e.value.index == 1 and e.value.filename == "a" * 5000
+    ring.reap(wait=1, timeout=5)
 
 
 def test_stale_cancel_never_touches_new_tenant(ring):
@@ -138,3 +168,45 @@ def test_stale_cancel_never_touches_new_tenant(ring):
     assert result(ring, tenant) & 1
     os.close(rfd)
     os.close(wfd)
+
+
+def test_full_op_table_says_to_reap_first(tmp_path):
+    # EBUSY from a prep carries the C library's words (rk_strerror), which
+    # say what a bare "Device or resource busy" does not; errno stays EBUSY.
+    words = ringkit.strerror(-errno.EBUSY)
+    assert "op table is full: reap completions first" in words
+    with ringkit.Ring(2, capacity=2) as ring:
+        ring.nop()
+        ring.nop()
+        region = ringkit.Region(4096, 2)
+        chunk = region.alloc()
+        batch = ringkit.Batch(2)
+        batch.nop()
+        for call in (lambda: ring.nop(), lambda: ring.read(0, bytearray(4)),
+                     lambda: ring.write(1, b"x"), lambda: ring.openat(tmp_path / "f"),
+                     lambda: ring.poll_add(0, 1), lambda: ring.readv(0, [bytearray(4)]),
+                     lambda: ring.read_chunk(0, region, chunk),
+                     lambda: ring.read_chunks(0, region, [chunk], [0]),
+                     lambda: ring.submit_batch(batch, clear=False)):
+            with pytest.raises(OSError) as e:
+                call()
+            assert e.value.errno == errno.EBUSY
+            assert e.value.strerror == words, e.value.strerror
+        ring.reap(wait=2, timeout=5)
+        ring.nop()  # room again
+        ring.reap(wait=1, timeout=5)
+    region.close()
+
+
+def test_ebusy_that_is_not_the_op_table_is_not_worded_as_it(ring):
+    # A second eventfd: EBUSY, but no op was refused, so no op-table advice.
+    a, b = os.eventfd(0), os.eventfd(0)
+    try:
+        ring.register_eventfd(a)
+        with pytest.raises(OSError) as e:
+            ring.register_eventfd(b)
+        assert e.value.errno == errno.EBUSY and "op table" not in str(e.value)
+        ring.unregister_eventfd()
+    finally:
+        os.close(a)
+        os.close(b)

@@ -274,3 +274,45 @@ def test_subprocesses_are_watched_through_pidfds():
         assert asyncio.get_event_loop_policy()._watcher is None
     finally:
         asyncio.set_event_loop_policy(None)
+
+
+@pytest.mark.parametrize("runner", [True, False], ids=["asyncio.Runner", "python3.10"])
+def test_run_with_and_without_asyncio_runner(monkeypatch, runner):
+    # Python 3.10 has no asyncio.Runner: aio.run takes asyncio.run's steps
+    # itself there, with the same result, and the same cleanup.
+    if not runner:
+        monkeypatch.delattr(asyncio, "Runner", raising=False)
+    seen = {}
+
+    async def forever():
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            seen["cancelled"] = True
+            raise
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen["loop"] = loop
+        seen["debug"] = loop.get_debug()
+        asyncio.ensure_future(forever())
+        await asyncio.sleep(0)
+        return 42
+
+    assert aio.run(main(), debug=True) == 42
+    assert type(seen["loop"]) is aio.EventLoop and seen["loop"].is_closed()
+    assert seen["debug"] and seen["cancelled"]
+    with pytest.raises(ValueError):
+        aio.run(lambda: None)
+
+
+def test_requires_python_matches_the_apis_used():
+    # ringkit.aio needs os.eventfd (Python 3.10); pyproject must not
+    # promise less. Debian 12's python3 is 3.11.
+    path = os.path.join(os.environ["RINGKIT_SRC"], "bindings", "python", "pyproject.toml")
+    with open(path) as f:
+        line = next(l for l in f if l.startswith("requires-python"))
+    spec = line.split("=", 1)[1].split("#")[0].strip().strip('"')
+    assert spec.startswith(">="), spec
+    assert tuple(int(x) for x in spec[2:].split(".")) >= (3, 10), spec
+    assert hasattr(os, "eventfd")

@@ -12,6 +12,7 @@ writes into it, even when the caller drops every reference to it.
 """
 import array
 import errno
+import operator
 import os
 import struct
 import sys
@@ -20,7 +21,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _sockaddr, _statx, _vector
-from ._errors import InvalidSetup, error, setup_error, strerror
+from ._errors import create_error, error, paths, prep_error, setup_error, strerror
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -143,6 +144,13 @@ def _path(p) -> bytes:
     return b
 
 
+def _size_arg(name: str, value) -> int:
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be an int, got %s" % (name, type(value).__name__)) from None
+
+
 def _seconds_to_ns(seconds) -> int:
     if seconds is None:
         return -1
@@ -176,20 +184,29 @@ class Ring:
     RINGKIT_BACKEND (fallback, uring, auto) sets the default. ``backend``
     says which one a ring got."""
 
+    # A Ring whose __init__ failed (bad arguments, a refused setup), or was
+    # never called, reads as closed through these: __del__, __repr__ and
+    # close() never meet a missing attribute.
+    _ring = _NULL
+    _addr = 0  # the ring's address for ringkit._vector; 0 once closed
+    _on_close: Optional[Callable[[], None]] = None
+
     def __init__(self, entries: int = 256, *, capacity: int = 0, cq_entries: int = 0,
                  sqpoll: bool = False, sq_thread_idle_ms: int = 0,
                  single_issuer: bool = False, defer_taskrun: bool = False,
                  coop_taskrun: bool = False, clamp: bool = False,
                  msg_target: bool = False, fallback: bool = False,
                  no_fallback: bool = False, reap_batch: int = _REAP_BATCH):
-        self._ring = _NULL
-        self._addr = 0  # the ring's address for ringkit._vector; 0 once closed
-        self._pins: Dict[int, Any] = {}
-        # Called once the ring is closed (ringkit.aio finishes its waiters).
-        self._on_close: Optional[Callable[[], None]] = None
-        # Regions this ring's ops or registrations use: kept alive until the
-        # C library says they are idle (rk_region_busy), pruned lazily.
-        self._regions: Dict[Region, None] = {}
+        """Creates the ring. Raises InvalidSetup (a ValueError and an OSError,
+        EINVAL) naming the argument at fault and its range, or an unknown
+        RINGKIT_BACKEND; with no_fallback=True, the OSError of a refused
+        io_uring (PermissionError, ...); TypeError for a size that is no int."""
+        sizes = [_size_arg(name, value) for name, value in
+                 (("entries", entries), ("cq_entries", cq_entries), ("capacity", capacity),
+                  ("sq_thread_idle_ms", sq_thread_idle_ms))]
+        reap_batch = _size_arg("reap_batch", reap_batch)
+        if reap_batch < 1:
+            raise ValueError("reap_batch must be >= 1, got %r" % reap_batch)
         flags = ((lib.RK_RING_SQPOLL if sqpoll else 0)
                  | (lib.RK_RING_SINGLE_ISSUER if single_issuer else 0)
                  | (lib.RK_RING_DEFER_TASKRUN if defer_taskrun else 0)
@@ -198,34 +215,41 @@ class Ring:
                  | (lib.RK_RING_MSG_TARGET if msg_target else 0)
                  | (lib.RK_RING_FALLBACK if fallback else 0)
                  | (lib.RK_RING_NO_FALLBACK if no_fallback else 0))
-        if reap_batch < 1:
-            raise ValueError("reap_batch must be >= 1")
-        out = ffi.new("rk_ring **")
+        # Everything that can fail in Python comes before the ring exists,
+        # so a failed __init__ never leaves one behind for __del__.
         try:
-            r = lib.rk_ring_create_ex(entries, flags, cq_entries, capacity,
-                                      sq_thread_idle_ms, out)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
+            cqes = ffi.new("rk_cqe[]", reap_batch)
+        except OverflowError:
+            raise ValueError("reap_batch too large: %r" % reap_batch) from None
+        cqview = memoryview(ffi.buffer(cqes))
+        ids = ffi.new("int64_t[]", 64)
+        pid = os.getpid()
+        out = ffi.new("rk_ring **")
+        if clamp:  # clamps what the kernel cannot take, and so what C cannot
+            sizes[0], sizes[1] = min(sizes[0], 0xFFFFFFFF), min(sizes[1], 0xFFFFFFFF)
+        if all(0 <= v <= 0xFFFFFFFF for v in sizes):
+            r = lib.rk_ring_create_ex(sizes[0], flags, sizes[1], sizes[2], sizes[3], out)
+        else:
+            r = -errno.EINVAL  # not even a uint32_t: the C library words why
         if r < 0:
-            if r == -errno.EINVAL and fallback and no_fallback:
-                raise ValueError("fallback and no_fallback exclude each other")
-            if r == -errno.EINVAL:
-                raise InvalidSetup(errno.EINVAL, "invalid ring sizes or setup mode: entries %r, "
-                                   "cq_entries %r, capacity %r: %s"
-                                   % (entries, cq_entries, capacity, strerror(r)))
-            raise setup_error(r)
-        self._ring = out[0]
-        self._pid = os.getpid()
-        self._addr = int(ffi.cast("uintptr_t", self._ring))
-        self._cqes = ffi.new("rk_cqe[]", reap_batch)
-        self._cqview = memoryview(ffi.buffer(self._cqes))
+            raise create_error(r, sizes[0], flags, sizes[1], sizes[2], sizes[3])
+        self._pins: Dict[int, Any] = {}
+        # Regions this ring's ops or registrations use: kept alive until the
+        # C library says they are idle (rk_region_busy), pruned lazily.
+        self._regions = {}
+        self._pid = pid
+        self._cqes = cqes
+        self._cqview = cqview
         self._reap_max = reap_batch
-        self._ids = ffi.new("int64_t[]", 64)
+        self._ids = ids
+        self._ring = out[0]
+        self._addr = int(ffi.cast("uintptr_t", self._ring))
 
     # -- lifetime ---------------------------------------------------------
 
     @property
     def closed(self) -> bool:
+        """Whether close() has run (or __init__ failed)."""
         return not self._ring
 
     def close(self) -> None:
@@ -286,9 +310,17 @@ class Ring:
             raise setup_error(r)
         raise error(r)
 
+    def _prep_fail(self, r: int):
+        # An op the C library would not queue. Its EBUSY means the op table
+        # is full, which rk_strerror explains (reap first): a bare
+        # "Device or resource busy" does not say what to do.
+        if r == -errno.EBUSY and self._ring:
+            raise prep_error(r)
+        self._fail(r)
+
     def _pin(self, r: int, obj) -> int:
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         self._pins[r] = obj
         return r
 
@@ -334,12 +366,17 @@ class Ring:
         return {name: out[i] for i, name in enumerate(self._STATS[:n])}
 
     def register_eventfd(self, fd: int, *, async_only: bool = False) -> None:
+        """Has the kernel signal eventfd `fd` for each completion (async_only: only those that
+        did not complete inline). Returns None; OSError(EBUSY) when one is registered
+        already."""
         r = lib.rk_ring_register_eventfd(self._ring, fd,
                                          lib.RK_EVENTFD_ASYNC if async_only else 0)
         if r < 0:
             self._fail(r)
 
     def unregister_eventfd(self) -> None:
+        """Stops signalling the eventfd register_eventfd() set. Returns None; OSError(ENXIO)
+        when none is registered."""
         r = lib.rk_ring_unregister_eventfd(self._ring)
         if r < 0:
             self._fail(r)
@@ -503,11 +540,13 @@ class Ring:
                     else:
                         own[ids[i]] = obj
         if r < n:
-            err = error(batch._ids[r])
+            err = prep_error(batch._ids[r])
             err.index = r
             err.ids = ids
+            path = batch._paths.get(r)
             batch.clear()
-            raise err
+            with paths(path):
+                raise err
         if clear:
             batch.clear()
         return ids
@@ -516,11 +555,13 @@ class Ring:
     # Each returns the new op's id. flags: RK_LINK, RK_DRAIN, ... (ints).
 
     def nop(self, flags: int = 0) -> int:
+        """Queues an op that does nothing and completes with 0. Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         try:
             r = lib.rk_prep_nop(self._ring, flags)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        return r if r >= 0 else self._fail(r)
+        return r if r >= 0 else self._prep_fail(r)
 
     def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
              flags: int = 0) -> int:
@@ -540,7 +581,7 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         self._pins[r] = pin
         return r
 
@@ -559,7 +600,7 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         self._pins[r] = pin
         return r
 
@@ -607,7 +648,7 @@ class Ring:
             if r == -errno.EINVAL and self._ring:
                 raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
                                  % (chunk, n, region.chunk_size))
-            self._fail(r)
+            self._prep_fail(r)
         if region not in self._regions:
             self._use(region)
         if fd.__class__ is not int:
@@ -654,7 +695,7 @@ class Ring:
         if k and region not in self._regions:
             self._use(region)
         if k < len(chunks):
-            err = error(int(ids[k]))
+            err = prep_error(int(ids[k]))
             err.ids = [int(i) for i in ids[:k]]
             raise err
         return k
@@ -712,13 +753,16 @@ class Ring:
             if not fd_is_int:
                 self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
         if k < n:
-            err = error(out[k]) if self._ring else ValueError("ring is closed")
+            err = prep_error(out[k]) if self._ring else ValueError("ring is closed")
             err.ids = ffi.unpack(out, k)
             raise err
         return k if ids is not None else ffi.unpack(out, k)
 
     def fsync(self, fd, *, datasync: bool = False, offset: int = 0, length: int = 0,
               flags: int = 0) -> int:
+        """fsync(2) of fd (datasync: fdatasync), the range offset..+length (0: the whole file).
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued."""
         prep = lib.rk_prep_fdatasync if datasync else lib.rk_prep_fsync
         return self._simple(prep, fd, (offset, length, flags))
 
@@ -729,7 +773,7 @@ class Ring:
         except OverflowError as e:
             raise ValueError(str(e)) from None
         if r < 0:
-            self._fail(r)
+            self._prep_fail(r)
         if fd.__class__ is not int:
             self._pins[r] = fd
         return r
@@ -739,17 +783,20 @@ class Ring:
             r = prep(self._ring, *args)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        return r if r >= 0 else self._fail(r)
+        return r if r >= 0 else self._prep_fail(r)
 
     def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
         """openat(2); the completion's result is the new fd. `path` is copied."""
-        return self._call(lib.rk_prep_openat, dir_fd, _path(path), oflags, mode, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_openat, dir_fd, _path(path), oflags, mode, flags)
 
     def openat2(self, path, oflags: int = os.O_RDONLY, mode: int = 0, resolve: int = 0, *,
                 dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
         """openat2(2) with RESOLVE_* bits."""
-        return self._call(lib.rk_prep_openat2, dir_fd, _path(path), oflags, mode, resolve, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_openat2, dir_fd, _path(path), oflags, mode, resolve,
+                              flags)
 
     def close_fd(self, fd: int, *, flags: int = 0) -> int:
         """close(2) of fd through the ring."""
@@ -762,49 +809,78 @@ class Ring:
         cbuf = _wbuf(buf)
         if len(cbuf) < _statx.SIZE:
             raise ValueError("statx buffer must be at least %d bytes" % _statx.SIZE)
-        try:
-            r = lib.rk_prep_statx(self._ring, dir_fd, _path(path), at_flags, mask, cbuf, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, cbuf)
+        with paths(path):
+            try:
+                r = lib.rk_prep_statx(self._ring, dir_fd, _path(path), at_flags, mask, cbuf,
+                                      flags)
+            except OverflowError as e:
+                raise ValueError(str(e)) from None
+            return self._pin(r, cbuf)
 
     def unlinkat(self, path, *, at_flags: int = 0, dir_fd: int = AT_FDCWD,
                  flags: int = 0) -> int:
-        return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
+        """unlinkat(2) of path (at_flags=AT_REMOVEDIR removes a directory); the path is copied.
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued. A refusal here carries filename."""
+        with paths(path):
+            return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
 
     def mkdirat(self, path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD,
                 flags: int = 0) -> int:
-        return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
+        """mkdirat(2) of path with mode; the path is copied. Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
+        with paths(path):
+            return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
 
     def renameat(self, old, new, *, rename_flags: int = 0, old_dir_fd: int = AT_FDCWD,
                  new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
-                          _path(new), rename_flags, flags)
+        """renameat2(2) of old to new (rename_flags: RENAME_NOREPLACE, ...); both paths are
+        copied. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
+        cannot be queued."""
+        with paths(old, new):
+            return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
+                              _path(new), rename_flags, flags)
 
     def linkat(self, old, new, *, at_flags: int = 0, old_dir_fd: int = AT_FDCWD,
                new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
-                          _path(new), at_flags, flags)
+        """linkat(2): a hard link new to old; both paths are copied. Returns the op's id;
+        OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
+        with paths(old, new):
+            return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
+                              _path(new), at_flags, flags)
 
     def symlinkat(self, target, linkpath, *, new_dir_fd: int = AT_FDCWD,
                   flags: int = 0) -> int:
-        return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd, _path(linkpath),
-                          flags)
+        """symlinkat(2): a symbolic link linkpath to target; both are copied. Returns the op's
+        id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
+        with paths(target, linkpath):
+            return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd,
+                              _path(linkpath), flags)
 
     def fallocate(self, fd, offset: int, length: int, *, mode: int = 0,
                   flags: int = 0) -> int:
+        """fallocate(2) of offset..+length with mode (FALLOC_FL_*). Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_fallocate, fd, (mode, offset, length, flags))
 
     def fadvise(self, fd, offset: int, length: int, advice: int, *, flags: int = 0) -> int:
+        """posix_fadvise(2) of offset..+length (POSIX_FADV_*). Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_fadvise, fd, (offset, length, advice, flags))
 
     def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, *,
                splice_flags: int = 0, flags: int = 0) -> int:
+        """splice(2) of nbytes from fd_in at off_in to fd_out at off_out (-1: the current
+        position; one of the two must be a pipe). The result is the byte count. Returns the
+        op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._call(lib.rk_prep_splice, fd_in, off_in, fd_out, off_out, nbytes,
                           splice_flags, flags)
 
     def tee(self, fd_in: int, fd_out: int, nbytes: int, *, splice_flags: int = 0,
             flags: int = 0) -> int:
+        """tee(2): duplicates nbytes from pipe fd_in into pipe fd_out. The result is the byte
+        count. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot
+        be queued."""
         return self._call(lib.rk_prep_tee, fd_in, fd_out, nbytes, splice_flags, flags)
 
     def poll_add(self, fd, mask: int, *, flags: int = 0) -> int:
@@ -816,6 +892,9 @@ class Ring:
         return self._simple(lib.rk_prep_poll_multishot, fd, (mask, flags))
 
     def poll_remove(self, target: int, *, flags: int = 0) -> int:
+        """Removes the poll op `target`: it completes with -ECANCELED, this op with 0 or
+        -ENOENT. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
+        cannot be queued."""
         return self._call(lib.rk_prep_poll_remove, target, flags)
 
     def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
@@ -825,6 +904,9 @@ class Ring:
                           flags)
 
     def timeout_remove(self, target: int, *, flags: int = 0) -> int:
+        """Removes the timeout op `target`: it completes with -ECANCELED, this op with 0 or
+        -ENOENT. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
+        cannot be queued."""
         return self._call(lib.rk_prep_timeout_remove, target, flags)
 
     def link_timeout(self, seconds: float, *, timeout_flags: int = 0, flags: int = 0) -> int:
@@ -849,9 +931,13 @@ class Ring:
         return self._simple(lib.rk_prep_bind, fd, (raw, len(raw), flags))
 
     def listen(self, fd, backlog: int = 128, *, flags: int = 0) -> int:
+        """listen(2) on a bound socket. Returns the op's id; OSError (EBUSY: op table full,
+        EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_listen, fd, (backlog, flags))
 
     def connect(self, fd, address, *, flags: int = 0) -> int:
+        """connect(2) to (host, port) or an AF_UNIX path; the address is copied. Returns the
+        op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         raw = _sockaddr.encode(address)
         return self._simple(lib.rk_prep_connect, fd, (raw, len(raw), flags))
 
@@ -878,6 +964,9 @@ class Ring:
 
     def send(self, fd, data, *, msg_flags: int = 0, length: Optional[int] = None,
              flags: int = 0) -> int:
+        """send(2) of `data` (any buffer, held until the completion; its first `length` bytes).
+        The result is the byte count (may be short). Returns the op's id; OSError (EBUSY: op
+        table full, EBADF, ...) when it cannot be queued."""
         cbuf = _from_buffer(_BYTES, data)
         n = len(cbuf) if length is None else _length(length, cbuf)
         fdn = fd if fd.__class__ is int else _fileno(fd)
@@ -889,6 +978,9 @@ class Ring:
 
     def recv(self, fd, buf, *, msg_flags: int = 0, length: Optional[int] = None,
              flags: int = 0) -> int:
+        """recv(2) into `buf` (writable buffer, held until the completion). The result is the
+        byte count, 0 at end of stream. Returns the op's id; OSError (EBUSY: op table full,
+        EBADF, ...) when it cannot be queued."""
         cbuf = _wbuf(buf)
         n = len(cbuf) if length is None else _length(length, cbuf)
         fdn = fd if fd.__class__ is int else _fileno(fd)
@@ -899,6 +991,8 @@ class Ring:
         return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
 
     def shutdown(self, fd, how: int, *, flags: int = 0) -> int:
+        """shutdown(2) of a socket (how: socket.SHUT_RD/WR/RDWR). Returns the op's id; OSError
+        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
         return self._simple(lib.rk_prep_shutdown, fd, (how, flags))
 
     # -- messages and zero-copy ------------------------------------------
@@ -977,6 +1071,8 @@ class Ring:
         return self._ring_call(lib.rk_ring_update_files, offset, fds or _NULL, len(fds))
 
     def unregister_files(self) -> None:
+        """Removes the ring's file table (register_files). Returns None; OSError(ENXIO) when it
+        has none."""
         self._ring_call(lib.rk_ring_unregister_files)
 
     def _ring_call(self, fn, *args) -> int:
@@ -991,21 +1087,33 @@ class Ring:
                       flags: int = 0) -> int:
         """openat into a file-table slot (result: the slot with
         FILE_INDEX_ALLOC, else 0). Use the slot with flags=FIXED_FILE."""
-        return self._call(lib.rk_prep_openat_direct, dir_fd, _path(path), oflags, mode,
-                          file_index, flags)
+        with paths(path):
+            return self._call(lib.rk_prep_openat_direct, dir_fd, _path(path), oflags, mode,
+                              file_index, flags)
 
     def accept_direct(self, fd, *, file_index: int = FILE_INDEX_ALLOC, accept_flags: int = 0,
                       flags: int = 0) -> int:
+        """accept into a file-table slot (result: the slot with FILE_INDEX_ALLOC, else 0).
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued."""
         return self._simple(lib.rk_prep_accept_direct, fd, (file_index, accept_flags, flags))
 
     def accept_multishot_direct(self, fd, *, accept_flags: int = 0, flags: int = 0) -> int:
+        """Multishot accept into free file-table slots: one completion (the slot, CQE_F_MORE)
+        per connection. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when
+        it cannot be queued."""
         return self._simple(lib.rk_prep_accept_multishot_direct, fd, (accept_flags, flags))
 
     def socket_direct(self, domain: int, type: int, protocol: int = 0, *,
                       file_index: int = FILE_INDEX_ALLOC, flags: int = 0) -> int:
+        """socket(2) into a file-table slot (result: the slot with FILE_INDEX_ALLOC, else 0).
+        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
+        queued."""
         return self._call(lib.rk_prep_socket_direct, domain, type, protocol, file_index, flags)
 
     def close_fixed(self, slot: int, *, flags: int = 0) -> int:
+        """Closes a file-table slot. Returns the op's id; OSError (EBUSY: op table full, EBADF,
+        ...) when it cannot be queued."""
         return self._call(lib.rk_prep_close_fixed, slot, flags)
 
     def fixed_fd_install(self, slot: int, *, cloexec: bool = True, flags: int = 0) -> int:
@@ -1027,6 +1135,8 @@ class Ring:
         self._region_call(lib.rk_ring_recycle_chunk, region, chunk)
 
     def unprovide_region(self, region: Region) -> None:
+        """Takes the region's chunks back from the kernel (provide_region).
+        Returns None; OSError(ENOENT) when it is not provided."""
         self._region_call(lib.rk_ring_unprovide_region, region)
 
     def recv_select(self, fd, group: int, *, length: int = 0, msg_flags: int = 0,
@@ -1049,6 +1159,8 @@ class Ring:
         self._use(region)
 
     def unregister_region(self, region: Region) -> None:
+        """Unregisters a region registered with register_region. Returns
+        None; OSError(ENOENT) when it is not registered."""
         self._region_call(lib.rk_ring_unregister_region, region)
 
     def _region_call(self, fn, region, *args):
@@ -1080,7 +1192,8 @@ class RecvMsg:
     caller's to close). At most fds_cap descriptors are taken; the core
     closes any beyond that and reports MSG_CTRUNC."""
 
-    __slots__ = ("_name", "_out", "fds_cap")
+    __slots__ = {"_name": None, "_out": None,
+                 "fds_cap": "At most this many descriptors are taken from a message."}
 
     def __init__(self, fds_cap: int = 0, name_cap: int = _sockaddr.SOCKADDR_MAX):
         if not 0 <= fds_cap <= lib.RK_MSG_FDS_MAX:
@@ -1093,6 +1206,7 @@ class RecvMsg:
 
     @property
     def address(self):
+        """The source address (decoded), or None when there was none."""
         n = self._out[lib.RK_MSG_NAMELEN]
         if n <= 0:
             return None
@@ -1103,10 +1217,12 @@ class RecvMsg:
 
     @property
     def flags(self) -> int:
+        """The msg flags recvmsg returned (MSG_TRUNC, MSG_CTRUNC, ...)."""
         return self._out[lib.RK_MSG_FLAGS]
 
     @property
     def fds(self) -> List[int]:
+        """The descriptors received (SCM_RIGHTS): the caller's to close."""
         n = self._out[lib.RK_MSG_NFDS]
         return [self._out[lib.RK_MSG_FDS + i] for i in range(n)]
 
@@ -1141,13 +1257,16 @@ class Batch:
         self._cap = capacity
         self._n = 0
         self._pins: Dict[int, Any] = {}
+        self._paths: Dict[int, Any] = {}  # an op's path, for its error's filename
 
     def __len__(self) -> int:
         return self._n
 
     def clear(self) -> None:
+        """Forgets every op added so far (and what they held)."""
         self._n = 0
         self._pins = {}
+        self._paths = {}
 
     def _add(self, op: int, flags: int, pin=None, **fields) -> None:
         i = self._n
@@ -1166,6 +1285,7 @@ class Batch:
         self._n = i + 1
 
     def nop(self, flags: int = 0) -> None:
+        """Adds a nop. ValueError when the batch is full; so do the others."""
         self._add(lib.RK_OP_NOP, flags)
 
     def _rw(self, op, fd, buf, offset, length, flags, writable):
@@ -1177,10 +1297,12 @@ class Batch:
 
     def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
              flags: int = 0) -> None:
+        """Adds a read into `buf` (writable buffer) at offset, as Ring.read."""
         self._rw(lib.RK_OP_READ, fd, buf, offset, length, flags, True)
 
     def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
               flags: int = 0) -> None:
+        """Adds a write of `data` at offset, as Ring.write."""
         self._rw(lib.RK_OP_WRITE, fd, data, offset, length, flags, False)
 
     def _chunk(self, op, fd, region, chunk, offset, length, flags):
@@ -1194,32 +1316,40 @@ class Batch:
 
     def read_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
                    length: Optional[int] = None, flags: int = 0) -> None:
+        """Adds a read into a region chunk, as Ring.read_chunk (int fd only)."""
         self._chunk(lib.RK_OP_READ_CHUNK, fd, region, chunk, offset, length, flags)
 
     def write_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
                     length: Optional[int] = None, flags: int = 0) -> None:
+        """Adds a write of a region chunk, as Ring.write_chunk (int fd only)."""
         self._chunk(lib.RK_OP_WRITE_CHUNK, fd, region, chunk, offset, length, flags)
 
     def fsync(self, fd: int, *, datasync: bool = False, flags: int = 0) -> None:
+        """Adds an fsync (datasync: fdatasync) of fd."""
         self._add(lib.RK_OP_FDATASYNC if datasync else lib.RK_OP_FSYNC, flags,
                   fd=fd, len=0, off=0)
 
     def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD, flags: int = 0) -> None:
+        """Adds an openat of path, as Ring.openat; its refusal by submit_batch carries filename."""
         # The path only has to live until the prep copies it: the batch holds it.
         cpath = ffi.new("char[]", _path(path))
         self._add(lib.RK_OP_OPENAT, flags, cpath, fd=dir_fd,
                   addr=int(ffi.cast("uintptr_t", cpath)), arg1=oflags, arg2=mode)
+        self._paths[self._n - 1] = path
 
     def close_fd(self, fd: int, *, flags: int = 0) -> None:
+        """Adds a close(2) of fd."""
         self._add(lib.RK_OP_CLOSE, flags, fd=fd)
 
     def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
                 flags: int = 0) -> None:
+        """Adds a timeout, as Ring.timeout."""
         self._add(lib.RK_OP_TIMEOUT, flags, off=_seconds_to_ns(seconds), len=count,
                   arg1=timeout_flags)
 
     def cancel(self, target: int, *, flags: int = 0) -> None:
+        """Adds a cancel of op `target`, as Ring.cancel; ValueError for a negative id."""
         if target < 0:
             raise ValueError("op ids are >= 0")
         self._add(lib.RK_OP_CANCEL, flags, addr=target)

@@ -287,6 +287,7 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def new_event_loop() -> EventLoop:
+    """A new ringkit EventLoop (asyncio's Unix loop waiting in a ring)."""
     return EventLoop()
 
 
@@ -296,6 +297,37 @@ def install() -> None:
 
 
 def run(main, *, debug=None):
-    """asyncio.run(main) on ringkit's loop."""
+    """asyncio.run(main) on a new ringkit loop, closed afterwards: returns
+    main's result, raises what it raises (RuntimeError when called from a
+    running loop)."""
+    if not hasattr(asyncio, "Runner"):  # Python 3.10
+        return _run_without_runner(main, debug)
     with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)
+
+
+def _run_without_runner(main, debug):
+    # asyncio.run's own steps (3.10's asyncio.runners), on ringkit's loop:
+    # 3.10 has no asyncio.Runner to hand a loop factory to.
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError("ringkit.aio.run() cannot be called from a running event loop")
+    if not asyncio.iscoroutine(main):
+        raise ValueError("a coroutine was expected, got %r" % (main,))
+    loop = new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        if debug is not None:
+            loop.set_debug(debug)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

@@ -25,7 +25,9 @@ class Region:
     open ring, and otherwise unmaps as soon as the last view is dropped, so a
     view can never point at freed memory."""
 
-    __slots__ = ("_region", "_addr", "_mv", "chunk_size", "count", "__weakref__")
+    __slots__ = {"_region": None, "_addr": None, "_mv": None, "__weakref__": None,
+                 "chunk_size": "The size of each chunk in bytes.",
+                 "count": "How many chunks the region has."}
 
     def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False):
         flags = (lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
@@ -51,6 +53,7 @@ class Region:
 
     @property
     def closed(self) -> bool:
+        """Whether close() has given the region up."""
         return self._region is None
 
     def _handle(self):
@@ -93,6 +96,7 @@ class Region:
 
     @property
     def free_chunks(self) -> int:
+        """How many chunks alloc() can still give."""
         return lib.rk_region_chunks_free(self._handle())
 
     def close(self) -> None:

@@ -16,6 +16,8 @@ _IN6 = struct.Struct("=HHI16sI")  # port, flowinfo in network order
 
 
 def encode(addr: Address) -> bytes:
+    """The sockaddr bytes of an address: (host, port), (host, port, flow, scope) or an AF_UNIX
+    path (str or bytes; a leading NUL: abstract). TypeError or ValueError for anything else."""
     if isinstance(addr, (str, bytes)):
         path = addr.encode() if isinstance(addr, str) else addr
         if not path or len(path) >= 108:

@@ -47,7 +47,7 @@ from typing import AsyncIterator, Awaitable, Callable, Dict, Optional, Sequence,
 from . import _aiosend, _aioloop, _sockaddr, _statx
 from ._core import _MSG_VALUE_MASK, AT_FDCWD, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, RecvMsg, Ring
 from ._aiosend import close_quietly as _close_quietly
-from ._errors import error
+from ._errors import error, paths as _paths
 from ._region import Region
 from ._ringkit import ffi as _ffi, lib as _lib
 
@@ -101,6 +101,7 @@ class AioRing:
 
     @property
     def closed(self) -> bool:
+        """Whether the ring is closed (aio.ring() then makes a new one)."""
         return self.ring.closed
 
     def close(self, *, _loop_closing: bool = False) -> None:
@@ -391,6 +392,7 @@ def _close_ring(ring_obj: Ring, efd: int) -> None:
 # -- files -------------------------------------------------------------------
 
 async def nop() -> int:
+    """Awaits a nop through the ring; returns 0."""
     r = ring()
     return await r.op(r.ring.nop)
 
@@ -409,23 +411,31 @@ async def pread(fd, n: int, offset: int = -1) -> bytes:
 
 
 async def readv(fd, bufs: Sequence, offset: int = -1) -> int:
+    """Scatter read into writable `bufs` at offset (-1: current position); returns the byte
+    count. OSError on failure."""
     r = ring()
     return await r.op(r.ring.readv, fd, bufs, offset)
 
 
 async def writev(fd, bufs: Sequence, offset: int = -1) -> int:
+    """Gather write of `bufs` at offset (-1: current position); returns the byte count. OSError
+    on failure."""
     r = ring()
     return await r.op(r.ring.writev, fd, bufs, offset)
 
 
 async def read_chunk(fd, region: Region, chunk: int, offset: int = -1,
                      length: Optional[int] = None) -> int:
+    """Reads into a chunk of `region` (see Ring.read_chunk); returns the byte count. OSError on
+    failure."""
     r = ring()
     return await r.op(r.ring.read_chunk, fd, region, chunk, offset, length=length)
 
 
 async def write_chunk(fd, region: Region, chunk: int, offset: int = -1,
                       length: Optional[int] = None) -> int:
+    """Writes a chunk of `region` (its first `length` bytes); returns the byte count. OSError on
+    failure."""
     r = ring()
     return await r.op(r.ring.write_chunk, fd, region, chunk, offset, length=length)
 
@@ -434,8 +444,9 @@ async def open(path, flags: int = os.O_RDONLY, mode: int = 0o644, *,
                dir_fd: int = AT_FDCWD) -> int:
     """openat(2); returns the fd (closed again if the task is cancelled)."""
     r = ring()
-    return await r.op(r.ring.openat, path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd,
-                      fd_result=True)
+    with _paths(path):
+        return await r.op(r.ring.openat, path, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd,
+                          fd_result=True)
 
 
 async def close_fd(fd: int) -> None:
@@ -455,60 +466,81 @@ def submit() -> None:
 
 async def statx(path, *, mask: int = 0x7FF, at_flags: int = 0,
                 dir_fd: int = AT_FDCWD) -> _statx.Statx:
+    """statx(2) of path: a ringkit.Statx. OSError (with filename) on failure."""
     buf = bytearray(_statx.SIZE)
     r = ring()
-    await r.op(r.ring.statx, path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd)
+    with _paths(path):
+        await r.op(r.ring.statx, path, buf, mask=mask, at_flags=at_flags, dir_fd=dir_fd)
     return _statx.parse(buf)
 
 
 async def fsync(fd, *, datasync: bool = False) -> None:
+    """fsync(2) of fd (datasync: fdatasync). OSError on failure."""
     r = ring()
     await r.op(r.ring.fsync, fd, datasync=datasync)
 
 
 async def unlink(path, *, dir_fd: int = AT_FDCWD, rmdir: bool = False) -> None:
+    """Removes path (rmdir=True: an empty directory). OSError (with filename) on failure."""
     r = ring()
-    await r.op(r.ring.unlinkat, path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd)
+    with _paths(path):
+        await r.op(r.ring.unlinkat, path, at_flags=0x200 if rmdir else 0, dir_fd=dir_fd)
 
 
 async def mkdir(path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD) -> None:
+    """Creates directory path with mode. OSError (with filename) on failure."""
     r = ring()
-    await r.op(r.ring.mkdirat, path, mode, dir_fd=dir_fd)
+    with _paths(path):
+        await r.op(r.ring.mkdirat, path, mode, dir_fd=dir_fd)
 
 
 async def rename(old, new, *, rename_flags: int = 0) -> None:
+    """Renames old to new (rename_flags: RENAME_NOREPLACE, ...). OSError (with filename and
+    filename2) on failure."""
     r = ring()
-    await r.op(r.ring.renameat, old, new, rename_flags=rename_flags)
+    with _paths(old, new):
+        await r.op(r.ring.renameat, old, new, rename_flags=rename_flags)
 
 
 async def link(old, new) -> None:
+    """Makes new a hard link to old. OSError (with filename and filename2) on failure."""
     r = ring()
-    await r.op(r.ring.linkat, old, new)
+    with _paths(old, new):
+        await r.op(r.ring.linkat, old, new)
 
 
 async def symlink(target, linkpath) -> None:
+    """Makes linkpath a symbolic link to target. OSError (with filename and filename2) on
+    failure."""
     r = ring()
-    await r.op(r.ring.symlinkat, target, linkpath)
+    with _paths(target, linkpath):
+        await r.op(r.ring.symlinkat, target, linkpath)
 
 
 async def fallocate(fd, offset: int, length: int, mode: int = 0) -> None:
+    """fallocate(2) of offset..+length with mode. OSError on failure."""
     r = ring()
     await r.op(r.ring.fallocate, fd, offset, length, mode=mode)
 
 
 async def fadvise(fd, offset: int, length: int, advice: int) -> None:
+    """posix_fadvise(2) of offset..+length. OSError on failure."""
     r = ring()
     await r.op(r.ring.fadvise, fd, offset, length, advice)
 
 
 async def splice(fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int,
                  splice_flags: int = 0) -> int:
+    """splice(2) of nbytes from fd_in to fd_out (one a pipe); returns the byte count. OSError on
+    failure."""
     r = ring()
     return await r.op(r.ring.splice, fd_in, off_in, fd_out, off_out, nbytes,
                                      splice_flags=splice_flags)
 
 
 async def tee(fd_in: int, fd_out: int, nbytes: int, splice_flags: int = 0) -> int:
+    """tee(2) of nbytes from pipe fd_in to pipe fd_out; returns the byte count. OSError on
+    failure."""
     r = ring()
     return await r.op(r.ring.tee, fd_in, fd_out, nbytes, splice_flags=splice_flags)
 
@@ -539,16 +571,20 @@ async def socket(family: int = _socket.AF_INET, type: int = _socket.SOCK_STREAM,
 
 
 async def bind(fd, address) -> None:
+    """bind(2) of socket fd to (host, port) or an AF_UNIX path. OSError on failure."""
     r = ring()
     await r.op(r.ring.bind, fd, address)
 
 
 async def listen(fd, backlog: int = 128) -> None:
+    """listen(2) on socket fd. OSError on failure."""
     r = ring()
     await r.op(r.ring.listen, fd, backlog)
 
 
 async def connect(fd, address) -> None:
+    """connect(2) of socket fd to (host, port) or an AF_UNIX path. OSError
+    (ConnectionRefusedError, ...) on failure."""
     r = ring()
     await r.op(r.ring.connect, fd, address)
 
@@ -655,6 +691,7 @@ async def msg_ring(target, value: int, res: int = 0) -> None:
 
 
 async def shutdown(fd, how: int = _socket.SHUT_WR) -> None:
+    """shutdown(2) of socket fd (how: socket.SHUT_WR by default). OSError on failure."""
     r = ring()
     await r.op(r.ring.shutdown, fd, how)
 
@@ -859,6 +896,8 @@ class RecvStream:
 
     # called by AioRing._drain
     def push(self, res: int, flags: int) -> None:
+        """Called by the loop's ring for each completion of the receive (not for users): copies
+        the message out and recycles its chunk."""
         if flags & CQE_F_BUFFER:
             # Per message, so straight to the C calls: copy out, give back.
             pool = self._pool
@@ -873,6 +912,8 @@ class RecvStream:
             w.set_result(None)
 
     def finish(self, res: int) -> None:
+        """Called by the loop's ring for the receive's final completion (not for users): recv()
+        re-arms it or ends."""
         self._op = None
         # A final completion that carried data, or ENOBUFS, only means the
         # kernel stopped this multishot: recv() arms it again.
@@ -882,6 +923,8 @@ class RecvStream:
             w.set_result(None)
 
     async def recv(self) -> bytes:
+        """The next message as bytes; b"" at end of stream (or once closed); OSError
+        (ConnectionResetError, ...) on an error."""
         while True:
             if self._items:
                 return self._items.popleft()
