@@ -79,11 +79,13 @@ static const struct known {
 	                   "empty pipe stays pending where io_uring fails at once"},
 	/* Found by this fuzzer (issue 15, "make the two backends each other's
 	 * oracle"); not yet in the issue's list: */
-	{P_DRAIN_HELD, false, "found by the differential fuzzer: an op held behind a waiting "
-	               "RK_DRAIN (the drain itself, and every op prepared after it) cannot be "
-	               "cancelled on io_uring (cancel -ENOENT, rk_cancel_sync -ENOENT, not "
-	               "counted by rk_ring_cancel_all; it runs once the drain does) where the "
-	               "fallback cancels it (0, -ECANCELED)"},
+	{P_DRAIN_HELD, false, "found by the differential fuzzer: behind an RK_DRAIN that "
+	               "waits (for any earlier op), io_uring (Linux 6.18) holds the drain and "
+	               "every op prepared after it until all ops held with them completed (a "
+	               "held one-hour timeout holds every later op for the hour), and its "
+	               "cancels do not reach them (cancel and rk_cancel_sync -ENOENT, rk_ring_cancel_all "
+	               "does not count them); the fallback starts the later ops once the drain "
+	               "op ran or completed, and cancels held ops (0, -ECANCELED)"},
 	{P_DRAIN_IN_CHAIN, false, "found by the differential fuzzer: RK_DRAIN on a member of "
 	                   "a link chain after its head makes io_uring drain the whole chain "
 	                   "(its head waits) and the op after the chain; the fallback drains "
@@ -178,8 +180,11 @@ static struct {
 	struct dop ops[MAXOPS];
 	int n;
 	int chain, chain_len;  /* current chain id (-1 none) */
-	int held_by;           /* while this op is live, new ops get held_probe (-1: none) */
+	int held_by;           /* >= 0: a drain waited; every later op gets held_probe
+	                        * (io_uring's holding lasts while any op it held
+	                        * lives, which the cancels cannot end) */
 	uint8_t held_probe;
+	bool drain_next;       /* the op after this chain is drained too */
 	uint8_t ever_held;     /* the probe of the last held stretch (0: none) */
 	bool chain_maybe;      /* a member of the open chain may wait */
 	bool path_pending;     /* a path op was prepared: settle before the next */
@@ -552,6 +557,14 @@ static bool reader_live(int stream)
 	return false;
 }
 
+static bool any_live(void)
+{
+	for (int k = 0; k < d.n; k++)
+		if (live(&d.s[0], k) || live(&d.s[1], k))
+			return true;
+	return false;
+}
+
 /* flags from a byte: links, drain, async where the op allows them. */
 static uint32_t op_flags(uint8_t b, bool may_link, bool may_async)
 {
@@ -562,7 +575,7 @@ static uint32_t op_flags(uint8_t b, bool may_link, bool may_async)
 		f |= RK_HARDLINK;
 	if (may_async && (b & 8))
 		f |= RK_ASYNC;
-	if ((b & 0x30) == 0x30)
+	if ((b & 0x70) == 0x70)
 		f |= RK_DRAIN;
 	return f;
 }
@@ -730,7 +743,8 @@ static void prep_step(struct input *in)
 		a.off = (int64_t)(u8(in) % 40) * 2048 - (a.sub ? 0 : 0);
 		if (a.sub && a.off + a.len > 65536) /* a write never grows the file */
 			a.off = 0;
-		op.reads = !a.sub;
+		/* the bytes read are not compared: a write to the same place in
+		 * the same batch is not ordered with the read */
 		may_async = true;
 		break;
 	case 4:
@@ -892,21 +906,21 @@ static void prep_step(struct input *in)
 		a.flags &= ~RK_DRAIN;
 	if (a.kind == D_PROBE)
 		a.flags = 0;
-	/* A drain that waits (behind an op that may wait, or being one, or in
-	 * a chain) holds later ops differently on the two backends (known
-	 * differences), so it is made rarely; a drain behind ops that complete
-	 * by themselves is ordered the same on both. */
+	/* A drain that waits (behind any live op, or being one that may wait,
+	 * or in a chain) holds later ops differently on the two backends (known
+	 * differences), so it is made rarely; a drain with nothing before it
+	 * is ordered the same on both. */
 	bool rare = (fb & 0xc0) == 0xc0;
 	uint8_t probe_now = 0;
 	if (a.flags & RK_DRAIN) {
-		bool waits = d.chain >= 0 || !op.sure || any_live_maybe() || d.held_by >= 0;
+		bool waits = d.chain >= 0 || !op.sure || any_live() || d.held_by >= 0;
 		if (waits && (!rare || d.held_by >= 0))
 			a.flags &= ~RK_DRAIN;
 		else if (waits)
 			probe_now = d.chain >= 0 ? P_DRAIN_IN_CHAIN : P_DRAIN_HELD;
 	}
-	if (d.held_by >= 0 && !live(&d.s[0], d.held_by) && !live(&d.s[1], d.held_by))
-		d.held_by = -1;
+	/* io_uring drains the op after a chain with a drain inside it too. */
+	bool drained_next = d.drain_next && d.chain < 0;
 	if (d.held_by >= 0 && !op.probe)
 		op.probe = d.held_probe;
 	if (a.kind == D_CANCEL && a.target >= 0 && d.ops[a.target].probe >= P_DRAIN_HELD &&
@@ -922,6 +936,14 @@ static void prep_step(struct input *in)
 		d.held_by = from;
 		d.held_probe = probe_now;
 		d.ever_held = probe_now;
+		if (probe_now == P_DRAIN_IN_CHAIN)
+			d.drain_next = true;
+	}
+	if (drained_next) {
+		d.drain_next = false;
+		op.probe = P_DRAIN_IN_CHAIN;
+		d.held_by = k;
+		d.held_probe = P_DRAIN_IN_CHAIN;
 	}
 	op.kind = (uint8_t)a.kind;
 	op.drain = a.flags & RK_DRAIN;
