@@ -12,6 +12,7 @@ struct diff_stats {
 	uint64_t known;      /* inputs that stopped at a known difference */
 	uint64_t mismatches; /* inputs with a difference not in the known list */
 	unsigned known_hit;  /* bit per probe whose difference was seen */
+	uint64_t known_inputs[16]; /* per probe: inputs where it was seen */
 };
 
 /* Runs one input on both backends: 0 when they agreed, 1 when they differed
@@ -19,7 +20,7 @@ struct diff_stats {
  * known differences are described too. */
 int rk_fuzz_diff_one(const uint8_t *data, size_t size, struct diff_stats *st, bool verbose);
 
-/* Lists the known differences whose bits are set in hit. */
-void rk_fuzz_diff_print_known(FILE *out, unsigned hit);
+/* Lists the known differences seen, with how many inputs showed each. */
+void rk_fuzz_diff_print_known(FILE *out, const struct diff_stats *st);
 
 #endif

@@ -97,7 +97,7 @@ static void print_stats(FILE *out, double secs)
 	        (unsigned long long)st.sequences, (unsigned long long)st.ops,
 	        (unsigned long long)st.records, (unsigned long long)st.settles,
 	        (unsigned long long)st.known, (unsigned long long)st.mismatches, secs);
-	rk_fuzz_diff_print_known(out, st.known_hit);
+	rk_fuzz_diff_print_known(out, &st);
 	fflush(out);
 }
 
