@@ -763,8 +763,10 @@ static void prep_step(struct input *in)
 	case 6:
 		if (d.chain < 0 || d.s[0].prep[d.n - 1] < 0 || d.ops[d.n - 1].kind == D_LINK_TIMEOUT)
 			return;
+		/* An hour: the ops a chain may hold complete by themselves, and
+		 * a short bound would race the fallback's workers. */
 		a.kind = D_LINK_TIMEOUT;
-		a.ns = u8(in) < 128 ? 20000000 : 3600LL * 1000000000;
+		a.ns = 3600LL * 1000000000;
 		may_link = false;
 		op.sure = a.ns < 1000000000;
 		break;
