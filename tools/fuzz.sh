@@ -9,7 +9,7 @@
 # Inputs it finds go to build-fuzz/corpus; the seed corpus tests/fuzz/corpus
 # is read, never written, except by "merge" (libFuzzer's -merge=1 keeps only
 # inputs that add coverage). A crash leaves crash-<hash> in build-fuzz/;
-# replay it with build-test/tests/fuzz/fuzz_replay FILE (RK_FUZZ_TRACE=1
+# replay it with build-test/tests/fuzz/api_fuzz FILE (RK_FUZZ_TRACE=1
 # prints the program it runs). The test command replays the seeds only.
 set -eu
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ if [ "${1:-}" = --diff ]; then
 	shift
 	secs=${1:-600}
 	[ $# -gt 0 ] && shift
-	out=build-fuzz-diff
+	out=${RK_FUZZ_DIFF_BUILD:-build-fuzz-diff} # another dir runs a second campaign beside
 	[ -f "$out/build.ninja" ] || meson setup "$out" --buildtype=debugoptimized \
 		-Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all \
 		>/dev/null

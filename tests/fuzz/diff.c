@@ -30,8 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,7 +92,7 @@ static const struct known {
 	                   "a link chain after its head makes io_uring drain the whole chain "
 	                   "(its head waits) and the op after the chain; the fallback drains "
 	                   "that member only"},
-	{P_SOCK_NONEMPTY, true, "found by the differential fuzzer: io_uring's recv and "
+	{P_SOCK_NONEMPTY, true, "found by the differential fuzzer: io_uring's recv, recvmsg and "
 	                  "recv_select completions carry flag 0x4 (IORING_CQE_F_SOCK_NONEMPTY) "
 	                  "when data is left in the socket; the fallback never sets it"},
 	{P_SELECT_CANCEL, true, "found by the differential fuzzer: a recv_select cancelled "
@@ -134,13 +136,14 @@ static uint8_t u8(struct input *in)
 enum kind {
 	D_NOP, D_FILE_RW, D_FILE_RWV, D_TIMEOUT, D_LINK_TIMEOUT, D_PIPE_READ, D_PIPE_WRITE,
 	D_SOCK_RECV, D_SOCK_SEND, D_POLL, D_CANCEL, D_OPEN, D_PATH, D_CLOSE, D_SYNC,
-	D_MSG_RING, D_RECV_SELECT, D_BADFD, D_PROBE, NKINDS
+	D_MSG_RING, D_RECV_SELECT, D_BADFD, D_PROBE, D_SENDMSG, D_RECVMSG, D_CHUNK_RW, D_ACCEPT,
+	NKINDS
 };
 
 static const char *const kind_names[NKINDS] = {"nop", "file rw", "file rwv", "timeout",
 	"link timeout", "pipe read", "pipe write", "sock recv", "sock send", "poll", "cancel",
 	"openat", "path op", "close", "sync", "msg_ring", "recv_select", "op on a bad fd",
-	"probe"};
+	"probe", "sendmsg", "recvmsg", "chunk rw", "accept"};
 
 struct dop {
 	uint8_t kind, probe;
@@ -161,6 +164,10 @@ struct side {
 	rk_ring *ring;
 	rk_region *region;
 	int pipe[2], sock[2], dir, file, efd;
+	int listener, clients[8], nclients;
+	rk_region *fixed;     /* registered with the ring, chunks 0..3 the caller's */
+	bool fixed_ok;
+	int32_t msgout[MAXOPS][RK_MSG_FDS + 1];
 	char dirpath[48];
 	int64_t prep[MAXOPS]; /* id or the prep's error */
 	bool done[MAXOPS];
@@ -245,6 +252,23 @@ static void side_open(struct side *s, int backend)
 	if (rk_region_create(256, 8, 0, &s->region) < 0 ||
 	    rk_ring_provide_region(s->ring, s->region, 1) < 0)
 		die("region");
+	if (rk_region_create(4096, 4, 0, &s->fixed) < 0)
+		die("region");
+	for (int i = 0; i < 4; i++)
+		if (rk_chunk_alloc(s->fixed) != i)
+			die("chunk");
+	/* RLIMIT_MEMLOCK may refuse it on io_uring: then no chunk ops */
+	s->fixed_ok = rk_ring_register_region(s->ring, s->fixed) == 0;
+	static unsigned listeners;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "ringkit-diff-%d-%u",
+	                 (int)getpid(), listeners++);
+	s->listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->listener < 0 ||
+	    bind(s->listener, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0 ||
+	    listen(s->listener, 16) < 0)
+		die("listener");
+	s->nclients = 0;
 	for (int i = 0; i < CAP; i++)
 		s->slot_op[i] = -1;
 	for (int i = 0; i < MAXOPS; i++) {
@@ -262,6 +286,15 @@ static void side_close(struct side *s)
 			abort();
 		}
 	}
+	for (int i = 0; i < 4; i++)
+		(void)rk_chunk_free(s->fixed, i);
+	if (rk_region_destroy(s->fixed) < 0) {
+		fprintf(stderr, "diff: %s: region still busy after close\n", s->name);
+		abort();
+	}
+	close(s->listener);
+	for (int i = 0; i < s->nclients; i++)
+		close(s->clients[i]);
 	if (rk_region_destroy(s->region) < 0) {
 		fprintf(stderr, "diff: %s: region still busy after close\n", s->name);
 		abort();
@@ -312,6 +345,8 @@ static void on_cqe(struct side *s, const rk_cqe *c)
 	s->slot_op[slot] = -1;
 	if (d.ops[k].open && c->res >= 0)
 		s->owned[k] = c->res;
+	if (d.ops[k].kind == D_RECVMSG && s->msgout[k][RK_MSG_NFDS] > 0)
+		s->owned[k] = s->msgout[k][RK_MSG_FDS];
 }
 
 static void reap(struct side *s, int64_t timeout)
@@ -457,7 +492,8 @@ static void compare_op(int k)
 		ra = rb = 0;
 	uint32_t fa = a->flags[k] & ~((uint32_t)0xffff << RK_CQE_BUFFER_SHIFT);
 	uint32_t fb = b->flags[k] & ~((uint32_t)0xffff << RK_CQE_BUFFER_SHIFT);
-	if (ra == rb && (fa ^ fb) == 4 && (op->kind == D_SOCK_RECV || op->kind == D_RECV_SELECT)) {
+	if (ra == rb && (fa ^ fb) == 4 && (op->kind == D_SOCK_RECV || op->kind == D_RECV_SELECT ||
+	                                op->kind == D_RECVMSG)) {
 		mismatch_probe(P_SOCK_NONEMPTY, "op %d (%s): io_uring flags %#x, fallback %#x", k,
 		               op->desc, a->flags[k], b->flags[k]);
 		return;
@@ -475,6 +511,12 @@ static void compare_op(int k)
 	}
 	if (op->reads && ra > 0 && memcmp(a->rbuf[k], b->rbuf[k], (size_t)ra) != 0)
 		mismatch(k, "the %d bytes read differ", ra);
+	if (op->kind == D_RECVMSG &&
+	    (a->msgout[k][RK_MSG_FLAGS] != b->msgout[k][RK_MSG_FLAGS] ||
+	     a->msgout[k][RK_MSG_NFDS] != b->msgout[k][RK_MSG_NFDS]))
+		mismatch(k, "recvmsg out: io_uring flags %#x nfds %d, fallback flags %#x nfds %d",
+		         (unsigned)a->msgout[k][RK_MSG_FLAGS], a->msgout[k][RK_MSG_NFDS],
+		         (unsigned)b->msgout[k][RK_MSG_FLAGS], b->msgout[k][RK_MSG_NFDS]);
 }
 
 static int pos_in(struct side *s, int k)
@@ -697,6 +739,24 @@ static int64_t do_prep(struct side *s, int k, void *p)
 		default: return rk_prep_fdatasync(r, fd, 0, 0, a->flags);
 		}
 	}
+	case D_SENDMSG: {
+		rk_iovec iov[2] = {{(uintptr_t)wb, a->len / 2}, {(uintptr_t)(wb + 3), a->len - a->len / 2}};
+		int32_t fds[1] = {s->pipe[0]};
+		return rk_prep_sendmsg(r, s->sock[1], iov, 2, NULL, 0, fds, a->sub, MSG_DONTWAIT,
+		                       a->flags);
+	}
+	case D_RECVMSG: {
+		rk_iovec iov[2] = {{(uintptr_t)rb, a->len / 2}, {(uintptr_t)(rb + a->len / 2), a->len - a->len / 2}};
+		return rk_prep_recvmsg(r, s->sock[0], iov, 2, NULL, 0, s->msgout[k], a->sub,
+		                       MSG_CMSG_CLOEXEC, a->flags);
+	}
+	case D_CHUNK_RW:
+		if (!d.s[0].fixed_ok || !d.s[1].fixed_ok)
+			return -ENOTSUP; /* not made: both sides answer alike */
+		return a->sub ? rk_prep_write_chunk(r, s->file, s->fixed, (int32_t)a->fdsel, a->len, a->off, a->flags)
+		              : rk_prep_read_chunk(r, s->file, s->fixed, (int32_t)a->fdsel, a->len, a->off, a->flags);
+	case D_ACCEPT:
+		return rk_prep_accept(r, s->listener, NULL, 0, SOCK_CLOEXEC, a->flags);
 	default: { /* the probes of the known differences */
 		switch (a->sub) {
 		case 0: return rk_prep_poll_add(r, side_fd(s, a->fdsel), POLLIN, 0);
@@ -727,7 +787,7 @@ static void prep_step(struct input *in)
 		d.end = true;
 		return;
 	}
-	uint8_t what = u8(in) % 24, fb = u8(in);
+	uint8_t what = u8(in) % 28, fb = u8(in);
 	struct args a = {0};
 	struct dop op = {.chain = -1, .sure = true};
 	bool stream = false, may_link = true, may_async = false, pathish = false;
@@ -859,6 +919,40 @@ static void prep_step(struct input *in)
 		op.sure = false;
 		stream = true;
 		break;
+	case 24: /* sendmsg, maybe passing the pipe's read end, or recvmsg */
+		stream = true;
+		if (u8(in) & 1) {
+			a.kind = D_SENDMSG;
+			a.len = 8 + u8(in) % 57;
+			a.sub = u8(in) & 1; /* fds */
+		} else {
+			if (reader_live(2))
+				return;
+			a.kind = D_RECVMSG;
+			a.len = 2 + u8(in) % 6;
+			a.sub = u8(in) & 1; /* fds_cap */
+			op.stream = 2;
+			op.reads = true;
+			op.sure = false;
+		}
+		break;
+	case 25: /* a chunk of a registered region from or to the file */
+		a.kind = D_CHUNK_RW;
+		a.sub = u8(in) & 1;
+		a.fdsel = u8(in) % 4;
+		a.len = 1 + (uint32_t)u8(in) * 16;
+		a.off = (int64_t)(u8(in) % 15) * 4096;
+		may_async = true;
+		break;
+	case 26: /* accept on a listening socket: a connection queued or later */
+		if (reader_live(3))
+			return;
+		a.kind = D_ACCEPT;
+		op.stream = 3;
+		op.open = true;
+		op.sure = false;
+		stream = true;
+		break;
 	case 18:
 	case 19: {
 		a.kind = D_BADFD;
@@ -977,7 +1071,9 @@ static void prep_step(struct input *in)
 	}
 	if (pathish)
 		d.path_pending = true;
-	if (a.kind == D_PROBE || a.kind == D_BADFD)
+	/* a recv_select runs on the fallback's service thread: a send later in
+	 * the batch could reach it there, where io_uring ran it at submit */
+	if (a.kind == D_PROBE || a.kind == D_BADFD || a.kind == D_RECV_SELECT)
 		flush();
 }
 
@@ -1085,6 +1181,27 @@ static void eventfd_step(struct input *in)
 		d.end = true;
 }
 
+/* A connection to each side's listener, from outside. */
+static void connect_step(void)
+{
+	if (d.chain >= 0 || d.s[0].nclients >= 8)
+		return;
+	flush();
+	if (d.verdict)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct side *s = &d.s[i];
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c < 0 || getsockname(s->listener, (struct sockaddr *)&sa, &len) < 0 ||
+		    connect(c, (struct sockaddr *)&sa, len) < 0)
+			die("connect");
+		s->clients[s->nclients++] = c;
+	}
+	flush();
+}
+
 static void submit_step(void)
 {
 	if (d.chain >= 0) /* a chain is submitted whole */
@@ -1098,7 +1215,8 @@ static void step(struct input *in)
 	uint8_t op = u8(in) % 16;
 	if (d.trace && op >= 8)
 		fprintf(stderr, "step %s\n", op < 10 ? "settle" : op == 10 ? "feed" : op == 11 ?
-		        "cancel_sync" : op == 12 ? "cancel_all" : op == 13 ? "eventfd" : "submit");
+		        "cancel_sync" : op == 12 ? "cancel_all" : op == 13 ? "eventfd" : op == 14 ?
+		        "submit" : "connect");
 	if (op < 8)
 		prep_step(in);
 	else if (op < 10)
@@ -1111,8 +1229,10 @@ static void step(struct input *in)
 		cancel_all_step();
 	else if (op == 13)
 		eventfd_step(in);
-	else
+	else if (op == 14)
 		submit_step();
+	else
+		connect_step();
 }
 
 /* The end of an input: everything settles, the rest is cancelled, every op
