@@ -92,8 +92,9 @@ static const struct known {
 	               "held ops (0, -ECANCELED)"},
 	{P_DRAIN_IN_CHAIN, false, "found by the differential fuzzer: RK_DRAIN on a member of "
 	                   "a link chain after its head makes io_uring drain the whole chain "
-	                   "(its head waits) and the op after the chain; the fallback drains "
-	                   "that member only"},
+	                   "(its head waits) and the op after the chain; the fallback ignores "
+	                   "it (the member can complete before ops prepared ahead of the "
+	                   "chain)"},
 	{P_SOCK_NONEMPTY, true, "found by the differential fuzzer: io_uring's recv, recvmsg and "
 	                  "recv_select completions carry flag 0x4 (IORING_CQE_F_SOCK_NONEMPTY) "
 	                  "when data is left in the socket; the fallback never sets it"},
