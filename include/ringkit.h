@@ -204,6 +204,17 @@ typedef struct rk_iovec {
  *     without O_CREAT/O_TRUNC does not wait for its other end.
  *   - MSG_WAITALL is honoured for send, recv and sendmsg (the call is
  *     repeated until done); recvmsg returns what one call got.
+ *   - Drains: the fallback holds back only the ops a drain waits for and
+ *     ignores RK_DRAIN on a chain member after its head; io_uring (6.18)
+ *     holds every op prepared after a waiting drain, drains a whole chain
+ *     for a member's RK_DRAIN, and its cancels do not reach held ops
+ *     (-ENOENT), where the fallback cancels them. Do not cancel across a
+ *     drain; put RK_DRAIN on chain heads only.
+ *   - Receive completions never carry the kernel's IORING_CQE_F_SOCK_NONEMPTY
+ *     hint (0x4: more data waits in the socket) on the fallback; it is a
+ *     hint on io_uring too, so do not depend on it. A recv_select cancelled
+ *     while waiting completes with -ECANCELED and no chunk; io_uring may
+ *     hand it a chunk (RK_CQE_F_BUFFER): recycle it if so.
  *   - The fallback never changes a caller's descriptor flags, except that
  *     connect on a blocking socket sets O_NONBLOCK for the one connect(2)
  *     call. An accept on a blocking listening socket that another thread

@@ -69,18 +69,6 @@ static const struct known {
 	bool goes_on; /* the two sides' state is the same after it: the input goes on */
 	const char *what; /* the issue 15 point, and the two answers */
 } known[] = {
-	{P_EVENTFD_KIND, false, "issue 15, fallback point 1: rk_ring_register_eventfd accepts a "
-	                 "regular file, a pipe's write end and the ring's own fd"},
-	{P_POLL_BADFD, false, "issue 15, fallback point 2: poll_add on a closed fd or INT32_MAX "
-	               "completes with POLLNVAL (32) where io_uring gives -EBADF"},
-	{P_ACCEPT_STREAM, false, "issue 15, fallback point 3: accept on a connected unix socket or "
-	                  "with flags -1 stays pending where io_uring fails at once"},
-	{P_BADFD_INTMAX, false, "issue 15, fallback point 4: recv_select / accept on fd INT32_MAX "
-	                 "complete with -ENOMEM where io_uring gives -EBADF"},
-	{P_CLOSE_RINGFD, false, "issue 15, fallback point 5: a close op on rk_ring_fd succeeds "
-	                 "and closes the ring's own descriptor where io_uring refuses it"},
-	{P_READV_BADFLAGS, false, "issue 15, fallback point 6: readv with rw_flags 0xffffffff on an "
-	                   "empty pipe stays pending where io_uring fails at once"},
 	/* Found by this fuzzer (issue 15, "make the two backends each other's
 	 * oracle"); not yet in the issue's list: */
 	{P_DRAIN_HELD, false, "found by the differential fuzzer: after an RK_DRAIN, io_uring "
