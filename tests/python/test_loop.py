@@ -316,3 +316,16 @@ def test_requires_python_matches_the_apis_used():
     assert spec.startswith(">="), spec
     assert tuple(int(x) for x in spec[2:].split(".")) >= (3, 10), spec
     assert hasattr(os, "eventfd")
+
+
+def test_a_loop_whose_ring_cannot_be_made_raises_and_leaves_nothing():
+    import subprocess
+    import sys
+    code = ("from ringkit import aio\n"
+            "try:\n    aio.new_event_loop()\nexcept OSError as e:\n    print('OSError', e.errno)\n"
+            "import gc; gc.collect()\n")
+    env = dict(os.environ, RINGKIT_BACKEND="bogus")
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "OSError 22", out
+    assert out.stderr == "", out.stderr

@@ -202,7 +202,16 @@ class EventLoop(unix_events._UnixSelectorEventLoop):
 
     def __init__(self):
         self._pool = None
-        super().__init__(RingSelector(self))
+        # The selector (and its ring) first: when the ring cannot be made,
+        # nothing of the loop exists yet for __del__ to close.
+        selector = RingSelector(self)
+        selector._ring()
+        super().__init__(selector)
+
+    def __del__(self, _warn=warnings.warn):
+        if not hasattr(self, "_signal_handlers"):
+            return  # __init__ failed before asyncio's loop was made: nothing to close
+        super().__del__(_warn)
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         aio = self._selector._ring()
