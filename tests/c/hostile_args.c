@@ -602,6 +602,18 @@ static struct answer n_ring_create_ex(E)
 	return call(ret);
 }
 static struct answer n_strerror(E) { return call(rk_strerror((int)NUM) != NULL); }
+/* Words for any error and any sizes, hostile ones included: never NULL,
+ * never empty, the same on both backends. */
+static struct answer n_create_strerror(E)
+{
+	const char *m = rk_ring_create_strerror((int)NUM, NUM, 0, NUM, NUM, NUM);
+	return call(m != NULL && m[0] != '\0');
+}
+static struct answer b_create_strerror(E)
+{
+	const char *m = rk_ring_create_strerror(-EINVAL, 8, BIT, 0, 0, 0);
+	return call(m != NULL && m[0] != '\0');
+}
 static struct answer n_constant_at(E)
 {
 	const char *name;
@@ -836,6 +848,8 @@ static const struct probe probes[] = {
 	P("rk_ring_create/entries", V_NUM, 0, n_ring_create),
 	P("rk_ring_create_ex/sizes", V_NUM, 0, n_ring_create_ex),
 	P("rk_strerror", V_NUM, 0, n_strerror),
+	P("rk_ring_create_strerror/sizes", V_NUM, 0, n_create_strerror),
+	P("rk_ring_create_strerror/flags", V_BIT, 0, b_create_strerror),
 	P("rk_constant_at", V_NUM, 0, n_constant_at),
 	P("rk_prep_batch+rk_submit_batch", V_NUM, 0, n_batch),
 
