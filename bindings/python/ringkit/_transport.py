@@ -58,7 +58,9 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._paused = False
         self._eof = False
         self._recv_op = None        # the multishot receive while armed
-        self._held = []             # messages reaped while paused
+        self._held = []             # messages (bytes, b"" for EOF, int errno) not yet delivered
+        self._held_bytes = 0
+        self._recv_cancelled = None  # the receive op already asked to stop
         self._send_op = None        # the send in flight
         self._buffer = bytearray()  # written while a send is in flight
         self._inflight = 0          # bytes of the send in flight
@@ -145,19 +147,39 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._held and not self._paused:
             self._deliver_held()
 
+    def _hold(self, item):
+        self._held.append(item)
+        if item.__class__ is bytes:
+            self._held_bytes += len(item)
+            # Paused past the mark: stop the kernel receiving for us, so the
+            # sender meets TCP's back-pressure as with asyncio's transport.
+            if self._paused and self._held_bytes > self._HELD_MAX and self._recv_op is not None:
+                self._stop_reading()
+
     def _deliver_held(self):
         while self._held and not self._paused and not self._conn_lost:
-            self._deliver(self._held.pop(0))
+            item = self._held.pop(0)
+            if item.__class__ is int:
+                self._fatal_error(error(item), "Fatal read error on socket transport")
+                return
+            self._held_bytes -= len(item)
+            self._deliver(item)
 
     def _stop_reading(self):
-        if self._recv_op is not None:
-            self._aio.cancel_op(self._recv_op)
+        op_id = self._recv_op
+        if op_id is not None and op_id != self._recv_cancelled:
+            self._recv_cancelled = op_id
+            self._aio.cancel_op(op_id)
+
+    # What a paused transport keeps receiving before it cancels its
+    # receive: a pause is often short (a stream reader's buffer over its
+    # limit), and re-arming costs a pass.
+    _HELD_MAX = 256 * 1024
 
     def pause_reading(self):
         if self._closing or self._paused:
             return
         self._paused = True
-        self._stop_reading()
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
@@ -186,7 +208,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             if not data:
                 return
             if self._paused or self._held or self._fresh:
-                self._held.append(data)
+                self._hold(data)
             elif not self._conn_lost:
                 self._deliver(data)
 
@@ -196,7 +218,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         if res == 0:
             if self._paused or self._held or self._fresh:
-                self._held.append(b"")  # EOF after what is held
+                self._hold(b"")  # EOF after what is held
             else:
                 self._on_eof()
         elif res > 0 or res == -errno.ENOBUFS or res == -errno.ECANCELED:
@@ -206,6 +228,8 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             loop = self._loop
             if not (self._closing or self._paused or loop is None or loop.is_closed()):
                 loop.call_soon(self._start_reading)
+        elif self._paused or self._held or self._fresh:
+            self._hold(res)  # the error after what is held, when reading resumes
         else:
             self._fatal_error(error(res), "Fatal read error on socket transport")
 
@@ -397,6 +421,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._buffer.clear()
         self._held.clear()
+        self._held_bytes = 0
         if self._send_op is not None and self._send_op >= 0:
             self._aio.cancel_op(self._send_op)
         if not self._closing:
