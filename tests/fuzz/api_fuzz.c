@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "input.h"
 #include "ringkit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,35 +60,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		if (a_ != b_)                                                       \
 			FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);             \
 	} while (0)
-
-/* ------------------------------------------------------------------------ */
-/* Input                                                                     */
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t u8(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint32_t u16(struct input *in)
-{
-	return u8(in) | (uint32_t)u8(in) << 8;
-}
-
-static uint64_t u64(struct input *in)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)u8(in) << (8 * i);
-	return v;
-}
 
 /* ------------------------------------------------------------------------ */
 /* The model                                                                  */

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "diff.h"
+#include "input.h"
 #include "ringkit.h"
 
 /* ------------------------------------------------------------------------ */
@@ -98,22 +99,6 @@ static const struct known *known_of(enum probe p)
 		if (known[i].probe == p)
 			return &known[i];
 	return NULL;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Input                                                                     */
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t u8(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
 }
 
 /* ------------------------------------------------------------------------ */
