@@ -127,6 +127,21 @@ bench_list() {
 	done <"$3"
 }
 
+# bench_all LIST: bench_list over every placement and round (servers take
+# turns within a round); sets server_cpu/load_cpu, the taskset prefixes
+# bench_list and the scripts' bench_load use.
+bench_all() {
+	for placement in $placements; do
+		server_cpu=""; load_cpu=""
+		[ "$placement" = unpinned ] || { server_cpu="taskset -c 0"; load_cpu="taskset -c 1"; }
+		round=0
+		while [ "$round" -lt "$rounds" ]; do
+			round=$((round + 1))
+			bench_list "$placement" "$round" "$1"
+		done
+	done
+}
+
 # bench_table PLACEMENT BASE...: the table of one placement from
 # $results, a block per group. A row: the median and the range of the rate
 # over every run of every round, the median CPU per unit, the errors summed

@@ -139,15 +139,7 @@ echo "== load: wrk -t1 -c$conns, a 1 s warm-up then $runs runs of ${duration}s p
 
 results="$tmp/results"
 : >"$results"
-for placement in $placements; do
-	server_cpu=""; load_cpu=""
-	[ "$placement" = unpinned ] || { server_cpu="taskset -c 0"; load_cpu="taskset -c 1"; }
-	round=0
-	while [ "$round" -lt "$rounds" ]; do
-		round=$((round + 1))
-		bench_list "$placement" "$round" "$list"
-	done
-done
+bench_all "$list"
 
 for placement in $placements; do
 	echo
