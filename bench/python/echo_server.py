@@ -23,14 +23,5 @@ class Echo(asyncio.Protocol):
         return False  # the transport closes once what was written has left
 
 
-async def start(port):
-    server = await asyncio.get_running_loop().create_server(
-        Echo, "127.0.0.1", port, backlog=1024, reuse_address=True)
-
-    async def close():
-        server.close()
-    return server.sockets[0].getsockname()[1], close
-
-
 if __name__ == "__main__":
-    eventloops.main(sys.argv[0], start)
+    eventloops.main(sys.argv[0], eventloops.protocol_start(Echo))

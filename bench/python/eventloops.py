@@ -47,6 +47,19 @@ async def _serve(prog, start, port, seconds):
     await close()
 
 
+def protocol_start(factory):
+    """The start function of main() for a plain asyncio.Protocol server on
+    127.0.0.1."""
+    async def start(port):
+        server = await asyncio.get_running_loop().create_server(
+            factory, "127.0.0.1", port, backlog=1024, reuse_address=True)
+
+        async def close():
+            server.close()
+        return server.sockets[0].getsockname()[1], close
+    return start
+
+
 def main(prog, start):
     """Runs `await start(port)` on the loop of argv[1] with the port of
     argv[2] (0: any), then waits for SIGINT, SIGTERM or argv[3] seconds.
