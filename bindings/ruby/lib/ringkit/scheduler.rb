@@ -123,23 +123,10 @@ module Ringkit
       return 0 if size.zero?
 
       stage = Fiddle::Pointer.malloc(size, Fiddle::RUBY_FREE)
-      total = 0
-      loop do
-        res = wait_op(prep { @ring.read(fd, stage, size - total, -1, at: total) })
-        if res == -C::EAGAIN # an O_NONBLOCK file: io_uring does not wait for it
-          io_wait(io, IO::READABLE, nil)
-          next
-        end
-        next if res == -C::EINTR
-        if res <= 0
-          return res if total.zero?
-
-          break
-        end
-        total += res
-        break if total >= length || total == size
+      total = transfer(io, size, length, IO::READABLE) do |done|
+        @ring.read(fd, stage, size - done, -1, at: done)
       end
-      buffer.set_string(stage[0, total])
+      buffer.set_string(stage[0, total]) if total.positive?
       total
     end
 
@@ -149,11 +136,22 @@ module Ringkit
       return 0 if size.zero?
 
       stage = Ring.copy(buffer.get_string(0, size))
+      transfer(io, size, length, IO::WRITABLE) do |done|
+        @ring.write(fd, stage, size - done, -1, at: done)
+      end
+    end
+
+    # What io_read and io_write share: the op the block preps (given the
+    # bytes moved so far) is repeated until length bytes (or the buffer's
+    # size) moved; an error or EOF ends it, and is the answer when nothing
+    # moved yet. -EAGAIN (an O_NONBLOCK file: io_uring does not wait for
+    # it) waits for readiness first.
+    private def transfer(io, size, length, readiness)
       total = 0
       loop do
-        res = wait_op(prep { @ring.write(fd, stage, size - total, -1, at: total) })
+        res = wait_op(prep { yield total })
         if res == -C::EAGAIN
-          io_wait(io, IO::WRITABLE, nil)
+          io_wait(io, readiness, nil)
           next
         end
         next if res == -C::EINTR
