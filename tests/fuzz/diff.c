@@ -129,6 +129,10 @@ struct dop {
 	bool reads;  /* res bytes landed in rbuf: compared */
 	bool drain;
 	bool settled_live; /* seen waiting on both sides at a settle */
+	/* A cancel of it is queued or in flight: a second one before the next
+	 * settle races the first (io_uring answers -EALREADY while the first is
+	 * tearing the op down, the fallback -ENOENT once it is gone). */
+	bool cancel_asked;
 	bool compared;     /* final on both sides and compared */
 	int chain;   /* >= 0: members of one link chain share it */
 	int stream;  /* 0 none, 1 pipe, 2 socket: a reader waiting there */
@@ -392,9 +396,11 @@ static void settle(void)
 		for (int j = 0; j < 2; j++)
 			reap(&d.s[j], 2000000);
 	}
-	for (int k = 0; k < d.n; k++)
+	for (int k = 0; k < d.n; k++) {
 		if (live(&d.s[0], k) && live(&d.s[1], k))
 			d.ops[k].settled_live = true;
+		d.ops[k].cancel_asked = false;
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -846,8 +852,11 @@ static void prep_step(struct input *in)
 		int seen = 0;
 		for (int k = 0; k < d.n; k++)
 			if (d.s[0].prep[k] >= 0 && d.s[1].prep[k] >= 0 && live(&d.s[0], k) &&
-			    live(&d.s[1], k) && d.ops[k].settled_live && seen++ == t % 8)
+			    live(&d.s[1], k) && d.ops[k].settled_live && !d.ops[k].cancel_asked &&
+			    seen++ == t % 8)
 				a.target = k;
+		if (a.target >= 0)
+			d.ops[a.target].cancel_asked = true;
 		break;
 	}
 	case 12:
