@@ -220,6 +220,18 @@ class EventLoop(unix_events._UnixSelectorEventLoop):
             self._pool = BufferPool(self._POOL_CHUNK, self._POOL_COUNT, _aio=aio)
         return RingSocketTransport(self, aio, self._pool, sock, protocol, waiter, extra, server)
 
+    async def _sendfile_native(self, transp, file, offset, count):
+        try:
+            return await super()._sendfile_native(transp, file, offset, count)
+        except ConnectionError as exc:
+            # The connection died under the file (EPIPE, ECONNRESET). asyncio's
+            # loop finds that in its next read of the socket, within the same
+            # pass; our receive may report it a pass later (on the fallback its
+            # service thread sees it), so the transport closes here, at once.
+            if isinstance(transp, RingSocketTransport):
+                transp._force_close(exc)
+            raise
+
     async def _make_subprocess_transport(self, protocol, args, shell, stdin, stdout, stderr,
                                          bufsize, extra=None, **kwargs):
         # asyncio's own, with the child watched by this loop through its
