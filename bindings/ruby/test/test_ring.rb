@@ -147,4 +147,29 @@ class TestRing < Test::Unit::TestCase
     assert_raise(Errno::EBADF) { region.alloc }
     assert_raise(Errno::EINVAL) { Ringkit::Region.new(0, 1) }
   end
+
+  def test_provided_buffers_recv_select_and_recycle
+    region = Ringkit::Region.new(64, 2)
+    a, b = UNIXSocket.pair
+    @ring.provide_region(region, 3)
+    other = Ringkit::Ring.new(4)
+    assert_raise(Errno::EBUSY) { other.provide_region(region, 3) } # provided to @ring
+    other.close
+    b.write("hello")
+    id = @ring.recv_select(a.fileno, 3)
+    rec = @ring.reap(wait: 1, timeout: 5).first
+    assert_equal [id, 5], rec[0, 2]
+    chunk = Ringkit::Ring.chunk_of(rec[2])
+    assert_not_nil chunk
+    assert_equal "hello", region.read(chunk, 5)
+    @ring.recycle_chunk(region, chunk)
+    assert_raise(Errno::EINVAL) { @ring.recycle_chunk(region, chunk) } # the kernel's again
+    @ring.unprovide_region(region)
+    assert_raise(Errno::ENOENT) { @ring.unprovide_region(region) }
+    assert_nil Ringkit::Ring.chunk_of(0)
+    region.close
+  ensure
+    a&.close
+    b&.close
+  end
 end

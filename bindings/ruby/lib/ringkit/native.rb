@@ -46,6 +46,10 @@ module Ringkit
       rk_region_busy: ["sint32", ["pointer"]],
       rk_ring_register_region: ["sint32", %w[pointer pointer]],
       rk_ring_unregister_region: ["sint32", %w[pointer pointer]],
+      rk_ring_provide_region: ["sint32", %w[pointer pointer uint16]],
+      rk_ring_recycle_chunk: ["sint32", %w[pointer pointer sint32]],
+      rk_ring_unprovide_region: ["sint32", %w[pointer pointer]],
+      rk_prep_recv_select: ["sint64", %w[pointer sint32 uint16 uint32 sint32 uint32]],
     }.freeze
 
     # libffi type name -> fiddle type (negative: unsigned)

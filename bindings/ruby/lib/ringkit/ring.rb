@@ -122,6 +122,38 @@ module Ringkit
       Ringkit.check(Native.rk_ring_unregister_region(handle, region.handle))
     end
 
+    # -- provided buffers -------------------------------------------------------
+
+    # Hands every free chunk of region to the kernel as buffer group `group`:
+    # a recv_select picks one itself and its completion names it
+    # (Ring.chunk_of(flags)); the caller then owns it until #recycle_chunk.
+    def provide_region(region, group)
+      region_arg!(region)
+      Ringkit.check(Native.rk_ring_provide_region(handle, region.handle,
+                                                   Ringkit.int(group, :u16, "group")))
+    end
+
+    def recycle_chunk(region, chunk)
+      region_arg!(region)
+      Ringkit.check(Native.rk_ring_recycle_chunk(handle, region.handle, i32(chunk, "chunk")))
+    end
+
+    def unprovide_region(region)
+      region_arg!(region)
+      Ringkit.check(Native.rk_ring_unprovide_region(handle, region.handle))
+    end
+
+    # recv into a chunk the kernel picks from `group` (len 0: the whole chunk).
+    def recv_select(fd, group, len = 0, msg_flags = 0, flags = 0)
+      op(Native.rk_prep_recv_select(handle, i32(fd, "fd"), Ringkit.int(group, :u16, "group"),
+                                    u32(len, "len"), i32(msg_flags, "msg_flags"), u32(flags)))
+    end
+
+    # The chunk a provided-buffer completion filled, or nil.
+    def self.chunk_of(flags)
+      (flags & C::RK_CQE_F_BUFFER).zero? ? nil : flags >> C::RK_CQE_BUFFER_SHIFT
+    end
+
     # -- submission and completion ---------------------------------------------
 
     def submit = Ringkit.check(Native.rk_submit(handle))
