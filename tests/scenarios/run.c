@@ -297,6 +297,8 @@ static void step_interrupt_reap(const jnode *step)
 	sigaction(SIGALRM, &old, NULL);
 	if (n != -EINTR)
 		fail("reap: expected -EINTR, got %d", n);
+	if (took < after / 2)
+		fail("reap ended after %lld ms, before the signal", (long long)took);
 	if (took >= num_or(step, "expect_ms_below", 2000))
 		fail("reap took %lld ms", (long long)took);
 }

@@ -236,11 +236,14 @@ class Runner:
                 self.fail("op %r completed before %r" % (e["id"], after))
 
     def step_interrupt_reap(self, step):
+        after = step.get("after_ms", 50)
         t0 = time.monotonic()
-        outcome = self.b.interrupt_reap(self.ring(step), step.get("after_ms", 50))
+        outcome = self.b.interrupt_reap(self.ring(step), after)
         took = (time.monotonic() - t0) * 1000
         if outcome != "EINTR":
             self.fail("reap: expected the binding's EINTR outcome, got %s" % outcome)
+        if took < after / 2:
+            self.fail("reap ended after %d ms, before the signal" % took)
         if took >= step.get("expect_ms_below", 2000):
             self.fail("reap took %d ms" % took)
 
