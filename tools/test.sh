@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every test suite and ends with one line "N passed, N failed".
 #   1. everything registered with meson test (C suite, bindings) in a normal build
-#   2. the C and Python suites again under AddressSanitizer +
+#   2. the C, Python and scenario suites again under AddressSanitizer +
 #      UndefinedBehaviorSanitizer (the interpreter preloads the ASan runtime)
 #   3. the Python suite once more with a second interpreter whose cffi is 2.x
 #      (e.g. a pyenv python3 first on PATH), when the machine has one
@@ -47,7 +47,7 @@ RINGKIT_BACKEND=fallback meson test -C "$prefix" --num-processes "$jobs" --print
 configure "$prefix-asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all &&
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	suite "$prefix-asan" --suite c --suite python || status=1
+	suite "$prefix-asan" --suite c --suite python --suite scenarios || status=1
 
 # The fallback's threads and queues under the sanitizers too (C suite).
 echo "== C suite on the fallback backend under ASan+UBSan"

@@ -71,17 +71,23 @@ static jnode *parse_list(struct parser *ps, enum jtype type, char close)
 		if (type == J_OBJ) {
 			if (*ps->p != '"' || !(key = parse_string(ps))) {
 				ps->err = ps->err ? ps->err : "expected a member name";
+				json_free(n);
 				return NULL;
 			}
 			skip_ws(ps);
 			if (*ps->p++ != ':') {
 				ps->err = "expected ':'";
+				free(key);
+				json_free(n);
 				return NULL;
 			}
 		}
 		jnode *v = parse_value(ps);
-		if (!v)
+		if (!v) {
+			free(key);
+			json_free(n);
 			return NULL;
+		}
 		v->key = key;
 		*tail = v;
 		tail = &v->next;
@@ -93,6 +99,7 @@ static jnode *parse_list(struct parser *ps, enum jtype type, char close)
 		if (*ps->p++ == close)
 			return n;
 		ps->err = type == J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'";
+		json_free(n);
 		return NULL;
 	}
 }
@@ -108,7 +115,11 @@ static jnode *parse_value(struct parser *ps)
 	if (*p == '"') {
 		jnode *n = node(J_STR);
 		n->str = parse_string(ps);
-		return n->str ? n : NULL;
+		if (!n->str) {
+			free(n);
+			return NULL;
+		}
+		return n;
 	}
 	if (*p == '-' || isdigit((unsigned char)*p)) {
 		jnode *n = node(J_NUM);
@@ -116,6 +127,7 @@ static jnode *parse_value(struct parser *ps)
 		n->num = strtoll(p, &end, 10);
 		if (*end == '.' || *end == 'e' || *end == 'E') {
 			ps->err = "only integers are supported";
+			free(n);
 			return NULL;
 		}
 		ps->p = end;
@@ -144,10 +156,23 @@ jnode *json_parse(const char *text, const char **err)
 	skip_ws(&ps);
 	if (n && *ps.p) {
 		ps.err = "trailing characters";
+		json_free(n);
 		n = NULL;
 	}
 	*err = ps.err;
 	return n;
+}
+
+void json_free(jnode *n)
+{
+	while (n) {
+		jnode *next = n->next;
+		json_free(n->child);
+		free(n->str);
+		free(n->key);
+		free(n);
+		n = next;
+	}
 }
 
 jnode *json_get(const jnode *obj, const char *key)

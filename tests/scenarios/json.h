@@ -1,8 +1,7 @@
 /*
  * The smallest JSON reader the C scenario runner needs: objects, arrays,
  * strings (escapes \" \\ \/ \n \t only; the scenarios need no others),
- * integers, true/false/null. The whole document is one tree of nodes that
- * lives until the program ends.
+ * integers, true/false/null, as one tree of nodes.
  */
 #ifndef SCEN_JSON_H
 #define SCEN_JSON_H
@@ -22,6 +21,8 @@ typedef struct jnode {
 
 /* Parses text; NULL with *err set on a syntax error. */
 jnode *json_parse(const char *text, const char **err);
+/* Frees a tree json_parse returned. */
+void json_free(jnode *n);
 /* The member `key` of an object, or NULL. */
 jnode *json_get(const jnode *obj, const char *key);
 

@@ -189,8 +189,8 @@ static void op_result(const jnode *step, int64_t ret, void *buf)
 	else if (ret < 0)
 		fail("prep failed: %lld (%s)", (long long)ret, rk_strerror((int)ret));
 	jnode *as = json_get(step, "as");
-	if (ret >= 0 && as)
-		bind_name(as->str, K_OP, ret, buf);
+	if (ret >= 0) /* bound even without a name: the buffer lives until the end */
+		bind_name(as ? as->str : "", K_OP, ret, buf);
 	else
 		free(buf);
 }
@@ -570,6 +570,8 @@ int main(int argc, char **argv)
 			if (names[k].kind == K_INT && strchr(names[k].name, '.'))
 				close((int)names[k].v);
 		}
+		json_free(doc);
+		free(text);
 		printf("ok %s\n", scenario);
 	}
 	return 0;
