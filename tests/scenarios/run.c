@@ -9,6 +9,7 @@
 
 #include <ringkit.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -405,6 +406,19 @@ static void step_mixed(const jnode *step)
 	close(sv[1]);
 }
 
+/* Open descriptors of this process (the directory stream's own excluded). */
+static int64_t fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		fail("cannot list /proc/self/fd: %s", strerror(errno));
+	int64_t n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
 static void run_step(const jnode *step)
 {
 	const char *op = step_op;
@@ -516,6 +530,12 @@ static void run_step(const jnode *step)
 		uint64_t st[RK_STAT_COUNT];
 		rk_ring_stats(ring_arg(step), st, RK_STAT_COUNT);
 		expect_res(arg(step, "expect"), (int64_t)st[RK_STAT_INFLIGHT], "live ops");
+	} else if (strcmp(op, "fd_count") == 0) {
+		if (json_get(step, "as"))
+			bind_name(json_get(step, "as")->str, K_INT, fd_count(), NULL);
+		else
+			expect_res(&(jnode){.type = J_NUM, .num = int_arg(step, "expect")}, fd_count(),
+			           "open descriptors");
 	} else if (strcmp(op, "interrupt_reap") == 0) {
 		step_interrupt_reap(step);
 	} else if (strcmp(op, "mixed") == 0) {

@@ -214,6 +214,11 @@ class Runner
     end
   end
 
+  def step_fd_count(step)
+    n = Dir.children("/proc/self/fd").size - 1 # the listing's own descriptor
+    step["as"] ? @names[step["as"]] = n : expect(value(step, "expect"), n, "open descriptors")
+  end
+
   LIBC = Fiddle::Handle::DEFAULT
   PTHREAD_SELF = Fiddle::Function.new(LIBC["pthread_self"], [], Fiddle::TYPE_UINTPTR_T)
   PTHREAD_KILL = Fiddle::Function.new(LIBC["pthread_kill"], [Fiddle::TYPE_UINTPTR_T, Fiddle::TYPE_INT],

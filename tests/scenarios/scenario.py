@@ -235,6 +235,13 @@ class Runner:
             if after is not None and seq[self.names[after]] > seq[op_id]:
                 self.fail("op %r completed before %r" % (e["id"], after))
 
+    def step_fd_count(self, step):
+        n = len(os.listdir("/proc/self/fd")) - 1  # listdir's own descriptor
+        if "as" in step:
+            self.names[step["as"]] = n
+        else:
+            self.expect(self.value(step, "expect"), n, "open descriptors")
+
     def step_interrupt_reap(self, step):
         after = step.get("after_ms", 50)
         t0 = time.monotonic()
