@@ -17,39 +17,7 @@ class Interrupted(Exception):
     pass
 
 
-class Binding:
-    constant = staticmethod(ringkit.constant)
-
-    def ring(self, entries):
-        return ringkit.Ring(entries)
-
-    def close_ring(self, r):
-        r.close()
-
-    def region(self, chunk_size, nchunks):
-        return ringkit.Region(chunk_size, nchunks)
-
-    def chunk_alloc(self, g):
-        return g.alloc()
-
-    def destroy_region(self, g):
-        g.close()
-
-    def chunk_data(self, g, chunk, n):
-        return bytes(g.view(chunk, n))
-
-    def provide(self, r, g, group):
-        r.provide_region(g, group)
-
-    def unprovide(self, r, g):
-        r.unprovide_region(g)
-
-    def recycle(self, r, g, chunk):
-        r.recycle_chunk(g, chunk)
-
-    def nop(self, r, flags):
-        return r.nop(flags)
-
+class Binding(scenario.RingObjects):
     def read(self, r, fd, buf, flags):
         return r.read(fd, buf, flags=flags)
 
@@ -76,9 +44,6 @@ class Binding:
     def cancel(self, r, target, flags):
         return r.cancel(target, flags=flags)
 
-    def submit(self, r):
-        return r.submit()
-
     def reap(self, r, wait, timeout):
         return r.reap(64, wait, timeout)
 
@@ -104,4 +69,4 @@ class Binding:
 
 
 if __name__ == "__main__":
-    sys.exit(scenario.main(Binding(), sys.argv[1:]))
+    sys.exit(scenario.main(Binding(ringkit), sys.argv[1:]))

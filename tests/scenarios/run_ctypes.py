@@ -14,39 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenario  # noqa: E402
 
 
-class Binding:
-    constant = staticmethod(rk.constant)
-
-    def ring(self, entries):
-        return rk.Ring(entries)
-
-    def close_ring(self, r):
-        r.close()
-
-    def region(self, chunk_size, nchunks):
-        return rk.Region(chunk_size, nchunks)
-
-    def chunk_alloc(self, g):
-        return g.alloc()
-
-    def destroy_region(self, g):
-        g.close()
-
-    def chunk_data(self, g, chunk, n):
-        return bytes(g.view(chunk, n))
-
-    def provide(self, r, g, group):
-        r.provide_region(g, group)
-
-    def unprovide(self, r, g):
-        r.unprovide_region(g)
-
-    def recycle(self, r, g, chunk):
-        r.recycle_chunk(g, chunk)
-
-    def nop(self, r, flags):
-        return r.nop(flags)
-
+class Binding(scenario.RingObjects):
     def read(self, r, fd, buf, flags):
         return r.read(fd, buf, -1, flags)
 
@@ -67,9 +35,6 @@ class Binding:
 
     def cancel(self, r, target, flags):
         return r.cancel(target, flags)
-
-    def submit(self, r):
-        return r.submit()
 
     def reap(self, r, wait, timeout):
         return r.reap(wait, timeout, 64)
@@ -94,4 +59,4 @@ class Binding:
 
 
 if __name__ == "__main__":
-    sys.exit(scenario.main(Binding(), sys.argv[1:]))
+    sys.exit(scenario.main(Binding(rk), sys.argv[1:]))

@@ -38,6 +38,51 @@ def result(fn, *args):
         return -e.errno
 
 
+class RingObjects:
+    """The calls both Python bindings spell alike (a module with constant(),
+    Ring and Region, named as in the C ABI); each runner's Binding adds the
+    rest."""
+
+    def __init__(self, module):
+        self.mod = module
+
+    def constant(self, name):
+        return self.mod.constant(name)
+
+    def ring(self, entries):
+        return self.mod.Ring(entries)
+
+    def region(self, chunk_size, nchunks):
+        return self.mod.Region(chunk_size, nchunks)
+
+    def close_ring(self, r):
+        r.close()
+
+    def chunk_alloc(self, g):
+        return g.alloc()
+
+    def destroy_region(self, g):
+        g.close()
+
+    def chunk_data(self, g, chunk, n):
+        return bytes(g.view(chunk, n))
+
+    def provide(self, r, g, group):
+        r.provide_region(g, group)
+
+    def unprovide(self, r, g):
+        r.unprovide_region(g)
+
+    def recycle(self, r, g, chunk):
+        r.recycle_chunk(g, chunk)
+
+    def nop(self, r, flags):
+        return r.nop(flags)
+
+    def submit(self, r):
+        return r.submit()
+
+
 class Runner:
     def __init__(self, binding):
         self.b = binding
