@@ -448,8 +448,6 @@ static void run_step(const jnode *step)
 		bind_name(name, K_INT, sv[0], NULL);
 		snprintf(name, sizeof name, "%s.b", arg(step, "as")->str);
 		bind_name(name, K_INT, sv[1], NULL);
-	} else if (strcmp(op, "close_fd") == 0) {
-		close((int)int_arg(step, "fd"));
 	} else if (strcmp(op, "sleep") == 0) {
 		int64_t ms = arg(step, "ms")->num;
 		nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
@@ -477,6 +475,16 @@ static void run_step(const jnode *step)
 		                                  lookup(arg(step, "region")->str, K_REGION)->p,
 		                                  (uint16_t)arg(step, "group")->num),
 		           "rk_ring_provide_region");
+	} else if (strcmp(op, "register_region") == 0) {
+		expect_res(arg(step, "expect"),
+		           rk_ring_register_region(ring_arg(step),
+		                                   lookup(arg(step, "region")->str, K_REGION)->p),
+		           "rk_ring_register_region");
+	} else if (strcmp(op, "unregister_region") == 0) {
+		expect_res(arg(step, "expect"),
+		           rk_ring_unregister_region(ring_arg(step),
+		                                     lookup(arg(step, "region")->str, K_REGION)->p),
+		           "rk_ring_unregister_region");
 	} else if (strcmp(op, "unprovide") == 0) {
 		expect_res(arg(step, "expect"),
 		           rk_ring_unprovide_region(ring_arg(step),

@@ -107,8 +107,6 @@ function steps.socketpair(step)
   open_fds[#open_fds + 1] = b
 end
 
-function steps.close_fd(step) rk.close(value(step, "fd")) end
-
 function steps.sleep(step)
   local t = rk.now() + step.ms / 1000
   while rk.now() < t do end -- neither Lua has a sleep; a short spin
@@ -128,6 +126,8 @@ end
 
 function steps.provide(step) region_call(step, "provide_region", step.group) end
 function steps.unprovide(step) region_call(step, "unprovide_region") end
+function steps.register_region(step) region_call(step, "register_region") end
+function steps.unregister_region(step) region_call(step, "unregister_region") end
 function steps.recycle(step) region_call(step, "recycle_chunk", value(step, "chunk")) end
 
 function steps.nop(step) local r = ring_of(step); prep(step, result(r:nop(flags(step)))) end

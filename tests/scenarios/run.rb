@@ -110,7 +110,6 @@ class Runner
     @names["#{step['as']}.b"] = b.fileno
   end
 
-  def step_close_fd(step) = IO.for_fd(value(step, "fd")).close
   def step_sleep(step) = sleep(step.fetch("ms") / 1000.0)
 
   def step_region(step)
@@ -132,6 +131,8 @@ class Runner
 
   def step_provide(step) = region_call(step, :provide_region, step.fetch("group"))
   def step_unprovide(step) = region_call(step, :unprovide_region)
+  def step_register_region(step) = region_call(step, :register_region)
+  def step_unregister_region(step) = region_call(step, :unregister_region)
   def step_recycle(step) = region_call(step, :recycle_chunk, value(step, "chunk"))
 
   def step_nop(step) = prep(step, result { ring(step).nop(flags(step)) })

@@ -73,6 +73,12 @@ class RingObjects:
     def unprovide(self, r, g):
         r.unprovide_region(g)
 
+    def register_region(self, r, g):
+        r.register_region(g)
+
+    def unregister_region(self, r, g):
+        r.unregister_region(g)
+
     def recycle(self, r, g, chunk):
         r.recycle_chunk(g, chunk)
 
@@ -170,9 +176,6 @@ class Runner:
         self.names[step["as"] + ".a"] = a.fileno()
         self.names[step["as"] + ".b"] = b.fileno()
 
-    def step_close_fd(self, step):
-        os.close(self.value(step, "fd"))
-
     def step_sleep(self, step):
         time.sleep(step["ms"] / 1000)
 
@@ -198,6 +201,12 @@ class Runner:
 
     def step_provide(self, step):
         self.region_call(step, self.b.provide, step["group"])
+
+    def step_register_region(self, step):
+        self.region_call(step, self.b.register_region)
+
+    def step_unregister_region(self, step):
+        self.region_call(step, self.b.unregister_region)
 
     def step_unprovide(self, step):
         self.region_call(step, self.b.unprovide)
