@@ -180,6 +180,17 @@ static void expect_res(const jnode *spec, int64_t got, const char *what)
 	     got < 0 ? rk_strerror((int)got) : "ok");
 }
 
+static rk_region *region_of(const jnode *step)
+{
+	return lookup(arg(step, "region")->str, K_REGION)->p;
+}
+
+/* A call's return against the step's "expect". */
+static void expect_ret(const jnode *step, int64_t ret)
+{
+	expect_res(arg(step, "expect"), ret, step_op);
+}
+
 /* A prep's return: checked against "expect" when given; an id is bound to
  * "as" (with the read buffer the op keeps) when it is one. */
 static void op_result(const jnode *step, int64_t ret, void *buf)
@@ -459,43 +470,28 @@ static void run_step(const jnode *step)
 			fail("rk_region_create: %s", rk_strerror(ret));
 		bind_name(arg(step, "as")->str, K_REGION, 0, g);
 	} else if (strcmp(op, "chunk") == 0) {
-		int32_t c = rk_chunk_alloc(lookup(arg(step, "region")->str, K_REGION)->p);
+		int32_t c = rk_chunk_alloc(region_of(step));
 		if (c < 0)
 			fail("rk_chunk_alloc: %s", rk_strerror(c));
 		bind_name(arg(step, "as")->str, K_INT, c, NULL);
 	} else if (strcmp(op, "destroy_region") == 0) {
 		struct binding *b = lookup(arg(step, "region")->str, K_REGION);
 		int ret = rk_region_destroy(b->p);
-		expect_res(arg(step, "expect"), ret, "rk_region_destroy");
+		expect_ret(step, ret);
 		if (ret == 0)
 			b->kind = K_INT; /* gone */
 	} else if (strcmp(op, "provide") == 0) {
-		expect_res(arg(step, "expect"),
-		           rk_ring_provide_region(ring_arg(step),
-		                                  lookup(arg(step, "region")->str, K_REGION)->p,
-		                                  (uint16_t)arg(step, "group")->num),
-		           "rk_ring_provide_region");
+		expect_ret(step, rk_ring_provide_region(ring_arg(step), region_of(step),
+		                                        (uint16_t)arg(step, "group")->num));
 	} else if (strcmp(op, "register_region") == 0) {
-		expect_res(arg(step, "expect"),
-		           rk_ring_register_region(ring_arg(step),
-		                                   lookup(arg(step, "region")->str, K_REGION)->p),
-		           "rk_ring_register_region");
+		expect_ret(step, rk_ring_register_region(ring_arg(step), region_of(step)));
 	} else if (strcmp(op, "unregister_region") == 0) {
-		expect_res(arg(step, "expect"),
-		           rk_ring_unregister_region(ring_arg(step),
-		                                     lookup(arg(step, "region")->str, K_REGION)->p),
-		           "rk_ring_unregister_region");
+		expect_ret(step, rk_ring_unregister_region(ring_arg(step), region_of(step)));
 	} else if (strcmp(op, "unprovide") == 0) {
-		expect_res(arg(step, "expect"),
-		           rk_ring_unprovide_region(ring_arg(step),
-		                                    lookup(arg(step, "region")->str, K_REGION)->p),
-		           "rk_ring_unprovide_region");
+		expect_ret(step, rk_ring_unprovide_region(ring_arg(step), region_of(step)));
 	} else if (strcmp(op, "recycle") == 0) {
-		expect_res(arg(step, "expect"),
-		           rk_ring_recycle_chunk(ring_arg(step),
-		                                 lookup(arg(step, "region")->str, K_REGION)->p,
-		                                 (int32_t)int_arg(step, "chunk")),
-		           "rk_ring_recycle_chunk");
+		expect_ret(step, rk_ring_recycle_chunk(ring_arg(step), region_of(step),
+		                                       (int32_t)int_arg(step, "chunk")));
 	} else if (strcmp(op, "nop") == 0) {
 		op_result(step, rk_prep_nop(ring_arg(step), flags_arg(step)), NULL);
 	} else if (strcmp(op, "read") == 0) {
@@ -509,7 +505,7 @@ static void run_step(const jnode *step)
 		                              (uint32_t)strlen(data), -1, flags_arg(step)), data);
 	} else if (strcmp(op, "read_chunk") == 0) {
 		op_result(step, rk_prep_read_chunk(ring_arg(step), (int)int_arg(step, "fd"),
-		                                   lookup(arg(step, "region")->str, K_REGION)->p,
+		                                   region_of(step),
 		                                   (int32_t)int_arg(step, "chunk"),
 		                                   (uint32_t)arg(step, "len")->num, -1,
 		                                   flags_arg(step)), NULL);
