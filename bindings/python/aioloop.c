@@ -29,6 +29,19 @@ enum { PENDING, DONE, CANCELLED };
 
 typedef struct Driver Driver;
 
+/* An op of an EventLoop stream transport (_transport.py): its multishot
+ * receive from the loop's buffer pool, or its send. Their completions go
+ * straight to the transport: the received bytes are made here and the chunk
+ * recycled, the send's data is held here until its final completion. */
+typedef struct {
+	int64_t id;
+	PyObject *tr;          /* the transport; NULL: the slot routes nothing */
+	PyObject *data;        /* a send's bytes */
+	const char *base;      /* a receive's pool: its memory, chunk size, region */
+	uint32_t chunk_size;
+	rk_region *pool;
+} RoutedOp;
+
 typedef struct {
 	PyObject_HEAD
 	Driver *drv;        /* while pending: cancel() reaches the ring through it */
@@ -60,6 +73,7 @@ struct Driver {
 	 * between two selects may reap a poll, and select must still see it. */
 	PyObject *polls, *ready;
 	Waiter **table;      /* by op slot (the id's low 32 bits) */
+	RoutedOp *routed;    /* by op slot too: transport ops */
 	uint32_t cap;
 	int flush_pending;
 	/* Ops waiting in ringkit.aio for a free op slot, set from Python: while
@@ -789,11 +803,12 @@ static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	Py_INCREF(on_room);
 	d->on_room = on_room;
 	d->table = PyMem_Calloc(cap, sizeof *d->table);
+	d->routed = PyMem_Calloc(cap, sizeof *d->routed);
 	d->loop_ref = PyWeakref_NewRef(loop, NULL);
 	d->flush_cb = PyObject_GetAttrString((PyObject *)d, "_flush");
 	d->cancel_retry = PyList_New(0);
-	if (!d->table || !d->loop_ref || !d->flush_cb || !d->cancel_retry) {
-		if (!d->table)
+	if (!d->table || !d->routed || !d->loop_ref || !d->flush_cb || !d->cancel_retry) {
+		if (!d->table || !d->routed)
 			PyErr_NoMemory();
 		Py_DECREF(d);
 		return NULL;
@@ -813,6 +828,10 @@ static int driver_traverse(Driver *d, visitproc visit, void *arg)
 	Py_VISIT(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
 		Py_VISIT(d->table[i]);
+	for (uint32_t i = 0; d->routed && i < d->cap; i++) {
+		Py_VISIT(d->routed[i].tr);
+		Py_VISIT(d->routed[i].data);
+	}
 	return 0;
 }
 
@@ -828,6 +847,10 @@ static int driver_clear(Driver *d)
 	Py_CLEAR(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
 		Py_CLEAR(d->table[i]);
+	for (uint32_t i = 0; d->routed && i < d->cap; i++) {
+		Py_CLEAR(d->routed[i].tr);
+		Py_CLEAR(d->routed[i].data);
+	}
 	return 0;
 }
 
@@ -838,6 +861,7 @@ static void driver_dealloc(Driver *d)
 		last_drv = NULL;
 	driver_clear(d);
 	PyMem_Free(d->table);
+	PyMem_Free(d->routed);
 	Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
@@ -869,6 +893,85 @@ static int driver_release_pin(Driver *d, const rk_cqe *c)
 		PyErr_Clear();
 		r = 0;
 	}
+	return r;
+}
+
+/* The routed op of a completion, copied out (with new references) so that
+ * what the transport does while the batch is dispatched cannot change it;
+ * a final completion takes the slot's entry itself. 0 when the completion
+ * is not a routed op's. */
+static int routed_take(Driver *d, const rk_cqe *c, RoutedOp *out)
+{
+	uint32_t slot = (uint32_t)c->id;
+	if (c->id < 0 || slot >= d->cap)
+		return 0;
+	RoutedOp *r = &d->routed[slot];
+	if (!r->tr || r->id != c->id)
+		return 0;
+	*out = *r;
+	if (c->flags & RK_CQE_F_MORE) {
+		Py_INCREF(out->tr);
+		Py_XINCREF(out->data);
+	} else {
+		r->tr = r->data = NULL;
+	}
+	return 1;
+}
+
+static PyObject *str_rx, *str_sent;
+
+/* Calls tr.<name>(arg), stealing arg (NULL: already failed). */
+static int call_steal(PyObject *tr, PyObject *name, PyObject *arg)
+{
+	if (!arg)
+		return -1;
+	PyObject *x = PyObject_CallMethodOneArg(tr, name, arg);
+	Py_DECREF(arg);
+	if (!x)
+		return -1;
+	Py_DECREF(x);
+	return 0;
+}
+
+/* Hands a routed op's completion to its transport: a receive's message to
+ * tr._rx(bytes) (the chunk back to the pool first) and its end to
+ * tr._rx_end(id, res); a send's result to tr.sent(res). */
+static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
+{
+	int r = 0;
+	if (op->data) {
+		Py_CLEAR(op->data); /* the kernel has read it: a final completion */
+		r = call_steal(op->tr, str_sent, PyLong_FromLong(c->res));
+	} else {
+		first_error err = {0};
+		if (c->flags & RK_CQE_F_BUFFER) {
+			int32_t chunk = (int32_t)(c->flags >> RK_CQE_BUFFER_SHIFT);
+			PyObject *data = NULL;
+			if (c->res > 0)
+				data = PyBytes_FromStringAndSize(
+					op->base + (size_t)chunk * op->chunk_size, c->res);
+			int rc = d->ring ? rk_ring_recycle_chunk(d->ring, op->pool, chunk) : 0;
+			if (rc < 0) {
+				Py_XDECREF(data);
+				raise_errno(rc);
+				first_error_keep(&err);
+			} else if (c->res > 0 && call_steal(op->tr, str_rx, data) < 0) {
+				first_error_keep(&err);
+			}
+		}
+		if (!(c->flags & RK_CQE_F_MORE)) {
+			/* The receive ended: the transport's bookkeeping runs even
+			 * when its last message raised. */
+			PyObject *x = PyObject_CallMethod(op->tr, "_rx_end", "Li", (long long)c->id,
+			                                  (int)c->res);
+			if (x)
+				Py_DECREF(x);
+			else
+				first_error_keep(&err);
+		}
+		r = first_error_raise(&err);
+	}
+	Py_CLEAR(op->tr);
 	return r;
 }
 
@@ -952,9 +1055,12 @@ static int driver_reap(Driver *d, int wait, int64_t timeout_ns)
 		/* Every waiter of the batch leaves the table before any task runs:
 		 * rk_reap freed all their slots, and a task's next op may take one. */
 		Waiter *done[REAP_BATCH];
+		RoutedOp routed[REAP_BATCH];
+		unsigned char is_routed[REAP_BATCH];
 		for (int k = 0; k < n; k++) {
 			const rk_cqe *c = &cqes[k];
 			done[k] = driver_take(d, c);
+			is_routed[k] = !done[k] && routed_take(d, c, &routed[k]);
 			if (driver_release_pin(d, c) < 0)
 				first_error_keep(&err);
 		}
@@ -967,6 +1073,8 @@ static int driver_reap(Driver *d, int wait, int64_t timeout_ns)
 				w->has_res = 1;
 				r = waiter_finish(w, w->cancel_requested ? CANCELLED : DONE, 1);
 				Py_DECREF(w);
+			} else if (is_routed[k]) {
+				r = routed_dispatch(d, &routed[k], c);
 			} else if (d->polls && (r = poll_completion(d, c)) != 0) {
 				r = r < 0 ? -1 : 0;
 			} else if (!others && !(others = PyList_New(0))) {
@@ -1053,6 +1161,75 @@ static PyObject *driver_select(Driver *d, PyObject *args)
 	return ready ? ready : PyList_New(0);
 }
 
+/* route_recv(op_id, transport, base, chunk_size, region): the completions
+ * of op_id, a multishot receive from a buffer pool (memory at address base,
+ * chunks of chunk_size, region the rk_region's address), go to the
+ * transport (see routed_dispatch). */
+static PyObject *driver_route_recv(Driver *d, PyObject *args)
+{
+	long long id;
+	PyObject *tr;
+	unsigned long long base, region;
+	unsigned int chunk_size;
+	if (!PyArg_ParseTuple(args, "LOKIK:route_recv", &id, &tr, &base, &chunk_size, &region))
+		return NULL;
+	uint32_t slot = (uint32_t)id;
+	if (!d->ring || id < 0 || slot >= d->cap || d->routed[slot].tr || !base || !region) {
+		PyErr_Format(PyExc_ValueError, "cannot route op %lld", id);
+		return NULL;
+	}
+	RoutedOp *r = &d->routed[slot];
+	Py_INCREF(tr);
+	*r = (RoutedOp){.id = id, .tr = tr, .base = (const char *)(uintptr_t)base,
+	                .chunk_size = chunk_size, .pool = (rk_region *)(uintptr_t)region};
+	Py_RETURN_NONE;
+}
+
+static int fd_arg(PyObject *o);
+
+/* send(fd, data, transport, msg_flags): queues send(2) of the bytes data,
+ * held here until the final completion, which goes to transport.sent(res).
+ * Returns the op id; OSError as the ring answers (EBUSY: no free slot). */
+static PyObject *driver_send(Driver *d, PyObject *const *args, Py_ssize_t nargs)
+{
+	if (nargs != 4 || !PyBytes_CheckExact(args[1])) {
+		PyErr_SetString(PyExc_TypeError, "send(fd, data: bytes, transport, msg_flags)");
+		return NULL;
+	}
+	if (!d->ring) {
+		PyErr_SetString(PyExc_ValueError, "ring is closed");
+		return NULL;
+	}
+	int fd = fd_arg(args[0]);
+	if (fd == -1 && PyErr_Occurred())
+		return NULL;
+	long msg_flags = PyLong_AsLong(args[3]);
+	if (msg_flags == -1 && PyErr_Occurred())
+		return NULL;
+	if (msg_flags < INT32_MIN || msg_flags > INT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "send: msg_flags out of range");
+		return NULL;
+	}
+	Py_ssize_t len = PyBytes_GET_SIZE(args[1]);
+	if (len > UINT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "send: data over 4 GiB");
+		return NULL;
+	}
+	int64_t id = rk_prep_send(d->ring, fd, PyBytes_AS_STRING(args[1]), (uint32_t)len,
+	                          (int32_t)msg_flags, 0);
+	if (id < 0)
+		return raise_errno(id), NULL;
+	RoutedOp *r = &d->routed[(uint32_t)id];
+	Py_XDECREF(r->tr); /* a stale entry of an op that ended unseen (cannot happen) */
+	Py_XDECREF(r->data);
+	Py_INCREF(args[2]);
+	Py_INCREF(args[1]);
+	*r = (RoutedOp){.id = id, .tr = args[2], .data = args[1]};
+	if (driver_request_flush(d) < 0)
+		return NULL;
+	return PyLong_FromLongLong(id);
+}
+
 static PyObject *driver_schedule(Driver *d, PyObject *unused)
 {
 	(void)unused;
@@ -1121,6 +1298,11 @@ static PyObject *driver_detach(Driver *d, PyObject *unused)
 		if (w->state == PENDING && waiter_finish(w, CANCELLED, 0) < 0)
 			PyErr_WriteUnraisable((PyObject *)w);
 		Py_DECREF(w);
+	}
+	/* The kernel is done with every op: what a send held can go. */
+	for (uint32_t i = 0; i < d->cap; i++) {
+		Py_CLEAR(d->routed[i].tr);
+		Py_CLEAR(d->routed[i].data);
 	}
 	Py_CLEAR(d->cancel_retry);
 	d->cancel_retry = PyList_New(0);
@@ -1201,6 +1383,13 @@ static PyMethodDef driver_methods[] = {
 	{"drain", (PyCFunction)driver_drain, METH_NOARGS,
 	 "Reaps ready completions, finishing waiters (their tasks run now)."},
 	{"_flush", (PyCFunction)driver_flush, METH_NOARGS, "The flush queued by schedule_flush()."},
+	{"route_recv", (PyCFunction)driver_route_recv, METH_VARARGS,
+	 "route_recv(op_id, transport, base, chunk_size, region): op_id's completions (a "
+	 "multishot receive from a buffer pool) go to transport._rx(bytes) and "
+	 "transport._rx_end(op_id, res)"},
+	{"send", (PyCFunction)(void (*)(void))driver_send, METH_FASTCALL,
+	 "send(fd, data, transport, msg_flags): queues send(2) of the bytes data (held until "
+	 "its completion, which goes to transport.sent(res)); returns the op id"},
 	{"select", (PyCFunction)driver_select, METH_VARARGS,
 	 "select(timeout, polls): waits up to timeout (None: forever) for completions, reaps them "
 	 "all as drain() does and returns [(id, res)] of those whose id is a key of polls."},
@@ -1496,7 +1685,10 @@ PyMODINIT_FUNC PyInit__aioloop(void)
 	Py_DECREF(asyncio);
 	str_call_soon = PyUnicode_InternFromString("call_soon");
 	str_context = PyUnicode_InternFromString("context");
-	if (!get_running_loop || !cancelled_error || !invalid_state || !str_call_soon || !str_context)
+	str_rx = PyUnicode_InternFromString("_rx");
+	str_sent = PyUnicode_InternFromString("sent");
+	if (!get_running_loop || !cancelled_error || !invalid_state || !str_call_soon ||
+	    !str_context || !str_rx || !str_sent)
 		return NULL;
 	PyObject *m = PyModule_Create(&aioloop_module);
 	if (!m)

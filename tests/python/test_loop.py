@@ -187,7 +187,7 @@ def test_transport_flow_control_and_half_close():
     # A reader that pauses: the writer sees pause_writing above the high
     # water mark, resume_writing once drained; everything arrives in order;
     # write_eof reaches the peer as eof_received; close waits for the buffer.
-    big = os.urandom(1 << 22)
+    big = os.urandom(1 << 24)  # more than both sockets' kernel buffers take
 
     class Writer(asyncio.Protocol):
         def __init__(self):

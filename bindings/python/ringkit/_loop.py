@@ -197,7 +197,7 @@ class EventLoop(unix_events._UnixSelectorEventLoop):
 
     # The buffer pool stream transports receive into: chunks big enough
     # that a large message does not arrive in many small pieces.
-    _POOL_CHUNK = 64 * 1024
+    _POOL_CHUNK = 128 * 1024
     _POOL_COUNT = 64
 
     def __init__(self):

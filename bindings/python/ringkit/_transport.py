@@ -2,14 +2,18 @@
 
 Reading is one multishot receive into the loop's buffer pool for as long as
 the transport reads: each completion carries a message in a chunk the
-kernel picked, which becomes the bytes given to data_received (or is copied
-into get_buffer() for a BufferedProtocol) and goes straight back to the
-pool. No readiness poll, no recv call per message.
+kernel picked, which the loop's driver (_aioloop, in C) turns into the bytes
+given to _rx() and then to data_received (or copied into get_buffer() for a
+BufferedProtocol); the chunk goes straight back to the pool. No readiness
+poll, no recv call per message.
 
-Writing keeps one send in flight per transport; what is written meanwhile
-waits in a buffer and goes out as the next single send when that one
-completes. Flow control (pause_writing/resume_writing, the water marks) is
-asyncio's, counted on the bytes not yet sent.
+Writing keeps one send op in flight per transport, queued through the
+driver, which holds the bytes until its completion and hands the result to
+sent(); what is written meanwhile waits in a buffer and goes out as the
+next single send when that one completes. A large write with nothing in
+flight goes to the socket at once instead (see write()). Flow control
+(pause_writing/resume_writing, the water marks) is asyncio's, counted on
+the bytes not yet sent.
 
 The semantics follow asyncio's selector socket transport: callbacks,
 errors (OSError silent unless debug, anything else to the exception
@@ -21,12 +25,10 @@ import warnings
 from asyncio import constants, futures, protocols, transports, trsock
 from asyncio.log import logger
 
-from ._core import CQE_BUFFER_SHIFT, CQE_F_BUFFER
 from ._errors import error
-from ._ringkit import ffi as _ffi, lib as _lib
 
-_unpack = _ffi.unpack
 _SEND_FLAGS = int(socket.MSG_NOSIGNAL | socket.MSG_WAITALL)
+_NOW_FLAGS = int(socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
 
 
 class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
@@ -135,6 +137,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._recv_op = op_id
         aio._streams[op_id] = self
+        aio._drv.route_recv(op_id, self, *self._pool._route)
         aio._schedule_flush()
 
     def _end_fresh(self):
@@ -196,21 +199,29 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._loop.get_debug():
             logger.debug("%r resumes reading", self)
 
-    # called by AioRing._on_other for each completion of the receive
-    def push(self, res, flags):
-        if flags & CQE_F_BUFFER:
-            pool = self._pool
-            chunk = flags >> CQE_BUFFER_SHIFT
-            data = _unpack(pool._base + chunk * pool._chunk_size, res) if res > 0 else b""
-            r = _lib.rk_ring_recycle_chunk(self._aio.ring._ring, pool._handle, chunk)
-            if r < 0:
-                raise error(r)
-            if not data:
-                return
-            if self._paused or self._held or self._fresh:
-                self._hold(data)
-            elif not self._conn_lost:
+    # The driver's calls (_aioloop.Driver.route_recv): each message the
+    # receive got, with its chunk already back in the pool, and its end.
+    def _rx(self, data):
+        if self._paused or self._held or self._fresh:
+            self._hold(data)
+        elif not self._conn_lost:
+            if self._buffered:
                 self._deliver(data)
+                return
+            try:
+                self._protocol.data_received(data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _rx_end(self, op_id, res):
+        aio = self._aio
+        aio._streams.pop(op_id, None)
+        pool = aio._pool_ops.pop(op_id, None)
+        if pool is not None:
+            pool._op_ended(op_id)
+        self.finish(res)
 
     def finish(self, res):
         self._recv_op = None
@@ -299,10 +310,33 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             self._conn_lost += 1
             return
         if self._send_op is None:
+            if len(data) >= self._SEND_NOW_MIN:
+                # Large: straight to the socket, as asyncio's transport does,
+                # so the bytes are free when the protocol drops them. Held by
+                # a send op until its completion instead, a pass's worth of
+                # large messages is freed at once, and the allocator gives
+                # the pages back to the kernel and faults them in again for
+                # the next pass's.
+                try:
+                    n = self._sock.send(data, _NOW_FLAGS)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._fatal_error(exc, "Fatal write error on socket transport")
+                    return
+                if n == len(data):
+                    return
+                data = memoryview(data)[n:]
             self._send(data if type(data) is bytes else bytes(data))
         else:
             self._buffer += data
         self._maybe_pause_protocol()
+
+    # Writes from this size on try the socket at once (see write()); smaller
+    # ones go out as send ops, submitted together with the pass's others.
+    _SEND_NOW_MIN = 16 * 1024
 
     def writelines(self, list_of_data):
         self.write(b"".join(list_of_data))
@@ -310,7 +344,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
     def _send(self, data):
         aio = self._aio
         try:
-            op_id = aio.ring.send(self._sock_fd, data, msg_flags=_SEND_FLAGS)
+            op_id = aio._drv.send(self._sock_fd, data, self, _SEND_FLAGS)
         except OSError as e:
             if e.errno == errno.EBUSY:  # no op slot: the next pass sends it
                 self._buffer[:0] = data
@@ -321,8 +355,6 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._send_op = op_id
         self._inflight = len(data)
-        aio._sends_of[op_id] = self
-        aio._schedule_flush()
 
     def _send_buffered(self):
         self._send_op = None

@@ -87,7 +87,6 @@ class AioRing:
         # Back-pressure: futures of ops waiting for a free op slot, in turn.
         self._backlog: "collections.deque[asyncio.Future]" = collections.deque()
         self._sends = _aiosend.Sends(self)
-        self._sends_of: Dict[int, object] = {}  # send op id -> its EventLoop transport
         self.on_message = None  # callable(value, res) for msg_ring messages
         self._efd = -1
         self._drv.driven = driven
@@ -154,10 +153,6 @@ class AioRing:
                     pool = self._pool_ops.pop(op_id, None)
                     if pool is not None:
                         pool._op_ended(op_id)
-                continue
-            transport = self._sends_of.pop(op_id, None)
-            if transport is not None:
-                transport.sent(res)
                 continue
             if self._sends.completed(op_id, res):
                 continue
@@ -768,6 +763,10 @@ class BufferPool:
         self._handle = self.region._handle()
         self._base = _ffi.cast("char *", _lib.rk_chunk_ptr(self._handle, 0))
         self._chunk_size = chunk_size
+        # What the driver needs to take a message out of a chunk and give the
+        # chunk back (_aioloop.Driver.route_recv).
+        self._route = (int(_ffi.cast("uintptr_t", self._base)), chunk_size,
+                       int(_ffi.cast("uintptr_t", self._handle)))
         self._ops = set()  # live multishot receives from this pool
         self._closing = False
         self._released: Optional[asyncio.Future] = None
