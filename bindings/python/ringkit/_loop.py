@@ -126,6 +126,7 @@ class RingSelector(selectors.BaseSelector):
             self._arm(fd)
         if timeout is not None and timeout < 0:
             timeout = 0
+        self._loop._flush_writes()
         fired = r._drv.select(timeout, self._polls)
         out = []
         for op_id, res in fired:
@@ -202,6 +203,7 @@ class EventLoop(unix_events._UnixSelectorEventLoop):
 
     def __init__(self):
         self._pool = None
+        self._write_ready = []  # transports with writes for this pass's sends
         # The selector (and its ring) first: when the ring cannot be made,
         # nothing of the loop exists yet for __del__ to close.
         selector = RingSelector(self)
@@ -212,6 +214,13 @@ class EventLoop(unix_events._UnixSelectorEventLoop):
         if not hasattr(self, "_signal_handlers"):
             return  # __init__ failed before asyncio's loop was made: nothing to close
         super().__del__(_warn)
+
+    def _flush_writes(self):
+        ready = self._write_ready
+        if ready:
+            self._write_ready = []
+            for transport in ready:
+                transport._flush()
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         aio = self._selector._ring()

@@ -64,7 +64,8 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._held_bytes = 0
         self._recv_cancelled = None  # the receive op already asked to stop
         self._send_op = None        # the send in flight
-        self._buffer = bytearray()  # written while a send is in flight
+        self._buffer = bytearray()  # written and not yet in a send
+        self._queued = False        # in the loop's list of transports to flush
         self._inflight = 0          # bytes of the send in flight
         self._empty_waiter = None   # loop.sendfile waits for the buffer to drain
         # What arrives before the task that awaited create_connection() has
@@ -309,34 +310,43 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
-        if self._send_op is None:
-            if len(data) >= self._SEND_NOW_MIN:
-                # Large: straight to the socket, as asyncio's transport does,
-                # so the bytes are free when the protocol drops them. Held by
-                # a send op until its completion instead, a pass's worth of
-                # large messages is freed at once, and the allocator gives
-                # the pages back to the kernel and faults them in again for
-                # the next pass's.
-                try:
-                    n = self._sock.send(data, _NOW_FLAGS)
-                except (BlockingIOError, InterruptedError):
-                    n = 0
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    self._fatal_error(exc, "Fatal write error on socket transport")
-                    return
-                if n == len(data):
-                    return
-                data = memoryview(data)[n:]
-            self._send(data if type(data) is bytes else bytes(data))
-        else:
-            self._buffer += data
+        if self._send_op is None and not self._buffer and len(data) >= self._SEND_NOW_MIN:
+            # Large: straight to the socket, as asyncio's transport does, so
+            # the bytes are free when the protocol drops them. Held by a send
+            # op until its completion instead, a pass's worth of large
+            # messages is freed at once, and the allocator gives the pages
+            # back to the kernel and faults them in again for the next pass's.
+            try:
+                n = self._sock.send(data, _NOW_FLAGS)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+        # What a pass writes goes out as one send, queued when the loop is
+        # about to wait (EventLoop._flush_writes) or when the send in flight
+        # completes.
+        self._buffer += data
+        if self._send_op is None and not self._queued:
+            self._queued = True
+            self._loop._write_ready.append(self)
         self._maybe_pause_protocol()
 
-    # Writes from this size on try the socket at once (see write()); smaller
-    # ones go out as send ops, submitted together with the pass's others.
+    # Writes from this size on try the socket at once when nothing waits to
+    # be sent (see write()); smaller ones wait for the pass's single send.
     _SEND_NOW_MIN = 16 * 1024
+
+    def _flush(self):
+        self._queued = False
+        if self._send_op is None and self._buffer and not self._conn_lost:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            self._send(data)
 
     def writelines(self, list_of_data):
         self.write(b"".join(list_of_data))
@@ -364,7 +374,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._buffer.clear()
         self._send(data)
 
-    # called by AioRing._on_other when the send completes
+    # called by the driver when the send completes
     def sent(self, res):
         self._send_op = None
         self._inflight = 0
@@ -377,10 +387,9 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             if self._empty_waiter is not None:
                 self._empty_waiter.set_exception(exc)
             return
-        if self._buffer:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            self._send(data)
+        if self._buffer and not self._queued:
+            self._queued = True
+            self._loop._write_ready.append(self)
         self._maybe_resume_protocol()
         if self._send_op is None and not self._buffer:
             if self._empty_waiter is not None:
