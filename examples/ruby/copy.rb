@@ -201,6 +201,12 @@ class ThreadCopy < Copy
   end
 end
 
+def open_file(path, mode)
+  File.open(path, mode)
+rescue SystemCallError => e
+  raise CopyError.io("open", path, e)
+end
+
 # Compares DST with SRC, MiB by MiB; nil when they are identical.
 def difference(src, dst, copied)
   File.open(src, "rb") do |a|
@@ -234,11 +240,7 @@ chunk = o[:chunk] || (256 << 10)
 Example.require_ringkit unless o[:threads]
 
 begin
-  fin = begin
-    File.open(src, "rb")
-  rescue SystemCallError => e
-    raise CopyError.io("open", src, e)
-  end
+  fin = open_file(src, "rb")
   st = fin.stat
   raise CopyError.new("cannot copy '#{src}': #{Example.strerror(Errno::EISDIR.new)}") if st.directory?
 
@@ -251,11 +253,7 @@ begin
     raise CopyError.new("'#{src}' and '#{dst}' are the same file")
   end
 
-  fout = begin
-    File.open(dst, "wb")
-  rescue SystemCallError => e
-    raise CopyError.io("open", dst, e)
-  end
+  fout = open_file(dst, "wb") # truncates: the same-file check comes first
   t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
   copy = (o[:threads] ? ThreadCopy : RingCopy).new(src, dst, fin, fout, st.size, depth, chunk)
   begin

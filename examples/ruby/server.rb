@@ -30,14 +30,14 @@ module Example
         "--threads: a thread per connection and no scheduler (the baseline).\n" \
         "SIGINT, SIGTERM or SECONDS elapsed stops it.\n")
       o = cli.parse(ARGV, flags: { "--threads" => :threads }, args: %w[PORT SECONDS], optional: 1)
-      new(cli, cli.port(o[:port]), cli.seconds(o[:seconds]), o[:threads], banner, serve).run
+      new(cli, o, banner, serve).run
     end
 
-    def initialize(cli, port, seconds, threads, banner, serve)
+    def initialize(cli, opts, banner, serve)
       @cli = cli
-      @port = port
-      @seconds = seconds
-      @threads = threads
+      @port = cli.port(opts[:port])
+      @seconds = cli.seconds(opts[:seconds])
+      @threads = opts[:threads]
       @banner = banner
       @serve = serve
       @lock = Mutex.new
