@@ -1,5 +1,6 @@
 # Shell functions shared by the server benchmarks (bench/http/run.sh,
-# bench/python/loops.sh). Sourced after `set -eu`, from the source root.
+# bench/python/loops.sh, bench/ruby/run.sh). Sourced after `set -eu`, from
+# the source root.
 #
 # The caller sets: tmp (a private temporary directory), results (a file, one
 # line per run: placement, group, name, rate, CPU us per unit, errors, unit,
@@ -14,6 +15,9 @@
 # KIND is passed to bench_load, UNIT names what it counts (request,
 # message), BYTES is the payload of one unit (0: no MB/s column), and
 # COMMAND is run by sh with $RK_PORT set to the port to listen on.
+
+# bench_load_std (below) is the bench_load of the scripts whose servers take
+# wrk and the echo client.
 
 tab=$(printf '\t')
 hz=$(getconf CLK_TCK)
@@ -206,4 +210,35 @@ bench_table() {
 				delete r; delete c
 			}
 		}' "$results"
+}
+
+# Installs wrk with apt-get when it is missing.
+bench_need_wrk() {
+	command -v wrk >/dev/null && return 0
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	echo "installing: wrk" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
+}
+
+# bench_load_std KIND PORT SECONDS: KIND wrk is `wrk -t1 -c$conns` against
+# http://127.0.0.1:PORT/; echo1k and echo100k are $echo_load (the
+# ringkit-echo-load client of bench/python/echo_load.c) with $conns
+# connections and 1 KiB or 100 KiB messages.
+bench_load_std() {
+	case $1 in
+	wrk)
+		$load_cpu wrk -t1 -c"$conns" -d"$3s" "http://127.0.0.1:$2/" >"$tmp/load.out" 2>&1 || true
+		wrk_parse "$tmp/load.out"
+		return ;;
+	echo1k) size=1024 ;;
+	echo100k) size=102400 ;;
+	esac
+	$load_cpu "$echo_load" 127.0.0.1 "$2" "$conns" "$size" "$3" >"$tmp/load.out" 2>&1 || true
+	load_count=$(awk '$1 == "messages" { print $2 }' "$tmp/load.out")
+	load_rate=$(awk '$1 == "messages/s" { print $2 }' "$tmp/load.out")
+	load_errors=$(awk '$1 == "errors" { n = $2 } END { print n == "" ? 1 : n }' "$tmp/load.out")
+	# What the client said went wrong, once per run that had errors.
+	[ "$load_errors" -eq 0 ] || grep -v '^[a-zA-Z/]* [0-9.]*$' "$tmp/load.out" | head -n 3 >&2 || true
 }

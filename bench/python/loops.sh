@@ -46,19 +46,13 @@ rounds=${RK_BENCH_ROUNDS:-2}
 runs=${RK_BENCH_RUNS:-4}
 py=/usr/bin/python3
 
-if ! command -v wrk >/dev/null; then
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-	echo "installing: wrk" >&2
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
-fi
+. bench/lib.sh
+bench_need_wrk
 sh tools/deps.sh
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" >/dev/null
 echo_load=$build/bench/ringkit-echo-load
 
-. bench/lib.sh
 tmp=$(mktemp -d /tmp/ringkit-bench-loops.XXXXXX)
 server_pid=""
 cleanup() {
@@ -95,22 +89,7 @@ else
 fi
 
 # bench_load KIND PORT SECONDS (bench/lib.sh).
-bench_load() {
-	case $1 in
-	wrk)
-		$load_cpu wrk -t1 -c"$conns" -d"$3s" "http://127.0.0.1:$2/" >"$tmp/load.out" 2>&1 || true
-		wrk_parse "$tmp/load.out"
-		return ;;
-	echo1k) size=1024 ;;
-	echo100k) size=102400 ;;
-	esac
-	$load_cpu "$echo_load" 127.0.0.1 "$2" "$conns" "$size" "$3" >"$tmp/load.out" 2>&1 || true
-	load_count=$(awk '$1 == "messages" { print $2 }' "$tmp/load.out")
-	load_rate=$(awk '$1 == "messages/s" { print $2 }' "$tmp/load.out")
-	load_errors=$(awk '$1 == "errors" { n = $2 } END { print n == "" ? 1 : n }' "$tmp/load.out")
-	# What the client said went wrong, once per run that had errors.
-	[ "$load_errors" -eq 0 ] || grep -v '^[a-zA-Z/]* [0-9.]*$' "$tmp/load.out" | head -n 3 >&2 || true
-}
+bench_load() { bench_load_std "$@"; }
 
 echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== $($py --version), loops: $loops$($py -c 'import uvloop; print(" (uvloop " + uvloop.__version__ + ")")' 2>/dev/null || true)"
