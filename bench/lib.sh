@@ -4,7 +4,7 @@
 #
 # The caller sets: tmp (a private temporary directory), results (a file, one
 # line per run: placement, group, name, rate, CPU us per unit, errors, unit,
-# bytes per unit, TAB-separated), and defines
+# bytes per unit, TAB-separated) — bench_setup makes both — and defines
 #   bench_load KIND PORT SECONDS   one load run against 127.0.0.1:PORT, under
 #                                  $load_cpu, setting load_count (requests or
 #                                  messages done), load_rate (per second) and
@@ -20,6 +20,24 @@
 # wrk and the echo client.
 
 tab=$(printf '\t')
+
+# The settings every server benchmark takes from the environment.
+bench_settings() {
+	build=${RK_BENCH_BUILD:-build-bench}
+	duration=${RK_BENCH_DURATION:-3}
+	conns=${RK_BENCH_CONNS:-64}
+	rounds=${RK_BENCH_ROUNDS:-2}
+	runs=${RK_BENCH_RUNS:-4}
+}
+
+# The Debian packages (tools/deps.sh) and the release build in $build;
+# sets echo_load, the echo servers' client built there.
+bench_build() {
+	sh tools/deps.sh
+	[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
+	ninja -C "$build" >/dev/null
+	echo_load=$build/bench/ringkit-echo-load
+}
 hz=$(getconf CLK_TCK)
 
 # Sets placements from RK_BENCH_PIN (1: pinned, 0: unpinned, unset: both);
@@ -241,4 +259,39 @@ bench_load_std() {
 	load_errors=$(awk '$1 == "errors" { n = $2 } END { print n == "" ? 1 : n }' "$tmp/load.out")
 	# What the client said went wrong, once per run that had errors.
 	[ "$load_errors" -eq 0 ] || grep -v '^[a-zA-Z/]* [0-9.]*$' "$tmp/load.out" | head -n 3 >&2 || true
+}
+
+# bench_setup NAME: a private temporary directory $tmp, removed at exit with
+# the server still running (if any) killed, and an empty $results in it.
+bench_setup() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringkit-bench-$1.XXXXXX")
+	server_pid=""
+	trap bench_cleanup EXIT INT TERM
+	results="$tmp/results"
+	: >"$results"
+}
+
+bench_cleanup() {
+	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+
+bench_machine() {
+	echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+}
+
+# bench_report LOAD BASE...: bench_table for every placement, each under a
+# heading (LOAD names what runs on CPU 1 when pinned).
+bench_report() {
+	load=$1
+	shift
+	for placement in $placements; do
+		echo
+		if [ "$placement" = pinned ]; then
+			echo "== pinned: server on CPU 0, $load on CPU 1"
+		else
+			echo "== unpinned: server and $load placed by the scheduler"
+		fi
+		bench_table "$placement" "$@"
+	done
 }

@@ -39,27 +39,14 @@
 # with apt-get when missing. Load only ever goes to 127.0.0.1.
 set -eu
 cd "$(dirname "$0")/../.."
-build=${RK_BENCH_BUILD:-build-bench}
-duration=${RK_BENCH_DURATION:-3}
-conns=${RK_BENCH_CONNS:-64}
-rounds=${RK_BENCH_ROUNDS:-2}
-runs=${RK_BENCH_RUNS:-4}
 py=/usr/bin/python3
 
 . bench/lib.sh
+bench_settings
 bench_need_wrk
-sh tools/deps.sh
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
-ninja -C "$build" >/dev/null
-echo_load=$build/bench/ringkit-echo-load
+bench_build
 
-tmp=$(mktemp -d /tmp/ringkit-bench-loops.XXXXXX)
-server_pid=""
-cleanup() {
-	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_setup loops
 
 bench_placements
 
@@ -91,20 +78,10 @@ fi
 # bench_load KIND PORT SECONDS (bench/lib.sh).
 bench_load() { bench_load_std "$@"; }
 
-echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+bench_machine
 echo "== $($py --version), loops: $loops$($py -c 'import uvloop; print(" (uvloop " + uvloop.__version__ + ")")' 2>/dev/null || true)"
 echo "== load: $conns connections (echo: ringkit-echo-load; HTTP: wrk -t1), a 1 s warm-up then $runs runs of ${duration}s per server start, $rounds rounds, placements: $placements"
 
-results="$tmp/results"
-: >"$results"
 bench_all "$list"
 
-for placement in $placements; do
-	echo
-	if [ "$placement" = pinned ]; then
-		echo "== pinned: server on CPU 0, load on CPU 1"
-	else
-		echo "== unpinned: server and load placed by the scheduler"
-	fi
-	bench_table "$placement" uvloop asyncio
-done
+bench_report load uvloop asyncio

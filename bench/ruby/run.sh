@@ -41,31 +41,18 @@
 # wrk with apt-get when missing. Load only ever goes to 127.0.0.1.
 set -eu
 cd "$(dirname "$0")/../.."
-build=${RK_BENCH_BUILD:-build-bench}
-duration=${RK_BENCH_DURATION:-3}
-conns=${RK_BENCH_CONNS:-64}
-rounds=${RK_BENCH_ROUNDS:-2}
-runs=${RK_BENCH_RUNS:-4}
+. bench/lib.sh
+bench_settings
 copy_mib=${RK_BENCH_COPY_MIB:-256}
 copy_reps=${RK_BENCH_COPY_REPS:-3}
-
 command -v ruby >/dev/null || { echo "no ruby (Debian: ruby)" >&2; exit 1; }
-. bench/lib.sh
 bench_need_wrk
-sh tools/deps.sh
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
-ninja -C "$build" >/dev/null
-echo_load=$build/bench/ringkit-echo-load
+bench_build
 RINGKIT_LIB=$(pwd)/$build/src/libringkit.so
 export RINGKIT_LIB
 
-tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/ringkit-bench-ruby.XXXXXX")
-server_pid=""
-cleanup() {
-	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+[ -z "${BENCH_DIR-}" ] || TMPDIR=$BENCH_DIR # the copy's files go to $tmp
+bench_setup ruby
 
 bench_placements
 
@@ -85,23 +72,12 @@ add "HTTP hello" wrk request 0 examples/ruby/http.rb
 # bench_load KIND PORT SECONDS (bench/lib.sh).
 bench_load() { bench_load_std "$@"; }
 
-echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+bench_machine
 echo "== $(ruby --version)"
 echo "== load: $conns connections (echo: ringkit-echo-load; HTTP: wrk -t1), a 1 s warm-up then $runs runs of ${duration}s per server start, $rounds rounds, placements: $placements"
 
-results="$tmp/results"
-: >"$results"
 bench_all "$list"
-
-for placement in $placements; do
-	echo
-	if [ "$placement" = pinned ]; then
-		echo "== pinned: server on CPU 0, load on CPU 1"
-	else
-		echo "== unpinned: server and load placed by the scheduler"
-	fi
-	bench_table "$placement" threads
-done
+bench_report load threads
 
 # --- copy ----------------------------------------------------------------------
 # Rows in $results's format (bench/lib.sh), placement "copy", unit
