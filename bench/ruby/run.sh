@@ -108,7 +108,8 @@ copy() {
 	c1=$(child_cpu "$tmp/times1")
 	errors=0
 	cmp -s "$src" "$dst" || { echo "$name: the copy differs from the source" >&2; errors=1; }
-	awk -v p=copy -v g="$whole" -v a="$alone" -v n="$name" -v mb="$mb" -v e="$errors" 		-v t="$t0 $t1 $c0 $c1" '
+	awk -v p=copy -v g="$whole" -v a="$alone" -v n="$name" -v mb="$mb" -v e="$errors" \
+		-v t="$t0 $t1 $c0 $c1" '
 		BEGIN { split(t, x, " ")
 		        printf "%s\t%s\t%s\t%.1f\t%.2f\t%d\tmegabyte\t0\n", p, g, n, mb / (x[2] - x[1]),
 		               (x[4] - x[3]) / mb * 1e6, e }

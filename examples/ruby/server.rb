@@ -118,7 +118,7 @@ module Example
 
     def stop_on_signal
       ready = @seconds ? @sig_r.wait_readable(@seconds) : @sig_r.wait_readable
-      why = ready ? "signal #{@sig_r.read_nonblock(1).ord}" : "#{@seconds} s elapsed"
+      why = ready ? "signal #{@sig_r.read_nonblock(1).ord}" : "#{format("%g", @seconds)} s elapsed"
       conns = @lock.synchronize do
         @stopping = true
         @conns.keys
