@@ -1,9 +1,10 @@
 # Shell functions shared by the server benchmarks (bench/http/run.sh,
-# bench/python/loops.sh). Sourced after `set -eu`, from the source root.
+# bench/python/loops.sh, bench/ruby/run.sh). Sourced after `set -eu`, from
+# the source root.
 #
 # The caller sets: tmp (a private temporary directory), results (a file, one
 # line per run: placement, group, name, rate, CPU us per unit, errors, unit,
-# bytes per unit, TAB-separated), and defines
+# bytes per unit, TAB-separated) — bench_setup makes both — and defines
 #   bench_load KIND PORT SECONDS   one load run against 127.0.0.1:PORT, under
 #                                  $load_cpu, setting load_count (requests or
 #                                  messages done), load_rate (per second) and
@@ -15,7 +16,28 @@
 # message), BYTES is the payload of one unit (0: no MB/s column), and
 # COMMAND is run by sh with $RK_PORT set to the port to listen on.
 
+# bench_load_std (below) is the bench_load of the scripts whose servers take
+# wrk and the echo client.
+
 tab=$(printf '\t')
+
+# The settings every server benchmark takes from the environment.
+bench_settings() {
+	build=${RK_BENCH_BUILD:-build-bench}
+	duration=${RK_BENCH_DURATION:-3}
+	conns=${RK_BENCH_CONNS:-64}
+	rounds=${RK_BENCH_ROUNDS:-2}
+	runs=${RK_BENCH_RUNS:-4}
+}
+
+# The Debian packages (tools/deps.sh) and the release build in $build;
+# sets echo_load, the echo servers' client built there.
+bench_build() {
+	sh tools/deps.sh
+	[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
+	ninja -C "$build" >/dev/null
+	echo_load=$build/bench/ringkit-echo-load
+}
 hz=$(getconf CLK_TCK)
 
 # Sets placements from RK_BENCH_PIN (1: pinned, 0: unpinned, unset: both);
@@ -206,4 +228,70 @@ bench_table() {
 				delete r; delete c
 			}
 		}' "$results"
+}
+
+# Installs wrk with apt-get when it is missing.
+bench_need_wrk() {
+	command -v wrk >/dev/null && return 0
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	echo "installing: wrk" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
+}
+
+# bench_load_std KIND PORT SECONDS: KIND wrk is `wrk -t1 -c$conns` against
+# http://127.0.0.1:PORT/; echo1k and echo100k are $echo_load (the
+# ringkit-echo-load client of bench/python/echo_load.c) with $conns
+# connections and 1 KiB or 100 KiB messages.
+bench_load_std() {
+	case $1 in
+	wrk)
+		$load_cpu wrk -t1 -c"$conns" -d"$3s" "http://127.0.0.1:$2/" >"$tmp/load.out" 2>&1 || true
+		wrk_parse "$tmp/load.out"
+		return ;;
+	echo1k) size=1024 ;;
+	echo100k) size=102400 ;;
+	esac
+	$load_cpu "$echo_load" 127.0.0.1 "$2" "$conns" "$size" "$3" >"$tmp/load.out" 2>&1 || true
+	load_count=$(awk '$1 == "messages" { print $2 }' "$tmp/load.out")
+	load_rate=$(awk '$1 == "messages/s" { print $2 }' "$tmp/load.out")
+	load_errors=$(awk '$1 == "errors" { n = $2 } END { print n == "" ? 1 : n }' "$tmp/load.out")
+	# What the client said went wrong, once per run that had errors.
+	[ "$load_errors" -eq 0 ] || grep -v '^[a-zA-Z/]* [0-9.]*$' "$tmp/load.out" | head -n 3 >&2 || true
+}
+
+# bench_setup NAME: a private temporary directory $tmp, removed at exit with
+# the server still running (if any) killed, and an empty $results in it.
+bench_setup() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringkit-bench-$1.XXXXXX")
+	server_pid=""
+	trap bench_cleanup EXIT INT TERM
+	results="$tmp/results"
+	: >"$results"
+}
+
+bench_cleanup() {
+	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+
+bench_machine() {
+	echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+}
+
+# bench_report LOAD BASE...: bench_table for every placement, each under a
+# heading (LOAD names what runs on CPU 1 when pinned).
+bench_report() {
+	load=$1
+	shift
+	for placement in $placements; do
+		echo
+		if [ "$placement" = pinned ]; then
+			echo "== pinned: server on CPU 0, $load on CPU 1"
+		else
+			echo "== unpinned: server and $load placed by the scheduler"
+		fi
+		bench_table "$placement" "$@"
+	done
 }

@@ -42,11 +42,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 src=$(pwd)
-build=${RK_BENCH_BUILD:-build-bench}
-duration=${RK_BENCH_DURATION:-3}
-conns=${RK_BENCH_CONNS:-64}
-rounds=${RK_BENCH_ROUNDS:-2}
-runs=${RK_BENCH_RUNS:-4}
+. bench/lib.sh
+bench_settings
 
 # --- tools -------------------------------------------------------------------
 NGINX=$(command -v nginx || true)
@@ -73,18 +70,8 @@ if [ -n "$missing" ]; then
 	NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 
-sh tools/deps.sh
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
-ninja -C "$build" >/dev/null
-
-. bench/lib.sh
-tmp=$(mktemp -d /tmp/ringkit-bench-http.XXXXXX)
-server_pid=""
-cleanup() {
-	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_build
+bench_setup http
 
 bench_placements
 
@@ -134,19 +121,9 @@ bench_load() {
 	wrk_parse "$tmp/load.out"
 }
 
-echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+bench_machine
 echo "== load: wrk -t1 -c$conns, a 1 s warm-up then $runs runs of ${duration}s per server start, $rounds rounds, placements: $placements"
 
-results="$tmp/results"
-: >"$results"
 bench_all "$list"
 
-for placement in $placements; do
-	echo
-	if [ "$placement" = pinned ]; then
-		echo "== pinned: server on CPU 0, wrk on CPU 1"
-	else
-		echo "== unpinned: server and wrk placed by the scheduler"
-	fi
-	bench_table "$placement" nginx
-done
+bench_report wrk nginx

@@ -39,33 +39,14 @@
 # with apt-get when missing. Load only ever goes to 127.0.0.1.
 set -eu
 cd "$(dirname "$0")/../.."
-build=${RK_BENCH_BUILD:-build-bench}
-duration=${RK_BENCH_DURATION:-3}
-conns=${RK_BENCH_CONNS:-64}
-rounds=${RK_BENCH_ROUNDS:-2}
-runs=${RK_BENCH_RUNS:-4}
 py=/usr/bin/python3
 
-if ! command -v wrk >/dev/null; then
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-	echo "installing: wrk" >&2
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
-fi
-sh tools/deps.sh
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
-ninja -C "$build" >/dev/null
-echo_load=$build/bench/ringkit-echo-load
-
 . bench/lib.sh
-tmp=$(mktemp -d /tmp/ringkit-bench-loops.XXXXXX)
-server_pid=""
-cleanup() {
-	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_settings
+bench_need_wrk
+bench_build
+
+bench_setup loops
 
 bench_placements
 
@@ -95,37 +76,12 @@ else
 fi
 
 # bench_load KIND PORT SECONDS (bench/lib.sh).
-bench_load() {
-	case $1 in
-	wrk)
-		$load_cpu wrk -t1 -c"$conns" -d"$3s" "http://127.0.0.1:$2/" >"$tmp/load.out" 2>&1 || true
-		wrk_parse "$tmp/load.out"
-		return ;;
-	echo1k) size=1024 ;;
-	echo100k) size=102400 ;;
-	esac
-	$load_cpu "$echo_load" 127.0.0.1 "$2" "$conns" "$size" "$3" >"$tmp/load.out" 2>&1 || true
-	load_count=$(awk '$1 == "messages" { print $2 }' "$tmp/load.out")
-	load_rate=$(awk '$1 == "messages/s" { print $2 }' "$tmp/load.out")
-	load_errors=$(awk '$1 == "errors" { n = $2 } END { print n == "" ? 1 : n }' "$tmp/load.out")
-	# What the client said went wrong, once per run that had errors.
-	[ "$load_errors" -eq 0 ] || grep -v '^[a-zA-Z/]* [0-9.]*$' "$tmp/load.out" | head -n 3 >&2 || true
-}
+bench_load() { bench_load_std "$@"; }
 
-echo "== machine: $ncpu cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+bench_machine
 echo "== $($py --version), loops: $loops$($py -c 'import uvloop; print(" (uvloop " + uvloop.__version__ + ")")' 2>/dev/null || true)"
 echo "== load: $conns connections (echo: ringkit-echo-load; HTTP: wrk -t1), a 1 s warm-up then $runs runs of ${duration}s per server start, $rounds rounds, placements: $placements"
 
-results="$tmp/results"
-: >"$results"
 bench_all "$list"
 
-for placement in $placements; do
-	echo
-	if [ "$placement" = pinned ]; then
-		echo "== pinned: server on CPU 0, load on CPU 1"
-	else
-		echo "== unpinned: server and load placed by the scheduler"
-	fi
-	bench_table "$placement" uvloop asyncio
-done
+bench_report load uvloop asyncio

@@ -5,6 +5,10 @@
  *                                    same-file copy (source intact), fails on
  *                                    a source that ends early, names a
  *                                    missing source
+ *   example_cli copy-data CMD...     any copy taking SRC DST last: what
+ *                                    lands in DST is SRC byte for byte, for a
+ *                                    file of many chunks (CMD sets a small
+ *                                    chunk), over a longer DST, and empty
  *   example_cli server CMD...        a server taking PORT last: --help and
  *                                    bad ports (CMD is completed with them)
  *   example_cli expect RC TEXT CMD...  CMD exits with RC and TEXT appears in
@@ -261,6 +265,35 @@ static void test_copy(int argc, char **argv)
 	CHECK(strstr(err, "for cancel") == NULL);
 }
 
+/* argv = CMD... ; completed with SRC DST. The bytes are compared here, not
+ * by the copy's own check. */
+static void test_copy_data(int argc, char **argv)
+{
+	enum { SIZE = (1 << 20) + 123 };
+	static unsigned char data[SIZE], back[SIZE + 1];
+	char *cmd[32];
+	CHECK(argc < 29);
+	for (int i = 0; i < argc; i++)
+		cmd[i] = argv[i];
+	char *src = path_in("src"), *dst = path_in("dst");
+	cmd[argc] = src;
+	cmd[argc + 1] = dst;
+	cmd[argc + 2] = NULL;
+	fill_pattern(data, SIZE, 0, 11);
+	const size_t sizes[] = {SIZE, 100, 0}; /* many chunks; over the longer DST; empty */
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		write_file(src, data, sizes[i]);
+		int rc = run(cmd);
+		if (rc != 0) {
+			show(cmd, rc);
+			fprintf(stderr, "copy of %zu bytes failed\n", sizes[i]);
+			exit(1);
+		}
+		CHECK_EQ(read_file(dst, back, sizeof(back)), sizes[i]);
+		CHECK(memcmp(back, data, sizes[i]) == 0);
+	}
+}
+
 /* argv = CMD... ; runs CMD --help, CMD with no port and CMD BADPORT. */
 static void test_server(int argc, char **argv)
 {
@@ -290,6 +323,8 @@ int main(int argc, char **argv)
 		test_cp(argv[2]);
 	else if (argc >= 3 && strcmp(argv[1], "copy") == 0)
 		test_copy(argc - 2, argv + 2);
+	else if (argc >= 3 && strcmp(argv[1], "copy-data") == 0)
+		test_copy_data(argc - 2, argv + 2);
 	else if (argc >= 3 && strcmp(argv[1], "server") == 0)
 		test_server(argc - 2, argv + 2);
 	else if (argc >= 5 && strcmp(argv[1], "expect") == 0)
