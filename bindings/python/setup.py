@@ -2,7 +2,7 @@
 from the installed ringkit.h (RINGKIT_INCLUDE, else pkg-config's -I, else
 /usr/local/include) and linked with -lringkit (RINGKIT_LIBDIR, else
 pkg-config's -L, as search path and rpath); ringkit._aioloop (asyncio's hot
-path) and ringkit._vector likewise. Offline: pip install --no-build-isolation
+path), ringkit._loopcore (the event loop's pass) and ringkit._vector likewise. Offline: pip install --no-build-isolation
 (see README.md, "Getting it")."""
 import os
 import sys
@@ -15,4 +15,5 @@ from build_ffi import pip_build_options  # noqa: E402
 opts = pip_build_options()
 setup(cffi_modules=["build_ffi.py:ffibuilder"],
       ext_modules=[Extension("ringkit._aioloop", ["aioloop.c"], **opts),
+                   Extension("ringkit._loopcore", ["loopcore.c"]),
                    Extension("ringkit._vector", ["vector.c"], **opts)])

@@ -20,10 +20,11 @@ import os
 import warnings
 import select
 import selectors
-from asyncio import unix_events
+from asyncio import format_helpers, unix_events
 from asyncio.log import logger
 from typing import Dict, List, Optional, Tuple
 
+from . import _loopcore
 from ._transport import RingSocketTransport
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -193,8 +194,22 @@ class _KeyMap(selectors.Mapping):
         return iter(self._keys)
 
 
-class EventLoop(unix_events._UnixSelectorEventLoop):
-    """An asyncio event loop on a ringkit ring (see the module's doc)."""
+def _callback_failed(handle, exc):
+    # What asyncio's Handle._run does when the callback raises, for the
+    # handles _loopcore runs.
+    cb = format_helpers._format_callback_source(handle._callback, handle._args)
+    context = {"message": "Exception in callback %s" % cb, "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
+
+
+_loopcore.setup(_callback_failed)
+
+
+class EventLoop(_loopcore.LoopCore, unix_events._UnixSelectorEventLoop):
+    """An asyncio event loop on a ringkit ring (see the module's doc). Its
+    call_soon and the pass of the loop (_run_once) are _loopcore's, in C."""
 
     # The buffer pool stream transports receive into: chunks big enough
     # that a large message does not arrive in many small pieces.
