@@ -296,21 +296,12 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
     # -- writing ------------------------------------------------------------------
 
     def write(self, data):
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("data argument must be a bytes-like object, not %r"
-                            % type(data).__name__)
-        if self._eof:
-            raise RuntimeError("Cannot call write() after write_eof()")
-        if self._empty_waiter is not None:
-            raise RuntimeError("unable to write; sendfile is in progress")
-        if not data:
-            return
-        if self._conn_lost:
-            if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
-                logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
-            return
-        if self._send_op is None and not self._buffer and len(data) >= self._SEND_NOW_MIN:
+        if (data.__class__ is not bytes or self._eof or self._empty_waiter is not None or
+                self._conn_lost or not data):
+            if not self._may_write(data):
+                return
+        buffer = self._buffer
+        if not buffer and self._send_op is None and len(data) >= self._SEND_NOW_MIN:
             # Large: straight to the socket, as asyncio's transport does, so
             # the bytes are free when the protocol drops them. Held by a send
             # op until its completion instead, a pass's worth of large
@@ -331,11 +322,31 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         # What a pass writes goes out as one send, queued when the loop is
         # about to wait (EventLoop._flush_writes) or when the send in flight
         # completes.
-        self._buffer += data
+        buffer += data
         if self._send_op is None and not self._queued:
             self._queued = True
             self._loop._write_ready.append(self)
-        self._maybe_pause_protocol()
+        if len(buffer) + self._inflight > self._high_water:
+            self._maybe_pause_protocol()
+
+    def _may_write(self, data):
+        # write()'s checks beyond the common case: asyncio's errors, and
+        # False for what is dropped (nothing, or the connection is gone).
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data argument must be a bytes-like object, not %r"
+                            % type(data).__name__)
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return False
+        if self._conn_lost:
+            if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return False
+        return True
 
     # Writes from this size on try the socket at once when nothing waits to
     # be sent (see write()); smaller ones wait for the pass's single send.
@@ -343,9 +354,10 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
 
     def _flush(self):
         self._queued = False
-        if self._send_op is None and self._buffer and not self._conn_lost:
-            data = bytes(self._buffer)
-            self._buffer.clear()
+        buffer = self._buffer
+        if self._send_op is None and buffer and not self._conn_lost:
+            data = bytes(buffer)
+            buffer.clear()
             self._send(data)
 
     def writelines(self, list_of_data):
@@ -390,7 +402,8 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._buffer and not self._queued:
             self._queued = True
             self._loop._write_ready.append(self)
-        self._maybe_resume_protocol()
+        if self._protocol_paused:
+            self._maybe_resume_protocol()
         if self._send_op is None and not self._buffer:
             if self._empty_waiter is not None:
                 self._empty_waiter.set_result(None)
