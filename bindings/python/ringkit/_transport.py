@@ -206,15 +206,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._paused or self._held or self._fresh:
             self._hold(data)
         elif not self._conn_lost:
-            if self._buffered:
-                self._deliver(data)
-                return
-            try:
-                self._protocol.data_received(data)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            self._deliver(data)
 
     def _rx_end(self, op_id, res):
         aio = self._aio
