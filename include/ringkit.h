@@ -215,6 +215,10 @@ typedef struct rk_iovec {
  *     hint on io_uring too, so do not depend on it. A recv_select cancelled
  *     while waiting completes with -ECANCELED and no chunk; io_uring may
  *     hand it a chunk (RK_CQE_F_BUFFER): recycle it if so.
+ *   - rk_prep_poll_remove of a multishot poll that io_uring is waking at
+ *     that moment (data sent into its socket in the same submit) answers
+ *     -EALREADY there, and the poll stays armed; the fallback removes it
+ *     (0, the poll -ECANCELED). On -EALREADY, remove it again after a reap.
  *   - The fallback never changes a caller's descriptor flags, except that
  *     connect on a blocking socket sets O_NONBLOCK for the one connect(2)
  *     call. An accept on a blocking listening socket that another thread
@@ -454,7 +458,8 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * EPOLLONESHOT in the mask are taken as io_uring takes them. */
 RK_API int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t flags);
 /* Removes a poll_add op; the target completes with -ECANCELED, this op with
- * 0, or -ENOENT when it already completed. */
+ * 0, or -ENOENT when it already completed, or -EALREADY (io_uring) when a
+ * multishot poll is being woken right then: it stays armed (Backends). */
 RK_API int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t flags);
 
 /* rk_prep_timeout / rk_prep_link_timeout flags */

@@ -62,6 +62,7 @@ enum probe {
 	P_DRAIN_IN_CHAIN, /* RK_DRAIN on a chain member after the head */
 	P_SOCK_NONEMPTY,  /* a recv's flags, when data is left in the socket */
 	P_SELECT_CANCEL,  /* the flags of a cancelled recv_select */
+	P_POLL_REMOVE,    /* poll_remove of a multishot poll, and that poll */
 	P_COUNT
 };
 
@@ -91,6 +92,10 @@ static const struct known {
 	                  "while it waits completes on io_uring with -ECANCELED and "
 	                  "RK_CQE_F_BUFFER (a chunk handed to the caller), on the fallback "
 	                  "with -ECANCELED and no chunk"},
+	{P_POLL_REMOVE, false, "found by the differential fuzzer: poll_remove of a multishot "
+	                "poll that is being woken in the same submit (a send into its socket "
+	                "just before) answers -EALREADY on io_uring and the poll stays armed; "
+	                "the fallback removes it (0, the poll -ECANCELED)"},
 };
 
 static const struct known *known_of(enum probe p)
@@ -1006,6 +1011,9 @@ static void prep_step(struct input *in)
 	if (a.kind == D_CANCEL && a.target >= 0 && d.ops[a.target].probe >= P_DRAIN_HELD &&
 	    d.ops[a.target].probe <= P_DRAIN_IN_CHAIN)
 		op.probe = d.ops[a.target].probe;
+	if (a.kind == D_CANCEL && a.sub == 1 && a.target >= 0 && !op.probe &&
+	    d.ops[a.target].kind == D_POLL && d.ops[a.target].multi && !d.ops[a.target].probe)
+		op.probe = d.ops[a.target].probe = P_POLL_REMOVE;
 	int k = d.n++;
 	if (probe_now) {
 		op.probe = probe_now;
