@@ -143,9 +143,11 @@ bench_list() {
 		wait "$server_pid" 2>/dev/null || true
 		server_pid=""
 		tracebacks=$(grep -c -i 'traceback\|exception' "$tmp/server.log" || true)
-		[ "$tracebacks" -eq 0 ] ||
-			printf '%s %s round %d: the server logged %d traceback/exception lines\n' \
+		if [ "$tracebacks" -ne 0 ]; then
+			printf '%s %s round %d: the server logged %d traceback/exception lines; the first:\n' \
 				"$label" "$1" "$2" "$tracebacks"
+			grep -m 1 -i -A 15 'traceback\|exception' "$tmp/server.log" | sed 's/^/    /'
+		fi
 	done <"$3"
 }
 

@@ -329,3 +329,38 @@ def test_a_loop_whose_ring_cannot_be_made_raises_and_leaves_nothing():
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "OSError 22", out
     assert out.stderr == "", out.stderr
+
+
+@pytest.mark.parametrize("make_loop", [aio.new_event_loop, asyncio.new_event_loop],
+                         ids=["ringkit", "asyncio"])
+def test_what_data_received_schedules_runs_before_connection_lost(make_loop):
+    # The peer sends and closes before the server's loop looks: data and EOF
+    # arrive in one reap. As on asyncio's loop, a two-step callback chain
+    # started in data_received ends before connection_lost (aiohttp creates
+    # its request task there and asserts the connection is alive in it).
+    loop = make_loop()
+    try:
+        events = []
+
+        class P(asyncio.Protocol):
+            def data_received(self, data):
+                events.append(data)
+                loop.call_soon(loop.call_soon, events.append, "chain")
+
+            def connection_lost(self, exc):
+                events.append("lost")
+                done.set_result(None)
+
+        async def main():
+            server = await loop.create_server(P, "127.0.0.1", 0)
+            s = socket.create_connection(server.sockets[0].getsockname())
+            s.sendall(b"hi")
+            s.close()  # before the loop runs again: both wait for one reap
+            await asyncio.wait_for(done, 10)
+            server.close()
+            await server.wait_closed()
+        done = loop.create_future()
+        loop.run_until_complete(main())
+        assert events == [b"hi", "chain", "lost"]
+    finally:
+        loop.close()

@@ -60,7 +60,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._paused = False
         self._eof = False
         self._recv_op = None        # the multishot receive while armed
-        self._held = []             # messages (bytes, b"" for EOF, int errno) not yet delivered
+        self._held = []             # messages (bytes, then 0 for EOF or -errno) not yet delivered
         self._held_bytes = 0
         self._recv_cancelled = None  # the receive op already asked to stop
         self._send_op = None        # the send in flight
@@ -164,7 +164,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         while self._held and not self._paused and not self._conn_lost:
             item = self._held.pop(0)
             if item.__class__ is int:
-                self._fatal_error(error(item), "Fatal read error on socket transport")
+                self._loop.call_soon(self._end, item)  # after the data, as finish() does
                 return
             self._held_bytes -= len(item)
             self._deliver(item)
@@ -220,12 +220,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._recv_op = None
         if self._conn_lost:
             return
-        if res == 0:
-            if self._paused or self._held or self._fresh:
-                self._hold(b"")  # EOF after what is held
-            else:
-                self._on_eof()
-        elif res > 0 or res == -errno.ENOBUFS or res == -errno.ECANCELED:
+        if res > 0 or res == -errno.ENOBUFS or res == -errno.ECANCELED:
             # The kernel ended the multishot (the pool ran dry, or it just
             # stopped), or pause_reading cancelled it: arm it again after
             # this pass unless the transport or the loop is going away.
@@ -233,14 +228,25 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             if not (self._closing or self._paused or loop is None or loop.is_closed()):
                 loop.call_soon(self._start_reading)
         elif self._paused or self._held or self._fresh:
-            self._hold(res)  # the error after what is held, when reading resumes
+            self._hold(res)  # EOF (0) or the error, after what is held
+        else:
+            self._loop.call_soon(self._end, res)
+
+    def _end(self, res):
+        # EOF (0) or a receive error ends the stream in a callback of its
+        # own, as on asyncio's loop, which meets it in a later read than the
+        # data: what data_received scheduled runs before eof_received and
+        # connection_lost (aiohttp's request task relies on it).
+        if self._conn_lost:
+            return
+        if self._paused or self._held or self._fresh:
+            self._hold(res)
+        elif res == 0:
+            self._on_eof()
         else:
             self._fatal_error(error(res), "Fatal read error on socket transport")
 
     def _deliver(self, data):
-        if not data:
-            self._on_eof()
-            return
         if not self._buffered:
             try:
                 self._protocol.data_received(data)
