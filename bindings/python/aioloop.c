@@ -835,6 +835,15 @@ static int driver_traverse(Driver *d, visitproc visit, void *arg)
 	return 0;
 }
 
+/* Drops every routed op's transport and data. */
+static void routed_clear(Driver *d)
+{
+	for (uint32_t i = 0; d->routed && i < d->cap; i++) {
+		Py_CLEAR(d->routed[i].tr);
+		Py_CLEAR(d->routed[i].data);
+	}
+}
+
 static int driver_clear(Driver *d)
 {
 	Py_CLEAR(d->pins);
@@ -847,10 +856,7 @@ static int driver_clear(Driver *d)
 	Py_CLEAR(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
 		Py_CLEAR(d->table[i]);
-	for (uint32_t i = 0; d->routed && i < d->cap; i++) {
-		Py_CLEAR(d->routed[i].tr);
-		Py_CLEAR(d->routed[i].data);
-	}
+	routed_clear(d);
 	return 0;
 }
 
@@ -1299,11 +1305,7 @@ static PyObject *driver_detach(Driver *d, PyObject *unused)
 			PyErr_WriteUnraisable((PyObject *)w);
 		Py_DECREF(w);
 	}
-	/* The kernel is done with every op: what a send held can go. */
-	for (uint32_t i = 0; i < d->cap; i++) {
-		Py_CLEAR(d->routed[i].tr);
-		Py_CLEAR(d->routed[i].data);
-	}
+	routed_clear(d); /* the kernel is done with every op: what a send held can go */
 	Py_CLEAR(d->cancel_retry);
 	d->cancel_retry = PyList_New(0);
 	if (last_drv == d)

@@ -209,12 +209,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             self._deliver(data)
 
     def _rx_end(self, op_id, res):
-        aio = self._aio
-        aio._streams.pop(op_id, None)
-        pool = aio._pool_ops.pop(op_id, None)
-        if pool is not None:
-            pool._op_ended(op_id)
-        self.finish(res)
+        self._aio._stream_ended(op_id, self, res)
 
     def finish(self, res):
         self._recv_op = None
@@ -377,12 +372,10 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._inflight = len(data)
 
     def _send_buffered(self):
+        # The retry after EBUSY (no op slot): the transport is not queued
+        # for a flush meanwhile (its _send_op is -1), so this is that flush.
         self._send_op = None
-        if self._conn_lost or not self._buffer:
-            return
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        self._send(data)
+        self._flush()
 
     # called by the driver when the send completes
     def sent(self, res):

@@ -148,16 +148,22 @@ class AioRing:
             if stream is not None:
                 stream.push(res, flags)
                 if not flags & CQE_F_MORE:
-                    del streams[op_id]
-                    stream.finish(res)
-                    pool = self._pool_ops.pop(op_id, None)
-                    if pool is not None:
-                        pool._op_ended(op_id)
+                    self._stream_ended(op_id, stream, res)
                 continue
             if self._sends.completed(op_id, res):
                 continue
             if op_id < 0 and self.on_message is not None:
                 self.on_message(op_id & _MSG_VALUE_MASK, res)
+
+    def _stream_ended(self, op_id: int, stream, res: int) -> None:
+        # The final completion of a multishot stream (a _Stream, a RecvStream
+        # or an EventLoop transport's receive): off the books, the stream
+        # told, and its pool released if it was waiting for this last op.
+        self._streams.pop(op_id, None)
+        stream.finish(res)
+        pool = self._pool_ops.pop(op_id, None)
+        if pool is not None:
+            pool._op_ended(op_id)
 
     # -- file descriptors and back-pressure ----------------------------------
 
