@@ -8,12 +8,14 @@
  * any awaitable: _asyncio_future_blocking, get_loop, add_done_callback, ...)
  * that the Driver completes straight from the reaped completion, calling the
  * task's wakeup in the task's context. The contract of ringkit.aio is
- * unchanged: the buffer stays pinned in the Ring's pin table until the op's
+ * unchanged: the buffer stays pinned in the ring's pin table until the op's
  * final completion, and a cancelled task resumes (with CancelledError) only
  * once that completion has arrived.
  *
  * Everything runs on the loop's thread, under the GIL. The Driver never owns
  * the rk_ring: ringkit.Ring does, and calls Driver.detach() when it closes.
+ * It reaches the ring and its pin table through the ring's handle and the
+ * C API of ringkit._vector (capi.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -22,6 +24,8 @@
 #include <stdint.h>
 
 #include <ringkit.h>
+
+#include "capi.h"
 
 #define REAP_BATCH 256
 
@@ -62,7 +66,7 @@ typedef struct {
 struct Driver {
 	PyObject_HEAD
 	rk_ring *ring;       /* NULL once detached */
-	PyObject *pins;      /* the Ring's pin table: op id -> what the op holds */
+	PyObject *handle;    /* the ring's handle (ringkit._vector): its pin table */
 	PyObject *loop_ref;  /* weakref: the loop's collection closes the ring */
 	PyObject *on_other;  /* callable(list of (id, res, flags)) for the rest */
 	PyObject *on_room;   /* callable(free slots), after a drain while backlog > 0 */
@@ -101,6 +105,7 @@ static Driver *last_drv;           /* the driver the last lookup found */
  * running-loop lookup makes a getpid system call each time). */
 static _Thread_local Driver *draining;
 static PyObject *str_call_soon, *str_context;
+static const rkpy_capi *capi;      /* ringkit._vector's handles and pin tables */
 
 /* ------------------------------------------------------------------------ */
 /* Waiter                                                                   */
@@ -780,24 +785,25 @@ static void driver_schedule_flush(Driver *d)
 
 static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"ring", "capacity", "pins", "loop", "on_other", "on_room", NULL};
-	unsigned long long ptr;
+	static char *names[] = {"ring", "capacity", "loop", "on_other", "on_room", NULL};
 	unsigned int cap;
-	PyObject *pins, *loop, *on_other, *on_room;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "KIO!OOO:Driver", names, &ptr, &cap,
-	                                 &PyDict_Type, &pins, &loop, &on_other, &on_room))
+	PyObject *handle, *loop, *on_other, *on_room;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OIOOO:Driver", names, &handle, &cap, &loop,
+	                                 &on_other, &on_room))
 		return NULL;
-	if (!ptr || !cap) {
-		PyErr_SetString(PyExc_ValueError, "Driver needs a live ring and its capacity");
+	rk_ring *ring = capi->ring(handle);
+	if (!ring || !cap) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "Driver needs a live ring and its capacity");
 		return NULL;
 	}
 	Driver *d = (Driver *)type->tp_alloc(type, 0);
 	if (!d)
 		return NULL;
-	d->ring = (rk_ring *)(uintptr_t)ptr;
+	d->ring = ring;
 	d->cap = cap;
-	Py_INCREF(pins);
-	d->pins = pins;
+	Py_INCREF(handle);
+	d->handle = handle;
 	Py_INCREF(on_other);
 	d->on_other = on_other;
 	Py_INCREF(on_room);
@@ -818,7 +824,7 @@ static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static int driver_traverse(Driver *d, visitproc visit, void *arg)
 {
-	Py_VISIT(d->pins);
+	Py_VISIT(d->handle);
 	Py_VISIT(d->loop_ref);
 	Py_VISIT(d->on_other);
 	Py_VISIT(d->on_room);
@@ -846,7 +852,7 @@ static void routed_clear(Driver *d)
 
 static int driver_clear(Driver *d)
 {
-	Py_CLEAR(d->pins);
+	Py_CLEAR(d->handle);
 	Py_CLEAR(d->loop_ref);
 	Py_CLEAR(d->on_other);
 	Py_CLEAR(d->on_room);
@@ -888,18 +894,7 @@ static Waiter *driver_take(Driver *d, const rk_cqe *c)
 
 static int driver_release_pin(Driver *d, const rk_cqe *c)
 {
-	if (c->flags & RK_CQE_F_MORE || PyDict_GET_SIZE(d->pins) == 0)
-		return 0;
-	PyObject *key = PyLong_FromLongLong(c->id);
-	if (!key)
-		return -1;
-	int r = PyDict_DelItem(d->pins, key);
-	Py_DECREF(key);
-	if (r < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
-		PyErr_Clear();
-		r = 0;
-	}
-	return r;
+	return d->handle ? capi->settle(d->handle, c) : 0;
 }
 
 /* The routed op of a completion, copied out (with new references) so that
@@ -1420,7 +1415,7 @@ static PyGetSetDef driver_getset[] = {
 static PyTypeObject DriverType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "ringkit._aioloop.Driver",
-	.tp_doc = "Driver(ring, capacity, pins, loop, on_other, on_room): completes ringkit.aio "
+	.tp_doc = "Driver(ring, capacity, loop, on_other, on_room): completes ringkit.aio "
 	          "waiters.",
 	.tp_basicsize = sizeof(Driver),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -1577,22 +1572,19 @@ static PyObject *buffer_op(int op, PyObject *const *args, Py_ssize_t nargs, cons
 	/* The op is queued: from here on its buffer must stay pinned whatever
 	 * fails, so the pin goes in first. A file object (fileno()) is kept
 	 * alive with it. */
-	PyObject *key = PyLong_FromLongLong(id);
 	PyObject *pin = view;
-	if (key && !PyLong_CheckExact(args[0])) {
+	if (!PyLong_CheckExact(args[0])) {
 		pin = PyTuple_Pack(2, view, args[0]);
 		Py_DECREF(view);
 	}
 	view = NULL;
-	if (!key || !pin || PyDict_SetItem(d->pins, key, pin) < 0) {
-		Py_XDECREF(key);
+	if (!pin || capi->pin(d->handle, id, pin) < 0) {
 		Py_XDECREF(pin);
 		/* Unpinnable: cancel and wait it out rather than free the buffer. */
 		rk_submit(d->ring);
 		rk_cancel_sync(d->ring, id, -1);
 		return NULL;
 	}
-	Py_DECREF(key);
 	Py_DECREF(pin);
 	return (PyObject *)driver_track(d, id, 0);
 fail:
@@ -1674,6 +1666,13 @@ PyMODINIT_FUNC PyInit__aioloop(void)
 {
 	if (PyType_Ready(&WaiterType) < 0 || PyType_Ready(&DriverType) < 0)
 		return NULL;
+	capi = PyCapsule_Import(RKPY_CAPI_NAME, 0);
+	if (!capi)
+		return NULL;
+	if (capi->version != RKPY_CAPI_VERSION) {
+		PyErr_SetString(PyExc_ImportError, "ringkit._vector's C API is another version");
+		return NULL;
+	}
 	PyObject *events = PyImport_ImportModule("asyncio.events");
 	PyObject *asyncio = events ? PyImport_ImportModule("asyncio") : NULL;
 	if (!asyncio) {

@@ -537,11 +537,11 @@ def test_array_batches_take_the_one_call_path_and_hold_nothing(ring, region, blo
     ids = array.array("q", [0] * 4)
     # What Ring.read_chunks hands to ringkit._vector: arrays are taken in
     # place, anything else is left to the general path.
-    assert _vector.prep_chunks(ring._addr, 0, fd, region._addr, [0], offsets[:1], CS, 0,
+    assert _vector.prep_chunks(ring._h, 0, fd, region._h, [0], offsets[:1], CS, 0,
                                ids) is NotImplemented
-    assert _vector.prep_chunks(0, 0, fd, region._addr, chunks, offsets, CS, 0,
+    assert _vector.prep_chunks(None, 0, fd, region._h, chunks, offsets, CS, 0,
                                ids) is NotImplemented
-    assert _vector.reap_into(ring._addr, bytearray(8), 0, -1) is NotImplemented
+    assert _vector.reap_into(ring._h, bytearray(8), 0, -1) is NotImplemented
     assert ring.read_chunks(fd, region, chunks, offsets, ids=ids) == 4
     out = bytearray(16 * 4)
     got = 0

@@ -188,7 +188,7 @@ class Ring:
     # never called, reads as closed through these: __del__, __repr__ and
     # close() never meet a missing attribute.
     _ring = _NULL
-    _addr = 0  # the ring's address for ringkit._vector; 0 once closed
+    _h = None  # the ring's handle (ringkit._vector): its pointer and pin table
     _on_close: Optional[Callable[[], None]] = None
 
     def __init__(self, entries: int = 256, *, capacity: int = 0, cq_entries: int = 0,
@@ -224,16 +224,16 @@ class Ring:
         cqview = memoryview(ffi.buffer(cqes))
         ids = ffi.new("int64_t[]", 64)
         pid = os.getpid()
-        out = ffi.new("rk_ring **")
         if clamp:  # clamps what the kernel cannot take, and so what C cannot
             sizes[0], sizes[1] = min(sizes[0], 0xFFFFFFFF), min(sizes[1], 0xFFFFFFFF)
-        if all(0 <= v <= 0xFFFFFFFF for v in sizes):
-            r = lib.rk_ring_create_ex(sizes[0], flags, sizes[1], sizes[2], sizes[3], out)
-        else:
-            r = -errno.EINVAL  # not even a uint32_t: the C library words why
-        if r < 0:
-            raise create_error(r, sizes[0], flags, sizes[1], sizes[2], sizes[3])
-        self._pins: Dict[int, Any] = {}
+        # -EINVAL for a size that is not even a uint32_t: the C library words why.
+        h = _vector.ring_create(sizes[0], flags, sizes[1], sizes[2], sizes[3])
+        if h.__class__ is int:
+            raise create_error(h, sizes[0], flags, sizes[1], sizes[2], sizes[3])
+        self._h = h
+        # The handle's pin table: op id -> what the op holds (buffers, fd
+        # owners) until its final completion; ringkit.aio's driver pins there too.
+        self._pins: Dict[int, Any] = h.pins
         # Regions this ring's ops or registrations use: kept alive until the
         # C library says they are idle (rk_region_busy), pruned lazily.
         self._regions = {}
@@ -242,8 +242,7 @@ class Ring:
         self._cqview = cqview
         self._reap_max = reap_batch
         self._ids = ids
-        self._ring = out[0]
-        self._addr = int(ffi.cast("uintptr_t", self._ring))
+        self._ring = ffi.cast("rk_ring *", h.address)
 
     # -- lifetime ---------------------------------------------------------
 
@@ -261,7 +260,7 @@ class Ring:
         if not ring:
             return
         self._ring = _NULL
-        self._addr = 0
+        self._h.detach()
         r = lib.rk_ring_close(ring)
         if r == -errno.ETIMEDOUT:
             # The kernel may still write into these: never release them.
@@ -444,12 +443,12 @@ class Ring:
         tns = -1 if timeout is None else _seconds_to_ns(timeout)
         # One CPython call (ringkit._vector); the buffer is borrowed for the
         # call only, so the caller may resize it between calls.
-        n = _vector_reap(self._addr, out, wait, tns)
+        n = _vector_reap(self._h, out, wait, tns)
         if n.__class__ is not int:
             self._refuse_reap_into(out)
         if n <= 0:
             if n < 0:
-                n = self._reap_again(lambda t: _vector_reap(self._addr, out, wait, t), tns, n)
+                n = self._reap_again(lambda t: _vector_reap(self._h, out, wait, t), tns, n)
             if n == 0:
                 return 0
         if self._pins:
@@ -705,7 +704,7 @@ class Ring:
             # int buffers and an ids buffer: one call into ringkit._vector,
             # which answers NotImplemented for anything the code below
             # handles (and words the errors of).
-            k = _vector_prep(self._addr, write, fd, region._addr, chunks, offsets,
+            k = _vector_prep(self._h, write, fd, region._h, chunks, offsets,
                              region.chunk_size if length is None else length, flags, ids)
             if k is not NotImplemented:
                 return self._chunks_done(region, chunks, k, ids)

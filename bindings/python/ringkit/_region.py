@@ -1,5 +1,6 @@
 """Pinned regions: memory outside the Python heap, carved into chunks."""
 import errno
+from . import _vector
 from ._errors import error
 from ._ringkit import ffi, lib
 
@@ -25,25 +26,21 @@ class Region:
     open ring, and otherwise unmaps as soon as the last view is dropped, so a
     view can never point at freed memory."""
 
-    __slots__ = {"_region": None, "_addr": None, "_mv": None, "__weakref__": None,
+    __slots__ = {"_region": None, "_h": None, "_mv": None, "__weakref__": None,
                  "chunk_size": "The size of each chunk in bytes.",
                  "count": "How many chunks the region has."}
 
     def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False):
         flags = (lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
-        out = ffi.new("rk_region **")
-        try:
-            r = lib.rk_region_create(chunk_size, count, flags, out)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        if r < 0:
-            if r == -errno.EINVAL:
+        h = _vector.region_create(chunk_size, count, flags)  # -EINVAL: not a uint32_t
+        if h.__class__ is int:
+            if h == -errno.EINVAL:
                 raise ValueError("invalid region geometry: chunk_size %r, count %r"
                                  % (chunk_size, count))
-            raise error(r)
-        region = out[0]
+            raise error(h)
+        region = ffi.cast("rk_region *", h.address)
         self._region = region
-        self._addr = int(ffi.cast("uintptr_t", region))  # for ringkit._vector; 0 once closed
+        self._h = h  # the handle ringkit._vector takes; detached by close()
         self.chunk_size = chunk_size
         self.count = count
         base = ffi.gc(ffi.cast("char *", lib.rk_chunk_ptr(region, 0)), _destroy_later(region))
@@ -107,7 +104,7 @@ class Region:
         if lib.rk_region_busy(self._region):
             raise error(-errno.EBUSY)
         self._region = None
-        self._addr = 0
+        self._h.detach()
         self._mv.release()  # fails only with live exports of the top view itself
         self._mv = None
 

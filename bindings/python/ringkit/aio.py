@@ -75,8 +75,7 @@ class AioRing:
         self._driven = driven
         self._loop_ref = weakref.ref(loop)
         self._streams: Dict[int, "_Stream"] = {}
-        self._drv = _aioloop.Driver(self.ring._addr,
-                                    self.ring.stats()["capacity"], self.ring._pins, loop,
+        self._drv = _aioloop.Driver(self.ring._h, self.ring.stats()["capacity"], loop,
                                     self._on_other, self._on_room)
         # Waiters still pending when the ring closes finish as cancelled.
         self.ring._on_close = self._drv.detach
