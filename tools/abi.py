@@ -219,7 +219,8 @@ def cmd_ccheck(listing, out):
                 scalars[t["c"]] = t["ffi"]
     for s in L["structs"]:
         for fl in s["fields"]:
-            scalars[fl["c"]] = fl["ffi"]
+            if fl["ffi"] != "pointer":
+                scalars[fl["c"]] = fl["ffi"]
     for c, ffi in sorted(scalars.items()):
         bits = int(re.sub(r"\D", "", ffi))
         o.append('\tEXPECT(sizeof(%s) * 8 == %d && SIGNED(%s) == %d, "%s is not %s");'
