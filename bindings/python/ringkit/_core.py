@@ -12,7 +12,6 @@ writes into it, even when the caller drops every reference to it.
 """
 import array
 import errno
-import operator
 import os
 import struct
 import sys
@@ -20,8 +19,10 @@ import time
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import _sockaddr, _statx, _vector
+from . import _ops, _sockaddr, _vector
 from ._errors import create_error, error, paths, prep_error, setup_error, strerror
+from ._ops import (AT_FDCWD, FILE_INDEX_ALLOC, _BYTES, _NULL, _const, _fileno, _from_buffer,
+                   _seconds_to_ns, _size_arg, _wbuf)
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -33,19 +34,8 @@ CQE_BUFFER_SHIFT = lib.RK_CQE_BUFFER_SHIFT
 CQE_F_NOTIF = lib.RK_CQE_F_NOTIF
 
 
-def _const(name: str) -> int:
-    value = ffi.new("int64_t *")
-    if lib.rk_constant(name.encode(), value) != 0:
-        raise KeyError(name)
-    return value[0]
-
-
-# Defined by expressions in the header, so cffi does not see them: by name.
-FILE_INDEX_ALLOC = _const("RK_FILE_INDEX_ALLOC")
 FILES_SKIP = lib.RK_FILES_SKIP
-_MSG_VALUE_MAX = _const("RK_MSG_VALUE_MAX")
-_MSG_VALUE_MASK = _const("RK_MSG_VALUE_MASK")
-AT_FDCWD = -100
+_MSG_VALUE_MASK = _const("RK_MSG_VALUE_MASK")  # an expression in the header: by name
 
 _CQE = struct.Struct("=qiI")
 CQE_SIZE = _CQE.size
@@ -55,9 +45,6 @@ CQE_DTYPE = [("id", "=i8"), ("res", "=i4"), ("flags", "=u4")]
 _EINTR = errno.EINTR
 _MORE = lib.RK_CQE_F_MORE
 _REAP_BATCH = 256
-_NULL = ffi.NULL
-_from_buffer = ffi.from_buffer
-_BYTES = ffi.typeof("char[]")  # passing the type positionally is the fast path
 _I32 = ffi.typeof("int32_t[]")
 _I64 = ffi.typeof("int64_t[]")
 _array = array.array
@@ -84,25 +71,6 @@ _I64_FORMATS = _int_formats(8)
 
 # Memory the kernel may still write after a failed close must outlive us.
 _leaked_pins: List[Any] = []
-
-
-def _fileno(obj) -> int:
-    try:
-        fd = obj.fileno()
-    except AttributeError:
-        raise TypeError("expected an int fd or an object with fileno(), got %s"
-                        % type(obj).__name__) from None
-    if not isinstance(fd, int):
-        raise TypeError("fileno() must return an int")
-    return fd
-
-
-def _wbuf(obj):
-    try:
-        return _from_buffer(_BYTES, obj, True)
-    except BufferError:
-        raise TypeError("a writable buffer is required (bytearray, memoryview, mmap, ...), "
-                        "got %s" % type(obj).__name__) from None
 
 
 def _ints(obj, ctype, formats, what: str, writable: bool = False):
@@ -135,28 +103,6 @@ def _ints(obj, ctype, formats, what: str, writable: bool = False):
 
 def _codes(formats) -> str:
     return "/".join(sorted(f for f in formats if len(f) == 1))
-
-
-def _path(p) -> bytes:
-    b = os.fsencode(p)
-    if b"\0" in b:
-        raise ValueError("embedded null byte in path")
-    return b
-
-
-def _size_arg(name: str, value) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int, got %s" % (name, type(value).__name__)) from None
-
-
-def _seconds_to_ns(seconds) -> int:
-    if seconds is None:
-        return -1
-    if seconds < 0:
-        raise ValueError("timeout must be >= 0")
-    return int(seconds * 1_000_000_000)
 
 
 def _ints_or_list(obj, ctype, formats, what):
@@ -309,19 +255,17 @@ class Ring:
             raise setup_error(r)
         raise error(r)
 
-    def _prep_fail(self, r: int):
+    def _prep_fail(self, r: int, region=None, chunk=None, length=None):
         # An op the C library would not queue. Its EBUSY means the op table
         # is full, which rk_strerror explains (reap first): a bare
-        # "Device or resource busy" does not say what to do.
+        # "Device or resource busy" does not say what to do. A chunk op's
+        # EINVAL is about its chunk or length.
+        if r == -errno.EINVAL and region is not None and self._ring:
+            raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
+                             % (chunk, length, region.chunk_size))
         if r == -errno.EBUSY and self._ring:
             raise prep_error(r)
         self._fail(r)
-
-    def _pin(self, r: int, obj) -> int:
-        if r < 0:
-            self._prep_fail(r)
-        self._pins[r] = obj
-        return r
 
     # -- information ------------------------------------------------------
 
@@ -529,130 +473,26 @@ class Ring:
         if r < 0:
             self._fail(r)
         ids = ffi.unpack(batch._ids, r)
-        pins = batch._pins
-        if pins:
+        if batch._pins:
             own = self._pins
-            for i, obj in pins.items():
+            for i, obj in batch._pins.items():
                 if i < r:
-                    if obj.__class__ is Region:
-                        self._use(obj)
-                    else:
-                        own[ids[i]] = obj
+                    own[ids[i]] = obj
+        for i, regions in batch._regions.items():
+            if i < r:
+                for region in regions:
+                    self._use(region)
         if r < n:
             err = prep_error(batch._ids[r])
             err.index = r
             err.ids = ids
-            path = batch._paths.get(r)
+            named = batch._paths.get(r)
             batch.clear()
-            with paths(path):
+            with paths(*named if named.__class__ is tuple else (named,)):
                 raise err
         if clear:
             batch.clear()
         return ids
-
-    # -- ops --------------------------------------------------------------
-    # Each returns the new op's id. flags: RK_LINK, RK_DRAIN, ... (ints).
-
-    def nop(self, flags: int = 0) -> int:
-        """Queues an op that does nothing and completes with 0. Returns the op's id; OSError
-        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        try:
-            r = lib.rk_prep_nop(self._ring, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return r if r >= 0 else self._prep_fail(r)
-
-    def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
-             flags: int = 0) -> int:
-        """Reads into `buf` (writable buffer) at `offset` (-1: current position)."""
-        try:
-            cbuf = _from_buffer(_BYTES, buf, True)
-        except BufferError:
-            cbuf = _wbuf(buf)  # raises the TypeError
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        try:
-            if fd.__class__ is int:
-                r = lib.rk_prep_read(self._ring, fd, cbuf, n, offset, flags)
-                pin = cbuf
-            else:
-                r = lib.rk_prep_read(self._ring, _fileno(fd), cbuf, n, offset, flags)
-                pin = (cbuf, fd)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        if r < 0:
-            self._prep_fail(r)
-        self._pins[r] = pin
-        return r
-
-    def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
-              flags: int = 0) -> int:
-        """Writes `data` (any buffer) at `offset` (-1: current position)."""
-        cbuf = _from_buffer(_BYTES, data)
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        try:
-            if fd.__class__ is int:
-                r = lib.rk_prep_write(self._ring, fd, cbuf, n, offset, flags)
-                pin = cbuf
-            else:
-                r = lib.rk_prep_write(self._ring, _fileno(fd), cbuf, n, offset, flags)
-                pin = (cbuf, fd)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        if r < 0:
-            self._prep_fail(r)
-        self._pins[r] = pin
-        return r
-
-    def _vector(self, prep, fd, bufs, offset, rw_flags, flags, writable):
-        cbufs = [_wbuf(b) if writable else _from_buffer(_BYTES, b) for b in bufs]
-        if not cbufs:
-            raise ValueError("at least one buffer is required")
-        iov = _iovec(cbufs)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        try:
-            r = prep(self._ring, fdn, iov, len(cbufs), offset, rw_flags, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, (cbufs, fd))
-
-    def readv(self, fd, bufs: Sequence, offset: int = -1, *, rw_flags: int = 0,
-              flags: int = 0) -> int:
-        """Scatter read into a sequence of writable buffers."""
-        return self._vector(lib.rk_prep_readv, fd, bufs, offset, rw_flags, flags, True)
-
-    def writev(self, fd, bufs: Sequence, offset: int = -1, *, rw_flags: int = 0,
-               flags: int = 0) -> int:
-        """Gather write from a sequence of buffers."""
-        return self._vector(lib.rk_prep_writev, fd, bufs, offset, rw_flags, flags, False)
-
-    def read_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
-                   length: Optional[int] = None, flags: int = 0) -> int:
-        """Reads into a chunk of a region (fixed-buffer op when registered)."""
-        return self._chunk_op(lib.rk_prep_read_chunk, fd, region, chunk, offset, length, flags)
-
-    def write_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
-                    length: Optional[int] = None, flags: int = 0) -> int:
-        """Writes a chunk of a region (its first `length` bytes)."""
-        return self._chunk_op(lib.rk_prep_write_chunk, fd, region, chunk, offset, length, flags)
-
-    def _chunk_op(self, prep, fd, region, chunk, offset, length, flags):
-        handle = region._handle()
-        n = region.chunk_size if length is None else length
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        try:
-            r = prep(self._ring, fdn, handle, chunk, n, offset, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        if r < 0:
-            if r == -errno.EINVAL and self._ring:
-                raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
-                                 % (chunk, n, region.chunk_size))
-            self._prep_fail(r)
-        if region not in self._regions:
-            self._use(region)
-        if fd.__class__ is not int:
-            self._pins[r] = fd
-        return r
 
     def _use(self, region):
         # The region's memory must outlive every op on it; the C library
@@ -757,306 +597,6 @@ class Ring:
             raise err
         return k if ids is not None else ffi.unpack(out, k)
 
-    def fsync(self, fd, *, datasync: bool = False, offset: int = 0, length: int = 0,
-              flags: int = 0) -> int:
-        """fsync(2) of fd (datasync: fdatasync), the range offset..+length (0: the whole file).
-        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
-        queued."""
-        prep = lib.rk_prep_fdatasync if datasync else lib.rk_prep_fsync
-        return self._simple(prep, fd, (offset, length, flags))
-
-    def _simple(self, prep, fd, args):
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        try:
-            r = prep(self._ring, fdn, *args)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        if r < 0:
-            self._prep_fail(r)
-        if fd.__class__ is not int:
-            self._pins[r] = fd
-        return r
-
-    def _call(self, prep, *args) -> int:
-        try:
-            r = prep(self._ring, *args)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return r if r >= 0 else self._prep_fail(r)
-
-    def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
-               dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        """openat(2); the completion's result is the new fd. `path` is copied."""
-        with paths(path):
-            return self._call(lib.rk_prep_openat, dir_fd, _path(path), oflags, mode, flags)
-
-    def openat2(self, path, oflags: int = os.O_RDONLY, mode: int = 0, resolve: int = 0, *,
-                dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        """openat2(2) with RESOLVE_* bits."""
-        with paths(path):
-            return self._call(lib.rk_prep_openat2, dir_fd, _path(path), oflags, mode, resolve,
-                              flags)
-
-    def close_fd(self, fd: int, *, flags: int = 0) -> int:
-        """close(2) of fd through the ring."""
-        return self._call(lib.rk_prep_close, fd, flags)
-
-    def statx(self, path, buf, *, mask: int = 0x7FF, at_flags: int = 0,
-              dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        """statx(2) into `buf` (writable, >= 256 bytes); decode it with
-        ringkit.parse_statx(buf) after the completion."""
-        cbuf = _wbuf(buf)
-        if len(cbuf) < _statx.SIZE:
-            raise ValueError("statx buffer must be at least %d bytes" % _statx.SIZE)
-        with paths(path):
-            try:
-                r = lib.rk_prep_statx(self._ring, dir_fd, _path(path), at_flags, mask, cbuf,
-                                      flags)
-            except OverflowError as e:
-                raise ValueError(str(e)) from None
-            return self._pin(r, cbuf)
-
-    def unlinkat(self, path, *, at_flags: int = 0, dir_fd: int = AT_FDCWD,
-                 flags: int = 0) -> int:
-        """unlinkat(2) of path (at_flags=AT_REMOVEDIR removes a directory); the path is copied.
-        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
-        queued. A refusal here carries filename."""
-        with paths(path):
-            return self._call(lib.rk_prep_unlinkat, dir_fd, _path(path), at_flags, flags)
-
-    def mkdirat(self, path, mode: int = 0o777, *, dir_fd: int = AT_FDCWD,
-                flags: int = 0) -> int:
-        """mkdirat(2) of path with mode; the path is copied. Returns the op's id; OSError
-        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        with paths(path):
-            return self._call(lib.rk_prep_mkdirat, dir_fd, _path(path), mode, flags)
-
-    def renameat(self, old, new, *, rename_flags: int = 0, old_dir_fd: int = AT_FDCWD,
-                 new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        """renameat2(2) of old to new (rename_flags: RENAME_NOREPLACE, ...); both paths are
-        copied. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
-        cannot be queued."""
-        with paths(old, new):
-            return self._call(lib.rk_prep_renameat, old_dir_fd, _path(old), new_dir_fd,
-                              _path(new), rename_flags, flags)
-
-    def linkat(self, old, new, *, at_flags: int = 0, old_dir_fd: int = AT_FDCWD,
-               new_dir_fd: int = AT_FDCWD, flags: int = 0) -> int:
-        """linkat(2): a hard link new to old; both paths are copied. Returns the op's id;
-        OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        with paths(old, new):
-            return self._call(lib.rk_prep_linkat, old_dir_fd, _path(old), new_dir_fd,
-                              _path(new), at_flags, flags)
-
-    def symlinkat(self, target, linkpath, *, new_dir_fd: int = AT_FDCWD,
-                  flags: int = 0) -> int:
-        """symlinkat(2): a symbolic link linkpath to target; both are copied. Returns the op's
-        id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        with paths(target, linkpath):
-            return self._call(lib.rk_prep_symlinkat, _path(target), new_dir_fd,
-                              _path(linkpath), flags)
-
-    def fallocate(self, fd, offset: int, length: int, *, mode: int = 0,
-                  flags: int = 0) -> int:
-        """fallocate(2) of offset..+length with mode (FALLOC_FL_*). Returns the op's id; OSError
-        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        return self._simple(lib.rk_prep_fallocate, fd, (mode, offset, length, flags))
-
-    def fadvise(self, fd, offset: int, length: int, advice: int, *, flags: int = 0) -> int:
-        """posix_fadvise(2) of offset..+length (POSIX_FADV_*). Returns the op's id; OSError
-        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        return self._simple(lib.rk_prep_fadvise, fd, (offset, length, advice, flags))
-
-    def splice(self, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, *,
-               splice_flags: int = 0, flags: int = 0) -> int:
-        """splice(2) of nbytes from fd_in at off_in to fd_out at off_out (-1: the current
-        position; one of the two must be a pipe). The result is the byte count. Returns the
-        op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        return self._call(lib.rk_prep_splice, fd_in, off_in, fd_out, off_out, nbytes,
-                          splice_flags, flags)
-
-    def tee(self, fd_in: int, fd_out: int, nbytes: int, *, splice_flags: int = 0,
-            flags: int = 0) -> int:
-        """tee(2): duplicates nbytes from pipe fd_in into pipe fd_out. The result is the byte
-        count. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot
-        be queued."""
-        return self._call(lib.rk_prep_tee, fd_in, fd_out, nbytes, splice_flags, flags)
-
-    def poll_add(self, fd, mask: int, *, flags: int = 0) -> int:
-        """One-shot poll; the result is the ready mask."""
-        return self._simple(lib.rk_prep_poll_add, fd, (mask, flags))
-
-    def poll_multishot(self, fd, mask: int, *, flags: int = 0) -> int:
-        """A completion (with CQE_F_MORE) each time fd becomes ready."""
-        return self._simple(lib.rk_prep_poll_multishot, fd, (mask, flags))
-
-    def poll_remove(self, target: int, *, flags: int = 0) -> int:
-        """Removes the poll op `target`: it completes with -ECANCELED, this op with 0 or
-        -ENOENT. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
-        cannot be queued."""
-        return self._call(lib.rk_prep_poll_remove, target, flags)
-
-    def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
-                flags: int = 0) -> int:
-        """Completes with -ETIME after `seconds`, or 0 after `count` completions."""
-        return self._call(lib.rk_prep_timeout, _seconds_to_ns(seconds), count, timeout_flags,
-                          flags)
-
-    def timeout_remove(self, target: int, *, flags: int = 0) -> int:
-        """Removes the timeout op `target`: it completes with -ECANCELED, this op with 0 or
-        -ENOENT. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it
-        cannot be queued."""
-        return self._call(lib.rk_prep_timeout_remove, target, flags)
-
-    def link_timeout(self, seconds: float, *, timeout_flags: int = 0, flags: int = 0) -> int:
-        """Bounds the previous op (which carries RK_LINK)."""
-        return self._call(lib.rk_prep_link_timeout, _seconds_to_ns(seconds), timeout_flags,
-                          flags)
-
-    def cancel(self, target: int, *, flags: int = 0) -> int:
-        """Queues a cancel of op `target`. FileNotFoundError (ENOENT) when the
-        target is no longer live: a stale id never touches a newer op."""
-        return self._call(lib.rk_prep_cancel, target, flags)
-
-    # -- sockets ----------------------------------------------------------
-
-    def socket(self, domain: int, type: int, protocol: int = 0, *, flags: int = 0) -> int:
-        """socket(2); the result is the new fd."""
-        return self._call(lib.rk_prep_socket, domain, type, protocol, flags)
-
-    def bind(self, fd, address, *, flags: int = 0) -> int:
-        """bind(2) to (host, port) or an AF_UNIX path; the address is copied."""
-        raw = _sockaddr.encode(address)
-        return self._simple(lib.rk_prep_bind, fd, (raw, len(raw), flags))
-
-    def listen(self, fd, backlog: int = 128, *, flags: int = 0) -> int:
-        """listen(2) on a bound socket. Returns the op's id; OSError (EBUSY: op table full,
-        EBADF, ...) when it cannot be queued."""
-        return self._simple(lib.rk_prep_listen, fd, (backlog, flags))
-
-    def connect(self, fd, address, *, flags: int = 0) -> int:
-        """connect(2) to (host, port) or an AF_UNIX path; the address is copied. Returns the
-        op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        raw = _sockaddr.encode(address)
-        return self._simple(lib.rk_prep_connect, fd, (raw, len(raw), flags))
-
-    def accept(self, fd, addrbuf=None, *, accept_flags: int = 0, flags: int = 0) -> int:
-        """accept4(2); the result is the new fd. With `addrbuf` (writable,
-        held until completion) the peer address lands there:
-        ringkit.decode_address(addrbuf) reads it."""
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        if addrbuf is None:
-            cbuf, n = _NULL, 0
-        else:
-            cbuf = _wbuf(addrbuf)
-            n = len(cbuf)
-        try:
-            r = lib.rk_prep_accept(self._ring, fdn, cbuf, n, accept_flags, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, (cbuf, fd))
-
-    def accept_multishot(self, fd, *, accept_flags: int = 0, flags: int = 0) -> int:
-        """One completion (result: fd, CQE_F_MORE) per connection until
-        cancelled or an error ends it."""
-        return self._simple(lib.rk_prep_accept_multishot, fd, (accept_flags, flags))
-
-    def send(self, fd, data, *, msg_flags: int = 0, length: Optional[int] = None,
-             flags: int = 0) -> int:
-        """send(2) of `data` (any buffer, held until the completion; its first `length` bytes).
-        The result is the byte count (may be short). Returns the op's id; OSError (EBUSY: op
-        table full, EBADF, ...) when it cannot be queued."""
-        cbuf = _from_buffer(_BYTES, data)
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        try:
-            r = lib.rk_prep_send(self._ring, fdn, cbuf, n, msg_flags, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
-
-    def recv(self, fd, buf, *, msg_flags: int = 0, length: Optional[int] = None,
-             flags: int = 0) -> int:
-        """recv(2) into `buf` (writable buffer, held until the completion). The result is the
-        byte count, 0 at end of stream. Returns the op's id; OSError (EBUSY: op table full,
-        EBADF, ...) when it cannot be queued."""
-        cbuf = _wbuf(buf)
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        try:
-            r = lib.rk_prep_recv(self._ring, fdn, cbuf, n, msg_flags, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, cbuf if fd.__class__ is int else (cbuf, fd))
-
-    def shutdown(self, fd, how: int, *, flags: int = 0) -> int:
-        """shutdown(2) of a socket (how: socket.SHUT_RD/WR/RDWR). Returns the op's id; OSError
-        (EBUSY: op table full, EBADF, ...) when it cannot be queued."""
-        return self._simple(lib.rk_prep_shutdown, fd, (how, flags))
-
-    # -- messages and zero-copy ------------------------------------------
-
-    def send_zc(self, fd, data, *, msg_flags: int = 0, report_usage: bool = False,
-                length: Optional[int] = None, flags: int = 0) -> int:
-        """Zero-copy send: two completions, the result (with CQE_F_MORE), then
-        the notification (CQE_F_NOTIF) once the kernel no longer reads
-        `data`. The ring holds `data` until that final notification. With
-        report_usage, the notification's result has NOTIF_USAGE_ZC_COPIED set
-        when the kernel copied after all (loopback does)."""
-        cbuf = _from_buffer(_BYTES, data)
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        zc = lib.RK_SEND_ZC_REPORT_USAGE if report_usage else 0
-        try:
-            r = lib.rk_prep_send_zc(self._ring, fdn, cbuf, n, msg_flags, zc, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, (cbuf, fd))
-
-    def sendmsg(self, fd, bufs: Sequence, address=None, fds: Sequence[int] = (), *,
-                msg_flags: int = 0, zc: bool = False, flags: int = 0) -> int:
-        """sendmsg(2): gather `bufs`, to `address` (None on a connected
-        socket), passing the descriptors `fds` (SCM_RIGHTS; keep them open
-        until the completion). zc=True: zero-copy, completions as send_zc."""
-        cbufs = [_from_buffer(_BYTES, b) for b in bufs]
-        iov = _iovec(cbufs)
-        raw = b"" if address is None else _sockaddr.encode(address)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        prep = lib.rk_prep_sendmsg_zc if zc else lib.rk_prep_sendmsg
-        fds = list(fds)
-        try:
-            r = prep(self._ring, fdn, iov, len(cbufs), raw or _NULL, len(raw),
-                     fds or _NULL, len(fds), msg_flags, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, (cbufs, fd))
-
-    def recvmsg(self, fd, bufs: Sequence, msg: "RecvMsg", *, msg_flags: int = 0,
-                flags: int = 0) -> int:
-        """recvmsg(2) into writable `bufs`; the source address, the returned
-        msg flags and received descriptors land in `msg` (a RecvMsg, held
-        until the completion) when the completion is reaped."""
-        if not isinstance(msg, RecvMsg):
-            raise TypeError("msg must be a ringkit.RecvMsg")
-        cbufs = [_wbuf(b) for b in bufs]
-        iov = _iovec(cbufs)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        try:
-            r = lib.rk_prep_recvmsg(self._ring, fdn, iov, len(cbufs), msg._name,
-                                    len(msg._name), msg._out, msg.fds_cap, msg_flags, flags)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
-        return self._pin(r, (cbufs, msg, fd))
-
-    def msg_ring(self, target, value: int, res: int = 0, *, flags: int = 0) -> int:
-        """Posts a message to another ring (a Ring or its fd): the target's
-        reap() returns (message_id(value), res, 0) — a negative id, never an
-        op's. This op completes with 0 once posted."""
-        tfd = target.fileno() if isinstance(target, Ring) else target
-        if not isinstance(value, int) or value < 0 or value > _MSG_VALUE_MAX:
-            raise ValueError("message value must be 0..%d" % _MSG_VALUE_MAX)
-        return self._call(lib.rk_prep_msg_ring, tfd, value, res, flags)
-
     # -- registered files and direct descriptors --------------------------
 
     def register_files(self, nslots: int) -> None:
@@ -1081,46 +621,6 @@ class Ring:
             raise ValueError(str(e)) from None
         return r if r >= 0 else self._fail(r)
 
-    def openat_direct(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
-                      file_index: int = FILE_INDEX_ALLOC, dir_fd: int = AT_FDCWD,
-                      flags: int = 0) -> int:
-        """openat into a file-table slot (result: the slot with
-        FILE_INDEX_ALLOC, else 0). Use the slot with flags=FIXED_FILE."""
-        with paths(path):
-            return self._call(lib.rk_prep_openat_direct, dir_fd, _path(path), oflags, mode,
-                              file_index, flags)
-
-    def accept_direct(self, fd, *, file_index: int = FILE_INDEX_ALLOC, accept_flags: int = 0,
-                      flags: int = 0) -> int:
-        """accept into a file-table slot (result: the slot with FILE_INDEX_ALLOC, else 0).
-        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
-        queued."""
-        return self._simple(lib.rk_prep_accept_direct, fd, (file_index, accept_flags, flags))
-
-    def accept_multishot_direct(self, fd, *, accept_flags: int = 0, flags: int = 0) -> int:
-        """Multishot accept into free file-table slots: one completion (the slot, CQE_F_MORE)
-        per connection. Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when
-        it cannot be queued."""
-        return self._simple(lib.rk_prep_accept_multishot_direct, fd, (accept_flags, flags))
-
-    def socket_direct(self, domain: int, type: int, protocol: int = 0, *,
-                      file_index: int = FILE_INDEX_ALLOC, flags: int = 0) -> int:
-        """socket(2) into a file-table slot (result: the slot with FILE_INDEX_ALLOC, else 0).
-        Returns the op's id; OSError (EBUSY: op table full, EBADF, ...) when it cannot be
-        queued."""
-        return self._call(lib.rk_prep_socket_direct, domain, type, protocol, file_index, flags)
-
-    def close_fixed(self, slot: int, *, flags: int = 0) -> int:
-        """Closes a file-table slot. Returns the op's id; OSError (EBUSY: op table full, EBADF,
-        ...) when it cannot be queued."""
-        return self._call(lib.rk_prep_close_fixed, slot, flags)
-
-    def fixed_fd_install(self, slot: int, *, cloexec: bool = True, flags: int = 0) -> int:
-        """Installs a slot's file as a regular fd (the result)."""
-        return self._call(lib.rk_prep_fixed_fd_install, slot,
-                          0 if cloexec else lib.RK_FIXED_FD_NO_CLOEXEC, flags)
-
-    # -- provided buffers -------------------------------------------------
 
     def provide_region(self, region: Region, group: int) -> None:
         """Hands every free chunk of `region` to the kernel as buffer group
@@ -1137,16 +637,6 @@ class Ring:
         """Takes the region's chunks back from the kernel (provide_region).
         Returns None; OSError(ENOENT) when it is not provided."""
         self._region_call(lib.rk_ring_unprovide_region, region)
-
-    def recv_select(self, fd, group: int, *, length: int = 0, msg_flags: int = 0,
-                    flags: int = 0) -> int:
-        """recv into a chunk the kernel picks from `group`."""
-        return self._simple(lib.rk_prep_recv_select, fd, (group, length, msg_flags, flags))
-
-    def recv_multishot(self, fd, group: int, *, msg_flags: int = 0, flags: int = 0) -> int:
-        """One completion per message into chunks of `group`, CQE_F_MORE until
-        the final one (0 at EOF, -ENOBUFS when the group ran dry)."""
-        return self._simple(lib.rk_prep_recv_multishot, fd, (group, msg_flags, flags))
 
     # -- registered regions ------------------------------------------------
 
@@ -1173,15 +663,6 @@ class Ring:
             if not self._ring:
                 raise ValueError("ring is closed")
             raise setup_error(r)
-
-
-def _iovec(cbufs):
-    # The core copies the array at prep; the buffers themselves stay pinned.
-    iov = ffi.new("rk_iovec[]", max(len(cbufs), 1))
-    for i, c in enumerate(cbufs):
-        iov[i].base = int(ffi.cast("uintptr_t", c))
-        iov[i].len = len(c)
-    return iov
 
 
 class RecvMsg:
@@ -1237,12 +718,6 @@ def max_0(v: int) -> int:
     return v if v > 0 else 0
 
 
-def _length(length: int, cbuf) -> int:
-    if length < 0 or length > len(cbuf):
-        raise ValueError("length %r outside the buffer (%d bytes)" % (length, len(cbuf)))
-    return length
-
-
 class Batch:
     """Ops described in a preallocated rk_op_desc array and queued with one
     FFI crossing by Ring.submit_batch(). A batch is reusable: submit it with
@@ -1255,8 +730,9 @@ class Batch:
         self._ids = ffi.new("int64_t[]", capacity)
         self._cap = capacity
         self._n = 0
-        self._pins: Dict[int, Any] = {}
-        self._paths: Dict[int, Any] = {}  # an op's path, for its error's filename
+        self._pins: Dict[int, Any] = {}  # what an op's descriptor points into
+        self._regions: Dict[int, Any] = {}  # the regions an op uses
+        self._paths: Dict[int, Any] = {}  # an op's path(s), for its error's filename
 
     def __len__(self) -> int:
         return self._n
@@ -1265,9 +741,11 @@ class Batch:
         """Forgets every op added so far (and what they held)."""
         self._n = 0
         self._pins = {}
+        self._regions = {}
         self._paths = {}
 
-    def _add(self, op: int, flags: int, pin=None, **fields) -> None:
+    def _add(self, op: int, flags: int, pin, regions, named, **fields) -> None:
+        # The one place a generated Batch method (_ops) writes its descriptor.
         i = self._n
         if i == self._cap:
             raise ValueError("batch is full (%d ops)" % self._cap)
@@ -1281,74 +759,18 @@ class Batch:
         d.op = op
         if pin is not None:
             self._pins[i] = pin
+        if regions:
+            self._regions[i] = regions
+        if named is not None:
+            self._paths[i] = named
         self._n = i + 1
 
-    def nop(self, flags: int = 0) -> None:
-        """Adds a nop. ValueError when the batch is full; so do the others."""
-        self._add(lib.RK_OP_NOP, flags)
 
-    def _rw(self, op, fd, buf, offset, length, flags, writable):
-        cbuf = _wbuf(buf) if writable else _from_buffer(_BYTES, buf)
-        n = len(cbuf) if length is None else _length(length, cbuf)
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        self._add(op, flags, (cbuf, fd), fd=fdn, len=n, off=offset,
-                  addr=int(ffi.cast("uintptr_t", cbuf)))
+def _recvmsg_record(msg):
+    if not isinstance(msg, RecvMsg):
+        raise TypeError("msg must be a ringkit.RecvMsg")
 
-    def read(self, fd, buf, offset: int = -1, *, length: Optional[int] = None,
-             flags: int = 0) -> None:
-        """Adds a read into `buf` (writable buffer) at offset, as Ring.read."""
-        self._rw(lib.RK_OP_READ, fd, buf, offset, length, flags, True)
 
-    def write(self, fd, data, offset: int = -1, *, length: Optional[int] = None,
-              flags: int = 0) -> None:
-        """Adds a write of `data` at offset, as Ring.write."""
-        self._rw(lib.RK_OP_WRITE, fd, data, offset, length, flags, False)
+# Every op's Ring and Batch method, from the C library's op table.
+OPS = _ops.install(Ring, Batch, dict(_ops.ENV, _recvmsg_record=_recvmsg_record))
 
-    def _chunk(self, op, fd, region, chunk, offset, length, flags):
-        handle = region._handle()
-        fdn = fd if fd.__class__ is int else _fileno(fd)
-        if fd.__class__ is not int:
-            raise TypeError("batch chunk ops take an int fd")
-        self._add(op, flags, region, fd=fdn,
-                  len=region.chunk_size if length is None else length, off=offset, arg1=chunk,
-                  addr=int(ffi.cast("uintptr_t", handle)))
-
-    def read_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
-                   length: Optional[int] = None, flags: int = 0) -> None:
-        """Adds a read into a region chunk, as Ring.read_chunk (int fd only)."""
-        self._chunk(lib.RK_OP_READ_CHUNK, fd, region, chunk, offset, length, flags)
-
-    def write_chunk(self, fd, region: Region, chunk: int, offset: int = -1, *,
-                    length: Optional[int] = None, flags: int = 0) -> None:
-        """Adds a write of a region chunk, as Ring.write_chunk (int fd only)."""
-        self._chunk(lib.RK_OP_WRITE_CHUNK, fd, region, chunk, offset, length, flags)
-
-    def fsync(self, fd: int, *, datasync: bool = False, flags: int = 0) -> None:
-        """Adds an fsync (datasync: fdatasync) of fd."""
-        self._add(lib.RK_OP_FDATASYNC if datasync else lib.RK_OP_FSYNC, flags,
-                  fd=fd, len=0, off=0)
-
-    def openat(self, path, oflags: int = os.O_RDONLY, mode: int = 0o644, *,
-               dir_fd: int = AT_FDCWD, flags: int = 0) -> None:
-        """Adds an openat of path, as Ring.openat; its refusal by submit_batch carries filename."""
-        # The path only has to live until the prep copies it: the batch holds it.
-        cpath = ffi.new("char[]", _path(path))
-        self._add(lib.RK_OP_OPENAT, flags, cpath, fd=dir_fd,
-                  addr=int(ffi.cast("uintptr_t", cpath)), arg1=oflags, arg2=mode)
-        self._paths[self._n - 1] = path
-
-    def close_fd(self, fd: int, *, flags: int = 0) -> None:
-        """Adds a close(2) of fd."""
-        self._add(lib.RK_OP_CLOSE, flags, fd=fd)
-
-    def timeout(self, seconds: float, *, count: int = 0, timeout_flags: int = 0,
-                flags: int = 0) -> None:
-        """Adds a timeout, as Ring.timeout."""
-        self._add(lib.RK_OP_TIMEOUT, flags, off=_seconds_to_ns(seconds), len=count,
-                  arg1=timeout_flags)
-
-    def cancel(self, target: int, *, flags: int = 0) -> None:
-        """Adds a cancel of op `target`, as Ring.cancel; ValueError for a negative id."""
-        if target < 0:
-            raise ValueError("op ids are >= 0")
-        self._add(lib.RK_OP_CANCEL, flags, addr=target)
