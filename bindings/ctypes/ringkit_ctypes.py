@@ -13,6 +13,9 @@ each thing a backend for any runtime has to get right:
   * keep the Python objects an op points into (buffers, iovec arrays) alive
     and unresizable until the op's final completion, in a list indexed by the
     op's slot (`id & 0xffffffff`), and drop them as the completion is reaped;
+  * wrap every op from the op table (rk_op_info_of): each argument converted
+    by its role, each held object kept by its lifetime, so a new op needs no
+    code here;
   * move ops and completions in batches: one rk_submit_batch for many ops, one
     rk_reap for many completions;
   * turn negative errnos into OSError.
@@ -23,11 +26,14 @@ The library is found through $RINGKIT_LIB, then the linker's search path
 import ctypes
 import ctypes.util
 import errno
+import importlib.util
+import inspect
 import os
 import types
 
-__all__ = ["lib", "C", "constant", "check", "Cqe", "Iovec", "OpDesc", "CQE_FN", "Ring",
-           "Region", "ABI_MAJOR"]
+__all__ = ["lib", "C", "constant", "check", "Cqe", "Iovec", "OpDesc", "OpArg", "OpInfo",
+           "CQE_FN", "Ring", "Region", "ABI_MAJOR", "op_rows", "encode_address",
+           "decode_address", "parse_statx"]
 
 ABI_MAJOR = 0  # the soname's major: libringkit.so.0
 
@@ -77,9 +83,26 @@ class OpDesc(ctypes.Structure):
 CQE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32,
                           ctypes.c_uint32)
 
-# Every function of doc/abi.json: name -> (return type, argument types).
-# tests/ctypes checks this table against the listing, so it cannot drift.
+class OpArg(ctypes.Structure):
+    """rk_op_arg: how one argument of an rk_prep_* call travels."""
+    _fields_ = [("name", ctypes.c_char_p), ("offset", ctypes.c_uint8),
+                ("width", ctypes.c_uint8), ("type", ctypes.c_uint8), ("role", ctypes.c_uint8),
+                ("of", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 3)]
+
+
+class OpInfo(ctypes.Structure):
+    """rk_op_info: one row of the op table (rk_op_info_of)."""
+    _fields_ = [("name", ctypes.c_char_p), ("op", ctypes.c_uint8), ("nargs", ctypes.c_uint8),
+                ("result", ctypes.c_uint8), ("multishot", ctypes.c_uint8),
+                ("opcode", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 3),
+                ("args", ctypes.POINTER(OpArg))]
+
+
+# Every function of doc/abi.json but the ops' preps: name -> (return type,
+# argument types); each rk_prep_<op> is added from its row of the op table
+# (_declare_ops). tests/ctypes checks the whole table against the listing.
 SIGNATURES = {
+    "rk_op_info_of": (PTR, [u32]),  # const rk_op_info *: read through OpInfo
     "rk_version": (u32, []),
     "rk_strerror": (STR, [i32]),
     "rk_constant": (i32, [STR, PTR]),
@@ -95,64 +118,13 @@ SIGNATURES = {
     "rk_ring_register_eventfd": (i32, [RING, i32, u32]),
     "rk_ring_unregister_eventfd": (i32, [RING]),
     "rk_ring_stats": (i32, [RING, PTR, u32]),
-    "rk_prep_nop": (i64, [RING, u32]),
-    "rk_prep_read": (i64, [RING, i32, PTR, u32, i64, u32]),
-    "rk_prep_write": (i64, [RING, i32, PTR, u32, i64, u32]),
-    "rk_prep_readv": (i64, [RING, i32, PTR, u32, i64, i32, u32]),
-    "rk_prep_writev": (i64, [RING, i32, PTR, u32, i64, i32, u32]),
-    "rk_prep_read_chunk": (i64, [RING, i32, REGION, i32, u32, i64, u32]),
-    "rk_prep_write_chunk": (i64, [RING, i32, REGION, i32, u32, i64, u32]),
-    "rk_prep_fsync": (i64, [RING, i32, i64, u32, u32]),
-    "rk_prep_fdatasync": (i64, [RING, i32, i64, u32, u32]),
-    "rk_prep_openat": (i64, [RING, i32, STR, i32, u32, u32]),
-    "rk_prep_openat2": (i64, [RING, i32, STR, u64, u64, u64, u32]),
-    "rk_prep_close": (i64, [RING, i32, u32]),
-    "rk_prep_statx": (i64, [RING, i32, STR, i32, u32, PTR, u32]),
-    "rk_prep_unlinkat": (i64, [RING, i32, STR, i32, u32]),
-    "rk_prep_mkdirat": (i64, [RING, i32, STR, u32, u32]),
-    "rk_prep_renameat": (i64, [RING, i32, STR, i32, STR, u32, u32]),
-    "rk_prep_linkat": (i64, [RING, i32, STR, i32, STR, i32, u32]),
-    "rk_prep_symlinkat": (i64, [RING, STR, i32, STR, u32]),
-    "rk_prep_fallocate": (i64, [RING, i32, i32, i64, i64, u32]),
-    "rk_prep_fadvise": (i64, [RING, i32, i64, u32, i32, u32]),
-    "rk_prep_splice": (i64, [RING, i32, i64, i32, i64, u32, u32, u32]),
-    "rk_prep_tee": (i64, [RING, i32, i32, u32, u32, u32]),
-    "rk_prep_poll_add": (i64, [RING, i32, u32, u32]),
-    "rk_prep_poll_remove": (i64, [RING, i64, u32]),
-    "rk_prep_timeout": (i64, [RING, i64, u32, u32, u32]),
-    "rk_prep_timeout_remove": (i64, [RING, i64, u32]),
-    "rk_prep_link_timeout": (i64, [RING, i64, u32, u32]),
-    "rk_prep_cancel": (i64, [RING, i64, u32]),
     "rk_cancel_sync": (i32, [RING, i64, i64]),
-    "rk_prep_socket": (i64, [RING, i32, i32, i32, u32]),
-    "rk_prep_bind": (i64, [RING, i32, PTR, u32, u32]),
-    "rk_prep_listen": (i64, [RING, i32, i32, u32]),
-    "rk_prep_connect": (i64, [RING, i32, PTR, u32, u32]),
-    "rk_prep_accept": (i64, [RING, i32, PTR, u32, i32, u32]),
-    "rk_prep_send": (i64, [RING, i32, PTR, u32, i32, u32]),
-    "rk_prep_recv": (i64, [RING, i32, PTR, u32, i32, u32]),
-    "rk_prep_shutdown": (i64, [RING, i32, i32, u32]),
-    "rk_prep_send_zc": (i64, [RING, i32, PTR, u32, i32, u32, u32]),
-    "rk_prep_sendmsg": (i64, [RING, i32, PTR, u32, PTR, u32, PTR, u32, i32, u32]),
-    "rk_prep_sendmsg_zc": (i64, [RING, i32, PTR, u32, PTR, u32, PTR, u32, i32, u32]),
-    "rk_prep_recvmsg": (i64, [RING, i32, PTR, u32, PTR, u32, PTR, u32, i32, u32]),
     "rk_ring_provide_region": (i32, [RING, REGION, u16]),
     "rk_ring_recycle_chunk": (i32, [RING, REGION, i32]),
     "rk_ring_unprovide_region": (i32, [RING, REGION]),
-    "rk_prep_recv_select": (i64, [RING, i32, u16, u32, i32, u32]),
-    "rk_prep_recv_multishot": (i64, [RING, i32, u16, i32, u32]),
-    "rk_prep_accept_multishot": (i64, [RING, i32, i32, u32]),
-    "rk_prep_poll_multishot": (i64, [RING, i32, u32, u32]),
     "rk_ring_register_files": (i32, [RING, u32]),
     "rk_ring_update_files": (i32, [RING, u32, PTR, u32]),
     "rk_ring_unregister_files": (i32, [RING]),
-    "rk_prep_openat_direct": (i64, [RING, i32, STR, i32, u32, u32, u32]),
-    "rk_prep_accept_direct": (i64, [RING, i32, u32, i32, u32]),
-    "rk_prep_accept_multishot_direct": (i64, [RING, i32, i32, u32]),
-    "rk_prep_socket_direct": (i64, [RING, i32, i32, i32, u32, u32]),
-    "rk_prep_close_fixed": (i64, [RING, u32, u32]),
-    "rk_prep_fixed_fd_install": (i64, [RING, u32, u32, u32]),
-    "rk_prep_msg_ring": (i64, [RING, i32, i64, i32, u32]),
     "rk_prep_batch": (i32, [RING, PTR, u32, PTR]),
     "rk_submit_batch": (i32, [RING, PTR, u32, PTR]),
     "rk_submit": (i32, [RING]),
@@ -172,9 +144,10 @@ SIGNATURES = {
 }
 
 
-def _declare():
+def _declare(names):
     missing = []
-    for name, (restype, argtypes) in SIGNATURES.items():
+    for name in names:
+        restype, argtypes = SIGNATURES[name]
         try:
             fn = getattr(lib, name)
         except AttributeError:
@@ -185,7 +158,7 @@ def _declare():
     return missing
 
 
-MISSING = _declare()
+MISSING = _declare(list(SIGNATURES))
 if "rk_version" in MISSING or lib.rk_version() >> 16 != ABI_MAJOR:
     raise ImportError("%s is not a ringkit %d.x library" % (lib._name, ABI_MAJOR))
 
@@ -259,6 +232,41 @@ def _buffer(obj, writable):
     else:
         arr = (ctypes.c_char * mv.nbytes).from_buffer(mv)
     return ctypes.addressof(arr), mv.nbytes, (obj, arr)
+
+
+# --------------------------------------------------------------------------
+# Socket addresses and statx: the cffi package's codecs, shared
+# --------------------------------------------------------------------------
+
+def _codec(name):
+    """The cffi package's pure-Python module `name` (bindings/python/ringkit,
+    or an installed ringkit), loaded by its file so that the cffi package
+    itself is not imported; None when neither is there."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs = [os.path.join(here, "..", "python", "ringkit")]
+    spec = importlib.util.find_spec("ringkit")
+    dirs += list(spec.submodule_search_locations or []) if spec else []
+    for d in dirs:
+        path = os.path.join(d, name + ".py")
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location("ringkit_ctypes." + name, path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            return mod
+    return None
+
+
+_sockaddr, _statx = _codec("_sockaddr"), _codec("_statx")
+
+
+def encode_address(addr):
+    """sockaddr bytes of (host, port), (host, port, flow, scope) or an AF_UNIX
+    path; raw sockaddr bytes as they are when the codec is not installed."""
+    return _sockaddr.encode(addr) if _sockaddr else bytes(addr)
+
+
+decode_address = _sockaddr.decode if _sockaddr else None
+parse_statx = _statx.parse if _statx else None
 
 
 # --------------------------------------------------------------------------
@@ -373,58 +381,7 @@ class Ring:
     def inflight(self):
         return self.stats()[C.RK_STAT_INFLIGHT]
 
-    # -- ops ----------------------------------------------------------------
-
-    def nop(self, flags=0):
-        return self._op(lib.rk_prep_nop(self.handle, flags))
-
-    def read(self, fd, buf, offset=-1, flags=0):
-        """Reads into buf (writable, held until the completion)."""
-        addr, n, keep = _buffer(buf, writable=True)
-        return self._op(lib.rk_prep_read(self.handle, fd, addr, n, offset, flags), keep)
-
-    def write(self, fd, data, offset=-1, flags=0):
-        addr, n, keep = _buffer(data, writable=False)
-        return self._op(lib.rk_prep_write(self.handle, fd, addr, n, offset, flags), keep)
-
-    def read_chunk(self, fd, region, chunk, length, offset=-1, flags=0):
-        # The region pins the chunk itself; nothing to keep but the region.
-        return self._op(lib.rk_prep_read_chunk(self.handle, fd, region.handle, chunk, length,
-                                               offset, flags), region)
-
-    def write_chunk(self, fd, region, chunk, length, offset=-1, flags=0):
-        return self._op(lib.rk_prep_write_chunk(self.handle, fd, region.handle, chunk, length,
-                                                offset, flags), region)
-
-    def openat(self, path, oflags, mode=0o644, dfd=None, flags=0):
-        dfd = C.AT_FDCWD if dfd is None else dfd
-        return self._op(lib.rk_prep_openat(self.handle, dfd, os.fsencode(path), oflags, mode,
-                                           flags))  # the path is copied
-
-    def close_fd(self, fd, flags=0):
-        return self._op(lib.rk_prep_close(self.handle, fd, flags))
-
-    def send(self, fd, data, msg_flags=0, flags=0):
-        addr, n, keep = _buffer(data, writable=False)
-        return self._op(lib.rk_prep_send(self.handle, fd, addr, n, msg_flags, flags), keep)
-
-    def recv(self, fd, buf, msg_flags=0, flags=0):
-        addr, n, keep = _buffer(buf, writable=True)
-        return self._op(lib.rk_prep_recv(self.handle, fd, addr, n, msg_flags, flags), keep)
-
-    def poll_add(self, fd, mask, flags=0):
-        return self._op(lib.rk_prep_poll_add(self.handle, fd, mask, flags))
-
-    def timeout(self, seconds, count=0, timeout_flags=0, flags=0):
-        return self._op(lib.rk_prep_timeout(self.handle, int(seconds * 1e9), count,
-                                            timeout_flags, flags))
-
-    def link_timeout(self, seconds, timeout_flags=0, flags=0):
-        return self._op(lib.rk_prep_link_timeout(self.handle, int(seconds * 1e9),
-                                                 timeout_flags, flags))
-
-    def cancel(self, target, flags=0):
-        return self._op(lib.rk_prep_cancel(self.handle, target, flags))
+    # -- ops: one method per row of the op table, added by _op_method ------
 
     def cancel_sync(self, target, timeout=None):
         check(lib.rk_cancel_sync(self.handle, target, _ns(timeout)))
@@ -448,13 +405,6 @@ class Ring:
 
     def unprovide_region(self, region):
         check(lib.rk_ring_unprovide_region(self.handle, region.handle))
-
-    def recv_select(self, fd, group, length=0, msg_flags=0, flags=0):
-        return self._op(lib.rk_prep_recv_select(self.handle, fd, group, length, msg_flags,
-                                                flags))
-
-    def recv_multishot(self, fd, group, msg_flags=0, flags=0):
-        return self._op(lib.rk_prep_recv_multishot(self.handle, fd, group, msg_flags, flags))
 
     @staticmethod
     def chunk_of(cqe_flags):
@@ -538,3 +488,108 @@ class Ring:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# --------------------------------------------------------------------------
+# The op table: every op's prep declared and wrapped from its row
+# --------------------------------------------------------------------------
+
+_ARG_CTYPE = {C.RK_ARG_S32: i32, C.RK_ARG_U32: u32, C.RK_ARG_U16: u16, C.RK_ARG_S64: i64,
+              C.RK_ARG_U64: u64, C.RK_ARG_PTR: PTR}
+_PATHS = {"path", "oldpath", "newpath", "target", "linkpath"}  # PTR_COPIED paths
+_DIR_FDS = {"dfd", "olddfd", "newdfd"}  # moved last, AT_FDCWD by default
+# Parameters a caller may leave out at the end of an op's list.
+_DEFAULTS = {"offset": -1, "msg_flags": 0, "rw_flags": 0, "count": 0, "timeout_flags": 0,
+             "mode": 0o644, "accept_flags": 0, "at_flags": 0, "protocol": 0, "res": 0,
+             "splice_flags": 0, "rename_flags": 0, "zc_flags": 0, "install_flags": 0}
+
+
+def op_rows():
+    """Every row of rk_op_info_of, in RK_OP_* order: name, op, args (name,
+    type, role, of), result (RK_RESULT_*), multishot."""
+    rows = []
+    for op in range(C.RK_OP_COUNT):
+        info = ctypes.cast(lib.rk_op_info_of(op), ctypes.POINTER(OpInfo)).contents
+        args = [types.SimpleNamespace(name=a.name.decode(), type=a.type, role=a.role, of=a.of)
+                for a in info.args[:info.nargs]]
+        rows.append(types.SimpleNamespace(name=info.name.decode(), op=info.op, args=args,
+                                          result=info.result, multishot=info.multishot))
+    return rows
+
+
+def _convert(a, value, keep):
+    """(what goes to C, its length) for one argument, by its role; what the
+    op holds goes to `keep`."""
+    role = a.role
+    if role == C.RK_ROLE_REGION:
+        keep.append(value)
+        return value.handle, 0
+    if role in (C.RK_ROLE_PTR_READ, C.RK_ROLE_PTR_WRITE):
+        if value is None:
+            return None, 0
+        addr, n, k = _buffer(value, writable=role == C.RK_ROLE_PTR_WRITE)
+        keep.append(k)
+        return addr, n
+    if role in (C.RK_ROLE_IOV_READ, C.RK_ROLE_IOV_WRITE):
+        bufs = [_buffer(b, writable=role == C.RK_ROLE_IOV_WRITE) for b in value]
+        keep.append(bufs)  # the iovec array itself is copied at prep
+        return (Iovec * max(len(bufs), 1))(*[Iovec(b[0], b[1]) for b in bufs]), len(bufs)
+    if role == C.RK_ROLE_PTR_COPIED:  # read during the call only: nothing held
+        if a.name in _PATHS:
+            return os.fsencode(value), 0
+        if a.name == "fds":
+            fds = list(value)
+            return (i32 * max(len(fds), 1))(*fds), len(fds)
+        raw = b"" if value is None else encode_address(value)
+        return raw or None, len(raw)
+    if a.name == "ns":
+        return int(value * 1e9), 0  # given in seconds
+    return value, 0
+
+
+def _op_method(row):
+    prep = getattr(lib, "rk_prep_" + row.name)
+    params = [a for a in row.args if a.role != C.RK_ROLE_LEN]
+    params = [a for a in params if a.name not in _DIR_FDS] + \
+        [a for a in params if a.name in _DIR_FDS]
+    required = len(params)
+    while required and (params[required - 1].name in _DEFAULTS or
+                        params[required - 1].name in _DIR_FDS):
+        required -= 1
+    defaults = [C.AT_FDCWD if a.name in _DIR_FDS else _DEFAULTS[a.name]
+                for a in params[required:]]
+
+    P = inspect.Parameter
+    sig = inspect.Signature(
+        [P("self", P.POSITIONAL_ONLY)] +
+        [P(a.name, P.POSITIONAL_OR_KEYWORD,
+           default=P.empty if i < required else defaults[i - required])
+         for i, a in enumerate(params)] + [P("flags", P.POSITIONAL_OR_KEYWORD, default=0)])
+
+    def method(self, *args, **kw):
+        bound = sig.bind(self, *args, **kw)
+        bound.apply_defaults()
+        given = bound.arguments
+        values, lengths, keep = {}, {}, []
+        for a in params:
+            values[a.name], lengths[a.name] = _convert(a, given[a.name], keep)
+        call = [lengths[row.args[a.of].name] if a.role == C.RK_ROLE_LEN else values[a.name]
+                for a in row.args]
+        return self._op(prep(self.handle, *call, given["flags"]), keep or None)
+
+    method.__name__ = "close_fd" if row.name == "close" else row.name
+    method.__doc__ = "rk_prep_%s: queues the op, returns its id (OSError when refused)." % (
+        row.name)
+    method.__signature__ = sig
+    return method
+
+
+OPS = op_rows()
+for _row in OPS:
+    SIGNATURES["rk_prep_" + _row.name] = (i64, [RING] + [_ARG_CTYPE[a.type] for a in _row.args]
+                                          + [u32])
+MISSING += _declare(["rk_prep_" + r.name for r in OPS])
+for _row in OPS:
+    if "rk_prep_" + _row.name not in MISSING:
+        _m = _op_method(_row)
+        setattr(Ring, _m.__name__, _m)

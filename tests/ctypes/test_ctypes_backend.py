@@ -88,9 +88,10 @@ def test_callback_type_matches_listing():
         assert ctype_matches(t, p), p["name"]
 
 
-@pytest.mark.parametrize("cls", [rk.Cqe, rk.Iovec, rk.OpDesc])
+@pytest.mark.parametrize("cls", [rk.Cqe, rk.Iovec, rk.OpDesc, rk.OpArg, rk.OpInfo])
 def test_struct_layout_matches_listing(cls):
-    name = {"Cqe": "rk_cqe", "Iovec": "rk_iovec", "OpDesc": "rk_op_desc"}[cls.__name__]
+    name = {"Cqe": "rk_cqe", "Iovec": "rk_iovec", "OpDesc": "rk_op_desc", "OpArg": "rk_op_arg",
+            "OpInfo": "rk_op_info"}[cls.__name__]
     (st,) = [s for s in LISTING["structs"] if s["name"] == name]
     assert ctypes.sizeof(cls) == st["size"]
     assert ctypes.alignment(cls) == st["align"]
@@ -299,3 +300,33 @@ def test_close_cancels_and_releases(tmp_path):
     os.close(w)
     with pytest.raises(ValueError):
         ring.nop()
+
+
+# -- ops from the op table ----------------------------------------------------
+
+def test_every_op_is_a_method_made_from_its_row():
+    assert [r.op for r in rk.OPS] == list(range(rk.C.RK_OP_COUNT))
+    for row in rk.OPS:
+        method = getattr(rk.Ring, "close_fd" if row.name == "close" else row.name)
+        params = [a.name for a in row.args if a.role != rk.C.RK_ROLE_LEN]
+        assert sorted(list(method.__signature__.parameters)[1:-1]) == sorted(params), row.name
+
+
+def test_addresses_and_statx_through_the_shared_codecs(ring, tmp_path):
+    buf = bytearray(256)
+    assert result(ring, ring.statx(str(tmp_path), 0, 0x7FF, buf)) == 0
+    assert rk.parse_statx(buf).ino == os.stat(tmp_path).st_ino
+    with socket.socket() as srv, socket.socket() as cli:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        peer = bytearray(128)
+        acc = ring.accept(srv.fileno(), peer)
+        conn = ring.connect(cli.fileno(), srv.getsockname())
+        done = complete(ring, acc, conn)
+        assert done[conn][0] == 0 and done[acc][0] >= 0
+        os.close(done[acc][0])
+        assert rk.decode_address(peer) == cli.getsockname()
+    # One encoder and one decoder for both Python bindings: the cffi package's files.
+    for mod in (rk._sockaddr, rk._statx):
+        assert pathlib.Path(mod.__file__).resolve().parent == ROOT / "bindings/python/ringkit"
+

@@ -2,7 +2,10 @@
 
 An address is (host, port) for IPv4/IPv6 (numeric hosts only: resolving a name
 would block), (host, port, flowinfo, scope_id) for IPv6, or a str/bytes path
-for AF_UNIX (a leading NUL names an abstract socket)."""
+for AF_UNIX (a leading NUL names an abstract socket).
+
+The one encoder and decoder of both Python bindings: bindings/ctypes loads
+this file by itself, so it imports nothing from the package."""
 import socket
 import struct
 from typing import Tuple, Union

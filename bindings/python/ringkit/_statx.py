@@ -1,4 +1,7 @@
-"""struct statx (what the statx op writes) decoded into a named tuple."""
+"""struct statx (what the statx op writes) decoded into a named tuple.
+
+The one decoder of both Python bindings: bindings/ctypes loads this file by
+itself, so it imports nothing from the package."""
 import struct
 from typing import NamedTuple
 
