@@ -17,6 +17,7 @@ so a generated read() runs the same bytecode a hand-written one would.
 """
 import operator
 import os
+from types import SimpleNamespace
 
 from . import _sockaddr, _statx
 from ._errors import paths
@@ -139,32 +140,17 @@ _RESULTS = {
     "the byte count (CQE_F_MORE), then the notification (CQE_F_NOTIF)"}
 
 
-class Arg:
-    __slots__ = ("name", "field", "role", "of")
-
-    def __init__(self, a):
-        self.name = ffi.string(a.name).decode()
-        self.field = _FIELDS[a.offset]
-        self.role = a.role
-        self.of = a.of
-
-
-class Row:
-    """One op of rk_op_info_of: name, RK_OP_* code, arguments, result kind."""
-
-    __slots__ = ("name", "op", "args", "result", "multishot")
-
-    def __init__(self, info):
-        self.name = ffi.string(info.name).decode()
-        self.op = info.op
-        self.args = [Arg(info.args[i]) for i in range(info.nargs)]
-        self.result = info.result
-        self.multishot = info.multishot
-
-
 def rows():
-    """Every op's row, in RK_OP_* order."""
-    return [Row(lib.rk_op_info_of(op)) for op in range(lib.RK_OP_COUNT)]
+    """Every op's row of rk_op_info_of, in RK_OP_* order: name, op, args
+    (name, field, role, of), result (RK_RESULT_*), multishot."""
+    out = []
+    for op in range(lib.RK_OP_COUNT):
+        i = lib.rk_op_info_of(op)
+        args = [SimpleNamespace(name=ffi.string(a.name).decode(), field=_FIELDS[a.offset],
+                                role=a.role, of=a.of) for a in i.args[0:i.nargs]]
+        out.append(SimpleNamespace(name=ffi.string(i.name).decode(), op=i.op, args=args,
+                                   result=i.result, multishot=i.multishot))
+    return out
 
 
 # -- what the rows cannot say -----------------------------------------------
