@@ -21,8 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _ops, _sockaddr, _vector
 from ._errors import create_error, error, paths, prep_error, setup_error, strerror
-from ._ops import (AT_FDCWD, FILE_INDEX_ALLOC, _BYTES, _NULL, _const, _fileno, _from_buffer,
-                   _seconds_to_ns, _size_arg, _wbuf)
+from ._ops import (AT_FDCWD, FILE_INDEX_ALLOC, _BYTES, _NULL, _c, _const, _fileno,
+                   _from_buffer, _seconds_to_ns, _size_arg, _wbuf)
 from ._region import Region
 from ._ringkit import ffi, lib
 
@@ -580,12 +580,9 @@ class Ring:
             if len(out) < n:
                 raise ValueError("ids holds %d ids, %d ops asked for" % (len(out), n))
         fd_is_int = fd.__class__ is int
-        try:
-            k = lib.rkpy_prep_chunks(self._ring, write, fd if fd_is_int else _fileno(fd), handle,
-                                     chunks, offsets, n,
-                                     region.chunk_size if length is None else length, flags, out)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
+        k = _c(lib.rkpy_prep_chunks, self._ring, write, fd if fd_is_int else _fileno(fd),
+               handle, chunks, offsets, n, region.chunk_size if length is None else length,
+               flags, out)
         if k:
             if region not in self._regions:
                 self._use(region)
@@ -615,10 +612,7 @@ class Ring:
         self._ring_call(lib.rk_ring_unregister_files)
 
     def _ring_call(self, fn, *args) -> int:
-        try:
-            r = fn(self._ring, *args)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
+        r = _c(fn, self._ring, *args)
         return r if r >= 0 else self._fail(r)
 
 
@@ -655,10 +649,7 @@ class Ring:
     def _region_call(self, fn, region, *args):
         if not isinstance(region, Region):
             raise TypeError("expected a ringkit.Region")
-        try:
-            r = fn(self._ring, region._handle(), *args)
-        except OverflowError as e:
-            raise ValueError(str(e)) from None
+        r = _c(fn, self._ring, region._handle(), *args)
         if r < 0:
             if not self._ring:
                 raise ValueError("ring is closed")

@@ -41,6 +41,15 @@ FILE_INDEX_ALLOC = _const("RK_FILE_INDEX_ALLOC")
 
 # -- argument conversion (every op method's, and Ring's other calls') -------
 
+def _c(fn, *args):
+    """fn(*args), cffi's OverflowError (a value outside its C type) as ValueError;
+    generated op methods inline the same."""
+    try:
+        return fn(*args)
+    except OverflowError as e:
+        raise ValueError(str(e)) from None
+
+
 
 def _fileno(obj) -> int:
     try:
