@@ -39,6 +39,18 @@ int main(void)
 }
 """
 
+PY_SMOKE = r"""
+import asyncio
+import ringkit
+from ringkit import aio
+with ringkit.Ring(8) as ring:
+    op = ring.nop()
+    [(op_id, res, _flags)] = ring.reap(wait=1)
+    assert op_id == op and res == 0, (op_id, res)
+assert aio.run(asyncio.sleep(0, "done")) == "done"
+print("ok", ringkit.__file__)
+"""
+
 LUA_SMOKE = r"""
 local rk = require "ringkit"
 local loop = require "ringkit.loop"
@@ -129,6 +141,16 @@ def main(argv):
             if not os.path.isfile(os.path.join(doc, f)):
                 print("doc      FAILED: no %s in %s" % (f, doc))
                 failures.append("doc " + f)
+
+        # Python: the interpreter's own site directories under the prefix.
+        py = opts.get("python") or "/usr/bin/python3"
+        if py != "disabled":
+            rc, out = sh([py, "-c", "import sys; print('\\n'.join(sys.path))"])
+            sites = [at(d) for d in out.split("\n")
+                     if d.startswith(prefix + os.sep) and d.endswith("-packages")]
+            check("python", [py, "-c", PY_SMOKE],
+                  dict(libs, PYTHONPATH=os.pathsep.join(sites), PYTHONNOUSERSITE="1",
+                       PYTHONDONTWRITEBYTECODE="1"))
 
         # Lua 5.4: the directories lua5.4.pc names for this prefix.
         if opts.get("lua") != "disabled" and shutil.which("lua5.4"):
