@@ -9,7 +9,8 @@ rule fails here rather than on a user's machine.
 The standard paths are the system tools' answers for the build's prefix,
 re-rooted: pkg-config for the C library and lua5.4.pc's INSTALL_CMOD /
 INSTALL_LMOD for Lua 5.4, Lua 5.1's tree for LuaJIT, man's MANPATH for the
-pages. Exit 0 when every audience works, 1 with what failed.
+pages, the interpreter's site directories under the prefix for Python; and
+`luarocks make` of bindings/lua's rockspec against the installed library. Exit 0 when every audience works, 1 with what failed.
 """
 import json
 import os
@@ -17,6 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 C_SMOKE = r"""
 #include <ringkit.h>
@@ -76,6 +79,27 @@ def buildoptions(build):
     return {o["name"]: o["value"] for o in json.loads(out)}
 
 
+def versions(build):
+    """Every place a release names its version, which must agree: the
+    project, the header, pyproject.toml, the rockspec, the changelog."""
+    import glob
+    import re
+    rc, out = sh(["meson", "introspect", build, "--projectinfo"])
+    got = {"meson.build": json.loads(out)["version"]}
+    with open(os.path.join(SRC, "include", "ringkit.h")) as f:
+        h = dict(re.findall(r"#define RK_VERSION_(MAJOR|MINOR|PATCH) (\d+)", f.read()))
+    got["ringkit.h"] = "%s.%s.%s" % (h["MAJOR"], h["MINOR"], h["PATCH"])
+    with open(os.path.join(SRC, "bindings", "python", "pyproject.toml")) as f:
+        got["pyproject.toml"] = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+    for spec in glob.glob(os.path.join(SRC, "bindings", "lua", "ringkit-*.rockspec")):
+        with open(spec) as f:
+            v = re.search(r'^version = "([^"]+)-\d+"', f.read(), re.M).group(1)
+        got[os.path.basename(spec)] = v
+    with open(os.path.join(SRC, "CHANGELOG.md")) as f:
+        got["CHANGELOG.md"] = re.search(r"^## (\S+)", f.read(), re.M).group(1)
+    return got
+
+
 def main(argv):
     if len(argv) != 2:
         sys.exit(__doc__)
@@ -85,6 +109,10 @@ def main(argv):
     libdir = os.path.join(prefix, opts["libdir"])
     root = tempfile.mkdtemp(prefix="rk-install-")
     failures = []
+    v = versions(build)
+    if len(set(v.values())) != 1:
+        print("versions FAILED: %s" % v)
+        failures.append("versions")
 
     def at(path):  # a path of the prefix inside the root
         return root + path
@@ -165,6 +193,22 @@ def main(argv):
             with open(script, "w") as f:
                 f.write(LUA_SMOKE)
             check("lua-host", [host, script], {"LUA_PATH": "", "LUA_CPATH": ""})
+            # The rockspec: luarocks builds the C module against the installed
+            # library (from a copy: the builtin backend compiles in place).
+            rocks = shutil.which("luarocks")
+            if rocks:
+                src = os.path.join(root, "rocksrc")
+                shutil.copytree(os.path.join(SRC, "bindings", "lua"), src)
+                tree = os.path.join(root, "rocks")
+                rc, out = sh([rocks, "--lua-version=5.4", "make", "--tree=" + tree,
+                              "RINGKIT_DIR=" + at(prefix)], env=dict(base), cwd=src)
+                if rc:
+                    print("luarocks FAILED: " + out[-2000:])
+                    failures.append("luarocks")
+                else:
+                    check("luarocks", ["lua5.4", "-e", LUA_SMOKE],
+                          dict(libs, LUA_CPATH=tree + "/lib/lua/5.4/?.so",
+                               LUA_PATH=tree + "/share/lua/5.4/?.lua"))
         if opts.get("lua") != "disabled" and shutil.which("luajit"):
             jit = dict(libs, LUA_CPATH="",
                        LUA_PATH=at(os.path.join(prefix, opts["datadir"], "lua", "5.1")) + "/?.lua")
