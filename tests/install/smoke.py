@@ -4,7 +4,8 @@ root, then each audience's smoke test against that root's standard paths
 only — no build-tree path, no RINGKIT_LIB — so a file without an install
 rule fails here rather than on a user's machine.
 
-  smoke.py BUILD_DIR
+  smoke.py BUILD_DIR    install the build into a temporary root, test that
+  smoke.py --system     test what the Debian packages installed (tools/deb.sh)
 
 The standard paths are the system tools' answers for the build's prefix,
 re-rooted: pkg-config for the C library and lua5.4.pc's INSTALL_CMOD /
@@ -100,44 +101,34 @@ def versions(build):
     return got
 
 
-def main(argv):
-    if len(argv) != 2:
-        sys.exit(__doc__)
-    build = os.path.abspath(argv[1])
-    opts = buildoptions(build)
+def audiences(root, opts, docdir, rocks):
+    """Each audience's smoke test against the files under root + prefix;
+    returns the names of those that failed."""
     prefix = opts["prefix"]
     libdir = os.path.join(prefix, opts["libdir"])
-    root = tempfile.mkdtemp(prefix="rk-install-")
     failures = []
-    v = versions(build)
-    if len(set(v.values())) != 1:
-        print("versions FAILED: %s" % v)
-        failures.append("versions")
 
     def at(path):  # a path of the prefix inside the root
         return root + path
 
+    # Nothing of the build tree may leak in: a bare environment.
+    work = tempfile.mkdtemp(prefix="rk-smoke-")
+    base = {"PATH": "/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8"}
+
+    def check(name, cmd, env, want="ok"):
+        rc, out = sh(cmd, env=dict(base, **env), cwd=work)
+        good = rc == 0 and out.splitlines()[-1:] and out.splitlines()[-1].startswith(want)
+        print("%-8s %s%s" % (name, "ok" if good else "FAILED",
+                             "" if good else ": " + out[-2000:]))
+        if not good:
+            failures.append(name)
+
+    def fail(name, why):
+        print("%-8s FAILED: %s" % (name, why))
+        failures.append(name)
+
+    libs = {"LD_LIBRARY_PATH": at(libdir)}
     try:
-        rc, out = sh(["meson", "install", "-C", build, "--destdir", root, "--no-rebuild",
-                      "--quiet"])
-        if rc:
-            print(out)
-            return 1
-        # Nothing of the build tree may leak in: a bare environment.
-        base = {"PATH": "/usr/bin:/bin", "HOME": root, "LANG": "C.UTF-8"}
-        work = os.path.join(root, "work")
-        os.mkdir(work)
-
-        def check(name, cmd, env, want="ok"):
-            rc, out = sh(cmd, env=dict(base, **env), cwd=work)
-            good = rc == 0 and out.splitlines()[-1:] and out.splitlines()[-1].startswith(want)
-            print("%-8s %s%s" % (name, "ok" if good else "FAILED",
-                                 "" if good else ": " + out[-2000:]))
-            if not good:
-                failures.append(name)
-
-        libs = {"LD_LIBRARY_PATH": at(libdir)}
-
         # C: a program built with what pkg-config says of the installed ringkit.pc.
         pc = {"PKG_CONFIG_PATH": at(os.path.join(libdir, "pkgconfig")),
               "PKG_CONFIG_SYSROOT_DIR": root, "PKG_CONFIG_LIBDIR": "/nonexistent"}
@@ -146,13 +137,11 @@ def main(argv):
         with open(src, "w") as f:
             f.write(C_SMOKE)
         if rc:
-            print("C        FAILED: pkg-config: " + flags)
-            failures.append("C")
+            fail("C", "pkg-config: " + flags)
         else:
             rc, out = sh(["cc", "-o", os.path.join(work, "smoke"), src] + flags.split())
             if rc:
-                print("C        FAILED: cc: " + out)
-                failures.append("C")
+                fail("C", "cc: " + out)
             else:
                 check("C", [os.path.join(work, "smoke")], libs)
 
@@ -160,15 +149,14 @@ def main(argv):
         man = {"MANPATH": at(os.path.join(prefix, opts["mandir"]))}
         for page in (["3", "rk_reap"], ["7", "ringkit"]):
             rc, out = sh(["man", "-w"] + page, env=dict(base, **man))
-            good = rc == 0 and out.startswith(root)
-            print("man %-4s %s" % (page[1][:4], "ok" if good else "FAILED: " + out))
-            if not good:
-                failures.append("man " + page[1])
-        doc = at(os.path.join(prefix, opts["datadir"], "doc", "ringkit"))
+            if rc or not out.startswith(at(prefix)):
+                fail("man" + page[0], out)
+            else:
+                print("%-8s ok" % ("man" + page[0]))
         for f in ("README.md", "api.md", "examples/cp/cp.c"):
-            if not os.path.isfile(os.path.join(doc, f)):
-                print("doc      FAILED: no %s in %s" % (f, doc))
-                failures.append("doc " + f)
+            path = os.path.join(at(docdir), f)
+            if not os.path.isfile(path) and not os.path.isfile(path + ".gz"):  # dh_compress
+                fail("doc", "no %s in %s" % (f, at(docdir)))
 
         # Python: the interpreter's own site directories under the prefix.
         py = opts.get("python") or "/usr/bin/python3"
@@ -195,16 +183,14 @@ def main(argv):
             check("lua-host", [host, script], {"LUA_PATH": "", "LUA_CPATH": ""})
             # The rockspec: luarocks builds the C module against the installed
             # library (from a copy: the builtin backend compiles in place).
-            rocks = shutil.which("luarocks")
-            if rocks:
-                src = os.path.join(root, "rocksrc")
+            if rocks and shutil.which("luarocks"):
+                src = os.path.join(work, "rocksrc")
                 shutil.copytree(os.path.join(SRC, "bindings", "lua"), src)
-                tree = os.path.join(root, "rocks")
-                rc, out = sh([rocks, "--lua-version=5.4", "make", "--tree=" + tree,
+                tree = os.path.join(work, "rocks")
+                rc, out = sh(["luarocks", "--lua-version=5.4", "make", "--tree=" + tree,
                               "RINGKIT_DIR=" + at(prefix)], env=dict(base), cwd=src)
                 if rc:
-                    print("luarocks FAILED: " + out[-2000:])
-                    failures.append("luarocks")
+                    fail("luarocks", out[-2000:])
                 else:
                     check("luarocks", ["lua5.4", "-e", LUA_SMOKE],
                           dict(libs, LUA_CPATH=tree + "/lib/lua/5.4/?.so",
@@ -214,7 +200,38 @@ def main(argv):
                        LUA_PATH=at(os.path.join(prefix, opts["datadir"], "lua", "5.1")) + "/?.lua")
             check("luajit", ["luajit", "-e", LUA_SMOKE], jit)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return failures
+
+
+def main(argv):
+    if len(argv) == 2 and argv[1] == "--system":
+        # The installed Debian packages (tools/deb.sh --install).
+        rc, arch = sh(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"])
+        opts = {"prefix": "/usr", "libdir": "lib/" + arch, "mandir": "share/man",
+                "datadir": "share", "bindir": "bin", "python": "/usr/bin/python3"}
+        failures = audiences("", opts, "/usr/share/doc/libringkit-dev", rocks=False)
+    elif len(argv) == 2:
+        build = os.path.abspath(argv[1])
+        opts = buildoptions(build)
+        failures = []
+        v = versions(build)
+        if len(set(v.values())) != 1:
+            print("versions FAILED: %s" % v)
+            failures.append("versions")
+        root = tempfile.mkdtemp(prefix="rk-install-")
+        try:
+            rc, out = sh(["meson", "install", "-C", build, "--destdir", root, "--no-rebuild",
+                          "--quiet"])
+            if rc:
+                print(out)
+                return 1
+            docdir = os.path.join(opts["prefix"], opts["datadir"], "doc", "ringkit")
+            failures += audiences(root, opts, docdir, rocks=True)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    else:
+        sys.exit(__doc__)
     if failures:
         print("failed: " + ", ".join(failures))
         return 1
