@@ -82,7 +82,7 @@ def buildoptions(build):
 
 def versions(build):
     """Every place a release names its version, which must agree: the
-    project, the header, pyproject.toml, the rockspec, the changelog."""
+    project, the header, pyproject.toml, the rockspec, both changelogs."""
     import glob
     import re
     rc, out = sh(["meson", "introspect", build, "--projectinfo"])
@@ -96,6 +96,8 @@ def versions(build):
         with open(spec) as f:
             v = re.search(r'^version = "([^"]+)-\d+"', f.read(), re.M).group(1)
         got[os.path.basename(spec)] = v
+    with open(os.path.join(SRC, "debian", "changelog")) as f:
+        got["debian/changelog"] = re.match(r"ringkit \(([^)-]+)", f.read()).group(1)
     with open(os.path.join(SRC, "CHANGELOG.md")) as f:
         got["CHANGELOG.md"] = re.search(r"^## (\S+)", f.read(), re.M).group(1)
     return got
