@@ -180,9 +180,6 @@ class Ring:
         # The handle's pin table: op id -> what the op holds (buffers, fd
         # owners) until its final completion; ringkit.aio's driver pins there too.
         self._pins: Dict[int, Any] = h.pins
-        # Regions this ring's ops or registrations use: kept alive until the
-        # C library says they are idle (rk_region_busy), pruned lazily.
-        self._regions = {}
         self._pid = pid
         self._cqes = cqes
         self._cqview = cqview
@@ -210,11 +207,10 @@ class Ring:
         r = lib.rk_ring_close(ring)
         if r == -errno.ETIMEDOUT:
             # The kernel may still write into these: never release them.
-            _leaked_pins.append((dict(self._pins), self._regions))
+            _leaked_pins.append(dict(self._pins))
         # Cleared in place: ringkit.aio's driver shares this dict, and the
         # buffers must be free (resizable) as soon as close() returns.
         self._pins.clear()
-        self._regions = {}
         hook, self._on_close = self._on_close, None
         if hook is not None:
             hook()
@@ -478,10 +474,6 @@ class Ring:
             for i, obj in batch._pins.items():
                 if i < r:
                     own[ids[i]] = obj
-        for i, regions in batch._regions.items():
-            if i < r:
-                for region in regions:
-                    self._use(region)
         if r < n:
             err = prep_error(batch._ids[r])
             err.index = r
@@ -493,16 +485,6 @@ class Ring:
         if clear:
             batch.clear()
         return ids
-
-    def _use(self, region):
-        # The region's memory must outlive every op on it; the C library
-        # knows when none is left, so idle regions are dropped in bulk.
-        regions = self._regions
-        if len(regions) >= 64:
-            for old in [x for x in regions if x._region is None
-                        or not lib.rk_region_busy(x._region)]:
-                del regions[old]
-        regions[region] = None
 
     def read_chunks(self, fd, region: Region, chunks, offsets, *,
                     length: Optional[int] = None, flags: int = 0,
@@ -531,8 +513,6 @@ class Ring:
 
     def _chunks_done(self, region, chunks, k, ids):
         # After ringkit._vector queued k ops: what _chunks does after its call.
-        if k and region not in self._regions:
-            self._use(region)
         if k < len(chunks):
             err = prep_error(int(ids[k]))
             err.ids = [int(i) for i in ids[:k]]
@@ -583,11 +563,8 @@ class Ring:
         k = _c(lib.rkpy_prep_chunks, self._ring, write, fd if fd_is_int else _fileno(fd),
                handle, chunks, offsets, n, region.chunk_size if length is None else length,
                flags, out)
-        if k:
-            if region not in self._regions:
-                self._use(region)
-            if not fd_is_int:
-                self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
+        if k and not fd_is_int:
+            self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
         if k < n:
             err = prep_error(out[k]) if self._ring else ValueError("ring is closed")
             err.ids = ffi.unpack(out, k)
@@ -616,12 +593,12 @@ class Ring:
         return r if r >= 0 else self._fail(r)
 
 
-    def provide_region(self, region: Region, group: int) -> None:
+    def provide_region(self, region: Region, group: int = lib.RK_GROUP_ANY) -> int:
         """Hands every free chunk of `region` to the kernel as buffer group
-        `group`: receives with that group pick a chunk themselves, and the
-        completion's flags name it (chunk = flags >> CQE_BUFFER_SHIFT)."""
-        self._region_call(lib.rk_ring_provide_region, region, group)
-        self._use(region)
+        `group` (by default the lowest id the ring does not use) and returns
+        the group id: receives with that group pick a chunk themselves, and
+        the completion's flags name it (chunk = flags >> CQE_BUFFER_SHIFT)."""
+        return self._region_call(lib.rk_ring_provide_region, region, group)
 
     def recycle_chunk(self, region: Region, chunk: int) -> None:
         """Gives a chunk a completion handed over back to the kernel."""
@@ -639,7 +616,6 @@ class Ring:
         page pinning). OSError(ENOMEM) when RLIMIT_MEMLOCK is too low: the
         region stays usable without it."""
         self._region_call(lib.rk_ring_register_region, region)
-        self._use(region)
 
     def unregister_region(self, region: Region) -> None:
         """Unregisters a region registered with register_region. Returns
@@ -654,6 +630,7 @@ class Ring:
             if not self._ring:
                 raise ValueError("ring is closed")
             raise setup_error(r)
+        return r
 
 
 class RecvMsg:
@@ -722,7 +699,6 @@ class Batch:
         self._cap = capacity
         self._n = 0
         self._pins: Dict[int, Any] = {}  # what an op's descriptor points into
-        self._regions: Dict[int, Any] = {}  # the regions an op uses
         self._paths: Dict[int, Any] = {}  # an op's path(s), for its error's filename
 
     def __len__(self) -> int:
@@ -732,10 +708,9 @@ class Batch:
         """Forgets every op added so far (and what they held)."""
         self._n = 0
         self._pins = {}
-        self._regions = {}
         self._paths = {}
 
-    def _add(self, op: int, flags: int, pin, regions, named, **fields) -> None:
+    def _add(self, op: int, flags: int, pin, named, **fields) -> None:
         # The one place a generated Batch method (_ops) writes its descriptor.
         i = self._n
         if i == self._cap:
@@ -750,8 +725,6 @@ class Batch:
         d.op = op
         if pin is not None:
             self._pins[i] = pin
-        if regions:
-            self._regions[i] = regions
         if named is not None:
             self._paths[i] = named
         self._n = i + 1

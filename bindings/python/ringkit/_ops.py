@@ -359,7 +359,10 @@ class _Gen:
         if role == REGION:
             line("%s = %s._handle()" % (v, e))
             self.regions.append(e)
-            return "_addr(%s)" % v if self.batch else v
+            if not self.batch:  # a region outlives its ops by itself (rk_region_destroy)
+                return v
+            self.pins.append(e)  # but a descriptor's address only while the batch has it
+            return "_addr(%s)" % v
         if role in (PTR_READ, PTR_WRITE):
             conv = "_wbuf(%s)" % e if role == PTR_WRITE else "_from_buffer(_BYTES, %s)" % e
             if self.nullable(e):
@@ -454,11 +457,10 @@ def _source(method, spec, rows_, batch):
             f, held = cond
             keep = held if f is None else "%s if %s.__class__ is not int else %s" % (
                 held, f, base)
-        regions = "(%s,)" % ", ".join(g.regions) if g.regions else "()"
         named = "(%s)" % ", ".join(g.paths) if len(g.paths) > 1 else \
             g.paths[0] if g.paths else "None"
-        body.append("self._add(%s, flags, %s, %s, %s%s)" % (
-            op, keep, regions, named, ", " + fields if fields else ""))
+        body.append("self._add(%s, flags, %s, %s%s)" % (
+            op, keep, named, ", " + fields if fields else ""))
     else:
         prep = "(_P1 if %s else _P0)" % select if select else "_P0"
         call = ", ".join(["self._ring"] + [g.values[a.name] for a in row.args] + ["flags"])
@@ -481,9 +483,6 @@ def _source(method, spec, rows_, batch):
             else:
                 body.append("self._pins[r] = %s if %s.__class__ is int else %s" % (
                     base, f, held))
-        for reg in g.regions:
-            body.append("if %s not in self._regions:" % reg)
-            body.append("    self._use(%s)" % reg)
         body.append("return r")
     if g.paths:
         body = ["with paths(%s):" % ", ".join(g.paths)] + ["    " + x for x in body]
