@@ -833,55 +833,62 @@ RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int
 #define RK_OP_COUNT          52
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
- * carries which argument of the matching rk_prep_* call:
+ * carries which argument of the matching rk_prep_* call (the op table's, as
+ * rk_op_info_of gives it; the abi-desc-table test keeps this copy true):
  *
- *   op            fd       len     off       addr          addr2        arg1          arg2     fd2
- *   NOP           -        -       -         -             -            -             -        -
- *   READ/WRITE    fd       len     offset    buf           -            -             -        -
- *   READV/WRITEV  fd       niov    offset    iov           -            rw_flags      -        -
- *   READ_CHUNK/   fd       len     offset    region        -            chunk         -        -
- *    WRITE_CHUNK
- *   FSYNC/        fd       len     offset    -             -            -             -        -
- *    FDATASYNC
- *   OPENAT        dfd      -       -         path          -            oflags        mode     -
- *   OPENAT2       dfd      -       -         path          -            oflags        mode     -   (resolve in off)
- *   CLOSE         fd       -       -         -             -            -             -        -
- *   STATX         dfd      mask    -         path          statxbuf     at_flags      -        -
- *   UNLINKAT      dfd      -       -         path          -            at_flags      -        -
- *   MKDIRAT       dfd      -       -         path          -            mode          -        -
- *   RENAMEAT      olddfd   -       -         oldpath       newpath      rename_flags  -        newdfd
- *   LINKAT        olddfd   -       -         oldpath       newpath      at_flags      -        newdfd
- *   SYMLINKAT     -        -       -         target        linkpath     -             -        newdfd
- *   FALLOCATE     fd       -       offset    -             -            mode          len      -
- *   FADVISE       fd       len     offset    -             -            advice        -        -
- *   SPLICE        fd_in    nbytes  off_in    -             -            splice_flags  off_out  fd_out
- *   TEE           fd_in    nbytes  -         -             -            splice_flags  -        fd_out
- *   POLL_ADD      fd       -       -         -             -            poll_mask     -        -
- *   POLL_REMOVE,  -        -       -         target_id     -            -             -        -
- *    TIMEOUT_REMOVE, CANCEL
- *   TIMEOUT       -        count   ns        -             -            timeout_flags -        -
- *   LINK_TIMEOUT  -        -       ns        -             -            timeout_flags -        -
- *   SOCKET        domain   -       -         -             -            type          protocol -
- *   BIND/CONNECT  fd       addrlen -         addr          -            -             -        -
- *   LISTEN        fd       -       -         -             -            backlog       -        -
- *   ACCEPT        fd       addrlen -         addr          -            accept_flags  -        -
- *   SEND/RECV     fd       len     -         buf           -            msg_flags     -        -
- *   SHUTDOWN      fd       -       -         -             -            how           -        -
- *   RECV_SELECT   fd       len     -         -             -            msg_flags     group    -
- *   RECV_MULTISHOT fd      -       -         -             -            msg_flags     group    -
- *   ACCEPT_MULTISHOT[_DIRECT]
- *                 fd       -       -         -             -            accept_flags  -        -
- *   POLL_MULTISHOT fd      -       -         -             -            poll_mask     -        -
- *   SEND_ZC       fd       len     -         buf           -            msg_flags     zc_flags -
- *   SENDMSG[_ZC]  fd       niov    nfds      iov           addr         msg_flags     fds      addrlen
- *   RECVMSG       fd       niov    fds_cap   iov           name         msg_flags     out      name_cap
- *   OPENAT_DIRECT dfd      file_index -      path          -            oflags        mode     -
- *   ACCEPT_DIRECT fd       file_index -      -             -            accept_flags  -        -
- *   SOCKET_DIRECT domain   file_index -      -             -            type          protocol -
- *   CLOSE_FIXED   -        slot    -         -             -            -             -        -
- *   FIXED_FD_INSTALL -     slot    -         -             -            install_flags -        -
- *   MSG_RING      target_fd -      value     -             -            res           -        -
- *   FTRUNCATE     fd       -       len       -             -            -             -        -
+ *   op                       fd         len         off      addr       addr2     arg1           arg2      fd2
+ *   NOP                      -          -           -        -          -         -              -         -
+ *   READ                     fd         len         offset   buf        -         -              -         -
+ *   WRITE                    fd         len         offset   buf        -         -              -         -
+ *   READV                    fd         niov        offset   iov        -         rw_flags       -         -
+ *   WRITEV                   fd         niov        offset   iov        -         rw_flags       -         -
+ *   READ_CHUNK               fd         len         offset   region     -         chunk          -         -
+ *   WRITE_CHUNK              fd         len         offset   region     -         chunk          -         -
+ *   FSYNC                    fd         len         offset   -          -         -              -         -
+ *   FDATASYNC                fd         len         offset   -          -         -              -         -
+ *   OPENAT                   dfd        -           -        path       -         oflags         mode      -
+ *   OPENAT2                  dfd        -           resolve  path       -         oflags         mode      -
+ *   CLOSE                    fd         -           -        -          -         -              -         -
+ *   STATX                    dfd        mask        -        path       statxbuf  at_flags       -         -
+ *   UNLINKAT                 dfd        -           -        path       -         at_flags       -         -
+ *   MKDIRAT                  dfd        -           -        path       -         mode           -         -
+ *   RENAMEAT                 olddfd     -           -        oldpath    newpath   rename_flags   -         newdfd
+ *   LINKAT                   olddfd     -           -        oldpath    newpath   at_flags       -         newdfd
+ *   SYMLINKAT                -          -           -        target     linkpath  -              -         newdfd
+ *   FALLOCATE                fd         -           offset   -          -         mode           len       -
+ *   FADVISE                  fd         len         offset   -          -         advice         -         -
+ *   SPLICE                   fd_in      nbytes      off_in   -          -         splice_flags   off_out   fd_out
+ *   TEE                      fd_in      nbytes      -        -          -         splice_flags   -         fd_out
+ *   POLL_ADD                 fd         -           -        -          -         poll_mask      -         -
+ *   POLL_REMOVE              -          -           -        target_id  -         -              -         -
+ *   TIMEOUT                  -          count       ns       -          -         timeout_flags  -         -
+ *   TIMEOUT_REMOVE           -          -           -        target_id  -         -              -         -
+ *   LINK_TIMEOUT             -          -           ns       -          -         timeout_flags  -         -
+ *   CANCEL                   -          -           -        target_id  -         -              -         -
+ *   SOCKET                   domain     -           -        -          -         type           protocol  -
+ *   BIND                     fd         addrlen     -        addr       -         -              -         -
+ *   LISTEN                   fd         -           -        -          -         backlog        -         -
+ *   CONNECT                  fd         addrlen     -        addr       -         -              -         -
+ *   ACCEPT                   fd         addrlen     -        addr       -         accept_flags   -         -
+ *   SEND                     fd         len         -        buf        -         msg_flags      -         -
+ *   RECV                     fd         len         -        buf        -         msg_flags      -         -
+ *   SHUTDOWN                 fd         -           -        -          -         how            -         -
+ *   RECV_SELECT              fd         len         -        -          -         msg_flags      group     -
+ *   RECV_MULTISHOT           fd         -           -        -          -         msg_flags      group     -
+ *   ACCEPT_MULTISHOT         fd         -           -        -          -         accept_flags   -         -
+ *   POLL_MULTISHOT           fd         -           -        -          -         poll_mask      -         -
+ *   SEND_ZC                  fd         len         -        buf        -         msg_flags      zc_flags  -
+ *   SENDMSG                  fd         niov        nfds     iov        addr      msg_flags      fds       addrlen
+ *   SENDMSG_ZC               fd         niov        nfds     iov        addr      msg_flags      fds       addrlen
+ *   RECVMSG                  fd         niov        fds_cap  iov        name      msg_flags      out       name_cap
+ *   OPENAT_DIRECT            dfd        file_index  -        path       -         oflags         mode      -
+ *   ACCEPT_DIRECT            fd         file_index  -        -          -         accept_flags   -         -
+ *   ACCEPT_MULTISHOT_DIRECT  fd         -           -        -          -         accept_flags   -         -
+ *   SOCKET_DIRECT            domain     file_index  -        -          -         type           protocol  -
+ *   CLOSE_FIXED              -          slot        -        -          -         -              -         -
+ *   FIXED_FD_INSTALL         -          slot        -        -          -         install_flags  -         -
+ *   MSG_RING                 target_fd  -           value    -          -         res            -         -
+ *   FTRUNCATE                fd         -           len      -          -         -              -         -
  *
  * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
  * fields must be 0. A 64-bit field that carries a narrower argument (arg1 or

@@ -98,11 +98,11 @@ class OpInfo(ctypes.Structure):
                 ("args", ctypes.POINTER(OpArg))]
 
 
-# Every function of doc/abi.json but the ops' preps: name -> (return type,
-# argument types); each rk_prep_<op> is added from its row of the op table
-# (_declare_ops). tests/ctypes checks the whole table against the listing.
+# Every function of doc/abi.json: name -> (return type, argument types).
+# tests/ctypes checks this table against the listing and each rk_prep_<op>
+# against its row of the op table, tools/bindcheck.py reads it as text; a
+# prep of a newer row missing here is declared from the row (OPS, below).
 SIGNATURES = {
-    "rk_op_info_of": (PTR, [u32]),  # const rk_op_info *: read through OpInfo
     "rk_version": (u32, []),
     "rk_strerror": (STR, [i32]),
     "rk_constant": (i32, [STR, PTR]),
@@ -118,15 +118,68 @@ SIGNATURES = {
     "rk_ring_register_eventfd": (i32, [RING, i32, u32]),
     "rk_ring_unregister_eventfd": (i32, [RING]),
     "rk_ring_stats": (i32, [RING, PTR, u32]),
+    "rk_prep_nop": (i64, [RING, u32]),
+    "rk_prep_read": (i64, [RING, i32, PTR, u32, i64, u32]),
+    "rk_prep_write": (i64, [RING, i32, PTR, u32, i64, u32]),
+    "rk_prep_readv": (i64, [RING, i32, PTR, u32, i64, i32, u32]),
+    "rk_prep_writev": (i64, [RING, i32, PTR, u32, i64, i32, u32]),
+    "rk_prep_read_chunk": (i64, [RING, i32, REGION, i32, u32, i64, u32]),
+    "rk_prep_write_chunk": (i64, [RING, i32, REGION, i32, u32, i64, u32]),
+    "rk_prep_fsync": (i64, [RING, i32, i64, u32, u32]),
+    "rk_prep_fdatasync": (i64, [RING, i32, i64, u32, u32]),
+    "rk_prep_openat": (i64, [RING, i32, STR, i32, u32, u32]),
+    "rk_prep_openat2": (i64, [RING, i32, STR, u64, u64, u64, u32]),
+    "rk_prep_close": (i64, [RING, i32, u32]),
+    "rk_prep_statx": (i64, [RING, i32, STR, i32, u32, PTR, u32]),
+    "rk_prep_unlinkat": (i64, [RING, i32, STR, i32, u32]),
+    "rk_prep_mkdirat": (i64, [RING, i32, STR, u32, u32]),
+    "rk_prep_renameat": (i64, [RING, i32, STR, i32, STR, u32, u32]),
+    "rk_prep_linkat": (i64, [RING, i32, STR, i32, STR, i32, u32]),
+    "rk_prep_symlinkat": (i64, [RING, STR, i32, STR, u32]),
+    "rk_prep_fallocate": (i64, [RING, i32, i32, i64, i64, u32]),
+    "rk_prep_fadvise": (i64, [RING, i32, i64, u32, i32, u32]),
+    "rk_prep_ftruncate": (i64, [RING, i32, i64, u32]),
+    "rk_prep_splice": (i64, [RING, i32, i64, i32, i64, u32, u32, u32]),
+    "rk_prep_tee": (i64, [RING, i32, i32, u32, u32, u32]),
+    "rk_prep_poll_add": (i64, [RING, i32, u32, u32]),
+    "rk_prep_poll_remove": (i64, [RING, i64, u32]),
+    "rk_prep_timeout": (i64, [RING, i64, u32, u32, u32]),
+    "rk_prep_timeout_remove": (i64, [RING, i64, u32]),
+    "rk_prep_link_timeout": (i64, [RING, i64, u32, u32]),
+    "rk_prep_cancel": (i64, [RING, i64, u32]),
     "rk_cancel_sync": (i32, [RING, i64, i64]),
+    "rk_prep_socket": (i64, [RING, i32, i32, i32, u32]),
+    "rk_prep_bind": (i64, [RING, i32, PTR, u32, u32]),
+    "rk_prep_listen": (i64, [RING, i32, i32, u32]),
+    "rk_prep_connect": (i64, [RING, i32, PTR, u32, u32]),
+    "rk_prep_accept": (i64, [RING, i32, PTR, u32, i32, u32]),
+    "rk_prep_send": (i64, [RING, i32, PTR, u32, i32, u32]),
+    "rk_prep_recv": (i64, [RING, i32, PTR, u32, i32, u32]),
+    "rk_prep_shutdown": (i64, [RING, i32, i32, u32]),
+    "rk_prep_send_zc": (i64, [RING, i32, PTR, u32, i32, u32, u32]),
+    "rk_prep_sendmsg": (i64, [RING, i32, PTR, u32, PTR, u32, PTR, u32, i32, u32]),
+    "rk_prep_sendmsg_zc": (i64, [RING, i32, PTR, u32, PTR, u32, PTR, u32, i32, u32]),
+    "rk_prep_recvmsg": (i64, [RING, i32, PTR, u32, PTR, u32, PTR, u32, i32, u32]),
     "rk_ring_provide_region": (i32, [RING, REGION, u16]),
     "rk_ring_recycle_chunk": (i32, [RING, REGION, i32]),
     "rk_ring_unprovide_region": (i32, [RING, REGION]),
+    "rk_prep_recv_select": (i64, [RING, i32, u16, u32, i32, u32]),
+    "rk_prep_recv_multishot": (i64, [RING, i32, u16, i32, u32]),
+    "rk_prep_accept_multishot": (i64, [RING, i32, i32, u32]),
+    "rk_prep_poll_multishot": (i64, [RING, i32, u32, u32]),
     "rk_ring_register_files": (i32, [RING, u32]),
     "rk_ring_update_files": (i32, [RING, u32, PTR, u32]),
     "rk_ring_unregister_files": (i32, [RING]),
+    "rk_prep_openat_direct": (i64, [RING, i32, STR, i32, u32, u32, u32]),
+    "rk_prep_accept_direct": (i64, [RING, i32, u32, i32, u32]),
+    "rk_prep_accept_multishot_direct": (i64, [RING, i32, i32, u32]),
+    "rk_prep_socket_direct": (i64, [RING, i32, i32, i32, u32, u32]),
+    "rk_prep_close_fixed": (i64, [RING, u32, u32]),
+    "rk_prep_fixed_fd_install": (i64, [RING, u32, u32, u32]),
+    "rk_prep_msg_ring": (i64, [RING, i32, i64, i32, u32]),
     "rk_prep_batch": (i32, [RING, PTR, u32, PTR]),
     "rk_submit_batch": (i32, [RING, PTR, u32, PTR]),
+    "rk_op_info_of": (PTR, [u32]),
     "rk_submit": (i32, [RING]),
     "rk_reap": (i32, [RING, PTR, u32, u32, i64]),
     "rk_reap_dispatch": (i32, [RING, CQE_FN, PTR, u32, u32, i64]),
@@ -591,10 +644,11 @@ def _op_method(row):
 
 
 OPS = op_rows()
+_NEW = ["rk_prep_" + r.name for r in OPS if "rk_prep_" + r.name not in SIGNATURES]
 for _row in OPS:
-    SIGNATURES["rk_prep_" + _row.name] = (i64, [RING] + [_ARG_CTYPE[a.type] for a in _row.args]
-                                          + [u32])
-MISSING += _declare(["rk_prep_" + r.name for r in OPS])
+    SIGNATURES.setdefault("rk_prep_" + _row.name, (i64, [RING] + [_ARG_CTYPE[a.type]
+                                                                  for a in _row.args] + [u32]))
+MISSING += _declare(_NEW)
 for _row in OPS:
     if "rk_prep_" + _row.name not in MISSING:
         _m = _op_method(_row)

@@ -312,6 +312,33 @@ def test_every_op_is_a_method_made_from_its_row():
         assert sorted(list(method.__signature__.parameters)[1:-1]) == sorted(params), row.name
 
 
+def test_prep_signatures_agree_with_the_op_table():
+    width = {rk.C.RK_ARG_S32: (32, True), rk.C.RK_ARG_U32: (32, False),
+             rk.C.RK_ARG_U16: (16, False), rk.C.RK_ARG_S64: (64, True),
+             rk.C.RK_ARG_U64: (64, False)}
+    for row in rk.OPS:
+        restype, argtypes = rk.SIGNATURES["rk_prep_" + row.name]
+        assert len(argtypes) == len(row.args) + 2, row.name
+        for t, a in zip(argtypes[1:], row.args):
+            if a.type == rk.C.RK_ARG_PTR:
+                assert t in (ctypes.c_void_p, ctypes.c_char_p), (row.name, a.name)
+            else:
+                bits, signed = width[a.type]
+                assert (ctypes.sizeof(t) * 8, t(-1).value < 0) == (bits, signed), (row.name, a.name)
+
+
+def test_vectored_ops_from_their_rows(ring):
+    r, w = os.pipe()
+    try:
+        assert result(ring, ring.writev(w, [b"ab", bytearray(b"cd")])) == 4
+        parts = [bytearray(1), bytearray(3)]
+        assert result(ring, ring.readv(r, parts)) == 4
+        assert parts == [bytearray(b"a"), bytearray(b"bcd")]
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_addresses_and_statx_through_the_shared_codecs(ring, tmp_path):
     buf = bytearray(256)
     assert result(ring, ring.statx(str(tmp_path), 0, 0x7FF, buf)) == 0
