@@ -1,13 +1,11 @@
 /*
  * ringkit for Lua 5.4: what a completion becomes — its third value, shaped
- * from what the op's slot held (see enum lrk_kind) — and what a completion
- * reaped at teardown hands over.
+ * from what the op's slot held (see enum lrk_kind).
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "lringkit.h"
 
@@ -82,7 +80,6 @@ void lrk_push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
 		return;
 	}
 	if (s->ref == LUA_NOREF && !s->buf) {
-		s->kind = LRK_NONE; /* an open op: nothing else to release */
 		lua_pushinteger(L, c->flags);
 		return;
 	}
@@ -97,19 +94,4 @@ void lrk_push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
 	else
 		lua_pushinteger(L, c->flags);
 	lrk_release_slot(L, s);
-}
-
-rk_region *lrk_group_region(lrk_ring *r, uint16_t group)
-{
-	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
-		if (r->groups[i] && r->group_ids[i] == group)
-			return r->groups[i];
-	return NULL;
-}
-
-void lrk_close_msg_fds(const lrk_msgbuf *m)
-{
-	int32_t nfds = m->out[RK_MSG_NFDS];
-	for (int32_t i = 0; i < nfds && (uint32_t)i < m->fds_cap; i++)
-		close(m->out[RK_MSG_FDS + i]);
 }

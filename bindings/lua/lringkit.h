@@ -30,19 +30,13 @@ enum lrk_kind {
 	LRK_NONE = 0, /* third value: the CQE flags */
 	LRK_BUF,      /* binding-owned read buffer: a string of res bytes */
 	LRK_STATX,    /* binding-owned struct statx: a table */
-	LRK_OPEN,     /* open/socket op: its fd must be closed if the ring is torn down */
-	LRK_ACCEPT,   /* accept: binding-owned peer address (a string); the fd as LRK_OPEN */
-	LRK_MACCEPT,  /* multishot accept: every completion's fd closed at teardown */
-	LRK_SELECT,   /* selects provided buffers from group `group`: a chunk named by a
-	                 completion reaped at teardown goes back to the kernel */
-	LRK_RECVMSG,  /* recvmsg: a binding-owned lrk_msgbuf; a table; received fds
-	                 closed if the ring is torn down before the caller saw them */
+	LRK_ACCEPT,   /* accept: binding-owned peer address (a string) */
+	LRK_RECVMSG,  /* recvmsg: a binding-owned lrk_msgbuf; a table */
 };
 
 typedef struct lrk_slot {
 	int ref;        /* LUA_NOREF or a registry reference to the anchored value(s) */
 	uint8_t kind;   /* enum lrk_kind */
-	uint16_t group; /* LRK_SELECT: the buffer group id */
 	uint32_t cap;   /* LRK_BUF: bytes of buf (a recv with MSG_TRUNC may report more) */
 	void *buf;      /* malloc'd, owned by the binding until the final completion */
 } lrk_slot;
@@ -63,15 +57,10 @@ typedef struct lrk_ring {
 	rk_cqe *cqes;      /* reusable completion array */
 	uint32_t ncqes;
 	int leaked;        /* rk_ring_close timed out: anchors are kept forever */
-	/* Regions provided as buffer groups (NULL: unused), by group id. The
-	 * ring's user value keeps their userdata alive while provided. */
-	rk_region *groups[RK_RING_MAX_GROUPS];
-	uint16_t group_ids[RK_RING_MAX_GROUPS];
 } lrk_ring;
 
 typedef struct lrk_region {
-	rk_region *region; /* NULL once destroyed */
-	int orphan;        /* __gc ran while busy: destroy when the ring lets go */
+	rk_region *region; /* NULL once destroyed (the core frees it when its last use ends) */
 } lrk_region;
 
 /* Up to LRK_MAX_ANCHORS stack values to keep alive until an op completes. */
@@ -112,10 +101,8 @@ void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on
 /* ops.c: every op of the table as a ring method (and as prep_<name>). */
 void lrk_register_ops(lua_State *L);
 
-/* cqe.c: a completion's third value, and what one hands over at teardown. */
+/* cqe.c: a completion's third value. */
 void lrk_push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c);
-rk_region *lrk_group_region(lrk_ring *r, uint16_t group);
-void lrk_close_msg_fds(const lrk_msgbuf *m);
 
 /* net.c: socket addresses, the ring's buffer-group methods, module functions
  * (addresses, socketpair, signals). */
@@ -133,6 +120,5 @@ size_t lrk_sockaddr_len(const void *storage);
 lrk_region *lrk_check_region(lua_State *L, int idx);
 int lrk_region_new(lua_State *L);
 void lrk_region_register_mt(lua_State *L);
-void lrk_region_release_orphan(lua_State *L, int idx);
 
 #endif

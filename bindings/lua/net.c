@@ -322,29 +322,20 @@ static uint16_t group_arg(lua_State *L, int idx)
 	return (uint16_t)g;
 }
 
-/* ring:provide_region(region, group) -> true | nil, msg, errno: every free
- * chunk of the region goes to the kernel as buffer group `group`. The ring
- * keeps the region alive while provided. */
+/* ring:provide_region(region [, group]) -> group | nil, msg, errno: every
+ * free chunk of the region goes to the kernel as buffer group `group` (nil
+ * or rk.RK_GROUP_ANY: the lowest id the ring does not use). The ring keeps the
+ * region alive while provided. */
 static int ring_provide_region(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
 	lrk_region *g = lrk_check_region(L, 2);
-	uint16_t group = group_arg(L, 3);
-	int free_i = -1;
-	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
-		if (!r->groups[i]) {
-			free_i = i;
-			break;
-		}
-	if (free_i < 0)
-		return lrk_fail(L, -ENOSPC);
+	uint16_t group = lua_isnoneornil(L, 3) ? RK_GROUP_ANY : group_arg(L, 3);
 	int ret = rk_ring_provide_region(r->ring, g->region, group);
 	if (ret < 0)
 		return lrk_fail(L, ret);
-	r->groups[free_i] = g->region;
-	r->group_ids[free_i] = group;
 	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 1);
-	lua_pushboolean(L, 1);
+	lua_pushinteger(L, ret);
 	return 1;
 }
 
@@ -389,9 +380,6 @@ static int ring_unprovide_region(lua_State *L)
 	int ret = rk_ring_unprovide_region(r->ring, g->region);
 	if (ret < 0)
 		return lrk_fail(L, ret);
-	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
-		if (r->groups[i] == g->region)
-			r->groups[i] = NULL;
 	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 0);
 	lua_pushboolean(L, 1);
 	return 1;

@@ -110,7 +110,6 @@ typedef struct plan_arg {
 typedef struct plan {
 	const rk_op_info *info;
 	uint8_t kind, flags_idx;
-	int8_t group; /* index of the group argument, or -1 */
 	uint8_t lists; /* anchors a list it builds on the stack */
 	plan_arg a[LRK_MAX_ARGS];
 } plan;
@@ -324,10 +323,7 @@ static int op_call(lua_State *L)
 	int ref = lrk_ref(L, &a);
 	int64_t id;
 	rk_prep_batch(r->ring, &d, 1, &id);
-	int n = lrk_commit(L, r, id, ref, p->kind, buf, (uint32_t)buf_size);
-	if (id >= 0 && p->group >= 0)
-		r->slots[(uint32_t)id].group = (uint16_t)val[p->group];
-	return n;
+	return lrk_commit(L, r, id, ref, p->kind, buf, (uint32_t)buf_size);
 }
 
 /* Fast paths for the hottest ops: nop, and read, write, recv, send, whose
@@ -484,11 +480,6 @@ static void build(lua_State *L, plan *p, const rk_op_info *info)
 		idx += x->x == X_ADDR ? 2 : 1;
 	}
 	p->flags_idx = (uint8_t)idx;
-	p->group = (uint8_t)has_arg(info, "group");
-	if (p->kind == LRK_NONE && info->result == RK_RESULT_FD)
-		p->kind = info->multishot ? LRK_MACCEPT : LRK_OPEN;
-	else if (p->kind == LRK_NONE && info->result == RK_RESULT_CHUNK)
-		p->kind = LRK_SELECT;
 }
 
 /* Sets methods[name] (and methods[prep], prep not NULL) to f with upvalues
