@@ -63,11 +63,11 @@ typedef struct rk_op_desc {
   uint64_t addr, addr2; int64_t arg1, arg2; int32_t fd2; uint32_t reserved1;
 } rk_op_desc;
 typedef struct rk_op_arg {
-  const char *name; uint8_t offset, width, type, role, of; uint8_t reserved[3];
+  const char* name; uint8_t offset, width, type, role, of; uint8_t reserved[3];
 } rk_op_arg;
 typedef struct rk_op_info {
-  const char *name; uint8_t op, nargs, result, multishot, opcode; uint8_t reserved[3];
-  const rk_op_arg *args;
+  const char* name; uint8_t op, nargs, result, multishot, opcode; uint8_t reserved[3];
+  const rk_op_arg* args;
 } rk_op_info;
 const rk_op_info *rk_op_info_of(uint32_t op);
 int rk_prep_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids);
