@@ -76,6 +76,7 @@ int lrk_fail(lua_State *L, int err);
 /* nil, msg, errno (errno positive). */
 int lrk_fail_msg(lua_State *L, int err, const char *msg);
 int lrk_true(lua_State *L, int ret); /* true, or lrk_fail(ret) when ret < 0 */
+int lrk_count(lua_State *L, int64_t n); /* n, or lrk_fail(n) when n < 0 */
 /* The integer at idx (def when nil and def_ok) as C type `type` (RK_ARG_*):
  * raises when it does not fit. Every integer argument goes through here. */
 int64_t lrk_int(lua_State *L, int idx, int type, int def_ok, int64_t def);

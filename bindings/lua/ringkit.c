@@ -218,21 +218,13 @@ static int ring_reap(lua_State *L)
 static int ring_submit(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
-	int n = rk_submit(r->ring);
-	if (n < 0)
-		return lrk_fail(L, n);
-	lua_pushinteger(L, n);
-	return 1;
+	return lrk_count(L, rk_submit(r->ring));
 }
 
 static int ring_cancel_all(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
-	int n = rk_ring_cancel_all(r->ring);
-	if (n < 0)
-		return lrk_fail(L, n);
-	lua_pushinteger(L, n);
-	return 1;
+	return lrk_count(L, rk_ring_cancel_all(r->ring));
 }
 
 static int ring_fd(lua_State *L)
@@ -299,20 +291,12 @@ static int ring_register_eventfd(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
 	int fd = lrk_fd_arg(L, 2, NULL);
-	int ret = rk_ring_register_eventfd(r->ring, fd, lrk_u32_arg(L, 3, 0));
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, rk_ring_register_eventfd(r->ring, fd, lrk_u32_arg(L, 3, 0)));
 }
 
 static int ring_unregister_eventfd(lua_State *L)
 {
-	int ret = rk_ring_unregister_eventfd(lrk_check_ring(L, 1)->ring);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, rk_ring_unregister_eventfd(lrk_check_ring(L, 1)->ring));
 }
 
 /* ring:cancel_sync(id [, timeout_ns]) -> true | nil, msg, errno
@@ -352,11 +336,7 @@ static int ring_update_files(lua_State *L)
 		fds[i] = (int32_t)fd;
 		lua_pop(L, 1);
 	}
-	int ret = rk_ring_update_files(r->ring, off, fds, (uint32_t)n);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushinteger(L, ret);
-	return 1;
+	return lrk_count(L, rk_ring_update_files(r->ring, off, fds, (uint32_t)n));
 }
 
 /* ring:unregister_files() -> true | nil, msg, errno (ENXIO: no table) */
@@ -424,11 +404,7 @@ static int ring_do_close(lua_State *L, int idx)
 /* ring:close() -> true | nil, msg, errno */
 static int ring_close(lua_State *L)
 {
-	int rc = ring_do_close(L, 1);
-	if (rc < 0)
-		return lrk_fail(L, rc);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, ring_do_close(L, 1));
 }
 
 static int ring_gc(lua_State *L)

@@ -559,7 +559,7 @@ local msg_table -- recvmsg's completion table (used by extra, below)
 
 local i32_arr = ffi.typeof("int32_t[?]")
 local MSG_CMSG_CLOEXEC = K.MSG_CMSG_CLOEXEC
-local MSG_IOV_MAX, MSG_FDS_MAX, FILES_MAX = K.RK_MSG_IOV_MAX, K.RK_MSG_FDS_MAX, K.RK_FILES_MAX
+local MSG_FDS_MAX, FILES_MAX = K.RK_MSG_FDS_MAX, K.RK_FILES_MAX
 local IOV_MAX = 1024 -- the core's limit for writev (sendmsg: RK_MSG_IOV_MAX)
 local MSG_MAX_BYTES = 2147483647
 
@@ -610,39 +610,36 @@ local function fds_arr(name, n_arg, fds, max)
   return a, n
 end
 
+-- A length or a list of lengths (readv, recvmsg) -> iovecs over one buffer
+-- of their total: iovec array, count, the buffer.
+local function length_iov(name, n, lens)
+  if type(lens) ~= "table" then lens = { lens } end
+  local total = 0
+  for i = 1, #lens do
+    local l = lens[i]
+    if type(l) ~= "number" or l < 0 or l ~= math.floor(l) then
+      argerr(name, n, #lens == 1 and "length out of range" or "lengths must be integers >= 0")
+    end
+    total = total + l
+  end
+  if total > MSG_MAX_BYTES then argerr(name, n, "total length too large") end
+  local buf, iov, pos = u8_arr(total), iov_arr(#lens > 0 and #lens or 1), 0
+  for i = 1, #lens do
+    iov[i - 1].base = ffi.cast("uintptr_t", buf + pos)
+    iov[i - 1].len = lens[i]
+    pos = pos + lens[i]
+  end
+  return iov, #lens, buf
+end
+
 --- ring:recvmsg(fd, len [, fds_cap [, msg_flags [, flags]]]): the third value
 -- of its completion is { data, addr, fds, flags }, as the C module.
 function Ring:recvmsg(fd, len, cap, mf, flags)
   local p = check(self)
-  local lens, niov, total
-  if type(len) == "table" then
-    niov, total = #len, 0
-    if niov > MSG_IOV_MAX then argerr("recvmsg", 2, "at most 512 lengths") end
-    for i = 1, niov do
-      local l = len[i]
-      if type(l) ~= "number" or l < 0 or l ~= math.floor(l) then
-        argerr("recvmsg", 2, "lengths must be integers >= 0")
-      end
-      total = total + l
-    end
-    lens = len
-  else
-    if type(len) ~= "number" or len < 0 or len > MSG_MAX_BYTES or len ~= math.floor(len) then
-      argerr("recvmsg", 2, "length out of range")
-    end
-    niov, total, lens = 1, len, { len }
-  end
-  if total > MSG_MAX_BYTES then argerr("recvmsg", 2, "total length too large") end
+  local iov, niov, data = length_iov("recvmsg", 2, len)
   cap = cap or 0
   if type(cap) ~= "number" or cap < 0 or cap > MSG_FDS_MAX or cap ~= math.floor(cap) then
     argerr("recvmsg", 3, "fds_cap out of range 0..253")
-  end
-  local data = u8_arr(total)
-  local iov, pos = iov_arr(niov > 0 and niov or 1), 0
-  for i = 1, niov do
-    iov[i - 1].base = ffi.cast("uint64_t", ffi.cast("uintptr_t", data + pos))
-    iov[i - 1].len = lens[i]
-    pos = pos + lens[i]
   end
   local m = { data = data, name = sa_buf(), out = i32_arr(3 + cap), fds_cap = cap }
   return commit(self, C.rk_prep_recvmsg(p, fd, iov, niov, m.name, 128, m.out, cap,
@@ -720,7 +717,8 @@ local policy = {
   { "socket", "type", "bor", SOCK_CLOEXEC }, { "accept", "accept_flags", "bor", SOCK_CLOEXEC },
   { "accept_multishot", "accept_flags", "bor", SOCK_CLOEXEC },
   { "send", "msg_flags", "bor", MSG_NOSIGNAL }, { "send_zc", "msg_flags", "bor", MSG_NOSIGNAL },
-  { "sendmsg", "msg_flags", "bor", MSG_NOSIGNAL }, { "sendmsg_zc", "msg_flags", "bor", MSG_NOSIGNAL },
+  { "sendmsg", "msg_flags", "bor", MSG_NOSIGNAL },
+  { "sendmsg_zc", "msg_flags", "bor", MSG_NOSIGNAL },
   { "recvmsg", "msg_flags", "bor", MSG_CMSG_CLOEXEC },
   { "sendmsg", "addr", "opt" }, { "sendmsg_zc", "addr", "opt" },
 }
@@ -735,11 +733,14 @@ end
 local H = {
   C = C, ffi = ffi, bor = bit.bor, band = bit.band, tobit = bit.tobit, check = check,
   commit = commit, exact_id = exact_id, region_ptr = region_ptr, sockaddr = sockaddr,
-  data_iov = data_iov, fds_arr = fds_arr, argerr = argerr, u8_arr = u8_arr, sa_buf = sa_buf,
-  iov_arr = iov_arr, type = type, getmetatable = getmetatable, Ring = Ring,
+  data_iov = data_iov, fds_arr = fds_arr, length_iov = length_iov, argerr = argerr,
+  u8_arr = u8_arr, sa_buf = sa_buf, type = type, K_BUF = K_BUF, K_STATX = K_STATX,
+  K_ACCEPT = K_ACCEPT,
   d = ffi.new("rk_op_desc"), ids = ffi.new("int64_t[1]"), MSG_FDS_MAX = MSG_FDS_MAX,
   AT_FDCWD = AT_FDCWD, CREAT = bit.bor(K.O_CREAT, K.O_TMPFILE),
 }
+local H_names = {}
+
 -- A pointer (cdata or string) as the uint64_t a desc field holds.
 function H.ptr(x)
   if type(x) == "string" then x = ffi.cast("const char *", x) end
@@ -763,23 +764,7 @@ function H.int(v, def, name, n, u32)
   if u32 and (v < 0 or v > 4294967295) then argerr(name, n, "out of range") end
   return v
 end
--- readv's lengths -> iovec array, count, one buffer
-function H.lens_iov(name, n, lens)
-  if type(lens) ~= "table" then argerr(name, n, "table of lengths expected") end
-  local total = 0
-  for i = 1, #lens do
-    local l = lens[i]
-    if type(l) ~= "number" or l < 0 then argerr(name, n, "lengths must be integers >= 0") end
-    total = total + l
-  end
-  local buf, iov, pos = u8_arr(total > 0 and total or 1), iov_arr(#lens > 0 and #lens or 1), 0
-  for i = 1, #lens do
-    iov[i - 1].base = ffi.cast("uintptr_t", buf + pos)
-    iov[i - 1].len = lens[i]
-    pos = pos + lens[i]
-  end
-  return iov, #lens, buf
-end
+for k in pairs(H) do H_names[#H_names + 1] = k end
 
 -- The source of the method for one row.
 local function method_source(info)
@@ -798,7 +783,8 @@ local function method_source(info)
     local pol = {}
     for _, q in ipairs(policy) do
       if (q[1] == "*" or q[1] == name) and q[2] == a.name then
-        if q[3] == "bor" then pol.bits = bit.bor(pol.bits or 0, q[4]) else pol.how, pol.def = q[3], q[4] end
+        if q[3] == "bor" then pol.bits = bit.bor(pol.bits or 0, q[4])
+        else pol.how, pol.def = q[3], q[4] end
       end
     end
     local len -- the argument that measures this one
@@ -823,8 +809,8 @@ local function method_source(info)
       emit("%s = ptr(%s); d.%s = #%s; keep = %s", f, v, len.f, v, v)
     elseif role == A.RK_ROLE_PTR_WRITE then
       if a.name == "buf" then
-        emit("if type(%s) ~= 'number' or %s < 0 or %s > 2147483647 then argerr(%q, %d, 'length out of range') end",
-          v, v, v, name, n)
+        emit("if type(%s) ~= 'number' or %s < 0 or %s > 2147483647 then", v, v, v)
+        emit("argerr(%q, %d, 'length out of range') end", name, n)
         -- exactly len: with MSG_TRUNC a recv's res may be larger (see extra)
         emit("keep = u8_arr(%s); %s = ptr(keep); d.%s = %s", v, f, len.f, v)
         kind = "K_BUF"
@@ -845,8 +831,8 @@ local function method_source(info)
       params[n + 1] = v .. "_port"
       emit("local sa, alen, e")
       if pol.how == "opt" then
-        emit("if %s == nil and %s_port ~= nil then argerr(%q, %d, 'a host is needed with a port') end",
-          v, v, name, n)
+        emit("if %s == nil and %s_port ~= nil then", v, v)
+        emit("argerr(%q, %d, 'a host is needed with a port') end", name, n)
         emit("if %s ~= nil then", v)
       end
       emit("sa, alen, e = sockaddr(%s, %s_port, %d)", v, v, n)
@@ -856,7 +842,7 @@ local function method_source(info)
       emit("local iov, niov; iov, niov, keep = data_iov(%q, %s); %s = ptr(iov); d.%s = niov",
         name, v, f, len.f)
     elseif role == A.RK_ROLE_IOV_WRITE then
-      emit("local iov, niov; iov, niov, keep = lens_iov(%q, %d, %s); %s = ptr(iov); d.%s = niov",
+      emit("local iov, niov; iov, niov, keep = length_iov(%q, %d, %s); %s = ptr(iov); d.%s = niov",
         name, n, v, f, len.f)
       kind = "K_BUF"
     elseif role == A.RK_ROLE_ID then
@@ -877,8 +863,8 @@ local function method_source(info)
       local x = string.format("int(%s, %s, %q, %d, %s)", v, def, name, n,
         tostring(a.type == A.RK_ARG_U32 and def == "nil"))
       if role == A.RK_ROLE_GROUP then
-        emit("if type(%s) ~= 'number' or %s < 0 or %s > 65535 then argerr(%q, %d, 'group id out of range 0..65535') end",
-          v, v, v, name, n)
+        emit("if type(%s) ~= 'number' or %s < 0 or %s > 65535 then", v, v, v)
+        emit("argerr(%q, %d, 'group id out of range 0..65535') end", name, n)
       end
       if pol.bits then x = string.format("bor(%s, %d)", x, pol.bits) end
       if a.type == A.RK_ARG_S32 and a.width == 8 then x = "tobit(" .. x .. ")" end
@@ -887,11 +873,8 @@ local function method_source(info)
   end
   params[#params + 1] = "flags"
   return string.format([[
-local H, K_BUF, K_STATX, K_ACCEPT = ...
-local C, ffi, bor, band, tobit, check, commit, exact_id = H.C, H.ffi, H.bor, H.band, H.tobit, H.check, H.commit, H.exact_id
-local region_ptr, sockaddr, data_iov, fds_arr, argerr = H.region_ptr, H.sockaddr, H.data_iov, H.fds_arr, H.argerr
-local u8_arr, sa_buf, type, d, ids, ptr, fdobj, int = H.u8_arr, H.sa_buf, H.type, H.d, H.ids, H.ptr, H.fdobj, H.int
-local lens_iov, MSG_FDS_MAX, AT_FDCWD, CREAT = H.lens_iov, H.MSG_FDS_MAX, H.AT_FDCWD, H.CREAT
+local H = ...
+local %s = H.%s
 return function(self, %s)
   local p = check(self)
   local keep
@@ -902,7 +885,8 @@ return function(self, %s)
   C.rk_prep_batch(p, d, 1, ids)
   return commit(self, ids[0], keep, %s)
 end
-]], table.concat(params, ", "), info.op, table.concat(code, "\n  "), kind)
+]], table.concat(H_names, ", "), table.concat(H_names, ", H."), table.concat(params, ", "),
+    info.op, table.concat(code, "\n  "), kind)
 end
 
 -- nop keeps a direct call: the same-run micro-benchmark measured the
@@ -913,7 +897,7 @@ for op = 0, K.RK_OP_COUNT - 1 do
   local name = ffi.string(info.name)
   if not custom[name] then
     local src = method_source(info)
-    local f = assert(load(src, "=ringkit_ffi:" .. name))(H, K_BUF, K_STATX, K_ACCEPT)
+    local f = assert(load(src, "=ringkit_ffi:" .. name))(H)
     Ring[name == "close" and "closefd" or name] = f
   end
   Ring["prep_" .. name] = Ring[name == "close" and "closefd" or name]

@@ -25,6 +25,14 @@ int lrk_fail_msg(lua_State *L, int err, const char *msg)
 	return 3;
 }
 
+int lrk_count(lua_State *L, int64_t n)
+{
+	if (n < 0)
+		return lrk_fail(L, (int)n);
+	lua_pushinteger(L, (lua_Integer)n);
+	return 1;
+}
+
 int lrk_true(lua_State *L, int ret)
 {
 	if (ret < 0)
