@@ -719,7 +719,6 @@ local policy = {
   { "send", "msg_flags", "bor", MSG_NOSIGNAL }, { "send_zc", "msg_flags", "bor", MSG_NOSIGNAL },
   { "sendmsg", "msg_flags", "bor", MSG_NOSIGNAL },
   { "sendmsg_zc", "msg_flags", "bor", MSG_NOSIGNAL },
-  { "recvmsg", "msg_flags", "bor", MSG_CMSG_CLOEXEC },
   { "sendmsg", "addr", "opt" }, { "sendmsg_zc", "addr", "opt" },
 }
 
@@ -737,32 +736,16 @@ local H = {
   u8_arr = u8_arr, sa_buf = sa_buf, type = type, K_BUF = K_BUF, K_STATX = K_STATX,
   K_ACCEPT = K_ACCEPT,
   d = ffi.new("rk_op_desc"), ids = ffi.new("int64_t[1]"), MSG_FDS_MAX = MSG_FDS_MAX,
-  AT_FDCWD = AT_FDCWD, CREAT = bit.bor(K.O_CREAT, K.O_TMPFILE),
+  AT_FDCWD = AT_FDCWD, CREAT = bit.bor(K.O_CREAT, K.O_TMPFILE), cast = ffi.cast,
+  uptr = ffi.typeof("uintptr_t"), cstr = ffi.typeof("const char *"),
 }
 local H_names = {}
 
--- A pointer (cdata or string) as the uint64_t a desc field holds.
-function H.ptr(x)
-  if type(x) == "string" then x = ffi.cast("const char *", x) end
-  return ffi.cast("uintptr_t", x)
-end
 -- An fd that is not a number: a ring (msg_ring's target), kept alive.
 function H.fdobj(v, name, n)
   if getmetatable(v) ~= Ring then argerr(name, n, "integer fd expected") end
   if v.st.ptr == nil then argerr(name, n, "target ring is closed") end
   return C.rk_ring_fd(v.st.ptr), v
-end
--- A number argument (def when nil; def nil: it must be given), checked to
--- be 0..2^32-1 when u32.
-function H.int(v, def, name, n, u32)
-  if v == nil then
-    if def == nil then argerr(name, n, "number expected, got no value") end
-    return def
-  end
-  local t = type(v)
-  if t ~= "number" and t ~= "cdata" then argerr(name, n, "number expected, got " .. t) end
-  if u32 and (v < 0 or v > 4294967295) then argerr(name, n, "out of range") end
-  return v
 end
 for k in pairs(H) do H_names[#H_names + 1] = k end
 
@@ -776,7 +759,7 @@ local function method_source(info)
                 type = a.type, role = a.role, of = a.of }
   end
   local function emit(...) code[#code + 1] = string.format(...) end
-  local kind, keep = "nil", false
+  local kind = "nil"
   for i = 0, nargs - 1 do
     local a = args[i]
     local v = "a_" .. a.name
@@ -803,30 +786,30 @@ local function method_source(info)
       emit("if type(%s) ~= 'number' then %s, keep = fdobj(%s, %q, %d) end", v, v, v, name, n)
       emit("%s = %s", f, v)
     elseif role == A.RK_ROLE_REGION then
-      emit("%s = ptr(region_ptr(%s)); keep = %s", f, v, v)
+      emit("%s = cast(uptr, region_ptr(%s)); keep = %s", f, v, v)
     elseif role == A.RK_ROLE_PTR_READ then
       emit("if type(%s) ~= 'string' then argerr(%q, %d, 'string expected') end", v, name, n)
-      emit("%s = ptr(%s); d.%s = #%s; keep = %s", f, v, len.f, v, v)
+      emit("%s = cast(uptr, cast(cstr, %s)); d.%s = #%s; keep = %s", f, v, len.f, v, v)
     elseif role == A.RK_ROLE_PTR_WRITE then
       if a.name == "buf" then
         emit("if type(%s) ~= 'number' or %s < 0 or %s > 2147483647 then", v, v, v)
         emit("argerr(%q, %d, 'length out of range') end", name, n)
         -- exactly len: with MSG_TRUNC a recv's res may be larger (see extra)
-        emit("keep = u8_arr(%s); %s = ptr(keep); d.%s = %s", v, f, len.f, v)
+        emit("keep = u8_arr(%s); %s = cast(uptr, keep); d.%s = %s", v, f, len.f, v)
         kind = "K_BUF"
       elseif a.name == "statxbuf" then
-        emit("keep = u8_arr(256); %s = ptr(keep)", f)
+        emit("keep = u8_arr(256); %s = cast(uptr, keep)", f)
         kind = "K_STATX"
       else -- accept's peer address
-        emit("keep = sa_buf(); %s = ptr(keep); d.%s = 128", f, len.f)
+        emit("keep = sa_buf(); %s = cast(uptr, keep); d.%s = 128", f, len.f)
         kind = "K_ACCEPT"
       end
     elseif role == A.RK_ROLE_PTR_COPIED and not len then
       emit("if type(%s) ~= 'string' then argerr(%q, %d, 'string expected') end", v, name, n)
-      emit("%s = ptr(%s)", f, v)
+      emit("%s = cast(uptr, cast(cstr, %s))", f, v)
     elseif role == A.RK_ROLE_PTR_COPIED and a.name == "fds" then
       emit("local fa, nf = fds_arr(%q, %d, %s, MSG_FDS_MAX)", name, n, v)
-      emit("if fa then %s = ptr(fa) end; d.%s = nf", f, len.f)
+      emit("if fa then %s = cast(uptr, fa) end; d.%s = nf", f, len.f)
     elseif role == A.RK_ROLE_PTR_COPIED then -- a socket address: host, port
       params[n + 1] = v .. "_port"
       emit("local sa, alen, e")
@@ -836,13 +819,13 @@ local function method_source(info)
         emit("if %s ~= nil then", v)
       end
       emit("sa, alen, e = sockaddr(%s, %s_port, %d)", v, v, n)
-      emit("if not sa then return nil, alen, e end; %s = ptr(sa); d.%s = alen", f, len.f)
+      emit("if not sa then return nil, alen, e end; %s = cast(uptr, sa); d.%s = alen", f, len.f)
       if pol.how == "opt" then emit("end") end
     elseif role == A.RK_ROLE_IOV_READ then
-      emit("local iov, niov; iov, niov, keep = data_iov(%q, %s); %s = ptr(iov); d.%s = niov",
+      emit("local iov, niov; iov, niov, keep = data_iov(%q, %s); %s = cast(uptr, iov); d.%s = niov",
         name, v, f, len.f)
     elseif role == A.RK_ROLE_IOV_WRITE then
-      emit("local iov, niov; iov, niov, keep = length_iov(%q, %d, %s); %s = ptr(iov); d.%s = niov",
+      emit("local iov, niov; iov, niov, keep = length_iov(%q, %d, %s); %s = cast(uptr, iov); d.%s = niov",
         name, n, v, f, len.f)
       kind = "K_BUF"
     elseif role == A.RK_ROLE_ID then
@@ -860,8 +843,14 @@ local function method_source(info)
       elseif pol.how == "req" or role == A.RK_ROLE_GROUP then
         def = "nil"
       end
-      local x = string.format("int(%s, %s, %q, %d, %s)", v, def, name, n,
-        tostring(a.type == A.RK_ARG_U32 and def == "nil"))
+      -- The checks inline, so each method stays one straight trace.
+      if def ~= "nil" then emit("if %s == nil then %s = %s end", v, v, def) end
+      emit("if type(%s) ~= 'number' and type(%s) ~= 'cdata' then", v, v)
+      emit("argerr(%q, %d, 'number expected, got ' .. type(%s)) end", name, n, v)
+      if a.type == A.RK_ARG_U32 and def == "nil" then
+        emit("if %s < 0 or %s > 4294967295 then argerr(%q, %d, 'out of range') end", v, v, name, n)
+      end
+      local x = v
       if role == A.RK_ROLE_GROUP then
         emit("if type(%s) ~= 'number' or %s < 0 or %s > 65535 then", v, v, v)
         emit("argerr(%q, %d, 'group id out of range 0..65535') end", name, n)
