@@ -315,13 +315,6 @@ static int l_signalfd(lua_State *L)
 /* Provided buffers and multishot ops                                       */
 /* ------------------------------------------------------------------------ */
 
-static uint16_t group_arg(lua_State *L, int idx)
-{
-	lua_Integer g = luaL_checkinteger(L, idx);
-	luaL_argcheck(L, g >= 0 && g <= 65535, idx, "group id out of range 0..65535");
-	return (uint16_t)g;
-}
-
 /* ring:provide_region(region [, group]) -> group | nil, msg, errno: every
  * free chunk of the region goes to the kernel as buffer group `group` (nil
  * or rk.RK_GROUP_ANY: the lowest id the ring does not use). The ring keeps the
@@ -330,7 +323,7 @@ static int ring_provide_region(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
 	lrk_region *g = lrk_check_region(L, 2);
-	uint16_t group = lua_isnoneornil(L, 3) ? RK_GROUP_ANY : group_arg(L, 3);
+	uint16_t group = (uint16_t)lrk_int(L, 3, RK_ARG_U16, 1, RK_GROUP_ANY);
 	int ret = rk_ring_provide_region(r->ring, g->region, group);
 	if (ret < 0)
 		return lrk_fail(L, ret);
