@@ -60,6 +60,8 @@ def make_listing(header_path, map_path, ops_path=None):
             raise rkheader.HeaderError("%s is not exported by %s" % (fn["name"], map_path))
         functions.append({"name": fn["name"], "since": since, "returns": fn["returns"],
                           "params": fn["params"]})
+    ops = load(ops_path) if ops_path else []
+    check_ops(ops, functions)
     v = h.version
     return {
         "about": "The flat C ABI of libringkit, generated from include/ringkit.h, "
@@ -74,8 +76,29 @@ def make_listing(header_path, map_path, ops_path=None):
         "structs": [strip(s) for s in h.structs],
         "functions": functions,
         "constants": [c["name"] for c in h.constants],
-        "ops": load(ops_path) if ops_path else [],
+        "ops": ops,
     }
+
+
+ARG_FFI = {"s32": "sint32", "u32": "uint32", "u16": "uint16", "s64": "sint64", "u64": "uint64",
+           "ptr": "pointer"}
+
+
+def check_ops(ops, functions):
+    """Each row's arguments are its prep's parameters between ring and flags:
+    the same names, in the same order, of the same types (a row with two
+    arguments swapped would still compile)."""
+    by_name = {f["name"]: f for f in functions}
+    for op in ops:
+        prep = by_name.get("rk_prep_" + op["name"])
+        if not prep:
+            raise rkheader.HeaderError("src/ops.def row %s: no rk_prep_%s in the header"
+                                       % (op["name"].upper(), op["name"]))
+        params = [(p["name"], p["ffi"]) for p in prep["params"][1:-1]]
+        args = [(a["name"], ARG_FFI[a["type"]]) for a in op["args"]]
+        if params != args:
+            raise rkheader.HeaderError("src/ops.def row %s has arguments %s; rk_prep_%s takes %s"
+                                       % (op["name"].upper(), args, op["name"], params))
 
 
 def dump(obj, indent=0):
