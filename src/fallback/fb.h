@@ -43,7 +43,6 @@
 #include "ids.h"
 
 #define FB_MAX_WORKERS 4
-#define PTR(v) ((void *)(uintptr_t)(v)) /* an SQE's pointer field */
 #define FB_NCLOCKS     3
 
 enum fb_state {
@@ -113,7 +112,6 @@ struct rk_fb {
 	pthread_cond_t work_cv;  /* workers: work queued or stopping */
 	pthread_cond_t idle_cv;  /* an op stopped RUNNING (cancel_sync, close) */
 	struct fb_op *x;         /* per slot */
-	uint64_t token;          /* name in the ring registry (messages) */
 
 	/* Completion queue: posted by any thread, drained by the caller. Room
 	 * for two final-or-notification records per slot is always kept, so

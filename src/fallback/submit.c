@@ -177,34 +177,13 @@ uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 	return kept;
 }
 
-static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
-{
-	uint32_t n = 0;
-	while (ring->local_head != RK_NONE && n < max) {
-		struct rk_op *op = &ring->ops[ring->local_head];
-		ring->local_head = op->next;
-		out[n].id = rk__op_id(ring, op);
-		out[n].res = op->res;
-		out[n].flags = 0;
-		if (op->kind)
-			rk__op_settle(ring, op, op->res, 0);
-		n++;
-		ring->total_cqes++;
-		ring->total_completed++;
-		rk__op_release(ring, op);
-	}
-	if (ring->local_head == RK_NONE)
-		ring->local_tail = RK_NONE;
-	return n;
-}
-
 int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
 	if (ring->staged_head != RK_NONE)
 		submit(ring, max == 0); /* a reap syncs the eventfd as it drains */
 	if (max == 0)
 		return 0; /* a submit-only call: leave completions queued */
-	uint32_t got = drain_local(ring, out, max);
+	uint32_t got = rk__drain_local(ring, out, max);
 	got += rk__fb_drain(ring, out + got, max - got);
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;
