@@ -5,31 +5,11 @@
  * rings are in the core's registry.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fb.h"
-
-/* The fallback's IORING_OP_MSG_RING, on the sender's thread. With `fixed`
- * fd is a slot of the sender's file table, which never holds a ring (as in
- * the kernel, update refuses ring fds): -EBADF for an empty slot, -EBADFD
- * for anything else. */
-int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed, uint64_t data,
-                        int32_t res)
-{
-	(void)slot;
-	if (fixed) {
-		struct rk_fb *fb = ring->fb;
-		pthread_mutex_lock(&fb->mu);
-		bool empty = fd < 0 || (uint32_t)fd >= ring->nfiles || fb->files[fd] < 0;
-		pthread_mutex_unlock(&fb->mu);
-		return empty ? -EBADF : -EBADFD;
-	}
-	return rk__msg_send(fd, data, res);
-}
 
 /* A ring is taken out of the registry before it closes, so a target found
  * there is not stopping. */
@@ -153,23 +133,12 @@ fail:
 	return ret;
 }
 
-static void close_files(rk_ring *ring)
-{
-	struct rk_fb *fb = ring->fb;
-	for (uint32_t i = 0; i < ring->nfiles; i++)
-		if (fb->files[i] >= 0)
-			close(fb->files[i]);
-	rk__free(fb->files);
-	fb->files = NULL;
-	ring->nfiles = 0;
-}
-
 /* Everything the ring holds open: its file table, the duplicate of a
  * registered eventfd, the epoll set, the wakeup eventfd, its own fd. */
 static void close_fds(rk_ring *ring)
 {
 	struct rk_fb *fb = ring->fb;
-	close_files(ring);
+	rk__fb_close_files(ring);
 	if (fb->user_efd >= 0)
 		close(fb->user_efd);
 	if (fb->epfd >= 0)
@@ -233,78 +202,6 @@ static int fb_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
 	return 0;
 }
 
-/* As the kernel's table, at most RLIMIT_NOFILE slots (-EMFILE): here they
- * are real descriptors. */
-static int fb_files_register(rk_ring *ring, uint32_t nslots)
-{
-	struct rk_fb *fb = ring->fb;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    nslots > rl.rlim_cur)
-		return -EMFILE;
-	int32_t *files = rk__calloc(nslots, sizeof(int32_t));
-	if (!files)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < nslots; i++)
-		files[i] = -1;
-	pthread_mutex_lock(&fb->mu);
-	fb->files = files;
-	ring->nfiles = nslots;
-	pthread_mutex_unlock(&fb->mu);
-	return 0;
-}
-
-bool rk__fb_is_ring_fd(int fd)
-{
-	return rk__registry_has(fd) || rk__fb_sys_is_uring(fd);
-}
-
-/* As IORING_REGISTER_FILES_UPDATE2: each fd is duplicated into its slot
- * (the table's own reference), -1 empties a slot, RK_FILES_SKIP leaves it;
- * a bad fd stops the update. Returns how many were done, or the error when
- * none was. */
-static int fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
-{
-	struct rk_fb *fb = ring->fb;
-	uint32_t done = 0;
-	int err = 0;
-	for (; done < n; done++) {
-		int32_t v = fds[done];
-		uint32_t i = offset + done;
-		if (v == RK_FILES_SKIP)
-			continue;
-		int d = -1;
-		if (v >= 0) {
-			if (rk__fb_is_ring_fd(v)) { /* the kernel refuses rings in its table */
-				err = -EBADF;
-				break;
-			}
-			if ((d = rk__fb_sys_dup(v)) < 0) {
-				err = d;
-				break;
-			}
-		} else if (v != -1) {
-			err = -EBADF;
-			break;
-		}
-		pthread_mutex_lock(&fb->mu);
-		int old = fb->files[i];
-		fb->files[i] = d;
-		pthread_mutex_unlock(&fb->mu);
-		if (old >= 0)
-			close(old);
-	}
-	return done ? (int)done : err;
-}
-
-static int fb_files_unregister(rk_ring *ring)
-{
-	pthread_mutex_lock(&ring->fb->mu);
-	close_files(ring);
-	pthread_mutex_unlock(&ring->fb->mu);
-	return 0;
-}
-
 /* Fixed buffers need no pinning here: the table is the shared code's. */
 static int fb_buffer_slot(rk_ring *ring, int slot, void *base, size_t len)
 {
@@ -351,9 +248,9 @@ const struct rk_backend rk__fallback_backend = {
 	.cancel_all = rk__fb_cancel_all,
 	.cancel_sync = rk__fb_cancel_sync,
 	.set_eventfd = fb_set_eventfd,
-	.files_register = fb_files_register,
-	.files_update = fb_files_update,
-	.files_unregister = fb_files_unregister,
+	.files_register = rk__fb_files_register,
+	.files_update = rk__fb_files_update,
+	.files_unregister = rk__fb_files_unregister,
 	.buffer_slot = fb_buffer_slot,
 	.group_register = fb_group_register,
 	.group_unregister = fb_group_unregister,
