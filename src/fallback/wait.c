@@ -24,6 +24,41 @@
 
 #include "fb.h"
 
+/* The lists here run through fb_op.next, from *head to *tail. */
+static void list_append(rk_ring *ring, uint32_t *head, uint32_t *tail, uint32_t slot)
+{
+	fbx(ring, slot)->next = RK_NONE;
+	if (*tail == RK_NONE)
+		*head = slot;
+	else
+		fbx(ring, *tail)->next = slot;
+	*tail = slot;
+}
+
+static uint32_t list_pop(rk_ring *ring, uint32_t *head, uint32_t *tail)
+{
+	uint32_t slot = *head;
+	if (slot == RK_NONE)
+		return RK_NONE;
+	*head = fbx(ring, slot)->next;
+	if (*head == RK_NONE)
+		*tail = RK_NONE;
+	return slot;
+}
+
+/* slot must be on the list; tail NULL: a list without one (a stack). */
+static void list_remove(rk_ring *ring, uint32_t *head, uint32_t *tail, uint32_t slot)
+{
+	uint32_t *p = head, prev = RK_NONE;
+	while (*p != slot) {
+		prev = *p;
+		p = &fbx(ring, *p)->next;
+	}
+	*p = fbx(ring, slot)->next;
+	if (tail && *tail == slot)
+		*tail = prev;
+}
+
 /* ---- the worker queue ------------------------------------------------- */
 
 int rk__fb_queue_work(rk_ring *ring, uint32_t slot)
@@ -31,12 +66,7 @@ int rk__fb_queue_work(rk_ring *ring, uint32_t slot)
 	struct rk_fb *fb = ring->fb;
 	struct fb_op *x = fbx(ring, slot);
 	x->st = FB_QUEUED;
-	x->next = RK_NONE;
-	if (fb->wq_tail == RK_NONE)
-		fb->wq_head = slot;
-	else
-		fbx(ring, fb->wq_tail)->next = slot;
-	fb->wq_tail = slot;
+	list_append(ring, &fb->wq_head, &fb->wq_tail, slot);
 	fb->nqueued++;
 	/* One more worker while queued work outnumbers the idle ones. */
 	if (fb->nqueued > fb->idle && fb->nworkers < FB_MAX_WORKERS) {
@@ -58,13 +88,9 @@ int rk__fb_queue_work(rk_ring *ring, uint32_t slot)
 uint32_t rk__fb_take_work(rk_ring *ring)
 {
 	struct rk_fb *fb = ring->fb;
-	uint32_t slot = fb->wq_head;
-	if (slot == RK_NONE)
-		return RK_NONE;
-	fb->wq_head = fbx(ring, slot)->next;
-	if (fb->wq_head == RK_NONE)
-		fb->wq_tail = RK_NONE;
-	fb->nqueued--;
+	uint32_t slot = list_pop(ring, &fb->wq_head, &fb->wq_tail);
+	if (slot != RK_NONE)
+		fb->nqueued--;
 	return slot;
 }
 
@@ -79,14 +105,8 @@ bool rk__fb_hold_drain(rk_ring *ring, uint32_t slot)
 	bool drain = fb_sqe(ring, slot)->flags & IOSQE_IO_DRAIN;
 	if (fb->drain_head == RK_NONE && !(drain && fb->active > 0))
 		return false;
-	struct fb_op *x = fbx(ring, slot);
-	x->st = FB_DRAINING;
-	x->next = RK_NONE;
-	if (fb->drain_tail == RK_NONE)
-		fb->drain_head = slot;
-	else
-		fbx(ring, fb->drain_tail)->next = slot;
-	fb->drain_tail = slot;
+	fbx(ring, slot)->st = FB_DRAINING;
+	list_append(ring, &fb->drain_head, &fb->drain_tail, slot);
 	return true;
 }
 
@@ -99,10 +119,7 @@ uint32_t rk__fb_take_drained(rk_ring *ring)
 		return RK_NONE;
 	if ((fb_sqe(ring, slot)->flags & IOSQE_IO_DRAIN) && fb->active > 0)
 		return RK_NONE;
-	fb->drain_head = fbx(ring, slot)->next;
-	if (fb->drain_head == RK_NONE)
-		fb->drain_tail = RK_NONE;
-	return slot;
+	return list_pop(ring, &fb->drain_head, &fb->drain_tail);
 }
 
 void rk__fb_stall(rk_ring *ring, uint32_t slot)
@@ -228,13 +245,8 @@ int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events)
 	struct fb_fdw *w = &fb->fdw[fd];
 	x->wfd = fd;
 	x->events = events;
-	x->next = RK_NONE;
 	uint32_t prev_tail = w->tail;
-	if (w->tail == RK_NONE)
-		w->head = slot;
-	else
-		fbx(ring, w->tail)->next = slot;
-	w->tail = slot;
+	list_append(ring, &w->head, &w->tail, slot);
 	r = rk__fb_sys_watch_oneshot(fb->epfd, fd, wanted(ring, w), &w->in_epoll);
 	if (r < 0) {
 		/* Undo: it never waited. */
@@ -260,14 +272,7 @@ void rk__fb_disarm(rk_ring *ring, uint32_t slot)
 		return;
 	}
 	struct fb_fdw *w = &fb->fdw[x->wfd];
-	uint32_t *p = &w->head, prev = RK_NONE;
-	while (*p != slot) {
-		prev = *p;
-		p = &fbx(ring, *p)->next;
-	}
-	*p = x->next;
-	if (w->tail == slot)
-		w->tail = prev;
+	list_remove(ring, &w->head, &w->tail, slot);
 	/* Its registration stays armed for what the others want, or fires
 	 * once for nothing. */
 }
@@ -306,14 +311,10 @@ uint32_t rk__fb_take_ready(rk_ring *ring, int fd, uint32_t revents, uint32_t *go
 	for (uint32_t s = w->head; s != RK_NONE;) {
 		struct fb_op *x = fbx(ring, s);
 		uint32_t next = x->next;
-		bool now = (x->events & revents) || (revents & (POLLERR | POLLHUP));
-		uint32_t *head = now ? &ready_head : &keep_head, *tail = now ? &ready_tail : &keep_tail;
-		x->next = RK_NONE;
-		if (*tail == RK_NONE)
-			*head = s;
+		if ((x->events & revents) || (revents & (POLLERR | POLLHUP)))
+			list_append(ring, &ready_head, &ready_tail, s);
 		else
-			fbx(ring, *tail)->next = s;
-		*tail = s;
+			list_append(ring, &keep_head, &keep_tail, s);
 		s = next;
 	}
 	w->head = keep_head;
@@ -506,18 +507,10 @@ int rk__fb_unwait(rk_ring *ring, uint32_t slot, int32_t *res)
 	*res = x->st != FB_TIMER && x->done > 0 && x->done <= INT32_MAX ? (int32_t)x->done
 	                                                               : -ECANCELED;
 	switch (x->st) {
-	case FB_QUEUED: {
-		uint32_t *p = &fb->wq_head, prev = RK_NONE;
-		while (*p != slot) {
-			prev = *p;
-			p = &fbx(ring, *p)->next;
-		}
-		*p = x->next;
-		if (fb->wq_tail == slot)
-			fb->wq_tail = prev;
+	case FB_QUEUED:
+		list_remove(ring, &fb->wq_head, &fb->wq_tail, slot);
 		fb->nqueued--;
 		break;
-	}
 	case FB_ARMED:
 		rk__fb_disarm(ring, slot);
 		break;
@@ -527,25 +520,13 @@ int rk__fb_unwait(rk_ring *ring, uint32_t slot, int32_t *res)
 		if (fb_sqe(ring, slot)->opcode == IORING_OP_LINK_TIMEOUT)
 			fbx(ring, x->target)->lt = RK_NONE; /* its op goes on unbounded */
 		break;
-	case FB_STALLED: {
-		uint32_t *p = &fb->stalled_head;
-		while (*p != slot)
-			p = &fbx(ring, *p)->next;
-		*p = x->next;
+	case FB_STALLED:
+		list_remove(ring, &fb->stalled_head, NULL, slot);
 		break;
-	}
-	case FB_DRAINING: {
-		uint32_t *p = &fb->drain_head, prev = RK_NONE;
-		while (*p != slot) {
-			prev = *p;
-			p = &fbx(ring, *p)->next;
-		}
-		*p = x->next;
-		if (fb->drain_tail == slot)
-			fb->drain_tail = prev;
+	case FB_DRAINING:
+		list_remove(ring, &fb->drain_head, &fb->drain_tail, slot);
 		fb->active++; /* never started */
 		break;
-	}
 	default:
 		return -ENOENT;
 	}
