@@ -234,7 +234,8 @@ int rk_ring_close(rk_ring *ring)
 	if (rk__check_ring(ring) == -ECHILD) {
 		rk__close_inherited(ring);
 	} else {
-		bool listed = rk__registry_remove(ring); /* no more messages */
+		/* No more messages into it, before the backend closes it. */
+		bool listed = ring->be->post_message && rk__registry_remove(ring);
 		ret = ring->be->close(ring);
 		/* Once its threads are gone (one of them could still have been
 		 * sending), the last listed ring takes the private io_uring along. */
