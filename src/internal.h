@@ -258,8 +258,6 @@ RK_HIDDEN int rk__table_init(rk_ring *ring, uint32_t capacity);
 RK_HIDDEN void rk__table_free(rk_ring *ring);
 RK_HIDDEN void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size);
 RK_HIDDEN void rk__op_complete_local(rk_ring *ring, struct rk_op *op, int32_t res);
-/* Copies out up to max local completions and releases their slots. */
-RK_HIDDEN uint32_t rk__drain_local(rk_ring *ring, rk_cqe *out, uint32_t max);
 
 static inline uint32_t rk__load_acquire(const uint32_t *p)
 {
