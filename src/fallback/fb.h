@@ -32,7 +32,8 @@
  *   completed, reaped. One file per stage, each calling only the files
  *   below it:
  *
- *     ring.c     the backend's hooks: create, close, registrations
+ *     ring.c     the backend's hooks: create, close, the registrations
+ *                (eventfd, buffers, groups; the file table's are files.c's)
  *     cancel.c   the caller's cancels (cancel_all, cancel_sync, close's quiesce)
  *     submit.c   the caller's two ends: staged ops handed over (chains
  *                linked, RK_DRAIN held), completions drained and reaped
@@ -55,7 +56,7 @@
  *   op's life needs (a completion starts the next op of a chain, which may
  *   complete at once) stays inside core.c. The one reference upwards: the
  *   threads start on first need, so wait.c hands threads.c's loops to
- *   pthread_create. Messages leave through the core (rk__msg_send) and
+ *   rk__fb_sys_spawn. Messages leave through the core (rk__msg_send) and
  *   come in through the post_message hook (ring.c).
  *
  * Waking
