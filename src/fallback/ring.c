@@ -1,6 +1,7 @@
 /*
  * The fallback backend's rings: creation, close, the registrations (which
- * are bookkeeping here, not kernel calls), and messages: no kernel posts
+ * are bookkeeping here, not kernel calls; the file table's are in files.c),
+ * and messages: no kernel posts
  * into a fallback ring, so its backend has a post_message hook and its
  * rings are in the core's registry.
  */
