@@ -396,7 +396,8 @@ RK_API int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32
  * -EINVAL; the chunk must be allocated (-EINVAL otherwise). Uses the kernel's
  * fixed-buffer ops when the region is registered with this ring, plain
  * read/write otherwise. The chunk counts as in flight until the final
- * completion: it cannot be freed and the region cannot be destroyed. */
+ * completion: it cannot be freed, and a region destroyed meanwhile stays
+ * mapped until then (see rk_region_destroy). */
 RK_API int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk,
                                   uint32_t len, int64_t offset, uint32_t flags);
 RK_API int64_t rk_prep_write_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk,
@@ -491,11 +492,14 @@ RK_API int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags);
 /* Cancels op target_id right now, without taking a slot: it works when the
  * op table is full, where rk_prep_cancel answers -EBUSY. Waits until the
  * target is cancelled or timeout_ns passes (< 0: no limit). The target's own
- * completion (-ECANCELED) still arrives through rk_reap. Returns 0 when it
- * was cancelled, -ENOENT for a stale or unknown id or one that already
- * finished, -EALREADY when it was running and could not be stopped, -ETIME
- * on timeout, -EAGAIN when the target has not reached the kernel yet (the SQ
- * is full: reap, then retry). */
+ * completion (-ECANCELED) still arrives through rk_reap. A target the kernel
+ * has not taken yet (waiting in the overflow queue behind a full SQ, or in
+ * the SQ after a refused submit) is completed with -ECANCELED by the ring
+ * itself, as rk_ring_cancel_all does, and so are the ops an RK_LINK from it
+ * chains to (the kernel's rule for a failed link; a chain still being
+ * prepared then ends, and the next op starts a new one). Returns 0 when it was cancelled, -ENOENT for a stale
+ * or unknown id or one that already finished, -EALREADY when it was running
+ * and could not be stopped, -ETIME on timeout. */
 RK_API int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
@@ -627,11 +631,16 @@ RK_API int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint3
 #define RK_RING_MAX_GROUPS  16
 #define RK_CQE_BUFFER_SHIFT 16
 
-/* Provides region as buffer group `group` of this ring. The region must have
- * at most 32768 chunks (-EINVAL). -EBUSY when the region is already provided
- * (to any ring), -EEXIST when this ring already has that group, -ENOSPC when
- * the ring has RK_RING_MAX_GROUPS groups. The region cannot be destroyed
- * until it is unprovided or the ring is closed. */
+/* Provides region as buffer group `group` of this ring. Returns the group
+ * id used (>= 0), what rk_prep_recv_select and the multishot receives take.
+ * RK_GROUP_ANY lets the ring pick: the lowest id this ring does not use
+ * (so 65535 itself is never a group id). The region must have at most
+ * 32768 chunks (-EINVAL). -EBUSY when the region is already provided (to
+ * any ring), -EEXIST when this ring already has that group, -ENOSPC when
+ * the ring has RK_RING_MAX_GROUPS groups. A region destroyed while provided
+ * stays mapped until it is unprovided or the ring is closed (see
+ * rk_region_destroy). */
+#define RK_GROUP_ANY 0xffff
 RK_API int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group);
 
 /* Gives a chunk the caller owns back to the kernel for the region's group.
@@ -990,8 +999,17 @@ RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max
 RK_API int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags,
                             rk_region **out);
 
-/* Frees the region. -EBUSY while a chunk is in flight or the region is
- * registered with a ring that is still open. */
+/* Gives the region up; the handle must not be used again either way.
+ * Returns 0 when the memory was freed at once. While the region is in use —
+ * an op on one of its chunks not yet reaped, or registered with or provided
+ * to a ring that is still open — it returns 1 and the region becomes a
+ * zombie: its memory stays mapped, the ops go on, and it is freed when the
+ * last use ends (the op's final completion is reaped, the ring unprovides
+ * it or is closed). This is for garbage-collected runtimes, whose finalizer
+ * may run before the ring's (as sqlite3_close_v2 does for connections); a
+ * binding that wants an explicit close to refuse asks rk_region_busy first.
+ * A ring whose close timed out (-ETIMEDOUT) never lets go of the regions
+ * its ops use, so those stay mapped for good. */
 RK_API int rk_region_destroy(rk_region *region);
 
 /* Allocates a free chunk: its index, or -ENOBUFS when none is free. */
@@ -1010,9 +1028,10 @@ RK_API int64_t rk_region_chunk_size(rk_region *region);
 RK_API int64_t rk_region_nchunks(rk_region *region);
 RK_API int64_t rk_region_chunks_free(rk_region *region);
 
-/* 1 while rk_region_destroy would refuse with -EBUSY (an op of the region is
- * in flight, or an open ring has it registered or provided), else 0. Lets a
- * binding refuse to close a region without giving its memory up first. */
+/* 1 while the region is in use (an op of the region is in flight, or an
+ * open ring has it registered or provided), so rk_region_destroy would
+ * leave it a zombie; else 0. Lets a binding refuse an explicit close of a
+ * region whose memory the kernel may still write. */
 RK_API int rk_region_busy(rk_region *region);
 
 /* Registers the whole region with the ring as one fixed buffer, so chunk ops

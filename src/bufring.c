@@ -43,6 +43,19 @@ static void publish_tail(struct rk_group *g)
 	__atomic_store_n(&g->br->tail, g->tail, __ATOMIC_RELEASE);
 }
 
+/* The ring has at most RK_RING_MAX_GROUPS groups, so one of the ids
+ * 0..RK_RING_MAX_GROUPS is always free. */
+static uint16_t lowest_free_id(rk_ring *ring)
+{
+	for (uint16_t id = 0;; id++) {
+		bool used = false;
+		for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
+			used |= ring->groups[i].region && ring->groups[i].bgid == id;
+		if (!used)
+			return id;
+	}
+}
+
 int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 {
 	int err = rk__check_ring(ring);
@@ -61,6 +74,8 @@ int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 	}
 	if (!g)
 		return -ENOSPC;
+	if (group == RK_GROUP_ANY)
+		group = lowest_free_id(ring);
 
 	uint32_t entries = 1;
 	while (entries < region->nchunks)
@@ -83,7 +98,7 @@ int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 	while (region->nfree)
 		rk__put_chunk(g, region->free_stack[--region->nfree]);
 	publish_tail(g);
-	return 0;
+	return group;
 }
 
 int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk)
@@ -119,6 +134,7 @@ static void release_group(struct rk_group *g)
 	region->provided_to = NULL;
 	rk__sys_munmap(g->br, g->br_len);
 	memset(g, 0, sizeof(*g));
+	rk__region_settle(region);
 }
 
 /* Unregisters the buffer ring from the backend, then releases the group. */

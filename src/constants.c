@@ -128,6 +128,7 @@ static const struct constant constants[] = {
 	C(RK_MSG_VALUE_MASK),
 	C(RK_SOCKADDR_MAX),
 	C(RK_RING_MAX_GROUPS),
+	C(RK_GROUP_ANY),
 	C(RK_CQE_BUFFER_SHIFT),
 	C(RK_OP_COUNT),
 	C(RK_REGION_LOCKED),

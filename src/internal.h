@@ -219,6 +219,7 @@ struct rk_region {
 	uint32_t registrations;  /* open rings it is registered with */
 	rk_ring *provided_to;    /* ring it is a buffer group of, or NULL */
 	int locked;
+	bool zombie;             /* destroyed while in use: freed when the last use ends */
 };
 
 enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL };
@@ -347,6 +348,9 @@ RK_HIDDEN int rk__cancel_staged(rk_ring *ring, bool settle);
 /* region.c */
 RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);
 RK_HIDDEN void rk__region_unpin(rk_region *region, int32_t chunk);
+/* Frees a destroyed (zombie) region once nothing uses it; call it after
+ * every release of a use. The region may be gone when it returns. */
+RK_HIDDEN void rk__region_settle(rk_region *region);
 RK_HIDDEN int rk__ring_region_index(rk_ring *ring, rk_region *region);
 RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 

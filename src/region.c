@@ -1,8 +1,9 @@
 /*
  * Pinned regions: page-aligned memory outside any GC heap, carved into
- * fixed-size chunks named by index. A chunk in flight cannot be freed and a
- * region in use cannot be destroyed, so the kernel never writes into memory
- * that was handed back.
+ * fixed-size chunks named by index. A chunk in flight cannot be freed, and a
+ * region destroyed while in use stays mapped until its last use ends (a
+ * zombie, as sqlite3_close_v2 leaves a connection for garbage-collected
+ * hosts), so the kernel never writes into memory that was handed back.
  */
 #include <errno.h>
 #include <string.h>
@@ -106,14 +107,30 @@ int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_r
 	return 0;
 }
 
+static bool region_in_use(const rk_region *region)
+{
+	return region->inflight_total || region->registrations || region->provided_to;
+}
+
+/* A runtime's finalizer cannot wait for the kernel, and the ring that
+ * holds the region may be collected after it: the region is freed by
+ * whichever release comes last (rk__region_settle). */
 int rk_region_destroy(rk_region *region)
 {
 	if (!region)
 		return -EINVAL;
-	if (region->inflight_total || region->registrations || region->provided_to)
-		return -EBUSY;
+	if (region_in_use(region)) {
+		region->zombie = true;
+		return 1;
+	}
 	region_free(region);
 	return 0;
+}
+
+void rk__region_settle(rk_region *region)
+{
+	if (region->zombie && !region_in_use(region))
+		region_free(region);
 }
 
 int32_t rk_chunk_alloc(rk_region *region)
@@ -166,7 +183,7 @@ int rk_region_busy(rk_region *region)
 {
 	if (!region)
 		return -EINVAL;
-	return region->inflight_total || region->registrations || region->provided_to;
+	return region_in_use(region);
 }
 
 void rk__region_pin(rk_region *region, int32_t chunk)
@@ -179,6 +196,7 @@ void rk__region_unpin(rk_region *region, int32_t chunk)
 {
 	region->inflight[chunk]--;
 	region->inflight_total--;
+	rk__region_settle(region);
 }
 
 int rk__ring_region_index(rk_ring *ring, rk_region *region)
@@ -236,6 +254,7 @@ int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 		return ret;
 	ring->regions[slot] = NULL;
 	region->registrations--;
+	rk__region_settle(region);
 	return 0;
 }
 
@@ -243,9 +262,11 @@ int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 void rk__ring_drop_regions(rk_ring *ring)
 {
 	for (int i = 0; i < RK_RING_MAX_REGIONS; i++) {
-		if (ring->regions[i]) {
-			ring->regions[i]->registrations--;
+		rk_region *region = ring->regions[i];
+		if (region) {
 			ring->regions[i] = NULL;
+			region->registrations--;
+			rk__region_settle(region);
 		}
 	}
 }

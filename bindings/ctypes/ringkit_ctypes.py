@@ -303,10 +303,13 @@ class Region:
         return memoryview((ctypes.c_ubyte * n).from_address(ptr)).cast("B")
 
     def close(self):
-        """Frees the memory; OSError(EBUSY) while a ring still uses it.
+        """Frees the memory; OSError(EBUSY) while a ring still uses it (an
+        explicit close does not give up memory the kernel may still write).
         Views taken earlier must not be used afterwards."""
         if self._h is not None:
-            check(lib.rk_region_destroy(self._h))
+            if check(lib.rk_region_busy(self._h)):
+                check(-errno.EBUSY)
+            lib.rk_region_destroy(self._h)
             self._h = None
 
     def __enter__(self):
@@ -440,8 +443,11 @@ class Ring:
     def unregister_region(self, region):
         check(lib.rk_ring_unregister_region(self.handle, region.handle))
 
-    def provide_region(self, region, group):
-        check(lib.rk_ring_provide_region(self.handle, region.handle, group))
+    def provide_region(self, region, group=None):
+        """The group id used (None: the ring picks, RK_GROUP_ANY)."""
+        if group is None:
+            group = C.RK_GROUP_ANY
+        return check(lib.rk_ring_provide_region(self.handle, region.handle, group))
 
     def recycle_chunk(self, region, chunk):
         check(lib.rk_ring_recycle_chunk(self.handle, region.handle, chunk))

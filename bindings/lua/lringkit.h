@@ -26,19 +26,16 @@ enum lrk_kind {
 	LRK_NONE = 0, /* third value: the CQE flags */
 	LRK_BUF,      /* binding-owned read buffer: a string of res bytes */
 	LRK_STATX,    /* binding-owned struct statx: a table */
-	LRK_OPEN,     /* open/socket op: its fd must be closed if the ring is torn down */
-	LRK_ACCEPT,   /* accept: binding-owned peer address (a string); the fd as LRK_OPEN */
-	LRK_MACCEPT,  /* multishot accept: every completion's fd closed at teardown */
-	LRK_SELECT,   /* selects provided buffers from group `group`: a chunk named by a
-	                 completion reaped at teardown goes back to the kernel */
-	LRK_RECVMSG,  /* recvmsg: a binding-owned lrk_msgbuf; a table; received fds
-	                 closed if the ring is torn down before the caller saw them */
+	LRK_OPEN,     /* open/socket op (as LRK_NONE: the core closes an fd nobody saw) */
+	LRK_ACCEPT,   /* accept: binding-owned peer address (a string) */
+	LRK_MACCEPT,  /* multishot accept (as LRK_NONE) */
+	LRK_SELECT,   /* selects provided buffers (as LRK_NONE) */
+	LRK_RECVMSG,  /* recvmsg: a binding-owned lrk_msgbuf; a table */
 };
 
 typedef struct lrk_slot {
 	int ref;        /* LUA_NOREF or a registry reference to the anchored value(s) */
 	uint8_t kind;   /* enum lrk_kind */
-	uint16_t group; /* LRK_SELECT: the buffer group id */
 	uint32_t cap;   /* LRK_BUF: bytes of buf (a recv with MSG_TRUNC may report more) */
 	void *buf;      /* malloc'd, owned by the binding until the final completion */
 } lrk_slot;
@@ -59,15 +56,10 @@ typedef struct lrk_ring {
 	rk_cqe *cqes;      /* reusable completion array */
 	uint32_t ncqes;
 	int leaked;        /* rk_ring_close timed out: anchors are kept forever */
-	/* Regions provided as buffer groups (NULL: unused), by group id. The
-	 * ring's user value keeps their userdata alive while provided. */
-	rk_region *groups[RK_RING_MAX_GROUPS];
-	uint16_t group_ids[RK_RING_MAX_GROUPS];
 } lrk_ring;
 
 typedef struct lrk_region {
-	rk_region *region; /* NULL once destroyed */
-	int orphan;        /* __gc ran while busy: destroy when the ring lets go */
+	rk_region *region; /* NULL once destroyed (the core frees it when its last use ends) */
 } lrk_region;
 
 /* Up to LRK_MAX_ANCHORS stack values to keep alive until an op completes. */
@@ -91,9 +83,6 @@ int32_t lrk_i32_arg(lua_State *L, int idx, lua_Integer def);
 int64_t lrk_i64_arg(lua_State *L, int idx, lua_Integer def);
 void lrk_release_slot(lua_State *L, lrk_slot *s);
 
-/* region.c (also) */
-void lrk_region_release_orphan(lua_State *L, int idx);
-
 /* ops.c */
 extern const luaL_Reg lrk_ring_ops[];
 
@@ -102,7 +91,6 @@ extern const luaL_Reg lrk_ring_ops[];
 extern const luaL_Reg lrk_ring_net_ops[];
 extern const luaL_Reg lrk_ring_group_methods[];
 extern const luaL_Reg lrk_net_funcs[];
-rk_region *lrk_group_region(lrk_ring *r, uint16_t group);
 /* Pushes the address in a binding-owned sockaddr_storage (accept's peer) as
  * a string of the length its family implies. */
 void lrk_push_peer(lua_State *L, const void *storage);
@@ -120,8 +108,6 @@ extern const luaL_Reg lrk_ring_msg_ops[];
 extern const luaL_Reg lrk_ring_file_methods[];
 /* Pushes recvmsg's result table for a completion of res bytes. */
 void lrk_push_msg(lua_State *L, const lrk_msgbuf *m, int32_t res);
-/* Closes the descriptors a recvmsg completion nobody will see received. */
-void lrk_close_msg_fds(const lrk_msgbuf *m);
 
 /* ringkit.c: the ring's user value maps region -> bit mask of why the ring
  * keeps it alive (LRK_KEEP_*). */

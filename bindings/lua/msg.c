@@ -217,13 +217,6 @@ void lrk_push_msg(lua_State *L, const lrk_msgbuf *m, int32_t res)
 	lua_setfield(L, -2, "flags");
 }
 
-void lrk_close_msg_fds(const lrk_msgbuf *m)
-{
-	int32_t nfds = m->out[RK_MSG_NFDS];
-	for (int32_t i = 0; i < nfds && (uint32_t)i < m->fds_cap; i++)
-		close(m->out[RK_MSG_FDS + i]);
-}
-
 /* ring:send_zc(fd, data [, msg_flags [, zc_flags [, flags]]]): a zero-copy
  * send. Two completions: the result (bytes sent, flags with MORE), then the
  * notification (flags with NOTIF, no MORE; res 0, or with

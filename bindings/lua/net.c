@@ -476,14 +476,6 @@ static int op_shutdown(lua_State *L)
 /* Provided buffers and multishot ops                                       */
 /* ------------------------------------------------------------------------ */
 
-rk_region *lrk_group_region(lrk_ring *r, uint16_t group)
-{
-	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
-		if (r->groups[i] && r->group_ids[i] == group)
-			return r->groups[i];
-	return NULL;
-}
-
 static uint16_t group_arg(lua_State *L, int idx)
 {
 	lua_Integer g = luaL_checkinteger(L, idx);
@@ -491,14 +483,6 @@ static uint16_t group_arg(lua_State *L, int idx)
 	return (uint16_t)g;
 }
 
-/* Records the group of a committed select op (the op id is on the stack). */
-static int commit_select(lua_State *L, lrk_ring *r, int64_t id, int ref, uint16_t group)
-{
-	int n = lrk_commit(L, r, id, ref, LRK_SELECT, NULL);
-	if (id >= 0)
-		r->slots[(uint32_t)id].group = group;
-	return n;
-}
 
 /* ring:recv_select(fd, group [, len [, msg_flags [, flags]]]): recv into a
  * chunk the kernel picks from the group (len 0 or nil: the whole chunk).
@@ -514,8 +498,8 @@ static int op_recv_select(lua_State *L)
 	int32_t mf = lrk_i32_arg(L, 5, 0);
 	uint32_t flags = lrk_u32_arg(L, 6, 0);
 	int ref = lrk_ref(L, &a);
-	return commit_select(L, r, rk_prep_recv_select(r->ring, fd, group, len, mf, flags), ref,
-	                     group);
+	return lrk_commit(L, r, rk_prep_recv_select(r->ring, fd, group, len, mf, flags), ref,
+	                  LRK_SELECT, NULL);
 }
 
 /* ring:recv_multishot(fd, group [, msg_flags [, flags]]): one completion per
@@ -531,7 +515,8 @@ static int op_recv_multishot(lua_State *L)
 	int32_t mf = lrk_i32_arg(L, 4, 0);
 	uint32_t flags = lrk_u32_arg(L, 5, 0);
 	int ref = lrk_ref(L, &a);
-	return commit_select(L, r, rk_prep_recv_multishot(r->ring, fd, group, mf, flags), ref, group);
+	return lrk_commit(L, r, rk_prep_recv_multishot(r->ring, fd, group, mf, flags), ref,
+	                  LRK_SELECT, NULL);
 }
 
 /* ring:accept_multishot(fd [, accept_flags [, flags]]): one completion per
@@ -562,29 +547,20 @@ static int op_poll_multishot(lua_State *L)
 	return lrk_commit(L, r, rk_prep_poll_multishot(r->ring, fd, mask, flags), ref, LRK_NONE, NULL);
 }
 
-/* ring:provide_region(region, group) -> true | nil, msg, errno: every free
- * chunk of the region goes to the kernel as buffer group `group`. The ring
- * keeps the region alive while provided. */
+/* ring:provide_region(region [, group]) -> group | nil, msg, errno: every
+ * free chunk of the region goes to the kernel as buffer group `group` (nil
+ * or rk.RK_GROUP_ANY: the lowest id the ring does not use). The ring keeps the
+ * region alive while provided. */
 static int ring_provide_region(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
 	lrk_region *g = lrk_check_region(L, 2);
-	uint16_t group = group_arg(L, 3);
-	int free_i = -1;
-	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
-		if (!r->groups[i]) {
-			free_i = i;
-			break;
-		}
-	if (free_i < 0)
-		return lrk_fail(L, -ENOSPC);
+	uint16_t group = lua_isnoneornil(L, 3) ? RK_GROUP_ANY : group_arg(L, 3);
 	int ret = rk_ring_provide_region(r->ring, g->region, group);
 	if (ret < 0)
 		return lrk_fail(L, ret);
-	r->groups[free_i] = g->region;
-	r->group_ids[free_i] = group;
 	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 1);
-	lua_pushboolean(L, 1);
+	lua_pushinteger(L, ret);
 	return 1;
 }
 
@@ -633,9 +609,6 @@ static int ring_unprovide_region(lua_State *L)
 	int ret = rk_ring_unprovide_region(r->ring, g->region);
 	if (ret < 0)
 		return lrk_fail(L, ret);
-	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
-		if (r->groups[i] == g->region)
-			r->groups[i] = NULL;
 	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 0);
 	lua_pushboolean(L, 1);
 	return 1;

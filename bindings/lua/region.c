@@ -25,7 +25,6 @@ int lrk_region_new(lua_State *L)
 	uint32_t flags = lrk_u32_arg(L, 3, 0);
 	lrk_region *g = lua_newuserdatauv(L, sizeof *g, 0);
 	g->region = NULL;
-	g->orphan = 0;
 	luaL_setmetatable(L, LRK_REGION_MT);
 	int err = rk_region_create(size, n, flags, &g->region);
 	if (err < 0)
@@ -123,39 +122,31 @@ static int region_chunks_free(lua_State *L)
 }
 
 /* region:destroy() -> true | nil, msg, errno (EBUSY: a chunk is in flight or
- * the region is registered with an open ring). Idempotent. */
+ * the region is registered with an open ring: an explicit destroy does not
+ * give up memory the kernel may still write). Idempotent. */
 static int region_destroy(lua_State *L)
 {
 	lrk_region *g = luaL_checkudata(L, 1, LRK_REGION_MT);
 	if (g->region) {
-		int ret = rk_region_destroy(g->region);
-		if (ret < 0)
-			return lrk_fail(L, ret);
+		if (rk_region_busy(g->region))
+			return lrk_fail(L, -EBUSY);
+		rk_region_destroy(g->region);
 		g->region = NULL;
 	}
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
-/* Collected while busy (registered with a ring collected in the same cycle):
- * destroying would be refused, so the ring finishes the job when it closes. */
+/* Collected (or closed) while busy — registered with a ring collected in the
+ * same cycle: the core frees it when that ring lets go. */
 static int region_gc(lua_State *L)
 {
 	lrk_region *g = luaL_checkudata(L, 1, LRK_REGION_MT);
 	if (g->region) {
-		if (rk_region_destroy(g->region) == 0)
-			g->region = NULL;
-		else
-			g->orphan = 1;
+		rk_region_destroy(g->region);
+		g->region = NULL;
 	}
 	return 0;
-}
-
-void lrk_region_release_orphan(lua_State *L, int idx)
-{
-	lrk_region *g = luaL_testudata(L, idx, LRK_REGION_MT);
-	if (g && g->orphan && g->region && rk_region_destroy(g->region) == 0)
-		g->region = NULL;
 }
 
 static int region_tostring(lua_State *L)

@@ -60,7 +60,6 @@ static int ring_new_ex(lua_State *L, uint32_t entries, uint32_t flags, uint32_t 
 	for (uint32_t i = 0; i < r->capacity; i++) {
 		r->slots[i].ref = LUA_NOREF;
 		r->slots[i].kind = LRK_NONE;
-		r->slots[i].group = 0;
 		r->slots[i].cap = 0;
 		r->slots[i].buf = NULL;
 	}
@@ -417,53 +416,17 @@ static int ring_unregister_region(lua_State *L)
 	return 1;
 }
 
-/* Cancels every op, reaps until nothing is live (settling what the kernel
- * still held; an fd opened despite the cancel is closed, not leaked), then
- * closes the ring and releases what the slots anchored. Idempotent. Returns 0
- * or rk_ring_close's error (then the anchors are kept forever, as the kernel
- * may still touch them). Never raises: it runs from __gc. */
+/* Closes the ring — the core cancels what is in flight, waits until the
+ * kernel is done and disposes of what completions nobody will see carried
+ * (fds, chunks) — then releases what the slots anchored. Idempotent.
+ * Returns 0 or rk_ring_close's error (then the anchors are kept forever, as
+ * the kernel may still touch them). Never raises: it runs from __gc. */
 static int ring_do_close(lua_State *L, int idx)
 {
 	lrk_ring *r = luaL_checkudata(L, idx, LRK_RING_MT);
 	if (!r->ring)
 		return 0;
-	rk_ring *ring = r->ring;
-	rk_ring_cancel_all(ring);
-	for (int round = 0; round < 50; round++) {
-		uint64_t live = 0;
-		rk_ring_stats(ring, &live, 1);
-		if (live == 0)
-			break;
-		int n = rk_reap(ring, r->cqes, r->ncqes, 1, 100 * 1000 * 1000);
-		if (n == -EINTR)
-			continue;
-		if (n < 0)
-			break;
-		for (int i = 0; i < n; i++) {
-			const rk_cqe *c = &r->cqes[i];
-			uint32_t slot = (uint32_t)c->id;
-			if (c->id < 0 || slot >= r->capacity)
-				continue; /* a message from another ring */
-			lrk_slot *s = &r->slots[slot];
-			int final = !(c->flags & RK_CQE_F_MORE);
-			/* Resources a completion hands over that nobody will see:
-			 * fds opened or accepted despite the cancel, chunks the
-			 * kernel filled (given back, so the group's close frees them). */
-			if (c->res >= 0 && (s->kind == LRK_MACCEPT ||
-			                    (final && (s->kind == LRK_OPEN || s->kind == LRK_ACCEPT))))
-				close(c->res);
-			if (final && c->res >= 0 && s->kind == LRK_RECVMSG)
-				lrk_close_msg_fds(s->buf);
-			if ((c->flags & RK_CQE_F_BUFFER) && s->kind == LRK_SELECT) {
-				rk_region *g = lrk_group_region(r, s->group);
-				if (g)
-					rk_ring_recycle_chunk(ring, g, (int32_t)(c->flags >> RK_CQE_BUFFER_SHIFT));
-			}
-			if (final)
-				lrk_release_slot(L, s);
-		}
-	}
-	int rc = rk_ring_close(ring);
+	int rc = rk_ring_close(r->ring);
 	r->ring = NULL;
 	if (rc == 0) {
 		for (uint32_t i = 0; i < r->capacity; i++)
@@ -475,18 +438,8 @@ static int ring_do_close(lua_State *L, int idx)
 	free(r->cqes);
 	r->slots = NULL;
 	r->cqes = NULL;
-	memset(r->groups, 0, sizeof r->groups); /* the core gave the groups back */
-	/* Regions whose __gc ran while they were registered here can go now. */
-	lua_getiuservalue(L, idx, 1);
-	if (lua_istable(L, -1)) {
-		lua_pushnil(L);
-		while (lua_next(L, -2)) {
-			lua_pop(L, 1);
-			lrk_region_release_orphan(L, -1);
-		}
-	}
-	lua_pop(L, 1);
-	/* A closed ring no longer keeps its regions alive. */
+	/* A closed ring no longer keeps its regions alive (one destroyed while
+	 * registered here was freed by the close). */
 	lua_newtable(L);
 	lua_setiuservalue(L, idx, 1);
 	return rc;

@@ -88,6 +88,7 @@ int rk_submit(rk_ring *ring);
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns);
 int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_region **out);
 int rk_region_destroy(rk_region *region);
+int rk_region_busy(rk_region *region);
 int32_t rk_chunk_alloc(rk_region *region);
 int rk_chunk_free(rk_region *region, int32_t chunk);
 void *rk_chunk_ptr(rk_region *region, int32_t chunk);
@@ -235,11 +236,9 @@ function M.rejit()
 end
 
 -- Kinds of what a slot holds (what the completion's third value becomes).
--- K_OPEN, K_ACCEPT: the fd is closed if the ring is torn down first;
--- K_MACCEPT: so is every fd of a multishot accept; K_SELECT (anchor = group
--- id): a chunk filled during teardown goes back to the group.
--- K_MSG (anchor = { data, name, out, fds_cap, iov }): recvmsg; received fds
--- are closed if the ring is torn down before the caller saw them.
+-- K_OPEN, K_MACCEPT, K_SELECT: as a plain anchor (at close the core closes
+-- fds and takes back chunks nobody saw); K_ACCEPT: the peer address;
+-- K_MSG (anchor = { data, name, out, fds_cap, iov }): recvmsg.
 local K_ANCHOR, K_BUF, K_STATX, K_OPEN, K_ACCEPT, K_MACCEPT, K_SELECT, K_MSG = 1, 2, 3, 4, 5, 6, 7, 8
 local F_BUFFER = 1
 local KEEP_REGISTERED, KEEP_PROVIDED = 1, 2
@@ -251,55 +250,17 @@ Region.__index = Region
 
 local leaked = {} -- anchors of rings whose close timed out: kept forever
 
--- Settles and closes a ring; st is the ring's shared state (also held by the
--- ffi.gc finalizer, which must not reference the ring table).
+-- Closes a ring — the core cancels what is in flight, waits until the kernel
+-- is done and disposes of what completions nobody will see carried (fds,
+-- chunks) — then lets go of the anchors. st is the ring's shared state (also
+-- held by the ffi.gc finalizer, which must not reference the ring table).
 local function close_state(st)
   local p = st.ptr
   if p == nil then return 0 end
   st.ptr = nil
-  C.rk_ring_cancel_all(p)
-  local stats = ffi.new("uint64_t[1]")
-  local cqes, ncq = st.cqes, st.ncqes
-  local view = ffi.cast(view_ptr, cqes)
-  for _ = 1, 50 do
-    C.rk_ring_stats(p, stats, 1)
-    if stats[0] == 0 then break end
-    local n = C.rk_reap(p, cqes, ncq, 1, 100000000)
-    if n < 0 and n ~= -K.EINTR then break end
-    for i = 0, n - 1 do
-      local v = view[i]
-      local lo, res, flags = v.lo, v.res, v.flags
-      local kind = v.hi < 0x80000000 and st.kinds[lo] or nil -- nil: a message
-      local final = bit.band(flags, MORE) == 0
-      -- What a completion hands over that nobody will see: an fd opened or
-      -- accepted despite the cancel, a chunk the kernel filled.
-      if res >= 0 and (kind == K_MACCEPT or (final and (kind == K_OPEN or kind == K_ACCEPT))) then
-        ffi.C.close(res)
-      end
-      if kind == K_MSG and final and res >= 0 then
-        local m = st.anchors[lo]
-        for k = 0, math.min(m.out[2], m.fds_cap) - 1 do ffi.C.close(m.out[3 + k]) end
-      end
-      if kind == K_SELECT and bit.band(flags, F_BUFFER) ~= 0 then
-        local g = st.groups[st.anchors[lo]]
-        if g and g.s.ptr ~= nil then
-          C.rk_ring_recycle_chunk(p, g.s.ptr, bit.rshift(flags, 16))
-        end
-      end
-      if final and kind then
-        st.anchors[lo] = nil
-        st.kinds[lo] = nil
-      end
-    end
-  end
   local rc = C.rk_ring_close(p)
   if rc ~= 0 then leaked[#leaked + 1] = st.anchors end
-  st.anchors, st.kinds, st.groups = {}, {}, {}
-  -- Regions collected while registered here can be destroyed now.
-  for g in pairs(st.regions) do
-    local s = g.s
-    if s.orphan and s.ptr ~= nil and C.rk_region_destroy(s.ptr) == 0 then s.ptr = nil end
-  end
+  st.anchors, st.kinds = {}, {}
   st.regions = {} -- a closed ring no longer keeps its regions alive
   return rc
 end
@@ -313,8 +274,7 @@ local function new_ring(entries, flags, cq, cap, idle)
   C.rk_ring_stats(p, stats, 10)
   local ncq = 256
   local cqes = cqe_arr(ncq)
-  local st = { ptr = p, anchors = {}, kinds = {}, regions = {}, groups = {}, cqes = cqes,
-               ncqes = ncq }
+  local st = { ptr = p, anchors = {}, kinds = {}, regions = {}, cqes = cqes, ncqes = ncq }
   local token = ffi.gc(ffi.new("uint8_t[1]"), function() close_state(st) end)
   return setmetatable({
     st = st, token = token,
@@ -810,14 +770,15 @@ function Ring:poll_multishot(fd, mask, flags)
   return commit(self, C.rk_prep_poll_multishot(check(self), fd, mask or 0, flags or 0))
 end
 
+--- ring:provide_region(region [, group]) -> group: as the C module (nil or
+-- rk.RK_GROUP_ANY: the lowest id the ring does not use).
 function Ring:provide_region(g, group)
   local p, rp = check(self), region_ptr(g)
-  check_group(group)
+  if group == nil then group = K.RK_GROUP_ANY else check_group(group) end
   local r = C.rk_ring_provide_region(p, rp, group)
   if r < 0 then return fail(r) end
-  self.st.groups[group] = g
   keep_region(self.st, g, KEEP_PROVIDED, true)
-  return true
+  return r
 end
 
 function Ring:recycle_chunk(g, c)
@@ -850,9 +811,6 @@ function Ring:unprovide_region(g)
   local p, rp = check(self), region_ptr(g)
   local r = C.rk_ring_unprovide_region(p, rp)
   if r < 0 then return fail(r) end
-  for id, x in pairs(self.st.groups) do
-    if x == g then self.st.groups[id] = nil end
-  end
   keep_region(self.st, g, KEEP_PROVIDED, false)
   return true
 end
@@ -1264,10 +1222,13 @@ function M.region(size, n, flags)
   local err = C.rk_region_create(size, n, flags or 0, pp)
   if err < 0 then return fail(err) end
   -- The finalizer holds the state, not the region table (whose token it is).
-  local s = { ptr = pp[0], orphan = false }
+  -- Collected while busy (registered with a ring collected in the same
+  -- cycle), the core frees it when that ring lets go.
+  local s = { ptr = pp[0] }
   local token = ffi.gc(ffi.new("uint8_t[1]"), function()
     if s.ptr ~= nil then
-      if C.rk_region_destroy(s.ptr) == 0 then s.ptr = nil else s.orphan = true end
+      C.rk_region_destroy(s.ptr)
+      s.ptr = nil
     end
   end)
   return setmetatable({ s = s, chunk_bytes = size, n = n, token = token }, Region)
@@ -1307,11 +1268,13 @@ function Region:chunk_size() return tonumber(C.rk_region_chunk_size(region_ptr(s
 function Region:nchunks() return tonumber(C.rk_region_nchunks(region_ptr(self))) end
 function Region:chunks_free() return tonumber(C.rk_region_chunks_free(region_ptr(self))) end
 
+-- An explicit destroy refuses (EBUSY) while the kernel may still write the
+-- memory, as the C module's.
 function Region:destroy()
   local s = self.s
   if s.ptr ~= nil then
-    local r = C.rk_region_destroy(s.ptr)
-    if r < 0 then return fail(r) end
+    if C.rk_region_busy(s.ptr) == 1 then return fail(-K.EBUSY) end
+    C.rk_region_destroy(s.ptr)
     s.ptr = nil
   end
   return true

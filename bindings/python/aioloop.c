@@ -67,7 +67,6 @@ struct Driver {
 	PyObject *on_other;  /* callable(list of (id, res, flags)) for the rest */
 	PyObject *on_room;   /* callable(free slots), after a drain while backlog > 0 */
 	PyObject *flush_cb;  /* this driver's _flush, bound once */
-	PyObject *cancel_retry; /* waiters whose cancel found no room yet */
 	/* An event loop's poll ops (dict keyed by op id, given by select) and
 	 * the (id, res) of those that completed, kept across reaps: a flush
 	 * between two selects may reap a poll, and select must still see it. */
@@ -417,21 +416,16 @@ static PyObject *waiter_remove_done_callback(Waiter *w, PyObject *fn)
 
 static void driver_schedule_flush(Driver *d);
 
-/* Asks the kernel to cancel w's op. 0 when the cancel is on its way (or
- * not needed: the op is finishing); -1 when the op table had no room even
- * for rk_cancel_sync, so the driver retries at its next flush. */
-static int waiter_send_cancel(Waiter *w)
+/* Asks the kernel to cancel w's op. With the op table full there is no
+ * slot for a cancel op: rk_cancel_sync needs none (and cancels itself an op
+ * the kernel has not taken yet). Either way the op's own completion ends
+ * the waiter. */
+static void waiter_send_cancel(Waiter *w)
 {
 	rk_ring *ring = w->drv->ring;
-	int64_t r = rk_prep_cancel(ring, w->id, 0);
-	if (r == -EBUSY) {
-		rk_submit(ring);
-		r = rk_cancel_sync(ring, w->id, -1);
-	}
-	if (r == -EBUSY || r == -EAGAIN)
-		return -1;
+	if (rk_prep_cancel(ring, w->id, 0) == -EBUSY)
+		rk_cancel_sync(ring, w->id, -1);
 	driver_schedule_flush(w->drv);
-	return 0;
 }
 
 /* Task.cancel() lands here. The op keeps its buffer until its final
@@ -461,8 +455,7 @@ static PyObject *waiter_cancel(Waiter *w, PyObject *const *args, Py_ssize_t narg
 			return NULL;
 		Py_RETURN_TRUE;
 	}
-	if (waiter_send_cancel(w) < 0 && PyList_Append(w->drv->cancel_retry, (PyObject *)w) < 0)
-		return NULL;
+	waiter_send_cancel(w);
 	Py_RETURN_TRUE;
 }
 
@@ -806,8 +799,7 @@ static PyObject *driver_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	d->routed = PyMem_Calloc(cap, sizeof *d->routed);
 	d->loop_ref = PyWeakref_NewRef(loop, NULL);
 	d->flush_cb = PyObject_GetAttrString((PyObject *)d, "_flush");
-	d->cancel_retry = PyList_New(0);
-	if (!d->table || !d->routed || !d->loop_ref || !d->flush_cb || !d->cancel_retry) {
+	if (!d->table || !d->routed || !d->loop_ref || !d->flush_cb) {
 		if (!d->table || !d->routed)
 			PyErr_NoMemory();
 		Py_DECREF(d);
@@ -823,7 +815,6 @@ static int driver_traverse(Driver *d, visitproc visit, void *arg)
 	Py_VISIT(d->on_other);
 	Py_VISIT(d->on_room);
 	Py_VISIT(d->flush_cb);
-	Py_VISIT(d->cancel_retry);
 	Py_VISIT(d->polls);
 	Py_VISIT(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
@@ -851,7 +842,6 @@ static int driver_clear(Driver *d)
 	Py_CLEAR(d->on_other);
 	Py_CLEAR(d->on_room);
 	Py_CLEAR(d->flush_cb);
-	Py_CLEAR(d->cancel_retry);
 	Py_CLEAR(d->polls);
 	Py_CLEAR(d->ready);
 	for (uint32_t i = 0; d->table && i < d->cap; i++)
@@ -981,26 +971,6 @@ static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
 	return r;
 }
 
-static void retry_cancels(Driver *d)
-{
-	Py_ssize_t n = PyList_GET_SIZE(d->cancel_retry);
-	if (!n)
-		return;
-	PyObject *list = d->cancel_retry;
-	d->cancel_retry = PyList_New(0);
-	if (!d->cancel_retry) {
-		d->cancel_retry = list;
-		PyErr_WriteUnraisable((PyObject *)d);
-		return;
-	}
-	for (Py_ssize_t i = 0; i < n; i++) {
-		Waiter *w = (Waiter *)PyList_GET_ITEM(list, i);
-		if (w->state == PENDING && w->drv && waiter_send_cancel(w) < 0)
-			PyList_Append(d->cancel_retry, (PyObject *)w);
-	}
-	Py_DECREF(list);
-}
-
 /* A completion of one of an event loop's poll ops: 1 when it was one (and
  * went to d->ready), 0 when not, -1 on error. */
 static int poll_completion(Driver *d, const rk_cqe *c)
@@ -1038,7 +1008,6 @@ static int driver_reap(Driver *d, int wait, int64_t timeout_ns)
 	Py_INCREF(d); /* a task may drop the last other reference */
 	Driver *outer = draining;
 	draining = d;
-	retry_cancels(d);
 	while (d->ring) {
 		int n;
 		if (wait) {
@@ -1306,12 +1275,8 @@ static PyObject *driver_detach(Driver *d, PyObject *unused)
 		Py_DECREF(w);
 	}
 	routed_clear(d); /* the kernel is done with every op: what a send held can go */
-	Py_CLEAR(d->cancel_retry);
-	d->cancel_retry = PyList_New(0);
 	if (last_drv == d)
 		Py_CLEAR(last_drv); /* it holds the ring's objects alive otherwise */
-	if (!d->cancel_retry)
-		return NULL;
 	Py_RETURN_NONE;
 }
 

@@ -212,15 +212,24 @@ static int uring_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
 	return ret < 0 ? ret : 0;
 }
 
-/* IORING_REGISTER_SYNC_CANCEL needs no SQE and no slot. The target must be
- * in the kernel's hands first: publish and submit what is queued. */
+/* IORING_REGISTER_SYNC_CANCEL needs no SQE and no slot, but finds only ops
+ * the kernel holds: submit what is queued first; what the kernel still did
+ * not take is cancelled here (src/uring/cancel.c). */
 static int uring_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t target_id,
                              int64_t timeout_ns)
 {
 	if (op->state == RK_OP_STAGED || rk__sq_used(ring)) {
-		int sret = rk__flush_and_enter(ring, false);
-		if (op->state == RK_OP_STAGED || rk__sq_used(ring))
-			return sret < 0 ? sret : -EAGAIN; /* the submit's own error first */
+		rk__flush_and_enter(ring, false);
+		if (op->state == RK_OP_STAGED || rk__sq_used(ring)) {
+			uint32_t index;
+			if (rk__cancel_unsubmitted(ring, op, &index))
+				return 0;
+			if (index != RK_NONE) {
+				int ret = rk__wait_sq_taken(ring, index, timeout_ns);
+				if (ret < 0)
+					return ret;
+			}
+		}
 	}
 	struct io_uring_sync_cancel_reg reg;
 	memset(&reg, 0, sizeof(reg));

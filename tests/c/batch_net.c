@@ -44,7 +44,7 @@ int main(void)
 	/* recv_select and recv_multishot from group 9. */
 	rk_region *rg;
 	CHECK_EQ(rk_region_create(64, 4, 0, &rg), 0);
-	CHECK_EQ(rk_ring_provide_region(ring, rg, 9), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, rg, 9), 9);
 	d = (rk_op_desc){.op = RK_OP_RECV_SELECT, .fd = s, .len = 1, .arg2 = 9};
 	CHECK_EQ(rk_submit_batch(ring, &d, 1, ids), 1);
 	cq = of(ids[0]);

@@ -17,7 +17,7 @@ int main(void)
 	for (int multishot = 0; multishot < 2; multishot++) {
 		rk_ring *ring;
 		CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
-		CHECK_EQ(rk_ring_provide_region(ring, rg, 1), 0);
+		CHECK_EQ(rk_ring_provide_region(ring, rg, 1), 1);
 		CHECK_EQ(rk_region_chunks_free(rg), 0); /* all with the kernel */
 		if (multishot) {
 			CHECK(rk_prep_recv_multishot(ring, sv[0], 1, 0, 0) >= 0);

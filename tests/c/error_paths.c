@@ -155,7 +155,7 @@ int main(void)
 	CHECK_EQ(rk_region_create(64, 4, 0, &rg), 0);
 	int32_t chunk = rk_chunk_alloc(rg);
 	CHECK_EQ(rk_region_create(64, 4, 0, &grp), 0);
-	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 1);
 
 	/* An unknown flag, after each prep's own checks passed. */
 	every_prep(ring, rg, chunk, fd, BAD, -EINVAL);
@@ -204,7 +204,7 @@ int main(void)
 	CHECK(run_one(ring, rk_prep_close(ring, 3, RK_FIXED_FILE)) < 0);
 
 	/* Provided-buffer calls: NULL regions, and a recycle of a chunk in use. */
-	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 1);
 	CHECK_EQ(rk_ring_recycle_chunk(ring, NULL, 0), -EINVAL);
 	CHECK_EQ(rk_ring_unprovide_region(ring, NULL), -EINVAL);
 	CHECK_EQ(rk_ring_provide_region(ring, NULL, 2), -EINVAL);
@@ -215,7 +215,7 @@ int main(void)
 	make_pipe(p);
 	CHECK_EQ(rk_region_chunks_free(grp), 4);
 	int32_t mine = rk_chunk_alloc(grp);
-	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 1);
 	int64_t rd = rk_prep_read_chunk(ring, p[0], grp, mine, 8, -1, 0);
 	CHECK(rd >= 0);
 	CHECK_EQ(rk_ring_recycle_chunk(ring, grp, mine), -EBUSY);

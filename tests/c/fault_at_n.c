@@ -518,7 +518,7 @@ int main(void)
 	rk_region *grp;
 	CHECK_EQ(rk_region_create(256, 4, 0, &grp), 0);
 	CHECK_EQ(rk_ring_create(8, RK_RING_NO_FALLBACK, &ring), 0);
-	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 1);
 	fault_arm(FAULT_REGISTER, 1, ENOMEM, true);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	CHECK(fault_fired() > 0);

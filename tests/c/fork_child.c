@@ -91,7 +91,7 @@ int main(void)
 	CHECK_EQ(rk_region_create(4096, 4, 0, &rg), 0);
 	CHECK_EQ(rk_region_create(256, 4, 0, &grp), 0);
 	CHECK_EQ(rk_ring_register_region(ring, rg), 0);
-	CHECK_EQ(rk_ring_provide_region(ring, grp, 3), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, grp, 3), 3);
 	int32_t chunk = rk_chunk_alloc(rg);
 
 	/* In the kernel: a chunk read from the pipe and a recv from the group.

@@ -94,7 +94,7 @@ static void env_open(struct env *e, uint32_t backend, int want)
 		CHECK_EQ(rk_ring_register_files(e->ring, 4), 0);
 	if (want & W_GROUP) {
 		CHECK_EQ(rk_region_create(64, 4, 0, &e->grp), 0);
-		CHECK_EQ(rk_ring_provide_region(e->ring, e->grp, 1), 0);
+		CHECK_EQ(rk_ring_provide_region(e->ring, e->grp, 1), 1);
 	}
 }
 
@@ -563,7 +563,7 @@ static struct answer n_provide_group(E)
 	rk_region *r;
 	CHECK_EQ(rk_region_create(64, 2, 0, &r), 0);
 	int ret = rk_ring_provide_region(e->ring, r, (uint16_t)NUM);
-	if (ret == 0)
+	if (ret >= 0)
 		CHECK_EQ(rk_ring_unprovide_region(e->ring, r), 0);
 	CHECK_EQ(rk_region_destroy(r), 0);
 	return call(ret);
@@ -690,8 +690,7 @@ static struct answer o_ring_state(E)
 	acc = acc * 7 + (rk_chunk_alloc(e->rg) >= 0);
 	acc = acc * 7 + rk_ring_register_region(e->ring, e->rg);
 	acc = acc * 7 + rk_ring_register_region(e->ring, e->rg);
-	acc = acc * 7 + rk_region_busy(e->rg);
-	acc = acc * 7 + rk_region_destroy(e->rg);
+	acc = acc * 7 + rk_region_busy(e->rg); /* destroying it now would leave a zombie */
 	acc = acc * 7 + rk_ring_unregister_region(e->ring, e->rg);
 	int64_t val;
 	acc = acc * 7 + rk_constant("RK_LINK", &val) + (int)val;

@@ -36,7 +36,7 @@ int main(void)
 	CHECK_EQ(rk_ring_create(16, 0, &ring), 0);
 	rk_region *rg;
 	CHECK_EQ(rk_region_create(CHUNK, CHUNKS, 0, &rg), 0);
-	CHECK_EQ(rk_ring_provide_region(ring, rg, 1), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, rg, 1), 1);
 
 	pthread_t t;
 	CHECK_EQ(pthread_create(&t, NULL, writer, &c), 0);

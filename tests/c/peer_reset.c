@@ -85,7 +85,7 @@ int main(void)
 	 * ends the op; the chunks it filled are the caller's. */
 	rk_region *rg;
 	CHECK_EQ(rk_region_create(256, 8, 0, &rg), 0);
-	CHECK_EQ(rk_ring_provide_region(ring, rg, 3), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, rg, 3), 3);
 	pair(&c, &s);
 	int64_t ms = rk_prep_recv_multishot(ring, s, 3, 0, 0);
 	CHECK_EQ(rk_submit(ring), 1);

@@ -371,7 +371,9 @@ static void run_step(const jnode *step)
 		bind_name(arg(step, "as")->str, K_INT, c, NULL);
 	} else if (strcmp(op, "destroy_region") == 0) {
 		struct binding *b = lookup(arg(step, "region")->str, K_REGION);
-		int ret = rk_region_destroy(b->p);
+		/* The bindings' explicit close: refused while in use (on its own,
+		 * rk_region_destroy would leave the region a zombie). */
+		int ret = rk_region_busy(b->p) ? -EBUSY : rk_region_destroy(b->p);
 		expect_ret(step, ret);
 		if (ret == 0)
 			b->kind = K_INT; /* gone */

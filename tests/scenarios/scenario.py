@@ -68,7 +68,7 @@ class RingObjects:
         return bytes(g.view(chunk, n))
 
     def provide(self, r, g, group):
-        r.provide_region(g, group)
+        return r.provide_region(g, group)
 
     def unprovide(self, r, g):
         r.unprovide_region(g)

@@ -614,7 +614,7 @@ static void new_ring(void)
 	r = rk_ring_register_region(ring, fixed);
 	if (r < 0 && r != -ENOMEM) /* RLIMIT_MEMLOCK: plain reads and writes then */
 		DIE("register: %s", rk_strerror(r));
-	CHECK(rk_ring_provide_region(ring, group, GROUP) == 0);
+	CHECK(rk_ring_provide_region(ring, group, GROUP) == GROUP);
 	rings_made++;
 }
 

@@ -39,7 +39,7 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 
 local C = rk.constants
 local ECANCELED, ETIME, EBUSY = C.ECANCELED, C.ETIME, C.EBUSY
-local ENOBUFS, EOPNOTSUPP, EEXIST = C.ENOBUFS, C.EOPNOTSUPP, C.EEXIST
+local ENOBUFS, EOPNOTSUPP = C.ENOBUFS, C.EOPNOTSUPP
 local MSG_TARGET, FIXED, MSG_WAITALL = C.RK_RING_MSG_TARGET, C.RK_FIXED_FILE, C.MSG_WAITALL
 local DEFAULT_FLAGS = { C.RK_RING_SINGLE_ISSUER + C.RK_RING_DEFER_TASKRUN, C.RK_RING_COOP_TASKRUN, 0 }
 local floor = math.floor
@@ -103,8 +103,6 @@ function M.new(opts)
     batch = opts.batch or 256,
     reaped = {},      -- reusable completion table for ring:reap
     blocked = {},     -- tasks waiting for a free op-table slot
-    cancels = {},     -- cancelled tasks (or streams) whose cancel found the table full
-    next_group = 0,   -- buffer group id to try for the next pool
     msg_target = opts.msg_target and true or false,
     msgq = {}, mhead = 1, mtail = 0, -- messages no task has taken yet: value, res pairs
     msg_waiters = {}, -- tasks waiting in loop.message
@@ -206,9 +204,7 @@ function Loop:turn(wait)
   -- a message target: its reap waits for them).
   if self.pending == 0 and not self.msg_waiters[1] then return false end
   local t = self.reaped
-  -- A cancel waiting for a free slot is retried every millisecond.
-  local timeout = self.cancels[1] and 1000000 or nil
-  local n, err, errno = self.ring:reap(self.batch, wait == false and 0 or 1, timeout, t)
+  local n, err, errno = self.ring:reap(self.batch, wait == false and 0 or 1, nil, t)
   if not n then
     if errno == C.EINTR then return true end
     error("ringkit.loop: reap failed: " .. tostring(err))
@@ -233,13 +229,6 @@ function Loop:turn(wait)
       self.pending = self.pending - 1
     elseif id < 0 then -- a message from a ring: its value is the third value
       self:deliver(t[i + 2], t[i + 1])
-    end
-  end
-  local c = self.cancels
-  if c[1] then
-    self.cancels = {}
-    for i = 1, #c do
-      if c[i].op then send_cancel(self, c[i]) end
     end
   end
   local b = self.blocked
@@ -318,8 +307,6 @@ local function result(res, extra, errno)
 end
 
 -- Asks the kernel to cancel the op `task` (a task or a stream) waits on.
--- With the op table full the cancel is retried after the next reap (never
--- dropped).
 send_cancel = function(self, task)
   local id, _, errno = self.ring:cancel(task.op)
   if id then
@@ -327,12 +314,9 @@ send_cancel = function(self, task)
     self.pending = self.pending + 1
   elseif errno == EBUSY then
     -- No slot for a cancel op: cancel synchronously, which needs none (the
-    -- op's own completion still arrives); if the kernel cannot stop it at
-    -- once, retry after the next reap.
-    if not self.ring:cancel_sync(task.op, 0) then
-      local c = self.cancels
-      c[#c + 1] = task
-    end
+    -- op's own completion still arrives; one the kernel has not taken yet
+    -- the ring cancels itself). An op making its call finishes on its own.
+    self.ring:cancel_sync(task.op, 0)
   end
 end
 
@@ -1056,19 +1040,14 @@ Pool.__index = Pool
 function Loop:pool(chunk_size, nchunks)
   local region, err, errno = rk.region(chunk_size, nchunks)
   if not region then return nil, err, errno end
-  local ok
-  for _ = 1, 64 do -- group ids someone else provided on this ring are skipped
-    local group = self.next_group
-    self.next_group = (group + 1) % 65536
-    ok, err, errno = self.ring:provide_region(region, group)
-    if ok then
-      return setmetatable({ loop = self, region = region, group = group, n = nchunks, held = 0,
-                            waiters = {} }, Pool)
-    end
-    if errno ~= EEXIST then break end
+  local group
+  group, err, errno = self.ring:provide_region(region) -- the ring picks a free id
+  if not group then
+    region:destroy()
+    return nil, err, errno
   end
-  region:destroy()
-  return nil, err, errno
+  return setmetatable({ loop = self, region = region, group = group, n = nchunks, held = 0,
+                        waiters = {} }, Pool)
 end
 
 --- pool:recycle(chunk) -> true: gives a chunk the program holds back to the

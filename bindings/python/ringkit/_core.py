@@ -234,9 +234,6 @@ class Ring:
         if r < 0:
             raise create_error(r, sizes[0], flags, sizes[1], sizes[2], sizes[3])
         self._pins: Dict[int, Any] = {}
-        # Regions this ring's ops or registrations use: kept alive until the
-        # C library says they are idle (rk_region_busy), pruned lazily.
-        self._regions = {}
         self._pid = pid
         self._cqes = cqes
         self._cqview = cqview
@@ -265,11 +262,10 @@ class Ring:
         r = lib.rk_ring_close(ring)
         if r == -errno.ETIMEDOUT:
             # The kernel may still write into these: never release them.
-            _leaked_pins.append((dict(self._pins), self._regions))
+            _leaked_pins.append(dict(self._pins))
         # Cleared in place: ringkit.aio's driver shares this dict, and the
         # buffers must be free (resizable) as soon as close() returns.
         self._pins.clear()
-        self._regions = {}
         hook, self._on_close = self._on_close, None
         if hook is not None:
             hook()
@@ -534,11 +530,9 @@ class Ring:
         if pins:
             own = self._pins
             for i, obj in pins.items():
-                if i < r:
-                    if obj.__class__ is Region:
-                        self._use(obj)
-                    else:
-                        own[ids[i]] = obj
+                # A region outlives its ops by itself (rk_region_destroy).
+                if i < r and obj.__class__ is not Region:
+                    own[ids[i]] = obj
         if r < n:
             err = prep_error(batch._ids[r])
             err.index = r
@@ -649,21 +643,9 @@ class Ring:
                 raise ValueError("chunk %r not allocated, or length %r over the chunk size %d"
                                  % (chunk, n, region.chunk_size))
             self._prep_fail(r)
-        if region not in self._regions:
-            self._use(region)
         if fd.__class__ is not int:
             self._pins[r] = fd
         return r
-
-    def _use(self, region):
-        # The region's memory must outlive every op on it; the C library
-        # knows when none is left, so idle regions are dropped in bulk.
-        regions = self._regions
-        if len(regions) >= 64:
-            for old in [x for x in regions if x._region is None
-                        or not lib.rk_region_busy(x._region)]:
-                del regions[old]
-        regions[region] = None
 
     def read_chunks(self, fd, region: Region, chunks, offsets, *,
                     length: Optional[int] = None, flags: int = 0,
@@ -692,8 +674,6 @@ class Ring:
 
     def _chunks_done(self, region, chunks, k, ids):
         # After ringkit._vector queued k ops: what _chunks does after its call.
-        if k and region not in self._regions:
-            self._use(region)
         if k < len(chunks):
             err = prep_error(int(ids[k]))
             err.ids = [int(i) for i in ids[:k]]
@@ -747,11 +727,8 @@ class Ring:
                                      region.chunk_size if length is None else length, flags, out)
         except OverflowError as e:
             raise ValueError(str(e)) from None
-        if k:
-            if region not in self._regions:
-                self._use(region)
-            if not fd_is_int:
-                self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
+        if k and not fd_is_int:
+            self._pins.update(dict.fromkeys(ffi.unpack(out, k), fd))
         if k < n:
             err = prep_error(out[k]) if self._ring else ValueError("ring is closed")
             err.ids = ffi.unpack(out, k)
@@ -1123,12 +1100,12 @@ class Ring:
 
     # -- provided buffers -------------------------------------------------
 
-    def provide_region(self, region: Region, group: int) -> None:
+    def provide_region(self, region: Region, group: int = lib.RK_GROUP_ANY) -> int:
         """Hands every free chunk of `region` to the kernel as buffer group
-        `group`: receives with that group pick a chunk themselves, and the
-        completion's flags name it (chunk = flags >> CQE_BUFFER_SHIFT)."""
-        self._region_call(lib.rk_ring_provide_region, region, group)
-        self._use(region)
+        `group` (by default the lowest id the ring does not use) and returns
+        the group id: receives with that group pick a chunk themselves, and
+        the completion's flags name it (chunk = flags >> CQE_BUFFER_SHIFT)."""
+        return self._region_call(lib.rk_ring_provide_region, region, group)
 
     def recycle_chunk(self, region: Region, chunk: int) -> None:
         """Gives a chunk a completion handed over back to the kernel."""
@@ -1156,7 +1133,6 @@ class Ring:
         page pinning). OSError(ENOMEM) when RLIMIT_MEMLOCK is too low: the
         region stays usable without it."""
         self._region_call(lib.rk_ring_register_region, region)
-        self._use(region)
 
     def unregister_region(self, region: Region) -> None:
         """Unregisters a region registered with register_region. Returns
@@ -1174,6 +1150,7 @@ class Ring:
             if not self._ring:
                 raise ValueError("ring is closed")
             raise setup_error(r)
+        return r
 
 
 def _iovec(cbufs):

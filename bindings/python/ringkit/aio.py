@@ -80,7 +80,6 @@ class AioRing:
                                     self._on_other, self._on_room)
         # Waiters still pending when the ring closes finish as cancelled.
         self.ring._on_close = self._drv.detach
-        self._groups = set()
         # Multishot receives from a BufferPool: op id -> the pool, so that a
         # closing pool is released once the last of them has ended.
         self._pool_ops: Dict[int, "BufferPool"] = {}
@@ -182,7 +181,6 @@ class AioRing:
                 return
             if e.errno != errno.EBUSY:
                 raise
-            self.submit()
             try:
                 self.ring.cancel_sync(op_id)
             except OSError:
@@ -755,17 +753,13 @@ class BufferPool:
 
     def __init__(self, chunk_size: int = 4096, count: int = 256, *, _aio=None):
         self._aio = _aio or ring()
-        free = [g for g in range(16) if g not in self._aio._groups]
-        if not free:
-            raise error(-errno.ENOSPC)
-        self.group = free[0]
         self.region = Region(chunk_size, count)
         try:
-            self._aio.ring.provide_region(self.region, self.group)
+            self.group = self._aio.ring.provide_region(self.region)  # the ring picks the id
         except BaseException:
             self.region.close()
             raise
-        self._aio._groups.add(self.group)
+        self._provided = True
         self._handle = self.region._handle()
         self._base = _ffi.cast("char *", _lib.rk_chunk_ptr(self._handle, 0))
         self._chunk_size = chunk_size
@@ -794,10 +788,10 @@ class BufferPool:
 
     def _release(self) -> None:
         self._ops.clear()
-        if self.group in self._aio._groups:
+        if self._provided:
             if not self._aio.closed:
                 self._aio.ring.unprovide_region(self.region)
-            self._aio._groups.discard(self.group)
+            self._provided = False
         self.region.close()
         fut = self._released
         if fut is not None and not fut.done():

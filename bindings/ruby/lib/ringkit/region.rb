@@ -21,8 +21,8 @@ module Ringkit
     end
 
     def self.finalizer(state)
-      # A region still registered with an open ring answers -EBUSY: then its
-      # memory is left mapped rather than freed under the kernel.
+      # A region still in use (registered with a ring collected in the same
+      # cycle) is freed by the core when that use ends.
       proc { Native.rk_region_destroy(state[0]) if state[0] }
     end
 
@@ -61,11 +61,13 @@ module Ringkit
       data.bytesize
     end
 
-    # Frees the memory; Errno::EBUSY while a ring still uses it.
+    # Frees the memory; Errno::EBUSY while a ring still uses it (an explicit
+    # close does not give up memory the kernel may still write).
     def close
       return if @h.nil?
+      raise Ringkit.error(-C::EBUSY) if busy?
 
-      Ringkit.check(Native.rk_region_destroy(@h))
+      Native.rk_region_destroy(@h)
       @h = @state[0] = nil
     end
 

@@ -124,10 +124,11 @@ module Ringkit
 
     # -- provided buffers -------------------------------------------------------
 
-    # Hands every free chunk of region to the kernel as buffer group `group`:
-    # a recv_select picks one itself and its completion names it
+    # Hands every free chunk of region to the kernel as buffer group `group`
+    # (by default the lowest id the ring does not use) and returns the group
+    # id: a recv_select picks one itself and its completion names it
     # (Ring.chunk_of(flags)); the caller then owns it until #recycle_chunk.
-    def provide_region(region, group)
+    def provide_region(region, group = C::RK_GROUP_ANY)
       region_arg!(region)
       Ringkit.check(Native.rk_ring_provide_region(handle, region.handle,
                                                    Ringkit.int(group, :u16, "group")))
