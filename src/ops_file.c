@@ -212,6 +212,21 @@ int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
+/* Newer than liburing 2.3: the SQE is laid out as the kernel's
+ * io_ftruncate_prep reads it (the length in off, every other field 0). */
+int64_t rk_prep_ftruncate(rk_ring *ring, int fd, int64_t len, uint32_t flags)
+{
+	if (ring && fd >= 0 && len >= 0 && !ring->probe[RK_IORING_OP_FTRUNCATE])
+		return -EOPNOTSUPP;
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin_fd(ring, fd, len < 0, flags, &op, &sqe);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_rw(RK_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (uint64_t)len);
+	return rk__op_commit(ring, op, sqe, flags);
+}
+
 int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
                        uint32_t nbytes, uint32_t splice_flags, uint32_t flags)
 {
