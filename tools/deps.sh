@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config liburing-dev
 python3 python3-dev python3-cffi python3-pytest python3-hypothesis python3-numpy python3-setuptools python3-pip python3-wheel
-lua5.4 liblua5.4-dev luajit libffi-dev abigail-tools ruby
+lua5.4 liblua5.4-dev luajit libffi-dev abigail-tools ruby groff-base luarocks
 python3-uvloop python3-aiohttp libpython3.11-testsuite"
 
 missing=""

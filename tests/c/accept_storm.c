@@ -4,34 +4,13 @@
  * once (a cancel that lost the race still yields its fd), and once every
  * fd is closed the process's fd count is back at its baseline. Closing a
  * ring with accepted connections still unreaped closes them too. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 
 #include "check.h"
 
 #define ROUNDS  10
 #define PER     24
 #define SINGLES 4
-
-static int listener(struct sockaddr_in *sa)
-{
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	*sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)sa, sizeof(*sa)), 0);
-	CHECK_EQ(listen(lfd, ROUNDS * PER), 0);
-	socklen_t sl = sizeof(*sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)sa, &sl), 0);
-	return lfd;
-}
-
-static int connect_one(const struct sockaddr_in *sa)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)), 0);
-	return fd;
-}
 
 static int accepted[ROUNDS * PER + 8], naccepted;
 
@@ -73,7 +52,7 @@ static void storm(void)
 {
 	int base = count_fds();
 	struct sockaddr_in sa;
-	int lfd = listener(&sa);
+	int lfd = tcp_listener(&sa, ROUNDS * PER);
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create(64, 0, &ring), 0);
 	int clients[ROUNDS * PER];
@@ -87,7 +66,7 @@ static void storm(void)
 			ids[i] = rk_prep_accept(ring, lfd, NULL, 0, SOCK_CLOEXEC, 0);
 		CHECK_EQ(rk_submit(ring), SINGLES + 1);
 		for (int i = 0; i < PER; i++) {
-			clients[nclients++] = connect_one(&sa);
+			clients[nclients++] = tcp_connect(&sa);
 			/* Mid-storm, cancel the multishot and half the singles. */
 			if (i == PER / 2 - r % 3) {
 				cancels[ncancel] = rk_prep_cancel(ring, ids[0], 0);
@@ -134,7 +113,7 @@ static void close_unreaped(void)
 {
 	int base = count_fds();
 	struct sockaddr_in sa;
-	int lfd = listener(&sa);
+	int lfd = tcp_listener(&sa, ROUNDS * PER);
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create(16, 0, &ring), 0);
 	int efd = eventfd(0, EFD_CLOEXEC);
@@ -144,7 +123,7 @@ static void close_unreaped(void)
 	CHECK_EQ(rk_submit(ring), 2);
 	int cl[5];
 	for (int i = 0; i < 5; i++)
-		cl[i] = connect_one(&sa);
+		cl[i] = tcp_connect(&sa);
 	uint64_t posted = 0;
 	while (posted < 5) {
 		uint64_t v;

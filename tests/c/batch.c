@@ -8,9 +8,8 @@
 
 int main(void)
 {
-	const char *dir = make_tmpdir();
-	int dfd = open(dir, O_DIRECTORY | O_RDONLY);
-	int fd = openat(dfd, "f", O_RDWR | O_CREAT, 0600);
+	int dfd;
+	int fd = scratch_file(&dfd);
 	unsigned char data[4096];
 	fill_pattern(data, sizeof(data), 0, 9);
 	CHECK_EQ(write(fd, data, sizeof(data)), sizeof(data));

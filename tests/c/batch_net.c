@@ -2,10 +2,7 @@
  * direct calls: multishot accept/poll/recv and recv_select, sendmsg and
  * recvmsg with a passed fd (every field of the table used), direct accept
  * and socket, and msg_ring. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 
 #include "check.h"
 
@@ -25,16 +22,11 @@ int main(void)
 	int64_t ids[4];
 
 	/* accept_multishot, then poll_multishot on the accepted socket. */
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 4), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	struct sockaddr_in sa;
+	int lfd = tcp_listener(&sa, 4);
 	rk_op_desc d = {.op = RK_OP_ACCEPT_MULTISHOT, .fd = lfd, .arg1 = SOCK_CLOEXEC};
 	CHECK_EQ(rk_submit_batch(ring, &d, 1, ids), 1);
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int c = tcp_connect(&sa);
 	rk_cqe cq = of(ids[0]);
 	CHECK(cq.res >= 0 && (cq.flags & RK_CQE_F_MORE));
 	int s = cq.res;
@@ -76,7 +68,7 @@ int main(void)
 
 	/* sendmsg -> recvmsg over a unix datagram pair, with an fd. */
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+	make_socketpair(SOCK_DGRAM | SOCK_CLOEXEC, sv);
 	char rbuf[16];
 	rk_iovec siov = {(uintptr_t)"msg", 3}, riov = {(uintptr_t)rbuf, sizeof(rbuf)};
 	int32_t pass[1] = {lfd};
@@ -95,7 +87,7 @@ int main(void)
 	CHECK(memcmp(rbuf, "msg", 3) == 0);
 	CHECK_EQ(out[RK_MSG_NFDS], 1);
 	struct sockaddr_in got;
-	sl = sizeof(got);
+	socklen_t sl = sizeof(got);
 	CHECK_EQ(getsockname(out[RK_MSG_FDS], (struct sockaddr *)&got, &sl), 0);
 	CHECK_EQ(got.sin_port, sa.sin_port); /* the listener, received */
 	close(out[RK_MSG_FDS]);
@@ -105,8 +97,7 @@ int main(void)
 
 	/* Direct accept and socket into the file table. */
 	CHECK_EQ(rk_ring_register_files(ring, 4), 0);
-	int c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int c2 = tcp_connect(&sa);
 	rk_op_desc dd[2] = {
 		{.op = RK_OP_ACCEPT_DIRECT, .fd = lfd, .len = 1},
 		{.op = RK_OP_SOCKET_DIRECT, .fd = AF_INET, .arg1 = SOCK_DGRAM, .len = RK_FILE_INDEX_ALLOC},
@@ -140,8 +131,7 @@ int main(void)
 	int ring_held = ring_fds(ring, 0);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	CHECK_EQ(rk_region_destroy(rg), 0);
-	close(sv[0]);
-	close(sv[1]);
+	close_pair(sv);
 	close(c);
 	close(c2);
 	close(s);

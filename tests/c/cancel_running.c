@@ -11,7 +11,6 @@
  * (6.x) then reports the open's internal -ERESTARTSYS (512) rather than
  * -EINTR: accepted here as "interrupted", it is the kernel's answer. */
 #include <sys/stat.h>
-#include <time.h>
 
 #include "check.h"
 
@@ -20,13 +19,6 @@
 static int interrupted(int32_t res)
 {
 	return res == -EINTR || res == -ECANCELED || res == -ERESTARTSYS;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* A reader for a moment: the pending open completes. */

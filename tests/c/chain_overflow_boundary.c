@@ -6,15 +6,6 @@
 
 #include "check.h"
 
-static int64_t find(const rk_cqe *c, int n, int64_t id)
-{
-	for (int i = 0; i < n; i++)
-		if (c[i].id == id)
-			return c[i].res;
-	fprintf(stderr, "id %lld not delivered\n", (long long)id);
-	exit(1);
-}
-
 int main(void)
 {
 	rk_ring *ring;
@@ -32,17 +23,17 @@ int main(void)
 		int64_t last = rk_prep_nop(ring, 0);
 		CHECK(head >= 0 && mid >= 0 && last >= 0);
 		int n = reap_n(ring, c, fill + 3);
-		CHECK_EQ(find(c, n, head), -EBADF);
-		CHECK_EQ(find(c, n, mid), -ECANCELED);
-		CHECK_EQ(find(c, n, last), -ECANCELED);
+		CHECK_EQ(res_of(c, n, head), -EBADF);
+		CHECK_EQ(res_of(c, n, mid), -ECANCELED);
+		CHECK_EQ(res_of(c, n, last), -ECANCELED);
 	}
 
 	/* A hardlink chain goes on after a failure: the next op still runs. */
 	int64_t bad = rk_prep_read(ring, 1000, buf, sizeof(buf), 0, RK_HARDLINK);
 	int64_t after = rk_prep_nop(ring, 0);
 	int n = reap_n(ring, c, 2);
-	CHECK_EQ(find(c, n, bad), -EBADF);
-	CHECK_EQ(find(c, n, after), 0);
+	CHECK_EQ(res_of(c, n, bad), -EBADF);
+	CHECK_EQ(res_of(c, n, after), 0);
 
 	/* A chain may not outgrow the SQ: three links plus the closing op fill
 	 * a 4-entry SQ, a fourth link is refused, and nothing is lost. */

@@ -3,13 +3,19 @@
 #ifndef RK_CORE_CHECK_H
 #define RK_CORE_CHECK_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fd_count.h"
 #include "ringkit.h"
 
 #define CHECK(cond)                                                                   \
@@ -80,6 +86,25 @@ static inline const char *make_tmpdir(void)
 	return check_tmpdir;
 }
 
+/* A new empty file "f", read-write, in a fresh temporary directory
+ * (make_tmpdir); *dirfd, unless NULL, receives the directory, opened. */
+static inline int scratch_file(int *dirfd)
+{
+	const char *dir = make_tmpdir();
+	int fd;
+	if (dirfd) {
+		*dirfd = open(dir, O_DIRECTORY | O_RDONLY);
+		CHECK(*dirfd >= 0);
+		fd = openat(*dirfd, "f", O_RDWR | O_CREAT, 0600);
+	} else {
+		char path[96];
+		snprintf(path, sizeof(path), "%s/f", dir);
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+	}
+	CHECK(fd >= 0);
+	return fd;
+}
+
 /* Ends a forked child without the parent's atexit work (removing the
  * temporary directory) and without LeakSanitizer (a child may leak on
  * purpose). A coverage build (RK_COVERAGE, tests/c/meson.build) exits
@@ -120,15 +145,10 @@ static inline int32_t run_one(rk_ring *ring, int64_t id)
 }
 
 /* Open descriptors of this process, to prove none leaked. */
-#include <dirent.h>
 static inline int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	CHECK(d != NULL);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
+	int n = open_fd_count();
+	CHECK(n >= 0);
 	return n;
 }
 
@@ -160,5 +180,187 @@ static inline int waiting_fds(rk_ring *ring, int n)
 static inline int is_fallback(rk_ring *ring)
 {
 	return rk_ring_backend(ring) == RK_BACKEND_FALLBACK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rings that skip cleanly, as liburing's test/helpers.c t_create_ring.      */
+
+/* Whether rk_ring_create's ret refuses a setup mode this kernel or process
+ * lacks: -EINVAL for a mode newer than the kernel, -EPERM for SQPOLL
+ * unprivileged (seen only where the fallback is forbidden). */
+static inline int lacks_mode(int ret)
+{
+	return ret == -EINVAL || ret == -EPERM;
+}
+
+/* A ring with `flags`; exits 77 (skip) when this kernel or process lacks a
+ * setup mode asked for. Without a mode, every failure fails. */
+static inline rk_ring *create_ring(uint32_t entries, uint32_t flags)
+{
+	const uint32_t modes = RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN |
+	                       RK_RING_COOP_TASKRUN;
+	rk_ring *ring;
+	int ret = rk_ring_create(entries, flags, &ring);
+	if ((flags & modes) && lacks_mode(ret)) {
+		fprintf(stderr, "ring flags %#x: %s\n", flags, rk_strerror(ret));
+		SKIP("a setup mode this kernel or process lacks");
+	}
+	CHECK_EQ(ret, 0);
+	return ring;
+}
+
+/* The value of an IORING_OP_* name (rk_constant knows opcodes newer than
+ * the system's headers). */
+static inline uint32_t opcode(const char *name)
+{
+	int64_t v;
+	CHECK_EQ(rk_constant(name, &v), 0);
+	return (uint32_t)v;
+}
+
+/* Whether the ring's backend offers opcode `name`. */
+static inline int has_op(rk_ring *ring, const char *name)
+{
+	int r = rk_ring_probe(ring, opcode(name));
+	CHECK(r >= 0);
+	return r;
+}
+
+/* Exits 77 (skip) unless the ring's backend offers opcode `name`; `since`
+ * says which kernel brought it. */
+static inline void require_op(rk_ring *ring, const char *name, const char *since)
+{
+	if (!has_op(ring, name)) {
+		fprintf(stderr, "kernel without %s (%s)\n", name, since);
+		SKIP("an opcode this kernel lacks");
+	}
+}
+
+/* The result of op `id` among n records; fails when it is not there. */
+static inline int32_t res_of(const rk_cqe *c, int n, int64_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (c[i].id == id)
+			return c[i].res;
+	fprintf(stderr, "no completion for %lld\n", (long long)id);
+	exit(1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Descriptors to drive ops with, as liburing's t_create_socket_pair.       */
+
+static inline void make_pipe(int p[2])
+{
+	CHECK_EQ(pipe(p), 0);
+}
+
+/* A connected AF_UNIX pair; type as socketpair(2)'s (SOCK_STREAM, SOCK_DGRAM,
+ * with SOCK_CLOEXEC or not). */
+static inline void make_socketpair(int type, int sv[2])
+{
+	CHECK_EQ(socketpair(AF_UNIX, type, 0, sv), 0);
+}
+
+/* Closes both ends of a pipe or pair. */
+static inline void close_pair(int fd[2])
+{
+	close(fd[0]);
+	close(fd[1]);
+}
+
+/* 127.0.0.1:port (port 0: any). */
+static inline struct sockaddr_in loopback(uint16_t port)
+{
+	return (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port),
+	                            .sin_addr = {htonl(INADDR_LOOPBACK)}};
+}
+
+/* Binds fd to an ephemeral loopback port; *sa receives the address. */
+static inline void bind_loopback(int fd, struct sockaddr_in *sa)
+{
+	*sa = loopback(0);
+	CHECK_EQ(bind(fd, (struct sockaddr *)sa, sizeof(*sa)), 0);
+	socklen_t sl = sizeof(*sa);
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)sa, &sl), 0);
+}
+
+/* A TCP socket, close-on-exec, with socket option `opt` (SO_SNDBUF,
+ * SO_RCVBUF) set to size when size > 0: before connect or listen, since
+ * the window is agreed in the handshake. */
+static inline int tcp_socket(int opt, int size)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	if (size > 0)
+		CHECK_EQ(setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size)), 0);
+	return fd;
+}
+
+/* Makes fd a loopback listener on an ephemeral port; *sa gets its address. */
+static inline int tcp_listen_on(int fd, struct sockaddr_in *sa, int backlog)
+{
+	bind_loopback(fd, sa);
+	CHECK_EQ(listen(fd, backlog), 0);
+	return fd;
+}
+
+static inline int tcp_connect_from(int fd, const struct sockaddr_in *sa)
+{
+	CHECK_EQ(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)), 0);
+	return fd;
+}
+
+/* A TCP listener on an ephemeral loopback port, close-on-exec. */
+static inline int tcp_listener(struct sockaddr_in *sa, int backlog)
+{
+	return tcp_listen_on(tcp_socket(0, 0), sa, backlog);
+}
+
+/* A socket connected to sa, close-on-exec; the listener has yet to accept
+ * it (a loopback connect completes from the backlog). */
+static inline int tcp_connect(const struct sockaddr_in *sa)
+{
+	return tcp_connect_from(tcp_socket(0, 0), sa);
+}
+
+/* Both ends of a loopback TCP connection, close-on-exec; bufsize > 0 sets
+ * the client's send and the server's receive buffer, for short sends. */
+static inline void tcp_pair_sized(int *client, int *server, int bufsize)
+{
+	struct sockaddr_in sa;
+	int lfd = tcp_listen_on(tcp_socket(SO_RCVBUF, bufsize), &sa, 1);
+	*client = tcp_connect_from(tcp_socket(SO_SNDBUF, bufsize), &sa);
+	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(*server >= 0);
+	close(lfd);
+}
+
+static inline void tcp_pair(int *client, int *server)
+{
+	tcp_pair_sized(client, server, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Time and children.                                                        */
+
+/* Seconds on the monotonic clock. */
+static inline double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Waits for child pid and returns its exit status; fails when a signal
+ * ended it. */
+static inline int wait_exit(pid_t pid)
+{
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status)) {
+		fprintf(stderr, "child %d ended with status %#x\n", (int)pid, status);
+		exit(1);
+	}
+	return WEXITSTATUS(status);
 }
 #endif

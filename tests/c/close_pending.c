@@ -4,16 +4,8 @@
  * region can be destroyed. Run under ASan this also proves nothing leaks.
  * cancel_all, instead, delivers each op's completion through rk_reap. */
 #include <poll.h>
-#include <time.h>
 
 #include "check.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void load(rk_ring *ring, rk_region *rg, int p[2], int32_t *chunks, int nchunks)
 {
@@ -31,7 +23,7 @@ static void load(rk_ring *ring, rk_region *rg, int p[2], int32_t *chunks, int nc
 int main(void)
 {
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	rk_region *rg;
 	CHECK_EQ(rk_region_create(64, 4, 0, &rg), 0);
 	int32_t chunks[4];

@@ -11,7 +11,7 @@
 int main(void)
 {
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_socketpair(SOCK_STREAM, sv);
 	rk_region *rg;
 	CHECK_EQ(rk_region_create(256, 4, 0, &rg), 0);
 	for (int multishot = 0; multishot < 2; multishot++) {

@@ -42,7 +42,7 @@ static void one(int nested)
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	/* An op still in flight when the callback closes, and completions
 	 * that are never dispatched. */
 	CHECK(rk_prep_poll_add(ring, p[0], POLLIN, 0) >= 0);
@@ -59,8 +59,7 @@ static void one(int nested)
 		CHECK_EQ(c.inner_ret, -EBADF);
 		CHECK_EQ(c.after[3], -EBADF);
 	}
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	CHECK_EQ(count_fds(), fds_before); /* the ring's descriptors went with the close */
 }
 

@@ -8,17 +8,7 @@
  * one a moment later (the SQPOLL thread; task work on a loaded machine), so
  * cancel_all is repeated while waiting, as ringkit.h says it may need to be;
  * what must hold is that everything settles promptly. */
-#include <sys/socket.h>
-#include <time.h>
-
 #include "check.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 #define NOPS 7
 
@@ -39,13 +29,13 @@ static void load(rk_ring *ring, int fd)
 int main(void)
 {
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	static const uint32_t modes[] = {0, RK_RING_DEFER_TASKRUN, RK_RING_SQPOLL};
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		rk_ring *ring;
 		int r = rk_ring_create(8, modes[m], &ring);
-		if (r == -EINVAL || r == -EPERM)
-			continue; /* a mode this kernel or process lacks */
+		if (lacks_mode(r))
+			continue;
 		CHECK_EQ(r, 0);
 		load(ring, p[0]);
 		double t0 = now();
@@ -77,7 +67,7 @@ int main(void)
 	 * and stalls every op after it; no cancel reaches it and close would
 	 * wait out its bound. A ring uses one or the other. */
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_socketpair(SOCK_STREAM, sv);
 	static char zb[16];
 	rk_iovec iov = {(uintptr_t)zb, sizeof(zb)};
 	rk_ring *ring;

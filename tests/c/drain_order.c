@@ -33,7 +33,7 @@ int main(void)
 
 	/* Held behind a read that waits for data. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	char b[4];
 	int64_t rd = rk_prep_read(ring, p[0], b, sizeof(b), -1, 0);
 	d = rk_prep_nop(ring, RK_DRAIN);
@@ -49,8 +49,7 @@ int main(void)
 	/* Nothing ahead: a drain op runs at once. */
 	CHECK_EQ(run_one(ring, rk_prep_nop(ring, RK_DRAIN)), 0);
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	return 0;
 }

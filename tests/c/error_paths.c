@@ -136,21 +136,16 @@ static void files_and_messages(int fd)
 		CHECK(rk_reap_dispatch(ring, count_one, &n, 1, 5, 1000000000) >= 0);
 	static char pb[8];
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	CHECK(rk_prep_read(ring, p[0], pb, 8, -1, 0) >= 0);
 	CHECK_EQ(rk_reap_dispatch(ring, count_one, &n, 4, 2, 2000000), 0); /* times out */
 	CHECK_EQ(rk_ring_close(ring), 0);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 }
 
 int main(void)
 {
-	const char *dir = make_tmpdir();
-	char path[128];
-	snprintf(path, sizeof(path), "%s/f", dir);
-	int fd = open(path, O_RDWR | O_CREAT, 0600);
-	CHECK(fd >= 0);
+	int fd = scratch_file(NULL);
 
 	/* A capacity below the SQ is raised to it. */
 	rk_ring *ring;
@@ -217,7 +212,7 @@ int main(void)
 	CHECK_EQ(rk_ring_unregister_region(ring, NULL), -EINVAL);
 	CHECK_EQ(rk_ring_unprovide_region(ring, grp), 0);
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	CHECK_EQ(rk_region_chunks_free(grp), 4);
 	int32_t mine = rk_chunk_alloc(grp);
 	CHECK_EQ(rk_ring_provide_region(ring, grp, 1), 1);

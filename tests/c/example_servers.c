@@ -12,13 +12,9 @@
  *   http            the C server's keep-alive, pipelining and flood limit
  *   http-semantics  every HTTP server: 400 for what is not HTTP/1.x,
  *                   Connection: close, HTTP/1.0, answers owed at a FIN */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
 #include "check.h"
 
@@ -36,13 +32,12 @@ static void start(char **cmd)
 {
 	atexit(kill_server);
 	int out[2];
-	CHECK_EQ(pipe(out), 0);
+	make_pipe(out);
 	server = fork();
 	CHECK(server >= 0);
 	if (server == 0) {
 		dup2(out[1], 1);
-		close(out[0]);
-		close(out[1]);
+		close_pair(out);
 		execvp(cmd[0], cmd);
 		_exit(127);
 	}
@@ -70,10 +65,8 @@ static void stop(void)
 
 static int dial(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-	                         .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct sockaddr_in sa = loopback((uint16_t)port);
+	int fd = tcp_connect(&sa);
 	int one = 1;
 	CHECK_EQ(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 	struct timeval tv = {.tv_sec = 10};

@@ -16,14 +16,10 @@
  *     leaked (under ASan, LeakSanitizer checks the rest at exit).
  * Linked with the static library and --wrap on the seam (tests/c/fault.c). */
 #include <linux/stat.h>
-#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #include "check.h"
 #include "fault.h"
@@ -57,17 +53,6 @@ static void on_alarm(int sig)
 		_exit(2);
 	describe_run();
 	_exit(1);
-}
-
-static int open_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	CHECK(d != NULL);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -287,9 +272,7 @@ static void scenario(struct world *w)
 	if (stopped)
 		return;
 	rk_ring *ring = w->ring;
-	int64_t op_read;
-	CHECK_EQ(rk_constant("IORING_OP_READ", &op_read), 0);
-	CHECK_EQ(rk_ring_probe(ring, (uint32_t)op_read), 1); /* the probe was not lost */
+	CHECK_EQ(rk_ring_probe(ring, opcode("IORING_OP_READ")), 1); /* the probe was not lost */
 	CALL(r, rk_ring_register_eventfd(ring, efd, 0));
 	if (stopped)
 		return;
@@ -439,7 +422,7 @@ static long one_run(enum fault_site site, long n, int err, bool persistent)
 	run.err = err;
 	run.persistent = persistent;
 	run.active = true;
-	int fds = open_fds();
+	int fds = count_fds();
 	long allocs = fault_live_allocs(), maps = fault_live_maps();
 	alarm(30);
 	fault_arm(site, n, err, persistent);
@@ -449,7 +432,7 @@ static long one_run(enum fault_site site, long n, int err, bool persistent)
 	alarm(0);
 	CHECK_EQ(fault_live_allocs(), allocs);
 	CHECK_EQ(fault_live_maps(), maps);
-	CHECK_EQ(open_fds(), fds);
+	CHECK_EQ(count_fds(), fds);
 	run.active = false;
 	return fired;
 }
@@ -458,14 +441,12 @@ int main(void)
 {
 	signal(SIGALRM, on_alarm);
 	atexit(describe_run);
-	const char *dir = make_tmpdir();
-	dfd = open(dir, O_DIRECTORY | O_RDONLY);
-	fd = openat(dfd, "f", O_RDWR | O_CREAT, 0600);
+	fd = scratch_file(&dfd);
 	fill_pattern(filebuf, sizeof(filebuf), 0, 3);
 	CHECK_EQ(write(fd, filebuf, sizeof(filebuf)), sizeof(filebuf));
 	CHECK_EQ(pipe2(p, O_NONBLOCK), 0);
 	CHECK_EQ(fcntl(p[0], F_SETFL, 0), 0); /* reads through the ring block */
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_socketpair(SOCK_STREAM, sv);
 	efd = eventfd(0, EFD_CLOEXEC);
 	memset(longpath, 'x', sizeof(longpath) - 1);
 	longpath[sizeof(longpath) - 1] = 0;
@@ -565,8 +546,6 @@ int main(void)
 		       (long)(t1.tv_sec - t0.tv_sec));
 		child_exit(0);
 	}
-	int status;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(wait_exit(pid), 0);
 	return 0;
 }

@@ -4,10 +4,7 @@
  * allocated: the process's fd count does not move), closing a slot,
  * installing a slot as a normal fd, a full table, unregistering, the batch
  * path, and every refusal. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -16,17 +13,10 @@
 
 static rk_ring *ring;
 
-static int64_t opcode(const char *name)
-{
-	int64_t v;
-	CHECK_EQ(rk_constant(name, &v), 0);
-	return v;
-}
-
 static void test_update_and_fixed_ops(void)
 {
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	int32_t fds[2] = {p[1], p[0]};
 	CHECK_EQ(rk_ring_update_files(ring, 0, fds, 2), 2);
 	close(p[0]); /* the table holds its own references */
@@ -81,7 +71,7 @@ static void test_open_direct(const char *dir)
 	CHECK_EQ(run_one(ring, rk_prep_openat_direct(ring, AT_FDCWD, path, O_RDONLY, 0, 2, 0)), 0);
 
 	/* A slot becomes a normal fd of ours. */
-	if (rk_ring_probe(ring, (uint32_t)opcode("IORING_OP_FIXED_FD_INSTALL"))) {
+	if (has_op(ring, "IORING_OP_FIXED_FD_INSTALL")) {
 		int nfd = run_one(ring, rk_prep_fixed_fd_install(ring, (uint32_t)slot, 0, 0));
 		CHECK(nfd >= 0);
 		CHECK(fcntl(nfd, F_GETFD) & FD_CLOEXEC);
@@ -103,16 +93,11 @@ static void test_open_direct(const char *dir)
  * talked to and closed by slot. */
 static void test_accept_direct(void)
 {
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 8), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	struct sockaddr_in sa;
+	int lfd = tcp_listener(&sa, 8);
 
 	int before = count_fds();
-	int c0 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(c0, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int c0 = tcp_connect(&sa);
 	CHECK_EQ(run_one(ring, rk_prep_accept_direct(ring, lfd, 5, 0, 0)), 0);
 	CHECK_EQ(count_fds(), before + 1 + table_fds(ring, 1)); /* only the client's socket */
 	char b[8];
@@ -131,8 +116,7 @@ static void test_accept_direct(void)
 	int cl[3];
 	int32_t slots[3];
 	for (int i = 0; i < 3; i++) {
-		cl[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		CHECK_EQ(connect(cl[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		cl[i] = tcp_connect(&sa);
 		rk_cqe c = reap_one(ring);
 		CHECK_EQ(c.id, ms);
 		CHECK(c.flags & RK_CQE_F_MORE);
@@ -199,8 +183,8 @@ int main(void)
 	CHECK_EQ(rk_prep_close_fixed(ring, SLOTS, 0), -EINVAL);
 	CHECK_EQ(rk_prep_close_fixed(ring, RK_FILE_INDEX_ALLOC, 0), -EINVAL);
 	CHECK_EQ(rk_prep_close_fixed(ring, 0, RK_FIXED_FILE), -EINVAL);
-	CHECK_EQ(rk_prep_fixed_fd_install(ring, SLOTS, 0, 0), rk_ring_probe(ring, 54) ? -EINVAL
-	                                                                              : -EOPNOTSUPP);
+	CHECK_EQ(rk_prep_fixed_fd_install(ring, SLOTS, 0, 0),
+	         has_op(ring, "IORING_OP_FIXED_FD_INSTALL") ? -EINVAL : -EOPNOTSUPP);
 	CHECK_EQ(rk_prep_close_fixed(NULL, 0, 0), -EINVAL);
 	CHECK_EQ(rk_ring_update_files(NULL, 0, fds, 1), -EINVAL);
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);

@@ -8,8 +8,6 @@
  * registered region and a provided group — carries on untouched. */
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
 #include "check.h"
 
@@ -84,8 +82,8 @@ static void child(rk_ring *ring, rk_region *rg, rk_region *grp, int32_t chunk, i
 int main(void)
 {
 	int p[2], sv[2];
-	CHECK_EQ(pipe(p), 0);
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_pipe(p);
+	make_socketpair(SOCK_STREAM, sv);
 	int efd = eventfd(0, EFD_CLOEXEC);
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
@@ -110,10 +108,7 @@ int main(void)
 	CHECK(pid >= 0);
 	if (pid == 0)
 		child(ring, rg, grp, chunk, efd);
-	int status;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK_EQ(wait_exit(pid), 0);
 
 	/* The parent's ring is intact: each op completes once, with its id. */
 	CHECK_EQ(write(p[1], "hello", 5), 5);

@@ -62,10 +62,10 @@ static void env_open(struct env *e, uint32_t backend, int want)
 	CHECK_EQ(rk_region_create(64, 4, 0, &e->rg), 0);
 	e->chunk = rk_chunk_alloc(e->rg);
 	CHECK(e->chunk >= 0);
-	CHECK_EQ(pipe(e->pr), 0);
-	CHECK_EQ(pipe(e->pd), 0);
+	make_pipe(e->pr);
+	make_pipe(e->pd);
 	CHECK_EQ(write(e->pd[1], "pipedata", 8), 8);
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, e->sv), 0);
+	make_socketpair(SOCK_STREAM, e->sv);
 	CHECK_EQ(write(e->sv[1], "sockdata", 8), 8);
 	e->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	CHECK(e->lfd >= 0);

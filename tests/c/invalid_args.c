@@ -159,7 +159,7 @@ int main(void)
 			CHECK_EQ(run_one(ring, t), -ECANCELED);
 		}
 		int p[2];
-		CHECK_EQ(pipe(p), 0);
+		make_pipe(p);
 		int64_t poll = rk_prep_poll_add(ring, p[0], POLLIN, RK_LINK);
 		int64_t lt = rk_prep_link_timeout(ring, huge_ns[i], 0, 0);
 		CHECK(poll >= 0 && lt >= 0);
@@ -168,8 +168,7 @@ int main(void)
 		reap_n(ring, c, 2);
 		for (int k = 0; k < 2; k++)
 			CHECK_EQ(c[k].res, c[k].id == poll ? POLLIN : -ECANCELED);
-		close(p[0]);
-		close(p[1]);
+		close_pair(p);
 	}
 
 	CHECK(rk_strerror(INT_MIN) != NULL);

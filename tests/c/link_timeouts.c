@@ -5,21 +5,12 @@
  * once (nothing is left counted as in flight). */
 #include "check.h"
 
-static int32_t res_of(const rk_cqe *c, int n, int64_t id)
-{
-	for (int i = 0; i < n; i++)
-		if (c[i].id == id)
-			return c[i].res;
-	fprintf(stderr, "no completion for %lld\n", (long long)id);
-	exit(1);
-}
-
 int main(void)
 {
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create(16, 0, &ring), 0);
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	char b[8];
 	rk_cqe c[8];
 
@@ -77,8 +68,7 @@ int main(void)
 
 	/* Nothing is left in flight: a drain op runs at once. */
 	CHECK_EQ(run_one(ring, rk_prep_nop(ring, RK_DRAIN)), 0);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	return 0;
 }

@@ -5,7 +5,6 @@
 #include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "check.h"
 
@@ -24,10 +23,7 @@ static int drop_ipc_lock(void)
 
 int main(void)
 {
-	const char *dir = make_tmpdir();
-	char path[128];
-	snprintf(path, sizeof(path), "%s/f", dir);
-	int fd = open(path, O_RDWR | O_CREAT, 0600);
+	int fd = scratch_file(NULL);
 	CHECK_EQ(write(fd, "0123456789", 10), 10);
 
 	rk_ring *probe;
@@ -65,12 +61,10 @@ int main(void)
 		CHECK_EQ(rk_region_destroy(rg), 0);
 		_exit(0);
 	}
-	int status;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
+	int status = wait_exit(pid);
+	if (status == 77)
 		SKIP("cannot drop CAP_IPC_LOCK here, or registration is not charged");
-	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK_EQ(status, 0);
 	char back[20];
 	CHECK_EQ(pread(fd, back, 20, 0), 20);
 	CHECK(memcmp(back, "01234567890123456789", 20) == 0);

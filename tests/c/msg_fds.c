@@ -5,10 +5,7 @@
  * is too small, not when the ring is closed with a completion unreaped.
  * Caller arrays are scribbled over right after each prep to prove the core
  * copied them. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 
 #include "check.h"
 
@@ -20,9 +17,9 @@ static void test_fd_passing(void)
 {
 	int base = count_fds();
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_socketpair(SOCK_STREAM, sv);
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 
 	/* Receiver first: it waits in the kernel. */
 	char r1[3], r2[16];
@@ -86,10 +83,8 @@ static void test_fd_passing(void)
 	CHECK_EQ(many[RK_MSG_NFDS], 1);
 	close(many[RK_MSG_FDS]);
 
-	close(p[0]);
-	close(p[1]);
-	close(sv[0]);
-	close(sv[1]);
+	close_pair(p);
+	close_pair(sv);
 	CHECK_EQ(count_fds(), base);
 }
 
@@ -100,14 +95,9 @@ static void test_udp_addresses(void)
 {
 	int a = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int b = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(a, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(bind(b, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	struct sockaddr_in aa, ba;
-	socklen_t sl = sizeof(aa);
-	CHECK_EQ(getsockname(a, (struct sockaddr *)&aa, &sl), 0);
-	sl = sizeof(ba);
-	CHECK_EQ(getsockname(b, (struct sockaddr *)&ba, &sl), 0);
+	bind_loopback(a, &aa);
+	bind_loopback(b, &ba);
 
 	char buf[4];
 	rk_iovec riov = {(uintptr_t)buf, sizeof(buf)};
@@ -122,14 +112,8 @@ static void test_udp_addresses(void)
 	memset(&to, 0, sizeof(to));
 	rk_cqe c[2];
 	reap_n(ring, c, 2);
-	for (int i = 0; i < 2; i++) {
-		if (c[i].id == sid) {
-			CHECK_EQ(c[i].res, 8);
-		} else {
-			CHECK_EQ(c[i].id, rid);
-			CHECK_EQ(c[i].res, 4); /* truncated to the buffer */
-		}
-	}
+	CHECK_EQ(res_of(c, 2, sid), 8);
+	CHECK_EQ(res_of(c, 2, rid), 4); /* truncated to the buffer */
 	CHECK(memcmp(buf, "data", 4) == 0);
 	CHECK(out[RK_MSG_FLAGS] & MSG_TRUNC);
 	CHECK_EQ(out[RK_MSG_NAMELEN], sizeof(from));
@@ -167,7 +151,7 @@ static void test_close_unreaped(void)
 	int efd = eventfd(0, EFD_CLOEXEC);
 	CHECK_EQ(rk_ring_register_eventfd(r, efd, 0), 0);
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_socketpair(SOCK_STREAM, sv);
 	int before = count_fds();
 
 	char b[4];
@@ -197,8 +181,7 @@ static void test_close_unreaped(void)
 	CHECK_EQ(rk_ring_close(r), 0);
 	CHECK_EQ(out[RK_MSG_NFDS], 0); /* nothing delivered */
 	CHECK_EQ(count_fds(), before - ring_held); /* the ring's own fds are gone too */
-	close(sv[0]);
-	close(sv[1]);
+	close_pair(sv);
 	close(efd);
 	CHECK_EQ(count_fds(), base);
 }

@@ -80,17 +80,16 @@ int main(void)
 	int32_t fds[1] = {rk_ring_fd(fb)};
 	CHECK_EQ(rk_ring_update_files(fa, 0, fds, 1), -EBADF);
 	int pp[2];
-	CHECK_EQ(pipe(pp), 0);
+	make_pipe(pp);
 	fds[0] = pp[0];
 	CHECK_EQ(rk_ring_update_files(fa, 0, fds, 1), 1);
-	close(pp[0]);
-	close(pp[1]);
+	close_pair(pp);
 	send_msg(fa, 0, 4, 44, RK_FIXED_FILE, -EBADFD);
 	send_msg(fa, 1, 4, 44, RK_FIXED_FILE, -EBADF); /* an empty slot */
 
 	/* Not a ring. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	send_msg(fa, p[0], 5, 0, 0, -EBADFD);
 
 	rk_ring *ur;
@@ -132,7 +131,6 @@ int main(void)
 	send_msg(fa, fb_fd, 10, 0, 0, -EBADF);
 	CHECK_EQ(stat_of(fa, RK_STAT_INFLIGHT), 0);
 	CHECK_EQ(rk_ring_close(fa), 0);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	return 0;
 }

@@ -25,8 +25,7 @@ static int64_t value_of(const rk_cqe *c)
 static void *worker(void *arg)
 {
 	(void)arg;
-	rk_ring *ring;
-	CHECK_EQ(rk_ring_create(64, RK_RING_DEFER_TASKRUN | RK_RING_MSG_TARGET, &ring), 0);
+	rk_ring *ring = create_ring(64, RK_RING_DEFER_TASKRUN | RK_RING_MSG_TARGET);
 	atomic_store(&worker_fd, rk_ring_fd(ring));
 	pthread_barrier_wait(&ready);
 	int sent = 0, acked = 0, stop = 0;
@@ -59,18 +58,14 @@ static void *worker(void *arg)
 
 int main(void)
 {
-	rk_ring *ring;
-	CHECK_EQ(rk_ring_create(64, RK_RING_MSG_TARGET, &ring), 0);
-	int64_t op;
-	CHECK_EQ(rk_constant("IORING_OP_MSG_RING", &op), 0);
-	if (!rk_ring_probe(ring, (uint32_t)op))
-		SKIP("kernel without IORING_OP_MSG_RING");
+	rk_ring *ring = create_ring(64, RK_RING_MSG_TARGET);
+	require_op(ring, "IORING_OP_MSG_RING", "Linux 5.18+");
 	main_fd = rk_ring_fd(ring);
 
 	/* A message to ourselves, next to a live op of ours that it must not
 	 * touch. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	char b[4];
 	int64_t rd = rk_prep_read(ring, p[0], b, sizeof(b), -1, 0);
 	int64_t self = rk_prep_msg_ring(ring, main_fd, 42, -7, 0);
@@ -152,8 +147,7 @@ int main(void)
 	/* Messages are CQEs but not completions of ours. */
 	CHECK(stat_of(ring, RK_STAT_CQES) >= stat_of(ring, RK_STAT_COMPLETED) + ITEMS);
 
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	return 0;
 }

@@ -4,10 +4,7 @@
  * with -ENOBUFS; recycled chunks are used again; chunk ownership (kernel or
  * caller) is enforced. Multishot accept and poll deliver many completions
  * from one op, and one final completion frees the slot. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 
 #include "check.h"
 
@@ -33,7 +30,7 @@ static void test_recv_multishot(rk_ring *ring)
 	CHECK_EQ(rk_ring_provide_region(ring, rg, 8), -EBUSY); /* already provided */
 
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	make_socketpair(SOCK_DGRAM, sv);
 	int64_t ms = rk_prep_recv_multishot(ring, sv[1], 7, 0, 0);
 	CHECK(ms >= 0);
 	CHECK_EQ(rk_prep_recv_multishot(ring, sv[1], 99, 0, 0), -ENOENT); /* no such group */
@@ -95,8 +92,7 @@ static void test_recv_multishot(rk_ring *ring)
 
 	/* Provided again, and left provided: closing the ring gives it back. */
 	CHECK_EQ(rk_ring_provide_region(ring, rg, 7), 7);
-	close(sv[0]);
-	close(sv[1]);
+	close_pair(sv);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	CHECK_EQ(rk_region_chunks_free(rg), CHUNKS);
 	CHECK_EQ(rk_region_destroy(rg), 0);
@@ -104,20 +100,14 @@ static void test_recv_multishot(rk_ring *ring)
 
 static void test_accept_multishot(rk_ring *ring)
 {
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 8), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	struct sockaddr_in sa;
+	int lfd = tcp_listener(&sa, 8);
 
 	int64_t acc = rk_prep_accept_multishot(ring, lfd, SOCK_CLOEXEC, 0);
 	CHECK_EQ(rk_submit(ring), 1);
 	int clients[3];
 	for (int i = 0; i < 3; i++) {
-		clients[i] = socket(AF_INET, SOCK_STREAM, 0);
-		CHECK_EQ(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		clients[i] = tcp_connect(&sa);
 		rk_cqe c = one_of(ring, acc);
 		CHECK(c.res >= 0);
 		CHECK(c.flags & RK_CQE_F_MORE);
@@ -137,7 +127,7 @@ static void test_accept_multishot(rk_ring *ring)
 static void test_poll_multishot(rk_ring *ring)
 {
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	int64_t pl = rk_prep_poll_multishot(ring, p[0], POLLIN, 0);
 	CHECK_EQ(rk_submit(ring), 1);
 	char b[8];
@@ -162,8 +152,7 @@ static void test_poll_multishot(rk_ring *ring)
 	}
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);
 	CHECK(stat_of(ring, RK_STAT_CQES) > stat_of(ring, RK_STAT_COMPLETED));
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 }
 
 int main(void)

@@ -4,32 +4,22 @@
  * ends the op on overflow with a last completion without MORE (the caller
  * arms it again, the connections wait in the backlog), the fallback pauses
  * the op while its queue is full and takes the rest once there is room. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "check.h"
 
 #define CONNS 300
 
 int main(void)
 {
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, CONNS), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	struct sockaddr_in sa;
+	int lfd = tcp_listener(&sa, CONNS);
 
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create_ex(8, 0, 16, 8, 0, &ring), 0);
 	int64_t acc = rk_prep_accept_multishot(ring, lfd, SOCK_CLOEXEC, 0);
 	CHECK_EQ(rk_submit(ring), 1);
 	static int clients[CONNS];
-	for (int i = 0; i < CONNS; i++) {
-		clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		CHECK_EQ(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
-	}
+	for (int i = 0; i < CONNS; i++)
+		clients[i] = tcp_connect(&sa);
 	int accepted = 0, rearms = 0;
 	static unsigned char seen[1 << 16];
 	while (accepted < CONNS) {

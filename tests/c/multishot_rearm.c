@@ -3,10 +3,7 @@
  * has ended, so the group runs dry again and again: each time the op ends with
  * -ENOBUFS (or a final data completion), the caller recycles and re-arms, and the stream continues
  * without a byte lost, duplicated or reordered, up to end of stream (0). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <sys/socket.h>
 
 #include "check.h"
 
@@ -32,16 +29,8 @@ static void *writer(void *arg)
 int main(void)
 {
 	fill_pattern(data, LEN, 0, 11);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 1), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	CHECK(s >= 0);
+	int c, s;
+	tcp_pair(&c, &s);
 
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create(16, 0, &ring), 0);
@@ -102,6 +91,5 @@ int main(void)
 	CHECK_EQ(rk_region_chunks_free(rg), CHUNKS);
 	CHECK_EQ(rk_region_destroy(rg), 0);
 	close(s);
-	close(lfd);
 	return 0;
 }

@@ -104,11 +104,9 @@ static void one_round(int kind)
 
 int main(void)
 {
-	const char *dir = make_tmpdir();
-	dfd = open(dir, O_DIRECTORY | O_RDONLY);
-	fd = openat(dfd, "f", O_RDWR | O_CREAT, 0600);
+	fd = scratch_file(&dfd);
 	CHECK_EQ(write(fd, buf, sizeof(buf)), sizeof(buf));
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	CHECK_EQ(rk_ring_create(64, 0, &ring), 0);
 	CHECK_EQ(rk_region_create(256, 4, 0, &rg), 0);
 	for (int i = 0; i < 4; i++)

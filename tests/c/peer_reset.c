@@ -3,10 +3,7 @@
  * multishot recv from provided buffers and a send all report the reset as
  * the kernel's errno in their completion; nothing crashes, every op ends
  * with one final completion, chunks come back to the caller. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 
 #include "check.h"
 
@@ -14,14 +11,9 @@ static rk_ring *ring;
 
 static void pair(int *client, int *server)
 {
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 1), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct sockaddr_in sa;
+	int lfd = tcp_listener(&sa, 1);
+	*client = tcp_connect(&sa);
 	*server = run_one(ring, rk_prep_accept(ring, lfd, NULL, 0, SOCK_CLOEXEC, 0));
 	CHECK(*server >= 0);
 	close(lfd);

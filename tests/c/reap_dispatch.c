@@ -192,7 +192,7 @@ int main(void)
 
 	/* Multishot: every MORE completion is dispatched, then the final one. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	int64_t pm = rk_prep_poll_multishot(ring, p[0], POLLIN, 0);
 	CHECK(pm >= 0);
 	CHECK_EQ(rk_submit(ring), 1);
@@ -213,8 +213,7 @@ int main(void)
 		}
 	CHECK_EQ(finals, 1);
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 
 	CHECK_EQ(rk_ring_close(ring), 0);
 	return 0;

@@ -2,17 +2,9 @@
  * completion; wait_nr above max or above what is live never blocks; a timed
  * wait with nothing ready returns 0 in about the time asked. */
 #include <errno.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(void)
 {
@@ -35,7 +27,7 @@ int main(void)
 
 	/* One live op that will not complete: a 50 ms wait returns 0. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	char b[4];
 	int64_t rd = rk_prep_read(ring, p[0], b, sizeof(b), -1, 0);
 	CHECK(rd >= 0);
@@ -57,7 +49,6 @@ int main(void)
 	CHECK_EQ(rk_reap(NULL, c, 16, 0, 0), -EINVAL);
 	CHECK_EQ(rk_reap(ring, NULL, 4, 0, 0), -EINVAL);
 	CHECK_EQ(rk_ring_close(ring), 0);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	return 0;
 }

@@ -52,10 +52,7 @@ static void chunk_io(rk_ring *ring, rk_region *rg, int fd)
 
 int main(void)
 {
-	const char *dir = make_tmpdir();
-	char path[128];
-	snprintf(path, sizeof(path), "%s/f", dir);
-	int fd = open(path, O_RDWR | O_CREAT, 0600);
+	int fd = scratch_file(NULL);
 	unsigned char data[65536];
 	fill_pattern(data, sizeof(data), 0, 3);
 	CHECK_EQ(write(fd, data, sizeof(data)), sizeof(data));

@@ -30,7 +30,7 @@ int main(void)
 
 	/* One that comes later, woken by another thread's write. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	char b[4];
 	int64_t rd = rk_prep_read(ring, p[0], b, sizeof(b), -1, 0);
 	CHECK_EQ(rk_submit(ring), 1);
@@ -56,8 +56,7 @@ int main(void)
 	CHECK_EQ(rk_reap(ring, c, 4, 2, -1), 2);
 	CHECK(!readable(ring, 0));
 
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	CHECK_EQ(rk_ring_close(ring), 0);
 	return 0;
 }

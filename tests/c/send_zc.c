@@ -3,20 +3,9 @@
  * notification, so the buffer is provably still the kernel's until then.
  * send_zc and sendmsg_zc over TCP loopback, REPORT_USAGE, an error case
  * that still ends with exactly one final completion, and the batch path. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "check.h"
 
 static rk_ring *ring;
-
-static int64_t opcode(const char *name)
-{
-	int64_t v;
-	CHECK_EQ(rk_constant(name, &v), 0);
-	return v;
-}
 
 /* Reaps the two completions of zero-copy op id, one at a time. Returns the
  * result's res; *notif_res gets the notification's. */
@@ -37,21 +26,6 @@ static int32_t reap_zc(int64_t id, int32_t *notif_res)
 	return res;
 }
 
-static void connected_pair(int *client, int *server)
-{
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 1), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	CHECK(*server >= 0);
-	close(lfd);
-}
-
 static void read_all(int fd, unsigned char *buf, size_t len)
 {
 	size_t got = 0;
@@ -64,11 +38,10 @@ static void read_all(int fd, unsigned char *buf, size_t len)
 
 int main(void)
 {
-	CHECK_EQ(rk_ring_create(16, 0, &ring), 0);
-	if (!rk_ring_probe(ring, (uint32_t)opcode("IORING_OP_SEND_ZC")))
-		SKIP("kernel without IORING_OP_SEND_ZC (Linux 6.0+)");
+	ring = create_ring(16, 0);
+	require_op(ring, "IORING_OP_SEND_ZC", "Linux 6.0+");
 	int cfd, sfd;
-	connected_pair(&cfd, &sfd);
+	tcp_pair(&cfd, &sfd);
 
 	static unsigned char data[256 * 1024], back[256 * 1024];
 	fill_pattern(data, sizeof(data), 0, 3);
@@ -89,7 +62,7 @@ int main(void)
 	CHECK((uint32_t)notif & RK_NOTIF_USAGE_ZC_COPIED);
 
 	/* sendmsg_zc with two iovecs. */
-	if (rk_ring_probe(ring, (uint32_t)opcode("IORING_OP_SENDMSG_ZC"))) {
+	if (has_op(ring, "IORING_OP_SENDMSG_ZC")) {
 		rk_iovec iov[2] = {{(uintptr_t)data, 100}, {(uintptr_t)(data + 1000), 200}};
 		id = rk_prep_sendmsg_zc(ring, cfd, iov, 2, NULL, 0, NULL, 0, 0, 0);
 		memset(iov, 0, sizeof(iov));
@@ -106,7 +79,7 @@ int main(void)
 	CHECK_EQ(reap_zc(id, &notif), 10);
 
 	/* An unconnected socket: an error, and still one final completion. */
-	int lone = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int lone = tcp_socket(0, 0);
 	id = rk_prep_send_zc(ring, lone, data, 10, MSG_NOSIGNAL, 0, 0);
 	int finals = 0;
 	for (int i = 0; i < 2 && !finals; i++) {

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "check.h"
 
@@ -49,7 +48,7 @@ int main(void)
 		CHECK_EQ(rk_ring_create_ex(8, RK_RING_SQPOLL, 0, 0, 0, &ring), 0);
 		CHECK_EQ(rk_ring_backend(ring), RK_BACKEND_FALLBACK);
 		int p[2];
-		CHECK_EQ(pipe(p), 0);
+		make_pipe(p);
 		char b[8];
 		int64_t rd = rk_prep_read(ring, p[0], b, sizeof(b), -1, 0);
 		CHECK(rk_prep_nop(ring, 0) >= 0);
@@ -66,10 +65,7 @@ int main(void)
 		CHECK_EQ(rk_region_destroy(rg), 0);
 		_exit(0);
 	}
-	int status;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK_EQ(wait_exit(pid), 0);
 
 	/* The parent, without the filter, is unaffected. */
 	rk_ring *ring;

@@ -3,34 +3,12 @@
  * the advanced buffer offset. Driven through one ring with a send and a
  * recv in flight at once, 4 MiB arrive intact and in order. A MSG_WAITALL
  * send instead completes whole, the kernel retrying internally. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "check.h"
 
 #define LEN (4u << 20)
 
 static rk_ring *ring;
 static unsigned char data[LEN], back[LEN];
-
-static void pair(int *client, int *server)
-{
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int small = 16384;
-	CHECK_EQ(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-	CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(lfd, 1), 0);
-	socklen_t sl = sizeof(sa);
-	CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK_EQ(setsockopt(*client, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-	CHECK_EQ(connect(*client, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	CHECK(*server >= 0);
-	close(lfd);
-}
 
 /* Streams data from c to s with at most one send and one recv in flight.
  * Returns how many sends it took. */
@@ -79,7 +57,7 @@ int main(void)
 	CHECK_EQ(rk_ring_create(8, 0, &ring), 0);
 	fill_pattern(data, LEN, 0, 5);
 	int c, s;
-	pair(&c, &s);
+	tcp_pair_sized(&c, &s, 16384); /* small buffers: sends come up short */
 
 	/* Non-blocking: the first send alone cannot move 4 MiB. */
 	int32_t first = run_one(ring, rk_prep_send(ring, c, data, LEN, MSG_DONTWAIT, 0));

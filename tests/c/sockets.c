@@ -2,35 +2,21 @@
  * peer address), send, recv, shutdown — each through the ring. Addresses
  * are overwritten right after the prep to prove the core copied them.
  * Errors come back as the kernel's (-ECONNREFUSED) or at prep time. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "check.h"
 
 static rk_ring *ring;
 
-static int64_t find_res(const rk_cqe *c, int n, int64_t id)
-{
-	for (int i = 0; i < n; i++)
-		if (c[i].id == id)
-			return c[i].res;
-	fprintf(stderr, "id %lld not delivered\n", (long long)id);
-	exit(1);
-}
-
 int main(void)
 {
-	CHECK_EQ(rk_ring_create(16, 0, &ring), 0);
-	if (!rk_ring_probe(ring, 56) || !rk_ring_probe(ring, 57))
-		SKIP("kernel without IORING_OP_BIND/LISTEN (Linux 6.11+)");
+	ring = create_ring(16, 0);
+	require_op(ring, "IORING_OP_BIND", "Linux 6.11+");
+	require_op(ring, "IORING_OP_LISTEN", "Linux 6.11+");
 
 	int lfd = run_one(ring, rk_prep_socket(ring, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, 0));
 	CHECK(lfd >= 0);
 	int one = 1;
 	CHECK_EQ(setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct sockaddr_in sa = loopback(0);
 	int64_t id = rk_prep_bind(ring, lfd, &sa, sizeof(sa), 0);
 	memset(&sa, 0xff, sizeof(sa)); /* copied: this must not matter */
 	CHECK_EQ(run_one(ring, id), 0);
@@ -50,9 +36,9 @@ int main(void)
 	memset(&target, 0, sizeof(target));
 	rk_cqe c[4];
 	reap_n(ring, c, 2);
-	int afd = (int)find_res(c, 2, acc);
+	int afd = res_of(c, 2, acc);
 	CHECK(afd >= 0);
-	CHECK_EQ(find_res(c, 2, con), 0);
+	CHECK_EQ(res_of(c, 2, con), 0);
 	CHECK_EQ(peer.sin_family, AF_INET);
 	CHECK_EQ(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
 	struct sockaddr_in local;
@@ -84,19 +70,16 @@ int main(void)
 	int64_t ids[2];
 	CHECK_EQ(rk_submit_batch(ring, d, 2, ids), 2);
 	reap_n(ring, c, 2);
-	CHECK_EQ(find_res(c, 2, ids[0]), 3);
-	CHECK_EQ(find_res(c, 2, ids[1]), 3);
+	CHECK_EQ(res_of(c, 2, ids[0]), 3);
+	CHECK_EQ(res_of(c, 2, ids[1]), 3);
 	CHECK(memcmp(buf, "abc", 3) == 0);
 
 	/* Errors. */
 	close(afd);
 	close(cfd);
 	cfd = run_one(ring, rk_prep_socket(ring, AF_INET, SOCK_STREAM, 0, 0));
-	CHECK_EQ(run_one(ring, rk_prep_connect(ring, cfd, &(struct sockaddr_in){.sin_family = AF_INET,
-	                                                    .sin_port = htons(1),
-	                                                    .sin_addr = {htonl(INADDR_LOOPBACK)}},
-	                                       sizeof(struct sockaddr_in), 0)),
-	         -ECONNREFUSED);
+	struct sockaddr_in nobody = loopback(1);
+	CHECK_EQ(run_one(ring, rk_prep_connect(ring, cfd, &nobody, sizeof(nobody), 0)), -ECONNREFUSED);
 	CHECK_EQ(run_one(ring, rk_prep_accept(ring, cfd, NULL, 0, 0, 0)), -EINVAL); /* not listening */
 	CHECK_EQ(run_one(ring, rk_prep_socket(ring, 12345, SOCK_STREAM, 0, 0)), -EAFNOSUPPORT);
 	CHECK_EQ(rk_prep_bind(ring, cfd, &sa, 0, 0), -EINVAL);
@@ -112,12 +95,11 @@ int main(void)
 
 	/* A unix socketpair through the same ops. */
 	int sv[2];
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	make_socketpair(SOCK_STREAM, sv);
 	CHECK_EQ(run_one(ring, rk_prep_send(ring, sv[0], "unix", 4, 0, 0)), 4);
 	CHECK_EQ(run_one(ring, rk_prep_recv(ring, sv[1], buf, sizeof(buf), 0, 0)), 4);
 
-	close(sv[0]);
-	close(sv[1]);
+	close_pair(sv);
 	close(cfd);
 	close(lfd);
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);

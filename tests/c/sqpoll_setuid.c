@@ -10,7 +10,6 @@
  * unavailable. */
 #include <grp.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "check.h"
 
@@ -25,10 +24,7 @@ static int in_child(int (*fn)(void))
 	CHECK(pid >= 0);
 	if (pid == 0)
 		child_exit(fn());
-	int status;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return wait_exit(pid);
 }
 
 static void drop_to_nobody(void)

@@ -12,7 +12,7 @@ int main(void)
 	CHECK_EQ(rk_ring_create_ex(4, 0, 0, 4, 0, &ring), 0);
 	CHECK_EQ(stat_of(ring, RK_STAT_CAPACITY), 4);
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 
 	int64_t a = rk_prep_nop(ring, 0);
 	CHECK_EQ(run_one(ring, a), 0);

@@ -69,7 +69,7 @@ int main(void)
 	/* link_timeout: a pipe read that never completes is cancelled after
 	 * 20 ms; one that completes first cancels the timeout instead. */
 	int p[2];
-	CHECK_EQ(pipe(p), 0);
+	make_pipe(p);
 	char buf[8];
 	int64_t rd = rk_prep_read(ring, p[0], buf, sizeof(buf), -1, RK_LINK);
 	int64_t lt = rk_prep_link_timeout(ring, 20 * ms, 0, 0);

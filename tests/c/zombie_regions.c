@@ -19,7 +19,7 @@ struct balance {
 	long maps, allocs;
 };
 
-static struct balance now(void)
+static struct balance balance_now(void)
 {
 	return (struct balance){fault_live_maps(), fault_live_allocs()};
 }
@@ -27,7 +27,7 @@ static struct balance now(void)
 /* The region was freed between `before` and now, and nothing else was. */
 static void freed_since(struct balance before, int line)
 {
-	struct balance b = now();
+	struct balance b = balance_now();
 	if (b.maps != before.maps - REGION_MAPS || b.allocs != before.allocs - REGION_ALLOCS) {
 		fprintf(stderr, "line %d: maps %ld -> %ld, allocs %ld -> %ld: the region was not "
 		        "freed exactly once\n", line, before.maps, b.maps, before.allocs, b.allocs);
@@ -38,7 +38,7 @@ static void freed_since(struct balance before, int line)
 /* Nothing taken since `before` is still held. */
 static void balanced(struct balance before, int line)
 {
-	struct balance b = now();
+	struct balance b = balance_now();
 	if (b.maps != before.maps || b.allocs != before.allocs) {
 		fprintf(stderr, "line %d: maps %ld -> %ld, allocs %ld -> %ld\n", line, before.maps,
 		        b.maps, before.allocs, b.allocs);
@@ -64,7 +64,7 @@ static rk_ring *ring(void)
 static void idle(void)
 {
 	rk_region *rg = region();
-	struct balance b = now();
+	struct balance b = balance_now();
 	CHECK_EQ(rk_region_destroy(rg), 0);
 	freed_since(b, __LINE__);
 }
@@ -84,7 +84,7 @@ static void op_in_flight(void)
 	CHECK(rk_submit(r) >= 0);
 	CHECK_EQ(rk_region_destroy(rg), 1);
 	CHECK_EQ(write(p[1], "written late", 12), 12);
-	struct balance b = now();
+	struct balance b = balance_now();
 	rk_cqe cqe = reap_one(r);
 	CHECK_EQ(cqe.id, id);
 	CHECK_EQ(cqe.res, 12);
@@ -109,7 +109,7 @@ static void last_of_many(void)
 	CHECK(rk_submit(r) >= 0);
 	CHECK_EQ(rk_region_destroy(rg), 1);
 	for (int i = 0; i < 3; i++) {
-		struct balance b = now();
+		struct balance b = balance_now();
 		CHECK_EQ(write(p[1], "x", 1), 1);
 		CHECK_EQ(reap_one(r).res, 1);
 		if (i < 2)
@@ -126,7 +126,7 @@ static void last_of_many(void)
  * waits for the kernel, then the region goes. */
 static void ring_closed_first(void)
 {
-	struct balance start = now();
+	struct balance start = balance_now();
 	rk_ring *r = ring();
 	int p[2];
 	CHECK_EQ(pipe(p), 0);
@@ -144,7 +144,7 @@ static void ring_closed_first(void)
  * second ring closes. RLIMIT_MEMLOCK may refuse the registration. */
 static void registered(void)
 {
-	struct balance start = now();
+	struct balance start = balance_now();
 	rk_ring *a = ring(), *b = ring();
 	rk_region *rg = region();
 	if (rk_ring_register_region(a, rg) == -ENOMEM) {
@@ -157,18 +157,18 @@ static void registered(void)
 	CHECK_EQ(rk_ring_register_region(b, rg), 0);
 	CHECK_EQ(rk_region_destroy(rg), 1);
 	/* What closing a ring like these gives back by itself. */
-	struct balance before_c = now();
+	struct balance before_c = balance_now();
 	rk_ring *c = ring();
-	struct balance ring_only = now();
+	struct balance ring_only = balance_now();
 	CHECK_EQ(rk_ring_close(c), 0);
 	balanced(before_c, __LINE__);
 	ring_only.maps -= before_c.maps;
 	ring_only.allocs -= before_c.allocs;
 
-	struct balance mid = now();
+	struct balance mid = balance_now();
 	CHECK_EQ(rk_ring_close(a), 0);
-	CHECK_EQ(now().maps, mid.maps - ring_only.maps); /* the region stays: b has it */
-	CHECK_EQ(now().allocs, mid.allocs - ring_only.allocs);
+	CHECK_EQ(balance_now().maps, mid.maps - ring_only.maps); /* the region stays: b has it */
+	CHECK_EQ(balance_now().allocs, mid.allocs - ring_only.allocs);
 	CHECK_EQ(rk_ring_close(b), 0);
 	balanced(start, __LINE__);
 }
@@ -178,7 +178,7 @@ static void registered(void)
  * and frees the region. */
 static void provided(void)
 {
-	struct balance start = now();
+	struct balance start = balance_now();
 	rk_ring *r = ring();
 	int sv[2];
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -207,7 +207,7 @@ static void provided(void)
  * allocated: the op's completion is not the last use, the close is. */
 static void registered_and_provided(void)
 {
-	struct balance start = now();
+	struct balance start = balance_now();
 	rk_ring *r = ring();
 	int p[2];
 	CHECK_EQ(pipe(p), 0);
@@ -220,7 +220,7 @@ static void registered_and_provided(void)
 	CHECK(rk_submit(r) >= 0);
 	CHECK_EQ(rk_region_destroy(rg), 1);
 	CHECK_EQ(write(p[1], "four", 4), 4);
-	struct balance b = now();
+	struct balance b = balance_now();
 	CHECK_EQ(reap_one(r).res, 4);
 	balanced(b, __LINE__); /* still provided (and registered) */
 	CHECK_EQ(rk_ring_close(r), 0);

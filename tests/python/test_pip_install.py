@@ -15,8 +15,7 @@ SRC = os.environ.get("RINGKIT_SRC", os.path.join(os.path.dirname(__file__), ".."
 BUILD = os.environ.get("RINGKIT_BUILD")
 
 
-@pytest.mark.skipif(not BUILD, reason="needs RINGKIT_BUILD (set by meson test)")
-def test_pip_install_against_installed_library(tmp_path):
+def _needs_pip_build():
     pytest.importorskip("pip")
     # Building needs bdist_wheel (setuptools >= 70.1 or the wheel package);
     # probed in a child: importing setuptools here would upset pytest.
@@ -24,27 +23,51 @@ def test_pip_install_against_installed_library(tmp_path):
                             "except ImportError:\n import wheel"], capture_output=True)
     if probe.returncode:
         pytest.skip("this interpreter has no bdist_wheel and PyPI is out of reach")
+
+
+def _source_copy(tmp_path):
+    """bindings/python copied: setuptools writes build/ and *.egg-info into
+    the tree."""
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(SRC, "bindings", "python"), src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    return src
+
+
+def _clean_env(**extra):
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+    for var in ("PYTHONPATH", "PKG_CONFIG_PATH", "RINGKIT_INCLUDE", "RINGKIT_LIBDIR"):
+        env.pop(var, None)
+    return env
+
+
+def _staged(tmp_path):
+    """meson install of the build into a scratch root; an environment in
+    which only the staged ringkit.pc is visible (no liburing.pc, as on a
+    machine without liburing-dev) and the sysroot maps its /usr/local/...
+    paths into the stage, so nothing but pkg-config tells the build where
+    things are."""
     dest = tmp_path / "root"
     subprocess.run(["meson", "install", "-C", BUILD, "--destdir", str(dest), "--no-rebuild",
                     "--quiet"], check=True, capture_output=True, timeout=300)
     pcdirs = [r for r, _, files in os.walk(dest) if "ringkit.pc" in files]
     assert pcdirs
-    # Only the staged ringkit.pc is visible (no liburing.pc, as on a machine
-    # without liburing-dev); the sysroot maps its /usr/local/... paths into
-    # the stage, so nothing but pkg-config tells the build where things are.
-    env = dict(os.environ, PKG_CONFIG_LIBDIR=pcdirs[0], PKG_CONFIG_SYSROOT_DIR=str(dest),
-               PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    for var in ("PYTHONPATH", "PKG_CONFIG_PATH", "RINGKIT_INCLUDE", "RINGKIT_LIBDIR"):
-        env.pop(var, None)
-    # Build from a copy: setuptools writes build/ and *.egg-info into the tree.
-    src = tmp_path / "src"
-    shutil.copytree(os.path.join(SRC, "bindings", "python"), src,
-                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    return _clean_env(PKG_CONFIG_LIBDIR=pcdirs[0], PKG_CONFIG_SYSROOT_DIR=str(dest))
+
+
+def _pip(*args, env, timeout=600):
+    return subprocess.run([sys.executable, "-m", "pip"] + list(args), env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.skipif(not BUILD, reason="needs RINGKIT_BUILD (set by meson test)")
+def test_pip_install_against_installed_library(tmp_path):
+    _needs_pip_build()
+    env = _staged(tmp_path)
+    src = _source_copy(tmp_path)
     target = tmp_path / "site"
-    out = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
-                          "--no-deps", "--target", str(target),
-                          str(src)],
-                         env=env, capture_output=True, text=True, timeout=600)
+    out = _pip("install", "--no-build-isolation", "--no-deps", "--target", str(target), str(src),
+               env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     check = ("import ringkit, sys\n"
              "assert ringkit.__file__.startswith(sys.argv[1]), ringkit.__file__\n"
@@ -66,6 +89,58 @@ def test_pip_install_against_installed_library(tmp_path):
                          env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.stdout.strip() == "ok", out.stderr
     assert any(f.startswith("_aioloop") for f in os.listdir(target / "ringkit"))
+
+
+@pytest.mark.skipif(not BUILD, reason="needs RINGKIT_BUILD (set by meson test)")
+def test_pip_wheel_install_and_uninstall(tmp_path):
+    """pip wheel offline; the wheel installs into a prefix and works there;
+    pip uninstall takes every file it installed away again."""
+    _needs_pip_build()
+    env = _staged(tmp_path)
+    src = _source_copy(tmp_path)
+    wheels = tmp_path / "wheels"
+    out = _pip("wheel", "--no-build-isolation", "--no-deps", "-w", str(wheels), str(src), env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [whl] = [w for w in os.listdir(wheels) if w.endswith(".whl")]
+    assert whl.startswith("ringkit-") and "linux" in whl, whl
+    prefix = tmp_path / "prefix"
+    out = _pip("install", "--no-deps", "--prefix", str(prefix), str(wheels / whl), env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [site] = [r for r, dirs, _ in os.walk(prefix) if "ringkit" in dirs]
+    env["PYTHONPATH"] = site
+    out = subprocess.run([sys.executable, "-c", "import ringkit, sys\n"
+                          "assert ringkit.__file__.startswith(sys.argv[1]), ringkit.__file__\n"
+                          "from ringkit import aio\n"
+                          "with ringkit.Ring(4) as r:\n"
+                          "    op = r.nop()\n"
+                          "    assert r.reap(wait=1) == [(op, 0, 0)]\n"
+                          "print('ok')\n", site],
+                         env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.stdout.strip() == "ok", out.stderr
+    # Debian's pip guards the system's site directories (PEP 668) also when
+    # the one to change is a scratch prefix on PYTHONPATH: say it is meant.
+    out = _pip("uninstall", "-y", "ringkit", env=dict(env, PIP_BREAK_SYSTEM_PACKAGES="1"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    left = [os.path.join(r, f) for r, _, files in os.walk(prefix) for f in files]
+    assert left == [], left
+
+
+def test_pip_install_without_library_names_what_is_missing(tmp_path):
+    """No ringkit.pc, no RINGKIT_INCLUDE, no installed header: the build stops
+    with a message that says what to install or set, not a compiler error."""
+    _needs_pip_build()
+    if any(os.path.exists(os.path.join(d, "ringkit.h"))
+           for d in ("/usr/local/include", "/usr/include")):
+        pytest.skip("a ringkit.h is installed on this machine")
+    empty = tmp_path / "nopc"
+    empty.mkdir()
+    env = _clean_env(PKG_CONFIG_LIBDIR=str(empty))
+    src = _source_copy(tmp_path)
+    out = _pip("install", "--no-build-isolation", "--no-deps", "--target", str(tmp_path / "t"),
+               str(src), env=env)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "ringkit.h not found" in text and "PKG_CONFIG_PATH" in text, text[-3000:]
 
 
 def _build_options(env, **extra):

@@ -5,12 +5,12 @@
  * Exit 0 when every step of every scenario met its expectation; 1 with the
  * scenario, step and both values named otherwise.
  */
+#include "../c/fd_count.h"
 #include "json.h"
 #include "runner.h"
 
 #include <ringkit.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -319,14 +319,10 @@ static void step_interrupt_reap(const jnode *step)
 /* Open descriptors of this process (the directory stream's own excluded). */
 static int64_t fd_count(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		fail("cannot list /proc/self/fd: %s", strerror(errno));
-	int64_t n = 0;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;
+	int n = open_fd_count();
+	if (n < 0)
+		fail("cannot list /proc/self/fd: %s", strerror(-n));
+	return n;
 }
 
 static void run_step(const jnode *step)
