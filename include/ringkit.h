@@ -447,6 +447,11 @@ RK_API int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t of
 RK_API int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len,
                                int32_t advice, uint32_t flags);
 
+/* ftruncate(2) (IORING_OP_FTRUNCATE, Linux 6.9+): sets fd's size to len
+ * (>= 0, else -EINVAL); res 0 or a negative errno. -EOPNOTSUPP here on a
+ * kernel without the op. */
+RK_API int64_t rk_prep_ftruncate(rk_ring *ring, int fd, int64_t len, uint32_t flags);
+
 /* splice(2) and tee(2): off_in/off_out -1 for pipes or the current position. */
 RK_API int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out,
                               int64_t off_out, uint32_t nbytes, uint32_t splice_flags,
@@ -823,57 +828,66 @@ RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int
 #define RK_OP_CLOSE_FIXED    48
 #define RK_OP_FIXED_FD_INSTALL 49
 #define RK_OP_MSG_RING       50
-#define RK_OP_COUNT          51
+#define RK_OP_FTRUNCATE      51
+#define RK_OP_COUNT          52
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
- * carries which argument of the matching rk_prep_* call:
+ * carries which argument of the matching rk_prep_* call (the op table's, as
+ * rk_op_info_of gives it; the abi-desc-table test keeps this copy true):
  *
- *   op            fd       len     off       addr          addr2        arg1          arg2     fd2
- *   NOP           -        -       -         -             -            -             -        -
- *   READ/WRITE    fd       len     offset    buf           -            -             -        -
- *   READV/WRITEV  fd       niov    offset    iov           -            rw_flags      -        -
- *   READ_CHUNK/   fd       len     offset    region        -            chunk         -        -
- *    WRITE_CHUNK
- *   FSYNC/        fd       len     offset    -             -            -             -        -
- *    FDATASYNC
- *   OPENAT        dfd      -       -         path          -            oflags        mode     -
- *   OPENAT2       dfd      -       -         path          -            oflags        mode     -   (resolve in off)
- *   CLOSE         fd       -       -         -             -            -             -        -
- *   STATX         dfd      mask    -         path          statxbuf     at_flags      -        -
- *   UNLINKAT      dfd      -       -         path          -            at_flags      -        -
- *   MKDIRAT       dfd      -       -         path          -            mode          -        -
- *   RENAMEAT      olddfd   -       -         oldpath       newpath      rename_flags  -        newdfd
- *   LINKAT        olddfd   -       -         oldpath       newpath      at_flags      -        newdfd
- *   SYMLINKAT     -        -       -         target        linkpath     -             -        newdfd
- *   FALLOCATE     fd       -       offset    -             -            mode          len      -
- *   FADVISE       fd       len     offset    -             -            advice        -        -
- *   SPLICE        fd_in    nbytes  off_in    -             -            splice_flags  off_out  fd_out
- *   TEE           fd_in    nbytes  -         -             -            splice_flags  -        fd_out
- *   POLL_ADD      fd       -       -         -             -            poll_mask     -        -
- *   POLL_REMOVE,  -        -       -         target_id     -            -             -        -
- *    TIMEOUT_REMOVE, CANCEL
- *   TIMEOUT       -        count   ns        -             -            timeout_flags -        -
- *   LINK_TIMEOUT  -        -       ns        -             -            timeout_flags -        -
- *   SOCKET        domain   -       -         -             -            type          protocol -
- *   BIND/CONNECT  fd       addrlen -         addr          -            -             -        -
- *   LISTEN        fd       -       -         -             -            backlog       -        -
- *   ACCEPT        fd       addrlen -         addr          -            accept_flags  -        -
- *   SEND/RECV     fd       len     -         buf           -            msg_flags     -        -
- *   SHUTDOWN      fd       -       -         -             -            how           -        -
- *   RECV_SELECT   fd       len     -         -             -            msg_flags     group    -
- *   RECV_MULTISHOT fd      -       -         -             -            msg_flags     group    -
- *   ACCEPT_MULTISHOT[_DIRECT]
- *                 fd       -       -         -             -            accept_flags  -        -
- *   POLL_MULTISHOT fd      -       -         -             -            poll_mask     -        -
- *   SEND_ZC       fd       len     -         buf           -            msg_flags     zc_flags -
- *   SENDMSG[_ZC]  fd       niov    nfds      iov           addr         msg_flags     fds      addrlen
- *   RECVMSG       fd       niov    fds_cap   iov           name         msg_flags     out      name_cap
- *   OPENAT_DIRECT dfd      file_index -      path          -            oflags        mode     -
- *   ACCEPT_DIRECT fd       file_index -      -             -            accept_flags  -        -
- *   SOCKET_DIRECT domain   file_index -      -             -            type          protocol -
- *   CLOSE_FIXED   -        slot    -         -             -            -             -        -
- *   FIXED_FD_INSTALL -     slot    -         -             -            install_flags -        -
- *   MSG_RING      target_fd -      value     -             -            res           -        -
+ *   op                       fd         len         off      addr       addr2     arg1           arg2      fd2
+ *   NOP                      -          -           -        -          -         -              -         -
+ *   READ                     fd         len         offset   buf        -         -              -         -
+ *   WRITE                    fd         len         offset   buf        -         -              -         -
+ *   READV                    fd         niov        offset   iov        -         rw_flags       -         -
+ *   WRITEV                   fd         niov        offset   iov        -         rw_flags       -         -
+ *   READ_CHUNK               fd         len         offset   region     -         chunk          -         -
+ *   WRITE_CHUNK              fd         len         offset   region     -         chunk          -         -
+ *   FSYNC                    fd         len         offset   -          -         -              -         -
+ *   FDATASYNC                fd         len         offset   -          -         -              -         -
+ *   OPENAT                   dfd        -           -        path       -         oflags         mode      -
+ *   OPENAT2                  dfd        -           resolve  path       -         oflags         mode      -
+ *   CLOSE                    fd         -           -        -          -         -              -         -
+ *   STATX                    dfd        mask        -        path       statxbuf  at_flags       -         -
+ *   UNLINKAT                 dfd        -           -        path       -         at_flags       -         -
+ *   MKDIRAT                  dfd        -           -        path       -         mode           -         -
+ *   RENAMEAT                 olddfd     -           -        oldpath    newpath   rename_flags   -         newdfd
+ *   LINKAT                   olddfd     -           -        oldpath    newpath   at_flags       -         newdfd
+ *   SYMLINKAT                -          -           -        target     linkpath  -              -         newdfd
+ *   FALLOCATE                fd         -           offset   -          -         mode           len       -
+ *   FADVISE                  fd         len         offset   -          -         advice         -         -
+ *   SPLICE                   fd_in      nbytes      off_in   -          -         splice_flags   off_out   fd_out
+ *   TEE                      fd_in      nbytes      -        -          -         splice_flags   -         fd_out
+ *   POLL_ADD                 fd         -           -        -          -         poll_mask      -         -
+ *   POLL_REMOVE              -          -           -        target_id  -         -              -         -
+ *   TIMEOUT                  -          count       ns       -          -         timeout_flags  -         -
+ *   TIMEOUT_REMOVE           -          -           -        target_id  -         -              -         -
+ *   LINK_TIMEOUT             -          -           ns       -          -         timeout_flags  -         -
+ *   CANCEL                   -          -           -        target_id  -         -              -         -
+ *   SOCKET                   domain     -           -        -          -         type           protocol  -
+ *   BIND                     fd         addrlen     -        addr       -         -              -         -
+ *   LISTEN                   fd         -           -        -          -         backlog        -         -
+ *   CONNECT                  fd         addrlen     -        addr       -         -              -         -
+ *   ACCEPT                   fd         addrlen     -        addr       -         accept_flags   -         -
+ *   SEND                     fd         len         -        buf        -         msg_flags      -         -
+ *   RECV                     fd         len         -        buf        -         msg_flags      -         -
+ *   SHUTDOWN                 fd         -           -        -          -         how            -         -
+ *   RECV_SELECT              fd         len         -        -          -         msg_flags      group     -
+ *   RECV_MULTISHOT           fd         -           -        -          -         msg_flags      group     -
+ *   ACCEPT_MULTISHOT         fd         -           -        -          -         accept_flags   -         -
+ *   POLL_MULTISHOT           fd         -           -        -          -         poll_mask      -         -
+ *   SEND_ZC                  fd         len         -        buf        -         msg_flags      zc_flags  -
+ *   SENDMSG                  fd         niov        nfds     iov        addr      msg_flags      fds       addrlen
+ *   SENDMSG_ZC               fd         niov        nfds     iov        addr      msg_flags      fds       addrlen
+ *   RECVMSG                  fd         niov        fds_cap  iov        name      msg_flags      out       name_cap
+ *   OPENAT_DIRECT            dfd        file_index  -        path       -         oflags         mode      -
+ *   ACCEPT_DIRECT            fd         file_index  -        -          -         accept_flags   -         -
+ *   ACCEPT_MULTISHOT_DIRECT  fd         -           -        -          -         accept_flags   -         -
+ *   SOCKET_DIRECT            domain     file_index  -        -          -         type           protocol  -
+ *   CLOSE_FIXED              -          slot        -        -          -         -              -         -
+ *   FIXED_FD_INSTALL         -          slot        -        -          -         install_flags  -         -
+ *   MSG_RING                 target_fd  -           value    -          -         res            -         -
+ *   FTRUNCATE                fd         -           len      -          -         -              -         -
  *
  * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
  * fields must be 0. A 64-bit field that carries a narrower argument (arg1 or
@@ -905,6 +919,85 @@ RK_API int rk_prep_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int
  * Returns how many were prepared (errors as rk_prep_batch); a submit error is
  * not reported here (the ops stay queued and go with the next submit/reap). */
 RK_API int rk_submit_batch(rk_ring *ring, const rk_op_desc *descs, uint32_t n, int64_t *ids);
+
+/* The op table at run time: for each RK_OP_* op, how the arguments of its
+ * rk_prep_* call travel in an rk_op_desc, what the binding must keep alive,
+ * and what its completions carry. A binding that can only dlopen wraps every
+ * op from these rows (as rk_constant spares it the header's constants):
+ * convert each argument by type and role, store it at desc + offset with the
+ * field's width, set desc.op and desc.flags, call rk_prep_batch. */
+
+/* rk_op_arg.type: the C type of the rk_prep_* parameter. One narrower than
+ * its field must fit (rk_prep_batch answers -EINVAL otherwise). */
+#define RK_ARG_S32 1
+#define RK_ARG_U32 2
+#define RK_ARG_U16 3
+#define RK_ARG_S64 4
+#define RK_ARG_U64 5
+#define RK_ARG_PTR 6 /* a pointer, stored as uint64_t */
+
+/* rk_op_arg.role: what the argument means to the binding. */
+#define RK_ROLE_VALUE      0  /* a plain number: flags, a mode, an offset, a count */
+#define RK_ROLE_FD         1  /* a descriptor (a slot with RK_FIXED_FILE): keep its
+                                 owner open until the final completion */
+#define RK_ROLE_ID         2  /* an op id of this ring */
+#define RK_ROLE_CHUNK      3  /* a chunk index of the region argument */
+#define RK_ROLE_GROUP      4  /* a provided-buffer group of this ring */
+#define RK_ROLE_REGION     5  /* an rk_region *: keep it until the final completion */
+#define RK_ROLE_LEN        6  /* the length or count of the pointer argument `of` */
+#define RK_ROLE_PTR_READ   7  /* memory the op reads until its final completion */
+#define RK_ROLE_PTR_WRITE  8  /* memory the op writes until its final completion */
+#define RK_ROLE_PTR_COPIED 9  /* read during the prep call only (paths, addresses) */
+#define RK_ROLE_IOV_READ   10 /* an rk_iovec array, copied at prep; the op reads the
+                                 buffers it names until its final completion */
+#define RK_ROLE_IOV_WRITE  11 /* an rk_iovec array, copied at prep; the op writes the
+                                 buffers it names until its final completion */
+#define RK_ROLE_FILE_INDEX 12 /* a registered-file slot, or RK_FILE_INDEX_ALLOC */
+
+/* rk_op_info.result: what a completion's res is when >= 0. */
+#define RK_RESULT_NONE       0 /* 0 */
+#define RK_RESULT_BYTES      1 /* bytes moved */
+#define RK_RESULT_FD         2 /* a new descriptor the caller owns */
+#define RK_RESULT_FILE_INDEX 3 /* 0, or the slot chosen for RK_FILE_INDEX_ALLOC */
+#define RK_RESULT_CHUNK      4 /* bytes, into the chunk named in the flags
+                                  (RK_CQE_F_BUFFER, flags >> RK_CQE_BUFFER_SHIFT) */
+#define RK_RESULT_MSG        5 /* bytes; recvmsg's out record and name are filled */
+#define RK_RESULT_MASK       6 /* the ready poll events */
+#define RK_RESULT_ZC         7 /* bytes, then a notification (RK_CQE_F_NOTIF) ends it */
+
+/* How one argument of an rk_prep_* call travels in an rk_op_desc. */
+typedef struct rk_op_arg {
+	const char *name;   /* [0]  the rk_prep_* parameter's name: "fd", "buf" */
+	uint8_t offset;     /* [8]  byte offset of its rk_op_desc field (8 = fd) */
+	uint8_t width;      /* [9]  that field's width in bytes: 4 or 8 */
+	uint8_t type;       /* [10] RK_ARG_* */
+	uint8_t role;       /* [11] RK_ROLE_* */
+	uint8_t of;         /* [12] RK_ROLE_LEN: index in args of the pointer it
+	                               measures; otherwise 0xff */
+	uint8_t reserved[3];/* [13] */
+} rk_op_arg;
+
+/* One row of the op table. */
+typedef struct rk_op_info {
+	const char *name;      /* [0]  "read", "recv_multishot": rk_prep_<name> */
+	uint8_t op;            /* [8]  RK_OP_* */
+	uint8_t nargs;         /* [9]  parameters of rk_prep_<name> between ring and flags */
+	uint8_t result;        /* [10] RK_RESULT_* */
+	uint8_t multishot;     /* [11] 1 when one op gives many completions (RK_CQE_F_MORE) */
+	uint8_t opcode;        /* [12] the kernel's IORING_OP_* its SQE carries, for
+	                                  rk_ring_probe (READ_CHUNK, WRITE_CHUNK: the fixed-
+	                                  buffer opcode; plain READ/WRITE when the region is
+	                                  not registered) */
+	uint8_t reserved[3];   /* [13] */
+	const rk_op_arg *args; /* [16] nargs entries in parameter order, then one
+	                                  whose name is NULL */
+} rk_op_info;
+
+/* The row of op `op` (0 .. RK_OP_COUNT-1), or NULL for any other value.
+ * Static: valid for the life of the process, never freed. Whether the
+ * running kernel has the op is rk_ring_probe's answer, not this one's: an op
+ * the kernel lacks is refused by its prep with -EOPNOTSUPP. */
+RK_API const rk_op_info *rk_op_info_of(uint32_t op);
 
 /* ------------------------------------------------------------------------ */
 /* Submission and completion                                                */

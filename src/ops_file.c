@@ -179,12 +179,11 @@ int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
 		io_uring_prep_close_direct(sqe, (unsigned)fd);
 		flags &= ~RK_FIXED_FILE;
 	} else {
-		/* The kernel refuses to close an io_uring (-EBADF); a fallback
-		 * ring's fd is an eventfd it would close: it closes no fd at all
-		 * instead, which completes with the same -EBADF, in its place in
-		 * any chain, on both backends. */
-		uint64_t token;
-		io_uring_prep_close(sqe, rk__fb_ring_token(fd, &token) ? -1 : fd);
+		/* The kernel refuses to close an io_uring (-EBADF); a listed
+		 * ring's fd (a fallback ring's) is an eventfd it would close: it
+		 * closes no fd at all instead, which completes with the same
+		 * -EBADF, in its place in any chain, on both backends. */
+		io_uring_prep_close(sqe, rk__registry_has(fd) ? -1 : fd);
 	}
 	return rk__op_commit(ring, op, sqe, flags);
 }
@@ -210,6 +209,21 @@ int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fadvise(sqe, fd, (uint64_t)offset, (off_t)len, advice);
+	return rk__op_commit(ring, op, sqe, flags);
+}
+
+/* Newer than liburing 2.3: the SQE is laid out as the kernel's
+ * io_ftruncate_prep reads it (the length in off, every other field 0). */
+int64_t rk_prep_ftruncate(rk_ring *ring, int fd, int64_t len, uint32_t flags)
+{
+	if (ring && fd >= 0 && len >= 0 && !ring->probe[RK_IORING_OP_FTRUNCATE])
+		return -EOPNOTSUPP;
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin_fd(ring, fd, len < 0, flags, &op, &sqe);
+	if (ret < 0)
+		return ret;
+	io_uring_prep_rw(RK_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (uint64_t)len);
 	return rk__op_commit(ring, op, sqe, flags);
 }
 

@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
 """The ABI listing of libringkit and the checks that keep it true.
 
-  abi.py listing HEADER MAP OUT.json   the machine-readable listing (doc/abi.json)
+  abi.py listing HEADER MAP [OPS.json] OUT.json
+                                       the machine-readable listing (doc/abi.json);
+                                       OPS.json is the op table as the library
+                                       gives it (tests/abi/abi_ops.c)
+  abi.py desctable LISTING HEADER [--write]
+                                       fails (with a diff) when ringkit.h's
+                                       rk_op_desc table differs from the op
+                                       table; --write rewrites it
   abi.py ctable LISTING OUT.h          the listing as C tables (for the libffi test)
   abi.py ccheck LISTING OUT.c          a C program checking the listing against
                                        the compiler's view of ringkit.h and the
@@ -37,7 +44,7 @@ SKIP = 77
 # listing
 # --------------------------------------------------------------------------
 
-def make_listing(header_path, map_path):
+def make_listing(header_path, map_path, ops_path=None):
     with open(header_path) as f:
         h = rkheader.Header(f.read())
     with open(map_path) as f:
@@ -53,10 +60,13 @@ def make_listing(header_path, map_path):
             raise rkheader.HeaderError("%s is not exported by %s" % (fn["name"], map_path))
         functions.append({"name": fn["name"], "since": since, "returns": fn["returns"],
                           "params": fn["params"]})
+    ops = load(ops_path) if ops_path else []
+    check_ops(ops, functions)
     v = h.version
     return {
-        "about": "The flat C ABI of libringkit, generated from include/ringkit.h and "
-                 "src/ringkit.map by tools/abi.py; see doc/abi.md. Do not edit.",
+        "about": "The flat C ABI of libringkit, generated from include/ringkit.h, "
+                 "src/ringkit.map and the op table (src/ops.def, as rk_op_info_of gives "
+                 "it) by tools/abi.py; see doc/abi.md. Do not edit.",
         "version": "%d.%d.%d" % (v["RK_VERSION_MAJOR"], v["RK_VERSION_MINOR"],
                                  v["RK_VERSION_PATCH"]),
         "soname": "libringkit.so.%d" % v["RK_VERSION_MAJOR"],
@@ -66,7 +76,29 @@ def make_listing(header_path, map_path):
         "structs": [strip(s) for s in h.structs],
         "functions": functions,
         "constants": [c["name"] for c in h.constants],
+        "ops": ops,
     }
+
+
+ARG_FFI = {"s32": "sint32", "u32": "uint32", "u16": "uint16", "s64": "sint64", "u64": "uint64",
+           "ptr": "pointer"}
+
+
+def check_ops(ops, functions):
+    """Each row's arguments are its prep's parameters between ring and flags:
+    the same names, in the same order, of the same types (a row with two
+    arguments swapped would still compile)."""
+    by_name = {f["name"]: f for f in functions}
+    for op in ops:
+        prep = by_name.get("rk_prep_" + op["name"])
+        if not prep:
+            raise rkheader.HeaderError("src/ops.def row %s: no rk_prep_%s in the header"
+                                       % (op["name"].upper(), op["name"]))
+        params = [(p["name"], p["ffi"]) for p in prep["params"][1:-1]]
+        args = [(a["name"], ARG_FFI[a["type"]]) for a in op["args"]]
+        if params != args:
+            raise rkheader.HeaderError("src/ops.def row %s has arguments %s; rk_prep_%s takes %s"
+                                       % (op["name"].upper(), args, op["name"], params))
 
 
 def dump(obj, indent=0):
@@ -104,9 +136,12 @@ def dump(obj, indent=0):
 ERROR_MARK = "ABI GENERATOR ERROR: "
 
 
-def cmd_listing(header, mapfile, out):
+def cmd_listing(header, mapfile, *rest):
+    if len(rest) not in (1, 2):
+        sys.exit(__doc__)
+    ops, out = (None, rest[0]) if len(rest) == 1 else rest
     try:
-        text = dump(make_listing(header, mapfile)) + "\n"
+        text = dump(make_listing(header, mapfile, ops)) + "\n"
     except rkheader.HeaderError as e:
         print("ringkit.h: %s" % e, file=sys.stderr)
         text = json.dumps({"error": ERROR_MARK + str(e)}) + "\n"
@@ -219,7 +254,8 @@ def cmd_ccheck(listing, out):
                 scalars[t["c"]] = t["ffi"]
     for s in L["structs"]:
         for fl in s["fields"]:
-            scalars[fl["c"]] = fl["ffi"]
+            if fl["ffi"] != "pointer":
+                scalars[fl["c"]] = fl["ffi"]
     for c, ffi in sorted(scalars.items()):
         bits = int(re.sub(r"\D", "", ffi))
         o.append('\tEXPECT(sizeof(%s) * 8 == %d && SIGNED(%s) == %d, "%s is not %s");'
@@ -290,7 +326,12 @@ def cmd_current(generated, checked_in, *how):
 
 def cmd_update(*pairs):
     """Copies generated files over their checked-in copies, unless one of
-    them carries a generator error."""
+    them carries a generator error; with --desctable LISTING HEADER first
+    rewrites the header's rk_op_desc table from the op table."""
+    if len(pairs) > 3 and pairs[-3] == "--desctable":
+        if cmd_desctable(pairs[-2], pairs[-1], "--write"):
+            return 1
+        pairs = pairs[:-3]
     if not pairs or len(pairs) % 2:
         sys.exit(__doc__)
     for gen in pairs[0::2]:
@@ -303,6 +344,60 @@ def cmd_update(*pairs):
         shutil.copyfile(gen, dest)
         print("updated %s" % dest)
     return 0
+
+
+# --------------------------------------------------------------------------
+# the header's rk_op_desc table, from the op table
+# --------------------------------------------------------------------------
+
+DESC_FIELDS = ["fd", "len", "off", "addr", "addr2", "arg1", "arg2", "fd2"]
+DESC_HEAD = re.compile(r"^ \*   op\s+fd\s+len\s+off")
+
+
+def desc_table(ops):
+    """The table's lines: one op per row, the parameter each field carries."""
+    rows = [["op"] + DESC_FIELDS]
+    for op in ops:
+        by_field = {a["field"]: a["name"] for a in op["args"]}
+        rows.append([op["name"].upper()] + [by_field.get(f, "-") for f in DESC_FIELDS])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [(" *   " + "  ".join(c.ljust(w) for c, w in zip(r, widths))).rstrip() + "\n"
+            for r in rows]
+
+
+def desc_block(lines):
+    """[start, end) of the table in the header's lines."""
+    for i, line in enumerate(lines):
+        if DESC_HEAD.match(line):
+            j = i
+            while j < len(lines) and lines[j].rstrip() != " *":
+                j += 1
+            return i, j
+    raise rkheader.HeaderError("the rk_op_desc table (a line ' *   op  fd  len  off ...') "
+                               "is not in the header")
+
+
+def cmd_desctable(listing, header, *how):
+    L = load(listing)
+    if "error" in L:
+        print(L["error"])
+        return 1
+    with open(header) as f:
+        lines = f.readlines()
+    start, end = desc_block(lines)
+    want = desc_table(L["ops"])
+    if lines[start:end] == want:
+        print("the rk_op_desc table of %s matches the op table" % header)
+        return 0
+    if how == ("--write",):
+        with open(header, "w") as f:
+            f.writelines(lines[:start] + want + lines[end:])
+        print("rewrote the rk_op_desc table of %s" % header)
+        return 0
+    sys.stdout.writelines(difflib.unified_diff(lines[start:end], want, header, "src/ops.def"))
+    print("\nThe rk_op_desc table in %s differs from src/ops.def: `ninja -C <builddir> "
+          "abi-update` rewrites it (run it twice: api.md follows the header)." % header)
+    return 1
 
 
 def exported(lib):
@@ -430,7 +525,8 @@ def cmd_baseline(lib, headers, out):
 
 
 def main(argv):
-    cmds = {"listing": (cmd_listing, 3), "ctable": (cmd_ctable, 2), "ccheck": (cmd_ccheck, 2),
+    cmds = {"listing": (cmd_listing, None), "desctable": (cmd_desctable, None),
+            "ctable": (cmd_ctable, 2), "ccheck": (cmd_ccheck, 2),
             "current": (cmd_current, None), "symbols": (cmd_symbols, 2),
             "compat": (cmd_compat, None), "baseline": (cmd_baseline, 3),
             "update": (cmd_update, None)}

@@ -18,7 +18,6 @@ differs from what this produces; `ninja -C build abi-update` refreshes it.
 import os
 import re
 import sys
-import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apiman  # noqa: E402
@@ -35,60 +34,22 @@ def is_banner(it):
 
 
 def render_comment(text):
-    """Comment text to Markdown. Unindented lines are prose; indented runs are
-    a bullet list when they start with "- ", preformatted when they line
-    things up (two spaces inside a line), else prose."""
+    """Comment text to Markdown (the blocks of rkheader.comment_blocks)."""
     out = []
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            out.append("")
-            i += 1
-            continue
-        if not line.startswith(" "):
-            para = []
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(" "):
-                para.append(escape(lines[i].strip()))
-                i += 1
-            out.append("\n".join(para))
-            out.append("")
-            continue
-        run = []
-        while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
-            if not lines[i].strip() and (i + 1 >= len(lines) or not lines[i + 1].startswith(" ")):
-                break
-            run.append(lines[i])
-            i += 1
-        body = textwrap.dedent("\n".join(run)).split("\n")
-        if body[0].startswith("- "):
-            items = []
-            for l in body:
-                if l.startswith("- "):
-                    items.append([l[2:].strip()])
-                else:
-                    items[-1].append(l.strip())
-            out += ["- " + escape(" ".join(x)) for x in items]
-            out.append("")
-        elif any(re.search(r"\S  +\S", l) for l in body) or any(l.startswith(" ") for l in body):
-            out += ["```text"] + body + ["```", ""]
+    for kind, body in rkheader.comment_blocks(text):
+        if kind == "para":
+            out.append("\n".join(escape(l) for l in body))
+        elif kind == "list":
+            out.append("\n".join("- " + escape(x) for x in body))
+        elif kind == "pre":
+            out.append("\n".join(["```text"] + body + ["```"]))
         else:
-            out.append(escape(" ".join(l.strip() for l in body)))
-            out.append("")
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+            out.append(escape(body))
+    return "\n\n".join(out)
 
 
 def code(items):
-    blocks = []
-    for it in items:
-        lines = textwrap.dedent(it.raw).rstrip().split("\n")
-        if lines[0].startswith("RK_API "):
-            # continuation lines were aligned under the parenthesis after RK_API
-            lines = [lines[0][len("RK_API "):]] + \
-                    [l[7:] if l.startswith(" " * 7) else l for l in lines[1:]]
-        blocks.append("\n".join(lines))
-    return "```c\n" + "\n".join(blocks) + "\n```"
+    return "```c\n" + "\n".join("\n".join(rkheader.decl_lines(it)) for it in items) + "\n```"
 
 
 def function_name(it):

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 
 import rkheader
 
@@ -33,55 +32,23 @@ def inline(s):
 
 
 def comment(text):
-    """A header comment to roff, with apidoc's reading of its shape:
-    unindented lines are prose, an indented run starting with "- " a list,
-    an indented run that lines things up preformatted, else prose."""
+    """A header comment to roff (the blocks of rkheader.comment_blocks)."""
     out = []
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        if not lines[i].strip():
-            i += 1
-            continue
-        if not lines[i].startswith(" "):
-            para = []
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(" "):
-                para.append(lines[i].strip())
-                i += 1
-            out += [".PP", inline(" ".join(para))]
-            continue
-        run = []
-        while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
-            if not lines[i].strip() and (i + 1 >= len(lines) or not lines[i + 1].startswith(" ")):
-                break
-            run.append(lines[i])
-            i += 1
-        body = textwrap.dedent("\n".join(run)).split("\n")
-        if body[0].startswith("- "):
-            items = []
-            for l in body:
-                if l.startswith("- "):
-                    items.append([l[2:].strip()])
-                else:
-                    items[-1].append(l.strip())
-            for x in items:
-                out += [".IP \\(bu 2", inline(" ".join(x))]
-        elif any(re.search(r"\S  +\S", l) for l in body) or any(l.startswith(" ") for l in body):
+    for kind, body in rkheader.comment_blocks(text):
+        if kind == "para":
+            out += [".PP", inline(" ".join(body))]
+        elif kind == "list":
+            for x in body:
+                out += [".IP \\(bu 2", inline(x)]
+        elif kind == "pre":
             out += [".PP", ".RS 4", ".nf"] + [roff(l) for l in body] + [".fi", ".RE"]
         else:
-            out += [".PP", inline(" ".join(l.strip() for l in body))]
+            out += [".PP", inline(body)]
     return out
 
 
 def code(items):
-    out = []
-    for it in items:
-        lines = textwrap.dedent(it.raw).rstrip().split("\n")
-        if lines[0].startswith("RK_API "):
-            lines = [lines[0][len("RK_API "):]] + \
-                    [l[7:] if l.startswith(" " * 7) else l for l in lines[1:]]
-        out += [roff(l.replace("\t", "        ")) for l in lines]
-    return out
+    return [roff(l.replace("\t", "        ")) for it in items for l in rkheader.decl_lines(it)]
 
 
 def summary(doc):

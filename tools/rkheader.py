@@ -12,6 +12,7 @@ checked against the compiler by the abi_layout test.
 """
 import fnmatch
 import re
+import textwrap
 
 # C spelling -> libffi type name, on LP64 Linux (the only data model ringkit
 # builds for: int is 32 bits, long, size_t and pointers 64).
@@ -333,6 +334,63 @@ class Header:
                               % (where, name, doc_offsets, [f["offset"] for f in fields]))
         return {"name": name, "line": item.line, "size": total, "align": align,
                 "fields": fields}
+
+
+# --------------------------------------------------------------------------
+# Doc comments as blocks, and declarations as printed: what every renderer
+# of the header (doc/api.md, the man pages) lays out its own way.
+# --------------------------------------------------------------------------
+
+def comment_blocks(text):
+    """A doc comment's text as a list of (kind, payload): unindented lines
+    are a paragraph ("para", [lines]); an indented run is a bullet list
+    ("list", [items]) when it starts with "- ", preformatted ("pre", [lines])
+    when it lines things up (two spaces inside a line, or deeper indents),
+    else prose ("text", str)."""
+    out = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        if not lines[i].startswith(" "):
+            para = []
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith(" "):
+                para.append(lines[i].strip())
+                i += 1
+            out.append(("para", para))
+            continue
+        run = []
+        while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
+            if not lines[i].strip() and (i + 1 >= len(lines) or not lines[i + 1].startswith(" ")):
+                break
+            run.append(lines[i])
+            i += 1
+        body = textwrap.dedent("\n".join(run)).split("\n")
+        if body[0].startswith("- "):
+            items = []
+            for l in body:
+                if l.startswith("- "):
+                    items.append([l[2:].strip()])
+                else:
+                    items[-1].append(l.strip())
+            out.append(("list", [" ".join(x) for x in items]))
+        elif any(re.search(r"\S  +\S", l) for l in body) or any(l.startswith(" ") for l in body):
+            out.append(("pre", body))
+        else:
+            out.append(("text", " ".join(l.strip() for l in body)))
+    return out
+
+
+def decl_lines(item):
+    """A declaration as the documentation prints it: RK_API dropped and the
+    continuation lines that were aligned under its parenthesis moved back."""
+    lines = textwrap.dedent(item.raw).rstrip().split("\n")
+    if lines[0].startswith("RK_API "):
+        lines = [lines[0][len("RK_API "):]] + \
+                [l[7:] if l.startswith(" " * 7) else l for l in lines[1:]]
+    return lines
 
 
 # --------------------------------------------------------------------------

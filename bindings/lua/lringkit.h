@@ -7,6 +7,10 @@
  * write reads from, a region a chunk op uses, a file handle) and/or a buffer
  * the binding allocated for a read. The entry is released only when the op's
  * final completion has been reaped, or after rk_ring_close() returned 0.
+ *
+ * Calls go one way: ringkit.c (module, ring) -> ops.c (op methods) ->
+ * support.c (arguments, anchors, slots); cqe.c shapes completions, net.c
+ * codes socket addresses.
  */
 #ifndef LRINGKIT_H
 #define LRINGKIT_H
@@ -26,10 +30,7 @@ enum lrk_kind {
 	LRK_NONE = 0, /* third value: the CQE flags */
 	LRK_BUF,      /* binding-owned read buffer: a string of res bytes */
 	LRK_STATX,    /* binding-owned struct statx: a table */
-	LRK_OPEN,     /* open/socket op (as LRK_NONE: the core closes an fd nobody saw) */
 	LRK_ACCEPT,   /* accept: binding-owned peer address (a string) */
-	LRK_MACCEPT,  /* multishot accept (as LRK_NONE) */
-	LRK_SELECT,   /* selects provided buffers (as LRK_NONE) */
 	LRK_RECVMSG,  /* recvmsg: a binding-owned lrk_msgbuf; a table */
 };
 
@@ -69,51 +70,52 @@ typedef struct lrk_anchors {
 	int idx[LRK_MAX_ANCHORS];
 } lrk_anchors;
 
-/* support.c */
+/* support.c: errors, argument conversion, anchors and slots */
 lrk_ring *lrk_check_ring(lua_State *L, int idx);
 int lrk_fail(lua_State *L, int err);
+/* nil, msg, errno (errno positive). */
+int lrk_fail_msg(lua_State *L, int err, const char *msg);
+int lrk_true(lua_State *L, int ret); /* true, or lrk_fail(ret) when ret < 0 */
+int lrk_count(lua_State *L, int64_t n); /* n, or lrk_fail(n) when n < 0 */
+/* The integer at idx (def when nil and def_ok) as C type `type` (RK_ARG_*):
+ * raises when it does not fit. Every integer argument goes through here. */
+int64_t lrk_int(lua_State *L, int idx, int type, int def_ok, int64_t def);
+#define lrk_u32_arg(L, idx, def) ((uint32_t)lrk_int(L, idx, RK_ARG_U32, 1, def))
+#define lrk_i32_arg(L, idx, def) ((int32_t)lrk_int(L, idx, RK_ARG_S32, 1, def))
+/* An fd: an integer, a Lua file handle or a ring (its fd); the handle or
+ * ring is anchored in a (when a is not NULL). */
 int lrk_fd_arg(lua_State *L, int idx, lrk_anchors *a);
 void lrk_anchor(lua_State *L, lrk_anchors *a, int idx);
 int lrk_ref(lua_State *L, const lrk_anchors *a);
-int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kind, void *buf);
-/* lrk_commit for an LRK_BUF op whose buffer holds cap bytes. */
-int lrk_commit_buf(lua_State *L, lrk_ring *r, int64_t id, int ref, void *buf, uint32_t cap);
-uint32_t lrk_u32_arg(lua_State *L, int idx, lua_Integer def);
-int32_t lrk_i32_arg(lua_State *L, int idx, lua_Integer def);
-int64_t lrk_i64_arg(lua_State *L, int idx, lua_Integer def);
+/* Records an op's anchors (ref), slot kind and buffer; pushes the id, or
+ * releases them and pushes nil, msg, errno when id < 0. */
+int lrk_commit(lua_State *L, lrk_ring *r, int64_t id, int ref, enum lrk_kind kind, void *buf,
+               uint32_t cap);
 void lrk_release_slot(lua_State *L, lrk_slot *s);
+void *lrk_malloc0(lua_State *L, size_t n);
+/* The ring's user value maps region -> bit mask of why the ring keeps it
+ * alive (LRK_KEEP_*). */
+#define LRK_KEEP_REGISTERED 1
+#define LRK_KEEP_PROVIDED   2
+void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on);
 
-/* ops.c */
-extern const luaL_Reg lrk_ring_ops[];
+/* ops.c: every op of the table as a ring method (and as prep_<name>). */
+void lrk_register_ops(lua_State *L);
 
-/* net.c: socket ops and multishot ops (aliased as prep_<name> like ops.c),
- * buffer-group methods, module functions (addresses, socketpair, signals). */
-extern const luaL_Reg lrk_ring_net_ops[];
+/* cqe.c: a completion's third value. */
+void lrk_push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c);
+
+/* net.c: socket addresses, the ring's buffer-group methods, module functions
+ * (addresses, socketpair, signals). */
 extern const luaL_Reg lrk_ring_group_methods[];
 extern const luaL_Reg lrk_net_funcs[];
-/* Pushes the address in a binding-owned sockaddr_storage (accept's peer) as
- * a string of the length its family implies. */
-void lrk_push_peer(lua_State *L, const void *storage);
-/* nil, msg, errno (errno positive). */
-int lrk_fail_msg(lua_State *L, int err, const char *msg);
 /* The address at idx (host) and idx + 1 (port): IPv4/IPv6 with a port, a
  * unix path without. Raises on wrong types; returns 0 or -errno with a
  * message pushed. */
 struct sockaddr_storage;
 int lrk_addr_args(lua_State *L, int idx, struct sockaddr_storage *ss, unsigned int *len);
-
-/* msg.c: sendmsg/recvmsg, zero-copy sends, registered files and direct ops,
- * messages between rings. */
-extern const luaL_Reg lrk_ring_msg_ops[];
-extern const luaL_Reg lrk_ring_file_methods[];
-/* Pushes recvmsg's result table for a completion of res bytes. */
-void lrk_push_msg(lua_State *L, const lrk_msgbuf *m, int32_t res);
-
-/* ringkit.c: the ring's user value maps region -> bit mask of why the ring
- * keeps it alive (LRK_KEEP_*). */
-#define LRK_KEEP_REGISTERED 1
-#define LRK_KEEP_PROVIDED   2
-void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on);
+/* The length of the address in a zero-filled sockaddr_storage (accept's peer). */
+size_t lrk_sockaddr_len(const void *storage);
 
 /* region.c */
 lrk_region *lrk_check_region(lua_State *L, int idx);

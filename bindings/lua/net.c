@@ -1,22 +1,15 @@
 /*
- * ringkit for Lua 5.4: sockets, provided-buffer groups and multishot ops.
+ * ringkit for Lua 5.4: socket addresses, provided-buffer groups, and the
+ * synchronous socket helpers of the module.
  *
  * Addresses are built here, in C, from Lua values: ring:bind(fd, host, port)
  * with a numeric IPv4 or IPv6 host ("127.0.0.1", "::1", "[fe80::1%eth0]")
  * and a port, or a unix socket path with no port ("/run/x.sock", "@abstract").
- * The core copies what the kernel reads (bind, connect); the peer address
- * accept writes lands in a binding-owned buffer that comes back with the
- * completion as a string (rk.decode_sockaddr turns it into host, port).
- *
- * Anchoring follows ops.c: a Lua file handle passed as fd and a string sent
- * are held by the slot until the final completion. A multishot op keeps its
- * slot, and so its anchors, across every completion flagged MORE; the
- * entry goes with the final one. Regions provided as buffer groups are kept
- * alive by the ring's user value while provided.
- *
- * Sockets made by the ring are plain fds: close them with ring:closefd,
- * loop.close or rk.close. Sends always carry MSG_NOSIGNAL: a peer that went
- * away gives EPIPE, never a SIGPIPE that would kill the interpreter.
+ * The core copies what the kernel reads (bind, connect, sendmsg); the peer
+ * address accept writes lands in a binding-owned buffer that comes back with
+ * the completion as a string (rk.decode_sockaddr turns it into host, port).
+ * Regions provided as buffer groups are kept alive by the ring's user value
+ * while provided.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,14 +25,6 @@
 #include <unistd.h>
 
 #include "lringkit.h"
-
-int lrk_fail_msg(lua_State *L, int err, const char *msg)
-{
-	lua_pushnil(L);
-	lua_pushstring(L, msg);
-	lua_pushinteger(L, err);
-	return 3;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Addresses                                                                */
@@ -169,26 +154,22 @@ static int push_decoded(lua_State *L, const void *p, size_t len)
 	return 3;
 }
 
-void lrk_push_peer(lua_State *L, const void *storage)
+size_t lrk_sockaddr_len(const void *storage)
 {
 	sa_family_t fam;
 	memcpy(&fam, storage, sizeof fam);
-	size_t len = sizeof(struct sockaddr_storage);
-	if (fam == AF_INET) {
-		len = sizeof(struct sockaddr_in);
-	} else if (fam == AF_INET6) {
-		len = sizeof(struct sockaddr_in6);
-	} else if (fam == AF_UNIX) {
-		/* The kernel's length is not returned: cut the zero fill. */
-		const char *b = storage;
-		size_t off = offsetof(struct sockaddr_un, sun_path);
-		len = sizeof(struct sockaddr_un);
-		while (len > off && b[len - 1] == '\0')
-			len--;
-		if (len > off && b[off] != '\0')
-			len++; /* a path keeps its terminator */
-	}
-	lua_pushlstring(L, storage, len);
+	if (fam == AF_INET)
+		return sizeof(struct sockaddr_in);
+	if (fam == AF_INET6)
+		return sizeof(struct sockaddr_in6);
+	if (fam != AF_UNIX)
+		return sizeof(struct sockaddr_storage);
+	/* The kernel's length is not returned: cut the zero fill. */
+	const char *b = storage;
+	size_t off = offsetof(struct sockaddr_un, sun_path), len = sizeof(struct sockaddr_un);
+	while (len > off && b[len - 1] == '\0')
+		len--;
+	return len > off && b[off] != '\0' ? len + 1 : len; /* a path keeps its terminator */
 }
 
 /* rk.decode_sockaddr(s) -> host, port, family (port nil for unix sockets)
@@ -241,10 +222,7 @@ static int l_close(lua_State *L)
 {
 	lua_Integer fd = luaL_checkinteger(L, 1);
 	luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "fd out of range");
-	if (close((int)fd) < 0)
-		return lrk_fail(L, -errno);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, close((int)fd) < 0 ? -errno : 0);
 }
 
 /* rk.setsockopt(fd, level, name, value) -> true | nil, msg, errno, for the
@@ -259,10 +237,7 @@ static int l_setsockopt(lua_State *L)
 		v = lua_toboolean(L, 4);
 	else
 		v = lrk_i32_arg(L, 4, 0);
-	if (setsockopt(fd, level, name, &v, sizeof v) < 0)
-		return lrk_fail(L, -errno);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, setsockopt(fd, level, name, &v, sizeof v) < 0 ? -errno : 0);
 }
 
 /* rk.bind_sync(fd, host [, port]), rk.listen_sync(fd [, backlog]): the plain
@@ -276,19 +251,13 @@ static int l_bind_sync(lua_State *L)
 	int err = lrk_addr_args(L, 2, &ss, &len);
 	if (err < 0)
 		return lrk_fail_msg(L, -err, lua_tostring(L, -1));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
-		return lrk_fail(L, -errno);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0);
 }
 
 static int l_listen_sync(lua_State *L)
 {
 	int fd = lrk_fd_arg(L, 1, NULL);
-	if (listen(fd, lrk_i32_arg(L, 2, SOMAXCONN)) < 0)
-		return lrk_fail(L, -errno);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, listen(fd, lrk_i32_arg(L, 2, SOMAXCONN)) < 0 ? -errno : 0);
 }
 
 static const struct { const char *name; int signo; } signal_names[] = {
@@ -343,209 +312,8 @@ static int l_signalfd(lua_State *L)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Socket ops                                                               */
-/* ------------------------------------------------------------------------ */
-
-static void *xmalloc0(lua_State *L, size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-	if (!p)
-		luaL_error(L, "not enough memory");
-	return p;
-}
-
-/* ring:socket(domain [, type [, protocol [, flags]]]): res is the new fd
- * (close-on-exec; type defaults to SOCK_STREAM). A socket the kernel made
- * after the ring began closing is closed, not leaked. */
-static int op_socket(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	int32_t domain = lrk_i32_arg(L, 2, AF_INET);
-	int32_t type = lrk_i32_arg(L, 3, SOCK_STREAM);
-	int32_t proto = lrk_i32_arg(L, 4, 0);
-	uint32_t flags = lrk_u32_arg(L, 5, 0);
-	return lrk_commit(L, r, rk_prep_socket(r->ring, domain, type | SOCK_CLOEXEC, proto, flags),
-	                  LUA_NOREF, LRK_OPEN, NULL);
-}
-
-/* ring:bind(fd, host, port [, flags]) and ring:connect(...): host + port an
- * IPv4/IPv6 address, host alone (port nil) a unix socket path. An invalid
- * host gives nil, msg, EINVAL; bind gives EOPNOTSUPP before Linux 6.11. */
-static int addr_op(lua_State *L, int connect)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	struct sockaddr_storage ss;
-	socklen_t len;
-	uint32_t flags = lrk_u32_arg(L, 5, 0);
-	int err = lrk_addr_args(L, 3, &ss, &len);
-	if (err < 0)
-		return lrk_fail_msg(L, -err, lua_tostring(L, -1));
-	int ref = lrk_ref(L, &a);
-	int64_t id = connect ? rk_prep_connect(r->ring, fd, &ss, len, flags)
-	                     : rk_prep_bind(r->ring, fd, &ss, len, flags);
-	return lrk_commit(L, r, id, ref, LRK_NONE, NULL);
-}
-
-static int op_bind(lua_State *L) { return addr_op(L, 0); }
-static int op_connect(lua_State *L) { return addr_op(L, 1); }
-
-/* ring:listen(fd [, backlog [, flags]]) (backlog defaults to SOMAXCONN) */
-static int op_listen(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	int32_t backlog = lrk_i32_arg(L, 3, SOMAXCONN);
-	uint32_t flags = lrk_u32_arg(L, 4, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_listen(r->ring, fd, backlog, flags), ref, LRK_NONE, NULL);
-}
-
-/* ring:accept(fd [, accept_flags [, flags]]): res is the new fd
- * (close-on-exec), the third value the peer's address as a string
- * (rk.decode_sockaddr). */
-static int op_accept(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	int32_t af = lrk_i32_arg(L, 3, 0);
-	uint32_t flags = lrk_u32_arg(L, 4, 0);
-	void *buf = xmalloc0(L, sizeof(struct sockaddr_storage));
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r,
-	                  rk_prep_accept(r->ring, fd, buf, sizeof(struct sockaddr_storage),
-	                                 af | SOCK_CLOEXEC, flags),
-	                  ref, LRK_ACCEPT, buf);
-}
-
-/* ring:send(fd, data [, msg_flags [, flags]]): data (a string) is anchored
- * until the completion; MSG_NOSIGNAL is always added. */
-static int op_send(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	size_t len;
-	const char *s = luaL_checklstring(L, 3, &len);
-	luaL_argcheck(L, len <= UINT32_MAX, 3, "string too long for one send");
-	lrk_anchor(L, &a, 3);
-	int32_t mf = lrk_i32_arg(L, 4, 0);
-	uint32_t flags = lrk_u32_arg(L, 5, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_send(r->ring, fd, s, (uint32_t)len, mf | MSG_NOSIGNAL, flags),
-	                  ref, LRK_NONE, NULL);
-}
-
-/* ring:recv(fd, len [, msg_flags [, flags]]): the data (a string of res
- * bytes, "" at end of stream) is the completion's third value. With
- * MSG_TRUNC on a datagram socket res is the datagram's real length, which
- * may exceed len: the data is then its first len bytes. */
-static int op_recv(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	lua_Integer n = luaL_checkinteger(L, 3);
-	luaL_argcheck(L, n >= 0 && n <= (lua_Integer)INT32_MAX, 3, "length out of range");
-	int32_t mf = lrk_i32_arg(L, 4, 0);
-	uint32_t flags = lrk_u32_arg(L, 5, 0);
-	void *buf = malloc(n ? (size_t)n : 1);
-	if (!buf)
-		return luaL_error(L, "not enough memory");
-	int ref = lrk_ref(L, &a);
-	return lrk_commit_buf(L, r, rk_prep_recv(r->ring, fd, buf, (uint32_t)n, mf, flags), ref, buf,
-	                      (uint32_t)n);
-}
-
-/* ring:shutdown(fd, how [, flags]): how SHUT_RD, SHUT_WR or SHUT_RDWR */
-static int op_shutdown(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	int32_t how = lrk_i32_arg(L, 3, SHUT_RDWR);
-	uint32_t flags = lrk_u32_arg(L, 4, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_shutdown(r->ring, fd, how, flags), ref, LRK_NONE, NULL);
-}
-
-/* ------------------------------------------------------------------------ */
 /* Provided buffers and multishot ops                                       */
 /* ------------------------------------------------------------------------ */
-
-static uint16_t group_arg(lua_State *L, int idx)
-{
-	lua_Integer g = luaL_checkinteger(L, idx);
-	luaL_argcheck(L, g >= 0 && g <= 65535, idx, "group id out of range 0..65535");
-	return (uint16_t)g;
-}
-
-
-/* ring:recv_select(fd, group [, len [, msg_flags [, flags]]]): recv into a
- * chunk the kernel picks from the group (len 0 or nil: the whole chunk).
- * The third value is the CQE flags: rk.cqe_chunk(flags) names the chunk,
- * which the caller then owns (ring:recycle_chunk hands it back). */
-static int op_recv_select(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	uint16_t group = group_arg(L, 3);
-	uint32_t len = lrk_u32_arg(L, 4, 0);
-	int32_t mf = lrk_i32_arg(L, 5, 0);
-	uint32_t flags = lrk_u32_arg(L, 6, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_recv_select(r->ring, fd, group, len, mf, flags), ref,
-	                  LRK_SELECT, NULL);
-}
-
-/* ring:recv_multishot(fd, group [, msg_flags [, flags]]): one completion per
- * received chunk, flagged MORE while armed; the final one is 0 (end of
- * stream), -ENOBUFS (the group ran dry: recycle, then prepare it again),
- * -ECANCELED or another error. */
-static int op_recv_multishot(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	uint16_t group = group_arg(L, 3);
-	int32_t mf = lrk_i32_arg(L, 4, 0);
-	uint32_t flags = lrk_u32_arg(L, 5, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_recv_multishot(r->ring, fd, group, mf, flags), ref,
-	                  LRK_SELECT, NULL);
-}
-
-/* ring:accept_multishot(fd [, accept_flags [, flags]]): one completion per
- * connection (res = fd, close-on-exec) until cancelled or an error ends it.
- * fds accepted while the ring is being closed are closed. */
-static int op_accept_multishot(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	int32_t af = lrk_i32_arg(L, 3, 0);
-	uint32_t flags = lrk_u32_arg(L, 4, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_accept_multishot(r->ring, fd, af | SOCK_CLOEXEC, flags), ref,
-	                  LRK_MACCEPT, NULL);
-}
-
-/* ring:poll_multishot(fd, mask [, flags]): a completion (res = ready mask,
- * MORE) each time fd becomes ready, until poll_remove or cancel. */
-static int op_poll_multishot(lua_State *L)
-{
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_anchors a = {0};
-	int fd = lrk_fd_arg(L, 2, &a);
-	uint32_t mask = lrk_u32_arg(L, 3, 0);
-	uint32_t flags = lrk_u32_arg(L, 4, 0);
-	int ref = lrk_ref(L, &a);
-	return lrk_commit(L, r, rk_prep_poll_multishot(r->ring, fd, mask, flags), ref, LRK_NONE, NULL);
-}
 
 /* ring:provide_region(region [, group]) -> group | nil, msg, errno: every
  * free chunk of the region goes to the kernel as buffer group `group` (nil
@@ -555,7 +323,7 @@ static int ring_provide_region(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
 	lrk_region *g = lrk_check_region(L, 2);
-	uint16_t group = lua_isnoneornil(L, 3) ? RK_GROUP_ANY : group_arg(L, 3);
+	uint16_t group = (uint16_t)lrk_int(L, 3, RK_ARG_U16, 1, RK_GROUP_ANY);
 	int ret = rk_ring_provide_region(r->ring, g->region, group);
 	if (ret < 0)
 		return lrk_fail(L, ret);
@@ -572,11 +340,7 @@ static int ring_recycle_chunk(lua_State *L)
 	lrk_region *g = lrk_check_region(L, 2);
 	lua_Integer c = luaL_checkinteger(L, 3);
 	luaL_argcheck(L, c >= 0 && c < rk_region_nchunks(g->region), 3, "chunk index out of range");
-	int ret = rk_ring_recycle_chunk(r->ring, g->region, (int32_t)c);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, rk_ring_recycle_chunk(r->ring, g->region, (int32_t)c));
 }
 
 /* ring:take_chunk(region, chunk, len) -> string | nil, msg, errno: the first
@@ -613,22 +377,6 @@ static int ring_unprovide_region(lua_State *L)
 	lua_pushboolean(L, 1);
 	return 1;
 }
-
-const luaL_Reg lrk_ring_net_ops[] = {
-	{"socket", op_socket},
-	{"bind", op_bind},
-	{"listen", op_listen},
-	{"connect", op_connect},
-	{"accept", op_accept},
-	{"send", op_send},
-	{"recv", op_recv},
-	{"shutdown", op_shutdown},
-	{"recv_select", op_recv_select},
-	{"recv_multishot", op_recv_multishot},
-	{"accept_multishot", op_accept_multishot},
-	{"poll_multishot", op_poll_multishot},
-	{NULL, NULL},
-};
 
 const luaL_Reg lrk_ring_group_methods[] = {
 	{"provide_region", ring_provide_region},

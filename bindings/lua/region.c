@@ -44,22 +44,14 @@ static int32_t chunk_arg(lua_State *L, lrk_region *g, int idx)
 static int region_alloc(lua_State *L)
 {
 	lrk_region *g = lrk_check_region(L, 1);
-	int32_t c = rk_chunk_alloc(g->region);
-	if (c < 0)
-		return lrk_fail(L, c);
-	lua_pushinteger(L, c);
-	return 1;
+	return lrk_count(L, rk_chunk_alloc(g->region));
 }
 
 /* region:free(chunk) -> true | nil, msg, errno (EBUSY in flight, EINVAL not allocated) */
 static int region_free(lua_State *L)
 {
 	lrk_region *g = lrk_check_region(L, 1);
-	int ret = rk_chunk_free(g->region, (int32_t)luaL_checkinteger(L, 2));
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, rk_chunk_free(g->region, (int32_t)luaL_checkinteger(L, 2)));
 }
 
 /* Checks [off, off+len) against the chunk size; len defaults to the rest. */

@@ -1,6 +1,7 @@
 /*
  * ringkit for Lua 5.4: the module table, the ring userdata, submission and
- * completion. Ops live in ops.c, regions in region.c.
+ * completion. Ops live in ops.c, completions take shape in cqe.c, regions in
+ * region.c.
  *
  *   local rk = require "ringkit"
  *   local ring <close> = assert(rk.ring(64))
@@ -148,60 +149,6 @@ static int l_constant(lua_State *L)
 /* Ring methods                                                             */
 /* ------------------------------------------------------------------------ */
 
-/* The third value of a completion, and the release of what its slot held. */
-static void push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c)
-{
-	if (c->id < 0) { /* a message from a ring: its value; it names no slot */
-		lua_pushinteger(L, (lua_Integer)(c->id & RK_MSG_VALUE_MASK));
-		return;
-	}
-	uint32_t slot = (uint32_t)c->id;
-	lrk_slot *s = slot < r->capacity ? &r->slots[slot] : NULL;
-	if (!s || (c->flags & RK_CQE_F_MORE)) {
-		lua_pushinteger(L, c->flags);
-		return;
-	}
-	if (s->ref == LUA_NOREF && !s->buf) {
-		s->kind = LRK_NONE; /* an open op: nothing else to release */
-		lua_pushinteger(L, c->flags);
-		return;
-	}
-	if (s->kind == LRK_BUF && c->res >= 0) {
-		lua_pushlstring(L, s->buf, (uint32_t)c->res < s->cap ? (size_t)c->res : s->cap);
-	} else if (s->kind == LRK_RECVMSG && c->res >= 0) {
-		lrk_push_msg(L, s->buf, c->res);
-	} else if (s->kind == LRK_ACCEPT && c->res >= 0) {
-		lrk_push_peer(L, s->buf);
-	} else if (s->kind == LRK_STATX && c->res >= 0) {
-		const struct statx *x = s->buf;
-		lua_createtable(L, 0, 16);
-#define F(name, val) (lua_pushinteger(L, (lua_Integer)(val)), lua_setfield(L, -2, name))
-#define T(name, ts) (lua_pushnumber(L, (lua_Number)(ts).tv_sec + (lua_Number)(ts).tv_nsec * 1e-9), \
-                     lua_setfield(L, -2, name))
-		F("mask", x->stx_mask);
-		F("blksize", x->stx_blksize);
-		F("attributes", x->stx_attributes);
-		F("nlink", x->stx_nlink);
-		F("uid", x->stx_uid);
-		F("gid", x->stx_gid);
-		F("mode", x->stx_mode);
-		F("ino", x->stx_ino);
-		F("size", x->stx_size);
-		F("blocks", x->stx_blocks);
-		F("dev_major", x->stx_dev_major);
-		F("dev_minor", x->stx_dev_minor);
-		T("atime", x->stx_atime);
-		T("btime", x->stx_btime);
-		T("ctime", x->stx_ctime);
-		T("mtime", x->stx_mtime);
-#undef F
-#undef T
-	} else {
-		lua_pushinteger(L, c->flags);
-	}
-	lrk_release_slot(L, s);
-}
-
 static void ensure_cqes(lua_State *L, lrk_ring *r, uint32_t max)
 {
 	if (max <= r->ncqes)
@@ -251,7 +198,7 @@ static int ring_reap(lua_State *L)
 			lua_rawseti(L, 5, 3 * i + 1);
 			lua_pushinteger(L, c[i].res);
 			lua_rawseti(L, 5, 3 * i + 2);
-			push_extra(L, r, &c[i]);
+			lrk_push_extra(L, r, &c[i]);
 			lua_rawseti(L, 5, 3 * i + 3);
 		}
 		lua_pushinteger(L, n);
@@ -262,7 +209,7 @@ static int ring_reap(lua_State *L)
 	for (int i = 0; i < n; i++) {
 		lua_pushinteger(L, (lua_Integer)c[i].id);
 		lua_pushinteger(L, c[i].res);
-		push_extra(L, r, &c[i]);
+		lrk_push_extra(L, r, &c[i]);
 	}
 	return 3 * n + 1;
 }
@@ -271,21 +218,13 @@ static int ring_reap(lua_State *L)
 static int ring_submit(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
-	int n = rk_submit(r->ring);
-	if (n < 0)
-		return lrk_fail(L, n);
-	lua_pushinteger(L, n);
-	return 1;
+	return lrk_count(L, rk_submit(r->ring));
 }
 
 static int ring_cancel_all(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
-	int n = rk_ring_cancel_all(r->ring);
-	if (n < 0)
-		return lrk_fail(L, n);
-	lua_pushinteger(L, n);
-	return 1;
+	return lrk_count(L, rk_ring_cancel_all(r->ring));
 }
 
 static int ring_fd(lua_State *L)
@@ -352,41 +291,58 @@ static int ring_register_eventfd(lua_State *L)
 {
 	lrk_ring *r = lrk_check_ring(L, 1);
 	int fd = lrk_fd_arg(L, 2, NULL);
-	int ret = rk_ring_register_eventfd(r->ring, fd, lrk_u32_arg(L, 3, 0));
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, rk_ring_register_eventfd(r->ring, fd, lrk_u32_arg(L, 3, 0)));
 }
 
 static int ring_unregister_eventfd(lua_State *L)
 {
-	int ret = rk_ring_unregister_eventfd(lrk_check_ring(L, 1)->ring);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, rk_ring_unregister_eventfd(lrk_check_ring(L, 1)->ring));
 }
 
-/* Sets or clears one reason (bit) for the ring to keep a region alive; the
- * entry goes when no reason is left. */
-void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on)
+/* ring:cancel_sync(id [, timeout_ns]) -> true | nil, msg, errno
+ * Cancels without taking a slot (works with the op table full); the
+ * target's own completion still comes through reap. */
+static int ring_cancel_sync(lua_State *L)
 {
-	ring_idx = lua_absindex(L, ring_idx);
-	region_idx = lua_absindex(L, region_idx);
-	lua_getiuservalue(L, ring_idx, 1);
-	lua_pushvalue(L, region_idx);
-	lua_rawget(L, -2);
-	lua_Integer mask = lua_tointeger(L, -1); /* nil (absent) -> 0 */
-	lua_pop(L, 1);
-	mask = on ? (mask | bit) : (mask & ~(lua_Integer)bit);
-	lua_pushvalue(L, region_idx);
-	if (mask)
-		lua_pushinteger(L, mask);
-	else
-		lua_pushnil(L);
-	lua_rawset(L, -3);
-	lua_pop(L, 1);
+	lrk_ring *r = lrk_check_ring(L, 1);
+	int64_t target = (int64_t)luaL_checkinteger(L, 2);
+	return lrk_true(L, rk_cancel_sync(r->ring, target, (int64_t)luaL_optinteger(L, 3, -1)));
+}
+
+/* ring:register_files(nslots) -> true | nil, msg, errno */
+static int ring_register_files(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	return lrk_true(L, rk_ring_register_files(r->ring, lrk_u32_arg(L, 2, 0)));
+}
+
+/* ring:update_files(offset, fds) -> slots processed | nil, msg, errno. fds:
+ * a list of integers: an fd puts its file in the slot (close the fd
+ * afterwards if you like), -1 empties the slot, rk.RK_FILES_SKIP leaves it. */
+static int ring_update_files(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	uint32_t off = lrk_u32_arg(L, 2, 0);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+	luaL_argcheck(L, n <= (lua_Integer)RK_FILES_MAX, 3, "too many fds");
+	int32_t *fds = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)(n ? n : 1), 0);
+	for (lua_Integer i = 0; i < n; i++) {
+		lua_rawgeti(L, 3, i + 1);
+		int isint;
+		lua_Integer fd = lua_tointegerx(L, -1, &isint);
+		if (!isint || fd < INT32_MIN || fd > INT32_MAX)
+			luaL_argerror(L, 3, "a list of integer fds expected");
+		fds[i] = (int32_t)fd;
+		lua_pop(L, 1);
+	}
+	return lrk_count(L, rk_ring_update_files(r->ring, off, fds, (uint32_t)n));
+}
+
+/* ring:unregister_files() -> true | nil, msg, errno (ENXIO: no table) */
+static int ring_unregister_files(lua_State *L)
+{
+	return lrk_true(L, rk_ring_unregister_files(lrk_check_ring(L, 1)->ring));
 }
 
 /* ring:register_region(region) -> true | nil, msg, errno (ENOMEM: over
@@ -448,11 +404,7 @@ static int ring_do_close(lua_State *L, int idx)
 /* ring:close() -> true | nil, msg, errno */
 static int ring_close(lua_State *L)
 {
-	int rc = ring_do_close(L, 1);
-	if (rc < 0)
-		return lrk_fail(L, rc);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_true(L, ring_do_close(L, 1));
 }
 
 static int ring_gc(lua_State *L)
@@ -494,6 +446,10 @@ static const luaL_Reg ring_methods[] = {
 	{"unregister_eventfd", ring_unregister_eventfd},
 	{"register_region", ring_register_region},
 	{"unregister_region", ring_unregister_region},
+	{"cancel_sync", ring_cancel_sync},
+	{"register_files", ring_register_files},
+	{"update_files", ring_update_files},
+	{"unregister_files", ring_unregister_files},
 	{"close", ring_close},
 	{"closed", ring_closed},
 	{NULL, NULL},
@@ -529,28 +485,8 @@ int luaopen_ringkit(lua_State *L)
 	lua_pushvalue(L, -2);
 	luaL_setfuncs(L, ring_methods, 1);
 	lua_pushvalue(L, -2);
-	luaL_setfuncs(L, lrk_ring_ops, 1);
-	lua_pushvalue(L, -2);
-	luaL_setfuncs(L, lrk_ring_net_ops, 1);
-	lua_pushvalue(L, -2);
 	luaL_setfuncs(L, lrk_ring_group_methods, 1);
-	lua_pushvalue(L, -2);
-	luaL_setfuncs(L, lrk_ring_msg_ops, 1);
-	lua_pushvalue(L, -2);
-	luaL_setfuncs(L, lrk_ring_file_methods, 1);
-	/* C-style aliases: ring:prep_read, ...; prep_close closes an fd. */
-	const luaL_Reg *const op_lists[] = {lrk_ring_ops, lrk_ring_net_ops, lrk_ring_msg_ops};
-	for (int k = 0; k < 3; k++) {
-		for (const luaL_Reg *f = op_lists[k]; f->name; f++) {
-			if (strcmp(f->name, "closefd") == 0)
-				lua_pushliteral(L, "prep_close");
-			else
-				lua_pushfstring(L, "prep_%s", f->name);
-			lua_pushvalue(L, -3);
-			lua_pushcclosure(L, f->func, 1);
-			lua_rawset(L, -3);
-		}
-	}
+	lrk_register_ops(L);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	lrk_region_register_mt(L);

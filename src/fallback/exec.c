@@ -167,49 +167,6 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 	return final(-err);
 }
 
-/* A new descriptor into the ring's file table (a direct op): slot + 1 in
- * file_index, or IORING_FILE_INDEX_ALLOC. The table holds the descriptor;
- * res is 0 or the slot chosen. */
-static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
-{
-	struct rk_fb *fb = ring->fb;
-	int32_t res;
-	pthread_mutex_lock(&fb->mu);
-	if (!ring->nfiles) {
-		res = -ENXIO;
-	} else if (file_index == IORING_FILE_INDEX_ALLOC) {
-		res = -ENFILE;
-		for (uint32_t i = 0; i < ring->nfiles; i++) {
-			if (fb->files[i] < 0) {
-				fb->files[i] = fd;
-				res = (int32_t)i;
-				break;
-			}
-		}
-	} else if (file_index - 1 >= ring->nfiles) {
-		res = -EINVAL;
-	} else {
-		uint32_t i = file_index - 1;
-		if (fb->files[i] >= 0)
-			close(fb->files[i]);
-		fb->files[i] = fd;
-		res = 0;
-	}
-	pthread_mutex_unlock(&fb->mu);
-	if (res < 0)
-		close(fd);
-	return res;
-}
-
-struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd)
-{
-	if (fd < 0)
-		return final_err();
-	if (sqe->file_index)
-		return final(install(ring, fd, sqe->file_index));
-	return final(fd);
-}
-
 static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 {
 	uint32_t events = rk__fb_poll_events(sqe);
@@ -347,167 +304,202 @@ static struct fb_result fd_install(rk_ring *ring, const struct io_uring_sqe *sqe
 	return final(res);
 }
 
+/* The calls of the op table's exec column (src/ops.def): fbx_<exec>. */
+struct fbx_call {
+	rk_ring *ring;
+	uint32_t slot;
+	struct fb_op *x;
+	const struct io_uring_sqe *sqe;
+	int kind;
+};
+#define FBX(exec) static struct fb_result fbx_##exec(const struct fbx_call *c)
+#define fbx_none NULL /* NOW ops: core.c carries them out without a call */
+
+static int32_t zero_or_errno(int r)
+{
+	return r < 0 ? -errno : 0;
+}
+
+FBX(read) { return rw(c->x, c->sqe, false, false, c->kind); }
+FBX(write) { return rw(c->x, c->sqe, true, false, c->kind); }
+FBX(readv) { return rw(c->x, c->sqe, false, true, c->kind); }
+FBX(writev) { return rw(c->x, c->sqe, true, true, c->kind); }
+FBX(fsync)
+{
+	bool data = c->sqe->fsync_flags & IORING_FSYNC_DATASYNC;
+	return final(zero_or_errno(data ? fdatasync(c->x->fd) : fsync(c->x->fd)));
+}
+FBX(openat)
+{
+	struct open_how how = {.flags = c->sqe->open_flags, .mode = c->sqe->len};
+	return open_op(c->ring, c->sqe, &how, false);
+}
+FBX(openat2) { return open_op(c->ring, c->sqe, PTR(c->sqe->off), true); }
+FBX(close) { return close_op(c->ring, c->sqe); }
+FBX(statx)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(statx(sqe->fd, PTR(sqe->addr), (int)sqe->statx_flags, sqe->len,
+	                                 PTR(sqe->off))));
+}
+FBX(unlinkat)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(unlinkat(sqe->fd, PTR(sqe->addr), (int)sqe->unlink_flags)));
+}
+FBX(mkdirat)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(mkdirat(sqe->fd, PTR(sqe->addr), (mode_t)sqe->len)));
+}
+FBX(renameat)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(
+		renameat2(sqe->fd, PTR(sqe->addr), (int)sqe->len, PTR(sqe->off), sqe->rename_flags)));
+}
+FBX(linkat)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(linkat(sqe->fd, PTR(sqe->addr), (int)sqe->len, PTR(sqe->off),
+	                                  (int)sqe->hardlink_flags)));
+}
+FBX(symlinkat)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(symlinkat(PTR(sqe->addr), sqe->fd, PTR(sqe->off))));
+}
+FBX(fallocate)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(zero_or_errno(
+		fallocate(c->x->fd, (int)sqe->len, (off_t)sqe->off, (off_t)sqe->addr)));
+}
+FBX(fadvise)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(-posix_fadvise(c->x->fd, (off_t)sqe->off, (off_t)sqe->len,
+	                            (int)sqe->fadvise_advice));
+}
+FBX(ftruncate) { return final(zero_or_errno(ftruncate(c->x->fd, (off_t)c->sqe->off))); }
+FBX(splice) { return splice_op(c->x, c->sqe, false); }
+FBX(tee) { return splice_op(c->x, c->sqe, true); }
+FBX(poll) { return poll_op(c->x, c->sqe); }
+FBX(socket)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	int type = (int)sqe->off;
+	if (sqe->file_index && (type & SOCK_CLOEXEC))
+		return final(-EINVAL);
+	if (sqe->file_index)
+		type |= SOCK_CLOEXEC;
+	return rk__fb_new_fd(c->ring, sqe, socket(sqe->fd, type, (int)sqe->len));
+}
+FBX(bind)
+{
+	return final(zero_or_errno(bind(c->x->fd, PTR(c->sqe->addr), (socklen_t)c->sqe->off)));
+}
+FBX(listen) { return final(zero_or_errno(listen(c->x->fd, (int)c->sqe->len))); }
+FBX(connect) { return rk__fb_connect_op(c->x, c->sqe); }
+FBX(accept) { return rk__fb_accept_op(c->ring, c->x, c->sqe); }
+FBX(send) { return rk__fb_xfer(c->x, c->sqe, true); }
+FBX(send_zc)
+{
+	if (!rk__fb_zc_capable(c->x->fd))
+		return final(-EOPNOTSUPP);
+	return rk__fb_xfer(c->x, c->sqe, true);
+}
+FBX(recv)
+{
+	if (c->sqe->flags & IOSQE_BUFFER_SELECT)
+		return rk__fb_recv_select(c->ring, c->slot, c->x, c->sqe);
+	return rk__fb_xfer(c->x, c->sqe, false);
+}
+FBX(shutdown) { return final(zero_or_errno(shutdown(c->x->fd, (int)c->sqe->len))); }
+FBX(sendmsg) { return rk__fb_sendmsg_op(c->x, c->sqe); }
+FBX(sendmsg_zc)
+{
+	if (!rk__fb_zc_capable(c->x->fd))
+		return final(-EOPNOTSUPP);
+	return rk__fb_sendmsg_op(c->x, c->sqe);
+}
+FBX(recvmsg) { return rk__fb_recvmsg_op(c->x, c->sqe); }
+FBX(msg_ring)
+{
+	const struct io_uring_sqe *sqe = c->sqe;
+	return final(rk__fb_send_message(c->ring, c->slot, sqe->fd, sqe->flags & IOSQE_FIXED_FILE,
+	                                 sqe->off, (int32_t)sqe->len));
+}
+FBX(fd_install) { return fd_install(c->ring, c->sqe); }
+
+/* The op table as the fallback reads it: it sees SQEs, not RK_OP_* codes.
+ * Ops that share a kernel opcode are told apart as the kernel tells them:
+ * by buffer selection (a GROUP argument sets IOSQE_BUFFER_SELECT) and by
+ * the opcode's multishot bit. Rows that still match alike (OPENAT and
+ * OPENAT_DIRECT, ACCEPT and ACCEPT_DIRECT, ...) have the same home and
+ * exec; the first one answers. */
+struct fb_row {
+	uint8_t opcode, select, multishot, home;
+	struct fb_result (*exec)(const struct fbx_call *c);
+};
+#define A(n, f, t, r) || RK_ROLE_##r == RK_ROLE_GROUP
+#define L(n, f, t, o)
+#define OP(NAME, name, opcode, result, multishot, home, exec, args) \
+	{(uint8_t)opcode, 0 args, multishot, FB_HOME_##home, fbx_##exec},
+static const struct fb_row rows[] = {
+#include "../ops.def"
+};
+#undef OP
+#undef L
+#undef A
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+static bool sqe_multishot(const struct io_uring_sqe *sqe)
+{
+	switch (sqe->opcode) {
+	case IORING_OP_RECV:
+		return sqe->ioprio & IORING_RECV_MULTISHOT;
+	case IORING_OP_ACCEPT:
+		return sqe->ioprio & IORING_ACCEPT_MULTISHOT;
+	case IORING_OP_POLL_ADD:
+		return sqe->len & IORING_POLL_ADD_MULTI;
+	default:
+		return false;
+	}
+}
+
+static const struct fb_row *row_of(const struct io_uring_sqe *sqe)
+{
+	bool select = sqe->flags & IOSQE_BUFFER_SELECT, multishot = sqe_multishot(sqe);
+	for (size_t i = 0; i < NROWS; i++)
+		if (rows[i].opcode == sqe->opcode && rows[i].select == select &&
+		    rows[i].multishot == multishot)
+			return &rows[i];
+	return NULL;
+}
+
 struct fb_result rk__fb_exec(rk_ring *ring, uint32_t slot, int kind)
 {
 	const struct io_uring_sqe *sqe = fb_sqe(ring, slot);
 	struct fb_op *x = fbx(ring, slot);
 	x->wfd = x->fd;
-	switch (sqe->opcode) {
-	case IORING_OP_READ:
-	case IORING_OP_READ_FIXED:
-		return rw(x, sqe, false, false, kind);
-	case IORING_OP_WRITE:
-	case IORING_OP_WRITE_FIXED:
-		return rw(x, sqe, true, false, kind);
-	case IORING_OP_READV:
-		return rw(x, sqe, false, true, kind);
-	case IORING_OP_WRITEV:
-		return rw(x, sqe, true, true, kind);
-	case IORING_OP_FSYNC:
-		return final(((sqe->fsync_flags & IORING_FSYNC_DATASYNC) ? fdatasync(x->fd)
-		                                                          : fsync(x->fd)) < 0
-		                     ? -errno
-		                     : 0);
-	case IORING_OP_OPENAT: {
-		struct open_how how = {.flags = sqe->open_flags, .mode = sqe->len};
-		return open_op(ring, sqe, &how, false);
-	}
-	case IORING_OP_OPENAT2:
-		return open_op(ring, sqe, PTR(sqe->off), true);
-	case IORING_OP_CLOSE:
-		return close_op(ring, sqe);
-	case IORING_OP_STATX:
-		return final(statx(sqe->fd, PTR(sqe->addr), (int)sqe->statx_flags, sqe->len,
-		                   PTR(sqe->off)) < 0
-		                     ? -errno
-		                     : 0);
-	case IORING_OP_UNLINKAT:
-		return final(unlinkat(sqe->fd, PTR(sqe->addr), (int)sqe->unlink_flags) < 0 ? -errno : 0);
-	case IORING_OP_MKDIRAT:
-		return final(mkdirat(sqe->fd, PTR(sqe->addr), (mode_t)sqe->len) < 0 ? -errno : 0);
-	case IORING_OP_RENAMEAT:
-		return final(renameat2(sqe->fd, PTR(sqe->addr), (int)sqe->len, PTR(sqe->off),
-		                       sqe->rename_flags) < 0
-		                     ? -errno
-		                     : 0);
-	case IORING_OP_LINKAT:
-		return final(linkat(sqe->fd, PTR(sqe->addr), (int)sqe->len, PTR(sqe->off),
-		                    (int)sqe->hardlink_flags) < 0
-		                     ? -errno
-		                     : 0);
-	case IORING_OP_SYMLINKAT:
-		return final(symlinkat(PTR(sqe->addr), sqe->fd, PTR(sqe->off)) < 0 ? -errno : 0);
-	case IORING_OP_FALLOCATE:
-		return final(fallocate(x->fd, (int)sqe->len, (off_t)sqe->off, (off_t)sqe->addr) < 0
-		                     ? -errno
-		                     : 0);
-	case IORING_OP_FADVISE:
-		return final(-posix_fadvise(x->fd, (off_t)sqe->off, (off_t)sqe->len,
-		                            (int)sqe->fadvise_advice));
-	case IORING_OP_SPLICE:
-		return splice_op(x, sqe, false);
-	case IORING_OP_TEE:
-		return splice_op(x, sqe, true);
-	case IORING_OP_POLL_ADD:
-		return poll_op(x, sqe);
-	case IORING_OP_SOCKET: {
-		int type = (int)sqe->off;
-		if (sqe->file_index && (type & SOCK_CLOEXEC))
-			return final(-EINVAL);
-		if (sqe->file_index)
-			type |= SOCK_CLOEXEC;
-		return rk__fb_new_fd(ring, sqe, socket(sqe->fd, type, (int)sqe->len));
-	}
-	case RK_IORING_OP_BIND:
-		return final(bind(x->fd, PTR(sqe->addr), (socklen_t)sqe->off) < 0 ? -errno : 0);
-	case RK_IORING_OP_LISTEN:
-		return final(listen(x->fd, (int)sqe->len) < 0 ? -errno : 0);
-	case IORING_OP_CONNECT:
-		return rk__fb_connect_op(x, sqe);
-	case IORING_OP_ACCEPT:
-		return rk__fb_accept_op(ring, x, sqe);
-	case IORING_OP_SEND:
-		return rk__fb_xfer(x, sqe, true);
-	case IORING_OP_SEND_ZC:
-		if (!rk__fb_zc_capable(x->fd))
-			return final(-EOPNOTSUPP);
-		return rk__fb_xfer(x, sqe, true);
-	case IORING_OP_RECV:
-		if (sqe->flags & IOSQE_BUFFER_SELECT)
-			return rk__fb_recv_select(ring, slot, x, sqe);
-		return rk__fb_xfer(x, sqe, false);
-	case IORING_OP_SHUTDOWN:
-		return final(shutdown(x->fd, (int)sqe->len) < 0 ? -errno : 0);
-	case IORING_OP_SENDMSG_ZC:
-		if (!rk__fb_zc_capable(x->fd))
-			return final(-EOPNOTSUPP);
-		return rk__fb_sendmsg_op(x, sqe);
-	case IORING_OP_SENDMSG:
-		return rk__fb_sendmsg_op(x, sqe);
-	case IORING_OP_RECVMSG:
-		return rk__fb_recvmsg_op(x, sqe);
-	case IORING_OP_MSG_RING:
-		return final(rk__fb_send_message(ring, slot, sqe->fd, sqe->flags & IOSQE_FIXED_FILE,
-		                                 sqe->off, (int32_t)sqe->len));
-	case RK_IORING_OP_FIXED_FD_INSTALL:
-		return fd_install(ring, sqe);
-	default:
+	const struct fb_row *row = row_of(sqe);
+	if (!row || !row->exec)
 		return final(-EINVAL);
-	}
+	struct fbx_call c = {ring, slot, x, sqe, kind};
+	return row->exec(&c);
 }
 
 int rk__fb_home(const struct io_uring_sqe *sqe)
 {
-	switch (sqe->opcode) {
-	case IORING_OP_NOP:
-	case IORING_OP_TIMEOUT:
-	case IORING_OP_LINK_TIMEOUT:
-	case IORING_OP_TIMEOUT_REMOVE:
-	case IORING_OP_POLL_REMOVE:
-	case IORING_OP_ASYNC_CANCEL:
-		return FB_HOME_NOW;
-	case IORING_OP_FSYNC:
-	case IORING_OP_OPENAT:
-	case IORING_OP_OPENAT2:
-	case IORING_OP_STATX:
-	case IORING_OP_UNLINKAT:
-	case IORING_OP_MKDIRAT:
-	case IORING_OP_RENAMEAT:
-	case IORING_OP_LINKAT:
-	case IORING_OP_SYMLINKAT:
-	case IORING_OP_FALLOCATE:
-	case IORING_OP_FADVISE:
-	case IORING_OP_SPLICE:
-	case IORING_OP_TEE:
-		return FB_HOME_WORKER;
-	case IORING_OP_ACCEPT:
-		return FB_HOME_WAIT;
-	case IORING_OP_RECV:
-		return (sqe->flags & IOSQE_BUFFER_SELECT) ? FB_HOME_WAIT : FB_HOME_TRY;
-	case IORING_OP_POLL_ADD:
-		return (sqe->len & IORING_POLL_ADD_MULTI) ? FB_HOME_WAIT : FB_HOME_TRY;
-	default:
-		return FB_HOME_TRY;
-	}
+	const struct fb_row *row = row_of(sqe);
+	return row ? row->home : FB_HOME_TRY;
 }
 
 bool rk__fb_supported(uint8_t opcode)
 {
-	static const uint8_t ops[] = {
-		IORING_OP_NOP, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
-		IORING_OP_READ_FIXED, IORING_OP_WRITE_FIXED, IORING_OP_POLL_ADD,
-		IORING_OP_POLL_REMOVE, IORING_OP_SENDMSG, IORING_OP_RECVMSG, IORING_OP_TIMEOUT,
-		IORING_OP_TIMEOUT_REMOVE, IORING_OP_ACCEPT, IORING_OP_ASYNC_CANCEL,
-		IORING_OP_LINK_TIMEOUT, IORING_OP_CONNECT, IORING_OP_FALLOCATE, IORING_OP_OPENAT,
-		IORING_OP_CLOSE, IORING_OP_STATX, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FADVISE,
-		IORING_OP_SEND, IORING_OP_RECV, IORING_OP_OPENAT2, IORING_OP_SPLICE, IORING_OP_TEE,
-		IORING_OP_SHUTDOWN, IORING_OP_RENAMEAT, IORING_OP_UNLINKAT, IORING_OP_MKDIRAT,
-		IORING_OP_SYMLINKAT, IORING_OP_LINKAT, IORING_OP_MSG_RING, IORING_OP_SOCKET,
-		IORING_OP_SEND_ZC, IORING_OP_SENDMSG_ZC, RK_IORING_OP_FIXED_FD_INSTALL,
-		RK_IORING_OP_BIND, RK_IORING_OP_LISTEN,
-	};
-	for (size_t i = 0; i < sizeof(ops); i++)
-		if (ops[i] == opcode)
+	for (size_t i = 0; i < NROWS; i++)
+		if (rows[i].opcode == opcode)
 			return true;
 	return false;
 }

@@ -13,7 +13,6 @@
  * unrelated op.
  */
 #include <sched.h>
-#include <time.h>
 
 #include "uring.h"
 
@@ -134,15 +133,11 @@ bool rk__cancel_unsubmitted(rk_ring *ring, struct rk_op *target, uint32_t *sq_in
  * Waits until it took entry `index`, at most timeout_ns (< 0: no limit). */
 int rk__wait_sq_taken(rk_ring *ring, uint32_t index, int64_t timeout_ns)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t start = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	int64_t start = rk__now_ns();
 	while ((int32_t)(rk__load_acquire(ring->sq.khead) - index) <= 0) {
 		if (rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
 			rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_SQ_WAKEUP, NULL, 0);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-		if (timeout_ns >= 0 && now - start >= timeout_ns)
+		if (timeout_ns >= 0 && rk__now_ns() - start >= timeout_ns)
 			return -ETIME;
 		sched_yield();
 	}

@@ -454,6 +454,20 @@ static void versions_and_constants(void)
 		if (!found[i])
 			fail("rk_constant_at never names", abi_constants[i]);
 	CHECK_EQ(CALL("rk_constant_at", I(idx), P(NULL), P(&v)), -EINVAL);
+
+	/* The op table's rows, read at the listed offsets. */
+	for (int64_t op = 0; op < K("RK_OP_COUNT"); op++) {
+		const void *info = CALLP("rk_op_info_of", I(op));
+		CHECK(info != NULL);
+		CHECK_EQ(get(info, "rk_op_info", "op"), op);
+		const char *arg = (const char *)(intptr_t)get(info, "rk_op_info", "args");
+		int64_t nargs = get(info, "rk_op_info", "nargs");
+		CHECK(arg != NULL);
+		for (const char *a = arg; a && get(a, "rk_op_arg", "name"); a += sizeof_rec("rk_op_arg"))
+			nargs--;
+		CHECK_EQ(nargs, 0);
+	}
+	CHECK(CALLP("rk_op_info_of", I(K("RK_OP_COUNT"))) == NULL);
 }
 
 static void rings(void)
@@ -548,6 +562,10 @@ static void file_ops(void *ring)
 	id = CALL("rk_prep_fadvise", P(ring), I(fd), I(0), I(0), I(K("POSIX_FADV_SEQUENTIAL")),
 	          I(0));
 	CHECK_EQ(result(ring, id), 0);
+	/* 6.9+: -EOPNOTSUPP from the prep on an older kernel. */
+	id = CALL("rk_prep_ftruncate", P(ring), I(fd), I(16384), I(0));
+	if (id != -EOPNOTSUPP)
+		CHECK_EQ(result(ring, id), 0);
 
 	id = CALL("rk_prep_mkdirat", P(ring), I(dfd), P("sub"), I(0700), I(0));
 	CHECK_EQ(result(ring, id), 0);

@@ -263,6 +263,7 @@ static struct answer f_linkat(E) { return op(e, rk_prep_linkat(e->ring, FD, "not
 static struct answer f_symlinkat(E) { return op(e, rk_prep_symlinkat(e->ring, "target", FD, "link", 0)); }
 static struct answer f_fallocate(E) { return op(e, rk_prep_fallocate(e->ring, FD, 0, 0, 4096, 0)); }
 static struct answer f_fadvise(E) { return op(e, rk_prep_fadvise(e->ring, FD, 0, 0, POSIX_FADV_NORMAL, 0)); }
+static struct answer f_ftruncate(E) { return op(e, rk_prep_ftruncate(e->ring, FD, 3, 0)); }
 static struct answer f_splice_in(E) { return op(e, rk_prep_splice(e->ring, FD, -1, e->pr[1], -1, 4, 0, 0)); }
 static struct answer f_splice_out(E) { return op(e, rk_prep_splice(e->ring, e->pd[0], -1, FD, -1, 4, 0, 0)); }
 static struct answer f_tee(E) { return op(e, rk_prep_tee(e->ring, FD, e->pr[1], 4, 0, 0)); }
@@ -407,6 +408,7 @@ static struct answer n_chunk_len(E) { return op(e, rk_prep_write_chunk(e->ring, 
 static struct answer n_fsync_range(E) { return op(e, rk_prep_fsync(e->ring, e->file, NUM, (uint32_t)NUM, 0)); }
 static struct answer n_fallocate(E) { return op(e, rk_prep_fallocate(e->ring, e->file, 0, NUM, NUM, 0)); }
 static struct answer n_fadvise(E) { return op(e, rk_prep_fadvise(e->ring, e->file, NUM, (uint32_t)NUM, 0, 0)); }
+static struct answer n_ftruncate(E) { return op(e, rk_prep_ftruncate(e->ring, e->file, NUM, 0)); }
 static struct answer n_splice_len(E) { return op(e, rk_prep_splice(e->ring, e->pd[0], -1, e->pr[1], -1, (uint32_t)NUM, 0, 0)); }
 static struct answer n_splice_off(E) { return op(e, rk_prep_splice(e->ring, e->file, NUM, e->pr[1], -1, 4, 0, 0)); }
 static struct answer n_timeout_ns(E) { return op(e, rk_prep_timeout(e->ring, NUM, 0, 0, 0)); }
@@ -620,6 +622,11 @@ static struct answer n_constant_at(E)
 	int64_t val;
 	return call(rk_constant_at((uint32_t)NUM, &name, &val) < 0 ? -1 : 0);
 }
+static struct answer n_op_info(E)
+{
+	const rk_op_info *info = rk_op_info_of((uint32_t)NUM);
+	return call(info ? info->op : -1);
+}
 static struct answer n_batch(E)
 {
 	/* Every op code with every field set to the same hostile number. */
@@ -726,6 +733,7 @@ static const struct probe probes[] = {
 	P("rk_prep_symlinkat", V_FD, 0, f_symlinkat),
 	P("rk_prep_fallocate", V_FD, 0, f_fallocate),
 	P("rk_prep_fadvise", V_FD, 0, f_fadvise),
+	P("rk_prep_ftruncate", V_FD, 0, f_ftruncate),
 	P("rk_prep_splice/in", V_FD, 0, f_splice_in),
 	P("rk_prep_splice/out", V_FD, 0, f_splice_out),
 	P("rk_prep_tee", V_FD, 0, f_tee),
@@ -800,6 +808,7 @@ static const struct probe probes[] = {
 	P("rk_prep_fsync/range", V_NUM, 0, n_fsync_range),
 	P("rk_prep_fallocate/range", V_NUM, 0, n_fallocate),
 	P("rk_prep_fadvise/range", V_NUM, 0, n_fadvise),
+	P("rk_prep_ftruncate/len", V_NUM, 0, n_ftruncate),
 	P("rk_prep_splice/len", V_NUM, 0, n_splice_len),
 	P("rk_prep_splice/off_in", V_NUM, 0, n_splice_off),
 	P("rk_prep_timeout/ns", V_NUM, 0, n_timeout_ns),
@@ -850,6 +859,7 @@ static const struct probe probes[] = {
 	P("rk_ring_create_strerror/sizes", V_NUM, 0, n_create_strerror),
 	P("rk_ring_create_strerror/flags", V_BIT, 0, b_create_strerror),
 	P("rk_constant_at", V_NUM, 0, n_constant_at),
+	P("rk_op_info_of", V_NUM, 0, n_op_info),
 	P("rk_prep_batch+rk_submit_batch", V_NUM, 0, n_batch),
 
 	P("nulls", V_ONE, 0, o_nulls),
