@@ -643,8 +643,7 @@ RK_API int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint3
  * 32768 chunks (-EINVAL). -EBUSY when the region is already provided (to
  * any ring), -EEXIST when this ring already has that group, -ENOSPC when
  * the ring has RK_RING_MAX_GROUPS groups. A region destroyed while provided
- * stays mapped until it is unprovided or the ring is closed (see
- * rk_region_destroy). */
+ * stays mapped until the ring is closed (see rk_region_destroy). */
 #define RK_GROUP_ANY 0xffff
 RK_API int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group);
 
@@ -1097,10 +1096,11 @@ RK_API int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flag
  * an op on one of its chunks not yet reaped, or registered with or provided
  * to a ring that is still open — it returns 1 and the region becomes a
  * zombie: its memory stays mapped, the ops go on, and it is freed when the
- * last use ends (the op's final completion is reaped, the ring unprovides
- * it or is closed). This is for garbage-collected runtimes, whose finalizer
- * may run before the ring's (as sqlite3_close_v2 does for connections); a
- * binding that wants an explicit close to refuse asks rk_region_busy first.
+ * last use ends (the ops' final completions are reaped, the rings that have
+ * it registered or provided are closed). This is for garbage-collected
+ * runtimes, whose finalizers run in any order, the region's before the
+ * ring's (sqlite3_close_v2 leaves connections zombies for the same reason);
+ * a binding that wants an explicit close to refuse asks rk_region_busy first.
  * A ring whose close timed out (-ETIMEDOUT) never lets go of the regions
  * its ops use, so those stay mapped for good. */
 RK_API int rk_region_destroy(rk_region *region);

@@ -9,7 +9,6 @@
 
 #include "internal.h"
 
-#define PTR(v) ((void *)(uintptr_t)(v))
 
 /* A field wider than its argument's type (a 64-bit arg1 carrying an
  * int32_t chunk, off carrying a uint32_t nfds) must hold a value of that

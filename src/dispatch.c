@@ -9,16 +9,8 @@
  * inside the library, against the FFI crossing a callback costs anyway.
  */
 #include <errno.h>
-#include <time.h>
 
 #include "internal.h"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint32_t wait_nr,
                      int64_t timeout_ns)
@@ -33,7 +25,7 @@ int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint3
 	if (wait_nr > max)
 		wait_nr = max;
 
-	int64_t deadline = timeout_ns > 0 ? rk__time_add(now_ns(), timeout_ns) : timeout_ns;
+	int64_t deadline = timeout_ns > 0 ? rk__time_add(rk__now_ns(), timeout_ns) : timeout_ns;
 	uint32_t done = 0;
 	int ret = 0;
 	ring->dispatching++;
@@ -44,7 +36,7 @@ int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max, uint3
 			wait = 1;
 			left = -1;
 			if (timeout_ns > 0) {
-				left = deadline - now_ns();
+				left = deadline - rk__now_ns();
 				if (left <= 0) {
 					wait = 0;
 					left = 0;

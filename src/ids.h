@@ -170,4 +170,27 @@ static inline void rk__op_release(rk_ring *ring, struct rk_op *op)
 	rk__op_abort(ring, op);
 }
 
+/* Local completions (rk__op_complete_local) go out first in rk_reap, on
+ * both backends: copies up to max and releases their slots. */
+static inline uint32_t rk__drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
+{
+	uint32_t n = 0;
+	while (ring->local_head != RK_NONE && n < max) {
+		struct rk_op *op = &ring->ops[ring->local_head];
+		ring->local_head = op->next;
+		out[n].id = rk__op_id(ring, op);
+		out[n].res = op->res;
+		out[n].flags = 0;
+		if (op->kind)
+			rk__op_settle(ring, op, op->res, 0);
+		n++;
+		ring->total_cqes++;
+		ring->total_completed++;
+		rk__op_release(ring, op);
+	}
+	if (ring->local_head == RK_NONE)
+		ring->local_tail = RK_NONE;
+	return n;
+}
+
 #endif

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <linux/openat2.h>
 
 #include "compat.h"
@@ -33,6 +34,12 @@
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
 #define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
+
+/* How long rk_ring_close waits for a backend to give every op back before
+ * it leaves the ring's memory to it and returns -ETIMEDOUT. */
+#define RK_CLOSE_TIMEOUT_NS (10 * 1000000000LL)
+
+#define PTR(v) ((void *)(uintptr_t)(v)) /* a 64-bit pointer field (SQE, descriptor) */
 
 /* Per-op storage: small paths, iovec arrays and timespecs fit inline in the
  * slot; larger ones borrow a block from the ring's spill pool. Both exist from
@@ -103,9 +110,15 @@ struct rk_fb;
 
 /* What a backend does with a ring. The shared code validates arguments and
  * keeps the op table; a backend moves queued ops to execution and completions
- * back. Every function gets a valid ring of its own backend. */
+ * back. Every function gets a valid ring of its own backend. The shared code
+ * never asks which backend a ring has: what differs is a hook here. */
 struct rk_backend {
 	uint32_t id;             /* RK_BACKEND_* */
+	/* rk_ring_create_ex, arguments checked: on success the ring is
+	 * complete (be, table, probe, fd); on failure nothing is left
+	 * allocated in it and it may be reused for another backend. */
+	int (*create)(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
+	              uint32_t capacity, uint32_t sq_thread_idle_ms);
 	/* Hands queued (staged) ops over; getevents: also make completions the
 	 * backend holds visible. Returns how many ops it took, or -errno. */
 	int (*submit)(rk_ring *ring, bool getevents);
@@ -114,9 +127,11 @@ struct rk_backend {
 	/* rk_ring_close: cancel, wait (bounded), free everything but the
 	 * handle itself, which ring.c frees (0) or leaves (< 0). */
 	int (*close)(rk_ring *ring);
-	/* rk_ring_close in a child of fork(): free this process's copy only,
-	 * touching nothing the parent still uses (kernel state, threads). */
-	int (*close_inherited)(rk_ring *ring);
+	/* rk_ring_close in a child of fork(), after rk__close_inherited
+	 * released the ops, regions and groups: frees this process's copy of
+	 * the backend's own state only, touching nothing the parent still uses
+	 * (kernel state, threads). */
+	void (*close_inherited)(rk_ring *ring);
 	/* rk_ring_cancel_all. */
 	int (*cancel_all)(rk_ring *ring);
 	/* rk_cancel_sync for a live op that is not a local completion. */
@@ -134,6 +149,15 @@ struct rk_backend {
 	int (*group_unregister)(rk_ring *ring, struct rk_group *g);
 	/* Fills the backend's own rk_ring_stats values. */
 	void (*stats)(rk_ring *ring, uint64_t *v);
+	/* rk_prep_msg_ring once checked and begun (data has its top bit set):
+	 * prepares sqe and commits op, or completes op at once. rk__msg_prep
+	 * is the plain one, an IORING_OP_MSG_RING SQE. */
+	int64_t (*prep_msg_ring)(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+	                         int target_fd, uint64_t data, int32_t res, uint32_t flags);
+	/* Posts a message into `target`, a ring of this backend, from any
+	 * thread: 0 or -errno. NULL where the kernel posts messages (by the
+	 * ring's fd); a backend with one has its rings in the registry. */
+	int (*post_message)(rk_ring *target, uint64_t data, int32_t res);
 };
 
 RK_HIDDEN extern const struct rk_backend rk__uring_backend;
@@ -260,6 +284,22 @@ static inline int64_t rk__time_add(int64_t a, int64_t b)
 	return r;
 }
 
+static inline int64_t rk__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The smallest power of two >= n (n at most 2^31). */
+static inline uint32_t rk__pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return (uint32_t)p;
+}
+
 /* SQ entries written (published or not) that the kernel has not consumed. */
 static inline uint32_t rk__sq_used(rk_ring *ring)
 {
@@ -271,23 +311,35 @@ static inline uint32_t rk__sq_used(rk_ring *ring)
  * released; when the ring is discarding, fds nobody will see are closed. */
 RK_HIDDEN void rk__op_settle(rk_ring *ring, struct rk_op *op, int32_t res, uint32_t cqe_flags);
 
-/* fallback/ring.c: the registry of fallback rings, by fd and by token. */
-RK_HIDDEN bool rk__fb_ring_token(int fd, uint64_t *token);
-RK_HIDDEN int rk__fb_post_message(uint64_t token, uint64_t data, int32_t res);
+/* registry.c: the rings no kernel posts messages into (backends with
+ * post_message), by fd. rk_ring_create_ex lists them, rk_ring_close takes
+ * them out before the backend closes them. */
+RK_HIDDEN int rk__registry_add(rk_ring *ring);
+RK_HIDDEN bool rk__registry_remove(rk_ring *ring);
+RK_HIDDEN bool rk__registry_empty(void);
+RK_HIDDEN bool rk__registry_has(int fd);
+/* Posts into the listed ring with that fd (its post_message); false, and
+ * nothing posted, when none is listed. */
+RK_HIDDEN bool rk__registry_post(int fd, uint64_t data, int32_t res, int32_t *result);
 
-/* Ring creation by backend (uring/setup.c, fallback/ring.c): on success
- * the ring is complete (table, probe, fd); on failure nothing is left
- * allocated in it and it may be reused for the other backend. */
-RK_HIDDEN int rk__uring_create(rk_ring *ring, uint32_t entries, uint32_t flags,
-                               uint32_t cq_entries, uint32_t capacity,
-                               uint32_t sq_thread_idle_ms);
-RK_HIDDEN int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
-                            uint32_t capacity);
+/* msgring.c: the plain prep_msg_ring hook; a message from a sender that
+ * is no io_uring (a fallback ring's thread): into a listed ring, or by the
+ * kernel from the process's private io_uring (-EBADFD where there is
+ * none); that io_uring goes once no listed ring is left. */
+RK_HIDDEN int64_t rk__msg_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+                               int target_fd, uint64_t data, int32_t res, uint32_t flags);
+RK_HIDDEN int32_t rk__msg_send(int fd, uint64_t data, int32_t res);
+RK_HIDDEN void rk__msg_release(void);
+
 /* Sizes as io_uring_setup computes them (powers of two, CLAMP); -EINVAL
  * when too large without RK_RING_CLAMP. The fallback sizes its emulated
  * queues with it so both backends answer alike. */
 RK_HIDDEN int rk__ring_sizes(uint32_t entries, uint32_t flags, uint32_t cq_entries,
                              uint32_t *sq, uint32_t *cq);
+
+/* ring.c: rk_ring_close in a child of fork(): this process's copy of the
+ * ops (their chunk pins), regions and groups, then the backend's part. */
+RK_HIDDEN void rk__close_inherited(rk_ring *ring);
 
 /* Shared by both backends' completion paths: drops ops that never reached
  * a backend (close), or completes them with -ECANCELED (cancel_all). */

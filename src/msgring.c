@@ -1,16 +1,22 @@
 /*
- * Messages between rings. A message is a CQE the kernel posts into another
- * ring's CQ with user_data and res chosen by the sender. The target's
- * rk_reap must never mistake it for one of its own ops (that would free a
- * slot the kernel still owns), so the user_data we send always has the top
- * bit set: op ids are non-negative, and drain_cq hands negative ones out as
- * messages. All ones stays reserved for the core's internal ops.
+ * Messages between rings. A message is a CQE posted into another ring's
+ * completion queue with user_data and res chosen by the sender. The
+ * target's rk_reap must never mistake it for one of its own ops (that would
+ * free a slot the kernel still owns), so the user_data we send always has
+ * the top bit set: op ids are non-negative, and the drains hand negative
+ * ones out as messages. All ones stays reserved for the core's internal ops.
  *
- * A fallback ring's fd is an eventfd, not an io_uring: messages to it are
- * posted into its completion queue by the fallback (fallback/ring.c), also
- * when they come from an io_uring ring.
+ * Who posts it depends on the target, never on a test of the sender's
+ * backend here: the kernel posts into an io_uring, given its fd
+ * (IORING_OP_MSG_RING); a ring whose backend has a post_message hook is in
+ * the registry (registry.c), and the library posts into it. The sender's
+ * backend prepares the op (its prep_msg_ring hook): the io_uring backend
+ * posts into a listed ring as the op is prepared, since the kernel running
+ * its ops could not; the fallback runs the op as any other, through
+ * rk__msg_send.
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "ids.h"
 
@@ -31,15 +37,103 @@ int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t re
 	if (ret < 0)
 		return ret;
 	uint64_t data = (uint64_t)value | (UINT64_C(1) << 63);
-	uint64_t token;
-	if (ring->be == &rk__uring_backend && !(flags & RK_FIXED_FILE) &&
-	    rk__fb_ring_token(target_fd, &token)) {
-		/* A fallback ring: no kernel posts into it. The message goes now
-		 * and the op is complete at once, with what posting it gave; the
-		 * SQE begun above is simply not used. */
-		return rk__op_commit_local(ring, op, rk__fb_post_message(token, data, res));
-	}
+	return ring->be->prep_msg_ring(ring, op, sqe, target_fd, data, res, flags);
+}
+
+int64_t rk__msg_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, int target_fd,
+                     uint64_t data, int32_t res, uint32_t flags)
+{
 	/* addr 0 is IORING_MSG_DATA: post len as res and off as user_data. */
 	io_uring_prep_msg_ring(sqe, target_fd, (unsigned)res, data, 0);
 	return rk__op_commit(ring, op, sqe, flags);
+}
+
+/* ---- senders that are no io_uring ------------------------------------- */
+
+/* To an io_uring the kernel posts, from a small private io_uring of the
+ * process, made on first need (when io_uring is refused here, no io_uring
+ * ring can exist either, and the target cannot be one). It is a ring of
+ * the io_uring backend used through the core's own calls, never listed. */
+static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
+static rk_ring *helper;
+static bool helper_failed;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&helper_mu);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&helper_mu);
+}
+
+/* The child's copy is the parent's ring: left alone, as rk__check_ring
+ * leaves inherited rings. */
+static void fork_child(void)
+{
+	helper = NULL;
+	helper_failed = false;
+	pthread_mutex_unlock(&helper_mu);
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static rk_ring *make_helper(void)
+{
+	rk_ring *h = rk__calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	if (rk__uring_backend.create(h, 2, 0, 0, 0, 0) < 0) {
+		rk__free(h);
+		return NULL;
+	}
+	h->epoch = rk__fork_epoch;
+	return h;
+}
+
+static int32_t send_by_kernel(int fd, uint64_t data, int32_t res)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
+	int32_t r = -EBADFD;
+	pthread_mutex_lock(&helper_mu);
+	if (!helper && !helper_failed && !(helper = make_helper()))
+		helper_failed = true;
+	if (helper) {
+		struct rk_op *op;
+		struct io_uring_sqe *sqe;
+		int64_t id = helper->probe[IORING_OP_MSG_RING] ? rk__op_begin(helper, 0, &op, &sqe)
+		                                               : -EOPNOTSUPP;
+		if (id >= 0)
+			id = rk__msg_prep(helper, op, sqe, fd, data, res, 0);
+		rk_cqe c;
+		if (id >= 0 && helper->be->reap(helper, &c, 1, 1, -1) == 1)
+			r = c.res;
+		else if (id < 0)
+			r = (int32_t)id;
+	}
+	pthread_mutex_unlock(&helper_mu);
+	return r;
+}
+
+int32_t rk__msg_send(int fd, uint64_t data, int32_t res)
+{
+	int32_t r;
+	if (rk__registry_post(fd, data, res, &r))
+		return r;
+	return send_by_kernel(fd, data, res);
+}
+
+void rk__msg_release(void)
+{
+	pthread_mutex_lock(&helper_mu);
+	if (helper && helper->be->close(helper) == 0)
+		rk__free(helper);
+	helper = NULL;
+	helper_failed = false;
+	pthread_mutex_unlock(&helper_mu);
 }

@@ -179,12 +179,11 @@ int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
 		io_uring_prep_close_direct(sqe, (unsigned)fd);
 		flags &= ~RK_FIXED_FILE;
 	} else {
-		/* The kernel refuses to close an io_uring (-EBADF); a fallback
-		 * ring's fd is an eventfd it would close: it closes no fd at all
-		 * instead, which completes with the same -EBADF, in its place in
-		 * any chain, on both backends. */
-		uint64_t token;
-		io_uring_prep_close(sqe, rk__fb_ring_token(fd, &token) ? -1 : fd);
+		/* The kernel refuses to close an io_uring (-EBADF); a listed
+		 * ring's fd (a fallback ring's) is an eventfd it would close: it
+		 * closes no fd at all instead, which completes with the same
+		 * -EBADF, in its place in any chain, on both backends. */
+		io_uring_prep_close(sqe, rk__registry_has(fd) ? -1 : fd);
 	}
 	return rk__op_commit(ring, op, sqe, flags);
 }

@@ -33,14 +33,6 @@ static void watch_forks(void)
 #define RK_MAX_SQ_ENTRIES 32768
 #define RK_MAX_CQ_ENTRIES 65536
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-	uint32_t p = 1;
-	while (p < n)
-		p <<= 1;
-	return p;
-}
-
 int rk__ring_sizes(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32_t *sq,
                    uint32_t *cq)
 {
@@ -49,14 +41,14 @@ int rk__ring_sizes(uint32_t entries, uint32_t flags, uint32_t cq_entries, uint32
 			return -EINVAL;
 		entries = RK_MAX_SQ_ENTRIES;
 	}
-	*sq = pow2_at_least(entries);
+	*sq = rk__pow2_at_least(entries);
 	if (cq_entries) {
 		if (cq_entries > RK_MAX_CQ_ENTRIES) {
 			if (!(flags & RK_RING_CLAMP))
 				return -EINVAL;
 			cq_entries = RK_MAX_CQ_ENTRIES;
 		}
-		*cq = pow2_at_least(cq_entries);
+		*cq = rk__pow2_at_least(cq_entries);
 		if (*cq < *sq)
 			return -EINVAL;
 	} else {
@@ -199,15 +191,21 @@ int rk_ring_create_ex(uint32_t entries, uint32_t flags, uint32_t cq_entries, uin
 		return -ENOMEM;
 	int ret = 0;
 	if (choice != FALLBACK_ONLY) {
-		ret = rk__uring_create(ring, entries, flags, cq_entries, capacity, sq_thread_idle_ms);
+		ret = rk__uring_backend.create(ring, entries, flags, cq_entries, capacity,
+		                               sq_thread_idle_ms);
 		if (ret == 0 || choice == URING_ONLY)
 			goto done;
 		/* Refused, whatever the errno (seccomp's EPERM, ENOSYS, a sysctl,
 		 * a setup mode this kernel lacks, a memlock limit): the fallback
 		 * runs the same API on threads and epoll. */
 	}
-	ret = rk__fb_create(ring, entries, flags, cq_entries, capacity);
+	ret = rk__fallback_backend.create(ring, entries, flags, cq_entries, capacity,
+	                                  sq_thread_idle_ms);
 done:
+	/* A ring no kernel posts messages into is listed, so that other rings
+	 * reach it (msgring.c). */
+	if (ret == 0 && ring->be->post_message && (ret = rk__registry_add(ring)) < 0)
+		ring->be->close(ring);
 	if (ret < 0) {
 		rk__free(ring);
 		return ret;
@@ -232,8 +230,18 @@ int rk_ring_close(rk_ring *ring)
 		return -EBADF;
 	/* A ring inherited through fork(): only this process's copy is freed
 	 * (the kernel's ring, the fallback's threads, are the parent's). */
-	int ret = rk__check_ring(ring) == -ECHILD ? ring->be->close_inherited(ring)
-	                                           : ring->be->close(ring);
+	int ret = 0;
+	if (rk__check_ring(ring) == -ECHILD) {
+		rk__close_inherited(ring);
+	} else {
+		/* No more messages into it, before the backend closes it. */
+		bool listed = ring->be->post_message && rk__registry_remove(ring);
+		ret = ring->be->close(ring);
+		/* Once its threads are gone (one of them could still have been
+		 * sending), the last listed ring takes the private io_uring along. */
+		if (listed && ret == 0 && rk__registry_empty())
+			rk__msg_release();
+	}
 	/* The backend released everything but the handle. Inside a dispatch
 	 * callback the handle outlives the call: rk_reap_dispatch still reads
 	 * it when the callback returns, and frees it then. After a timed-out
@@ -245,6 +253,20 @@ int rk_ring_close(rk_ring *ring)
 		rk__free(ring);
 	}
 	return ret;
+}
+
+/* In a child of fork(): the ops are the parent's (in its kernel ring or
+ * its threads); this copy unpins its chunks, as do its regions and groups,
+ * without telling any kernel. */
+void rk__close_inherited(rk_ring *ring)
+{
+	for (uint32_t i = 0; i < ring->capacity; i++)
+		if (ring->ops[i].state != RK_OP_FREE)
+			rk__op_release(ring, &ring->ops[i]);
+	rk__ring_drop_regions(ring);
+	rk__ring_drop_groups(ring, false);
+	ring->be->close_inherited(ring);
+	rk__table_free(ring);
 }
 
 int rk_ring_backend(rk_ring *ring)
@@ -287,10 +309,10 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 	if (ring->eventfd_registered)
 		return -EBUSY;
 	/* A ring's fd is never an eventfd to signal: io_uring refuses its own
-	 * and every other io_uring (not eventfds); a fallback ring's is one,
-	 * but signalling it would wake that ring's waits with nothing to reap. */
-	uint64_t token;
-	if (rk__fb_ring_token(fd, &token))
+	 * and every other io_uring (not eventfds); a listed ring's is one (a
+	 * fallback ring's), but signalling it would wake that ring's waits
+	 * with nothing to reap. */
+	if (rk__registry_has(fd))
 		return -EINVAL;
 	int ret = ring->be->set_eventfd(ring, fd, flags);
 	if (ret < 0)

@@ -1,11 +1,12 @@
 /*
- * An op's life in the fallback: starting it where it runs (now, a
+ * An op's transitions in the fallback: starting it where it runs (now, a
  * non-blocking try on the current thread, a worker, or the wait for
  * readiness), applying what its call returned, posting its completions,
  * and what a final completion unblocks: the rest of a linked chain (or its
  * cancellation), the link timeout bounding it, ops held by RK_DRAIN, count
- * timeouts. Submission and reaping are in submit.c, cancellation in
- * cancel.c, the calls in exec.c and net.c.
+ * timeouts; and cancelling one op (by a cancel op, a link timeout, or the
+ * caller through cancel.c). Where ops wait is wait.c's, the calls exec.c's
+ * and net.c's; the drivers (submit.c, cancel.c, threads.c) call in here.
  *
  * Everything here runs with fb->mu held, except the calls themselves
  * (rk__fb_exec) that rk__fb_run makes off the caller's thread.
@@ -47,32 +48,14 @@ static bool is_timeout(uint8_t opcode)
 	return opcode == IORING_OP_TIMEOUT || opcode == IORING_OP_LINK_TIMEOUT;
 }
 
-void rk__fb_uncount(rk_ring *ring, uint32_t slot)
-{
-	struct rk_fb *fb = ring->fb;
-	struct fb_op *x = fbx(ring, slot);
-	if (!x->counted)
-		return;
-	uint32_t i = (uint32_t)x->done;
-	uint32_t last = fb->counted[--fb->ncounted];
-	fb->counted[i] = last;
-	fbx(ring, last)->done = i;
-	x->counted = 0;
-}
-
 /* A completion counts towards count timeouts (io_uring counts every CQE
  * but those of timeouts). */
 static void count_completion(rk_ring *ring, struct fb_ctx *ctx)
 {
 	struct rk_fb *fb = ring->fb;
 	fb->seq++;
-	for (uint32_t i = 0; i < fb->ncounted;) {
-		uint32_t slot = fb->counted[i];
-		if (fbx(ring, slot)->seq > fb->seq) {
-			i++;
-			continue;
-		}
-		rk__fb_uncount(ring, slot);
+	uint32_t i = 0, slot;
+	while ((slot = rk__fb_take_counted(ring, fb->seq, &i)) != RK_NONE) {
 		rk__fb_timer_del(ring, slot);
 		rk__fb_finish(ring, ctx, slot, 0, 0);
 	}
@@ -209,17 +192,10 @@ static void fail_chain(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
  * itself starts alone and holds the rest until it completed. */
 static void release_drained(rk_ring *ring, struct fb_ctx *ctx)
 {
-	struct rk_fb *fb = ring->fb;
-	while (fb->drain_head != RK_NONE) {
-		uint32_t slot = fb->drain_head;
-		bool drain = fb_sqe(ring, slot)->flags & IOSQE_IO_DRAIN;
-		if (drain && fb->active > 0)
-			return;
-		fb->drain_head = fbx(ring, slot)->next;
-		if (fb->drain_head == RK_NONE)
-			fb->drain_tail = RK_NONE;
+	uint32_t slot;
+	while ((slot = rk__fb_take_drained(ring)) != RK_NONE) {
 		rk__fb_start(ring, ctx, slot);
-		if (drain)
+		if (fb_sqe(ring, slot)->flags & IOSQE_IO_DRAIN)
 			return;
 	}
 }
@@ -270,100 +246,99 @@ static void finish_result(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, int3
 	rk__fb_finish(ring, ctx, slot, res, cflags);
 }
 
-/* The fd an op's call uses: a fixed file is duplicated for the op's
- * lifetime (the slot may be replaced while the op runs, as the kernel's
- * file reference allows). -EBADF for an empty or missing slot. */
-static int resolve_fixed(rk_ring *ring, int32_t index, int32_t *fd, int32_t *own)
+/* ---- cancellation: by id, by a link timeout, of everything ----------- */
+
+/* The target an id names, while the fallback holds it; RK_NONE else. */
+uint32_t rk__fb_find(rk_ring *ring, int64_t id)
 {
-	struct rk_fb *fb = ring->fb;
-	if (index < 0 || (uint32_t)index >= ring->nfiles || fb->files[index] < 0)
-		return -EBADF;
-	int d = rk__fb_sys_dup(fb->files[index]);
-	if (d < 0)
-		return d;
-	*fd = *own = d;
+	if (id < 0 || (uint32_t)id >= ring->capacity)
+		return RK_NONE;
+	struct fb_op *x = fbx(ring, (uint32_t)id);
+	if (x->id != id || x->st == FB_IDLE || x->st == FB_DONE)
+		return RK_NONE;
+	return (uint32_t)id;
+}
+
+/* Cancels one op the fallback holds: 0 when it was stopped (it completes
+ * with -ECANCELED, or with what earlier calls moved), -EALREADY when it is
+ * making its call (it completes as that call ends: with -ECANCELED if the
+ * call would wait, else with its result), -ENOENT when it cannot be found
+ * (a chain member not started yet, as in the kernel). */
+int rk__fb_cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
+{
+	struct fb_op *x = fbx(ring, slot);
+	int32_t res;
+	int r = rk__fb_unwait(ring, slot, &res);
+	if (r == -EALREADY)
+		x->cancel = 1;
+	if (r < 0)
+		return r;
+	x->cancel = 2;
+	rk__fb_finish(ring, ctx, slot, res, 0);
 	return 0;
 }
 
-static int resolve_files(rk_ring *ring, uint32_t slot)
+/* cancel, poll_remove and timeout_remove. */
+static int32_t cancel_op(rk_ring *ring, struct fb_ctx *ctx, const struct io_uring_sqe *sqe)
 {
-	const struct io_uring_sqe *sqe = fb_sqe(ring, slot);
+	uint32_t target = rk__fb_find(ring, (int64_t)sqe->addr);
+	if (target == RK_NONE)
+		return -ENOENT;
+	uint8_t top = fb_sqe(ring, target)->opcode;
+	if (sqe->opcode == IORING_OP_TIMEOUT_REMOVE) {
+		if (top != IORING_OP_TIMEOUT || fbx(ring, target)->st != FB_TIMER)
+			return -ENOENT;
+	} else if (sqe->opcode == IORING_OP_POLL_REMOVE) {
+		if (top != IORING_OP_POLL_ADD)
+			return -ENOENT;
+	}
+	return rk__fb_cancel_slot(ring, ctx, target);
+}
+
+/* A timer of the service thread is due. A timeout completes with -ETIME;
+ * a link timeout cancels the op it bounds and completes with -ETIME, or
+ * with the cancel's error when that op is making its call (-EALREADY). */
+void rk__fb_timer_fired(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
+{
 	struct fb_op *x = fbx(ring, slot);
-	x->fd = sqe->fd;
-	x->fd_in = -1;
-	uint8_t op = sqe->opcode;
-	if (op == IORING_OP_SPLICE || op == IORING_OP_TEE) {
-		/* io_splice_prep's check: SPLICE_F_ALL and the fixed-file bit. */
-		if (sqe->splice_flags & ~(SPLICE_F_FD_IN_FIXED | 0xfu))
-			return -EINVAL;
-		x->fd_in = sqe->splice_fd_in;
-		if (sqe->splice_flags & SPLICE_F_FD_IN_FIXED) {
-			int r = resolve_fixed(ring, sqe->splice_fd_in, &x->fd_in, &x->own[1]);
-			if (r < 0)
-				return r;
+	if (fb_sqe(ring, slot)->opcode == IORING_OP_TIMEOUT) {
+		rk__fb_uncount(ring, slot);
+		rk__fb_finish(ring, ctx, slot, -ETIME, 0);
+		return;
+	}
+	uint32_t target = x->target;
+	fbx(ring, target)->lt = RK_NONE;
+	int r = rk__fb_cancel_slot(ring, ctx, target);
+	rk__fb_finish(ring, ctx, slot, r == 0 ? -ETIME : r, 0);
+}
+
+/* Cancels everything the fallback holds (close and cancel_all): what waits
+ * completes with -ECANCELED at once, what runs when its call ends. */
+void rk__fb_cancel_everything(rk_ring *ring, struct fb_ctx *ctx)
+{
+	for (uint32_t slot = 0; slot < ring->capacity; slot++) {
+		switch (fbx(ring, slot)->st) {
+		case FB_QUEUED:
+		case FB_ARMED:
+		case FB_TIMER:
+		case FB_STALLED:
+		case FB_DRAINING:
+		case FB_RUNNING:
+			rk__fb_cancel_slot(ring, ctx, slot);
+			break;
+		default:
+			break;
 		}
 	}
-	if (!(sqe->flags & IOSQE_FIXED_FILE))
-		return 0;
-	switch (op) {
-	case IORING_OP_MSG_RING:          /* the slot names the target ring */
-	case RK_IORING_OP_FIXED_FD_INSTALL: /* the slot is the file to install */
-	case IORING_OP_NOP:
-	case IORING_OP_TIMEOUT:
-	case IORING_OP_LINK_TIMEOUT:
-	case IORING_OP_TIMEOUT_REMOVE:
-	case IORING_OP_POLL_REMOVE:
-	case IORING_OP_ASYNC_CANCEL:
-		return 0;
-	case IORING_OP_OPENAT:
-	case IORING_OP_OPENAT2:
-	case IORING_OP_STATX:
-	case IORING_OP_UNLINKAT:
-	case IORING_OP_MKDIRAT:
-	case IORING_OP_RENAMEAT:
-	case IORING_OP_LINKAT:
-	case IORING_OP_SYMLINKAT:
-	case IORING_OP_SOCKET:
-	case IORING_OP_CLOSE:
-		return -EBADF; /* the kernel refuses a fixed file for these */
-	default:
-		return resolve_fixed(ring, sqe->fd, &x->fd, &x->own[0]);
-	}
 }
 
-static int64_t timespec_ns(const struct io_uring_sqe *sqe)
-{
-	const struct __kernel_timespec *ts = (const struct __kernel_timespec *)(uintptr_t)sqe->addr;
-	/* The prep split a non-negative int64: this cannot overflow. */
-	return ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
-static uint8_t clock_of(uint32_t timeout_flags)
-{
-	if (timeout_flags & IORING_TIMEOUT_BOOTTIME)
-		return 1;
-	if (timeout_flags & IORING_TIMEOUT_REALTIME)
-		return 2;
-	return 0;
-}
-
-/* Sets a timer's deadline; returns false when it is already due. */
-static bool set_deadline(rk_ring *ring, uint32_t slot)
-{
-	const struct io_uring_sqe *sqe = fb_sqe(ring, slot);
-	struct fb_op *x = fbx(ring, slot);
-	x->clock = clock_of(sqe->timeout_flags);
-	int64_t now = rk__fb_sys_now(x->clock);
-	int64_t ns = timespec_ns(sqe);
-	x->deadline = (sqe->timeout_flags & IORING_TIMEOUT_ABS) ? ns : rk__time_add(now, ns);
-	return x->deadline > now;
-}
+/* ---- starting ---------------------------------------------------------- */
 
 static void start_timeout(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 {
 	struct rk_fb *fb = ring->fb;
 	struct fb_op *x = fbx(ring, slot);
-	if (!set_deadline(ring, slot)) {
+	if (!rk__fb_set_deadline(ring, slot)) {
 		rk__fb_finish(ring, ctx, slot, -ETIME, 0);
 		return;
 	}
@@ -374,12 +349,8 @@ static void start_timeout(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		return;
 	}
 	uint64_t count = fb_sqe(ring, slot)->off;
-	if (count) {
-		x->seq = fb->seq + count;
-		x->counted = 1;
-		x->done = fb->ncounted;
-		fb->counted[fb->ncounted++] = slot;
-	}
+	if (count)
+		rk__fb_count_add(ring, slot, fb->seq + count);
 }
 
 /* Ops that need no call: they complete (or arm) right here. */
@@ -401,7 +372,7 @@ static void start_now(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 	case IORING_OP_ASYNC_CANCEL:
 	case IORING_OP_POLL_REMOVE:
 	case IORING_OP_TIMEOUT_REMOVE:
-		rk__fb_finish(ring, ctx, slot, rk__fb_cancel_op(ring, ctx, sqe), 0);
+		rk__fb_finish(ring, ctx, slot, cancel_op(ring, ctx, sqe), 0);
 		break;
 	default:
 		rk__fb_finish(ring, ctx, slot, -EINVAL, 0);
@@ -427,14 +398,14 @@ void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot)
 		t->st = FB_TIMER;
 		t->target = slot;
 		fb->active++;
-		set_deadline(ring, lt); /* already due: the service thread fires it at once */
+		rk__fb_set_deadline(ring, lt); /* already due: the service thread fires it at once */
 		int r = rk__fb_timer_add(ring, lt);
 		if (r < 0) {
 			x->lt = RK_NONE;
 			rk__fb_post(ring, ctx, lt, r, 0);
 		}
 	}
-	int r = resolve_files(ring, slot);
+	int r = rk__fb_resolve_files(ring, slot);
 	if (r < 0) {
 		rk__fb_finish(ring, ctx, slot, r, 0);
 		return;
@@ -495,9 +466,7 @@ static void apply(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, struct fb_re
 			x->cancel = 2;
 			rk__fb_finish(ring, ctx, slot, -ECANCELED, 0);
 		} else if (!rk__fb_cq_room(ring)) {
-			x->st = FB_STALLED; /* rk_reap re-arms it once there is room */
-			x->next = ring->fb->stalled_head;
-			ring->fb->stalled_head = slot;
+			rk__fb_stall(ring, slot); /* rk_reap re-arms it once there is room */
 		} else if (r.verdict == FB_MORE) {
 			rk__fb_ctx_push(ring, ctx, slot);
 		} else {

@@ -167,49 +167,6 @@ static struct fb_result rw(struct fb_op *x, const struct io_uring_sqe *sqe, bool
 	return final(-err);
 }
 
-/* A new descriptor into the ring's file table (a direct op): slot + 1 in
- * file_index, or IORING_FILE_INDEX_ALLOC. The table holds the descriptor;
- * res is 0 or the slot chosen. */
-static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
-{
-	struct rk_fb *fb = ring->fb;
-	int32_t res;
-	pthread_mutex_lock(&fb->mu);
-	if (!ring->nfiles) {
-		res = -ENXIO;
-	} else if (file_index == IORING_FILE_INDEX_ALLOC) {
-		res = -ENFILE;
-		for (uint32_t i = 0; i < ring->nfiles; i++) {
-			if (fb->files[i] < 0) {
-				fb->files[i] = fd;
-				res = (int32_t)i;
-				break;
-			}
-		}
-	} else if (file_index - 1 >= ring->nfiles) {
-		res = -EINVAL;
-	} else {
-		uint32_t i = file_index - 1;
-		if (fb->files[i] >= 0)
-			close(fb->files[i]);
-		fb->files[i] = fd;
-		res = 0;
-	}
-	pthread_mutex_unlock(&fb->mu);
-	if (res < 0)
-		close(fd);
-	return res;
-}
-
-struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd)
-{
-	if (fd < 0)
-		return final_err();
-	if (sqe->file_index)
-		return final(install(ring, fd, sqe->file_index));
-	return final(fd);
-}
-
 static struct fb_result poll_op(struct fb_op *x, const struct io_uring_sqe *sqe)
 {
 	uint32_t events = rk__fb_poll_events(sqe);

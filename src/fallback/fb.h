@@ -26,6 +26,39 @@
  *   op after posting its final completion: from then on the slot is the
  *   caller's again.
  *
+ * Stages, and the direction of calls
+ *   An op's life here is a state machine (enum fb_state below): staged by
+ *   a prep, submitted, started, waiting somewhere, running its call,
+ *   completed, reaped. One file per stage, each calling only the files
+ *   below it:
+ *
+ *     ring.c     the backend's hooks: create, close, the registrations
+ *                (eventfd, buffers, groups; the file table's are files.c's)
+ *     cancel.c   the caller's cancels (cancel_all, cancel_sync, close's quiesce)
+ *     submit.c   the caller's two ends: staged ops handed over (chains
+ *                linked, RK_DRAIN held), completions drained and reaped
+ *     threads.c  the threads' loops: workers and the service thread take
+ *                what wait.c says is due and run it through core.c
+ *     core.c     the transitions, under fb->mu: start (where it runs),
+ *                run and apply a call's verdict, post, finish and what a
+ *                final completion unblocks (chain, link timeout, drain,
+ *                count timeouts), cancel one op
+ *     wait.c     the places ops wait (worker queue, readiness, timers,
+ *                RK_DRAIN hold, stalled multishots), a way in and out of each
+ *     exec.c     the calls, one per opcode, returning a verdict (no lock)
+ *     net.c      the socket calls
+ *     files.c    the file table: registrations, fixed files, installs
+ *     sys.c      the syscall seam
+ *
+ *   So a call never reaches back into the stage that made it: a stage
+ *   that is done with an op says so in what it returns (a verdict, a
+ *   slot taken out of a wait) and the caller moves it on. The recursion an
+ *   op's life needs (a completion starts the next op of a chain, which may
+ *   complete at once) stays inside core.c. The one reference upwards: the
+ *   threads start on first need, so wait.c hands threads.c's loops to
+ *   rk__fb_sys_spawn. Messages leave through the core (rk__msg_send) and
+ *   come in through the post_message hook (ring.c).
+ *
  * Waking
  *   The ring's fd (rk_ring_fd) is an eventfd that is readable while fb->cq
  *   holds completions: written when the queue goes from empty to non-empty,
@@ -43,7 +76,6 @@
 #include "ids.h"
 
 #define FB_MAX_WORKERS 4
-#define PTR(v) ((void *)(uintptr_t)(v)) /* an SQE's pointer field */
 #define FB_NCLOCKS     3
 
 enum fb_state {
@@ -113,7 +145,6 @@ struct rk_fb {
 	pthread_cond_t work_cv;  /* workers: work queued or stopping */
 	pthread_cond_t idle_cv;  /* an op stopped RUNNING (cancel_sync, close) */
 	struct fb_op *x;         /* per slot */
-	uint64_t token;          /* name in the ring registry (messages) */
 
 	/* Completion queue: posted by any thread, drained by the caller. Room
 	 * for two final-or-notification records per slot is always kept, so
@@ -157,26 +188,31 @@ struct rk_fb {
 	int32_t *files;
 };
 
-/* submit.c: the caller's side */
+/* ---- the stages, top to bottom ---------------------------------------- */
+
+/* ring.c (the backend's hooks) is the top and declares nothing. */
+
+/* cancel.c: the caller's cancels. */
+RK_HIDDEN int rk__fb_cancel_all(rk_ring *ring);
+RK_HIDDEN int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t timeout_ns);
+RK_HIDDEN int rk__fb_quiesce(rk_ring *ring, int64_t timeout_ns);
+
+/* submit.c: the caller's two ends. */
 RK_HIDDEN int rk__fb_submit(rk_ring *ring, bool getevents);
 RK_HIDDEN int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
                           int64_t timeout_ns);
 RK_HIDDEN uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max);
 RK_HIDDEN void rk__fb_sync_signal(rk_ring *ring);
 
-/* cancel.c */
-RK_HIDDEN int rk__fb_cancel_all(rk_ring *ring);
-RK_HIDDEN int rk__fb_cancel_sync(rk_ring *ring, struct rk_op *op, int64_t id, int64_t timeout_ns);
-RK_HIDDEN int rk__fb_quiesce(rk_ring *ring, int64_t timeout_ns);
-RK_HIDDEN int32_t rk__fb_cancel_op(rk_ring *ring, struct fb_ctx *ctx,
-                                   const struct io_uring_sqe *sqe);
+/* threads.c: the threads' loops (wait.c starts them) and their end. */
+RK_HIDDEN void *rk__fb_worker_main(void *ring);
+RK_HIDDEN void *rk__fb_service_main(void *ring);
+RK_HIDDEN void rk__fb_stop_threads(rk_ring *ring, bool join);
 
-/* core.c: an op's life */
+/* core.c: an op's transitions, with fb->mu held. */
 RK_HIDDEN void rk__fb_start(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
-RK_HIDDEN void rk__fb_uncount(rk_ring *ring, uint32_t slot);
 RK_HIDDEN void rk__fb_run(rk_ring *ring, struct fb_ctx *ctx);
 RK_HIDDEN void rk__fb_ctx_push(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
-RK_HIDDEN void rk__fb_timer_fired(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
 RK_HIDDEN void rk__fb_post(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, int32_t res,
                            uint32_t cflags);
 RK_HIDDEN void rk__fb_finish(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, int32_t res,
@@ -184,6 +220,33 @@ RK_HIDDEN void rk__fb_finish(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot, i
 RK_HIDDEN void rk__fb_flush_signals(rk_ring *ring, struct fb_ctx *ctx);
 RK_HIDDEN bool rk__fb_cq_room(rk_ring *ring);
 RK_HIDDEN int rk__fb_post_message_locked(rk_ring *ring, uint64_t data, int32_t res);
+RK_HIDDEN uint32_t rk__fb_find(rk_ring *ring, int64_t id);
+RK_HIDDEN int rk__fb_cancel_slot(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
+RK_HIDDEN void rk__fb_cancel_everything(rk_ring *ring, struct fb_ctx *ctx);
+RK_HIDDEN void rk__fb_timer_fired(rk_ring *ring, struct fb_ctx *ctx, uint32_t slot);
+
+/* wait.c: where ops wait, ways in and out. */
+RK_HIDDEN int rk__fb_queue_work(rk_ring *ring, uint32_t slot);
+RK_HIDDEN uint32_t rk__fb_take_work(rk_ring *ring);
+RK_HIDDEN bool rk__fb_hold_drain(rk_ring *ring, uint32_t slot);
+RK_HIDDEN uint32_t rk__fb_take_drained(rk_ring *ring);
+RK_HIDDEN void rk__fb_stall(rk_ring *ring, uint32_t slot);
+RK_HIDDEN uint32_t rk__fb_take_stalled(rk_ring *ring);
+RK_HIDDEN int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events);
+RK_HIDDEN void rk__fb_disarm(rk_ring *ring, uint32_t slot);
+RK_HIDDEN void rk__fb_drop_fd(rk_ring *ring, int fd);
+RK_HIDDEN void rk__fb_forget_owned(rk_ring *ring, uint32_t slot);
+RK_HIDDEN uint32_t rk__fb_take_ready(rk_ring *ring, int fd, uint32_t revents, uint32_t *gone);
+RK_HIDDEN void rk__fb_kick(rk_ring *ring);
+/* Sets a timer's deadline; false when it is already due. */
+RK_HIDDEN bool rk__fb_set_deadline(rk_ring *ring, uint32_t slot);
+RK_HIDDEN int rk__fb_timer_add(rk_ring *ring, uint32_t slot);
+RK_HIDDEN void rk__fb_timer_del(rk_ring *ring, uint32_t slot);
+RK_HIDDEN void rk__fb_count_add(rk_ring *ring, uint32_t slot, uint64_t seq);
+RK_HIDDEN uint32_t rk__fb_take_counted(rk_ring *ring, uint64_t seq, uint32_t *i);
+RK_HIDDEN void rk__fb_uncount(rk_ring *ring, uint32_t slot);
+RK_HIDDEN uint32_t rk__fb_timer_due(rk_ring *ring, int clock, int64_t now, int64_t *next);
+RK_HIDDEN int rk__fb_unwait(rk_ring *ring, uint32_t slot, int32_t *res);
 
 /* exec.c: makes an op's call. Runs without fb->mu. */
 enum fb_verdict {
@@ -236,10 +299,6 @@ static inline bool ready_now(int fd, short events)
 }
 
 
-/* exec.c: a new descriptor, or its install into the file table (direct
- * ops: res 0 or the slot chosen). */
-RK_HIDDEN struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd);
-
 /* net.c: the socket calls. */
 RK_HIDDEN struct fb_result rk__fb_xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bool send);
 RK_HIDDEN struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
@@ -261,18 +320,20 @@ enum fb_home {
 RK_HIDDEN int rk__fb_home(const struct io_uring_sqe *sqe);
 RK_HIDDEN bool rk__fb_supported(uint8_t opcode);
 
-/* threads.c */
-RK_HIDDEN int rk__fb_queue_work(rk_ring *ring, uint32_t slot);
-RK_HIDDEN int rk__fb_arm(rk_ring *ring, uint32_t slot, uint32_t events);
-RK_HIDDEN void rk__fb_disarm(rk_ring *ring, uint32_t slot);
-RK_HIDDEN int rk__fb_timer_add(rk_ring *ring, uint32_t slot);
-RK_HIDDEN void rk__fb_timer_del(rk_ring *ring, uint32_t slot);
-RK_HIDDEN void rk__fb_kick(rk_ring *ring);
-RK_HIDDEN void rk__fb_drop_fd(rk_ring *ring, int fd);
-RK_HIDDEN void rk__fb_forget_owned(rk_ring *ring, uint32_t slot);
-RK_HIDDEN void rk__fb_stop_threads(rk_ring *ring, bool join);
-
-/* ring.c: the process's rings, for messages */
+/* files.c: the file table. */
+RK_HIDDEN int rk__fb_files_register(rk_ring *ring, uint32_t nslots);
+RK_HIDDEN int rk__fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
+RK_HIDDEN int rk__fb_files_unregister(rk_ring *ring);
+RK_HIDDEN void rk__fb_close_files(rk_ring *ring);
+/* fd is a ring's: an io_uring or a listed ring of this process. */
+RK_HIDDEN bool rk__fb_is_ring_fd(int fd);
+/* The descriptors an op's call uses, fixed files resolved (-EBADF for an
+ * empty slot or one the opcode refuses). */
+RK_HIDDEN int rk__fb_resolve_files(rk_ring *ring, uint32_t slot);
+/* A new descriptor, or its install into the file table (direct ops: res 0
+ * or the slot chosen). */
+RK_HIDDEN struct fb_result rk__fb_new_fd(rk_ring *ring, const struct io_uring_sqe *sqe, int fd);
+/* IORING_OP_MSG_RING, on the sender's thread. */
 RK_HIDDEN int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed,
                                   uint64_t data, int32_t res);
 
@@ -301,8 +362,6 @@ RK_HIDDEN int rk__fb_sys_dup(int fd);
 RK_HIDDEN int rk__fb_sys_is_eventfd(int fd);
 /* fd is an io_uring instance (the kernel refuses to close or hold one). */
 RK_HIDDEN bool rk__fb_sys_is_uring(int fd);
-/* fd is a ring's: an io_uring or a fallback ring of this process. */
-RK_HIDDEN bool rk__fb_is_ring_fd(int fd);
 /* net.c: an accept waits only on a listening socket with valid flags; a
  * receive into provided buffers only on a socket that does not listen. */
 RK_HIDDEN bool rk__fb_accept_waits(int fd);
@@ -325,6 +384,12 @@ static inline const struct io_uring_sqe *fb_sqe(rk_ring *ring, uint32_t slot)
 static inline uint32_t rk__fb_poll_events(const struct io_uring_sqe *sqe)
 {
 	return sqe->poll32_events & ~(uint32_t)(1u << 28 | 1u << 30 | 1u << 31);
+}
+
+/* A multishot poll: it owns an edge-triggered registration of its own. */
+static inline bool rk__fb_owns_registration(const struct io_uring_sqe *sqe)
+{
+	return sqe->opcode == IORING_OP_POLL_ADD && (sqe->len & IORING_POLL_ADD_MULTI);
 }
 
 /* What an op that starts by waiting (accept, a receive into provided

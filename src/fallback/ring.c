@@ -1,226 +1,25 @@
 /*
  * The fallback backend's rings: creation, close, the registrations (which
- * are bookkeeping here, not kernel calls), and the registry of the
- * process's fallback rings that messages between rings go through.
+ * are bookkeeping here, not kernel calls; the file table's are in files.c),
+ * and messages: no kernel posts
+ * into a fallback ring, so its backend has a post_message hook and its
+ * rings are in the core's registry.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fb.h"
 
-#define RK_CLOSE_TIMEOUT_NS (10 * 1000000000LL)
-
-/* ---- the registry ----------------------------------------------------- */
-
-/* Every fallback ring of the process, by its fd and by a token that is
- * never reused (an fd number is, once a ring closed). Lock order: the
- * registry, then a ring's fb->mu. */
-struct reg_entry {
-	int fd;
-	uint64_t token;
-	rk_ring *ring;
-};
-
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct reg_entry *regs;
-static uint32_t nregs, capregs;
-static uint64_t next_token = 1;
-static uint32_t nregs_hint; /* read without the lock: 0 means no fallback ring */
-
-static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
-static rk_ring *helper;
-static bool helper_failed;
-
-/* fork(): the locks are taken around it so the child finds them free; the
- * child's copy of the registry names the parent's rings (rk__check_ring
- * refuses them there with -ECHILD), so it starts empty. */
-static void fork_prepare(void)
+/* A ring is taken out of the registry before it closes, so a target found
+ * there is not stopping. */
+static int fb_post_message(rk_ring *target, uint64_t data, int32_t res)
 {
-	pthread_mutex_lock(&helper_mu);
-	pthread_mutex_lock(&reg_mu);
-}
-
-static void fork_parent(void)
-{
-	pthread_mutex_unlock(&reg_mu);
-	pthread_mutex_unlock(&helper_mu);
-}
-
-static void fork_child(void)
-{
-	nregs = capregs = 0;
-	regs = NULL; /* the parent's array: this process's copy is left alone */
-	__atomic_store_n(&nregs_hint, 0, __ATOMIC_RELAXED);
-	helper = NULL;
-	helper_failed = false;
-	pthread_mutex_unlock(&reg_mu);
-	pthread_mutex_unlock(&helper_mu);
-}
-
-static void watch_forks(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-static int reg_add(rk_ring *ring)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, watch_forks);
-	pthread_mutex_lock(&reg_mu);
-	if (nregs == capregs) {
-		uint32_t cap = capregs ? 2 * capregs : 8;
-		struct reg_entry *r = realloc(regs, cap * sizeof(*r));
-		if (!r) {
-			pthread_mutex_unlock(&reg_mu);
-			return -ENOMEM;
-		}
-		regs = r;
-		capregs = cap;
-	}
-	ring->fb->token = next_token++;
-	regs[nregs++] = (struct reg_entry){.fd = ring->fd, .token = ring->fb->token, .ring = ring};
-	__atomic_store_n(&nregs_hint, nregs, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&reg_mu);
-	return 0;
-}
-
-static void drop_helper(void);
-
-/* With the last fallback ring gone, so is everything the registry holds:
- * nothing stays allocated behind a library that may be dlclose'd. */
-static void reg_remove(rk_ring *ring)
-{
-	pthread_mutex_lock(&reg_mu);
-	for (uint32_t i = 0; i < nregs; i++) {
-		if (regs[i].ring == ring) {
-			regs[i] = regs[--nregs];
-			break;
-		}
-	}
-	__atomic_store_n(&nregs_hint, nregs, __ATOMIC_RELAXED);
-	if (nregs == 0) {
-		free(regs);
-		regs = NULL;
-		capregs = 0;
-	}
-	pthread_mutex_unlock(&reg_mu);
-}
-
-/* The private io_uring goes with the last fallback ring, once that ring's
- * threads are gone (one of them could still have been sending). Not under
- * reg_mu: the helper's prep looks the registry up. */
-static void maybe_drop_helper(void)
-{
-	pthread_mutex_lock(&reg_mu);
-	bool none = nregs == 0;
-	pthread_mutex_unlock(&reg_mu);
-	if (none)
-		drop_helper();
-}
-
-static rk_ring *reg_find(int fd, uint64_t token)
-{
-	for (uint32_t i = 0; i < nregs; i++)
-		if (token ? regs[i].token == token : regs[i].fd == fd)
-			return regs[i].ring;
-	return NULL;
-}
-
-bool rk__fb_ring_token(int fd, uint64_t *token)
-{
-	if (!__atomic_load_n(&nregs_hint, __ATOMIC_RELAXED))
-		return false;
-	pthread_mutex_lock(&reg_mu);
-	rk_ring *ring = reg_find(fd, 0);
-	if (ring)
-		*token = ring->fb->token;
-	pthread_mutex_unlock(&reg_mu);
-	return ring != NULL;
-}
-
-int rk__fb_post_message(uint64_t token, uint64_t data, int32_t res)
-{
-	pthread_mutex_lock(&reg_mu);
-	rk_ring *target = reg_find(-1, token);
-	int r = -EBADFD; /* closed since */
-	if (target) {
-		pthread_mutex_lock(&target->fb->mu);
-		r = target->fb->stopping ? -EBADFD : rk__fb_post_message_locked(target, data, res);
-		pthread_mutex_unlock(&target->fb->mu);
-	}
-	pthread_mutex_unlock(&reg_mu);
+	pthread_mutex_lock(&target->fb->mu);
+	int r = target->fb->stopping ? -EBADFD : rk__fb_post_message_locked(target, data, res);
+	pthread_mutex_unlock(&target->fb->mu);
 	return r;
-}
-
-/* Messages to io_uring rings: the kernel posts them, from a small private
- * io_uring of the process, made on first need (when io_uring is refused
- * here, no io_uring ring can exist either, and the target cannot be one). */
-
-/* Lock order: helper_mu, then reg_mu (the helper's rk_prep_msg_ring looks
- * the registry up). */
-static void drop_helper(void)
-{
-	pthread_mutex_lock(&helper_mu);
-	if (helper)
-		rk_ring_close(helper);
-	helper = NULL;
-	helper_failed = false;
-	pthread_mutex_unlock(&helper_mu);
-}
-
-static int32_t send_by_kernel(int fd, uint64_t data, int32_t res)
-{
-	int32_t r = -EBADFD;
-	pthread_mutex_lock(&helper_mu);
-	if (!helper && !helper_failed &&
-	    rk_ring_create(2, RK_RING_NO_FALLBACK, &helper) < 0) {
-		helper = NULL;
-		helper_failed = true;
-	}
-	if (helper) {
-		int64_t id = rk_prep_msg_ring(helper, fd, (int64_t)(data & RK_MSG_VALUE_MASK), res, 0);
-		rk_cqe c;
-		if (id >= 0 && rk_reap(helper, &c, 1, 1, -1) == 1)
-			r = c.res;
-		else if (id < 0)
-			r = (int32_t)id;
-	}
-	pthread_mutex_unlock(&helper_mu);
-	return r;
-}
-
-/* The fallback's IORING_OP_MSG_RING, on the sender's thread. With `fixed`
- * fd is a slot of the sender's file table, which never holds a ring (as in
- * the kernel, update refuses ring fds): -EBADF for an empty slot, -EBADFD
- * for anything else. */
-int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed, uint64_t data,
-                        int32_t res)
-{
-	(void)slot;
-	if (fixed) {
-		struct rk_fb *fb = ring->fb;
-		pthread_mutex_lock(&fb->mu);
-		bool empty = fd < 0 || (uint32_t)fd >= ring->nfiles || fb->files[fd] < 0;
-		pthread_mutex_unlock(&fb->mu);
-		return empty ? -EBADF : -EBADFD;
-	}
-	pthread_mutex_lock(&reg_mu);
-	rk_ring *target = reg_find(fd, 0);
-	int r = 0;
-	if (target) {
-		pthread_mutex_lock(&target->fb->mu);
-		if (!target->fb->stopping) /* else dropped, as on a closing io_uring ring */
-			r = rk__fb_post_message_locked(target, data, res);
-		pthread_mutex_unlock(&target->fb->mu);
-	}
-	pthread_mutex_unlock(&reg_mu);
-	if (target)
-		return r;
-	return send_by_kernel(fd, data, res);
 }
 
 /* ---- create and close ------------------------------------------------- */
@@ -248,17 +47,10 @@ static void fb_free(rk_ring *ring, bool locks)
 	ring->fb = NULL;
 }
 
-static uint32_t pow2_at_least(uint64_t n)
+static int fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
+                     uint32_t capacity, uint32_t sq_thread_idle_ms)
 {
-	uint64_t p = 1;
-	while (p < n)
-		p <<= 1;
-	return (uint32_t)p;
-}
-
-int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
-                  uint32_t capacity)
-{
+	(void)sq_thread_idle_ms; /* no poll thread to idle */
 	uint32_t sq, cq;
 	int ret = rk__ring_sizes(entries, flags, cq_entries, &sq, &cq);
 	if (ret < 0)
@@ -296,7 +88,7 @@ int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_e
 
 	/* Room for two records (result and notification) of every slot, plus
 	 * the CQ size for multishot records and messages. */
-	uint32_t ncq = pow2_at_least(2 * (uint64_t)capacity + (cq > 64 ? cq : 64));
+	uint32_t ncq = rk__pow2_at_least(2 * (uint64_t)capacity + (cq > 64 ? cq : 64));
 	fb->cq = rk__calloc(ncq, sizeof(rk_cqe));
 	fb->cq_mask = ncq - 1;
 	fb->cq_reserve = 2 * capacity;
@@ -330,10 +122,6 @@ int rk__fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_e
 	if ((ret = rk__fb_sys_eventfd()) < 0)
 		goto fail;
 	ring->fd = ret;
-	if ((ret = reg_add(ring)) < 0) {
-		close(ring->fd);
-		goto fail;
-	}
 	return 0;
 fail:
 	if (fb->epfd >= 0)
@@ -346,23 +134,12 @@ fail:
 	return ret;
 }
 
-static void close_files(rk_ring *ring)
-{
-	struct rk_fb *fb = ring->fb;
-	for (uint32_t i = 0; i < ring->nfiles; i++)
-		if (fb->files[i] >= 0)
-			close(fb->files[i]);
-	rk__free(fb->files);
-	fb->files = NULL;
-	ring->nfiles = 0;
-}
-
 /* Everything the ring holds open: its file table, the duplicate of a
  * registered eventfd, the epoll set, the wakeup eventfd, its own fd. */
 static void close_fds(rk_ring *ring)
 {
 	struct rk_fb *fb = ring->fb;
-	close_files(ring);
+	rk__fb_close_files(ring);
 	if (fb->user_efd >= 0)
 		close(fb->user_efd);
 	if (fb->epfd >= 0)
@@ -374,13 +151,10 @@ static void close_fds(rk_ring *ring)
 
 static int fb_close(rk_ring *ring)
 {
-	reg_remove(ring); /* no more messages */
 	rk__cancel_staged(ring, false);
 	ring->discarding = true;
 	int ret = rk__fb_quiesce(ring, RK_CLOSE_TIMEOUT_NS);
 	rk__fb_stop_threads(ring, ret == 0);
-	if (ret == 0)
-		maybe_drop_helper();
 	rk__ring_drop_regions(ring);
 	if (ret < 0) {
 		/* A worker is still in a call with the ring's memory: leave it
@@ -396,18 +170,11 @@ static int fb_close(rk_ring *ring)
 }
 
 /* In a child of fork(): the threads are the parent's (they do not exist
- * here), so are the ops; the descriptors are this process's copies. */
-static int fb_close_inherited(rk_ring *ring)
+ * here); the descriptors are this process's copies. */
+static void fb_close_inherited(rk_ring *ring)
 {
-	for (uint32_t i = 0; i < ring->capacity; i++)
-		if (ring->ops[i].state != RK_OP_FREE)
-			rk__op_release(ring, &ring->ops[i]); /* unpins this copy's chunks */
-	rk__ring_drop_regions(ring);
-	rk__ring_drop_groups(ring, false);
 	close_fds(ring);
-	rk__table_free(ring);
 	fb_free(ring, false);
-	return 0;
 }
 
 /* ---- registrations ---------------------------------------------------- */
@@ -433,79 +200,6 @@ static int fb_set_eventfd(rk_ring *ring, int fd, uint32_t flags)
 	pthread_mutex_unlock(&fb->mu);
 	if (old >= 0)
 		close(old);
-	return 0;
-}
-
-/* As the kernel's table, at most RLIMIT_NOFILE slots (-EMFILE): here they
- * are real descriptors. */
-static int fb_files_register(rk_ring *ring, uint32_t nslots)
-{
-	struct rk_fb *fb = ring->fb;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    nslots > rl.rlim_cur)
-		return -EMFILE;
-	int32_t *files = rk__calloc(nslots, sizeof(int32_t));
-	if (!files)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < nslots; i++)
-		files[i] = -1;
-	pthread_mutex_lock(&fb->mu);
-	fb->files = files;
-	ring->nfiles = nslots;
-	pthread_mutex_unlock(&fb->mu);
-	return 0;
-}
-
-bool rk__fb_is_ring_fd(int fd)
-{
-	uint64_t token;
-	return rk__fb_ring_token(fd, &token) || rk__fb_sys_is_uring(fd);
-}
-
-/* As IORING_REGISTER_FILES_UPDATE2: each fd is duplicated into its slot
- * (the table's own reference), -1 empties a slot, RK_FILES_SKIP leaves it;
- * a bad fd stops the update. Returns how many were done, or the error when
- * none was. */
-static int fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
-{
-	struct rk_fb *fb = ring->fb;
-	uint32_t done = 0;
-	int err = 0;
-	for (; done < n; done++) {
-		int32_t v = fds[done];
-		uint32_t i = offset + done;
-		if (v == RK_FILES_SKIP)
-			continue;
-		int d = -1;
-		if (v >= 0) {
-			if (rk__fb_is_ring_fd(v)) { /* the kernel refuses rings in its table */
-				err = -EBADF;
-				break;
-			}
-			if ((d = rk__fb_sys_dup(v)) < 0) {
-				err = d;
-				break;
-			}
-		} else if (v != -1) {
-			err = -EBADF;
-			break;
-		}
-		pthread_mutex_lock(&fb->mu);
-		int old = fb->files[i];
-		fb->files[i] = d;
-		pthread_mutex_unlock(&fb->mu);
-		if (old >= 0)
-			close(old);
-	}
-	return done ? (int)done : err;
-}
-
-static int fb_files_unregister(rk_ring *ring)
-{
-	pthread_mutex_lock(&ring->fb->mu);
-	close_files(ring);
-	pthread_mutex_unlock(&ring->fb->mu);
 	return 0;
 }
 
@@ -547,6 +241,7 @@ static void fb_stats(rk_ring *ring, uint64_t *v)
 
 const struct rk_backend rk__fallback_backend = {
 	.id = RK_BACKEND_FALLBACK,
+	.create = fb_create,
 	.submit = rk__fb_submit,
 	.reap = rk__fb_reap,
 	.close = fb_close,
@@ -554,11 +249,13 @@ const struct rk_backend rk__fallback_backend = {
 	.cancel_all = rk__fb_cancel_all,
 	.cancel_sync = rk__fb_cancel_sync,
 	.set_eventfd = fb_set_eventfd,
-	.files_register = fb_files_register,
-	.files_update = fb_files_update,
-	.files_unregister = fb_files_unregister,
+	.files_register = rk__fb_files_register,
+	.files_update = rk__fb_files_update,
+	.files_unregister = rk__fb_files_unregister,
 	.buffer_slot = fb_buffer_slot,
 	.group_register = fb_group_register,
 	.group_unregister = fb_group_unregister,
 	.stats = fb_stats,
+	.prep_msg_ring = rk__msg_prep,
+	.post_message = fb_post_message,
 };

@@ -90,19 +90,8 @@ static int submit(rk_ring *ring, bool sync)
 	while (heads_head != RK_NONE) {
 		uint32_t slot = heads_head;
 		heads_head = fbx(ring, slot)->next;
-		bool drain = fb_sqe(ring, slot)->flags & IOSQE_IO_DRAIN;
-		if (fb->drain_head != RK_NONE || (drain && fb->active > 0)) {
-			struct fb_op *x = fbx(ring, slot);
-			x->st = FB_DRAINING;
-			x->next = RK_NONE;
-			if (fb->drain_tail == RK_NONE)
-				fb->drain_head = slot;
-			else
-				fbx(ring, fb->drain_tail)->next = slot;
-			fb->drain_tail = slot;
-			continue;
-		}
-		rk__fb_start(ring, &ctx, slot);
+		if (!rk__fb_hold_drain(ring, slot))
+			rk__fb_start(ring, &ctx, slot);
 	}
 	rk__fb_run(ring, &ctx);
 	rk__fb_flush_signals(ring, &ctx);
@@ -121,10 +110,8 @@ int rk__fb_submit(rk_ring *ring, bool getevents)
 /* Multishot ops paused on a full queue go on once there is room. */
 static void resume_stalled(rk_ring *ring, struct fb_ctx *ctx)
 {
-	struct rk_fb *fb = ring->fb;
-	while (fb->stalled_head != RK_NONE && rk__fb_cq_room(ring)) {
-		uint32_t slot = fb->stalled_head;
-		fb->stalled_head = fbx(ring, slot)->next;
+	uint32_t slot;
+	while (rk__fb_cq_room(ring) && (slot = rk__fb_take_stalled(ring)) != RK_NONE) {
 		int r = rk__fb_arm(ring, slot, rk__fb_wait_events(fb_sqe(ring, slot)));
 		if (r < 0)
 			rk__fb_finish(ring, ctx, slot, r, 0);
@@ -177,34 +164,13 @@ uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 	return kept;
 }
 
-static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
-{
-	uint32_t n = 0;
-	while (ring->local_head != RK_NONE && n < max) {
-		struct rk_op *op = &ring->ops[ring->local_head];
-		ring->local_head = op->next;
-		out[n].id = rk__op_id(ring, op);
-		out[n].res = op->res;
-		out[n].flags = 0;
-		if (op->kind)
-			rk__op_settle(ring, op, op->res, 0);
-		n++;
-		ring->total_cqes++;
-		ring->total_completed++;
-		rk__op_release(ring, op);
-	}
-	if (ring->local_head == RK_NONE)
-		ring->local_tail = RK_NONE;
-	return n;
-}
-
 int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
 	if (ring->staged_head != RK_NONE)
 		submit(ring, max == 0); /* a reap syncs the eventfd as it drains */
 	if (max == 0)
 		return 0; /* a submit-only call: leave completions queued */
-	uint32_t got = drain_local(ring, out, max);
+	uint32_t got = rk__drain_local(ring, out, max);
 	got += rk__fb_drain(ring, out + got, max - got);
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;

@@ -12,8 +12,6 @@
 
 #include "uring.h"
 
-#define RK_CLOSE_TIMEOUT_NS (10 * 1000000000LL)
-
 static uint32_t setup_flags_for(uint32_t flags)
 {
 	uint32_t f = 0;
@@ -121,8 +119,8 @@ static int load_probe(rk_ring *ring)
 	return ret;
 }
 
-int rk__uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
-                     uint32_t capacity, uint32_t sq_thread_idle_ms)
+static int uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
+                        uint32_t capacity, uint32_t sq_thread_idle_ms)
 {
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
@@ -174,17 +172,10 @@ int rk__uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t c
 
 /* Closing a ring inherited through fork() frees this process's copy only:
  * the kernel's ring, its ops and its buffer groups are the parent's. */
-static int uring_close_inherited(rk_ring *ring)
+static void uring_close_inherited(rk_ring *ring)
 {
-	for (uint32_t i = 0; i < ring->capacity; i++)
-		if (ring->ops[i].state != RK_OP_FREE)
-			rk__op_release(ring, &ring->ops[i]); /* unpins this copy's chunks */
-	rk__ring_drop_regions(ring);
-	rk__ring_drop_groups(ring, false);
 	unmap_rings(ring);
 	close(ring->fd);
-	rk__table_free(ring);
-	return 0;
 }
 
 static int uring_close(rk_ring *ring)
@@ -327,6 +318,19 @@ static int uring_group_unregister(rk_ring *ring, struct rk_group *g)
 	return ret < 0 ? ret : 0;
 }
 
+/* The kernel cannot post into a listed ring: the message goes now, and the
+ * op is complete at once with what posting it gave (the SQE begun is
+ * simply not used). A fixed file is a slot of this ring's table, which
+ * never holds a ring: the kernel answers for it. */
+static int64_t uring_prep_msg_ring(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+                                   int target_fd, uint64_t data, int32_t res, uint32_t flags)
+{
+	int32_t r;
+	if (!(flags & RK_FIXED_FILE) && rk__registry_post(target_fd, data, res, &r))
+		return rk__op_commit_local(ring, op, r);
+	return rk__msg_prep(ring, op, sqe, target_fd, data, res, flags);
+}
+
 static void uring_stats(rk_ring *ring, uint64_t *v)
 {
 	v[RK_STAT_CQ_OVERFLOW] = __atomic_load_n(ring->cq.koverflow, __ATOMIC_RELAXED);
@@ -335,6 +339,7 @@ static void uring_stats(rk_ring *ring, uint64_t *v)
 
 const struct rk_backend rk__uring_backend = {
 	.id = RK_BACKEND_URING,
+	.create = uring_create,
 	.submit = rk__flush_and_enter,
 	.reap = rk__uring_reap,
 	.close = uring_close,
@@ -349,4 +354,5 @@ const struct rk_backend rk__uring_backend = {
 	.group_register = uring_group_register,
 	.group_unregister = uring_group_unregister,
 	.stats = uring_stats,
+	.prep_msg_ring = uring_prep_msg_ring,
 };

@@ -156,27 +156,6 @@ int rk__flush_and_enter(rk_ring *ring, bool getevents)
 	}
 }
 
-static uint32_t drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
-{
-	uint32_t n = 0;
-	while (ring->local_head != RK_NONE && n < max) {
-		struct rk_op *op = &ring->ops[ring->local_head];
-		ring->local_head = op->next;
-		out[n].id = rk__op_id(ring, op);
-		out[n].res = op->res;
-		out[n].flags = 0;
-		if (op->kind)
-			rk__op_settle(ring, op, op->res, 0);
-		n++;
-		ring->total_cqes++;
-		ring->total_completed++;
-		rk__op_release(ring, op);
-	}
-	if (ring->local_head == RK_NONE)
-		ring->local_tail = RK_NONE;
-	return n;
-}
-
 /* Copies up to max CQEs into out and releases the slots of final
  * completions. Every field is read before the head moves past the entry,
  * since the kernel may then overwrite it.
@@ -277,13 +256,6 @@ static uint32_t kernel_held(rk_ring *ring)
 	return ring->in_kernel > queued ? ring->in_kernel - queued : 0;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* One blocking wait in the kernel for min_complete CQEs, at most timeout_ns
  * (< 0: unbounded). Returns 0 or the kernel's negative errno (-EINTR, -ETIME).
  * Nothing is submitted here, so the kernel's answer is never hidden behind a
@@ -315,14 +287,14 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 	if (max == 0)
 		return sret < 0 ? sret : 0; /* a submit-only call: leave completions queued */
 
-	uint32_t got = drain_local(ring, out, max);
+	uint32_t got = rk__drain_local(ring, out, max);
 	got += drain_all_ready(ring, out + got, max - got);
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;
 	if (sret == -EINTR)
 		return got ? (int)got : -EINTR; /* let the runtime handle the signal first */
 
-	int64_t deadline = timeout_ns > 0 ? rk__time_add(now_ns(), timeout_ns) : -1;
+	int64_t deadline = timeout_ns > 0 ? rk__time_add(rk__now_ns(), timeout_ns) : -1;
 	while (got < wait_nr) {
 		/* Completions free SQ space for staged ops, and a submit that
 		 * failed left its ops in the SQ, where (without SQPOLL) the kernel
@@ -342,7 +314,7 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 			return got ? (int)got : (sret < 0 ? sret : -EAGAIN);
 		int64_t left = -1;
 		if (deadline >= 0) {
-			left = deadline - now_ns();
+			left = deadline - rk__now_ns();
 			if (left <= 0)
 				break;
 		}
@@ -452,8 +424,8 @@ static void sync_cancel_any(rk_ring *ring)
  * what the SQ holds. */
 static void wait_sq_consumed(rk_ring *ring, int64_t timeout_ns)
 {
-	int64_t deadline = now_ns() + timeout_ns;
-	while (rk__sq_used(ring) && now_ns() < deadline) {
+	int64_t deadline = rk__now_ns() + timeout_ns;
+	while (rk__sq_used(ring) && rk__now_ns() < deadline) {
 		if (rk__load_acquire(ring->sq.kflags) & IORING_SQ_NEED_WAKEUP)
 			rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_SQ_WAKEUP, NULL, 0);
 		sched_yield();
@@ -466,11 +438,11 @@ static void wait_sq_consumed(rk_ring *ring, int64_t timeout_ns)
 int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 {
 	ring->discarding = true;
-	int64_t deadline = now_ns() + timeout_ns;
+	int64_t deadline = rk__now_ns() + timeout_ns;
 	int64_t next_cancel = 0;
 
 	while (ring->in_kernel > 0) {
-		int64_t now = now_ns();
+		int64_t now = rk__now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/* Repeat the cancel now and then: an op still in the SQ when the
@@ -484,7 +456,7 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 			submit_sqpoll(ring);
 		else if (sq_to_submit(ring))
 			rk__sys_enter(ring->fd, sq_to_submit(ring), 0, 0, NULL, 0);
-		int64_t left = deadline - now_ns();
+		int64_t left = deadline - rk__now_ns();
 		int w = wait_cqes(ring, 1, left < 20000000 ? (left > 0 ? left : 0) : 20000000);
 		if (w < 0 && w != -ETIME && w != -EINTR) {
 			/* The kernel refuses to wait (-ENOMEM...): retry, not spin. */

@@ -71,6 +71,8 @@ static void add(struct expect *want, int *n, int64_t id, int32_t res)
 	(*n)++;
 }
 
+#define NOP(flags, result) add(want, &n, rk_prep_nop(ring, flags), result)
+
 /* io_uring with every submit refused (-EBUSY, as a CQ overflow answers). */
 static void refused_submits(void)
 {
@@ -83,7 +85,6 @@ static void refused_submits(void)
 	fault_arm(FAULT_ENTER, 1, EBUSY, true);
 	struct expect want[MAX];
 	int n = 0;
-#define NOP(flags, result) add(want, &n, rk_prep_nop(ring, flags), result)
 	/* Four in the SQ, published by the refused submit. */
 	for (int i = 0; i < 4; i++)
 		NOP(0, i == 1 ? -ECANCELED : 0);
@@ -117,7 +118,39 @@ static void refused_submits(void)
 	/* The open chain ended with its cancel: this one stands alone. */
 	NOP(0, 0);
 	fault_disarm();
-#undef NOP
+	reap_expect(ring, want, n);
+	CHECK_EQ(rk_ring_close(ring), 0);
+}
+
+/* A soft chain that starts in the SQ (held back unpublished, as its rest
+ * waits staged) and is cancelled in its middle: the rest goes, across both
+ * queues, and the op before it runs alone. */
+static void chain_across(void)
+{
+	rk_ring *ring;
+	CHECK_EQ(rk_ring_create_ex(4, 0, 0, MAX, 0, &ring), 0);
+	if (is_fallback(ring)) {
+		CHECK_EQ(rk_ring_close(ring), 0);
+		return;
+	}
+	fault_arm(FAULT_ENTER, 1, EBUSY, true);
+	struct expect want[MAX];
+	int n = 0;
+	NOP(0, 0);
+	/* Fails: were it still linked to the last op, that would be cancelled. */
+	char buf[1];
+	CHECK_EQ(fcntl(999, F_GETFD), -1);
+	add(want, &n, rk_prep_read(ring, 999, buf, 1, 0, RK_LINK), -EBADF);
+	NOP(RK_LINK, -ECANCELED);
+	int64_t target = want[n - 1].id;
+	NOP(RK_LINK, -ECANCELED); /* the last of the SQ */
+	NOP(0, -ECANCELED);       /* staged: the chain's end */
+	NOP(0, 0);
+	CHECK_EQ(stat_of(ring, RK_STAT_OVERFLOW_QUEUE), 2);
+	CHECK(rk_submit(ring) >= 0);
+	CHECK_EQ(rk_cancel_sync(ring, target, 0), 0);
+	CHECK_EQ(stat_of(ring, RK_STAT_OVERFLOW_QUEUE), 1);
+	fault_disarm();
 	reap_expect(ring, want, n);
 	CHECK_EQ(rk_ring_close(ring), 0);
 }
@@ -148,6 +181,7 @@ int main(void)
 {
 	staged_read();
 	refused_submits();
+	chain_across();
 	sqpoll();
 	return 0;
 }

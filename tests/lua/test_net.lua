@@ -459,4 +459,31 @@ T.test("bad addresses and arguments: nil, msg, errno or an argument error", func
   g:destroy()
 end)
 
+T.test("provide_region picks a free group id when given none, and returns the id", function()
+  local r = assert(rk.ring(8))
+  local g1, g2, g3 = assert(rk.region(64, 1)), assert(rk.region(64, 1)), assert(rk.region(64, 1))
+  T.eq(r:provide_region(g1, 1), 1)
+  T.eq(r:provide_region(g2), 0)
+  T.eq(r:provide_region(g3, rk.RK_GROUP_ANY), 2)
+  assert(r:unprovide_region(g2))
+  T.eq(r:provide_region(g2), 0)
+  r:close()
+  g1:destroy(); g2:destroy(); g3:destroy()
+end)
+
+T.test("a region and its ring collected together, in either order", function()
+  for _ = 1, 20 do
+    local r = assert(rk.ring(8))
+    local g = assert(rk.region(64, 2))
+    local c = assert(g:alloc()) -- the caller's: provide hands the kernel the rest
+    assert(r:provide_region(g))
+    local a, b = assert(rk.socketpair())
+    assert(r:read_chunk(a, g, c, 8, 0))
+    assert(r:submit())
+    r, g = nil, nil -- the region's __gc may run first: the core frees it after the ring's
+    collectgarbage(); collectgarbage()
+    assert(rk.close(a)); assert(rk.close(b))
+  end
+end)
+
 T.done()

@@ -147,3 +147,32 @@ def test_alloc_free_matches_a_model(steps):
             assert r.free_chunks == 8 - len(held)
         for c in held:
             r.free(c)
+
+
+def test_region_collected_with_an_op_in_flight():
+    # The C library keeps the memory until the op is reaped (rk_region_destroy
+    # leaves a zombie): the kernel still writes into it.
+    ring = ringkit.Ring(8)
+    rfd, wfd = os.pipe()
+    r = ringkit.Region(64, 2)
+    op = ring.read_chunk(rfd, r, r.alloc(), length=4)
+    ring.submit()
+    del r
+    gc.collect()
+    os.write(wfd, b"late")
+    assert result(ring, op) == 4
+    ring.close()
+    os.close(rfd)
+    os.close(wfd)
+
+
+def test_group_ids_chosen_by_the_ring(ring):
+    regions = [ringkit.Region(64, 1) for _ in range(3)]
+    assert ring.provide_region(regions[0], 1) == 1
+    assert ring.provide_region(regions[1]) == 0
+    assert ring.provide_region(regions[2]) == 2
+    ring.unprovide_region(regions[1])
+    assert ring.provide_region(regions[1]) == 0
+    for r in regions:
+        ring.unprovide_region(r)
+        r.close()
