@@ -73,16 +73,26 @@ static void add(struct expect *want, int *n, int64_t id, int32_t res)
 
 #define NOP(flags, result) add(want, &n, rk_prep_nop(ring, flags), result)
 
-/* io_uring with every submit refused (-EBUSY, as a CQ overflow answers). */
-static void refused_submits(void)
+/* An io_uring ring whose submits are all refused (-EBUSY, as a CQ overflow
+ * answers), or NULL on the fallback, which has no kernel SQ to refuse. */
+static rk_ring *refusing_ring(void)
 {
 	rk_ring *ring;
 	CHECK_EQ(rk_ring_create_ex(4, 0, 0, MAX, 0, &ring), 0);
 	if (is_fallback(ring)) {
 		CHECK_EQ(rk_ring_close(ring), 0);
-		return;
+		return NULL;
 	}
 	fault_arm(FAULT_ENTER, 1, EBUSY, true);
+	return ring;
+}
+
+/* io_uring with every submit refused (-EBUSY, as a CQ overflow answers). */
+static void refused_submits(void)
+{
+	rk_ring *ring = refusing_ring();
+	if (!ring)
+		return;
 	struct expect want[MAX];
 	int n = 0;
 	/* Four in the SQ, published by the refused submit. */
@@ -127,13 +137,9 @@ static void refused_submits(void)
  * queues, and the op before it runs alone. */
 static void chain_across(void)
 {
-	rk_ring *ring;
-	CHECK_EQ(rk_ring_create_ex(4, 0, 0, MAX, 0, &ring), 0);
-	if (is_fallback(ring)) {
-		CHECK_EQ(rk_ring_close(ring), 0);
+	rk_ring *ring = refusing_ring();
+	if (!ring)
 		return;
-	}
-	fault_arm(FAULT_ENTER, 1, EBUSY, true);
 	struct expect want[MAX];
 	int n = 0;
 	NOP(0, 0);
