@@ -98,6 +98,7 @@ void *lrk_malloc0(lua_State *L, size_t n);
 #define LRK_KEEP_REGISTERED 1
 #define LRK_KEEP_PROVIDED   2
 void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on);
+int lrk_ring_region_call(lua_State *L, int (*call)(rk_ring *, rk_region *), int bit, int on);
 
 /* ops.c: every op of the table as a ring method (and as prep_<name>). */
 void lrk_register_ops(lua_State *L);

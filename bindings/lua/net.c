@@ -368,14 +368,7 @@ static int ring_take_chunk(lua_State *L)
  * op selects from it); the chunks the kernel held become free. */
 static int ring_unprovide_region(lua_State *L)
 {
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_region *g = lrk_check_region(L, 2);
-	int ret = rk_ring_unprovide_region(r->ring, g->region);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lrk_keep_region(L, 1, 2, LRK_KEEP_PROVIDED, 0);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_ring_region_call(L, rk_ring_unprovide_region, LRK_KEEP_PROVIDED, 0);
 }
 
 const luaL_Reg lrk_ring_group_methods[] = {

@@ -350,26 +350,12 @@ static int ring_unregister_files(lua_State *L)
  * region alive while registered. */
 static int ring_register_region(lua_State *L)
 {
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_region *g = lrk_check_region(L, 2);
-	int ret = rk_ring_register_region(r->ring, g->region);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lrk_keep_region(L, 1, 2, LRK_KEEP_REGISTERED, 1);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_ring_region_call(L, rk_ring_register_region, LRK_KEEP_REGISTERED, 1);
 }
 
 static int ring_unregister_region(lua_State *L)
 {
-	lrk_ring *r = lrk_check_ring(L, 1);
-	lrk_region *g = lrk_check_region(L, 2);
-	int ret = rk_ring_unregister_region(r->ring, g->region);
-	if (ret < 0)
-		return lrk_fail(L, ret);
-	lrk_keep_region(L, 1, 2, LRK_KEEP_REGISTERED, 0);
-	lua_pushboolean(L, 1);
-	return 1;
+	return lrk_ring_region_call(L, rk_ring_unregister_region, LRK_KEEP_REGISTERED, 0);
 }
 
 /* Closes the ring — the core cancels what is in flight, waits until the

@@ -203,3 +203,17 @@ void lrk_keep_region(lua_State *L, int ring_idx, int region_idx, int bit, int on
 	lua_rawset(L, -3);
 	lua_pop(L, 1);
 }
+
+/* ring:<call>(region) for the calls that only take the pair and change why
+ * the ring keeps the region: true | nil, msg, errno. */
+int lrk_ring_region_call(lua_State *L, int (*call)(rk_ring *, rk_region *), int bit, int on)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lrk_region *g = lrk_check_region(L, 2);
+	int ret = call(r->ring, g->region);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lrk_keep_region(L, 1, 2, bit, on);
+	lua_pushboolean(L, 1);
+	return 1;
+}
