@@ -75,6 +75,22 @@ def c_ffi(ctype, where):
     return rkheader.SCALARS.get(base)
 
 
+
+def compare(where, ret, ret_text, args, f, problems):
+    """One binding's declaration of a function against the listing's entry f:
+    ret is its return type as a libffi name (ret_text as the binding spells
+    it), args its parameters as (libffi name, spelling, name)."""
+    if ret != f["returns"]["ffi"]:
+        problems.append("%s returns %s, the listing says %s" % (where, ret_text, f["returns"]["c"]))
+    if len(args) != len(f["params"]):
+        problems.append("%s has %d parameters, the listing %d"
+                        % (where, len(args), len(f["params"])))
+        return
+    for (ffi, text, name), lp in zip(args, f["params"]):
+        if ffi != lp["ffi"]:
+            problems.append("%s parameter %s is %s, the listing says %s %s"
+                            % (where, name, text, lp["c"], lp["name"]))
+
 def check_lua(L, text, problems, notes):
     listed = {f["name"]: f for f in L["functions"]}
     structs = {s["name"]: s for s in L["structs"]}
@@ -94,20 +110,10 @@ def check_lua(L, text, problems, notes):
         if name not in listed:
             problems.append("%s is declared but not in the listing" % where)
             continue
-        f = listed[name]
         ret = c_ffi(m.group(1), where)
-        if ret != f["returns"]["ffi"]:
-            problems.append("%s returns %s (%s), the listing says %s"
-                            % (where, m.group(1).strip(), ret, f["returns"]["c"]))
         params = rkheader.split_params(m.group(3), where)
-        if len(params) != len(f["params"]):
-            problems.append("%s has %d parameters, the listing %d"
-                            % (where, len(params), len(f["params"])))
-            continue
-        for (pt, pn), lp in zip(params, f["params"]):
-            if c_ffi(pt, where) != lp["ffi"]:
-                problems.append("%s parameter %s is %s, the listing says %s %s"
-                                % (where, pn, pt, lp["c"], lp["name"]))
+        compare(where, ret, "%s (%s)" % (m.group(1).strip(), ret),
+                [(c_ffi(pt, where), pt, pn) for pt, pn in params], listed[name], problems)
     missing = sorted(set(listed) - seen)
     if missing:
         notes.append("ringkit_ffi.lua does not declare %d listed functions: %s"
@@ -226,18 +232,9 @@ def check_ctypes(L, text, problems, notes):
         f = listed[name]
         restype, argtypes = v.elts
         ret = ctypes_ffi(restype, aliases)[0]
-        if ret != f["returns"]["ffi"]:
-            problems.append("%s returns %s, the listing says %s"
-                            % (where, ret, f["returns"]["c"]))
-        if len(argtypes.elts) != len(f["params"]):
-            problems.append("%s has %d arguments, the listing %d"
-                            % (where, len(argtypes.elts), len(f["params"])))
-            continue
-        for a, p in zip(argtypes.elts, f["params"]):
-            got = ctypes_ffi(a, aliases)[0]
-            if got != p["ffi"]:
-                problems.append("%s argument %s is %s, the listing says %s"
-                                % (where, p["name"], got, p["c"]))
+        args = [ctypes_ffi(a, aliases)[0] for a in argtypes.elts]
+        names = [p["name"] for p in f["params"]] + ["?"] * len(args)
+        compare(where, ret, ret, [(a, a, n) for a, n in zip(args, names)], f, problems)
     for name in sorted(set(listed) - seen):
         problems.append("ringkit_ctypes.py SIGNATURES lacks %s (%s)"
                         % (name, listed[name]["since"]))
