@@ -311,6 +311,15 @@ RK_API int rk_ring_fd(rk_ring *ring);
  * -EINVAL for a NULL ring. */
 RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 
+/* Kernel features that are no opcode, for rk_ring_feature. */
+#define RK_FEATURE_FILE_ALLOC_RANGE  0 /* rk_ring_file_alloc_range (Linux 6.0) */
+
+/* 1 when the ring can use the RK_FEATURE_* feature, 0 when not (an unknown
+ * feature included), -EINVAL for a NULL ring. On io_uring the running
+ * kernel is asked; on the fallback, it is 1 for what the fallback emulates.
+ * A call that needs a missing feature answers -EOPNOTSUPP. */
+RK_API int rk_ring_feature(rk_ring *ring, uint32_t feature);
+
 /* Registers an eventfd that the kernel signals when completions are posted
  * (flags: RK_EVENTFD_ASYNC = only for completions that ran asynchronously).
  * The fd stays the caller's. -EBUSY when one is already registered, -EBADF
@@ -712,6 +721,16 @@ RK_API int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *f
 /* Drops the table and every file in it. -ENXIO when the ring has none. Ops
  * in flight keep their own references. */
 RK_API int rk_ring_unregister_files(rk_ring *ring);
+
+/* Confines the slots RK_FILE_INDEX_ALLOC picks (direct open, accept and
+ * socket) to offset..offset+len-1 of the table (IORING_REGISTER_FILE_ALLOC_RANGE),
+ * so the slots outside the range stay the caller's to fill by number; a
+ * full range answers -ENFILE. A new table starts with all of it as the
+ * range. Ops naming a slot are not confined. -ENXIO without a table,
+ * -EINVAL for a range beyond it, -EOPNOTSUPP on a kernel without it
+ * (rk_ring_feature RK_FEATURE_FILE_ALLOC_RANGE); the fallback honours it
+ * alike. */
+RK_API int rk_ring_file_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
 
 /* The direct ops refuse with -ENXIO when the ring has no table, -EINVAL when
  * file_index is neither a slot of it nor RK_FILE_INDEX_ALLOC, -EOPNOTSUPP on

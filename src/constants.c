@@ -52,6 +52,7 @@ static const struct constant constants[] = {
 	C(RK_STAT_FEATURES),
 	C(RK_STAT_BACKEND),
 	C(RK_STAT_COUNT),
+	C(RK_FEATURE_FILE_ALLOC_RANGE),
 	C(RK_FIXED_FILE),
 	C(RK_DRAIN),
 	C(RK_LINK),

@@ -59,6 +59,18 @@ int rk_ring_unregister_files(rk_ring *ring)
 	return 0;
 }
 
+int rk_ring_file_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len)
+{
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (!ring->nfiles)
+		return -ENXIO;
+	if (offset > ring->nfiles || len > ring->nfiles - offset)
+		return -EINVAL;
+	return ring->be->files_alloc_range(ring, offset, len);
+}
+
 /* -ENXIO without a table, -EINVAL for an index outside it; ALLOC passes
  * when alloc is allowed. */
 static int check_index(rk_ring *ring, uint32_t file_index, bool alloc)

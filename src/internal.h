@@ -34,6 +34,7 @@
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
 #define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
+#define RK_FEATURE_COUNT 1 /* RK_FEATURE_* known to rk_ring_feature */
 
 /* How long rk_ring_close waits for a backend to give every op back before
  * it leaves the ring's memory to it and returns -ETIMEDOUT. */
@@ -142,6 +143,11 @@ struct rk_backend {
 	int (*files_register)(rk_ring *ring, uint32_t nslots);
 	int (*files_update)(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
 	int (*files_unregister)(rk_ring *ring);
+	/* RK_FILE_INDEX_ALLOC picks within offset..offset+len-1 (checked
+	 * against the table); a new table resets it to the whole table. */
+	int (*files_alloc_range)(rk_ring *ring, uint32_t offset, uint32_t len);
+	/* rk_ring_feature for a known RK_FEATURE_*: 1 or 0. */
+	int (*feature)(rk_ring *ring, uint32_t feature);
 	/* Fixed-buffer slot `slot` now covers [base, base+len) (base NULL: empty). */
 	int (*buffer_slot)(rk_ring *ring, int slot, void *base, size_t len);
 	/* A buffer group's ring (g->br, entries) starts or stops being used. */

@@ -297,6 +297,14 @@ int rk_ring_probe(rk_ring *ring, uint32_t opcode)
 	return opcode < 256 ? ring->probe[opcode] : 0;
 }
 
+int rk_ring_feature(rk_ring *ring, uint32_t feature)
+{
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	return feature < RK_FEATURE_COUNT ? ring->be->feature(ring, feature) : 0;
+}
+
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 {
 	int err = rk__check_ring(ring);

@@ -194,6 +194,8 @@ SIGNATURES = {
     "rk_region_busy": (i32, [REGION]),
     "rk_ring_register_region": (i32, [RING, REGION]),
     "rk_ring_unregister_region": (i32, [RING, REGION]),
+    "rk_ring_feature": (i32, [RING, u32]),
+    "rk_ring_file_alloc_range": (i32, [RING, u32, u32]),
 }
 
 

@@ -339,6 +339,41 @@ static int ring_update_files(lua_State *L)
 	return lrk_count(L, rk_ring_update_files(r->ring, off, fds, (uint32_t)n));
 }
 
+/* ring:file_alloc_range(offset, len) -> true | nil, msg, errno */
+static int ring_file_alloc_range(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	uint32_t off = lrk_u32_arg(L, 2, 0);
+	return lrk_true(L, rk_ring_file_alloc_range(r->ring, off, lrk_u32_arg(L, 3, 0)));
+}
+
+/* ring:feature(feature) -> boolean; feature an integer or a name
+ * ("FILE_ALLOC_RANGE" or "RK_FEATURE_FILE_ALLOC_RANGE"). */
+static int ring_feature(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	lua_Integer f;
+	if (lua_type(L, 2) == LUA_TSTRING) {
+		const char *name = lua_tostring(L, 2);
+		int64_t v;
+		if (rk_constant(name, &v) < 0) {
+			lua_pushfstring(L, "RK_FEATURE_%s", name);
+			if (rk_constant(lua_tostring(L, -1), &v) < 0)
+				return luaL_argerror(L, 2, "unknown feature name");
+			lua_pop(L, 1);
+		}
+		f = v;
+	} else {
+		f = luaL_checkinteger(L, 2);
+	}
+	luaL_argcheck(L, f >= 0 && f <= UINT32_MAX, 2, "feature out of range");
+	int ret = rk_ring_feature(r->ring, (uint32_t)f);
+	if (ret < 0)
+		return lrk_fail(L, ret);
+	lua_pushboolean(L, ret);
+	return 1;
+}
+
 /* ring:unregister_files() -> true | nil, msg, errno (ENXIO: no table) */
 static int ring_unregister_files(lua_State *L)
 {
@@ -436,6 +471,8 @@ static const luaL_Reg ring_methods[] = {
 	{"register_files", ring_register_files},
 	{"update_files", ring_update_files},
 	{"unregister_files", ring_unregister_files},
+	{"file_alloc_range", ring_file_alloc_range},
+	{"feature", ring_feature},
 	{"close", ring_close},
 	{"closed", ring_closed},
 	{NULL, NULL},

@@ -91,6 +91,8 @@ int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t nio
 int rk_ring_register_files(rk_ring *ring, uint32_t nslots);
 int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
 int rk_ring_unregister_files(rk_ring *ring);
+int rk_ring_file_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
+int rk_ring_feature(rk_ring *ring, uint32_t feature);
 
 typedef struct rk_sa_in { uint16_t family; uint8_t port[2]; uint8_t addr[4]; uint8_t zero[8]; } rk_sa_in;
 typedef struct rk_sa_in6 { uint16_t family; uint8_t port[2]; uint32_t flowinfo; uint8_t addr[16];
@@ -679,6 +681,23 @@ function Ring:update_files(off, fds)
   local r = C.rk_ring_update_files(p, off, a, n)
   if r < 0 then return fail(r) end
   return r
+end
+
+function Ring:file_alloc_range(off, len)
+  if not is_int(off) or off < 0 then argerr("file_alloc_range", 1, "offset out of range") end
+  if not is_int(len) or len < 0 then argerr("file_alloc_range", 2, "len out of range") end
+  local r = C.rk_ring_file_alloc_range(check(self), off, len)
+  if r < 0 then return fail(r) end
+  return true
+end
+
+function Ring:feature(f)
+  if type(f) == "string" then
+    f = K[f] or K["RK_FEATURE_" .. f] or error("unknown feature name", 2)
+  end
+  local r = C.rk_ring_feature(check(self), f)
+  if r < 0 then return fail(r) end
+  return r == 1
 end
 
 function Ring:unregister_files()

@@ -186,6 +186,7 @@ struct rk_fb {
 
 	/* Registered files: our own duplicates, -1 for an empty slot. */
 	int32_t *files;
+	uint32_t alloc_lo, alloc_hi; /* RK_FILE_INDEX_ALLOC picks in [lo, hi) */
 };
 
 /* ---- the stages, top to bottom ---------------------------------------- */
@@ -325,6 +326,7 @@ RK_HIDDEN int rk__fb_files_register(rk_ring *ring, uint32_t nslots);
 RK_HIDDEN int rk__fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
 RK_HIDDEN int rk__fb_files_unregister(rk_ring *ring);
 RK_HIDDEN void rk__fb_close_files(rk_ring *ring);
+RK_HIDDEN int rk__fb_files_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
 /* fd is a ring's: an io_uring or a listed ring of this process. */
 RK_HIDDEN bool rk__fb_is_ring_fd(int fd);
 /* The descriptors an op's call uses, fixed files resolved (-EBADF for an

@@ -41,6 +41,8 @@ int rk__fb_files_register(rk_ring *ring, uint32_t nslots)
 		files[i] = -1;
 	pthread_mutex_lock(&fb->mu);
 	fb->files = files;
+	fb->alloc_lo = 0;
+	fb->alloc_hi = nslots;
 	ring->nfiles = nslots;
 	pthread_mutex_unlock(&fb->mu);
 	return 0;
@@ -87,6 +89,16 @@ int rk__fb_files_update(rk_ring *ring, uint32_t offset, const int32_t *fds, uint
 			close(old);
 	}
 	return done ? (int)done : err;
+}
+
+int rk__fb_files_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len)
+{
+	struct rk_fb *fb = ring->fb;
+	pthread_mutex_lock(&fb->mu);
+	fb->alloc_lo = offset;
+	fb->alloc_hi = offset + len;
+	pthread_mutex_unlock(&fb->mu);
+	return 0;
 }
 
 int rk__fb_files_unregister(rk_ring *ring)
@@ -172,7 +184,7 @@ static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
 		res = -ENXIO;
 	} else if (file_index == IORING_FILE_INDEX_ALLOC) {
 		res = -ENFILE;
-		for (uint32_t i = 0; i < ring->nfiles; i++) {
+		for (uint32_t i = fb->alloc_lo; i < fb->alloc_hi; i++) {
 			if (fb->files[i] < 0) {
 				fb->files[i] = fd;
 				res = (int32_t)i;

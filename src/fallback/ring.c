@@ -239,6 +239,15 @@ static void fb_stats(rk_ring *ring, uint64_t *v)
 	v[RK_STAT_FEATURES] = 0;
 }
 
+/* The fallback emulates every feature rk_ring_feature names: their calls
+ * behave here as on a kernel that has them. */
+static int fb_feature(rk_ring *ring, uint32_t feature)
+{
+	(void)ring;
+	(void)feature;
+	return 1;
+}
+
 const struct rk_backend rk__fallback_backend = {
 	.id = RK_BACKEND_FALLBACK,
 	.create = fb_create,
@@ -258,4 +267,6 @@ const struct rk_backend rk__fallback_backend = {
 	.stats = fb_stats,
 	.prep_msg_ring = rk__msg_prep,
 	.post_message = fb_post_message,
+	.files_alloc_range = rk__fb_files_alloc_range,
+	.feature = fb_feature,
 };

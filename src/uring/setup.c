@@ -355,4 +355,6 @@ const struct rk_backend rk__uring_backend = {
 	.group_unregister = uring_group_unregister,
 	.stats = uring_stats,
 	.prep_msg_ring = uring_prep_msg_ring,
+	.files_alloc_range = rk__uring_files_alloc_range,
+	.feature = rk__uring_feature,
 };

@@ -23,4 +23,8 @@ RK_HIDDEN void rk__forget_unsubmitted(rk_ring *ring);
 RK_HIDDEN bool rk__cancel_unsubmitted(rk_ring *ring, struct rk_op *target, uint32_t *sq_index);
 RK_HIDDEN int rk__wait_sq_taken(rk_ring *ring, uint32_t index, int64_t timeout_ns);
 
+/* features.c: the kernel features newer than liburing 2.3. */
+RK_HIDDEN int rk__uring_feature(rk_ring *ring, uint32_t feature);
+RK_HIDDEN int rk__uring_files_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
+
 #endif

@@ -485,6 +485,9 @@ static void rings(void)
 	CHECK_EQ(CALL("rk_ring_fd", P(NULL)), -EINVAL);
 	CHECK_EQ(CALL("rk_ring_probe", P(r), I(K("IORING_OP_NOP"))), 1);
 	CHECK_EQ(CALL("rk_ring_probe", P(NULL), I(0)), -EINVAL);
+	int have_range = (int)CALL("rk_ring_feature", P(r), I(K("RK_FEATURE_FILE_ALLOC_RANGE")));
+	CHECK(have_range == 0 || have_range == 1);
+	CHECK_EQ(CALL("rk_ring_feature", P(r), I(UINT32_MAX)), 0);
 	int64_t be = CALL("rk_ring_backend", P(r));
 	CHECK(be == K("RK_BACKEND_URING") || be == K("RK_BACKEND_FALLBACK"));
 	CHECK_EQ(CALL("rk_ring_backend", P(NULL)), -EINVAL);
@@ -1048,6 +1051,21 @@ static void messages_and_files(void *ring)
 	                    I(0), I(K("RK_FILE_INDEX_ALLOC")), I(0));
 	int32_t sslot = result(ring, sock);
 	CHECK(sslot >= 0 && sslot < 4);
+	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(sslot), I(0))), 0);
+	if (CALL("rk_ring_feature", P(ring), I(K("RK_FEATURE_FILE_ALLOC_RANGE"))) == 1) {
+		CHECK_EQ(CALL("rk_ring_file_alloc_range", P(ring), I(3), I(1)), 0);
+		sock = CALL("rk_prep_socket_direct", P(ring), I(K("AF_INET")), I(K("SOCK_STREAM")),
+		            I(0), I(K("RK_FILE_INDEX_ALLOC")), I(0));
+		sslot = result(ring, sock);
+		CHECK_EQ(sslot, 3);
+		CHECK_EQ(CALL("rk_ring_file_alloc_range", P(ring), I(0), I(4)), 0);
+	} else {
+		CHECK_EQ(CALL("rk_ring_file_alloc_range", P(ring), I(3), I(1)), -EOPNOTSUPP);
+		sock = CALL("rk_prep_socket_direct", P(ring), I(K("AF_INET")), I(K("SOCK_STREAM")),
+		            I(0), I(K("RK_FILE_INDEX_ALLOC")), I(0));
+		sslot = result(ring, sock);
+	}
+	CHECK_EQ(CALL("rk_ring_file_alloc_range", P(ring), I(4), I(1)), -EINVAL);
 	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(sslot), I(0))), 0);
 
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -555,6 +555,9 @@ static struct answer n_update_files_value(E)
 	int32_t fd = (int32_t)NUM;
 	return call(rk_ring_update_files(e->ring, 0, &fd, 1));
 }
+static struct answer n_file_alloc_range_off(E) { return call(rk_ring_file_alloc_range(e->ring, (uint32_t)NUM, 1)); }
+static struct answer n_file_alloc_range_len(E) { return call(rk_ring_file_alloc_range(e->ring, 1, (uint32_t)NUM)); }
+static struct answer n_feature(E) { return call(rk_ring_feature(e->ring, (uint32_t)NUM)); }
 static struct answer n_close_fixed(E) { return op(e, rk_prep_close_fixed(e->ring, (uint32_t)NUM, 0)); }
 static struct answer n_install_slot(E) { return op_fd(e, rk_prep_fixed_fd_install(e->ring, (uint32_t)NUM, 0, 0), 1); }
 static struct answer n_open_direct_slot(E) { return op_fd(e, rk_prep_openat_direct(e->ring, e->dirfd, "file", O_RDONLY, 0, (uint32_t)NUM, 0), 2); }
@@ -846,6 +849,9 @@ static const struct probe probes[] = {
 	P("rk_ring_update_files/offset", V_NUM, W_FILES, n_update_files),
 	P("rk_ring_update_files/value", V_NUM, W_FILES, n_update_files_value),
 	P("rk_prep_close_fixed/slot", V_NUM, W_FILES, n_close_fixed),
+	P("rk_ring_file_alloc_range/offset", V_NUM, W_FILES, n_file_alloc_range_off),
+	P("rk_ring_file_alloc_range/len", V_NUM, W_FILES, n_file_alloc_range_len),
+	P("rk_ring_feature", V_NUM, 0, n_feature),
 	P("rk_prep_fixed_fd_install/slot", V_NUM, W_FILES, n_install_slot),
 	P("rk_prep_openat_direct/slot", V_NUM, W_FILES, n_open_direct_slot),
 	P("rk_prep_socket_direct/slot", V_NUM, W_FILES, n_socket_direct_slot),
@@ -884,6 +890,7 @@ static const struct {
 	const char *probe, *value, *why;
 } documented[] = {
 	{"rk_ring_probe", NULL, "rk_ring_probe reports what the fallback implements"},
+	{"rk_ring_feature", NULL, "rk_ring_feature reports what the fallback emulates"},
 };
 
 static int is_documented(const char *probe, const char *value)

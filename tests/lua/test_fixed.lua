@@ -195,6 +195,31 @@ end)
 
 -- ringkit.loop ---------------------------------------------------------------
 
+T.test("file_alloc_range confines the slots socket_direct picks", function()
+  local r = assert(rk.ring(8))
+  T.fails(K.ENXIO, r:file_alloc_range(0, 1))
+  assert(r:register_files(8))
+  T.raises("unknown feature", r.feature, r, "NO_SUCH_THING")
+  if not r:feature("FILE_ALLOC_RANGE") then
+    T.fails(K.EOPNOTSUPP, r:file_alloc_range(2, 2))
+    r:close()
+    return
+  end
+  T.eq(r:feature(K.RK_FEATURE_FILE_ALLOC_RANGE), true)
+  T.fails(K.EINVAL, r:file_alloc_range(7, 2))
+  T.eq(r:file_alloc_range(2, 2), true)
+  local seen = {}
+  for _ = 1, 2 do
+    local slot = T.wait(r, assert(r:socket_direct(K.AF_INET, K.SOCK_DGRAM, 0, K.RK_FILE_INDEX_ALLOC)))
+    assert(slot == 2 or slot == 3, "slot " .. slot)
+    assert(not seen[slot], "slot reused")
+    seen[slot] = true
+  end
+  T.eq(T.wait(r, assert(r:socket_direct(K.AF_INET, K.SOCK_DGRAM, 0, K.RK_FILE_INDEX_ALLOC))),
+       -K.ENFILE)
+  r:close()
+end)
+
 local loop = require "ringkit.loop"
 
 T.test("loop: direct files — open, read, install, close; direct accepts served", function()

@@ -51,7 +51,11 @@ def test_reports_what_runs_here():
         missing = [k[len("IORING_OP_"):] for k, v in sorted(ringkit.constants.items(),
                                                              key=lambda kv: kv[1])
                    if k.startswith("IORING_OP_") and not uring.probe(v)]
+        feats = ["%s=%s" % (k[len("RK_FEATURE_"):], "yes" if uring.feature(v) else "no")
+                 for k, v in sorted(ringkit.constants.items(), key=lambda kv: kv[1])
+                 if k.startswith("RK_FEATURE_")]
     assert line(out, "ops this kernel's io_uring lacks").split() == (missing or ["none"])
+    assert line(out, "kernel features (Ring.feature)").split() == feats
     assert line(out, "ops the loop needs") == (
         "all present" if not set(main.LOOP_OPS) & set(missing)
         else "missing " + " ".join(op for op in main.LOOP_OPS if op in missing))

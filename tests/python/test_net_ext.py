@@ -141,6 +141,32 @@ def test_fixed_files_and_direct_ops(ring, tmp_path):
     assert e.value.errno == errno.ENXIO
 
 
+def test_file_alloc_range(ring):
+    with pytest.raises(OSError) as e:
+        ring.file_alloc_range(0, 1)
+    assert e.value.errno == errno.ENXIO
+    ring.register_files(8)
+    with pytest.raises(KeyError):
+        ring.feature("NO_SUCH_THING")
+    if not ring.feature("FILE_ALLOC_RANGE"):
+        with pytest.raises(OSError) as e:
+            ring.file_alloc_range(2, 2)
+        assert e.value.errno == errno.EOPNOTSUPP
+        pytest.skip("kernel without IORING_REGISTER_FILE_ALLOC_RANGE (Linux 6.0)")
+    assert ring.feature(ringkit.constant("RK_FEATURE_FILE_ALLOC_RANGE"))
+    with pytest.raises(OSError) as e:
+        ring.file_alloc_range(7, 2)
+    assert e.value.errno == errno.EINVAL
+    ring.file_alloc_range(2, 2)
+    slots = {result(ring, ring.socket_direct(socket.AF_INET, socket.SOCK_DGRAM))
+             for _ in range(2)}
+    assert slots == {2, 3}
+    assert result(ring, ring.socket_direct(socket.AF_INET, socket.SOCK_DGRAM)) == -errno.ENFILE
+    for sl in slots:
+        assert result(ring, ring.close_fixed(sl)) == 0
+    ring.unregister_files()
+
+
 def test_accept_direct(ring):
     s, port = listener()
     ring.register_files(4)

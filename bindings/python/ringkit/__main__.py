@@ -5,8 +5,9 @@ is refused, why: the errno of an io_uring setup without the fallback, read
 with what the system says (kernel.io_uring_disabled, this process's seccomp
 mode, RLIMIT_MEMLOCK). Then the kernel, RINGKIT_BACKEND, the ring's
 IORING_FEAT_* bits, the opcodes ringkit offers that this kernel's io_uring
-lacks, and whether the loop's receive path (a multishot receive into
-provided buffers) works. Always exits 0: it reports, it does not judge.
+lacks, the newer kernel features it can use (rk_ring_feature), and whether
+the loop's receive path (a multishot receive into provided buffers) works.
+Always exits 0: it reports, it does not judge.
 """
 import errno
 import os
@@ -185,6 +186,11 @@ def report(out=sys.stdout):
             if missing:
                 say("  on io_uring rings ringkit refuses them (EOPNOTSUPP); the fallback "
                     "backend (RINGKIT_BACKEND=fallback) runs them")
+            names = sorted((v, k[len("RK_FEATURE_"):]) for k, v in constants.items()
+                           if k.startswith("RK_FEATURE_"))
+            say("kernel features (Ring.feature): %s"
+                % (" ".join("%s=%s" % (n, "yes" if uring.feature(v) else "no")
+                            for v, n in names) or "none known"))
             loop_missing = [op for op in LOOP_OPS if op in missing]
             say("ops the loop needs: %s" % ("all present" if not loop_missing
                                             else "missing " + " ".join(loop_missing)))

@@ -293,6 +293,19 @@ class Ring:
             raise ValueError("opcode out of range: %r" % opcode) from None
         return bool(r) if r >= 0 else self._fail(r)
 
+    def feature(self, feature) -> bool:
+        """Whether the ring can use a kernel feature that is no opcode (int, or
+        a name such as "RK_FEATURE_FILE_ALLOC_RANGE" / "FILE_ALLOC_RANGE")."""
+        if isinstance(feature, str):
+            from . import constant
+            feature = constant(feature if feature.startswith("RK_FEATURE_")
+                               else "RK_FEATURE_" + feature)
+        try:
+            r = lib.rk_ring_feature(self._ring, feature)
+        except OverflowError:
+            raise ValueError("feature out of range: %r" % feature) from None
+        return bool(r) if r >= 0 else self._fail(r)
+
     _STATS = ("inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
               "submitted", "completed", "cq_overflow", "cqes", "features", "backend")
 
@@ -587,6 +600,10 @@ class Ring:
         """Removes the ring's file table (register_files). Returns None; OSError(ENXIO) when it
         has none."""
         self._ring_call(lib.rk_ring_unregister_files)
+
+    def file_alloc_range(self, offset: int, length: int) -> None:
+        """Confines the slots FILE_INDEX_ALLOC picks to offset..offset+length-1."""
+        self._ring_call(lib.rk_ring_file_alloc_range, offset, length)
 
     def _ring_call(self, fn, *args) -> int:
         r = _c(fn, self._ring, *args)
