@@ -313,6 +313,7 @@ RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 
 /* Kernel features that are no opcode, for rk_ring_feature. */
 #define RK_FEATURE_FILE_ALLOC_RANGE  0 /* rk_ring_file_alloc_range (Linux 6.0) */
+#define RK_FEATURE_MSG_SEND_FD       1 /* rk_prep_msg_ring_fd (Linux 6.0) */
 
 /* 1 when the ring can use the RK_FEATURE_* feature, 0 when not (an unknown
  * feature included), -EINVAL for a NULL ring. On io_uring the running
@@ -791,6 +792,27 @@ RK_API int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t i
 RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t res,
                                 uint32_t flags);
 
+/* Passes the file in slot src_slot of this ring's table to slot dst_slot of
+ * the table of the ring whose fd is target_fd (IORING_MSG_SEND_FD, Linux 6.0;
+ * rk_ring_feature RK_FEATURE_MSG_SEND_FD). dst_slot is a slot or
+ * RK_FILE_INDEX_ALLOC (the target's rk_ring_file_alloc_range applies); a file
+ * already in it is replaced. The source slot keeps its file. The sender's
+ * completion res is 0, or the slot chosen for RK_FILE_INDEX_ALLOC, or -EBADF
+ * (src_slot empty), -ENXIO (the target has no table), -EINVAL (dst_slot
+ * beyond the target's table, or the target is this ring), -ENFILE (no free
+ * slot), -EBADFD (target_fd is no ring). Unless msg_flags has
+ * RK_MSG_RING_CQE_SKIP, the target's rk_reap returns a message record as for
+ * rk_prep_msg_ring (value | INT64_MIN) whose res is the sender's. Prep
+ * errors: -ENXIO (this ring has no table), -EINVAL (src_slot beyond it,
+ * value out of range, unknown msg_flags), -EOPNOTSUPP (no such kernel
+ * feature). Rings of different backends cannot pass files (-EOPNOTSUPP as
+ * the completion: a fallback ring's files are descriptors, an io_uring's
+ * are the kernel's). */
+#define RK_MSG_RING_CQE_SKIP (1u << 0) /* the target gets no record */
+RK_API int64_t rk_prep_msg_ring_fd(rk_ring *ring, int target_fd, uint32_t src_slot,
+                                   uint32_t dst_slot, int64_t value, uint32_t msg_flags,
+                                   uint32_t flags);
+
 /* ------------------------------------------------------------------------ */
 /* Batches: many ops per call                                               */
 /* ------------------------------------------------------------------------ */
@@ -848,65 +870,67 @@ RK_API int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int
 #define RK_OP_FIXED_FD_INSTALL 49
 #define RK_OP_MSG_RING       50
 #define RK_OP_FTRUNCATE      51
-#define RK_OP_COUNT          52
+#define RK_OP_MSG_RING_FD    52
+#define RK_OP_COUNT          53
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
  * carries which argument of the matching rk_prep_* call (the op table's, as
  * rk_op_info_of gives it; the abi-desc-table test keeps this copy true):
  *
- *   op                       fd         len         off      addr       addr2     arg1           arg2      fd2
- *   NOP                      -          -           -        -          -         -              -         -
- *   READ                     fd         len         offset   buf        -         -              -         -
- *   WRITE                    fd         len         offset   buf        -         -              -         -
- *   READV                    fd         niov        offset   iov        -         rw_flags       -         -
- *   WRITEV                   fd         niov        offset   iov        -         rw_flags       -         -
- *   READ_CHUNK               fd         len         offset   region     -         chunk          -         -
- *   WRITE_CHUNK              fd         len         offset   region     -         chunk          -         -
- *   FSYNC                    fd         len         offset   -          -         -              -         -
- *   FDATASYNC                fd         len         offset   -          -         -              -         -
- *   OPENAT                   dfd        -           -        path       -         oflags         mode      -
- *   OPENAT2                  dfd        -           resolve  path       -         oflags         mode      -
- *   CLOSE                    fd         -           -        -          -         -              -         -
- *   STATX                    dfd        mask        -        path       statxbuf  at_flags       -         -
- *   UNLINKAT                 dfd        -           -        path       -         at_flags       -         -
- *   MKDIRAT                  dfd        -           -        path       -         mode           -         -
- *   RENAMEAT                 olddfd     -           -        oldpath    newpath   rename_flags   -         newdfd
- *   LINKAT                   olddfd     -           -        oldpath    newpath   at_flags       -         newdfd
- *   SYMLINKAT                -          -           -        target     linkpath  -              -         newdfd
- *   FALLOCATE                fd         -           offset   -          -         mode           len       -
- *   FADVISE                  fd         len         offset   -          -         advice         -         -
- *   SPLICE                   fd_in      nbytes      off_in   -          -         splice_flags   off_out   fd_out
- *   TEE                      fd_in      nbytes      -        -          -         splice_flags   -         fd_out
- *   POLL_ADD                 fd         -           -        -          -         poll_mask      -         -
- *   POLL_REMOVE              -          -           -        target_id  -         -              -         -
- *   TIMEOUT                  -          count       ns       -          -         timeout_flags  -         -
- *   TIMEOUT_REMOVE           -          -           -        target_id  -         -              -         -
- *   LINK_TIMEOUT             -          -           ns       -          -         timeout_flags  -         -
- *   CANCEL                   -          -           -        target_id  -         -              -         -
- *   SOCKET                   domain     -           -        -          -         type           protocol  -
- *   BIND                     fd         addrlen     -        addr       -         -              -         -
- *   LISTEN                   fd         -           -        -          -         backlog        -         -
- *   CONNECT                  fd         addrlen     -        addr       -         -              -         -
- *   ACCEPT                   fd         addrlen     -        addr       -         accept_flags   -         -
- *   SEND                     fd         len         -        buf        -         msg_flags      -         -
- *   RECV                     fd         len         -        buf        -         msg_flags      -         -
- *   SHUTDOWN                 fd         -           -        -          -         how            -         -
- *   RECV_SELECT              fd         len         -        -          -         msg_flags      group     -
- *   RECV_MULTISHOT           fd         -           -        -          -         msg_flags      group     -
- *   ACCEPT_MULTISHOT         fd         -           -        -          -         accept_flags   -         -
- *   POLL_MULTISHOT           fd         -           -        -          -         poll_mask      -         -
- *   SEND_ZC                  fd         len         -        buf        -         msg_flags      zc_flags  -
- *   SENDMSG                  fd         niov        nfds     iov        addr      msg_flags      fds       addrlen
- *   SENDMSG_ZC               fd         niov        nfds     iov        addr      msg_flags      fds       addrlen
- *   RECVMSG                  fd         niov        fds_cap  iov        name      msg_flags      out       name_cap
- *   OPENAT_DIRECT            dfd        file_index  -        path       -         oflags         mode      -
- *   ACCEPT_DIRECT            fd         file_index  -        -          -         accept_flags   -         -
- *   ACCEPT_MULTISHOT_DIRECT  fd         -           -        -          -         accept_flags   -         -
- *   SOCKET_DIRECT            domain     file_index  -        -          -         type           protocol  -
- *   CLOSE_FIXED              -          slot        -        -          -         -              -         -
- *   FIXED_FD_INSTALL         -          slot        -        -          -         install_flags  -         -
- *   MSG_RING                 target_fd  -           value    -          -         res            -         -
- *   FTRUNCATE                fd         -           len      -          -         -              -         -
+ *   op                       fd         len         off      addr       addr2     arg1           arg2       fd2
+ *   NOP                      -          -           -        -          -         -              -          -
+ *   READ                     fd         len         offset   buf        -         -              -          -
+ *   WRITE                    fd         len         offset   buf        -         -              -          -
+ *   READV                    fd         niov        offset   iov        -         rw_flags       -          -
+ *   WRITEV                   fd         niov        offset   iov        -         rw_flags       -          -
+ *   READ_CHUNK               fd         len         offset   region     -         chunk          -          -
+ *   WRITE_CHUNK              fd         len         offset   region     -         chunk          -          -
+ *   FSYNC                    fd         len         offset   -          -         -              -          -
+ *   FDATASYNC                fd         len         offset   -          -         -              -          -
+ *   OPENAT                   dfd        -           -        path       -         oflags         mode       -
+ *   OPENAT2                  dfd        -           resolve  path       -         oflags         mode       -
+ *   CLOSE                    fd         -           -        -          -         -              -          -
+ *   STATX                    dfd        mask        -        path       statxbuf  at_flags       -          -
+ *   UNLINKAT                 dfd        -           -        path       -         at_flags       -          -
+ *   MKDIRAT                  dfd        -           -        path       -         mode           -          -
+ *   RENAMEAT                 olddfd     -           -        oldpath    newpath   rename_flags   -          newdfd
+ *   LINKAT                   olddfd     -           -        oldpath    newpath   at_flags       -          newdfd
+ *   SYMLINKAT                -          -           -        target     linkpath  -              -          newdfd
+ *   FALLOCATE                fd         -           offset   -          -         mode           len        -
+ *   FADVISE                  fd         len         offset   -          -         advice         -          -
+ *   SPLICE                   fd_in      nbytes      off_in   -          -         splice_flags   off_out    fd_out
+ *   TEE                      fd_in      nbytes      -        -          -         splice_flags   -          fd_out
+ *   POLL_ADD                 fd         -           -        -          -         poll_mask      -          -
+ *   POLL_REMOVE              -          -           -        target_id  -         -              -          -
+ *   TIMEOUT                  -          count       ns       -          -         timeout_flags  -          -
+ *   TIMEOUT_REMOVE           -          -           -        target_id  -         -              -          -
+ *   LINK_TIMEOUT             -          -           ns       -          -         timeout_flags  -          -
+ *   CANCEL                   -          -           -        target_id  -         -              -          -
+ *   SOCKET                   domain     -           -        -          -         type           protocol   -
+ *   BIND                     fd         addrlen     -        addr       -         -              -          -
+ *   LISTEN                   fd         -           -        -          -         backlog        -          -
+ *   CONNECT                  fd         addrlen     -        addr       -         -              -          -
+ *   ACCEPT                   fd         addrlen     -        addr       -         accept_flags   -          -
+ *   SEND                     fd         len         -        buf        -         msg_flags      -          -
+ *   RECV                     fd         len         -        buf        -         msg_flags      -          -
+ *   SHUTDOWN                 fd         -           -        -          -         how            -          -
+ *   RECV_SELECT              fd         len         -        -          -         msg_flags      group      -
+ *   RECV_MULTISHOT           fd         -           -        -          -         msg_flags      group      -
+ *   ACCEPT_MULTISHOT         fd         -           -        -          -         accept_flags   -          -
+ *   POLL_MULTISHOT           fd         -           -        -          -         poll_mask      -          -
+ *   SEND_ZC                  fd         len         -        buf        -         msg_flags      zc_flags   -
+ *   SENDMSG                  fd         niov        nfds     iov        addr      msg_flags      fds        addrlen
+ *   SENDMSG_ZC               fd         niov        nfds     iov        addr      msg_flags      fds        addrlen
+ *   RECVMSG                  fd         niov        fds_cap  iov        name      msg_flags      out        name_cap
+ *   OPENAT_DIRECT            dfd        file_index  -        path       -         oflags         mode       -
+ *   ACCEPT_DIRECT            fd         file_index  -        -          -         accept_flags   -          -
+ *   ACCEPT_MULTISHOT_DIRECT  fd         -           -        -          -         accept_flags   -          -
+ *   SOCKET_DIRECT            domain     file_index  -        -          -         type           protocol   -
+ *   CLOSE_FIXED              -          slot        -        -          -         -              -          -
+ *   FIXED_FD_INSTALL         -          slot        -        -          -         install_flags  -          -
+ *   MSG_RING                 target_fd  -           value    -          -         res            -          -
+ *   FTRUNCATE                fd         -           len      -          -         -              -          -
+ *   MSG_RING_FD              target_fd  src_slot    value    -          -         dst_slot       msg_flags  -
  *
  * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
  * fields must be 0. A 64-bit field that carries a narrower argument (arg1 or

@@ -53,6 +53,8 @@ static const struct constant constants[] = {
 	C(RK_STAT_BACKEND),
 	C(RK_STAT_COUNT),
 	C(RK_FEATURE_FILE_ALLOC_RANGE),
+	C(RK_FEATURE_MSG_SEND_FD),
+	C(RK_MSG_RING_CQE_SKIP),
 	C(RK_FIXED_FILE),
 	C(RK_DRAIN),
 	C(RK_LINK),

@@ -34,7 +34,7 @@
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
 #define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
-#define RK_FEATURE_COUNT 1 /* RK_FEATURE_* known to rk_ring_feature */
+#define RK_FEATURE_COUNT 2 /* RK_FEATURE_* known to rk_ring_feature */
 
 /* How long rk_ring_close waits for a backend to give every op back before
  * it leaves the ring's memory to it and returns -ETIMEDOUT. */
@@ -164,6 +164,17 @@ struct rk_backend {
 	 * thread: 0 or -errno. NULL where the kernel posts messages (by the
 	 * ring's fd); a backend with one has its rings in the registry. */
 	int (*post_message)(rk_ring *target, uint64_t data, int32_t res);
+	/* rk_prep_msg_ring_fd once checked and begun, as prep_msg_ring;
+	 * rk__msg_fd_prep is the plain one, an IORING_MSG_SEND_FD SQE. */
+	int64_t (*prep_msg_fd)(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+	                       int target_fd, uint32_t src_slot, uint32_t dst_slot, uint64_t data,
+	                       uint32_t msg_flags, uint32_t flags);
+	/* Installs `file` (a descriptor this call takes over, closed on
+	 * failure) into `target`'s table at file_index (slot + 1, or
+	 * IORING_FILE_INDEX_ALLOC), as the kernel's IORING_MSG_SEND_FD does,
+	 * and posts the record unless skip: the slot or 0, or -errno. NULL
+	 * where the kernel does it. */
+	int (*post_fd)(rk_ring *target, int file, uint32_t file_index, uint64_t data, bool skip);
 };
 
 RK_HIDDEN extern const struct rk_backend rk__uring_backend;
@@ -199,6 +210,7 @@ struct rk_ring {
 	uint32_t nfiles;         /* slots of the registered file table; 0: none */
 
 	uint8_t probe[256];      /* 1 when the opcode is supported */
+	int8_t feature[RK_FEATURE_COUNT]; /* rk__feature: 0 not asked yet, 1 has it, -1 not */
 	int eventfd_registered;
 	int buffers_registered;  /* sparse fixed-buffer table exists */
 	rk_region *regions[RK_RING_MAX_REGIONS];
@@ -327,6 +339,10 @@ RK_HIDDEN bool rk__registry_has(int fd);
 /* Posts into the listed ring with that fd (its post_message); false, and
  * nothing posted, when none is listed. */
 RK_HIDDEN bool rk__registry_post(int fd, uint64_t data, int32_t res, int32_t *result);
+/* The same for a file (post_fd): false, and `file` left open, when none
+ * is listed. */
+RK_HIDDEN bool rk__registry_post_fd(int fd, int file, uint32_t file_index, uint64_t data,
+                                    bool skip, int32_t *result);
 
 /* msgring.c: the plain prep_msg_ring hook; a message from a sender that
  * is no io_uring (a fallback ring's thread): into a listed ring, or by the
@@ -335,6 +351,12 @@ RK_HIDDEN bool rk__registry_post(int fd, uint64_t data, int32_t res, int32_t *re
 RK_HIDDEN int64_t rk__msg_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
                                int target_fd, uint64_t data, int32_t res, uint32_t flags);
 RK_HIDDEN int32_t rk__msg_send(int fd, uint64_t data, int32_t res);
+RK_HIDDEN int64_t rk__msg_fd_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+                                  int target_fd, uint32_t src_slot, uint32_t dst_slot,
+                                  uint64_t data, uint32_t msg_flags, uint32_t flags);
+
+/* ring.c: whether the ring has RK_FEATURE_* f (known), asked once. */
+RK_HIDDEN bool rk__feature(rk_ring *ring, uint32_t f);
 RK_HIDDEN void rk__msg_release(void);
 
 /* Sizes as io_uring_setup computes them (powers of two, CLAMP); -EINVAL

@@ -48,6 +48,48 @@ int64_t rk__msg_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, 
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
+int64_t rk_prep_msg_ring_fd(rk_ring *ring, int target_fd, uint32_t src_slot, uint32_t dst_slot,
+                            int64_t value, uint32_t msg_flags, uint32_t flags)
+{
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (target_fd < 0)
+		return -EBADF;
+	if (value < 0 || value > RK_MSG_VALUE_MAX || (msg_flags & ~RK_MSG_RING_CQE_SKIP))
+		return -EINVAL;
+	if (!ring->probe[IORING_OP_MSG_RING] || !rk__feature(ring, RK_FEATURE_MSG_SEND_FD))
+		return -EOPNOTSUPP;
+	if (!ring->nfiles)
+		return -ENXIO;
+	/* No table is larger than RK_FILES_MAX: a larger dst_slot + 1 could
+	 * even read as IORING_FILE_INDEX_ALLOC. */
+	if (src_slot >= ring->nfiles || (dst_slot >= RK_FILES_MAX && dst_slot != RK_FILE_INDEX_ALLOC))
+		return -EINVAL;
+	struct rk_op *op;
+	struct io_uring_sqe *sqe;
+	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	if (ret < 0)
+		return ret;
+	uint64_t data = (uint64_t)value | (UINT64_C(1) << 63);
+	return ring->be->prep_msg_fd(ring, op, sqe, target_fd, src_slot, dst_slot, data, msg_flags,
+	                             flags);
+}
+
+int64_t rk__msg_fd_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, int target_fd,
+                        uint32_t src_slot, uint32_t dst_slot, uint64_t data, uint32_t msg_flags,
+                        uint32_t flags)
+{
+	/* As io_msg_ring_prep reads it: the source slot in addr3 (a slot, not
+	 * slot + 1), the target's in file_index. */
+	io_uring_prep_rw(IORING_OP_MSG_RING, sqe, target_fd, (void *)(uintptr_t)IORING_MSG_SEND_FD,
+	                 0, data);
+	sqe->addr3 = src_slot;
+	sqe->file_index = dst_slot == RK_FILE_INDEX_ALLOC ? IORING_FILE_INDEX_ALLOC : dst_slot + 1;
+	sqe->msg_ring_flags = msg_flags & RK_MSG_RING_CQE_SKIP ? IORING_MSG_RING_CQE_SKIP : 0;
+	return rk__op_commit(ring, op, sqe, flags);
+}
+
 /* ---- senders that are no io_uring ------------------------------------- */
 
 /* To an io_uring the kernel posts, from a small private io_uring of the

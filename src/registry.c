@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -130,6 +131,19 @@ bool rk__registry_post(int fd, uint64_t data, int32_t res, int32_t *result)
 	rk_ring *target = find(fd);
 	if (target)
 		*result = target->be->post_message(target, data, res);
+	pthread_mutex_unlock(&reg_mu);
+	return target != NULL;
+}
+
+bool rk__registry_post_fd(int fd, int file, uint32_t file_index, uint64_t data, bool skip,
+                          int32_t *result)
+{
+	if (!__atomic_load_n(&nregs_hint, __ATOMIC_RELAXED))
+		return false;
+	pthread_mutex_lock(&reg_mu);
+	rk_ring *target = find(fd);
+	if (target)
+		*result = target->be->post_fd(target, file, file_index, data, skip);
 	pthread_mutex_unlock(&reg_mu);
 	return target != NULL;
 }

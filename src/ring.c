@@ -297,12 +297,19 @@ int rk_ring_probe(rk_ring *ring, uint32_t opcode)
 	return opcode < 256 ? ring->probe[opcode] : 0;
 }
 
+bool rk__feature(rk_ring *ring, uint32_t f)
+{
+	if (!ring->feature[f])
+		ring->feature[f] = ring->be->feature(ring, f) > 0 ? 1 : -1;
+	return ring->feature[f] > 0;
+}
+
 int rk_ring_feature(rk_ring *ring, uint32_t feature)
 {
 	int err = rk__check_ring(ring);
 	if (err)
 		return err;
-	return feature < RK_FEATURE_COUNT ? ring->be->feature(ring, feature) : 0;
+	return feature < RK_FEATURE_COUNT ? rk__feature(ring, feature) : 0;
 }
 
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)

@@ -196,6 +196,7 @@ SIGNATURES = {
     "rk_ring_unregister_region": (i32, [RING, REGION]),
     "rk_ring_feature": (i32, [RING, u32]),
     "rk_ring_file_alloc_range": (i32, [RING, u32, u32]),
+    "rk_prep_msg_ring_fd": (i64, [RING, i32, u32, u32, i64, u32, u32]),
 }
 
 

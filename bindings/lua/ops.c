@@ -59,6 +59,7 @@ static const struct policy {
 	{ANY, P_REQ, "ns", 0},
 	{ANY, P_REQ, "value", 0},
 	{ANY, P_REQ, "slot", 0},
+	{RK_OP_MSG_RING_FD, P_REQ, "src_slot", 0},
 	{ANY, P_DEF, "mode", 0644},
 	{RK_OP_MKDIRAT, P_DEF, "mode", 0755},
 	{RK_OP_FALLOCATE, P_DEF, "mode", 0},

@@ -726,6 +726,7 @@ local policy = {
   { "read_chunk", "len", "chunk" }, { "write_chunk", "len", "chunk" },
   { "*", "off_in", "def", -1 }, { "*", "off_out", "def", -1 }, { "*", "chunk", "def", -1 },
   { "*", "nbytes", "req" }, { "*", "ns", "req" }, { "*", "value", "req" }, { "*", "slot", "req" },
+  { "msg_ring_fd", "src_slot", "req" },
   { "*", "mode", "def", 420 }, { "mkdirat", "mode", "def", 493 }, { "fallocate", "mode", "def", 0 },
   { "openat2", "mode", "creat", 420 },
   { "statx", "mask", "def", bit.bor(K.STATX_BASIC_STATS, K.STATX_BTIME) },

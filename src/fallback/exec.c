@@ -427,6 +427,8 @@ FBX(recvmsg) { return rk__fb_recvmsg_op(c->x, c->sqe); }
 FBX(msg_ring)
 {
 	const struct io_uring_sqe *sqe = c->sqe;
+	if (sqe->addr == IORING_MSG_SEND_FD)
+		return final(rk__fb_send_file(c->ring, sqe));
 	return final(rk__fb_send_message(c->ring, c->slot, sqe->fd, sqe->flags & IOSQE_FIXED_FILE,
 	                                 sqe->off, (int32_t)sqe->len));
 }

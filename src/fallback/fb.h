@@ -327,6 +327,10 @@ RK_HIDDEN int rk__fb_files_update(rk_ring *ring, uint32_t offset, const int32_t 
 RK_HIDDEN int rk__fb_files_unregister(rk_ring *ring);
 RK_HIDDEN void rk__fb_close_files(rk_ring *ring);
 RK_HIDDEN int rk__fb_files_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
+/* IORING_MSG_SEND_FD from this ring (the exec), into this ring (post_fd). */
+RK_HIDDEN int32_t rk__fb_send_file(rk_ring *ring, const struct io_uring_sqe *sqe);
+RK_HIDDEN int rk__fb_post_fd(rk_ring *target, int file, uint32_t file_index, uint64_t data,
+                             bool skip);
 /* fd is a ring's: an io_uring or a listed ring of this process. */
 RK_HIDDEN bool rk__fb_is_ring_fd(int fd);
 /* The descriptors an op's call uses, fixed files resolved (-EBADF for an

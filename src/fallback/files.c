@@ -172,35 +172,38 @@ int rk__fb_resolve_files(rk_ring *ring, uint32_t slot)
 	}
 }
 
-/* A new descriptor into the ring's file table (a direct op): slot + 1 in
- * file_index, or IORING_FILE_INDEX_ALLOC. The table holds the descriptor;
- * res is 0 or the slot chosen. */
-static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
+/* A new descriptor into the ring's file table (a direct op, a file passed
+ * by a message), fb->mu held: slot + 1 in file_index, or
+ * IORING_FILE_INDEX_ALLOC. The table holds the descriptor; res is 0 or the
+ * slot chosen. On failure fd is left to the caller. */
+static int32_t install_locked(rk_ring *ring, int fd, uint32_t file_index)
 {
 	struct rk_fb *fb = ring->fb;
-	int32_t res;
-	pthread_mutex_lock(&fb->mu);
-	if (!ring->nfiles) {
-		res = -ENXIO;
-	} else if (file_index == IORING_FILE_INDEX_ALLOC) {
-		res = -ENFILE;
+	if (!ring->nfiles)
+		return -ENXIO;
+	if (file_index == IORING_FILE_INDEX_ALLOC) {
 		for (uint32_t i = fb->alloc_lo; i < fb->alloc_hi; i++) {
 			if (fb->files[i] < 0) {
 				fb->files[i] = fd;
-				res = (int32_t)i;
-				break;
+				return (int32_t)i;
 			}
 		}
-	} else if (file_index - 1 >= ring->nfiles) {
-		res = -EINVAL;
-	} else {
-		uint32_t i = file_index - 1;
-		if (fb->files[i] >= 0)
-			close(fb->files[i]);
-		fb->files[i] = fd;
-		res = 0;
+		return -ENFILE;
 	}
-	pthread_mutex_unlock(&fb->mu);
+	if (file_index - 1 >= ring->nfiles)
+		return -EINVAL;
+	uint32_t i = file_index - 1;
+	if (fb->files[i] >= 0)
+		close(fb->files[i]);
+	fb->files[i] = fd;
+	return 0;
+}
+
+static int32_t install(rk_ring *ring, int fd, uint32_t file_index)
+{
+	pthread_mutex_lock(&ring->fb->mu);
+	int32_t res = install_locked(ring, fd, file_index);
+	pthread_mutex_unlock(&ring->fb->mu);
 	if (res < 0)
 		close(fd);
 	return res;
@@ -231,4 +234,48 @@ int rk__fb_send_message(rk_ring *ring, uint32_t slot, int fd, bool fixed, uint64
 		return empty ? -EBADF : -EBADFD;
 	}
 	return rk__msg_send(fd, data, res);
+}
+
+/* IORING_MSG_SEND_FD into a listed ring, in the kernel's order of checks:
+ * the target, then the source slot, then the target's table. */
+int32_t rk__fb_send_file(rk_ring *ring, const struct io_uring_sqe *sqe)
+{
+	int target = sqe->fd;
+	if (sqe->flags & IOSQE_FIXED_FILE)
+		return rk__fb_send_message(ring, 0, target, true, 0, 0);
+	if (!rk__registry_has(target))
+		return rk__fb_sys_is_uring(target) ? -EOPNOTSUPP : -EBADFD;
+	if (target == ring->fd)
+		return -EINVAL;
+	struct rk_fb *fb = ring->fb;
+	uint64_t src = sqe->addr3;
+	pthread_mutex_lock(&fb->mu);
+	int d = src < ring->nfiles && fb->files[src] >= 0 ? rk__fb_sys_dup(fb->files[src]) : -EBADF;
+	pthread_mutex_unlock(&fb->mu);
+	if (d < 0)
+		return d;
+	int32_t r;
+	if (rk__registry_post_fd(target, d, sqe->file_index, sqe->off,
+	                         sqe->msg_ring_flags & IORING_MSG_RING_CQE_SKIP, &r))
+		return r;
+	close(d); /* closed meanwhile */
+	return -EBADFD;
+}
+
+/* The target's side: install, then post. As in the kernel, a file
+ * installed stays when the record finds the CQ full (-EOVERFLOW). */
+int rk__fb_post_fd(rk_ring *target, int file, uint32_t file_index, uint64_t data, bool skip)
+{
+	struct rk_fb *fb = target->fb;
+	pthread_mutex_lock(&fb->mu);
+	int32_t res = fb->stopping ? -EBADFD : install_locked(target, file, file_index);
+	if (res < 0)
+		close(file);
+	else if (!skip) {
+		int r = rk__fb_post_message_locked(target, data, res);
+		if (r < 0)
+			res = r;
+	}
+	pthread_mutex_unlock(&fb->mu);
+	return res;
 }

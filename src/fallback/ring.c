@@ -269,4 +269,6 @@ const struct rk_backend rk__fallback_backend = {
 	.post_message = fb_post_message,
 	.files_alloc_range = rk__fb_files_alloc_range,
 	.feature = fb_feature,
+	.prep_msg_fd = rk__msg_fd_prep,
+	.post_fd = rk__fb_post_fd,
 };

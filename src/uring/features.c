@@ -25,6 +25,11 @@ int rk__uring_feature(rk_ring *ring, uint32_t feature)
 		struct io_uring_file_index_range r = {.off = UINT32_MAX, .len = 1};
 		return register_known(ring, IORING_REGISTER_FILE_ALLOC_RANGE, &r, 0, -EOVERFLOW);
 	}
+	case RK_FEATURE_MSG_SEND_FD:
+		/* Came in 6.0 with the alloc range; nothing asks for it alone
+		 * without sending a file. */
+		return ring->probe[IORING_OP_MSG_RING] &&
+		       rk__uring_feature(ring, RK_FEATURE_FILE_ALLOC_RANGE);
 	}
 	return 0;
 }
@@ -41,4 +46,16 @@ int rk__uring_files_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len)
 	if (ret == -EINVAL)
 		return -EOPNOTSUPP;
 	return ret < 0 ? ret : 0;
+}
+
+/* The kernel cannot install into a listed ring's table, whose files are
+ * descriptors of this process, nor can a listed ring reach into the
+ * kernel's table: the op completes at once. */
+int64_t rk__uring_prep_msg_fd(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+                              int target_fd, uint32_t src_slot, uint32_t dst_slot, uint64_t data,
+                              uint32_t msg_flags, uint32_t flags)
+{
+	if (!(flags & RK_FIXED_FILE) && rk__registry_has(target_fd))
+		return rk__op_commit_local(ring, op, -EOPNOTSUPP);
+	return rk__msg_fd_prep(ring, op, sqe, target_fd, src_slot, dst_slot, data, msg_flags, flags);
 }

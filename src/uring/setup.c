@@ -357,4 +357,5 @@ const struct rk_backend rk__uring_backend = {
 	.prep_msg_ring = uring_prep_msg_ring,
 	.files_alloc_range = rk__uring_files_alloc_range,
 	.feature = rk__uring_feature,
+	.prep_msg_fd = rk__uring_prep_msg_fd,
 };

@@ -26,5 +26,8 @@ RK_HIDDEN int rk__wait_sq_taken(rk_ring *ring, uint32_t index, int64_t timeout_n
 /* features.c: the kernel features newer than liburing 2.3. */
 RK_HIDDEN int rk__uring_feature(rk_ring *ring, uint32_t feature);
 RK_HIDDEN int rk__uring_files_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
+RK_HIDDEN int64_t rk__uring_prep_msg_fd(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
+                                        int target_fd, uint32_t src_slot, uint32_t dst_slot,
+                                        uint64_t data, uint32_t msg_flags, uint32_t flags);
 
 #endif

@@ -1097,6 +1097,27 @@ static void messages_and_files(void *ring)
 	close(c1);
 	close(lfd);
 	CHECK_EQ(result(ring, CALL("rk_prep_close_fixed", P(ring), I(1), I(0))), 0);
+	/* A file passed to another ring's slot, read there. */
+	if (CALL("rk_ring_feature", P(ring), I(K("RK_FEATURE_MSG_SEND_FD"))) == 1) {
+		void *to = NULL;
+		CHECK_EQ(CALL("rk_ring_create", I(8), I(0), P(&to)), 0);
+		CHECK_EQ(CALL("rk_ring_register_files", P(to), I(2)), 0);
+		int fdw = open(path, O_RDONLY | O_CLOEXEC);
+		int32_t one[1] = {fdw};
+		CHECK_EQ(CALL("rk_ring_update_files", P(ring), I(3), P(one), I(1)), 1);
+		close(fdw);
+		int64_t sf = CALL("rk_prep_msg_ring_fd", P(ring), I(CALL("rk_ring_fd", P(to))), I(3),
+		                  I(1), I(5), I(K("RK_MSG_RING_CQE_SKIP")), I(0));
+		CHECK_EQ(result(ring, sf), 0);
+		int64_t rd2 = CALL("rk_prep_read", P(to), I(1), P(rbuf), I(6), I(0),
+		                   I(K("RK_FIXED_FILE")));
+		CHECK_EQ(result(to, rd2), 6);
+		CHECK(memcmp(rbuf, "direct", 6) == 0);
+		CHECK_EQ(CALL("rk_ring_close", P(to)), 0);
+	} else {
+		CHECK_EQ(CALL("rk_prep_msg_ring_fd", P(ring), I(0), I(0), I(0), I(1), I(0), I(0)),
+		         -EOPNOTSUPP);
+	}
 	CHECK_EQ(CALL("rk_ring_unregister_files", P(ring)), 0);
 	CHECK_EQ(CALL("rk_prep_close_fixed", P(ring), I(0), I(0)), -ENXIO);
 

@@ -509,6 +509,10 @@ static struct answer n_recvmsg_name_cap(E)
 	return op(e, rk_prep_recvmsg(e->ring, e->sv[0], IOV1(e->buf, 4), 1, name, (uint32_t)NUM, msg_out, 0, 0, 0));
 }
 static struct answer n_msg_ring_value(E) { return op(e, rk_prep_msg_ring(e->ring, rk_ring_fd(e->ring), NUM, (int32_t)NUM, 0)); }
+static struct answer n_msg_ring_fd_src(E) { return op(e, rk_prep_msg_ring_fd(e->ring, rk_ring_fd(e->ring), (uint32_t)NUM, 0, 1, 0, 0)); }
+static struct answer n_msg_ring_fd_dst(E) { return op(e, rk_prep_msg_ring_fd(e->ring, e->pr[0], 0, (uint32_t)NUM, 1, 0, 0)); }
+static struct answer n_msg_ring_fd_value(E) { return op(e, rk_prep_msg_ring_fd(e->ring, e->pr[0], 0, 0, NUM, 0, 0)); }
+static struct answer b_msg_ring_fd_flags(E) { return op(e, rk_prep_msg_ring_fd(e->ring, rk_ring_fd(e->ring), 0, 0, 1, BIT, 0)); }
 static struct answer n_probe(E) { return call(rk_ring_probe(e->ring, (uint32_t)NUM)); }
 static struct answer n_stats(E)
 {
@@ -839,6 +843,10 @@ static const struct probe probes[] = {
 	P("rk_prep_recvmsg/fds_cap", V_NUM, 0, n_recvmsg_fds_cap),
 	P("rk_prep_recvmsg/name_cap", V_NUM, 0, n_recvmsg_name_cap),
 	P("rk_prep_msg_ring/value", V_NUM, 0, n_msg_ring_value),
+	P("rk_prep_msg_ring_fd/src_slot", V_NUM, W_FILES, n_msg_ring_fd_src),
+	P("rk_prep_msg_ring_fd/dst_slot", V_NUM, W_FILES, n_msg_ring_fd_dst),
+	P("rk_prep_msg_ring_fd/value", V_NUM, W_FILES, n_msg_ring_fd_value),
+	P("rk_prep_msg_ring_fd/msg_flags", V_BIT, W_FILES, b_msg_ring_fd_flags),
 	P("rk_ring_probe", V_NUM, 0, n_probe),
 	P("rk_ring_stats", V_NUM, 0, n_stats),
 	P("rk_reap/wait_nr", V_NUM, 0, n_reap),

@@ -134,6 +134,28 @@ T.test("RK_FIXED_FILE on msg_ring names a slot; a ring fd cannot be put in one",
   a:close(); b:close()
 end)
 
+T.test("msg_ring_fd passes a slot's file to the target's slot", function()
+  local a = assert(rk.ring(8))
+  local b = assert(rk.ring(8, K.RK_RING_MSG_TARGET))
+  if not a:feature("MSG_SEND_FD") then a:close(); b:close(); return end
+  assert(a:register_files(2))
+  assert(b:register_files(4))
+  local x, y = assert(rk.socketpair())
+  T.eq(a:update_files(1, { x }), 1)
+  T.raises("bad argument", a.msg_ring_fd, a, b) -- the source slot must be given
+  local slot = T.wait(a, assert(a:msg_ring_fd(b, 1, nil, 31)))
+  assert(slot >= 0 and slot < 4, "slot " .. slot)
+  local rec = records(b, 1)[1]
+  T.eq(rec[2], slot)
+  assert(value_eq(rec[3], 31))
+  T.eq(T.wait(a, assert(a:msg_ring_fd(b, 0, 3, 32))), -K.EBADF) -- empty source slot
+  T.eq(T.wait(b, assert(b:send(slot, "through b", 0, K.RK_FIXED_FILE))), 9)
+  local _, data = T.wait(a, assert(a:recv(y, 16)))
+  T.eq(data, "through b")
+  rk.close(x); rk.close(y)
+  a:close(); b:close()
+end)
+
 T.test("refusals: not a ring, bad values, bad arguments", function()
   local a = assert(rk.ring(8))
   local b = assert(rk.ring(8, K.RK_RING_MSG_TARGET))

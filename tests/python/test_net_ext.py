@@ -181,6 +181,32 @@ def test_accept_direct(ring):
     s.close()
 
 
+def test_msg_ring_fd_passes_a_slot(tmp_path):
+    a = ringkit.Ring(8)
+    b = ringkit.Ring(8, msg_target=True)
+    with a, b:
+        if not a.feature("MSG_SEND_FD"):
+            pytest.skip("kernel without IORING_MSG_SEND_FD (Linux 6.0)")
+        (tmp_path / "f").write_bytes(b"passed")
+        a.register_files(2)
+        b.register_files(4)
+        fd = os.open(tmp_path / "f", os.O_RDONLY)
+        a.update_files(0, [fd])
+        os.close(fd)
+        slot = result(a, a.msg_ring_fd(b, 0, 9))
+        assert 0 <= slot < 4
+        [(op_id, res, flags)] = b.reap(wait=1, timeout=5)
+        assert ringkit.message_value(op_id) == 9 and res == slot
+        buf = bytearray(6)
+        assert result(b, b.read(slot, buf, 0, flags=ringkit.FIXED_FILE)) == 6
+        assert bytes(buf) == b"passed"
+        assert result(a, a.msg_ring_fd(b, 0, 10, dst_slot=3, skip_cqe=True)) == 0
+        assert b.reap(timeout=0) == []
+        assert result(a, a.msg_ring_fd(b, 1, 11)) == -errno.EBADF
+        with pytest.raises(ValueError):
+            a.msg_ring_fd(b, 0, -1)
+
+
 def test_msg_ring_between_rings_in_threads():
     a = ringkit.Ring(16, msg_target=True)
     b = ringkit.Ring(16, msg_target=True)

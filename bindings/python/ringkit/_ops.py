@@ -298,6 +298,13 @@ _SPECS = {
                  "Posts a message to another ring (a Ring or its fd): the target's reap() "
                  "returns (message_value(value), res, 0), a negative id, never an op's.",
                  ("_msg_value(value)",)),
+    "msg_ring_fd": ("msg_ring_fd", "target, src_slot, value, *, dst_slot=FILE_INDEX_ALLOC, "
+                    "skip_cqe=False", {"target_fd": "target",
+                                       "msg_flags": "lib.RK_MSG_RING_CQE_SKIP if skip_cqe else 0"},
+                    "Passes the file in this ring's slot `src_slot` to slot `dst_slot` of the "
+                    "target ring (a Ring or its fd); the result is 0 or the slot chosen. "
+                    "Unless skip_cqe, the target's reap() returns (message_value(value), "
+                    "that result, 0).", ("_msg_value(value)",)),
 }
 
 
