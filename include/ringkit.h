@@ -314,6 +314,7 @@ RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 /* Kernel features that are no opcode, for rk_ring_feature. */
 #define RK_FEATURE_FILE_ALLOC_RANGE  0 /* rk_ring_file_alloc_range (Linux 6.0) */
 #define RK_FEATURE_MSG_SEND_FD       1 /* rk_prep_msg_ring_fd (Linux 6.0) */
+#define RK_FEATURE_RECVMSG_MULTISHOT 2 /* rk_prep_recvmsg_multishot (Linux 6.0) */
 
 /* 1 when the ring can use the RK_FEATURE_* feature, 0 when not (an unknown
  * feature included), -EINVAL for a NULL ring. On io_uring the running
@@ -683,6 +684,46 @@ RK_API int64_t rk_prep_recv_select(rk_ring *ring, int fd, uint16_t group, uint32
 RK_API int64_t rk_prep_recv_multishot(rk_ring *ring, int fd, uint16_t group, int32_t msg_flags,
                                       uint32_t flags);
 
+/* Multishot recvmsg from `group` (IORING_RECV_MULTISHOT on IORING_OP_RECVMSG,
+ * Linux 6.0; rk_ring_feature RK_FEATURE_RECVMSG_MULTISHOT): one completion
+ * per datagram, with RK_CQE_F_MORE while armed, as rk_prep_recv_multishot.
+ * Each completion's chunk holds a header, then name_cap bytes for the
+ * sender's address, control_cap bytes for control messages, then the
+ * payload; res counts all of it. rk_recvmsg_out decodes a chunk into
+ * offsets and lengths, so a runtime needs no C struct. -EMSGSIZE when the
+ * group's chunks are smaller than RK_RECVMSG_OUT_HDR + name_cap +
+ * control_cap; -EINVAL for name_cap over RK_RECVMSG_NAME_MAX, control_cap
+ * over RK_RECVMSG_CONTROL_MAX, or MSG_WAITALL; -ENOENT without such a group;
+ * -EOPNOTSUPP on a kernel without it. With MSG_DONTWAIT an empty socket
+ * ends it (-EAGAIN). Descriptors a control message
+ * carries (SCM_RIGHTS) are the caller's to close. */
+#define RK_RECVMSG_OUT_HDR     16    /* bytes of the chunk's header */
+#define RK_RECVMSG_NAME_MAX    128   /* a sockaddr_storage */
+#define RK_RECVMSG_CONTROL_MAX 65536
+RK_API int64_t rk_prep_recvmsg_multishot(rk_ring *ring, int fd, uint16_t group, uint32_t name_cap,
+                                         uint32_t control_cap, int32_t msg_flags,
+                                         uint32_t flags);
+
+/* Decodes the chunk of one rk_prep_recvmsg_multishot completion: len is its
+ * res, name_cap and control_cap those of the prep. Writes up to n values
+ * (uint32_t, indices RK_RECVMSG_OUT_*) to out and returns how many; -EINVAL
+ * for a NULL region, a chunk outside it, len beyond the chunk or shorter
+ * than the header and the two caps, a header that does not fit them, or out
+ * NULL with n > 0. Offsets are from the chunk's start. */
+#define RK_RECVMSG_OUT_NAME          0 /* offset of the address */
+#define RK_RECVMSG_OUT_NAME_LEN      1 /* its bytes in the chunk (at most name_cap) */
+#define RK_RECVMSG_OUT_CONTROL       2 /* offset of the control messages */
+#define RK_RECVMSG_OUT_CONTROL_LEN   3 /* their bytes */
+#define RK_RECVMSG_OUT_PAYLOAD       4 /* offset of the payload */
+#define RK_RECVMSG_OUT_PAYLOAD_LEN   5 /* its bytes in the chunk */
+#define RK_RECVMSG_OUT_FLAGS         6 /* recvmsg's msg_flags: MSG_TRUNC, MSG_CTRUNC */
+#define RK_RECVMSG_OUT_NAME_TOTAL    7 /* the address's whole length */
+#define RK_RECVMSG_OUT_PAYLOAD_TOTAL 8 /* the payload as received: with MSG_TRUNC
+                                          in msg_flags the datagram's whole length */
+#define RK_RECVMSG_OUT_COUNT         9
+RK_API int rk_recvmsg_out(rk_region *region, int32_t chunk, uint32_t len, uint32_t name_cap,
+                          uint32_t control_cap, uint32_t *out, uint32_t n);
+
 /* Multishot accept: one completion per accepted connection (res = fd) with
  * RK_CQE_F_MORE, until cancelled or an error ends it. */
 RK_API int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags,
@@ -871,66 +912,68 @@ RK_API int64_t rk_prep_msg_ring_fd(rk_ring *ring, int target_fd, uint32_t src_sl
 #define RK_OP_MSG_RING       50
 #define RK_OP_FTRUNCATE      51
 #define RK_OP_MSG_RING_FD    52
-#define RK_OP_COUNT          53
+#define RK_OP_RECVMSG_MULTISHOT 53
+#define RK_OP_COUNT          54
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
  * carries which argument of the matching rk_prep_* call (the op table's, as
  * rk_op_info_of gives it; the abi-desc-table test keeps this copy true):
  *
- *   op                       fd         len         off      addr       addr2     arg1           arg2       fd2
- *   NOP                      -          -           -        -          -         -              -          -
- *   READ                     fd         len         offset   buf        -         -              -          -
- *   WRITE                    fd         len         offset   buf        -         -              -          -
- *   READV                    fd         niov        offset   iov        -         rw_flags       -          -
- *   WRITEV                   fd         niov        offset   iov        -         rw_flags       -          -
- *   READ_CHUNK               fd         len         offset   region     -         chunk          -          -
- *   WRITE_CHUNK              fd         len         offset   region     -         chunk          -          -
- *   FSYNC                    fd         len         offset   -          -         -              -          -
- *   FDATASYNC                fd         len         offset   -          -         -              -          -
- *   OPENAT                   dfd        -           -        path       -         oflags         mode       -
- *   OPENAT2                  dfd        -           resolve  path       -         oflags         mode       -
- *   CLOSE                    fd         -           -        -          -         -              -          -
- *   STATX                    dfd        mask        -        path       statxbuf  at_flags       -          -
- *   UNLINKAT                 dfd        -           -        path       -         at_flags       -          -
- *   MKDIRAT                  dfd        -           -        path       -         mode           -          -
- *   RENAMEAT                 olddfd     -           -        oldpath    newpath   rename_flags   -          newdfd
- *   LINKAT                   olddfd     -           -        oldpath    newpath   at_flags       -          newdfd
- *   SYMLINKAT                -          -           -        target     linkpath  -              -          newdfd
- *   FALLOCATE                fd         -           offset   -          -         mode           len        -
- *   FADVISE                  fd         len         offset   -          -         advice         -          -
- *   SPLICE                   fd_in      nbytes      off_in   -          -         splice_flags   off_out    fd_out
- *   TEE                      fd_in      nbytes      -        -          -         splice_flags   -          fd_out
- *   POLL_ADD                 fd         -           -        -          -         poll_mask      -          -
- *   POLL_REMOVE              -          -           -        target_id  -         -              -          -
- *   TIMEOUT                  -          count       ns       -          -         timeout_flags  -          -
- *   TIMEOUT_REMOVE           -          -           -        target_id  -         -              -          -
- *   LINK_TIMEOUT             -          -           ns       -          -         timeout_flags  -          -
- *   CANCEL                   -          -           -        target_id  -         -              -          -
- *   SOCKET                   domain     -           -        -          -         type           protocol   -
- *   BIND                     fd         addrlen     -        addr       -         -              -          -
- *   LISTEN                   fd         -           -        -          -         backlog        -          -
- *   CONNECT                  fd         addrlen     -        addr       -         -              -          -
- *   ACCEPT                   fd         addrlen     -        addr       -         accept_flags   -          -
- *   SEND                     fd         len         -        buf        -         msg_flags      -          -
- *   RECV                     fd         len         -        buf        -         msg_flags      -          -
- *   SHUTDOWN                 fd         -           -        -          -         how            -          -
- *   RECV_SELECT              fd         len         -        -          -         msg_flags      group      -
- *   RECV_MULTISHOT           fd         -           -        -          -         msg_flags      group      -
- *   ACCEPT_MULTISHOT         fd         -           -        -          -         accept_flags   -          -
- *   POLL_MULTISHOT           fd         -           -        -          -         poll_mask      -          -
- *   SEND_ZC                  fd         len         -        buf        -         msg_flags      zc_flags   -
- *   SENDMSG                  fd         niov        nfds     iov        addr      msg_flags      fds        addrlen
- *   SENDMSG_ZC               fd         niov        nfds     iov        addr      msg_flags      fds        addrlen
- *   RECVMSG                  fd         niov        fds_cap  iov        name      msg_flags      out        name_cap
- *   OPENAT_DIRECT            dfd        file_index  -        path       -         oflags         mode       -
- *   ACCEPT_DIRECT            fd         file_index  -        -          -         accept_flags   -          -
- *   ACCEPT_MULTISHOT_DIRECT  fd         -           -        -          -         accept_flags   -          -
- *   SOCKET_DIRECT            domain     file_index  -        -          -         type           protocol   -
- *   CLOSE_FIXED              -          slot        -        -          -         -              -          -
- *   FIXED_FD_INSTALL         -          slot        -        -          -         install_flags  -          -
- *   MSG_RING                 target_fd  -           value    -          -         res            -          -
- *   FTRUNCATE                fd         -           len      -          -         -              -          -
- *   MSG_RING_FD              target_fd  src_slot    value    -          -         dst_slot       msg_flags  -
+ *   op                       fd         len          off      addr       addr2     arg1           arg2       fd2
+ *   NOP                      -          -            -        -          -         -              -          -
+ *   READ                     fd         len          offset   buf        -         -              -          -
+ *   WRITE                    fd         len          offset   buf        -         -              -          -
+ *   READV                    fd         niov         offset   iov        -         rw_flags       -          -
+ *   WRITEV                   fd         niov         offset   iov        -         rw_flags       -          -
+ *   READ_CHUNK               fd         len          offset   region     -         chunk          -          -
+ *   WRITE_CHUNK              fd         len          offset   region     -         chunk          -          -
+ *   FSYNC                    fd         len          offset   -          -         -              -          -
+ *   FDATASYNC                fd         len          offset   -          -         -              -          -
+ *   OPENAT                   dfd        -            -        path       -         oflags         mode       -
+ *   OPENAT2                  dfd        -            resolve  path       -         oflags         mode       -
+ *   CLOSE                    fd         -            -        -          -         -              -          -
+ *   STATX                    dfd        mask         -        path       statxbuf  at_flags       -          -
+ *   UNLINKAT                 dfd        -            -        path       -         at_flags       -          -
+ *   MKDIRAT                  dfd        -            -        path       -         mode           -          -
+ *   RENAMEAT                 olddfd     -            -        oldpath    newpath   rename_flags   -          newdfd
+ *   LINKAT                   olddfd     -            -        oldpath    newpath   at_flags       -          newdfd
+ *   SYMLINKAT                -          -            -        target     linkpath  -              -          newdfd
+ *   FALLOCATE                fd         -            offset   -          -         mode           len        -
+ *   FADVISE                  fd         len          offset   -          -         advice         -          -
+ *   SPLICE                   fd_in      nbytes       off_in   -          -         splice_flags   off_out    fd_out
+ *   TEE                      fd_in      nbytes       -        -          -         splice_flags   -          fd_out
+ *   POLL_ADD                 fd         -            -        -          -         poll_mask      -          -
+ *   POLL_REMOVE              -          -            -        target_id  -         -              -          -
+ *   TIMEOUT                  -          count        ns       -          -         timeout_flags  -          -
+ *   TIMEOUT_REMOVE           -          -            -        target_id  -         -              -          -
+ *   LINK_TIMEOUT             -          -            ns       -          -         timeout_flags  -          -
+ *   CANCEL                   -          -            -        target_id  -         -              -          -
+ *   SOCKET                   domain     -            -        -          -         type           protocol   -
+ *   BIND                     fd         addrlen      -        addr       -         -              -          -
+ *   LISTEN                   fd         -            -        -          -         backlog        -          -
+ *   CONNECT                  fd         addrlen      -        addr       -         -              -          -
+ *   ACCEPT                   fd         addrlen      -        addr       -         accept_flags   -          -
+ *   SEND                     fd         len          -        buf        -         msg_flags      -          -
+ *   RECV                     fd         len          -        buf        -         msg_flags      -          -
+ *   SHUTDOWN                 fd         -            -        -          -         how            -          -
+ *   RECV_SELECT              fd         len          -        -          -         msg_flags      group      -
+ *   RECV_MULTISHOT           fd         -            -        -          -         msg_flags      group      -
+ *   ACCEPT_MULTISHOT         fd         -            -        -          -         accept_flags   -          -
+ *   POLL_MULTISHOT           fd         -            -        -          -         poll_mask      -          -
+ *   SEND_ZC                  fd         len          -        buf        -         msg_flags      zc_flags   -
+ *   SENDMSG                  fd         niov         nfds     iov        addr      msg_flags      fds        addrlen
+ *   SENDMSG_ZC               fd         niov         nfds     iov        addr      msg_flags      fds        addrlen
+ *   RECVMSG                  fd         niov         fds_cap  iov        name      msg_flags      out        name_cap
+ *   OPENAT_DIRECT            dfd        file_index   -        path       -         oflags         mode       -
+ *   ACCEPT_DIRECT            fd         file_index   -        -          -         accept_flags   -          -
+ *   ACCEPT_MULTISHOT_DIRECT  fd         -            -        -          -         accept_flags   -          -
+ *   SOCKET_DIRECT            domain     file_index   -        -          -         type           protocol   -
+ *   CLOSE_FIXED              -          slot         -        -          -         -              -          -
+ *   FIXED_FD_INSTALL         -          slot         -        -          -         install_flags  -          -
+ *   MSG_RING                 target_fd  -            value    -          -         res            -          -
+ *   FTRUNCATE                fd         -            len      -          -         -              -          -
+ *   MSG_RING_FD              target_fd  src_slot     value    -          -         dst_slot       msg_flags  -
+ *   RECVMSG_MULTISHOT        fd         control_cap  -        -          -         msg_flags      group      name_cap
  *
  * Pointers travel as uint64_t (addr, addr2, and arg2 of SENDMSG/RECVMSG); reserved
  * fields must be 0. A 64-bit field that carries a narrower argument (arg1 or

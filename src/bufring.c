@@ -195,7 +195,7 @@ void rk__group_release(rk_ring *ring, struct rk_op *op)
 }
 
 /* Finds the ring's group with id bgid; its index + 1 tags the op. */
-static int group_index(rk_ring *ring, uint16_t bgid)
+int rk__group_index(rk_ring *ring, uint16_t bgid)
 {
 	for (int i = 0; i < RK_RING_MAX_GROUPS; i++)
 		if (ring->groups[i].region && ring->groups[i].bgid == bgid)
@@ -211,7 +211,7 @@ static int64_t prep_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
 	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	int g = group_index(ring, group);
+	int g = rk__group_index(ring, group);
 	if (g < 0) {
 		rk__op_abort(ring, op);
 		return -ENOENT;

@@ -34,7 +34,7 @@
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
 #define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
-#define RK_FEATURE_COUNT 2 /* RK_FEATURE_* known to rk_ring_feature */
+#define RK_FEATURE_COUNT 3 /* RK_FEATURE_* known to rk_ring_feature */
 
 /* How long rk_ring_close waits for a backend to give every op back before
  * it leaves the ring's memory to it and returns -ETIMEDOUT. */
@@ -387,6 +387,8 @@ RK_HIDDEN void rk__group_release(rk_ring *ring, struct rk_op *op);
 RK_HIDDEN void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_flags);
 RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring, bool tell_kernel);
 RK_HIDDEN void rk__put_chunk(struct rk_group *g, uint32_t chunk);
+/* The index of the ring's group with id bgid, or -1. */
+RK_HIDDEN int rk__group_index(rk_ring *ring, uint16_t bgid);
 
 /* ops: argument checks shared by the prep files */
 RK_HIDDEN int rk__copy_path(rk_ring *ring, struct rk_op *op, const char *path, const char **out);

@@ -197,6 +197,8 @@ SIGNATURES = {
     "rk_ring_feature": (i32, [RING, u32]),
     "rk_ring_file_alloc_range": (i32, [RING, u32, u32]),
     "rk_prep_msg_ring_fd": (i64, [RING, i32, u32, u32, i64, u32, u32]),
+    "rk_prep_recvmsg_multishot": (i64, [RING, i32, u16, u32, u32, i32, u32]),
+    "rk_recvmsg_out": (i32, [REGION, i32, u32, u32, u32, PTR, u32]),
 }
 
 

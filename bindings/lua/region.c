@@ -95,6 +95,31 @@ static int region_write(lua_State *L)
 	return 1;
 }
 
+/* region:recvmsg_out(chunk, len, name_cap [, control_cap]) -> table of
+ * offsets and lengths (name, name_len, control, control_len, payload,
+ * payload_len, flags, name_total, payload_total) | nil, msg, errno */
+static int region_recvmsg_out(lua_State *L)
+{
+	static const char *const keys[RK_RECVMSG_OUT_COUNT] = {
+		"name", "name_len", "control", "control_len", "payload", "payload_len", "flags",
+		"name_total", "payload_total"};
+	lrk_region *g = lrk_check_region(L, 1);
+	int32_t c = chunk_arg(L, g, 2);
+	uint32_t len = lrk_u32_arg(L, 3, 0);
+	uint32_t ncap = lrk_u32_arg(L, 4, 0);
+	uint32_t ccap = lrk_u32_arg(L, 5, 0);
+	uint32_t v[RK_RECVMSG_OUT_COUNT];
+	int r = rk_recvmsg_out(g->region, c, len, ncap, ccap, v, RK_RECVMSG_OUT_COUNT);
+	if (r < 0)
+		return lrk_fail(L, r);
+	lua_createtable(L, 0, RK_RECVMSG_OUT_COUNT);
+	for (int i = 0; i < r; i++) {
+		lua_pushinteger(L, v[i]);
+		lua_setfield(L, -2, keys[i]);
+	}
+	return 1;
+}
+
 static int region_chunk_size(lua_State *L)
 {
 	lua_pushinteger(L, rk_region_chunk_size(lrk_check_region(L, 1)->region));
@@ -159,6 +184,7 @@ static const luaL_Reg region_methods[] = {
 	{"read", region_read},
 	{"write", region_write},
 	{"chunk_size", region_chunk_size},
+	{"recvmsg_out", region_recvmsg_out},
 	{"nchunks", region_nchunks},
 	{"chunks_free", region_chunks_free},
 	{"destroy", region_destroy},

@@ -76,6 +76,7 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_region **out);
 int rk_region_destroy(rk_region *region);
 int rk_region_busy(rk_region *region);
+int rk_recvmsg_out(rk_region *region, int32_t chunk, uint32_t len, uint32_t name_cap, uint32_t control_cap, uint32_t *out, uint32_t n);
 int32_t rk_chunk_alloc(rk_region *region);
 int rk_chunk_free(rk_region *region, int32_t chunk);
 void *rk_chunk_ptr(rk_region *region, int32_t chunk);
@@ -1109,6 +1110,20 @@ function Region:write(c, s, off)
   assert(off >= 0 and off + #s <= self.chunk_bytes, "string longer than the chunk")
   ffi.copy(ffi.cast("char *", C.rk_chunk_ptr(p, c)) + off, s, #s)
   return #s
+end
+
+local recvmsg_keys = { "name", "name_len", "control", "control_len", "payload", "payload_len",
+  "flags", "name_total", "payload_total" }
+local u32_arr = ffi.typeof("uint32_t[?]")
+
+function Region:recvmsg_out(c, len, name_cap, control_cap)
+  local v = u32_arr(#recvmsg_keys)
+  local r = C.rk_recvmsg_out(region_ptr(self), c, len, name_cap or 0, control_cap or 0, v,
+                             #recvmsg_keys)
+  if r < 0 then return fail(r) end
+  local t = {}
+  for i = 1, r do t[recvmsg_keys[i]] = tonumber(v[i - 1]) end
+  return t
 end
 
 function Region:chunk_size() return tonumber(C.rk_region_chunk_size(region_ptr(self))) end

@@ -424,6 +424,7 @@ FBX(sendmsg_zc)
 	return rk__fb_sendmsg_op(c->x, c->sqe);
 }
 FBX(recvmsg) { return rk__fb_recvmsg_op(c->x, c->sqe); }
+FBX(recvmsg_multishot) { return rk__fb_recvmsg_select(c->ring, c->slot, c->x, c->sqe); }
 FBX(msg_ring)
 {
 	const struct io_uring_sqe *sqe = c->sqe;
@@ -460,6 +461,7 @@ static bool sqe_multishot(const struct io_uring_sqe *sqe)
 {
 	switch (sqe->opcode) {
 	case IORING_OP_RECV:
+	case IORING_OP_RECVMSG:
 		return sqe->ioprio & IORING_RECV_MULTISHOT;
 	case IORING_OP_ACCEPT:
 		return sqe->ioprio & IORING_ACCEPT_MULTISHOT;

@@ -302,6 +302,9 @@ static inline bool ready_now(int fd, short events)
 
 /* net.c: the socket calls. */
 RK_HIDDEN struct fb_result rk__fb_xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bool send);
+/* Multishot recvmsg into a chunk: header, name, control, payload. */
+RK_HIDDEN struct fb_result rk__fb_recvmsg_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
+                                                 const struct io_uring_sqe *sqe);
 RK_HIDDEN struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
                                               const struct io_uring_sqe *sqe);
 RK_HIDDEN bool rk__fb_zc_capable(int fd);

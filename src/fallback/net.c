@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "fb.h"
@@ -212,6 +213,12 @@ bool rk__fb_waits_first(const struct io_uring_sqe *sqe, int fd)
 		socklen_t len = sizeof(listening);
 		return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && !listening;
 	}
+	if (sqe->opcode == IORING_OP_RECVMSG) {
+		/* The kernel's first try answers at once for these: MSG_OOB
+		 * with what recvmsg says, MSG_DONTWAIT with -EAGAIN. */
+		if (sqe->msg_flags & (MSG_OOB | MSG_DONTWAIT))
+			return false;
+	}
 	return true;
 }
 
@@ -282,3 +289,65 @@ struct fb_result rk__fb_connect_op(struct fb_op *x, const struct io_uring_sqe *s
 	return final(-err);
 }
 
+/* Multishot recvmsg into a chunk, laid out as the kernel's
+ * io_recvmsg_multishot lays it out: the header, the name area and the
+ * control area (the sizes the prep's msghdr gave), the payload. The header
+ * has the address's whole length, the control bytes used, the payload as
+ * recvmsg returned it and its msg_flags; res is the areas plus the payload
+ * bytes that fit. */
+struct fb_result rk__fb_recvmsg_select(rk_ring *ring, uint32_t slot, struct fb_op *x,
+                                       const struct io_uring_sqe *sqe)
+{
+	struct rk_op *op = &ring->ops[slot];
+	struct rk_group *g = &ring->groups[op->group - 1];
+	const struct msghdr *asked = PTR(sqe->addr);
+	uint32_t ncap = asked->msg_namelen, ccap = (uint32_t)asked->msg_controllen;
+	uint32_t areas = (uint32_t)sizeof(struct io_uring_recvmsg_out) + ncap + ccap;
+	int flags = msg_call_flags(sqe);
+	for (;;) {
+		uint16_t tail = __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
+		if (g->head == tail) {
+			int type;
+			socklen_t tlen = sizeof(type);
+			if (getsockopt(x->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+				return final_err();
+			return final(-ENOBUFS);
+		}
+		const struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
+		if (b->len < areas)
+			return final(-EFAULT);
+		unsigned char *base = PTR(b->addr);
+		struct sockaddr_storage name;
+		struct iovec iov = {base + areas, b->len - areas};
+		struct msghdr m = {
+			.msg_name = ncap ? &name : NULL,
+			.msg_namelen = ncap ? sizeof(name) : 0,
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ccap ? base + sizeof(struct io_uring_recvmsg_out) + ncap : NULL,
+			.msg_controllen = ccap,
+		};
+		ssize_t r = recvmsg(x->fd, &m, flags | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			if (errno == EAGAIN && !(flags & MSG_DONTWAIT))
+				return wait_for(x, x->fd, POLLIN);
+			return final_err();
+		}
+		struct io_uring_recvmsg_out h = {
+			.namelen = m.msg_namelen,
+			.controllen = (uint32_t)m.msg_controllen,
+			.payloadlen = (uint32_t)r,
+			.flags = (uint32_t)m.msg_flags,
+		};
+		memcpy(base, &h, sizeof(h));
+		if (ncap)
+			memcpy(base + sizeof(h), &name, m.msg_namelen < ncap ? m.msg_namelen : ncap);
+		uint32_t copied = (size_t)r < iov.iov_len ? (uint32_t)r : (uint32_t)iov.iov_len;
+		uint32_t cflags = IORING_CQE_F_BUFFER | ((uint32_t)b->bid << IORING_CQE_BUFFER_SHIFT);
+		g->head++;
+		return (struct fb_result){.verdict = FB_MORE, .res = (int32_t)(areas + copied),
+		                          .cflags = cflags};
+	}
+}

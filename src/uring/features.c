@@ -26,9 +26,11 @@ int rk__uring_feature(rk_ring *ring, uint32_t feature)
 		return register_known(ring, IORING_REGISTER_FILE_ALLOC_RANGE, &r, 0, -EOVERFLOW);
 	}
 	case RK_FEATURE_MSG_SEND_FD:
-		/* Came in 6.0 with the alloc range; nothing asks for it alone
-		 * without sending a file. */
-		return ring->probe[IORING_OP_MSG_RING] &&
+	case RK_FEATURE_RECVMSG_MULTISHOT:
+		/* Came in 6.0 with the alloc range; nothing asks for them
+		 * alone without sending a file or receiving a message. */
+		return ring->probe[feature == RK_FEATURE_MSG_SEND_FD ? IORING_OP_MSG_RING
+		                                                     : IORING_OP_RECVMSG] &&
 		       rk__uring_feature(ring, RK_FEATURE_FILE_ALLOC_RANGE);
 	}
 	return 0;

@@ -865,6 +865,34 @@ static void provided_buffers(void *ring)
 		CHECK_EQ(CALL("rk_ring_recycle_chunk", P(ring), P(rg), I(chunk)), 0);
 	}
 	CHECK_EQ(CALL("rk_ring_unprovide_region", P(ring), P(rg)), -EBUSY);
+
+	/* Multishot recvmsg on a datagram pair, decoded flat. */
+	int dv[2];
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dv), 0);
+	if (CALL("rk_ring_feature", P(ring), I(K("RK_FEATURE_RECVMSG_MULTISHOT"))) == 1) {
+		int64_t rm = CALL("rk_prep_recvmsg_multishot", P(ring), I(dv[0]), I(7), I(16), I(0),
+		                  I(0), I(0));
+		CHECK_EQ(CALL("rk_submit", P(ring)), 1);
+		CHECK_EQ(write(dv[1], "dgram", 5), 5);
+		r = take(ring, rm);
+		CHECK(r.flags & fmore);
+		chunk = (int32_t)(r.flags >> shift);
+		uint32_t v[16];
+		int64_t nv = K("RK_RECVMSG_OUT_COUNT");
+		CHECK_EQ(CALL("rk_recvmsg_out", P(rg), I(chunk), I(r.res), I(16), I(0), P(v), I(nv)),
+		         nv);
+		CHECK_EQ(v[K("RK_RECVMSG_OUT_PAYLOAD_LEN")], 5);
+		const char *cp = CALLP("rk_chunk_ptr", P(rg), I(chunk));
+		CHECK(memcmp(cp + v[K("RK_RECVMSG_OUT_PAYLOAD")], "dgram", 5) == 0);
+		CHECK_EQ(CALL("rk_ring_recycle_chunk", P(ring), P(rg), I(chunk)), 0);
+		CHECK_EQ(CALL("rk_cancel_sync", P(ring), I(rm), I(-1)), 0);
+		CHECK_EQ(take(ring, rm).res, -ECANCELED);
+	} else {
+		CHECK_EQ(CALL("rk_prep_recvmsg_multishot", P(ring), I(dv[0]), I(7), I(16), I(0), I(0),
+		              I(0)), -EOPNOTSUPP);
+	}
+	CHECK_EQ(CALL("rk_recvmsg_out", P(NULL), I(0), I(16), I(0), I(0), P(NULL), I(0)), -EINVAL);
+	close(dv[0]), close(dv[1]);
 	shutdown(sv[1], SHUT_WR);
 	r = take(ring, ms);
 	CHECK(!(r.flags & fmore));

@@ -513,6 +513,25 @@ static struct answer n_msg_ring_fd_src(E) { return op(e, rk_prep_msg_ring_fd(e->
 static struct answer n_msg_ring_fd_dst(E) { return op(e, rk_prep_msg_ring_fd(e->ring, e->pr[0], 0, (uint32_t)NUM, 1, 0, 0)); }
 static struct answer n_msg_ring_fd_value(E) { return op(e, rk_prep_msg_ring_fd(e->ring, e->pr[0], 0, 0, NUM, 0, 0)); }
 static struct answer b_msg_ring_fd_flags(E) { return op(e, rk_prep_msg_ring_fd(e->ring, rk_ring_fd(e->ring), 0, 0, 1, BIT, 0)); }
+static struct answer n_recvmsg_ms_name(E) { return op(e, rk_prep_recvmsg_multishot(e->ring, e->udp, 1, (uint32_t)NUM, 0, 0, 0)); }
+static struct answer n_recvmsg_ms_control(E) { return op(e, rk_prep_recvmsg_multishot(e->ring, e->udp, 1, 16, (uint32_t)NUM, 0, 0)); }
+static struct answer n_recvmsg_ms_group(E) { return op(e, rk_prep_recvmsg_multishot(e->ring, e->udp, (uint16_t)NUM, 16, 0, 0, 0)); }
+static struct answer b_recvmsg_ms_flags(E) { return op(e, rk_prep_recvmsg_multishot(e->ring, e->udp, 1, 16, 0, (int32_t)BIT, 0)); }
+static struct answer n_recvmsg_out_len(E)
+{
+	uint32_t out[RK_RECVMSG_OUT_COUNT];
+	return call(rk_recvmsg_out(e->rg, e->chunk, (uint32_t)NUM, 16, 0, out, RK_RECVMSG_OUT_COUNT));
+}
+static struct answer n_recvmsg_out_chunk(E)
+{
+	uint32_t out[RK_RECVMSG_OUT_COUNT];
+	return call(rk_recvmsg_out(e->rg, (int32_t)NUM, 64, 0, 0, out, RK_RECVMSG_OUT_COUNT));
+}
+static struct answer n_recvmsg_out_caps(E)
+{
+	uint32_t out[RK_RECVMSG_OUT_COUNT];
+	return call(rk_recvmsg_out(e->rg, e->chunk, 64, (uint32_t)NUM, (uint32_t)NUM, out, 2));
+}
 static struct answer n_probe(E) { return call(rk_ring_probe(e->ring, (uint32_t)NUM)); }
 static struct answer n_stats(E)
 {
@@ -847,6 +866,13 @@ static const struct probe probes[] = {
 	P("rk_prep_msg_ring_fd/dst_slot", V_NUM, W_FILES, n_msg_ring_fd_dst),
 	P("rk_prep_msg_ring_fd/value", V_NUM, W_FILES, n_msg_ring_fd_value),
 	P("rk_prep_msg_ring_fd/msg_flags", V_BIT, W_FILES, b_msg_ring_fd_flags),
+	P("rk_prep_recvmsg_multishot/name_cap", V_NUM, W_GROUP, n_recvmsg_ms_name),
+	P("rk_prep_recvmsg_multishot/control_cap", V_NUM, W_GROUP, n_recvmsg_ms_control),
+	P("rk_prep_recvmsg_multishot/group", V_NUM, W_GROUP, n_recvmsg_ms_group),
+	P("rk_prep_recvmsg_multishot/msg_flags", V_BIT, W_GROUP, b_recvmsg_ms_flags),
+	P("rk_recvmsg_out/len", V_NUM, 0, n_recvmsg_out_len),
+	P("rk_recvmsg_out/chunk", V_NUM, 0, n_recvmsg_out_chunk),
+	P("rk_recvmsg_out/caps", V_NUM, 0, n_recvmsg_out_caps),
 	P("rk_ring_probe", V_NUM, 0, n_probe),
 	P("rk_ring_stats", V_NUM, 0, n_stats),
 	P("rk_reap/wait_nr", V_NUM, 0, n_reap),

@@ -245,6 +245,37 @@ T.test("provided buffers: multishot recv until ENOBUFS, recycle, re-arm; recv_se
   r2:close()
 end)
 
+T.test("recvmsg_multishot: datagrams decoded with region:recvmsg_out", function()
+  local r = assert(rk.ring(16))
+  local r2 = assert(rk.ring(8))
+  if not r:feature("RECVMSG_MULTISHOT") then r:close(); r2:close(); return end
+  local g = assert(rk.region(128, 4))
+  assert(r:provide_region(g, 4))
+  local a, b = assert(rk.socketpair(K.SOCK_DGRAM))
+  T.fails(K.EMSGSIZE, r:recvmsg_multishot(b, 4, 16, 100))
+  local ms = assert(r:recvmsg_multishot(b, 4, 16))
+  assert(r:submit())
+  for i = 1, 6 do
+    local msg = "datagram " .. i
+    T.eq(run(r2, r2:send(a, msg)), #msg)
+    local c = collect(r, ms, 1)[1]
+    local chunk = rk.cqe_chunk(c[2])
+    local o = assert(g:recvmsg_out(chunk, c[1], 16))
+    T.eq(o.payload, K.RK_RECVMSG_OUT_HDR + 16)
+    T.eq(o.payload_len, #msg)
+    T.eq(o.flags, 0)
+    T.eq(g:read(chunk, o.payload_len, o.payload), msg)
+    assert(r:recycle_chunk(g, chunk))
+  end
+  T.fails(K.EINVAL, g:recvmsg_out(0, 200, 16))
+  assert(r:cancel_sync(ms))
+  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
+  assert(r:unprovide_region(g))
+  assert(g:destroy())
+  assert(rk.close(a)); assert(rk.close(b))
+  r:close(); r2:close()
+end)
+
 T.test("take_chunk: a completion's chunk copied out and recycled in one call", function()
   local r = assert(rk.ring(16))
   local r2 = assert(rk.ring(8)) -- the sends: r reaps only the multishot

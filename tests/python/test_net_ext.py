@@ -207,6 +207,49 @@ def test_msg_ring_fd_passes_a_slot(tmp_path):
             a.msg_ring_fd(b, 0, -1)
 
 
+def test_recvmsg_multishot_udp(ring):
+    if not ring.feature("RECVMSG_MULTISHOT"):
+        pytest.skip("kernel without multishot recvmsg (Linux 6.0)")
+    region = ringkit.Region(128, 16)
+    ring.provide_region(region, 5)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    op = ring.recvmsg_multishot(rx.fileno(), 5, 32)
+    ring.submit()
+    got = []
+    for i in range(4):
+        for k, s in enumerate(senders):
+            s.sendto(b"%d:%d" % (k, i), rx.getsockname())
+        while len(got) < 3 * (i + 1):
+            for op_id, res, flags in ring.reap(wait=1, timeout=5):
+                assert op_id == op and flags & ringkit.CQE_F_MORE
+                chunk = flags >> ringkit.CQE_BUFFER_SHIFT
+                o = region.recvmsg_out(chunk, res, 32)
+                view = region.view(chunk)
+                name = bytes(view[o["name"]:o["name"] + o["name_len"]])
+                port = int.from_bytes(name[2:4], "big")
+                payload = bytes(view[o["payload"]:o["payload"] + o["payload_len"]])
+                got.append((port, payload))
+                ring.recycle_chunk(region, chunk)
+    ports = {s.getsockname()[1]: k for k, s in enumerate(senders)}
+    assert sorted((ports[p], m) for p, m in got) == sorted(
+        (k, b"%d:%d" % (k, i)) for k in range(3) for i in range(4))
+    senders[0].sendto(b"x" * 200, rx.getsockname())
+    [(op_id, res, flags)] = ring.reap(wait=1, timeout=5)
+    o = region.recvmsg_out(flags >> ringkit.CQE_BUFFER_SHIFT, res, 32)
+    assert o["flags"] & socket.MSG_TRUNC and o["payload_len"] == 128 - 16 - 32
+    ring.recycle_chunk(region, flags >> ringkit.CQE_BUFFER_SHIFT)
+    with pytest.raises(ValueError):
+        region.recvmsg_out(0, 8, 32)
+    ring.cancel(op)
+    assert complete(ring, op)[op][0] == -errno.ECANCELED
+    ring.unprovide_region(region)
+    region.close()
+    for s in senders + [rx]:
+        s.close()
+
+
 def test_msg_ring_between_rings_in_threads():
     a = ringkit.Ring(16, msg_target=True)
     b = ringkit.Ring(16, msg_target=True)

@@ -305,6 +305,12 @@ _SPECS = {
                     "target ring (a Ring or its fd); the result is 0 or the slot chosen. "
                     "Unless skip_cqe, the target's reap() returns (message_value(value), "
                     "that result, 0).", ("_msg_value(value)",)),
+    "recvmsg_multishot": ("recvmsg_multishot", "fd, group, name_cap, control_cap=0, *, "
+                          "msg_flags=0", {},
+                          "Multishot recvmsg into chunks of `group`: one completion per "
+                          "datagram (CQE_F_MORE while armed); Region.recvmsg_out(chunk, res, "
+                          "name_cap, control_cap) finds the sender's address and the payload "
+                          "in the chunk.", ()),
 }
 
 

@@ -91,6 +91,25 @@ class Region:
         start = chunk * size
         return self._mv[start:start + length]
 
+    _RECVMSG_OUT = ("name", "name_len", "control", "control_len", "payload", "payload_len",
+                    "flags", "name_total", "payload_total")
+
+    def recvmsg_out(self, chunk: int, length: int, name_cap: int, control_cap: int = 0) -> dict:
+        """Decodes a recvmsg_multishot completion's chunk (length: its res;
+        the caps as given to the op): offsets and lengths of the address,
+        control messages and payload in the chunk, recvmsg's flags
+        (MSG_TRUNC), the address's and the payload's whole lengths."""
+        out = ffi.new("uint32_t[]", len(self._RECVMSG_OUT))
+        try:
+            r = lib.rk_recvmsg_out(self._handle(), chunk, length, name_cap, control_cap, out,
+                                   len(self._RECVMSG_OUT))
+        except OverflowError:
+            raise ValueError("argument out of range") from None
+        if r < 0:
+            raise ValueError("not a recvmsg_multishot chunk of this region: chunk %r, length %r"
+                             % (chunk, length))
+        return dict(zip(self._RECVMSG_OUT, out))
+
     @property
     def free_chunks(self) -> int:
         """How many chunks alloc() can still give."""
