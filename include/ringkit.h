@@ -315,6 +315,7 @@ RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 #define RK_FEATURE_FILE_ALLOC_RANGE  0 /* rk_ring_file_alloc_range (Linux 6.0) */
 #define RK_FEATURE_MSG_SEND_FD       1 /* rk_prep_msg_ring_fd (Linux 6.0) */
 #define RK_FEATURE_RECVMSG_MULTISHOT 2 /* rk_prep_recvmsg_multishot (Linux 6.0) */
+#define RK_FEATURE_PBUF_INC          3 /* RK_REGION_INCREMENTAL groups (Linux 6.12) */
 
 /* 1 when the ring can use the RK_FEATURE_* feature, 0 when not (an unknown
  * feature included), -EINVAL for a NULL ring. On io_uring the running
@@ -643,7 +644,8 @@ RK_API int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint3
  * filled (chunk = flags >> RK_CQE_BUFFER_SHIFT); from then on the caller owns
  * it as if it had allocated it, and hands it back with rk_ring_recycle_chunk
  * (or keeps it, or frees it with rk_chunk_free). Chunks the kernel holds
- * cannot be allocated, freed or recycled (-EINVAL). */
+ * cannot be allocated, freed or recycled (-EINVAL; -EBUSY for a chunk of an
+ * RK_REGION_INCREMENTAL group the kernel is still filling). */
 #define RK_RING_MAX_GROUPS  16
 #define RK_CQE_BUFFER_SHIFT 16
 
@@ -1170,6 +1172,19 @@ RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max
 #define RK_REGION_LOCKED (1u << 0) /* mlock the memory (-ENOMEM/-EPERM over RLIMIT_MEMLOCK) */
 #define RK_REGION_HUGE   (1u << 1) /* back with huge pages: explicit hugetlb when available,
                                       else transparent huge pages */
+/* Provided as a buffer group, its chunks are consumed incrementally
+ * (IOU_PBUF_RING_INC, Linux 6.12; rk_ring_feature RK_FEATURE_PBUF_INC):
+ * a receive takes only the bytes it got from the chunk, and the next one
+ * continues in the same chunk where it ended, so one chunk holds many small
+ * messages and a large one fills whole chunks. A completion's bytes start
+ * where the previous completion naming that chunk ended (at 0 after the
+ * chunk was provided or recycled). While its flags carry RK_CQE_F_BUF_MORE
+ * the kernel goes on filling the chunk: it stays the kernel's, and
+ * rk_ring_recycle_chunk refuses it (-EBUSY); the completion without that
+ * flag hands it to the caller. rk_ring_provide_region answers -EOPNOTSUPP
+ * on a kernel without it; recv ops only (rk_prep_recvmsg_multishot refuses
+ * such a group, -EINVAL). */
+#define RK_REGION_INCREMENTAL (1u << 2)
 
 /* Creates a region of nchunks chunks of chunk_size bytes each, in page-aligned
  * anonymous memory outside any GC heap, zero-filled. chunk_size 1..1 GiB,
@@ -1232,6 +1247,7 @@ RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
 #define RK_CQE_F_BUFFER (1u << 0)
 #define RK_CQE_F_MORE   (1u << 1)
 #define RK_CQE_F_NOTIF  (1u << 3) /* the notification that ends a zero-copy send */
+#define RK_CQE_F_BUF_MORE (1u << 4) /* RK_REGION_INCREMENTAL: the chunk is still being filled */
 
 #ifdef __cplusplus
 }

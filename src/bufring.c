@@ -65,6 +65,8 @@ int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 		return -EINVAL;
 	if (region->provided_to)
 		return -EBUSY;
+	if (region->incremental && !rk__feature(ring, RK_FEATURE_PBUF_INC))
+		return -EOPNOTSUPP;
 	struct rk_group *g = NULL;
 	for (int i = 0; i < RK_RING_MAX_GROUPS; i++) {
 		if (ring->groups[i].region && ring->groups[i].bgid == group)
@@ -86,7 +88,7 @@ int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 	if (br == MAP_FAILED)
 		return -errno;
 	*g = (struct rk_group){.region = region, .br = br, .br_len = len, .mask = entries - 1,
-	                       .bgid = group};
+	                       .bgid = group, .inc = region->incremental};
 	int ret = ring->be->group_register(ring, g, entries);
 	if (ret < 0) {
 		memset(g, 0, sizeof(*g));
@@ -111,8 +113,13 @@ int rk_ring_recycle_chunk(rk_ring *ring, rk_region *region, int32_t chunk)
 	struct rk_group *g = group_of_region(ring, region);
 	if (!g)
 		return -ENOENT;
-	if (chunk < 0 || (uint32_t)chunk >= region->nchunks ||
-	    region->allocated[chunk] != RK_CHUNK_CALLER)
+	if (chunk < 0 || (uint32_t)chunk >= region->nchunks)
+		return -EINVAL;
+	/* The kernel writes into it still: a recycle now would provide it
+	 * twice, and the caller could not know which bytes are final. */
+	if (region->allocated[chunk] == RK_CHUNK_FILLING)
+		return -EBUSY;
+	if (region->allocated[chunk] != RK_CHUNK_CALLER)
 		return -EINVAL;
 	if (region->inflight[chunk])
 		return -EBUSY;
@@ -126,7 +133,8 @@ static void release_group(struct rk_group *g)
 {
 	rk_region *region = g->region;
 	for (uint32_t c = 0; c < region->nchunks; c++) {
-		if (region->allocated[c] == RK_CHUNK_KERNEL) {
+		if (region->allocated[c] == RK_CHUNK_KERNEL ||
+		    region->allocated[c] == RK_CHUNK_FILLING) {
 			region->allocated[c] = RK_CHUNK_FREE;
 			region->free_stack[region->nfree++] = c;
 		}
@@ -185,7 +193,8 @@ void rk__group_took_chunk(rk_ring *ring, const struct rk_op *op, uint32_t cqe_fl
 	rk_region *region = ring->groups[op->group - 1].region;
 	uint32_t chunk = cqe_flags >> RK_CQE_BUFFER_SHIFT;
 	if (region && chunk < region->nchunks)
-		region->allocated[chunk] = RK_CHUNK_CALLER;
+		region->allocated[chunk] =
+			cqe_flags & IORING_CQE_F_BUF_MORE ? RK_CHUNK_FILLING : RK_CHUNK_CALLER;
 }
 
 void rk__group_release(rk_ring *ring, struct rk_op *op)

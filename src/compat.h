@@ -33,6 +33,17 @@
 #ifndef IORING_SETUP_NO_SQARRAY
 #define IORING_SETUP_NO_SQARRAY (1U << 16)
 #endif
+/* Provided-buffer rings (struct io_uring_buf_reg's flags, liburing 2.3's
+ * pad) and the CQE flag of incremental consumption, Linux 6.12. */
+#ifndef IOU_PBUF_RING_MMAP
+#define IOU_PBUF_RING_MMAP 1
+#endif
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
 #ifndef IORING_FEAT_REG_REG_RING
 #define IORING_FEAT_REG_REG_RING (1U << 13)
 #endif

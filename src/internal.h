@@ -34,7 +34,7 @@
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
 #define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
-#define RK_FEATURE_COUNT 3 /* RK_FEATURE_* known to rk_ring_feature */
+#define RK_FEATURE_COUNT 4 /* RK_FEATURE_* known to rk_ring_feature */
 
 /* How long rk_ring_close waits for a backend to give every op back before
  * it leaves the ring's memory to it and returns -ETIMEDOUT. */
@@ -104,6 +104,7 @@ struct rk_group {
 	uint32_t mask;
 	uint16_t bgid, tail;
 	uint16_t head;           /* fallback: next entry it takes (the kernel keeps its own) */
+	bool inc;                /* IOU_PBUF_RING_INC: chunks consumed a completion at a time */
 	uint32_t users;          /* ops in flight selecting from it */
 };
 
@@ -238,9 +239,11 @@ struct rk_region {
 	rk_ring *provided_to;    /* ring it is a buffer group of, or NULL */
 	int locked;
 	bool zombie;             /* destroyed while in use: freed when the last use ends */
+	bool incremental;        /* RK_REGION_INCREMENTAL */
 };
 
-enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL };
+/* FILLING: the kernel's still, part-filled in an incremental group. */
+enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL, RK_CHUNK_FILLING };
 
 /* fork(): a child inherits the ring's fd and its shared mappings, so its
  * preps and reaps would write into the parent's SQ and take the parent's

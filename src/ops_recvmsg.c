@@ -35,6 +35,12 @@ int64_t rk_prep_recvmsg_multishot(rk_ring *ring, int fd, uint16_t group, uint32_
 		rk__op_abort(ring, op);
 		return -ENOENT;
 	}
+	/* Incremental consumption would split one datagram's header, name
+	 * and payload across completions: recv ops only. */
+	if (ring->groups[g].inc) {
+		rk__op_abort(ring, op);
+		return -EINVAL;
+	}
 	/* Every chunk of a group has the region's size: one too small for the
 	 * areas would end the op at its first message (-EFAULT). */
 	if ((uint64_t)RK_RECVMSG_OUT_HDR + name_cap + control_cap >

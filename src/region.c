@@ -63,7 +63,7 @@ int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_r
 		return -EINVAL;
 	*out = NULL;
 	if (chunk_size == 0 || chunk_size > RK_MAX_CHUNK_SIZE || nchunks == 0 ||
-	    nchunks > RK_MAX_CAPACITY || (flags & ~(RK_REGION_LOCKED | RK_REGION_HUGE)))
+	    nchunks > RK_MAX_CAPACITY || (flags & ~(RK_REGION_LOCKED | RK_REGION_HUGE | RK_REGION_INCREMENTAL)))
 		return -EINVAL;
 	uint64_t total = (uint64_t)chunk_size * nchunks;
 	if (total > RK_MAX_REGION_BYTES)
@@ -98,6 +98,7 @@ int rk_region_create(uint32_t chunk_size, uint32_t nchunks, uint32_t flags, rk_r
 		}
 		region->locked = 1;
 	}
+	region->incremental = flags & RK_REGION_INCREMENTAL;
 	/* Hand chunks out lowest index first: predictable for callers and
 	 * tests, and it keeps a lightly used region's working set small. */
 	for (uint32_t i = 0; i < nchunks; i++)

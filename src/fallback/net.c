@@ -71,7 +71,7 @@ struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *
 				return final_err();
 			return final(-ENOBUFS);
 		}
-		const struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
+		struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
 		uint32_t len = b->len;
 		if (sqe->len && sqe->len < len)
 			len = sqe->len;
@@ -87,7 +87,15 @@ struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *
 		if (r == 0)
 			return final(0); /* end of stream: no chunk taken */
 		uint32_t cflags = IORING_CQE_F_BUFFER | ((uint32_t)b->bid << IORING_CQE_BUFFER_SHIFT);
-		g->head++;
+		if (g->inc && (uint32_t)r < b->len) {
+			/* As io_kbuf_inc_commit: the entry keeps the rest of the
+			 * chunk, and the next receive continues there. */
+			b->addr += (uint64_t)r;
+			b->len -= (uint32_t)r;
+			cflags |= IORING_CQE_F_BUF_MORE;
+		} else {
+			g->head++;
+		}
 		if (!multishot)
 			return (struct fb_result){.verdict = FB_FINAL, .res = (int32_t)r, .cflags = cflags};
 		return (struct fb_result){.verdict = FB_MORE, .res = (int32_t)r, .cflags = cflags};

@@ -4,6 +4,7 @@
  * that use them. The constants and structs come from src/compat.h.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "uring.h"
 
@@ -15,6 +16,25 @@ static bool register_known(rk_ring *ring, uint32_t opcode, const void *arg, uint
                            int known_errno)
 {
 	return rk__sys_register(ring->fd, opcode, arg, nr_args) == known_errno;
+}
+
+/* A buffer ring the kernel allocates (IOU_PBUF_RING_MMAP, no memory of
+ * ours), incremental, on an io_uring of its own so no group id of the
+ * caller's ring is touched: a kernel that lacks the flag answers -EINVAL. */
+static int pbuf_inc(void)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	int fd = rk__sys_setup(1, &p);
+	if (fd < 0)
+		return 0;
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_entries = 1;
+	reg.pad = IOU_PBUF_RING_MMAP | IOU_PBUF_RING_INC;
+	int ret = rk__sys_register(fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+	close(fd);
+	return ret == 0;
 }
 
 int rk__uring_feature(rk_ring *ring, uint32_t feature)
@@ -32,6 +52,8 @@ int rk__uring_feature(rk_ring *ring, uint32_t feature)
 		return ring->probe[feature == RK_FEATURE_MSG_SEND_FD ? IORING_OP_MSG_RING
 		                                                     : IORING_OP_RECVMSG] &&
 		       rk__uring_feature(ring, RK_FEATURE_FILE_ALLOC_RANGE);
+	case RK_FEATURE_PBUF_INC:
+		return pbuf_inc();
 	}
 	return 0;
 }

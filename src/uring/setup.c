@@ -305,6 +305,7 @@ static int uring_group_register(rk_ring *ring, struct rk_group *g, uint32_t entr
 	reg.ring_addr = (uint64_t)(uintptr_t)g->br;
 	reg.ring_entries = entries;
 	reg.bgid = g->bgid;
+	reg.pad = g->inc ? IOU_PBUF_RING_INC : 0; /* the kernel's flags */
 	int ret = rk__sys_register(ring->fd, IORING_REGISTER_PBUF_RING, &reg, 1);
 	return ret < 0 ? ret : 0;
 }

@@ -250,6 +250,40 @@ def test_recvmsg_multishot_udp(ring):
         s.close()
 
 
+def test_incremental_group_stream(ring):
+    if not ring.feature("PBUF_INC"):
+        pytest.skip("kernel without IOU_PBUF_RING_INC (Linux 6.12)")
+    region = ringkit.Region(1024, 4, incremental=True)
+    ring.provide_region(region, 6)
+    a, b = socket.socketpair()
+    op = ring.recv_multishot(b.fileno(), 6)
+    ring.submit()
+    data = bytes(range(256)) * 20
+    off, got = [0] * 4, bytearray()
+    for size in (10, 3000, 500, 1610):
+        a.sendall(data[len(got):len(got) + size])
+        target = len(got) + size
+        while len(got) < target:
+            for op_id, res, flags in ring.reap(wait=1, timeout=5):
+                chunk = flags >> ringkit.CQE_BUFFER_SHIFT
+                got += region.view(chunk)[off[chunk]:off[chunk] + res]
+                off[chunk] += res
+                if flags & ringkit.constant("RK_CQE_F_BUF_MORE"):
+                    with pytest.raises(OSError) as e:
+                        ring.recycle_chunk(region, chunk)
+                    assert e.value.errno == errno.EBUSY
+                else:
+                    ring.recycle_chunk(region, chunk)
+                    off[chunk] = 0
+    assert bytes(got) == data[:len(got)]
+    ring.cancel(op)
+    complete(ring, op)
+    ring.unprovide_region(region)
+    region.close()
+    a.close()
+    b.close()
+
+
 def test_msg_ring_between_rings_in_threads():
     a = ringkit.Ring(16, msg_target=True)
     b = ringkit.Ring(16, msg_target=True)

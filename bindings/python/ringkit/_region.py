@@ -30,8 +30,12 @@ class Region:
                  "chunk_size": "The size of each chunk in bytes.",
                  "count": "How many chunks the region has."}
 
-    def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False):
-        flags = (lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
+    def __init__(self, chunk_size: int, count: int, *, locked: bool = False, huge: bool = False,
+                 incremental: bool = False):
+        # incremental: as a buffer group, chunks are consumed a receive at a
+        # time (RK_REGION_INCREMENTAL; completions carry CQE_F_BUF_MORE).
+        flags = ((lib.RK_REGION_LOCKED if locked else 0) | (lib.RK_REGION_HUGE if huge else 0)
+                 | (lib.RK_REGION_INCREMENTAL if incremental else 0))
         h = _vector.region_create(chunk_size, count, flags)  # -EINVAL: not a uint32_t
         if h.__class__ is int:
             if h == -errno.EINVAL:
