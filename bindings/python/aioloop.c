@@ -32,17 +32,22 @@ enum { PENDING, DONE, CANCELLED };
 
 typedef struct Driver Driver;
 
-/* An op of an EventLoop stream transport (_transport.py): its multishot
- * receive from the loop's buffer pool, or its send. Their completions go
- * straight to the transport: the received bytes are made here and the chunk
- * recycled, the send's data is held here until its final completion. */
+/* An op of an EventLoop stream transport (_transport.py, stream.c): its
+ * multishot receive from the loop's buffer pool, its receive straight into
+ * a bytes object, or its send. Their completions go straight to the
+ * transport: the received bytes are made here and the chunk recycled; a
+ * send's data, or the bytes a receive fills, are held here until the final
+ * completion. */
+enum { ROUTE_POOL, ROUTE_SEND, ROUTE_DIRECT };
+
 typedef struct {
 	int64_t id;
 	PyObject *tr;          /* the transport; NULL: the slot routes nothing */
-	PyObject *data;        /* a send's bytes */
-	const char *base;      /* a receive's pool: its memory, chunk size, region */
+	PyObject *data;        /* a send's bytes, or the bytes a direct receive fills */
+	const char *base;      /* a pool receive's pool: its memory, chunk size, region */
 	uint32_t chunk_size;
 	rk_region *pool;
+	unsigned char kind;
 } RoutedOp;
 
 typedef struct {
@@ -928,12 +933,13 @@ static int call_steal(PyObject *tr, PyObject *name, PyObject *arg)
 	return 0;
 }
 
-/* tr._rx(data), stealing data; straight into C for the loop's transport. */
-static int deliver_rx(PyObject *tr, PyObject *data)
+/* tr._rx(data) for a message from the pool, stealing data; straight into C
+ * for the loop's transport. */
+static int deliver_pool_rx(PyObject *tr, PyObject *data)
 {
 	if (!data || !rkpy_is_stream(tr))
 		return call_steal(tr, str_rx, data);
-	int r = rkpy_stream_rx(tr, data);
+	int r = rkpy_stream_pool_rx(tr, data);
 	Py_DECREF(data);
 	return r;
 }
@@ -952,9 +958,13 @@ static int deliver_sent(PyObject *tr, long res)
 static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
 {
 	int r = 0;
-	if (op->data) {
+	if (op->kind == ROUTE_SEND) {
 		Py_CLEAR(op->data); /* the kernel has read it: a final completion */
 		r = deliver_sent(op->tr, c->res);
+	} else if (op->kind == ROUTE_DIRECT) {
+		PyObject *data = op->data; /* the kernel is done with it: the only reference */
+		op->data = NULL;
+		r = rkpy_stream_direct_done(op->tr, op->id, data, c->res);
 	} else {
 		first_error err = {0};
 		if (c->flags & RK_CQE_F_BUFFER) {
@@ -968,7 +978,7 @@ static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
 				Py_XDECREF(data);
 				raise_errno(rc);
 				first_error_keep(&err);
-			} else if (c->res > 0 && deliver_rx(op->tr, data) < 0) {
+			} else if (c->res > 0 && deliver_pool_rx(op->tr, data) < 0) {
 				first_error_keep(&err);
 			}
 		}
@@ -1173,7 +1183,8 @@ static PyObject *driver_route_recv(Driver *d, PyObject *args)
 	RoutedOp *r = &d->routed[slot];
 	Py_INCREF(tr);
 	*r = (RoutedOp){.id = id, .tr = tr, .base = (const char *)(uintptr_t)base,
-	                .chunk_size = chunk_size, .pool = (rk_region *)(uintptr_t)region};
+	                .chunk_size = chunk_size, .pool = (rk_region *)(uintptr_t)region,
+	                .kind = ROUTE_POOL};
 	Py_RETURN_NONE;
 }
 
@@ -1201,7 +1212,32 @@ int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, P
 	Py_XDECREF(r->data);
 	Py_INCREF(tr);
 	Py_INCREF(data);
-	*r = (RoutedOp){.id = id, .tr = tr, .data = data};
+	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = ROUTE_SEND};
+	if (driver_request_flush(d) < 0)
+		return INT64_MIN;
+	return id;
+}
+
+int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr)
+{
+	Driver *d = (Driver *)drv;
+	if (!PyObject_TypeCheck(drv, &DriverType) || !PyBytes_CheckExact(data)) {
+		PyErr_SetString(PyExc_TypeError, "recv: not a Driver and bytes");
+		return INT64_MIN;
+	}
+	if (!d->ring)
+		return -EBADF;
+	Py_ssize_t n = PyBytes_GET_SIZE(data);
+	int64_t id = rk_prep_recv(d->ring, fd, PyBytes_AS_STRING(data),
+	                          n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
+	if (id < 0)
+		return id;
+	RoutedOp *r = &d->routed[(uint32_t)id];
+	Py_XDECREF(r->tr);
+	Py_XDECREF(r->data);
+	Py_INCREF(tr);
+	Py_INCREF(data);
+	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = ROUTE_DIRECT};
 	if (driver_request_flush(d) < 0)
 		return INT64_MIN;
 	return id;

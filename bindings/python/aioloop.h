@@ -21,6 +21,12 @@
 int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, Py_ssize_t n,
                          PyObject *tr, int msg_flags);
 
+/* Queues recv(2) on fd into the bytes object data (new, not yet shared:
+ * nothing else may see it while the kernel writes), held until the
+ * completion, which goes to rkpy_stream_direct_done. Returns as
+ * rkpy_driver_send does. */
+int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr);
+
 /* The OSError ringkit.error makes for a negative errno, or NULL. */
 PyObject *rkpy_errno_error(long long res);
 
@@ -34,9 +40,13 @@ int rkpy_stream_setup(PyObject *m);
 /* Whether tr is a Stream (then the two calls below apply). */
 int rkpy_is_stream(PyObject *tr);
 
-/* A receive's message to the stream (its _rx), and a send's result (its
- * sent): 0, or -1 with the exception the protocol let out. */
-int rkpy_stream_rx(PyObject *tr, PyObject *data);
+/* A message of the stream's pool receive (its _rx), and a send's result
+ * (its sent): 0, or -1 with the exception the protocol let out. */
+int rkpy_stream_pool_rx(PyObject *tr, PyObject *data);
 int rkpy_stream_sent(PyObject *tr, long res);
+
+/* The completion of the stream's receive into data (stolen: the kernel is
+ * done with it) with result res. */
+int rkpy_stream_direct_done(PyObject *tr, int64_t id, PyObject *data, int res);
 
 #endif

@@ -44,11 +44,16 @@ typedef struct {
 	PyObject *empty_waiter; /* loop.sendfile waits for the buffer to drain */
 	PyObject *write_ready;  /* the loop's list of transports to flush this pass */
 	PyObject *pending;      /* written, not yet in a send: NULL, bytes (one write) or bytearray */
+	PyObject *recv_op;      /* the receive in flight: its id, or None */
+	PyObject *streams;      /* the ring's dict of receives (id -> transport) */
 	Py_ssize_t inflight;    /* bytes of the send in flight */
+	Py_ssize_t direct_size; /* a direct receive's buffer (0: never receive directly) */
 	int sock_fd;
 	int fresh;
 	int conn_lost;
+	int runs;               /* messages in a row that say the mode should change */
 	char buffered, paused, closing, eof, queued;
+	char direct;            /* receiving into bytes objects, not from the pool */
 } Stream;
 
 static const char *const base_slots[] = {"_extra", "_loop", "_protocol_paused", "_high_water",
@@ -60,7 +65,8 @@ static const Py_ssize_t base_offsets[] = {
 static PyTypeObject *stream_type;
 static PyObject *str_may_write, *str_hold, *str_deliver, *str_data_received, *str_fatal_error,
 	*str_maybe_pause, *str_maybe_resume, *str_send_failed, *str_send_buffered, *str_lose,
-	*str_shutdown, *str_set_result, *str_call_soon, *str_flush;
+	*str_shutdown, *str_set_result, *str_call_soon, *str_flush, *str_start_reading,
+	*str_stop_reading, *str_finish;
 
 /* Writes from this size on try the socket at once when nothing waits to be
  * sent: the bytes are then free when the protocol drops them. Held by a
@@ -69,6 +75,16 @@ static PyObject *str_may_write, *str_hold, *str_deliver, *str_data_received, *st
  * faults them in again for the next pass's. */
 #define SEND_NOW_MIN (16 * 1024)
 #define SEND_FLAGS (MSG_NOSIGNAL | MSG_WAITALL)
+
+/* Receiving. From the pool, each message costs two copies: the kernel's into
+ * a chunk and ours into the bytes; and with many connections the pool's
+ * chunks are cold by the time each is reused. A connection whose messages
+ * fill half a chunk SWITCH_RUNS times in a row therefore switches to
+ * receiving straight into a new bytes object of the chunk's size (shrunk in
+ * place to what arrived): one copy, into memory just allocated. It switches
+ * back after SWITCH_RUNS messages under half, since such a receive holds its
+ * buffer while the connection is idle. */
+#define SWITCH_RUNS 4
 
 int rkpy_is_stream(PyObject *tr)
 {
@@ -373,9 +389,8 @@ static PyObject *stream_sent_method(Stream *s, PyObject *arg)
 	Py_RETURN_NONE;
 }
 
-int rkpy_stream_rx(PyObject *tr, PyObject *data)
+static int stream_rx(Stream *s, PyObject *data)
 {
-	Stream *s = (Stream *)tr;
 	int held = has_held(s);
 	if (held < 0)
 		return -1;
@@ -394,9 +409,123 @@ int rkpy_stream_rx(PyObject *tr, PyObject *data)
 
 static PyObject *stream_rx_method(Stream *s, PyObject *data)
 {
-	if (rkpy_stream_rx((PyObject *)s, data) < 0)
+	if (stream_rx(s, data) < 0)
 		return NULL;
 	Py_RETURN_NONE;
+}
+
+static int reading(const Stream *s)
+{
+	return !s->paused && !s->closing && !s->conn_lost && s->loop && s->loop != Py_None;
+}
+
+int rkpy_stream_pool_rx(PyObject *tr, PyObject *data)
+{
+	Stream *s = (Stream *)tr;
+	if (s->direct_size && !s->direct) {
+		if (PyBytes_GET_SIZE(data) < s->direct_size / 2) {
+			s->runs = 0;
+		} else if (++s->runs >= SWITCH_RUNS) {
+			/* The multishot ends (its final completion re-arms through
+			 * _start_reading, which now receives directly). */
+			s->runs = 0;
+			s->direct = 1;
+			if (call_self(s, str_stop_reading, NULL) < 0)
+				return -1;
+		}
+	}
+	return stream_rx(s, data);
+}
+
+/* Queues a receive into a new bytes object of direct_size: 0, the ring's
+ * -errno (-EBUSY: no slot), or -1 with an exception set. */
+static int direct_arm(Stream *s)
+{
+	if (!s->streams || !PyDict_Check(s->streams)) {
+		PyErr_SetString(PyExc_RuntimeError, "the transport has no ring to read with");
+		return -1;
+	}
+	PyObject *buf = PyBytes_FromStringAndSize(NULL, s->direct_size);
+	if (!buf)
+		return -1;
+	int64_t id = s->drv ? rkpy_driver_recv(s->drv, s->sock_fd, buf, (PyObject *)s) : -EBADF;
+	Py_DECREF(buf);
+	if (id == INT64_MIN)
+		return -1;
+	if (id < 0)
+		return (int)id;
+	PyObject *key = PyLong_FromLongLong(id);
+	if (!key || PyDict_SetItem(s->streams, key, (PyObject *)s) < 0) {
+		Py_XDECREF(key);
+		return -1;
+	}
+	Py_XSETREF(s->recv_op, key);
+	return 0;
+}
+
+static PyObject *stream_arm_direct(Stream *s, PyObject *unused)
+{
+	(void)unused;
+	if (s->direct_size <= 0) {
+		PyErr_SetString(PyExc_ValueError, "the transport has no direct receive size");
+		return NULL;
+	}
+	int r = direct_arm(s);
+	if (r == -1 && PyErr_Occurred())
+		return NULL;
+	if (r < 0) {
+		PyObject *exc = rkpy_errno_error(r);
+		if (exc) {
+			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+			Py_DECREF(exc);
+		}
+		return NULL;
+	}
+	return Py_NewRef(s->recv_op);
+}
+
+int rkpy_stream_direct_done(PyObject *tr, int64_t id, PyObject *data, int res)
+{
+	Stream *s = (Stream *)tr;
+	PyObject *key = PyLong_FromLongLong(id);
+	if (!key) {
+		Py_DECREF(data);
+		return -1;
+	}
+	if (s->streams && PyDict_Check(s->streams) && PyDict_DelItem(s->streams, key) < 0)
+		PyErr_Clear(); /* off the books already (the ring closed) */
+	int mine = s->recv_op && PyObject_RichCompareBool(s->recv_op, key, Py_EQ) == 1;
+	Py_DECREF(key);
+	if (mine)
+		Py_XSETREF(s->recv_op, Py_NewRef(Py_None));
+	if (res <= 0) {
+		/* EOF, an error, or cancelled: what finish() does for any receive */
+		Py_DECREF(data);
+		PyObject *r = PyLong_FromLong(res);
+		int rc = r ? call_self(s, str_finish, r) : -1;
+		Py_XDECREF(r);
+		return rc;
+	}
+	if (_PyBytes_Resize(&data, res) < 0)
+		return -1;
+	if (res >= s->direct_size / 2)
+		s->runs = 0;
+	else if (++s->runs >= SWITCH_RUNS) {
+		s->runs = 0;
+		s->direct = 0;
+	}
+	int rc = stream_rx(s, data);
+	Py_DECREF(data);
+	if (!mine || !reading(s) || (s->recv_op && s->recv_op != Py_None))
+		return rc;
+	/* The next receive: directly again, or back to the pool's multishot
+	 * (and a full table) through _start_reading. */
+	int a = s->direct ? direct_arm(s) : -EAGAIN;
+	if (a == -1 && PyErr_Occurred())
+		return -1;
+	if (a < 0 && call_self(s, str_start_reading, NULL) < 0)
+		return -1;
+	return rc;
 }
 
 static PyObject *stream_get_write_buffer_size(Stream *s, PyObject *unused)
@@ -473,6 +602,8 @@ static int stream_traverse(Stream *s, visitproc visit, void *arg)
 	Py_VISIT(s->empty_waiter);
 	Py_VISIT(s->write_ready);
 	Py_VISIT(s->pending);
+	Py_VISIT(s->recv_op);
+	Py_VISIT(s->streams);
 	return 0;
 }
 
@@ -491,6 +622,8 @@ static int stream_clear(Stream *s)
 	Py_CLEAR(s->empty_waiter);
 	Py_CLEAR(s->write_ready);
 	Py_CLEAR(s->pending);
+	Py_CLEAR(s->recv_op);
+	Py_CLEAR(s->streams);
 	return 0;
 }
 
@@ -515,6 +648,9 @@ static PyMethodDef stream_methods[] = {
 	 "sent($self, res, /)\n--\n\nThe result of the transport's send (the driver calls it)."},
 	{"_rx", (PyCFunction)stream_rx_method, METH_O,
 	 "_rx($self, data, /)\n--\n\nA message the transport's receive got (the driver calls it)."},
+	{"_arm_direct", (PyCFunction)stream_arm_direct, METH_NOARGS,
+	 "_arm_direct($self, /)\n--\n\nQueues a receive straight into a new bytes object; "
+	 "returns its op id (OSError as the ring answers: EBUSY, no free slot)."},
 	{"_drop_pending", (PyCFunction)stream_drop_pending, METH_NOARGS,
 	 "_drop_pending($self, /)\n--\n\nForgets what was written and not yet sent."},
 	{NULL, NULL, 0, NULL},
@@ -528,7 +664,11 @@ static PyMemberDef stream_members[] = {
 	{"_send_op", T_OBJECT, offsetof(Stream, send_op), 0, NULL},
 	{"_empty_waiter", T_OBJECT, offsetof(Stream, empty_waiter), 0, NULL},
 	{"_write_ready", T_OBJECT, offsetof(Stream, write_ready), 0, NULL},
+	{"_recv_op", T_OBJECT, offsetof(Stream, recv_op), 0, NULL},
+	{"_streams", T_OBJECT, offsetof(Stream, streams), 0, NULL},
 	{"_inflight", T_PYSSIZET, offsetof(Stream, inflight), READONLY, NULL},
+	{"_direct_size", T_PYSSIZET, offsetof(Stream, direct_size), 0, NULL},
+	{"_direct", T_BOOL, offsetof(Stream, direct), 0, NULL},
 	{"_sock_fd", T_INT, offsetof(Stream, sock_fd), 0, NULL},
 	{"_fresh", T_INT, offsetof(Stream, fresh), 0, NULL},
 	{"_conn_lost", T_INT, offsetof(Stream, conn_lost), 0, NULL},
@@ -592,7 +732,9 @@ int rkpy_stream_setup(PyObject *m)
 		{&str_maybe_resume, "_maybe_resume_protocol"}, {&str_send_failed, "_send_failed"},
 		{&str_send_buffered, "_send_buffered"}, {&str_lose, "_lose"},
 		{&str_shutdown, "_shutdown"}, {&str_set_result, "set_result"},
-		{&str_call_soon, "call_soon"}, {&str_flush, "_flush"}};
+		{&str_call_soon, "call_soon"}, {&str_flush, "_flush"},
+		{&str_start_reading, "_start_reading"}, {&str_stop_reading, "_stop_reading"},
+		{&str_finish, "finish"}};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		if (!(*names[i].s = PyUnicode_InternFromString(names[i].v)))
 			return -1;

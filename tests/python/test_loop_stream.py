@@ -261,3 +261,80 @@ def test_more_connections_than_op_slots_wait_their_turn(monkeypatch):
         await server.wait_closed()
         assert errors == []
     run(main())
+
+
+def test_large_messages_are_received_directly_and_small_ones_from_the_pool():
+    # A connection whose messages fill half a pool chunk several times in a
+    # row receives straight into bytes objects (stream.c, "Receiving"), and
+    # goes back to the pool when they get small; not a byte changes.
+    async def main():
+        tr, proto, b = await pair()
+        loop = asyncio.get_running_loop()
+        big = tr._direct_size * 3 // 4
+        sent = bytearray()
+        modes = []
+        for i in range(8):
+            msg = bytes([i]) * big
+            await loop.sock_sendall(b, msg)
+            sent += msg
+            while len(proto.got) < len(sent):
+                await asyncio.sleep(0.001)
+            modes.append(tr._direct)
+        assert modes[-1], modes
+        for i in range(8):
+            msg = b"small %d" % i
+            await loop.sock_sendall(b, msg)
+            sent += msg
+            while len(proto.got) < len(sent):
+                await asyncio.sleep(0.001)
+            modes.append(tr._direct)
+        assert not modes[-1], modes
+        assert bytes(proto.got) == bytes(sent)
+        tr.close()
+        b.close()
+        await asyncio.wait_for(proto.done, 5)
+    run(main())
+
+
+def test_direct_receives_pause_resume_and_close():
+    async def main():
+        tr, proto, b = await pair()
+        loop = asyncio.get_running_loop()
+        tr._direct = True
+        tr._stop_reading()  # the pool's receive ends; the next one is direct
+        big = tr._direct_size
+        await loop.sock_sendall(b, b"a" * big)
+        while len(proto.got) < big:
+            await asyncio.sleep(0.001)
+        assert tr._direct
+        tr.pause_reading()
+        await loop.sock_sendall(b, b"b" * 1000)
+        await asyncio.sleep(0.05)
+        got_paused = len(proto.got)
+        tr.resume_reading()
+        while len(proto.got) < big + 1000:
+            await asyncio.sleep(0.001)
+        assert got_paused == big
+        assert bytes(proto.got) == b"a" * big + b"b" * 1000
+        # closing with a direct receive in flight: its buffer is held until
+        # the cancelled receive completes, and nothing is left behind
+        tr.close()
+        await asyncio.wait_for(proto.done, 5)
+        assert tr._recv_op is None
+        assert not aio.ring()._streams
+        b.close()
+    run(main())
+
+
+def test_eof_during_a_direct_receive():
+    async def main():
+        tr, proto, b = await pair()
+        loop = asyncio.get_running_loop()
+        tr._direct = True
+        tr._stop_reading()
+        await loop.sock_sendall(b, b"x" * 100)
+        b.shutdown(socket.SHUT_WR)
+        await asyncio.wait_for(proto.done, 5)
+        assert bytes(proto.got) == b"x" * 100 and proto.lost is None
+        b.close()
+    run(main())

@@ -51,6 +51,8 @@ class RingSocketTransport(_aioloop.Stream):
                 self._extra["peername"] = None
         self._aio = aio
         self._drv = aio._drv
+        self._streams = aio._streams
+        self._direct_size = pool._route[1]  # a pool chunk's size
         self._write_ready = loop._write_ready
         self._pool = pool
         self._sock = sock
@@ -136,6 +138,9 @@ class RingSocketTransport(_aioloop.Stream):
             self._loop._wait_to_read(self)
             return
         try:
+            if self._direct:  # large messages: see stream.c
+                self._arm_direct()
+                return
             op_id = self._pool._arm(self._sock_fd)
         except OSError as e:
             if e.errno == errno.EBUSY:
