@@ -485,11 +485,17 @@ static PyObject *core_run_once(PyObject *self, PyObject *unused)
 	Py_XDECREF(selector);
 	if (!events)
 		goto fail;
-	r = PyObject_CallMethodOneArg(self, s_process_events, events);
+	/* Nothing became ready (the common pass: completions went to their
+	 * transports and waiters inside select): no _process_events call. */
+	if (!PyList_CheckExact(events) || PyList_GET_SIZE(events) > 0) {
+		r = PyObject_CallMethodOneArg(self, s_process_events, events);
+		if (!r) {
+			Py_CLEAR(events);
+			goto fail;
+		}
+		Py_CLEAR(r);
+	}
 	Py_CLEAR(events);
-	if (!r)
-		goto fail;
-	Py_CLEAR(r);
 
 	/* The timers that are due join the ready queue. The heap may have been
 	 * replaced meanwhile (a callback cannot run here, but be exact). */

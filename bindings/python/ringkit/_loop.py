@@ -25,6 +25,7 @@ from asyncio.log import logger
 from typing import Dict, List, Optional, Tuple
 
 from . import _aioloop, _loopcore
+from ._aioloop import flush_writes as _flush_writes
 from ._transport import RingSocketTransport
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -121,14 +122,19 @@ class RingSelector(selectors.BaseSelector):
         return key
 
     def select(self, timeout: Optional[float] = None) -> List[Tuple[selectors.SelectorKey, int]]:
-        r = self._ring()
-        for fd in list(self._rearm):
-            del self._rearm[fd]
-            self._arm(fd)
+        r = self._aio
+        if r is None:
+            r = self._ring()
+        if self._rearm:
+            for fd in list(self._rearm):
+                del self._rearm[fd]
+                self._arm(fd)
         if timeout is not None and timeout < 0:
             timeout = 0
-        self._loop._flush_writes()
+        _flush_writes(self._loop._write_ready)
         fired = r._drv.select(timeout, self._polls)
+        if not fired:
+            return fired
         out = []
         for op_id, res in fired:
             fd = self._polls.pop(op_id, None)
