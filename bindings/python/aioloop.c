@@ -1190,6 +1190,22 @@ static PyObject *driver_route_recv(Driver *d, PyObject *args)
 
 static int fd_arg(PyObject *o);
 
+/* Routes the completion of op id, just queued, to transport tr, data held
+ * with it; returns id (INT64_MIN if the flush could not be scheduled: the
+ * op stays queued and routed). */
+static int64_t route_op(Driver *d, int64_t id, PyObject *tr, PyObject *data, unsigned char kind)
+{
+	RoutedOp *r = &d->routed[(uint32_t)id];
+	Py_XDECREF(r->tr); /* a stale entry of an op that ended unseen (cannot happen) */
+	Py_XDECREF(r->data);
+	Py_INCREF(tr);
+	Py_INCREF(data);
+	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = kind};
+	if (driver_request_flush(d) < 0)
+		return INT64_MIN;
+	return id;
+}
+
 int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, Py_ssize_t n,
                          PyObject *tr, int msg_flags)
 {
@@ -1207,15 +1223,7 @@ int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, P
 	int64_t id = rk_prep_send(d->ring, fd, p, (uint32_t)n, msg_flags, 0);
 	if (id < 0)
 		return id;
-	RoutedOp *r = &d->routed[(uint32_t)id];
-	Py_XDECREF(r->tr); /* a stale entry of an op that ended unseen (cannot happen) */
-	Py_XDECREF(r->data);
-	Py_INCREF(tr);
-	Py_INCREF(data);
-	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = ROUTE_SEND};
-	if (driver_request_flush(d) < 0)
-		return INT64_MIN;
-	return id;
+	return route_op(d, id, tr, data, ROUTE_SEND);
 }
 
 int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr)
@@ -1232,15 +1240,7 @@ int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr)
 	                          n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
 	if (id < 0)
 		return id;
-	RoutedOp *r = &d->routed[(uint32_t)id];
-	Py_XDECREF(r->tr);
-	Py_XDECREF(r->data);
-	Py_INCREF(tr);
-	Py_INCREF(data);
-	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = ROUTE_DIRECT};
-	if (driver_request_flush(d) < 0)
-		return INT64_MIN;
-	return id;
+	return route_op(d, id, tr, data, ROUTE_DIRECT);
 }
 
 /* send(fd, data, transport, msg_flags): queues send(2) of the bytes data,

@@ -88,21 +88,38 @@ static PyObject *handle_new(PyTypeObject *type, PyObject *callback, PyObject *ar
 	return h;
 }
 
+/* The callback's arguments: a tuple of the n objects at args. */
+static PyObject *tuple_of(PyObject *const *args, Py_ssize_t n)
+{
+	PyObject *t = PyTuple_New(n);
+	for (Py_ssize_t i = 0; t && i < n; i++) {
+		Py_INCREF(args[i]);
+		PyTuple_SET_ITEM(t, i, args[i]);
+	}
+	return t;
+}
+
+/* Whether the keywords are none or context= alone (*context set to it):
+ * otherwise asyncio's own method words the TypeError. */
+static int context_keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                           PyObject **context)
+{
+	if (!kwnames)
+		return 1;
+	if (PyTuple_GET_SIZE(kwnames) != 1 ||
+	    PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0)
+		return 0;
+	*context = args[nargs];
+	return 1;
+}
+
 /* call_soon(callback, *args, context=None), as asyncio's. */
 static PyObject *core_call_soon(PyObject *self, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames)
 {
 	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
 	PyObject *context = NULL;
-	int slow = nargs < 1;
-	if (kwnames) {
-		Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
-		if (nk == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0),
-		                                                "context") == 0)
-			context = args[nargs];
-		else
-			slow = 1; /* let asyncio's own method word the TypeError */
-	}
+	int slow = nargs < 1 || !context_keyword(args, nargs, kwnames, &context);
 	if (!slow) {
 		int debug = truthy_attr(self, s_debug);
 		int closed = debug < 0 ? -1 : truthy_attr(self, s_closed);
@@ -120,13 +137,9 @@ static PyObject *core_call_soon(PyObject *self, PyObject *const *args, size_t na
 		Py_DECREF(method);
 		return r;
 	}
-	PyObject *cb_args = PyTuple_New(nargs - 1);
+	PyObject *cb_args = tuple_of(args + 1, nargs - 1);
 	if (!cb_args)
 		return NULL;
-	for (Py_ssize_t i = 1; i < nargs; i++) {
-		Py_INCREF(args[i]);
-		PyTuple_SET_ITEM(cb_args, i - 1, args[i]);
-	}
 	PyObject *h = handle_new(handle_type, args[0], cb_args, self, context);
 	Py_DECREF(cb_args);
 	if (!h)
@@ -225,14 +238,8 @@ static PyObject *core_call_at(PyObject *self, PyObject *const *args, size_t narg
 {
 	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
 	PyObject *context = NULL;
-	int slow = nargs < 2 || args[0] == Py_None;
-	if (kwnames) {
-		if (PyTuple_GET_SIZE(kwnames) == 1 &&
-		    PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), s_context) == 0)
-			context = args[nargs];
-		else
-			slow = 1;
-	}
+	int slow = nargs < 2 || args[0] == Py_None ||
+	           !context_keyword(args, nargs, kwnames, &context);
 	if (!slow) {
 		int r = debug_or_closed(self);
 		if (r < 0)
@@ -241,13 +248,9 @@ static PyObject *core_call_at(PyObject *self, PyObject *const *args, size_t narg
 	}
 	if (slow)
 		return call_python(py_call_at, self, args, nargsf, kwnames);
-	PyObject *cb_args = PyTuple_New(nargs - 2);
+	PyObject *cb_args = tuple_of(args + 2, nargs - 2);
 	if (!cb_args)
 		return NULL;
-	for (Py_ssize_t i = 2; i < nargs; i++) {
-		Py_INCREF(args[i]);
-		PyTuple_SET_ITEM(cb_args, i - 2, args[i]);
-	}
 	PyObject *t = handle_new(timer_type, args[1], cb_args, self, context);
 	Py_DECREF(cb_args);
 	if (!t)

@@ -58,6 +58,36 @@ async def read_all(sock, n):
     return bytes(got)
 
 
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+async def serve_echo_to(clients, backlog):
+    """Runs clients(port, errors) in a thread against an Echo server on the
+    running loop until it returns; asserts it recorded no errors."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Echo, "127.0.0.1", 0, backlog=backlog)
+    port = server.sockets[0].getsockname()[1]
+    errors = []
+
+    def run_clients():
+        try:
+            clients(port, errors)
+        except Exception as e:  # reported by the assertion below
+            errors.append(e)
+    t = threading.Thread(target=run_clients)
+    t.start()
+    while t.is_alive():
+        await asyncio.sleep(0.05)
+    server.close()
+    await server.wait_closed()
+    assert errors == []
+
+
 def test_transport_is_the_c_stream_and_an_asyncio_transport():
     async def main():
         tr, _, b = await pair()
@@ -123,46 +153,23 @@ def test_more_sends_than_the_op_table_holds():
     # EBUSY and go out a pass later. Every byte must come back.
     n = 600
 
-    class Echo(asyncio.Protocol):
-        def connection_made(self, transport):
-            self.transport = transport
-
-        def data_received(self, data):
-            self.transport.write(data)
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(Echo, "127.0.0.1", 0, backlog=n)
-        port = server.sockets[0].getsockname()[1]
-        errors = []
-
-        def clients():
-            try:
-                socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
-                for i, s in enumerate(socks):
-                    s.sendall(b"%04d" % i * 256)
-                for i, s in enumerate(socks):
-                    s.settimeout(20)
-                    got = b""
-                    while len(got) < 1024:
-                        chunk = s.recv(4096)
-                        if not chunk:
-                            break
-                        got += chunk
-                    if got != b"%04d" % i * 256:
-                        errors.append((i, len(got)))
-                for s in socks:
-                    s.close()
-            except Exception as e:  # reported by the assertion below
-                errors.append(e)
-        t = threading.Thread(target=clients)
-        t.start()
-        while t.is_alive():
-            await asyncio.sleep(0.05)
-        server.close()
-        await server.wait_closed()
-        assert errors == []
-    run(main())
+    def clients(port, errors):
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+        for i, s in enumerate(socks):
+            s.sendall(b"%04d" % i * 256)
+        for i, s in enumerate(socks):
+            s.settimeout(20)
+            got = b""
+            while len(got) < 1024:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            if got != b"%04d" % i * 256:
+                errors.append((i, len(got)))
+        for s in socks:
+            s.close()
+    run(serve_echo_to(clients, n))
 
 
 def test_data_received_raising_goes_to_the_handler_and_closes():
@@ -227,39 +234,19 @@ def test_more_connections_than_op_slots_wait_their_turn(monkeypatch):
     monkeypatch.setattr(aio, "_LOOP_CAPACITY", 256)  # its least: the SQ size
     n = 300
 
-    class Echo(asyncio.Protocol):
-        def connection_made(self, transport):
-            self.transport = transport
-
-        def data_received(self, data):
-            self.transport.write(data)
+    def clients(port, errors):
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+        for i, s in enumerate(socks):
+            s.settimeout(20)
+            s.sendall(b"%04d" % i)
+            got = s.recv(16)
+            if got != b"%04d" % i:
+                errors.append((i, got))
+            s.close()
 
     async def main():
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(Echo, "127.0.0.1", 0, backlog=n)
-        port = server.sockets[0].getsockname()[1]
         assert aio.ring().ring.stats()["capacity"] == 256
-        errors = []
-
-        def clients():
-            try:
-                socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
-                for i, s in enumerate(socks):
-                    s.settimeout(20)
-                    s.sendall(b"%04d" % i)
-                    got = s.recv(16)
-                    if got != b"%04d" % i:
-                        errors.append((i, got))
-                    s.close()
-            except Exception as e:  # reported by the assertion below
-                errors.append(e)
-        t = threading.Thread(target=clients)
-        t.start()
-        while t.is_alive():
-            await asyncio.sleep(0.05)
-        server.close()
-        await server.wait_closed()
-        assert errors == []
+        await serve_echo_to(clients, n)
     run(main())
 
 
