@@ -276,6 +276,45 @@ T.test("recvmsg_multishot: datagrams decoded with region:recvmsg_out", function(
   r:close(); r2:close()
 end)
 
+T.test("an incremental region: chunks filled across completions, BUF_MORE refused", function()
+  local r = assert(rk.ring(16))
+  local r2 = assert(rk.ring(8))
+  if not r:feature("PBUF_INC") then r:close(); r2:close(); return end
+  local g = assert(rk.region(256, 4, K.RK_REGION_INCREMENTAL))
+  assert(r:provide_region(g, 2))
+  local a, b = assert(rk.socketpair())
+  local ms = assert(r:recv_multishot(b, 2))
+  assert(r:submit())
+  local off, got, sent = {}, {}, {}
+  for i = 1, 12 do
+    local msg = string.rep(string.char(64 + i), 20 * i)
+    sent[#sent + 1] = msg
+    T.eq(run(r2, r2:send(a, msg)), #msg)
+    local need = #msg
+    while need > 0 do
+      local c = collect(r, ms, 1)[1]
+      local chunk = rk.cqe_chunk(c[2])
+      local o = off[chunk] or 0
+      got[#got + 1] = g:read(chunk, c[1], o)
+      need = need - c[1]
+      if math.floor(c[2] / K.RK_CQE_F_BUF_MORE) % 2 == 1 then -- RK_CQE_F_BUF_MORE
+        off[chunk] = o + c[1]
+        T.fails(K.EBUSY, r:recycle_chunk(g, chunk))
+      else
+        off[chunk] = 0
+        assert(r:recycle_chunk(g, chunk))
+      end
+    end
+  end
+  T.eq(table.concat(got), table.concat(sent))
+  assert(r:cancel_sync(ms))
+  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
+  assert(r:unprovide_region(g))
+  assert(g:destroy())
+  assert(rk.close(a)); assert(rk.close(b))
+  r:close(); r2:close()
+end)
+
 T.test("take_chunk: a completion's chunk copied out and recycled in one call", function()
   local r = assert(rk.ring(16))
   local r2 = assert(rk.ring(8)) -- the sends: r reaps only the multishot
