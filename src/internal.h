@@ -211,7 +211,7 @@ struct rk_ring {
 	bool close_leaked;       /* that close timed out: the handle stays allocated */
 	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
 	uint32_t restrict_flags; /* RK_RESTRICT_* of rk_ring_restrict */
-	uint8_t allowed[RK_OP_COUNT]; /* restricted ring: 1 for each RK_OP_* it may prep */
+	uint8_t allowed[RK_OP_COUNT]; /* enum rk_allow of each RK_OP_*: what a prep of it needs */
 };
 
 /* A ring's state for restriction (restrict.c). */
@@ -219,6 +219,14 @@ enum rk_gate {
 	RK_GATE_OPEN = 0,        /* no restriction: the preps' fast path */
 	RK_GATE_DISABLED,        /* RK_RING_RESTRICTABLE, not yet restricted: -EBADFD */
 	RK_GATE_RESTRICTED,      /* rk_ring_restrict ran: the allowed list decides */
+};
+
+/* rk_ring.allowed[code], set by rk_ring_restrict. */
+enum rk_allow {
+	RK_ALLOW_NONE = 0,       /* refused: -EACCES */
+	RK_ALLOW_ANY,            /* allowed */
+	RK_ALLOW_FIXED,          /* allowed with RK_FIXED_FILE (RK_RESTRICT_FIXED_FILES) */
+	RK_ALLOW_LATER,          /* every op of a disabled ring: -EBADFD */
 };
 
 struct rk_region {
@@ -359,9 +367,23 @@ RK_HIDDEN void rk__close_inherited(rk_ring *ring);
  * a backend (close), or completes them with -ECANCELED (cancel_all). */
 RK_HIDDEN int rk__cancel_staged(rk_ring *ring, bool settle);
 
-/* restrict.c: a prep of op `code` on a ring whose gate is not open: 0, or
- * -EBADFD (disabled) / -EACCES (not allowed). */
-RK_HIDDEN int rk__gate(const rk_ring *ring, uint32_t code, uint32_t flags);
+/* A prep of op `code` (a constant RK_OP_*) on a ring whose gate is not
+ * open: 0, or -EBADFD (disabled) / -EACCES (not allowed). Inline and
+ * without a call, so that the preps' fast path needs no stack frame for
+ * it: only the one test of ring->gate in rk__op_begin. */
+static inline int rk__gate(const rk_ring *ring, uint32_t code, uint32_t flags)
+{
+	switch (ring->allowed[code]) {
+	case RK_ALLOW_ANY:
+		return 0;
+	case RK_ALLOW_FIXED:
+		return flags & RK_FIXED_FILE ? 0 : -EACCES;
+	case RK_ALLOW_LATER:
+		return -EBADFD;
+	default:
+		return -EACCES;
+	}
+}
 /* A ring-level call that needs `flag` (RK_RESTRICT_FILES, _REGIONS,
  * _EVENTFD) once the ring is restricted: 0 or -EACCES. */
 static inline int rk__restrict_call(const rk_ring *ring, uint32_t flag)

@@ -2,7 +2,7 @@
  * rk_ring_restrict: a ring limited, for good, to the ops a host lists, so
  * that code the host does not trust (an embedded script) can be handed the
  * ring and nothing more. The core checks every prep against the list
- * (rk__gate, reached through the one branch rk__op_begin keeps for it), the
+ * (rk__gate in internal.h, behind the one branch rk__op_begin keeps for it), the
  * same on both backends; a backend with a kernel behind it has the kernel
  * check the same list as well (the restrict_ops hook).
  */
@@ -13,24 +13,6 @@
 
 #define RK_RESTRICT_ALL (RK_RESTRICT_FIXED_FILES | RK_RESTRICT_FILES | RK_RESTRICT_REGIONS | \
                          RK_RESTRICT_EVENTFD)
-
-int rk__gate(const rk_ring *ring, uint32_t code, uint32_t flags)
-{
-	if (ring->gate == RK_GATE_DISABLED)
-		return -EBADFD;
-	if (code >= RK_OP_COUNT || !ring->allowed[code])
-		return -EACCES;
-	if (ring->restrict_flags & RK_RESTRICT_FIXED_FILES) {
-		/* The kernel requires IOSQE_FIXED_FILE of every SQE. close and
-		 * close_fixed name their slot as the target and never carry it
-		 * (ops_file.c, files.c); fixed_fd_install always does. */
-		if (code == RK_OP_CLOSE || code == RK_OP_CLOSE_FIXED)
-			return -EACCES;
-		if (!(flags & RK_FIXED_FILE) && code != RK_OP_FIXED_FD_INSTALL)
-			return -EACCES;
-	}
-	return 0;
-}
 
 int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t flags)
 {
@@ -47,8 +29,17 @@ int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t fl
 		const rk_op_info *info = rk_op_info_of(ops[i]);
 		if (!info)
 			return -EINVAL;
-		allowed[ops[i]] = 1;
+		allowed[ops[i]] = RK_ALLOW_ANY;
 		opcodes[info->opcode] = 1;
+	}
+	if (flags & RK_RESTRICT_FIXED_FILES) {
+		/* The kernel requires IOSQE_FIXED_FILE of every SQE. close and
+		 * close_fixed name their slot as the target and never carry it
+		 * (ops_file.c, files.c); fixed_fd_install always does. */
+		for (uint32_t op = 0; op < RK_OP_COUNT; op++)
+			if (allowed[op] && op != RK_OP_FIXED_FD_INSTALL)
+				allowed[op] = RK_ALLOW_FIXED;
+		allowed[RK_OP_CLOSE] = allowed[RK_OP_CLOSE_FIXED] = RK_ALLOW_NONE;
 	}
 	/* A chunk op on a region not registered with the ring is a plain read
 	 * or write (ops_file.c). */
