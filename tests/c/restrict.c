@@ -15,6 +15,12 @@
 
 static uint32_t backend_flag;
 
+static int count_cqe(void *ctx, int64_t id, int32_t res, uint32_t flags)
+{
+	(void)ctx, (void)id, (void)res, (void)flags;
+	return 0;
+}
+
 static rk_ring *restrictable(void)
 {
 	rk_ring *ring;
@@ -35,6 +41,7 @@ static void disabled_until_restricted(void)
 	CHECK_EQ(rk_prep_nop(ring, 0), -EBADFD);
 	CHECK_EQ(rk_submit(ring), -EBADFD);
 	CHECK_EQ(rk_reap(ring, &c, 1, 1, -1), -EBADFD);
+	CHECK_EQ(rk_reap_dispatch(ring, count_cqe, NULL, 4, 1, -1), -EBADFD);
 	rk_op_desc d = {.op = RK_OP_NOP};
 	int64_t id;
 	CHECK_EQ(rk_prep_batch(ring, &d, 1, &id), 0);

@@ -91,6 +91,8 @@ def test_bad_arguments():
     with restrictable() as r:
         with pytest.raises(ValueError):
             r.restrict(["no_such_op"])
+        with pytest.raises(TypeError):
+            r.restrict("read")
     with ringkit.Ring(8) as r:
         with pytest.raises(OSError) as e:
             r.restrict(["nop"])

@@ -615,6 +615,8 @@ class Ring:
         same (rk_ring_restrict in ringkit.h). Raises OSError(EPERM) on a
         second call, OSError(EINVAL) for a ring made without restrictable,
         ValueError for an unknown op name."""
+        if isinstance(ops, (str, bytes)):
+            raise TypeError("restrict() takes a list of ops, not one string")
         codes = [_ops.op_code(op) for op in ops]
         flags = ((lib.RK_RESTRICT_FIXED_FILES if fixed_files_only else 0)
                  | (lib.RK_RESTRICT_FILES if allow_files else 0)
