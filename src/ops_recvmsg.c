@@ -27,7 +27,7 @@ int64_t rk_prep_recvmsg_multishot(rk_ring *ring, int fd, uint16_t group, uint32_
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_RECVMSG_MULTISHOT, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	int g = rk__group_index(ring, group);

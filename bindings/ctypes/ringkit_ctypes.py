@@ -199,6 +199,7 @@ SIGNATURES = {
     "rk_prep_msg_ring_fd": (i64, [RING, i32, u32, u32, i64, u32, u32]),
     "rk_prep_recvmsg_multishot": (i64, [RING, i32, u16, u32, u32, i32, u32]),
     "rk_recvmsg_out": (i32, [REGION, i32, u32, u32, u32, PTR, u32]),
+    "rk_ring_restrict": (i32, [RING, PTR, u32, u32]),
 }
 
 
@@ -449,6 +450,14 @@ class Ring:
 
     def cancel_all(self):
         return check(lib.rk_ring_cancel_all(self.handle))
+
+    def restrict(self, ops, flags=0):
+        """rk_ring_restrict: ops are op-table names ("read") or RK_OP_*
+        codes, flags RK_RESTRICT_*; the ring needs RK_RING_RESTRICTABLE."""
+        codes = {row.name: row.op for row in op_rows()}
+        ops = [op if isinstance(op, int) else codes[op] for op in ops]
+        arr = (ctypes.c_uint32 * max(len(ops), 1))(*ops)
+        check(lib.rk_ring_restrict(self.handle, arr, len(ops), flags))
 
     # -- provided buffers ---------------------------------------------------
 

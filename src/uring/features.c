@@ -8,24 +8,35 @@
 
 #include "uring.h"
 
+/* The probes run on an io_uring of their own, so no state of the
+ * caller's ring is touched and a restricted ring (rk_ring_restrict), which
+ * may refuse the registration, still gets the kernel's answer. */
+static int probe_ring(void)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	return rk__sys_setup(1, &p);
+}
+
 /* A register opcode the kernel does not know answers -EINVAL before it
  * reads its argument; one it knows reads it first. An argument it must
  * refuse with another errno tells the two apart without changing
  * anything. */
-static bool register_known(rk_ring *ring, uint32_t opcode, const void *arg, uint32_t nr_args,
-                           int known_errno)
+static bool register_known(uint32_t opcode, const void *arg, uint32_t nr_args, int known_errno)
 {
-	return rk__sys_register(ring->fd, opcode, arg, nr_args) == known_errno;
+	int fd = probe_ring();
+	if (fd < 0)
+		return false;
+	bool known = rk__sys_register(fd, opcode, arg, nr_args) == known_errno;
+	close(fd);
+	return known;
 }
 
 /* A buffer ring the kernel allocates (IOU_PBUF_RING_MMAP, no memory of
- * ours), incremental, on an io_uring of its own so no group id of the
- * caller's ring is touched: a kernel that lacks the flag answers -EINVAL. */
+ * ours), incremental: a kernel that lacks the flag answers -EINVAL. */
 static int pbuf_inc(void)
 {
-	struct io_uring_params p;
-	memset(&p, 0, sizeof(p));
-	int fd = rk__sys_setup(1, &p);
+	int fd = probe_ring();
 	if (fd < 0)
 		return 0;
 	struct io_uring_buf_reg reg;
@@ -43,7 +54,7 @@ int rk__uring_feature(rk_ring *ring, uint32_t feature)
 	case RK_FEATURE_FILE_ALLOC_RANGE: {
 		/* off + len overflows: -EOVERFLOW, checked before the table. */
 		struct io_uring_file_index_range r = {.off = UINT32_MAX, .len = 1};
-		return register_known(ring, IORING_REGISTER_FILE_ALLOC_RANGE, &r, 0, -EOVERFLOW);
+		return register_known(IORING_REGISTER_FILE_ALLOC_RANGE, &r, 0, -EOVERFLOW);
 	}
 	case RK_FEATURE_MSG_SEND_FD:
 	case RK_FEATURE_RECVMSG_MULTISHOT:

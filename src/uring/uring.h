@@ -29,5 +29,7 @@ RK_HIDDEN int rk__uring_files_alloc_range(rk_ring *ring, uint32_t offset, uint32
 RK_HIDDEN int64_t rk__uring_prep_msg_fd(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe,
                                         int target_fd, uint32_t src_slot, uint32_t dst_slot,
                                         uint64_t data, uint32_t msg_flags, uint32_t flags);
+/* restrict.c: the restrict_ops hook. */
+RK_HIDDEN int rk__uring_restrict(rk_ring *ring, const uint8_t *opcodes, uint32_t flags);
 
 #endif
