@@ -65,6 +65,23 @@ int main(void)
 	CHECK_EQ(socket_into(ring, RK_FILE_INDEX_ALLOC), 1);
 	CHECK_EQ(socket_into(ring, RK_FILE_INDEX_ALLOC), -ENFILE);
 
+	/* A restricted ring: a file-table call, allowed only with the table's. */
+	for (int files = 0; files < 2; files++) {
+		rk_ring *r;
+		CHECK_EQ(rk_ring_create(8, RK_RING_RESTRICTABLE, &r), 0);
+		uint32_t ops[] = {RK_OP_SOCKET_DIRECT};
+		CHECK_EQ(rk_ring_restrict(r, ops, 1, files ? RK_RESTRICT_FILES : 0), 0);
+		if (!files) {
+			CHECK_EQ(rk_ring_file_alloc_range(r, 0, 1), -EACCES);
+		} else {
+			CHECK_EQ(rk_ring_register_files(r, 4), 0);
+			CHECK_EQ(rk_ring_feature(r, RK_FEATURE_FILE_ALLOC_RANGE), 1);
+			CHECK_EQ(rk_ring_file_alloc_range(r, 3, 1), 0);
+			CHECK_EQ(socket_into(r, RK_FILE_INDEX_ALLOC), 3);
+		}
+		CHECK_EQ(rk_ring_close(r), 0);
+	}
+
 	CHECK_EQ(rk_ring_feature(ring, 1000), 0);
 	CHECK_EQ(rk_ring_feature(NULL, RK_FEATURE_FILE_ALLOC_RANGE), -EINVAL);
 	int own = ring_fds(ring, 0);
