@@ -86,6 +86,11 @@ struct rk_sq {
 	uint32_t mask, entries;
 	uint32_t tail;           /* our next tail: entries before it are written */
 	uint32_t published;      /* what the kernel sees in *ktail */
+	/* Entries a prep may write at tail without looking at the kernel's
+	 * head: never more than are free, and 0 while ops wait in the overflow
+	 * queue (they go first). Refilled by rk__op_sqe_slow; whatever else
+	 * writes at tail lowers it. */
+	uint32_t room;
 	struct io_uring_sqe *sqes;
 };
 

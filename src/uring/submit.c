@@ -67,6 +67,7 @@ static uint32_t flush_staged(rk_ring *ring)
 		}
 		ring->staged_count -= n;
 		ring->in_kernel += n;
+		sq->room = 0; /* 0 already: ops were waiting */
 		space -= n;
 		moved += n;
 	}
@@ -382,6 +383,8 @@ static void push_cancel_any(rk_ring *ring)
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	sqe->user_data = RK_UD_INTERNAL;
 	sq->tail++;
+	if (sq->room)
+		sq->room--;
 	publish(ring);
 }
 
