@@ -186,19 +186,6 @@ int rk_region_busy(rk_region *region)
 	return region_in_use(region);
 }
 
-void rk__region_pin(rk_region *region, int32_t chunk)
-{
-	region->inflight[chunk]++;
-	region->inflight_total++;
-}
-
-void rk__region_unpin(rk_region *region, int32_t chunk)
-{
-	region->inflight[chunk]--;
-	region->inflight_total--;
-	rk__region_settle(region);
-}
-
 int rk__ring_region_index(rk_ring *ring, rk_region *region)
 {
 	if (!ring->buffers_registered)
