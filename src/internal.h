@@ -245,6 +245,8 @@ struct rk_region {
 	rk_ring *provided_to;    /* ring it is a buffer group of, or NULL */
 	int locked;
 	bool zombie;             /* destroyed while in use: freed when the last use ends */
+	uint32_t hint;           /* its index in the last ring it was looked up in:
+	                            a guess, checked before use */
 };
 
 enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL };
@@ -388,7 +390,18 @@ static inline void rk__region_unpin(rk_region *region, int32_t chunk)
 	if (region->zombie)
 		rk__region_settle(region);
 }
-RK_HIDDEN int rk__ring_region_index(rk_ring *ring, rk_region *region);
+/* The region's fixed-buffer index in the ring, or -1 when it is not
+ * registered with it. Every read or write of a chunk asks: the last answer
+ * is tried first. */
+RK_HIDDEN int rk__ring_region_find(rk_ring *ring, rk_region *region);
+static inline int rk__ring_region_index(rk_ring *ring, rk_region *region)
+{
+	if (!ring->buffers_registered)
+		return -1;
+	if (region->hint < RK_RING_MAX_REGIONS && ring->regions[region->hint] == region)
+		return (int)region->hint;
+	return rk__ring_region_find(ring, region);
+}
 RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 
 /* bufring.c */
