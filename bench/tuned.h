@@ -28,7 +28,7 @@
 #define BENCH_RING_FD (1U << 31) /* not a setup flag: io_uring_register_ring_fd */
 
 /* Kept in step with src/uring/setup.c: the features it asks for. */
-#define BENCH_RINGKIT_DEFAULT IORING_SETUP_SUBMIT_ALL
+#define BENCH_RINGKIT_DEFAULT (IORING_SETUP_SUBMIT_ALL | IORING_SETUP_NO_SQARRAY)
 
 static const struct {
 	const char *name;
