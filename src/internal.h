@@ -109,7 +109,7 @@ struct rk_sq {
 	/* Entries a prep may write at tail without looking at the kernel's
 	 * head: never more than are free, and 0 while ops wait in the overflow
 	 * queue (they go first). Refilled by rk__op_sqe_slow; whatever else
-	 * writes at tail lowers it. */
+	 * writes at tail, or maps the SQ anew, lowers it (0 is always safe). */
 	uint32_t room;
 	struct io_uring_sqe *sqes;
 };

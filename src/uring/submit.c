@@ -46,6 +46,10 @@ static void publish(rk_ring *ring)
 static uint32_t flush_staged(rk_ring *ring)
 {
 	struct rk_sq *sq = &ring->sq;
+	if (ring->staged_head == RK_NONE) { /* the common case: preps wrote the SQ */
+		publish(ring);
+		return 0;
+	}
 	uint32_t space = sq->entries - rk__sq_used(ring);
 	uint32_t moved = 0;
 
