@@ -175,19 +175,25 @@ _Static_assert(sizeof(rk_cqe) == 16 && offsetof(struct io_uring_cqe, res) == off
                "rk_cqe is a CQE without its extra fields: copied whole");
 
 /* drain_cq's other completions: a provided buffer taken, settling to do,
- * a multishot op going on, storage to free. Out of line, so that the
- * common path keeps its locals in registers. */
-__attribute__((noinline)) static void settle_slow(rk_ring *ring, struct rk_op *op,
-                                                      int32_t res, uint32_t flags)
+ * a multishot op going on, storage to free. Writes the record at *o and
+ * returns how many it wrote. Out of line, so that the common path keeps
+ * its locals in registers. */
+__attribute__((noinline)) static uint32_t settle_slow(rk_ring *ring, struct rk_op *op,
+                                                      const struct io_uring_cqe *cqe,
+                                                      rk_cqe *o)
 {
+	int32_t res = cqe->res;
+	uint32_t flags = cqe->flags;
+	memcpy(o, cqe, sizeof(*o));
 	if (flags & IORING_CQE_F_BUFFER)
 		rk__group_took_chunk(ring, op, flags);
 	if (op->kind)
 		rk__op_settle(ring, op, res, flags);
 	if (flags & IORING_CQE_F_MORE)
-		return;
+		return 1;
 	ring->total_completed++;
 	rk__op_release(ring, op);
+	return 1;
 }
 
 static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t max)
@@ -213,23 +219,23 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		struct rk_op *op = NULL; /* set whenever slot < capacity */
 		uint64_t want = (uint64_t)RK_OP_KERNEL << 32 | (ud >> 32);
 		if (__builtin_expect((int64_t)ud >= 0 && slot < capacity &&
-		                     rk__op_word(op = &ops[slot]) == want, 1)) {
+		                     rk__op_word(op = &ops[slot]) == want &&
+		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)) &&
+		                     op->spill == RK_NONE, 1)) {
 			memcpy(o++, cqe, sizeof(rk_cqe));
-			if (__builtin_expect(!(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)) &&
-			                     op->spill == RK_NONE, 1)) {
-				if (op->region) {
-					rk__region_unpin(op->region, op->chunk);
-					op->region = NULL;
-					op->chunk = -1;
-				}
-				op->state = RK_OP_FREE;
-				op->gen = (op->gen + 1) & RK_GEN_MASK;
-				op->next = free_head;
-				free_head = slot;
-				fast++;
-				continue;
+			if (op->region) {
+				rk__region_unpin(op->region, op->chunk);
+				op->region = NULL;
+				op->chunk = -1;
 			}
-		} else if ((int64_t)ud < 0) {
+			op->state = RK_OP_FREE;
+			op->gen = (op->gen + 1) & RK_GEN_MASK;
+			op->next = free_head;
+			free_head = slot;
+			fast++;
+			continue;
+		}
+		if ((int64_t)ud < 0) {
 			/* Not an op: our own internal cancel, or a message another
 			 * ring sent (rk_prep_msg_ring), which names no slot. */
 			if (ud != RK_UD_INTERNAL && !ring->discarding)
@@ -237,17 +243,18 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 			else if (end != tail)
 				end++;
 			continue;
-		} else if (slot >= capacity || op->gen != (uint32_t)(ud >> 32) ||
-		           op->state != RK_OP_KERNEL) {
+		}
+		if (slot >= capacity || op->gen != (uint32_t)(ud >> 32) || op->state != RK_OP_KERNEL) {
 			if (end != tail)
 				end++;
 			continue; /* not a live op of ours: nothing to settle */
-		} else {
-			memcpy(o++, cqe, sizeof(rk_cqe));
 		}
 		ring->free_head = free_head;
-		settle_slow(ring, op, cqe->res, flags);
+		uint32_t wrote = settle_slow(ring, op, cqe, o);
 		free_head = ring->free_head;
+		o += wrote;
+		if (!wrote && end != tail)
+			end++;
 	}
 	rk__store_release(cq->khead, head);
 	ring->free_head = free_head;
