@@ -50,7 +50,8 @@ static inline struct io_uring_sqe *rk__op_sqe_slow(rk_ring *ring, struct rk_op *
 	return &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
 }
 
-/* Takes a free slot for a new op and validates the flags every op shares.
+/* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
+ * every op shares, and the ring's allowlist when it is restricted.
  * *sqe is where the prep writes: straight into the SQ when nothing waits
  * ahead of this op and there is room, else the slot's own staging copy (the
  * overflow queue), so ops always reach the kernel in the order prepared. The
@@ -59,10 +60,16 @@ static inline struct io_uring_sqe *rk__op_sqe_slow(rk_ring *ring, struct rk_op *
  *
  * Every prep runs through here, so the common case (no flags, a free slot,
  * SQ room already known) is the straight path. */
-static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out, struct io_uring_sqe **sqe)
+static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
+                                   struct rk_op **out, struct io_uring_sqe **sqe)
 {
 	int err = rk__check_ring(ring);
 	if (__builtin_expect(err != 0, 0))
+		return err;
+	/* code (RK_OP_*) is a constant at every call site: an unrestricted
+	 * ring pays this one branch. */
+	if (__builtin_expect(ring->gate != RK_GATE_OPEN, 0) &&
+	    (err = rk__gate(ring, code, flags)) < 0)
 		return err;
 	if (__builtin_expect(flags != 0, 0) && (err = rk__op_flags(ring, flags)) != 0)
 		return err;
@@ -84,8 +91,9 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op *
 /* rk__op_begin for an op on an fd, with the checks such ops share, in the
  * documented order: NULL ring (-EINVAL), negative fd (-EBADF), then
  * `invalid`, the op's own argument check (-EINVAL). */
-static inline int64_t rk__op_begin_fd(rk_ring *ring, int fd, bool invalid, uint32_t flags,
-                                      struct rk_op **op, struct io_uring_sqe **sqe)
+static inline int64_t rk__op_begin_fd(rk_ring *ring, uint32_t code, int fd, bool invalid,
+                                      uint32_t flags, struct rk_op **op,
+                                      struct io_uring_sqe **sqe)
 {
 	if (!ring)
 		return -EINVAL;
@@ -93,7 +101,7 @@ static inline int64_t rk__op_begin_fd(rk_ring *ring, int fd, bool invalid, uint3
 		return -EBADF;
 	if (invalid)
 		return -EINVAL;
-	return rk__op_begin(ring, flags, op, sqe);
+	return rk__op_begin(ring, code, flags, op, sqe);
 }
 
 /* Gives a slot back, with any storage or chunk pin it took. */

@@ -201,7 +201,7 @@ int rk__ring_region_find(rk_ring *ring, rk_region *region)
 int rk_ring_register_region(rk_ring *ring, rk_region *region)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_REGIONS)))
 		return err;
 	if (!region)
 		return -EINVAL;
@@ -227,7 +227,7 @@ int rk_ring_register_region(rk_ring *ring, rk_region *region)
 int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_REGIONS)))
 		return err;
 	if (!region)
 		return -EINVAL;
