@@ -1,17 +1,22 @@
 /* 4 KiB random reads of a page-cached file at queue depth 32 and 128:
  * ringkit with a registered region (READ_FIXED), ringkit with plain buffers
- * (READ), raw liburing (READ), and a pread(2) loop (one at a time: what a
- * runtime without io_uring does on one thread). Prints IOPS, best of
- * alternating rounds, with ratios to liburing and to pread.
+ * (READ), raw liburing with plain buffers (READ) and with registered ones
+ * (READ_FIXED), each as io_uring_queue_init gives it and "tuned" with the
+ * setup features ringkit's ring uses (tuned.h), and a pread(2) loop (one at
+ * a time: what a runtime without io_uring does on one thread). Prints IOPS,
+ * best of alternating rounds, with ratios to liburing and to pread.
  *
- *   ringkit-bench-randread [FILE [MiB]]   (default: a 256 MiB temp file) */
+ *   ringkit-bench-randread [FILE]   (default: a 256 MiB temp file)
+ *   ringkit-bench-randread -c SIDE QD   one round of one side (fixed, plain,
+ *       liburing, liburing-fixed) on a 16 MiB temp file, for callgrind:
+ *       valgrind --tool=callgrind --collect-atstart=no --toggle-collect='run_*' */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "tuned.h"
 #include "ringkit.h"
 
 #define BLOCK 4096
@@ -78,12 +83,18 @@ static double run_ringkit(unsigned qd, int fixed)
 	return completed / t;
 }
 
-static double run_liburing(unsigned qd)
+/* fixed: the buffers registered (io_uring_register_buffers), read with
+ * READ_FIXED, as ringkit's registered region is. */
+static double run_liburing(unsigned qd, int fixed, int tuned)
 {
 	struct io_uring ring;
-	if (io_uring_queue_init(MAXQD, &ring, 0) < 0)
-		bench_die("io_uring_queue_init", 0);
+	bench_liburing_init(&ring, MAXQD, tuned);
 	static char bufs[MAXQD][BLOCK] __attribute__((aligned(4096)));
+	if (fixed) {
+		struct iovec iov = {.iov_base = bufs, .iov_len = sizeof(bufs)};
+		if (io_uring_register_buffers(&ring, &iov, 1) < 0)
+			bench_die("io_uring_register_buffers", 0);
+	}
 	uint64_t seed = 42;
 	struct io_uring_cqe *cqes[MAXQD];
 	unsigned issued = 0, completed = 0;
@@ -91,7 +102,10 @@ static double run_liburing(unsigned qd)
 	double t0 = bench_now();
 	for (unsigned i = 0; i < qd; i++, issued++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_read(sqe, fd, bufs[i], BLOCK, (uint64_t)next_offset(&seed));
+		if (fixed)
+			io_uring_prep_read_fixed(sqe, fd, bufs[i], BLOCK, (uint64_t)next_offset(&seed), 0);
+		else
+			io_uring_prep_read(sqe, fd, bufs[i], BLOCK, (uint64_t)next_offset(&seed));
 		sqe->user_data = i;
 	}
 	while (completed < READS) {
@@ -103,7 +117,12 @@ static double run_liburing(unsigned qd)
 			uint64_t b = cqes[k]->user_data;
 			if (issued < READS) {
 				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-				io_uring_prep_read(sqe, fd, bufs[b], BLOCK, (uint64_t)next_offset(&seed));
+				if (fixed)
+					io_uring_prep_read_fixed(sqe, fd, bufs[b], BLOCK,
+					                         (uint64_t)next_offset(&seed), 0);
+				else
+					io_uring_prep_read(sqe, fd, bufs[b], BLOCK,
+					                   (uint64_t)next_offset(&seed));
 				sqe->user_data = b;
 				issued++;
 			}
@@ -135,8 +154,9 @@ static double max2(double a, double b)
 int main(int argc, char **argv)
 {
 	char tmp[] = "/var/tmp/ringkit-randread.XXXXXX";
-	const char *path = argc > 1 ? argv[1] : NULL;
-	uint64_t mib = argc > 2 ? strtoull(argv[2], NULL, 10) : 256;
+	int count = argc > 3 && strcmp(argv[1], "-c") == 0;
+	const char *path = argc > 1 && !count ? argv[1] : NULL;
+	uint64_t mib = count ? 16 : 256;
 	if (!path) {
 		fd = mkstemp(tmp);
 		if (fd < 0)
@@ -156,26 +176,50 @@ int main(int argc, char **argv)
 	off_t size = lseek(fd, 0, SEEK_END);
 	nblocks = (uint64_t)size / BLOCK;
 	run_pread(); /* pulls the file into the page cache */
+	if (count) {
+		unsigned qd = (unsigned)strtoul(argv[3], NULL, 10);
+		if (qd < 1 || qd > MAXQD)
+			bench_die("qd (1..128)", qd);
+		double r;
+		if (strcmp(argv[2], "fixed") == 0 || strcmp(argv[2], "plain") == 0)
+			r = run_ringkit(qd, argv[2][0] == 'f');
+		else if (strcmp(argv[2], "liburing") == 0 || strcmp(argv[2], "liburing-fixed") == 0)
+			r = run_liburing(qd, argv[2][8] == '-', 0);
+		else
+			bench_die("side: fixed, plain, liburing or liburing-fixed", 0);
+		printf("%s qd %u: %.0f IOPS\n", argv[2], qd, r);
+		return 0;
+	}
 
-	printf("4 KiB random reads of a cached %lld MiB file, IOPS, best of %d rounds\n",
-	       (long long)(size >> 20), BENCH_ROUNDS);
+	printf("4 KiB random reads of a cached %lld MiB file, IOPS, best of %d rounds; "
+	       "tuned: liburing with %s\n",
+	       (long long)(size >> 20), BENCH_ROUNDS, bench_tuned_name());
 	double pr = 0;
 	for (int r = 0; r < BENCH_ROUNDS; r++)
 		pr = max2(pr, run_pread());
-	printf("pread loop                 %10.0f\n", pr);
+	printf("pread loop                   %10.0f\n", pr);
 	const unsigned qds[] = {32, 128};
 	for (int q = 0; q < 2; q++) {
-		double lu = 0, fx = 0, pl = 0;
+		/* liburing plain, fixed; the same tuned; ringkit fixed, plain */
+		double lu[4] = {0}, fx = 0, pl = 0;
 		for (int r = 0; r < BENCH_ROUNDS; r++) {
-			lu = max2(lu, run_liburing(qds[q]));
+			lu[0] = max2(lu[0], run_liburing(qds[q], 0, 0));
 			fx = max2(fx, run_ringkit(qds[q], 1));
+			lu[1] = max2(lu[1], run_liburing(qds[q], 1, 0));
 			pl = max2(pl, run_ringkit(qds[q], 0));
+			lu[2] = max2(lu[2], run_liburing(qds[q], 0, 1));
+			lu[3] = max2(lu[3], run_liburing(qds[q], 1, 1));
 		}
-		printf("qd %-3u liburing           %10.0f   (%.2fx pread)\n", qds[q], lu, lu / pr);
-		printf("qd %-3u ringkit fixed      %10.0f   %.3fx liburing  %.2fx pread\n", qds[q], fx,
-		       fx / lu, fx / pr);
-		printf("qd %-3u ringkit plain      %10.0f   %.3fx liburing  %.2fx pread\n", qds[q], pl,
-		       pl / lu, pl / pr);
+		static const char *name[4] = {"plain", "fixed", "plain tuned", "fixed tuned"};
+		for (int v = 0; v < 4; v++)
+			printf("qd %-3u liburing %-11s %10.0f   (%.2fx pread)\n", qds[q], name[v], lu[v],
+			       lu[v] / pr);
+		printf("qd %-3u ringkit fixed        %10.0f   %.3fx liburing plain  %.3fx fixed  "
+		       "%.3fx fixed tuned  %.2fx pread\n",
+		       qds[q], fx, fx / lu[0], fx / lu[1], fx / lu[3], fx / pr);
+		printf("qd %-3u ringkit plain        %10.0f   %.3fx liburing plain  %.3fx plain tuned  "
+		       "%.2fx pread\n",
+		       qds[q], pl, pl / lu[0], pl / lu[2], pl / pr);
 		fflush(stdout);
 	}
 	close(fd);

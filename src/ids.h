@@ -18,24 +18,9 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 	return op->slot;
 }
 
-/* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
- * every op shares, and the ring's allowlist when it is restricted.
- * *sqe is where the prep writes: straight into the SQ when nothing waits
- * ahead of this op and there is room, else the slot's own staging copy (the
- * overflow queue), so ops always reach the kernel in the order prepared. The
- * op becomes visible only through rk__op_commit(); rk__op_abort() gives the
- * slot back untouched when argument checks fail after this. */
-static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
-                                   struct rk_op **out, struct io_uring_sqe **sqe)
+/* The checks of the flags every op shares, for flags other than 0. */
+static inline int rk__op_flags(rk_ring *ring, uint32_t flags)
 {
-	int err = rk__check_ring(ring);
-	if (err)
-		return err;
-	/* code (RK_OP_*) is a constant at every call site: an unrestricted
-	 * ring pays this one branch. */
-	if (__builtin_expect(ring->gate != RK_GATE_OPEN, 0) &&
-	    (err = rk__gate(ring, code, flags)) < 0)
-		return err;
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
 		return -EINVAL;
 	if (flags & RK_DRAIN) {
@@ -47,17 +32,58 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
 	 * whole chains only: a chain must fit in the SQ. */
 	if ((flags & (RK_LINK | RK_HARDLINK)) && ring->chain_len + 1 >= ring->sq.entries)
 		return -EINVAL;
-	if (ring->free_head == RK_NONE)
+	return 0;
+}
+
+/* Where an op goes when sq.room, the entries known free, ran out: straight
+ * into the SQ when nothing waits ahead of it and the kernel has consumed
+ * entries since (room is refilled from its head), else the slot's own
+ * staging copy, the overflow queue. */
+static inline struct io_uring_sqe *rk__op_sqe_slow(rk_ring *ring, struct rk_op *op)
+{
+	if (ring->staged_head != RK_NONE)
+		return &op->sqe;
+	uint32_t used = rk__sq_used(ring);
+	if (used >= ring->sq.entries)
+		return &op->sqe;
+	ring->sq.room = ring->sq.entries - used;
+	return &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
+}
+
+/* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
+ * every op shares, and the ring's allowlist when it is restricted.
+ * *sqe is where the prep writes: straight into the SQ when nothing waits
+ * ahead of this op and there is room, else the slot's own staging copy (the
+ * overflow queue), so ops always reach the kernel in the order prepared. The
+ * op becomes visible only through rk__op_commit(); rk__op_abort() gives the
+ * slot back untouched when argument checks fail after this.
+ *
+ * Every prep runs through here, so the common case (no flags, a free slot,
+ * SQ room already known) is the straight path. */
+static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
+                                   struct rk_op **out, struct io_uring_sqe **sqe)
+{
+	int err = rk__check_ring(ring);
+	if (__builtin_expect(err != 0, 0))
+		return err;
+	/* code (RK_OP_*) is a constant at every call site: an unrestricted
+	 * ring pays this one branch. */
+	if (__builtin_expect(ring->gate != RK_GATE_OPEN, 0) &&
+	    (err = rk__gate(ring, code, flags)) < 0)
+		return err;
+	if (__builtin_expect(flags != 0, 0) && (err = rk__op_flags(ring, flags)) != 0)
+		return err;
+	uint32_t slot = ring->free_head;
+	if (__builtin_expect(slot == RK_NONE, 0))
 		return -EBUSY;
-	struct rk_op *op = &ring->ops[ring->free_head];
+	struct rk_op *op = &ring->ops[slot];
 	ring->free_head = op->next;
-	op->next = RK_NONE;
 	/* No memset of the SQE: every prep goes through io_uring_prep_rw,
 	 * which writes all fields but user_data and flags; commit writes those. */
-	if (ring->staged_head == RK_NONE && rk__sq_used(ring) < ring->sq.entries)
+	if (__builtin_expect(ring->sq.room != 0, 1))
 		*sqe = &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
 	else
-		*sqe = &op->sqe;
+		*sqe = rk__op_sqe_slow(ring, op);
 	*out = op;
 	return 0;
 }
@@ -106,12 +132,14 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 
 	sqe->user_data = (uint64_t)id;
 	sqe->flags = (uint8_t)flags;
-	if (sqe != &op->sqe) {
+	if (__builtin_expect(sqe != &op->sqe, 1)) {
 		ring->sq.tail++;
+		ring->sq.room--;
 		op->state = RK_OP_KERNEL;
 		ring->in_kernel++;
 	} else {
 		op->state = RK_OP_STAGED;
+		op->next = RK_NONE;
 		if (ring->staged_tail == RK_NONE)
 			ring->staged_head = slot;
 		else
@@ -120,10 +148,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 		ring->staged_count++;
 	}
 	ring->live++;
-	if (flags & (RK_LINK | RK_HARDLINK))
-		ring->chain_len++;
-	else
-		ring->chain_len = 0;
+	ring->chain_len = flags & (RK_LINK | RK_HARDLINK) ? ring->chain_len + 1 : 0;
 	return id;
 }
 

@@ -17,7 +17,9 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <linux/openat2.h>
 
@@ -65,13 +67,15 @@ enum rk_op_kind {
 
 struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
+	/* gen, state, group, kind and pad make one 64-bit word, which a
+	 * completion compares with what a live plain op's holds (rk__op_word). */
 	uint32_t gen;
-	uint32_t next;          /* free list, overflow queue or local-completion list */
-	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
 	uint8_t kind;           /* enum rk_op_kind: what its completions carry besides res */
-	uint8_t pad;
+	uint8_t pad;            /* always 0 */
+	uint32_t next;          /* free list, overflow queue or local-completion list */
+	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
 	int32_t chunk;          /* chunk pinned by this op, or -1 */
@@ -81,12 +85,33 @@ struct rk_op {
 
 /* A power-of-two slot size keeps slot indexing a shift on the hot path. */
 _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
+_Static_assert(offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
+                   offsetof(struct rk_op, pad) == offsetof(struct rk_op, gen) + 7,
+               "gen to pad are one word");
+
+/* The word from gen to pad; equal to ((uint64_t)RK_OP_KERNEL << 32 | gen)
+ * exactly when the op is in the kernel, with generation gen, selecting from
+ * no group and with nothing to settle. */
+static inline uint64_t rk__op_word(const struct rk_op *op)
+{
+	uint64_t w;
+	memcpy(&w, &op->gen, sizeof(w));
+	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	               ? w
+	               : (uint64_t)op->gen | (uint64_t)op->state << 32 | (uint64_t)op->group << 40 |
+	                         (uint64_t)op->kind << 48 | (uint64_t)op->pad << 56;
+}
 
 struct rk_sq {
 	uint32_t *khead, *ktail, *kflags, *kdropped, *array;
 	uint32_t mask, entries;
 	uint32_t tail;           /* our next tail: entries before it are written */
 	uint32_t published;      /* what the kernel sees in *ktail */
+	/* Entries a prep may write at tail without looking at the kernel's
+	 * head: never more than are free, and 0 while ops wait in the overflow
+	 * queue (they go first). Refilled by rk__op_sqe_slow; whatever else
+	 * writes at tail, or maps the SQ anew, lowers it (0 is always safe). */
+	uint32_t room;
 	struct io_uring_sqe *sqes;
 };
 
@@ -262,6 +287,8 @@ struct rk_region {
 	int locked;
 	bool zombie;             /* destroyed while in use: freed when the last use ends */
 	bool incremental;        /* RK_REGION_INCREMENTAL */
+	uint32_t hint;           /* its index in the last ring it was looked up in:
+	                            a guess, checked before use */
 };
 
 /* FILLING: the kernel's still, part-filled in an incremental group. */
@@ -428,12 +455,35 @@ static inline int rk__gate_disabled(const rk_ring *ring)
 }
 
 /* region.c */
-RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);
-RK_HIDDEN void rk__region_unpin(rk_region *region, int32_t chunk);
 /* Frees a destroyed (zombie) region once nothing uses it; call it after
  * every release of a use. The region may be gone when it returns. */
 RK_HIDDEN void rk__region_settle(rk_region *region);
-RK_HIDDEN int rk__ring_region_index(rk_ring *ring, rk_region *region);
+/* A chunk's use by an op: taken when prepared, given back when released
+ * (on every read or write of a chunk, hence inline). */
+static inline void rk__region_pin(rk_region *region, int32_t chunk)
+{
+	region->inflight[chunk]++;
+	region->inflight_total++;
+}
+static inline void rk__region_unpin(rk_region *region, int32_t chunk)
+{
+	region->inflight[chunk]--;
+	region->inflight_total--;
+	if (region->zombie)
+		rk__region_settle(region);
+}
+/* The region's fixed-buffer index in the ring, or -1 when it is not
+ * registered with it. Every read or write of a chunk asks: the last answer
+ * is tried first. */
+RK_HIDDEN int rk__ring_region_find(rk_ring *ring, rk_region *region);
+static inline int rk__ring_region_index(rk_ring *ring, rk_region *region)
+{
+	if (!ring->buffers_registered)
+		return -1;
+	if (region->hint < RK_RING_MAX_REGIONS && ring->regions[region->hint] == region)
+		return (int)region->hint;
+	return rk__ring_region_find(ring, region);
+}
 RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 
 /* bufring.c */

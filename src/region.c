@@ -187,26 +187,13 @@ int rk_region_busy(rk_region *region)
 	return region_in_use(region);
 }
 
-void rk__region_pin(rk_region *region, int32_t chunk)
+int rk__ring_region_find(rk_ring *ring, rk_region *region)
 {
-	region->inflight[chunk]++;
-	region->inflight_total++;
-}
-
-void rk__region_unpin(rk_region *region, int32_t chunk)
-{
-	region->inflight[chunk]--;
-	region->inflight_total--;
-	rk__region_settle(region);
-}
-
-int rk__ring_region_index(rk_ring *ring, rk_region *region)
-{
-	if (!ring->buffers_registered)
-		return -1;
-	for (int i = 0; i < RK_RING_MAX_REGIONS; i++)
-		if (ring->regions[i] == region)
-			return i;
+	for (uint32_t i = 0; i < RK_RING_MAX_REGIONS; i++)
+		if (ring->regions[i] == region) {
+			region->hint = i;
+			return (int)i;
+		}
 	return -1;
 }
 

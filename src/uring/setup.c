@@ -83,15 +83,17 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	ring->sq.ktail = (uint32_t *)(s + p->sq_off.tail);
 	ring->sq.kflags = (uint32_t *)(s + p->sq_off.flags);
 	ring->sq.kdropped = (uint32_t *)(s + p->sq_off.dropped);
-	ring->sq.array = (uint32_t *)(s + p->sq_off.array);
 	ring->sq.mask = *(uint32_t *)(s + p->sq_off.ring_mask);
 	ring->sq.entries = *(uint32_t *)(s + p->sq_off.ring_entries);
 	ring->sq.sqes = sqes;
 	ring->sq.tail = ring->sq.published = *ring->sq.ktail;
 	/* SQEs are always written in ring order, so the indirection array is
-	 * the identity, set once. */
-	for (uint32_t i = 0; i < ring->sq.entries; i++)
-		ring->sq.array[i] = i;
+	 * the identity, set once (NO_SQARRAY: the kernel has none). */
+	if (!(p->flags & IORING_SETUP_NO_SQARRAY)) {
+		ring->sq.array = (uint32_t *)(s + p->sq_off.array);
+		for (uint32_t i = 0; i < ring->sq.entries; i++)
+			ring->sq.array[i] = i;
+	}
 
 	ring->cq.khead = (uint32_t *)(c + p->cq_off.head);
 	ring->cq.ktail = (uint32_t *)(c + p->cq_off.tail);
@@ -128,8 +130,10 @@ static int uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
 	/* SUBMIT_ALL: an SQE that fails early still completes on its own and
-	 * does not stop the rest of the batch. */
-	p.flags = setup_flags_for(flags) | IORING_SETUP_SUBMIT_ALL;
+	 * does not stop the rest of the batch. NO_SQARRAY (Linux 6.6): the
+	 * kernel takes SQEs in ring order, without reading an index array for
+	 * each one. */
+	p.flags = setup_flags_for(flags) | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_NO_SQARRAY;
 	if (cq_entries) {
 		p.flags |= IORING_SETUP_CQSIZE;
 		p.cq_entries = cq_entries;
@@ -137,6 +141,13 @@ static int uring_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_
 	if (flags & RK_RING_SQPOLL)
 		p.sq_thread_idle = sq_thread_idle_ms;
 	int fd = rk__sys_setup(entries, &p);
+	if (fd == -EINVAL) {
+		/* Before 6.6: the index array it is. */
+		p.flags &= ~IORING_SETUP_NO_SQARRAY;
+		memset(&p.sq_off, 0, sizeof(p.sq_off));
+		memset(&p.cq_off, 0, sizeof(p.cq_off));
+		fd = rk__sys_setup(entries, &p);
+	}
 	if (fd == -EINVAL) {
 		/* Kernels before 5.18 lack SUBMIT_ALL; they behave the same for
 		 * us except that a failing SQE ends the batch early. */

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,10 @@ static void publish(rk_ring *ring)
 static uint32_t flush_staged(rk_ring *ring)
 {
 	struct rk_sq *sq = &ring->sq;
+	if (ring->staged_head == RK_NONE) { /* the common case: preps wrote the SQ */
+		publish(ring);
+		return 0;
+	}
 	uint32_t space = sq->entries - rk__sq_used(ring);
 	uint32_t moved = 0;
 
@@ -67,6 +72,7 @@ static uint32_t flush_staged(rk_ring *ring)
 		}
 		ring->staged_count -= n;
 		ring->in_kernel += n;
+		sq->room = 0; /* 0 already: ops were waiting */
 		space -= n;
 		moved += n;
 	}
@@ -160,9 +166,36 @@ int rk__flush_and_enter(rk_ring *ring, bool getevents)
  * completions. Every field is read before the head moves past the entry,
  * since the kernel may then overwrite it.
  *
- * This runs once per completion, so the common release (no spill block, no
- * chunk pin) is done here with the table's free list in a local; ops that
- * hold storage or a chunk take the general rk__op_release. */
+ * This runs once per completion, so the common release (a final completion
+ * of an op with no storage, group or settling to do; a chunk pin is undone
+ * inline) is done here with the table's free list in a local; the rest
+ * take the general rk__op_release. */
+_Static_assert(sizeof(rk_cqe) == 16 && offsetof(struct io_uring_cqe, res) == offsetof(rk_cqe, res) &&
+                   offsetof(struct io_uring_cqe, flags) == offsetof(rk_cqe, flags),
+               "rk_cqe is a CQE without its extra fields: copied whole");
+
+/* drain_cq's other completions: a provided buffer taken, settling to do,
+ * a multishot op going on, storage to free. Writes the record at *o and
+ * returns how many it wrote. Out of line, so that the common path keeps
+ * its locals in registers. */
+__attribute__((noinline)) static uint32_t settle_slow(rk_ring *ring, struct rk_op *op,
+                                                      const struct io_uring_cqe *cqe,
+                                                      rk_cqe *o)
+{
+	int32_t res = cqe->res;
+	uint32_t flags = cqe->flags;
+	memcpy(o, cqe, sizeof(*o));
+	if (flags & IORING_CQE_F_BUFFER)
+		rk__group_took_chunk(ring, op, flags);
+	if (op->kind)
+		rk__op_settle(ring, op, res, flags);
+	if (flags & IORING_CQE_F_MORE)
+		return 1;
+	ring->total_completed++;
+	rk__op_release(ring, op);
+	return 1;
+}
+
 static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t max)
 {
 	struct rk_cq *cq = &ring->cq;
@@ -171,60 +204,65 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 	struct rk_op *ops = ring->ops;
 	uint32_t head = *cq->khead;
 	uint32_t tail = rk__load_acquire(cq->ktail);
-	uint32_t n = 0, finals = 0, fast = 0, free_head = ring->free_head;
+	uint32_t fast = 0, free_head = ring->free_head;
+	rk_cqe *o = out;
+	/* At most max records out: `end` moves on past every CQE that gives
+	 * none, while the CQ has more. */
+	uint32_t end = tail - head > max ? head + max : tail;
 
-	while (head != tail && n < max) {
+	while (head != end) {
 		const struct io_uring_cqe *cqe = &cqes[head & mask];
 		uint64_t ud = cqe->user_data;
-		int32_t res = cqe->res;
 		uint32_t flags = cqe->flags;
 		head++;
-		if (__builtin_expect((int64_t)ud < 0, 0)) {
-			/* Not an op: our own internal cancel, or a message another
-			 * ring sent (rk_prep_msg_ring), which names no slot. */
-			if (ud != RK_UD_INTERNAL && !ring->discarding) {
-				out[n].id = (int64_t)ud;
-				out[n].res = res;
-				out[n].flags = flags;
-				n++;
-			}
-			continue;
-		}
 		uint32_t slot = (uint32_t)ud;
-		if (slot >= capacity)
-			continue;
-		struct rk_op *op = &ops[slot];
-		if (op->gen != (uint32_t)(ud >> 32) || op->state != RK_OP_KERNEL)
-			continue; /* not a live op of ours: nothing to settle */
-		out[n].id = (int64_t)ud;
-		out[n].res = res;
-		out[n].flags = flags;
-		n++;
-		if (flags & IORING_CQE_F_BUFFER)
-			rk__group_took_chunk(ring, op, flags);
-		if (op->kind)
-			rk__op_settle(ring, op, res, flags);
-		if (flags & IORING_CQE_F_MORE)
-			continue;
-		finals++;
-		if (op->spill == RK_NONE && !op->region && !op->group && !op->kind) {
+		struct rk_op *op = NULL; /* set whenever slot < capacity */
+		uint64_t want = (uint64_t)RK_OP_KERNEL << 32 | (ud >> 32);
+		if (__builtin_expect((int64_t)ud >= 0 && slot < capacity &&
+		                     rk__op_word(op = &ops[slot]) == want &&
+		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)) &&
+		                     op->spill == RK_NONE, 1)) {
+			memcpy(o++, cqe, sizeof(rk_cqe));
+			if (op->region) {
+				rk__region_unpin(op->region, op->chunk);
+				op->region = NULL;
+				op->chunk = -1;
+			}
 			op->state = RK_OP_FREE;
 			op->gen = (op->gen + 1) & RK_GEN_MASK;
 			op->next = free_head;
 			free_head = slot;
 			fast++;
-		} else {
-			ring->free_head = free_head;
-			rk__op_release(ring, op);
-			free_head = ring->free_head;
+			continue;
 		}
+		if ((int64_t)ud < 0) {
+			/* Not an op: our own internal cancel, or a message another
+			 * ring sent (rk_prep_msg_ring), which names no slot. */
+			if (ud != RK_UD_INTERNAL && !ring->discarding)
+				memcpy(o++, cqe, sizeof(rk_cqe));
+			else if (end != tail)
+				end++;
+			continue;
+		}
+		if (slot >= capacity || op->gen != (uint32_t)(ud >> 32) || op->state != RK_OP_KERNEL) {
+			if (end != tail)
+				end++;
+			continue; /* not a live op of ours: nothing to settle */
+		}
+		ring->free_head = free_head;
+		uint32_t wrote = settle_slow(ring, op, cqe, o);
+		free_head = ring->free_head;
+		o += wrote;
+		if (!wrote && end != tail)
+			end++;
 	}
 	rk__store_release(cq->khead, head);
 	ring->free_head = free_head;
 	ring->live -= fast;
 	ring->in_kernel -= fast;
+	uint32_t n = (uint32_t)(o - out);
 	ring->total_cqes += n;
-	ring->total_completed += finals;
+	ring->total_completed += fast;
 	return n;
 }
 
@@ -382,6 +420,8 @@ static void push_cancel_any(rk_ring *ring)
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	sqe->user_data = RK_UD_INTERNAL;
 	sq->tail++;
+	if (sq->room)
+		sq->room--;
 	publish(ring);
 }
 
