@@ -181,8 +181,13 @@ static inline uint32_t rk__drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 		out[n].id = rk__op_id(ring, op);
 		out[n].res = op->res;
 		out[n].flags = 0;
-		if (op->kind)
+		if (op->kind) {
+			if (op->kind == RK_KIND_COPY) {
+				n += (uint32_t)rk__copy_cqe(ring, op, op->res, &out[n]);
+				continue;
+			}
 			rk__op_settle(ring, op, op->res, 0);
+		}
 		n++;
 		ring->total_cqes++;
 		ring->total_completed++;

@@ -202,8 +202,18 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		n++;
 		if (flags & IORING_CQE_F_BUFFER)
 			rk__group_took_chunk(ring, op, flags);
-		if (op->kind)
+		if (op->kind) {
+			if (op->kind == RK_KIND_COPY) {
+				/* A copy's sub-op: the copy may write its own
+				 * completion in the place this one took. */
+				n--;
+				ring->free_head = free_head;
+				n += (uint32_t)rk__copy_cqe(ring, op, res, &out[n]);
+				free_head = ring->free_head;
+				continue;
+			}
 			rk__op_settle(ring, op, res, flags);
+		}
 		if (flags & IORING_CQE_F_MORE)
 			continue;
 		finals++;
@@ -298,8 +308,10 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 	while (got < wait_nr) {
 		/* Completions free SQ space for staged ops, and a submit that
 		 * failed left its ops in the SQ, where (without SQPOLL) the kernel
-		 * takes them only when told: hand them over before waiting. */
-		if (ring->staged_head != RK_NONE || sq_to_submit(ring)) {
+		 * takes them only when told: hand them over before waiting
+		 * (with what a copy wrote into the SQ while draining). */
+		if (ring->staged_head != RK_NONE || sq_to_submit(ring) ||
+		    ring->sq.tail != ring->sq.published) {
 			int s = rk__flush_and_enter(ring, false);
 			if (s < 0 && (ring->setup_flags & IORING_SETUP_SQPOLL))
 				return got ? (int)got : s; /* the poll thread may sleep on */
