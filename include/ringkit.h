@@ -488,7 +488,7 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * may be set for tuning, 0 for the core's choice. RK_ASYNC in flags is
  * passed to every sub-op.
  *
- * Slots: a copy takes 1 + lanes slots of the op table (lanes is 2 by
+ * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
  * default, fewer for a copy of at most one chunk; none for len 0) until its
  * completion is reaped; -EBUSY when fewer are free. With the splice
  * strategy each lane holds a pipe (two descriptors) for the copy's

@@ -36,7 +36,7 @@
 #define LANES_MAX 8
 /* The choice when copy_flags leaves it to the core: doc/benchmarks.md,
  * "Copy (issue 18)", has the measurements behind it. */
-#define DEFAULT_LANES 2
+#define DEFAULT_LANES 4
 #define DEFAULT_CHUNK (1u << 20)
 
 enum lane_phase { LANE_IDLE = 0, LANE_READ, LANE_WRITE };
