@@ -128,6 +128,8 @@ typedef struct rk_iovec {
 #define RK_RING_FALLBACK      (1u << 6) /* use the fallback backend, not io_uring */
 #define RK_RING_NO_FALLBACK   (1u << 7) /* io_uring only: its setup error instead of the
                                            fallback */
+#define RK_RING_RESTRICTABLE  (1u << 8) /* waits, disabled, for rk_ring_restrict: see
+                                           "Restricted rings" */
 
 /* Backends (rk_ring_backend, RK_STAT_BACKEND).
  *
@@ -1192,6 +1194,71 @@ RK_API int rk_ring_register_region(rk_ring *ring, rk_region *region);
 /* Unregisters; -ENOENT when not registered with this ring, -EBUSY while ops
  * of the region are in flight. */
 RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
+
+/* ------------------------------------------------------------------------ */
+/* Restricted rings                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* rk_ring_restrict flags */
+#define RK_RESTRICT_FIXED_FILES (1u << 0) /* every op must carry RK_FIXED_FILE */
+#define RK_RESTRICT_FILES       (1u << 1) /* the file table's calls stay allowed */
+#define RK_RESTRICT_REGIONS     (1u << 2) /* the region and buffer-group calls stay allowed */
+#define RK_RESTRICT_EVENTFD     (1u << 3) /* the eventfd calls stay allowed */
+
+/* Limits a ring, for good, to the ops listed: `ops` holds n RK_OP_* codes
+ * (the rows of rk_op_info_of; duplicates are harmless, n 0 allows none).
+ * For a host that hands a ring to code it does not trust (an embedded
+ * script): whatever that code calls, the ring does only what the host
+ * allowed.
+ *
+ * Only a ring created with RK_RING_RESTRICTABLE can be restricted. Such a
+ * ring is created disabled and waits for this call: until then every
+ * rk_prep_* (and rk_prep_batch entry), rk_submit, rk_reap and
+ * rk_reap_dispatch answers -EBADFD (at once, never a wait), while the
+ * ring-level calls work, so the host registers its files, regions and
+ * eventfd first. After it:
+ *   - a prep of an op not listed fails with -EACCES, taking no slot and
+ *     posting no completion, on both backends; the batch calls stop at its
+ *     entry as at any refused entry. The check comes when the op takes its
+ *     slot, after the argument checks a prep makes first (a negative fd is
+ *     still -EBADF).
+ *   - RK_RESTRICT_FIXED_FILES: an op without RK_FIXED_FILE in its flags
+ *     fails with -EACCES, so every fd an op names is a slot of the file
+ *     table the host filled, never a descriptor of the process. Ops that
+ *     name no file (nop, timeout, cancel) carry the flag too, as the
+ *     kernel requires it of every SQE; ops that cannot take a registered
+ *     file (the path ops, openat, socket, close and close_fixed, whose
+ *     SQE names a slot as its target) cannot run.
+ *   - rk_ring_register_files, rk_ring_update_files, rk_ring_unregister_files
+ *     fail with -EACCES unless RK_RESTRICT_FILES; the region calls
+ *     (rk_ring_register_region, rk_ring_unregister_region,
+ *     rk_ring_provide_region, rk_ring_unprovide_region) unless
+ *     RK_RESTRICT_REGIONS; the eventfd calls unless RK_RESTRICT_EVENTFD.
+ *     Cancels (rk_cancel_sync, rk_ring_cancel_all), rk_ring_recycle_chunk,
+ *     the queries and rk_ring_close always work.
+ * On io_uring the kernel enforces the same list too (defence in depth):
+ * the ring is set up with IORING_SETUP_R_DISABLED, and this call
+ * registers IORING_REGISTER_RESTRICTIONS — the kernel opcodes of the
+ * listed ops (rk_op_info_of's opcode; READ_CHUNK and WRITE_CHUNK add plain
+ * READ and WRITE, which they use on an unregistered region), the SQE flags
+ * ringkit sets, IOSQE_FIXED_FILE required under RK_RESTRICT_FIXED_FILES,
+ * and the register operations the flags above leave allowed plus
+ * IORING_REGISTER_SYNC_CANCEL — then IORING_REGISTER_ENABLE_RINGS. The
+ * kernel then refuses anything else the ring's memory could be made to
+ * carry, with an -EACCES completion or an -EACCES io_uring_register. (The
+ * kernel's classic-BPF filters, IORING_REGISTER_BPF_FILTER, came after
+ * Linux 6.18 and are not used.) A kernel without R_DISABLED (before 5.10)
+ * refuses the setup, and the ring is a fallback ring, or -EINVAL with
+ * RK_RING_NO_FALLBACK. The fallback has no kernel layer: the core's check
+ * is the same on both.
+ *
+ * One-way: a second call fails with -EPERM, and there is no call that
+ * lifts a restriction. Errors: -EINVAL (NULL ring, ops NULL with n > 0, a
+ * code >= RK_OP_COUNT, unknown flags, a ring created without
+ * RK_RING_RESTRICTABLE), -EPERM (already restricted), or the kernel's
+ * errno of the registration (the ring then stays disabled: it can only be
+ * closed). */
+RK_API int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t flags);
 
 /* ------------------------------------------------------------------------ */
 /* Constants newer than some system headers, for reference                   */

@@ -59,7 +59,7 @@ static uint16_t lowest_free_id(rk_ring *ring)
 int rk_ring_provide_region(rk_ring *ring, rk_region *region, uint16_t group)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_REGIONS)))
 		return err;
 	if (!region || region->nchunks > RK_MAX_GROUP_CHUNKS)
 		return -EINVAL;
@@ -150,7 +150,7 @@ static int drop_group(rk_ring *ring, struct rk_group *g)
 int rk_ring_unprovide_region(rk_ring *ring, rk_region *region)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_REGIONS)))
 		return err;
 	if (!region)
 		return -EINVAL;
@@ -208,7 +208,8 @@ static int64_t prep_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, multishot ? RK_OP_RECV_MULTISHOT : RK_OP_RECV_SELECT, fd,
+	                              false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	int g = group_index(ring, group);
@@ -242,7 +243,7 @@ int64_t rk_prep_accept_multishot(rk_ring *ring, int fd, int32_t accept_flags, ui
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_ACCEPT_MULTISHOT, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, accept_flags);
@@ -254,7 +255,7 @@ int64_t rk_prep_poll_multishot(rk_ring *ring, int fd, uint32_t poll_mask, uint32
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_POLL_MULTISHOT, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_poll_multishot(sqe, fd, poll_mask);

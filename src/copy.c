@@ -399,7 +399,7 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	/* The copy's slot and its lanes', all or none. */
 	struct rk_op *parent;
 	struct io_uring_sqe *unused;
-	int64_t ret = rk__op_begin(ring, 0, &parent, &unused);
+	int64_t ret = rk__op_begin(ring, RK_OP_COPY, 0, &parent, &unused);
 	if (ret < 0)
 		return ret;
 	if (len == 0)

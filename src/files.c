@@ -14,7 +14,7 @@
 int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_FILES)))
 		return err;
 	if (nslots == 0 || nslots > RK_FILES_MAX)
 		return -EINVAL;
@@ -32,7 +32,7 @@ int rk_ring_register_files(rk_ring *ring, uint32_t nslots)
 int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_FILES)))
 		return err;
 	if (!ring->nfiles)
 		return -ENXIO;
@@ -48,7 +48,7 @@ int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uin
 int rk_ring_unregister_files(rk_ring *ring)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_FILES)))
 		return err;
 	if (!ring->nfiles)
 		return -ENXIO;
@@ -86,7 +86,7 @@ int64_t rk_prep_openat_direct(rk_ring *ring, int dfd, const char *path, int32_t 
 		return ret;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_OPENAT_DIRECT, flags, &op, &sqe)) < 0)
 		return ret;
 	const char *p;
 	if ((ret = rk__copy_path(ring, op, path, &p)) < 0) {
@@ -110,7 +110,7 @@ int64_t rk_prep_accept_direct(rk_ring *ring, int fd, uint32_t file_index, int32_
 		return ret;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_ACCEPT_DIRECT, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_accept(sqe, fd, NULL, NULL, accept_flags);
 	set_target(sqe, file_index);
@@ -129,7 +129,7 @@ int64_t rk_prep_accept_multishot_direct(rk_ring *ring, int fd, int32_t accept_fl
 		return ret;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_ACCEPT_MULTISHOT_DIRECT, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, accept_flags);
 	set_target(sqe, RK_FILE_INDEX_ALLOC);
@@ -148,7 +148,7 @@ int64_t rk_prep_socket_direct(rk_ring *ring, int32_t domain, int32_t type, int32
 		return ret;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_SOCKET_DIRECT, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_socket(sqe, domain, type, protocol, 0);
 	set_target(sqe, file_index);
@@ -166,7 +166,7 @@ int64_t rk_prep_close_fixed(rk_ring *ring, uint32_t slot, uint32_t flags)
 		return -EINVAL; /* the slot is the target, not the op's file */
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_CLOSE_FIXED, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_close_direct(sqe, slot);
 	return rk__op_commit(ring, op, sqe, flags);
@@ -187,7 +187,7 @@ int64_t rk_prep_fixed_fd_install(rk_ring *ring, uint32_t slot, uint32_t install_
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_FIXED_FD_INSTALL, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_rw(RK_IORING_OP_FIXED_FD_INSTALL, sqe, (int)slot, NULL, 0, 0);
 	sqe->rw_flags = (int)install_flags;

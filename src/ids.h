@@ -18,16 +18,23 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 	return op->slot;
 }
 
-/* Takes a free slot for a new op and validates the flags every op shares.
+/* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
+ * every op shares, and the ring's allowlist when it is restricted.
  * *sqe is where the prep writes: straight into the SQ when nothing waits
  * ahead of this op and there is room, else the slot's own staging copy (the
  * overflow queue), so ops always reach the kernel in the order prepared. The
  * op becomes visible only through rk__op_commit(); rk__op_abort() gives the
  * slot back untouched when argument checks fail after this. */
-static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op **out, struct io_uring_sqe **sqe)
+static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
+                                   struct rk_op **out, struct io_uring_sqe **sqe)
 {
 	int err = rk__check_ring(ring);
 	if (err)
+		return err;
+	/* code (RK_OP_*) is a constant at every call site: an unrestricted
+	 * ring pays this one branch. */
+	if (__builtin_expect(ring->gate != RK_GATE_OPEN, 0) &&
+	    (err = rk__gate(ring, code, flags)) < 0)
 		return err;
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
 		return -EINVAL;
@@ -58,8 +65,9 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t flags, struct rk_op *
 /* rk__op_begin for an op on an fd, with the checks such ops share, in the
  * documented order: NULL ring (-EINVAL), negative fd (-EBADF), then
  * `invalid`, the op's own argument check (-EINVAL). */
-static inline int64_t rk__op_begin_fd(rk_ring *ring, int fd, bool invalid, uint32_t flags,
-                                      struct rk_op **op, struct io_uring_sqe **sqe)
+static inline int64_t rk__op_begin_fd(rk_ring *ring, uint32_t code, int fd, bool invalid,
+                                      uint32_t flags, struct rk_op **op,
+                                      struct io_uring_sqe **sqe)
 {
 	if (!ring)
 		return -EINVAL;
@@ -67,7 +75,7 @@ static inline int64_t rk__op_begin_fd(rk_ring *ring, int fd, bool invalid, uint3
 		return -EBADF;
 	if (invalid)
 		return -EINVAL;
-	return rk__op_begin(ring, flags, op, sqe);
+	return rk__op_begin(ring, code, flags, op, sqe);
 }
 
 /* Gives a slot back, with any storage or chunk pin it took. */

@@ -160,6 +160,10 @@ struct rk_backend {
 	 * thread: 0 or -errno. NULL where the kernel posts messages (by the
 	 * ring's fd); a backend with one has its rings in the registry. */
 	int (*post_message)(rk_ring *target, uint64_t data, int32_t res);
+	/* rk_ring_restrict once the core's list is set: has the kernel
+	 * enforce it too (kernel opcodes allowed, rk_ring_restrict flags) and
+	 * enables the ring. NULL where there is no kernel to ask. */
+	int (*restrict_ops)(rk_ring *ring, const uint8_t *opcodes, uint32_t flags);
 };
 
 RK_HIDDEN extern const struct rk_backend rk__uring_backend;
@@ -190,6 +194,7 @@ struct rk_ring {
 	uint32_t nspill, spill_top;
 
 	uint32_t rk_flags;       /* RK_RING_* given at creation */
+	uint8_t gate;            /* enum rk_gate: nonzero sends preps through rk__gate */
 	bool discarding;         /* close drains completions nobody will see */
 	bool drained, zc_sent;   /* RK_DRAIN / a zero-copy send was used: see rk_prep_send_zc */
 	uint32_t nfiles;         /* slots of the registered file table; 0: none */
@@ -208,6 +213,23 @@ struct rk_ring {
 	bool close_leaked;       /* that close timed out: the handle stays allocated */
 	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
 	struct rk_copy *copies;  /* copies in progress (copy.c) */
+	uint32_t restrict_flags; /* RK_RESTRICT_* of rk_ring_restrict */
+	uint8_t allowed[RK_OP_COUNT]; /* enum rk_allow of each RK_OP_*: what a prep of it needs */
+};
+
+/* A ring's state for restriction (restrict.c). */
+enum rk_gate {
+	RK_GATE_OPEN = 0,        /* no restriction: the preps' fast path */
+	RK_GATE_DISABLED,        /* RK_RING_RESTRICTABLE, not yet restricted: -EBADFD */
+	RK_GATE_RESTRICTED,      /* rk_ring_restrict ran: the allowed list decides */
+};
+
+/* rk_ring.allowed[code], set by rk_ring_restrict. */
+enum rk_allow {
+	RK_ALLOW_NONE = 0,       /* refused: -EACCES */
+	RK_ALLOW_ANY,            /* allowed */
+	RK_ALLOW_FIXED,          /* allowed with RK_FIXED_FILE (RK_RESTRICT_FIXED_FILES) */
+	RK_ALLOW_LATER,          /* every op of a disabled ring: -EBADFD */
 };
 
 struct rk_region {
@@ -358,6 +380,35 @@ RK_HIDDEN void rk__copy_kick(rk_ring *ring);
 RK_HIDDEN int rk__copy_cancel(rk_ring *ring, struct rk_op *parent, int64_t timeout_ns);
 RK_HIDDEN void rk__copy_cancel_all(rk_ring *ring);
 RK_HIDDEN void rk__copy_free_all(rk_ring *ring);
+
+/* A prep of op `code` (a constant RK_OP_*) on a ring whose gate is not
+ * open: 0, or -EBADFD (disabled) / -EACCES (not allowed). Inline and
+ * without a call, so that the preps' fast path needs no stack frame for
+ * it: only the one test of ring->gate in rk__op_begin. */
+static inline int rk__gate(const rk_ring *ring, uint32_t code, uint32_t flags)
+{
+	switch (ring->allowed[code]) {
+	case RK_ALLOW_ANY:
+		return 0;
+	case RK_ALLOW_FIXED:
+		return flags & RK_FIXED_FILE ? 0 : -EACCES;
+	case RK_ALLOW_LATER:
+		return -EBADFD;
+	default:
+		return -EACCES;
+	}
+}
+/* A ring-level call that needs `flag` (RK_RESTRICT_FILES, _REGIONS,
+ * _EVENTFD) once the ring is restricted: 0 or -EACCES. */
+static inline int rk__restrict_call(const rk_ring *ring, uint32_t flag)
+{
+	return ring->gate == RK_GATE_RESTRICTED && !(ring->restrict_flags & flag) ? -EACCES : 0;
+}
+/* rk_submit, rk_reap: -EBADFD on a ring still waiting for rk_ring_restrict. */
+static inline int rk__gate_disabled(const rk_ring *ring)
+{
+	return ring->gate == RK_GATE_DISABLED ? -EBADFD : 0;
+}
 
 /* region.c */
 RK_HIDDEN void rk__region_pin(rk_region *region, int32_t chunk);

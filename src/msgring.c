@@ -33,7 +33,7 @@ int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t re
 		return -EOPNOTSUPP;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, RK_OP_MSG_RING, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	uint64_t data = (uint64_t)value | (UINT64_C(1) << 63);
@@ -106,8 +106,9 @@ static int32_t send_by_kernel(int fd, uint64_t data, int32_t res)
 	if (helper) {
 		struct rk_op *op;
 		struct io_uring_sqe *sqe;
-		int64_t id = helper->probe[IORING_OP_MSG_RING] ? rk__op_begin(helper, 0, &op, &sqe)
-		                                               : -EOPNOTSUPP;
+		int64_t id = helper->probe[IORING_OP_MSG_RING]
+		                     ? rk__op_begin(helper, RK_OP_MSG_RING, 0, &op, &sqe)
+		                     : -EOPNOTSUPP;
 		if (id >= 0)
 			id = rk__msg_prep(helper, op, sqe, fd, data, res, 0);
 		rk_cqe c;

@@ -14,7 +14,7 @@ int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t fla
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_POLL_ADD, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_poll_add(sqe, fd, poll_mask);
@@ -22,7 +22,8 @@ int64_t rk_prep_poll_add(rk_ring *ring, int fd, uint32_t poll_mask, uint32_t fla
 }
 
 /* Shared by poll_remove, timeout_remove and cancel. */
-static int64_t prep_targeted(rk_ring *ring, uint8_t opcode, int64_t target_id, uint32_t flags)
+static int64_t prep_targeted(rk_ring *ring, uint32_t code, uint8_t opcode, int64_t target_id,
+                             uint32_t flags)
 {
 	if (!ring)
 		return -EINVAL;
@@ -30,7 +31,7 @@ static int64_t prep_targeted(rk_ring *ring, uint8_t opcode, int64_t target_id, u
 		return -ENOENT;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_rw(opcode, sqe, -1, NULL, 0, 0);
@@ -40,12 +41,12 @@ static int64_t prep_targeted(rk_ring *ring, uint8_t opcode, int64_t target_id, u
 
 int64_t rk_prep_poll_remove(rk_ring *ring, int64_t target_id, uint32_t flags)
 {
-	return prep_targeted(ring, IORING_OP_POLL_REMOVE, target_id, flags);
+	return prep_targeted(ring, RK_OP_POLL_REMOVE, IORING_OP_POLL_REMOVE, target_id, flags);
 }
 
 int64_t rk_prep_timeout_remove(rk_ring *ring, int64_t target_id, uint32_t flags)
 {
-	return prep_targeted(ring, IORING_OP_TIMEOUT_REMOVE, target_id, flags);
+	return prep_targeted(ring, RK_OP_TIMEOUT_REMOVE, IORING_OP_TIMEOUT_REMOVE, target_id, flags);
 }
 
 /* How long cancelling a copy waits for a sub-op making its call. */
@@ -59,18 +60,18 @@ int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags)
 		 * and this op completes at once, as a cancel that found it. */
 		struct rk_op *op;
 		struct io_uring_sqe *sqe;
-		int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+		int64_t ret = rk__op_begin(ring, RK_OP_CANCEL, flags, &op, &sqe);
 		if (ret < 0)
 			return ret;
 		rk__copy_cancel(ring, target, COPY_CANCEL_WAIT_NS);
 		return rk__op_commit_local(ring, op, 0);
 	}
-	return prep_targeted(ring, IORING_OP_ASYNC_CANCEL, target_id, flags);
+	return prep_targeted(ring, RK_OP_CANCEL, IORING_OP_ASYNC_CANCEL, target_id, flags);
 }
 
 /* The timespec lives in op storage: the kernel reads it when the op is
  * issued, not when it is prepared. */
-static int64_t prep_time(rk_ring *ring, uint8_t opcode, int64_t ns, uint32_t count,
+static int64_t prep_time(rk_ring *ring, uint32_t code, uint8_t opcode, int64_t ns, uint32_t count,
                          uint32_t timeout_flags, uint32_t flags)
 {
 	if (!ring)
@@ -81,7 +82,7 @@ static int64_t prep_time(rk_ring *ring, uint8_t opcode, int64_t ns, uint32_t cou
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	struct __kernel_timespec *ts = rk__op_storage(ring, op, sizeof(*ts));
@@ -95,7 +96,7 @@ static int64_t prep_time(rk_ring *ring, uint8_t opcode, int64_t ns, uint32_t cou
 int64_t rk_prep_timeout(rk_ring *ring, int64_t ns, uint32_t count, uint32_t timeout_flags,
                         uint32_t flags)
 {
-	return prep_time(ring, IORING_OP_TIMEOUT, ns, count, timeout_flags, flags);
+	return prep_time(ring, RK_OP_TIMEOUT, IORING_OP_TIMEOUT, ns, count, timeout_flags, flags);
 }
 
 int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, uint32_t flags)
@@ -103,7 +104,7 @@ int64_t rk_prep_link_timeout(rk_ring *ring, int64_t ns, uint32_t timeout_flags, 
 	/* It bounds the op before it, which must have opened a chain. */
 	if (ring && ring->chain_len == 0)
 		return -EINVAL;
-	return prep_time(ring, IORING_OP_LINK_TIMEOUT, ns, 0, timeout_flags, flags);
+	return prep_time(ring, RK_OP_LINK_TIMEOUT, IORING_OP_LINK_TIMEOUT, ns, 0, timeout_flags, flags);
 }
 
 /* Needs no slot, so a runtime can still cancel when the table is full; the

@@ -17,15 +17,15 @@ int64_t rk_prep_nop(rk_ring *ring, uint32_t flags)
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, RK_OP_NOP, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_nop(sqe);
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
-static int64_t prep_rw(rk_ring *ring, uint8_t opcode, int fd, const void *buf, uint32_t len,
-                       int64_t offset, uint32_t flags)
+static int64_t prep_rw(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, const void *buf,
+                       uint32_t len, int64_t offset, uint32_t flags)
 {
 	if (!ring)
 		return -EINVAL;
@@ -37,7 +37,7 @@ static int64_t prep_rw(rk_ring *ring, uint8_t opcode, int fd, const void *buf, u
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_rw(opcode, sqe, fd, buf, len, (uint64_t)offset);
@@ -47,18 +47,18 @@ static int64_t prep_rw(rk_ring *ring, uint8_t opcode, int fd, const void *buf, u
 int64_t rk_prep_read(rk_ring *ring, int fd, void *buf, uint32_t len, int64_t offset,
                      uint32_t flags)
 {
-	return prep_rw(ring, IORING_OP_READ, fd, buf, len, offset, flags);
+	return prep_rw(ring, RK_OP_READ, IORING_OP_READ, fd, buf, len, offset, flags);
 }
 
 int64_t rk_prep_write(rk_ring *ring, int fd, const void *buf, uint32_t len, int64_t offset,
                       uint32_t flags)
 {
-	return prep_rw(ring, IORING_OP_WRITE, fd, buf, len, offset, flags);
+	return prep_rw(ring, RK_OP_WRITE, IORING_OP_WRITE, fd, buf, len, offset, flags);
 }
 
 /* The iovec array is copied into op storage: the kernel reads it when the op
  * runs, which may be long after the caller's array is gone. */
-static int64_t prep_rwv(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *iov,
+static int64_t prep_rwv(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, const rk_iovec *iov,
                         uint32_t niov, int64_t offset, int32_t rw_flags, uint32_t flags)
 {
 	if (!ring)
@@ -71,7 +71,7 @@ static int64_t prep_rwv(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *i
 		return -EFAULT;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	struct iovec *copy = rk__op_storage(ring, op, (size_t)niov * sizeof(*copy));
@@ -89,13 +89,13 @@ static int64_t prep_rwv(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *i
 int64_t rk_prep_readv(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, int64_t offset,
                       int32_t rw_flags, uint32_t flags)
 {
-	return prep_rwv(ring, IORING_OP_READV, fd, iov, niov, offset, rw_flags, flags);
+	return prep_rwv(ring, RK_OP_READV, IORING_OP_READV, fd, iov, niov, offset, rw_flags, flags);
 }
 
 int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
                        int64_t offset, int32_t rw_flags, uint32_t flags)
 {
-	return prep_rwv(ring, IORING_OP_WRITEV, fd, iov, niov, offset, rw_flags, flags);
+	return prep_rwv(ring, RK_OP_WRITEV, IORING_OP_WRITEV, fd, iov, niov, offset, rw_flags, flags);
 }
 
 static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk,
@@ -112,7 +112,8 @@ static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, 
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, write ? RK_OP_WRITE_CHUNK : RK_OP_READ_CHUNK, flags, &op,
+	                           &sqe);
 	if (ret < 0)
 		return ret;
 	unsigned char *buf = region->base + (size_t)chunk * region->chunk_size;
@@ -143,12 +144,12 @@ int64_t rk_prep_write_chunk(rk_ring *ring, int fd, rk_region *region, int32_t ch
 	return prep_chunk(ring, true, fd, region, chunk, len, offset, flags);
 }
 
-static int64_t prep_sync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
+static int64_t prep_sync(rk_ring *ring, uint32_t code, int fd, int64_t offset, uint32_t len,
                          uint32_t fsync_flags, uint32_t flags)
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, offset < 0, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, code, fd, offset < 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fsync(sqe, fd, fsync_flags);
@@ -159,19 +160,19 @@ static int64_t prep_sync(rk_ring *ring, int fd, int64_t offset, uint32_t len,
 
 int64_t rk_prep_fsync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags)
 {
-	return prep_sync(ring, fd, offset, len, 0, flags);
+	return prep_sync(ring, RK_OP_FSYNC, fd, offset, len, 0, flags);
 }
 
 int64_t rk_prep_fdatasync(rk_ring *ring, int fd, int64_t offset, uint32_t len, uint32_t flags)
 {
-	return prep_sync(ring, fd, offset, len, IORING_FSYNC_DATASYNC, flags);
+	return prep_sync(ring, RK_OP_FDATASYNC, fd, offset, len, IORING_FSYNC_DATASYNC, flags);
 }
 
 int64_t rk_prep_close(rk_ring *ring, int fd, uint32_t flags)
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_CLOSE, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	/* Closing a fixed file names its table index, not a fixed-file fd. */
@@ -193,7 +194,7 @@ int64_t rk_prep_fallocate(rk_ring *ring, int fd, int32_t mode, int64_t offset, i
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, offset < 0 || len <= 0, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_FALLOCATE, fd, offset < 0 || len <= 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
@@ -205,7 +206,7 @@ int64_t rk_prep_fadvise(rk_ring *ring, int fd, int64_t offset, uint32_t len, int
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, offset < 0, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_FADVISE, fd, offset < 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_fadvise(sqe, fd, (uint64_t)offset, (off_t)len, advice);
@@ -220,7 +221,7 @@ int64_t rk_prep_ftruncate(rk_ring *ring, int fd, int64_t len, uint32_t flags)
 		return -EOPNOTSUPP;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, len < 0, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_FTRUNCATE, fd, len < 0, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_rw(RK_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (uint64_t)len);
@@ -233,7 +234,7 @@ int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	/* The smaller fd is negative when either is. */
-	int64_t ret = rk__op_begin_fd(ring, fd_in < fd_out ? fd_in : fd_out,
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_SPLICE, fd_in < fd_out ? fd_in : fd_out,
 	                              off_in < -1 || off_out < -1, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
@@ -246,7 +247,8 @@ int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd_in < fd_out ? fd_in : fd_out, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_TEE, fd_in < fd_out ? fd_in : fd_out, false, flags,
+	                              &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_tee(sqe, fd_in, fd_out, nbytes, splice_flags);

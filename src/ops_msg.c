@@ -57,8 +57,8 @@ static int64_t check_msg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t ni
 
 /* Takes a slot and lays out its storage; *st is zeroed up to the iovecs,
  * which are copied. */
-static int64_t begin_msg(rk_ring *ring, uint32_t flags, const rk_iovec *iov, uint32_t niov,
-                         uint32_t namelen, uint32_t nfds, struct rk_op **op,
+static int64_t begin_msg(rk_ring *ring, uint32_t code, uint32_t flags, const rk_iovec *iov,
+                         uint32_t niov, uint32_t namelen, uint32_t nfds, struct rk_op **op,
                          struct io_uring_sqe **sqe, struct msg_store **st)
 {
 	size_t name_off = sizeof(struct msg_store);
@@ -67,7 +67,7 @@ static int64_t begin_msg(rk_ring *ring, uint32_t flags, const rk_iovec *iov, uin
 	size_t iov_off = ctl_off + ctl_len;
 	size_t total = iov_off + (size_t)niov * sizeof(struct iovec);
 
-	int64_t ret = rk__op_begin(ring, flags, op, sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, op, sqe);
 	if (ret < 0)
 		return ret;
 	unsigned char *p = rk__op_storage(ring, *op, total);
@@ -89,9 +89,10 @@ static int64_t begin_msg(rk_ring *ring, uint32_t flags, const rk_iovec *iov, uin
 	return 0;
 }
 
-static int64_t prep_sendmsg(rk_ring *ring, uint8_t opcode, int fd, const rk_iovec *iov,
-                            uint32_t niov, const void *addr, uint32_t addrlen, const int32_t *fds,
-                            uint32_t nfds, int32_t msg_flags, uint32_t flags)
+static int64_t prep_sendmsg(rk_ring *ring, uint32_t code, uint8_t opcode, int fd,
+                            const rk_iovec *iov, uint32_t niov, const void *addr,
+                            uint32_t addrlen, const int32_t *fds, uint32_t nfds,
+                            int32_t msg_flags, uint32_t flags)
 {
 	int64_t ret = check_msg(ring, fd, iov, niov, addr, addrlen, fds, nfds);
 	if (ret < 0)
@@ -106,7 +107,7 @@ static int64_t prep_sendmsg(rk_ring *ring, uint8_t opcode, int fd, const rk_iove
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	struct msg_store *st;
-	ret = begin_msg(ring, flags, iov, niov, addrlen, nfds, &op, &sqe, &st);
+	ret = begin_msg(ring, code, flags, iov, niov, addrlen, nfds, &op, &sqe, &st);
 	if (ret < 0)
 		return ret;
 	if (addrlen)
@@ -129,16 +130,16 @@ int64_t rk_prep_sendmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t nio
                         const void *addr, uint32_t addrlen, const int32_t *fds, uint32_t nfds,
                         int32_t msg_flags, uint32_t flags)
 {
-	return prep_sendmsg(ring, IORING_OP_SENDMSG, fd, iov, niov, addr, addrlen, fds, nfds,
-	                    msg_flags, flags);
+	return prep_sendmsg(ring, RK_OP_SENDMSG, IORING_OP_SENDMSG, fd, iov, niov, addr, addrlen,
+	                    fds, nfds, msg_flags, flags);
 }
 
 int64_t rk_prep_sendmsg_zc(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov,
                            const void *addr, uint32_t addrlen, const int32_t *fds, uint32_t nfds,
                            int32_t msg_flags, uint32_t flags)
 {
-	return prep_sendmsg(ring, IORING_OP_SENDMSG_ZC, fd, iov, niov, addr, addrlen, fds, nfds,
-	                    msg_flags, flags);
+	return prep_sendmsg(ring, RK_OP_SENDMSG_ZC, IORING_OP_SENDMSG_ZC, fd, iov, niov, addr,
+	                    addrlen, fds, nfds, msg_flags, flags);
 }
 
 int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov, void *name,
@@ -151,7 +152,7 @@ int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t nio
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	struct msg_store *st;
-	ret = begin_msg(ring, flags, iov, niov, name_cap, fds_cap, &op, &sqe, &st);
+	ret = begin_msg(ring, RK_OP_RECVMSG, flags, iov, niov, name_cap, fds_cap, &op, &sqe, &st);
 	if (ret < 0)
 		return ret;
 	st->name_out = name;

@@ -28,7 +28,7 @@ int64_t rk_prep_socket(rk_ring *ring, int32_t domain, int32_t type, int32_t prot
 		return ret;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin(ring, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin(ring, RK_OP_SOCKET, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_socket(sqe, domain, type, protocol, 0);
 	op->kind = RK_KIND_FD;
@@ -36,7 +36,7 @@ int64_t rk_prep_socket(rk_ring *ring, int32_t domain, int32_t type, int32_t prot
 }
 
 /* bind and connect: the address is copied, the length travels in off. */
-static int64_t prep_addr(rk_ring *ring, uint8_t opcode, int fd, const void *addr,
+static int64_t prep_addr(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, const void *addr,
                          uint32_t addrlen, uint32_t flags)
 {
 	int64_t ret = supported(ring, opcode);
@@ -46,7 +46,7 @@ static int64_t prep_addr(rk_ring *ring, uint8_t opcode, int fd, const void *addr
 		return fd < 0 ? -EBADF : -EFAULT;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	ret = rk__op_begin_fd(ring, fd, addrlen == 0 || addrlen > RK_SOCKADDR_MAX, flags, &op, &sqe);
+	ret = rk__op_begin_fd(ring, code, fd, addrlen == 0 || addrlen > RK_SOCKADDR_MAX, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	void *copy = rk__op_storage(ring, op, addrlen);
@@ -57,13 +57,13 @@ static int64_t prep_addr(rk_ring *ring, uint8_t opcode, int fd, const void *addr
 
 int64_t rk_prep_bind(rk_ring *ring, int fd, const void *addr, uint32_t addrlen, uint32_t flags)
 {
-	return prep_addr(ring, RK_IORING_OP_BIND, fd, addr, addrlen, flags);
+	return prep_addr(ring, RK_OP_BIND, RK_IORING_OP_BIND, fd, addr, addrlen, flags);
 }
 
 int64_t rk_prep_connect(rk_ring *ring, int fd, const void *addr, uint32_t addrlen,
                         uint32_t flags)
 {
-	return prep_addr(ring, IORING_OP_CONNECT, fd, addr, addrlen, flags);
+	return prep_addr(ring, RK_OP_CONNECT, IORING_OP_CONNECT, fd, addr, addrlen, flags);
 }
 
 int64_t rk_prep_listen(rk_ring *ring, int fd, int32_t backlog, uint32_t flags)
@@ -73,7 +73,7 @@ int64_t rk_prep_listen(rk_ring *ring, int fd, int32_t backlog, uint32_t flags)
 		return ret;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin_fd(ring, RK_OP_LISTEN, fd, false, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_rw(RK_IORING_OP_LISTEN, sqe, fd, NULL, (uint32_t)backlog, 0);
 	return rk__op_commit(ring, op, sqe, flags);
@@ -86,7 +86,7 @@ int64_t rk_prep_accept(rk_ring *ring, int fd, void *addr, uint32_t addrlen, int3
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_ACCEPT, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	socklen_t *len = NULL;
@@ -99,14 +99,14 @@ int64_t rk_prep_accept(rk_ring *ring, int fd, void *addr, uint32_t addrlen, int3
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
-static int64_t prep_xfer(rk_ring *ring, uint8_t opcode, int fd, const void *buf, uint32_t len,
-                         int32_t msg_flags, uint32_t flags)
+static int64_t prep_xfer(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, const void *buf,
+                         uint32_t len, int32_t msg_flags, uint32_t flags)
 {
 	if (ring && fd >= 0 && !buf && len)
 		return -EFAULT;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, code, fd, false, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_rw(opcode, sqe, fd, buf, len, 0);
@@ -117,20 +117,21 @@ static int64_t prep_xfer(rk_ring *ring, uint8_t opcode, int fd, const void *buf,
 int64_t rk_prep_send(rk_ring *ring, int fd, const void *buf, uint32_t len, int32_t msg_flags,
                      uint32_t flags)
 {
-	return prep_xfer(ring, IORING_OP_SEND, fd, buf, len, msg_flags, flags);
+	return prep_xfer(ring, RK_OP_SEND, IORING_OP_SEND, fd, buf, len, msg_flags, flags);
 }
 
 int64_t rk_prep_recv(rk_ring *ring, int fd, void *buf, uint32_t len, int32_t msg_flags,
                      uint32_t flags)
 {
-	return prep_xfer(ring, IORING_OP_RECV, fd, buf, len, msg_flags, flags);
+	return prep_xfer(ring, RK_OP_RECV, IORING_OP_RECV, fd, buf, len, msg_flags, flags);
 }
 
 int64_t rk_prep_shutdown(rk_ring *ring, int fd, int32_t how, uint32_t flags)
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, fd, how < SHUT_RD || how > SHUT_RDWR, flags, &op, &sqe);
+	int64_t ret = rk__op_begin_fd(ring, RK_OP_SHUTDOWN, fd, how < SHUT_RD || how > SHUT_RDWR,
+	                              flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_shutdown(sqe, fd, how);
@@ -157,7 +158,7 @@ int64_t rk_prep_send_zc(rk_ring *ring, int fd, const void *buf, uint32_t len, in
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	if ((ret = rk__op_begin_fd(ring, fd, false, flags, &op, &sqe)) < 0)
+	if ((ret = rk__op_begin_fd(ring, RK_OP_SEND_ZC, fd, false, flags, &op, &sqe)) < 0)
 		return ret;
 	io_uring_prep_send_zc(sqe, fd, buf, len, msg_flags, zc_flags);
 	ring->zc_sent = true;

@@ -63,10 +63,10 @@ int rk__copy_paths(rk_ring *ring, struct rk_op *op, const char *a, const char *b
 }
 
 /* Begins an op whose only pointer argument is one path, copied. */
-static int64_t begin_path_op(rk_ring *ring, const char *path, uint32_t flags,
+static int64_t begin_path_op(rk_ring *ring, uint32_t code, const char *path, uint32_t flags,
                              struct rk_op **op, struct io_uring_sqe **sqe, const char **copy)
 {
-	int64_t ret = rk__op_begin(ring, flags, op, sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, op, sqe);
 	if (ret < 0)
 		return ret;
 	ret = rk__copy_path(ring, *op, path, copy);
@@ -75,11 +75,12 @@ static int64_t begin_path_op(rk_ring *ring, const char *path, uint32_t flags,
 	return ret;
 }
 
-static int64_t begin_two_path_op(rk_ring *ring, const char *a, const char *b, uint32_t flags,
+static int64_t begin_two_path_op(rk_ring *ring, uint32_t code, const char *a, const char *b,
+                                 uint32_t flags,
                                  struct rk_op **op, struct io_uring_sqe **sqe,
                                  const char **ca, const char **cb)
 {
-	int64_t ret = rk__op_begin(ring, flags, op, sqe);
+	int64_t ret = rk__op_begin(ring, code, flags, op, sqe);
 	if (ret < 0)
 		return ret;
 	ret = rk__copy_paths(ring, *op, a, b, ca, cb);
@@ -94,7 +95,7 @@ int64_t rk_prep_openat(rk_ring *ring, int dfd, const char *path, int32_t oflags,
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
+	int64_t ret = begin_path_op(ring, RK_OP_OPENAT, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_openat(sqe, dfd, p, oflags, mode);
@@ -107,7 +108,7 @@ int64_t rk_prep_openat2(rk_ring *ring, int dfd, const char *path, uint64_t oflag
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin(ring, flags, &op, &sqe);
+	int64_t ret = rk__op_begin(ring, RK_OP_OPENAT2, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
 	int size = path_size(path);
@@ -138,7 +139,7 @@ int64_t rk_prep_statx(rk_ring *ring, int dfd, const char *path, int32_t at_flags
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
+	int64_t ret = begin_path_op(ring, RK_OP_STATX, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_statx(sqe, dfd, p, at_flags, mask, statxbuf);
@@ -151,7 +152,7 @@ int64_t rk_prep_unlinkat(rk_ring *ring, int dfd, const char *path, int32_t at_fl
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
+	int64_t ret = begin_path_op(ring, RK_OP_UNLINKAT, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_unlinkat(sqe, dfd, p, at_flags);
@@ -163,7 +164,7 @@ int64_t rk_prep_mkdirat(rk_ring *ring, int dfd, const char *path, uint32_t mode,
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *p;
-	int64_t ret = begin_path_op(ring, path, flags, &op, &sqe, &p);
+	int64_t ret = begin_path_op(ring, RK_OP_MKDIRAT, path, flags, &op, &sqe, &p);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_mkdirat(sqe, dfd, p, mode);
@@ -176,7 +177,8 @@ int64_t rk_prep_renameat(rk_ring *ring, int olddfd, const char *oldpath, int new
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *a, *b;
-	int64_t ret = begin_two_path_op(ring, oldpath, newpath, flags, &op, &sqe, &a, &b);
+	int64_t ret = begin_two_path_op(ring, RK_OP_RENAMEAT, oldpath, newpath, flags, &op, &sqe,
+	                                &a, &b);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_renameat(sqe, olddfd, a, newdfd, b, rename_flags);
@@ -189,7 +191,8 @@ int64_t rk_prep_linkat(rk_ring *ring, int olddfd, const char *oldpath, int newdf
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *a, *b;
-	int64_t ret = begin_two_path_op(ring, oldpath, newpath, flags, &op, &sqe, &a, &b);
+	int64_t ret = begin_two_path_op(ring, RK_OP_LINKAT, oldpath, newpath, flags, &op, &sqe,
+	                                &a, &b);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_linkat(sqe, olddfd, a, newdfd, b, at_flags);
@@ -202,7 +205,8 @@ int64_t rk_prep_symlinkat(rk_ring *ring, const char *target, int newdfd, const c
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
 	const char *a, *b;
-	int64_t ret = begin_two_path_op(ring, target, linkpath, flags, &op, &sqe, &a, &b);
+	int64_t ret = begin_two_path_op(ring, RK_OP_SYMLINKAT, target, linkpath, flags, &op, &sqe,
+	                                &a, &b);
 	if (ret < 0)
 		return ret;
 	io_uring_prep_symlinkat(sqe, a, newdfd, b);

@@ -214,7 +214,7 @@ int rk__ring_region_index(rk_ring *ring, rk_region *region)
 int rk_ring_register_region(rk_ring *ring, rk_region *region)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_REGIONS)))
 		return err;
 	if (!region)
 		return -EINVAL;
@@ -240,7 +240,7 @@ int rk_ring_register_region(rk_ring *ring, rk_region *region)
 int rk_ring_unregister_region(rk_ring *ring, rk_region *region)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_REGIONS)))
 		return err;
 	if (!region)
 		return -EINVAL;

@@ -26,7 +26,7 @@ static void watch_forks(void)
 
 #define RK_RING_FLAGS (RK_RING_SQPOLL | RK_RING_SINGLE_ISSUER | RK_RING_DEFER_TASKRUN | \
                        RK_RING_COOP_TASKRUN | RK_RING_CLAMP | RK_RING_MSG_TARGET | \
-                       RK_RING_FALLBACK | RK_RING_NO_FALLBACK)
+                       RK_RING_FALLBACK | RK_RING_NO_FALLBACK | RK_RING_RESTRICTABLE)
 
 /* io_uring_setup's limits (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES, twice
  * the SQ's); plain decimals, as refusal() quotes them. */
@@ -211,6 +211,10 @@ done:
 		return ret;
 	}
 	ring->epoch = rk__fork_epoch;
+	if (flags & RK_RING_RESTRICTABLE) { /* until rk_ring_restrict */
+		ring->gate = RK_GATE_DISABLED;
+		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
+	}
 	ring->euid = (uint32_t)geteuid();
 	ring->egid = (uint32_t)getegid();
 	*out = ring;
@@ -308,6 +312,8 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 	int err = rk__check_ring(ring);
 	if (err)
 		return err;
+	if ((err = rk__restrict_call(ring, RK_RESTRICT_EVENTFD)))
+		return err;
 	if (flags & ~RK_EVENTFD_ASYNC)
 		return -EINVAL;
 	if (fd < 0)
@@ -330,7 +336,7 @@ int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 int rk_ring_unregister_eventfd(rk_ring *ring)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__restrict_call(ring, RK_RESTRICT_EVENTFD)))
 		return err;
 	if (!ring->eventfd_registered)
 		return -ENXIO;
@@ -370,7 +376,7 @@ int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 int rk_submit(rk_ring *ring)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__gate_disabled(ring)))
 		return err;
 	int ret = ring->be->submit(ring, true);
 	if (__builtin_expect(ring->copies != NULL, 0))
@@ -381,7 +387,7 @@ int rk_submit(rk_ring *ring)
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
 	int err = rk__check_ring(ring);
-	if (err)
+	if (err || (err = rk__gate_disabled(ring)))
 		return err;
 	if (!out && max)
 		return -EINVAL;

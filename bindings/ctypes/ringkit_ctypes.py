@@ -195,6 +195,7 @@ SIGNATURES = {
     "rk_region_busy": (i32, [REGION]),
     "rk_ring_register_region": (i32, [RING, REGION]),
     "rk_ring_unregister_region": (i32, [RING, REGION]),
+    "rk_ring_restrict": (i32, [RING, PTR, u32, u32]),
 }
 
 
@@ -445,6 +446,14 @@ class Ring:
 
     def cancel_all(self):
         return check(lib.rk_ring_cancel_all(self.handle))
+
+    def restrict(self, ops, flags=0):
+        """rk_ring_restrict: ops are op-table names ("read") or RK_OP_*
+        codes, flags RK_RESTRICT_*; the ring needs RK_RING_RESTRICTABLE."""
+        codes = {row.name: row.op for row in op_rows()}
+        ops = [op if isinstance(op, int) else codes[op] for op in ops]
+        arr = (ctypes.c_uint32 * max(len(ops), 1))(*ops)
+        check(lib.rk_ring_restrict(self.handle, arr, len(ops), flags))
 
     # -- provided buffers ---------------------------------------------------
 

@@ -339,6 +339,56 @@ static int ring_update_files(lua_State *L)
 	return lrk_count(L, rk_ring_update_files(r->ring, off, fds, (uint32_t)n));
 }
 
+/* ring:restrict{"read", "write", ... [, fixed_files_only = true]
+ *   [, allow_files = true] [, allow_regions = true] [, allow_eventfd = true]}
+ *   -> true | nil, msg, errno
+ * rk_ring_restrict: ops by their names in the op table (rk_op_info_of's:
+ * "read", "read_chunk", ...; the op behind ring:closefd is "close") or
+ * RK_OP_* codes. An unknown name is a
+ * programming error (raised). */
+static int ring_restrict(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+	luaL_argcheck(L, n <= 16 * RK_OP_COUNT, 2, "too many ops");
+	uint32_t *ops = lua_newuserdatauv(L, sizeof(uint32_t) * (size_t)(n ? n : 1), 0);
+	for (lua_Integer i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, i + 1);
+		int isint;
+		lua_Integer code = lua_tointegerx(L, -1, &isint);
+		if (isint) {
+			ops[i] = code >= 0 && code < RK_OP_COUNT ? (uint32_t)code : RK_OP_COUNT;
+		} else {
+			const char *name = lua_tostring(L, -1);
+			if (!name || lua_type(L, -1) != LUA_TSTRING)
+				luaL_argerror(L, 2, "a list of op names expected");
+			ops[i] = RK_OP_COUNT;
+			for (uint32_t op = 0; op < RK_OP_COUNT; op++)
+				if (strcmp(rk_op_info_of(op)->name, name) == 0)
+					ops[i] = op;
+			if (ops[i] == RK_OP_COUNT)
+				luaL_argerror(L, 2, lua_pushfstring(L, "unknown op '%s'", name));
+		}
+		lua_pop(L, 1);
+	}
+	static const struct {
+		const char *key;
+		uint32_t flag;
+	} keys[] = {{"fixed_files_only", RK_RESTRICT_FIXED_FILES},
+	            {"allow_files", RK_RESTRICT_FILES},
+	            {"allow_regions", RK_RESTRICT_REGIONS},
+	            {"allow_eventfd", RK_RESTRICT_EVENTFD}};
+	uint32_t flags = 0;
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		lua_getfield(L, 2, keys[k].key);
+		if (lua_toboolean(L, -1))
+			flags |= keys[k].flag;
+		lua_pop(L, 1);
+	}
+	return lrk_true(L, rk_ring_restrict(r->ring, ops, (uint32_t)n, flags));
+}
+
 /* ring:unregister_files() -> true | nil, msg, errno (ENXIO: no table) */
 static int ring_unregister_files(lua_State *L)
 {
@@ -436,6 +486,7 @@ static const luaL_Reg ring_methods[] = {
 	{"register_files", ring_register_files},
 	{"update_files", ring_update_files},
 	{"unregister_files", ring_unregister_files},
+	{"restrict", ring_restrict},
 	{"close", ring_close},
 	{"closed", ring_closed},
 	{NULL, NULL},

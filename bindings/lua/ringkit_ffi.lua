@@ -91,6 +91,7 @@ int64_t rk_prep_recvmsg(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t nio
 int rk_ring_register_files(rk_ring *ring, uint32_t nslots);
 int rk_ring_update_files(rk_ring *ring, uint32_t offset, const int32_t *fds, uint32_t n);
 int rk_ring_unregister_files(rk_ring *ring);
+int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t flags);
 
 typedef struct rk_sa_in { uint16_t family; uint8_t port[2]; uint8_t addr[4]; uint8_t zero[8]; } rk_sa_in;
 typedef struct rk_sa_in6 { uint16_t family; uint8_t port[2]; uint32_t flowinfo; uint8_t addr[16];
@@ -683,6 +684,42 @@ end
 
 function Ring:unregister_files()
   local r = C.rk_ring_unregister_files(check(self))
+  if r < 0 then return fail(r) end
+  return true
+end
+
+-- ring:restrict{"read", ... [, fixed_files_only = true] [, allow_files = true]
+-- [, allow_regions = true] [, allow_eventfd = true]}: as the C module's.
+local restrict_keys = { fixed_files_only = "RK_RESTRICT_FIXED_FILES",
+  allow_files = "RK_RESTRICT_FILES", allow_regions = "RK_RESTRICT_REGIONS",
+  allow_eventfd = "RK_RESTRICT_EVENTFD" }
+local op_codes
+function Ring:restrict(t)
+  local p = check(self)
+  if type(t) ~= "table" then argerr("restrict", 1, "table expected") end
+  if not op_codes then
+    op_codes = {}
+    for op = 0, K.RK_OP_COUNT - 1 do op_codes[ffi.string(C.rk_op_info_of(op).name)] = op end
+  end
+  local n = #t
+  local ops = ffi.new("uint32_t[?]", n > 0 and n or 1)
+  for i = 1, n do
+    local v = t[i]
+    if is_int(v) then
+      ops[i - 1] = (v >= 0 and v < K.RK_OP_COUNT) and v or K.RK_OP_COUNT
+    elseif type(v) == "string" and op_codes[v] then
+      ops[i - 1] = op_codes[v]
+    elseif type(v) == "string" then
+      argerr("restrict", 1, "unknown op '" .. v .. "'")
+    else
+      argerr("restrict", 1, "a list of op names expected")
+    end
+  end
+  local flags = 0
+  for key, name in pairs(restrict_keys) do
+    if t[key] then flags = bit.bor(flags, K[name]) end
+  end
+  local r = C.rk_ring_restrict(p, ops, n, flags)
   if r < 0 then return fail(r) end
   return true
 end

@@ -17,8 +17,7 @@
  * It reaches the ring and its pin table through the ring's handle and the
  * C API of ringkit._vector (capi.h).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "aioloop.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -33,17 +32,22 @@ enum { PENDING, DONE, CANCELLED };
 
 typedef struct Driver Driver;
 
-/* An op of an EventLoop stream transport (_transport.py): its multishot
- * receive from the loop's buffer pool, or its send. Their completions go
- * straight to the transport: the received bytes are made here and the chunk
- * recycled, the send's data is held here until its final completion. */
+/* An op of an EventLoop stream transport (_transport.py, stream.c): its
+ * multishot receive from the loop's buffer pool, its receive straight into
+ * a bytes object, or its send. Their completions go straight to the
+ * transport: the received bytes are made here and the chunk recycled; a
+ * send's data, or the bytes a receive fills, are held here until the final
+ * completion. */
+enum { ROUTE_POOL, ROUTE_SEND, ROUTE_DIRECT };
+
 typedef struct {
 	int64_t id;
 	PyObject *tr;          /* the transport; NULL: the slot routes nothing */
-	PyObject *data;        /* a send's bytes */
-	const char *base;      /* a receive's pool: its memory, chunk size, region */
+	PyObject *data;        /* a send's bytes, or the bytes a direct receive fills */
+	const char *base;      /* a pool receive's pool: its memory, chunk size, region */
 	uint32_t chunk_size;
 	rk_region *pool;
+	unsigned char kind;
 } RoutedOp;
 
 typedef struct {
@@ -272,6 +276,11 @@ static PyObject *errno_error(long long res)
 	PyObject *exc = PyObject_CallOneArg(make_error, r);
 	Py_DECREF(r);
 	return exc;
+}
+
+PyObject *rkpy_errno_error(long long res)
+{
+	return errno_error(res);
 }
 
 /* Raises errno_error(res); always returns -1. */
@@ -924,15 +933,38 @@ static int call_steal(PyObject *tr, PyObject *name, PyObject *arg)
 	return 0;
 }
 
+/* tr._rx(data) for a message from the pool, stealing data; straight into C
+ * for the loop's transport. */
+static int deliver_pool_rx(PyObject *tr, PyObject *data)
+{
+	if (!data || !rkpy_is_stream(tr))
+		return call_steal(tr, str_rx, data);
+	int r = rkpy_stream_pool_rx(tr, data);
+	Py_DECREF(data);
+	return r;
+}
+
+/* tr.sent(res), likewise. */
+static int deliver_sent(PyObject *tr, long res)
+{
+	if (rkpy_is_stream(tr))
+		return rkpy_stream_sent(tr, res);
+	return call_steal(tr, str_sent, PyLong_FromLong(res));
+}
+
 /* Hands a routed op's completion to its transport: a receive's message to
  * tr._rx(bytes) (the chunk back to the pool first) and its end to
  * tr._rx_end(id, res); a send's result to tr.sent(res). */
 static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
 {
 	int r = 0;
-	if (op->data) {
+	if (op->kind == ROUTE_SEND) {
 		Py_CLEAR(op->data); /* the kernel has read it: a final completion */
-		r = call_steal(op->tr, str_sent, PyLong_FromLong(c->res));
+		r = deliver_sent(op->tr, c->res);
+	} else if (op->kind == ROUTE_DIRECT) {
+		PyObject *data = op->data; /* the kernel is done with it: the only reference */
+		op->data = NULL;
+		r = rkpy_stream_direct_done(op->tr, op->id, data, c->res);
 	} else {
 		first_error err = {0};
 		if (c->flags & RK_CQE_F_BUFFER) {
@@ -946,7 +978,7 @@ static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
 				Py_XDECREF(data);
 				raise_errno(rc);
 				first_error_keep(&err);
-			} else if (c->res > 0 && call_steal(op->tr, str_rx, data) < 0) {
+			} else if (c->res > 0 && deliver_pool_rx(op->tr, data) < 0) {
 				first_error_keep(&err);
 			}
 		}
@@ -1151,11 +1183,65 @@ static PyObject *driver_route_recv(Driver *d, PyObject *args)
 	RoutedOp *r = &d->routed[slot];
 	Py_INCREF(tr);
 	*r = (RoutedOp){.id = id, .tr = tr, .base = (const char *)(uintptr_t)base,
-	                .chunk_size = chunk_size, .pool = (rk_region *)(uintptr_t)region};
+	                .chunk_size = chunk_size, .pool = (rk_region *)(uintptr_t)region,
+	                .kind = ROUTE_POOL};
 	Py_RETURN_NONE;
 }
 
 static int fd_arg(PyObject *o);
+
+/* Routes the completion of op id, just queued, to transport tr, data held
+ * with it; returns id (INT64_MIN if the flush could not be scheduled: the
+ * op stays queued and routed). */
+static int64_t route_op(Driver *d, int64_t id, PyObject *tr, PyObject *data, unsigned char kind)
+{
+	RoutedOp *r = &d->routed[(uint32_t)id];
+	Py_XDECREF(r->tr); /* a stale entry of an op that ended unseen (cannot happen) */
+	Py_XDECREF(r->data);
+	Py_INCREF(tr);
+	Py_INCREF(data);
+	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = kind};
+	if (driver_request_flush(d) < 0)
+		return INT64_MIN;
+	return id;
+}
+
+int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, Py_ssize_t n,
+                         PyObject *tr, int msg_flags)
+{
+	Driver *d = (Driver *)drv;
+	if (!PyObject_TypeCheck(drv, &DriverType)) {
+		PyErr_SetString(PyExc_TypeError, "not a Driver");
+		return INT64_MIN;
+	}
+	if (!d->ring)
+		return -EBADF;
+	if (n > UINT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "send: data over 4 GiB");
+		return INT64_MIN;
+	}
+	int64_t id = rk_prep_send(d->ring, fd, p, (uint32_t)n, msg_flags, 0);
+	if (id < 0)
+		return id;
+	return route_op(d, id, tr, data, ROUTE_SEND);
+}
+
+int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr)
+{
+	Driver *d = (Driver *)drv;
+	if (!PyObject_TypeCheck(drv, &DriverType) || !PyBytes_CheckExact(data)) {
+		PyErr_SetString(PyExc_TypeError, "recv: not a Driver and bytes");
+		return INT64_MIN;
+	}
+	if (!d->ring)
+		return -EBADF;
+	Py_ssize_t n = PyBytes_GET_SIZE(data);
+	int64_t id = rk_prep_recv(d->ring, fd, PyBytes_AS_STRING(data),
+	                          n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
+	if (id < 0)
+		return id;
+	return route_op(d, id, tr, data, ROUTE_DIRECT);
+}
 
 /* send(fd, data, transport, msg_flags): queues send(2) of the bytes data,
  * held here until the final completion, which goes to transport.sent(res).
@@ -1180,23 +1266,12 @@ static PyObject *driver_send(Driver *d, PyObject *const *args, Py_ssize_t nargs)
 		PyErr_SetString(PyExc_ValueError, "send: msg_flags out of range");
 		return NULL;
 	}
-	Py_ssize_t len = PyBytes_GET_SIZE(args[1]);
-	if (len > UINT32_MAX) {
-		PyErr_SetString(PyExc_ValueError, "send: data over 4 GiB");
+	int64_t id = rkpy_driver_send((PyObject *)d, fd, args[1], PyBytes_AS_STRING(args[1]),
+	                              PyBytes_GET_SIZE(args[1]), args[2], (int)msg_flags);
+	if (id == INT64_MIN)
 		return NULL;
-	}
-	int64_t id = rk_prep_send(d->ring, fd, PyBytes_AS_STRING(args[1]), (uint32_t)len,
-	                          (int32_t)msg_flags, 0);
 	if (id < 0)
 		return raise_errno(id), NULL;
-	RoutedOp *r = &d->routed[(uint32_t)id];
-	Py_XDECREF(r->tr); /* a stale entry of an op that ended unseen (cannot happen) */
-	Py_XDECREF(r->data);
-	Py_INCREF(args[2]);
-	Py_INCREF(args[1]);
-	*r = (RoutedOp){.id = id, .tr = args[2], .data = args[1]};
-	if (driver_request_flush(d) < 0)
-		return NULL;
 	return PyLong_FromLongLong(id);
 }
 
@@ -1294,6 +1369,16 @@ static PyObject *driver_submit(Driver *d, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* free_slots(): the op slots the ring has free now (0 once closed). */
+static PyObject *driver_free_slots(Driver *d, PyObject *unused)
+{
+	(void)unused;
+	uint64_t live = 0;
+	if (!d->ring || rk_ring_stats(d->ring, &live, 1) < 0 || live > d->cap)
+		return PyLong_FromLong(0);
+	return PyLong_FromUnsignedLongLong(d->cap - live);
+}
+
 static PyObject *driver_get_backlog(Driver *d, void *unused)
 {
 	(void)unused;
@@ -1345,6 +1430,8 @@ static PyMethodDef driver_methods[] = {
 	{"drain", (PyCFunction)driver_drain, METH_NOARGS,
 	 "Reaps ready completions, finishing waiters (their tasks run now)."},
 	{"_flush", (PyCFunction)driver_flush, METH_NOARGS, "The flush queued by schedule_flush()."},
+	{"free_slots", (PyCFunction)driver_free_slots, METH_NOARGS,
+	 "free_slots($self, /)\n--\n\nThe op slots the ring has free now (0 once closed)."},
 	{"route_recv", (PyCFunction)driver_route_recv, METH_VARARGS,
 	 "route_recv(op_id, transport, base, chunk_size, region): op_id's completions (a "
 	 "multishot receive from a buffer pool) go to transport._rx(bytes) and "
@@ -1662,7 +1749,7 @@ PyMODINIT_FUNC PyInit__aioloop(void)
 	Py_INCREF(&WaiterType);
 	Py_INCREF(&DriverType);
 	if (PyModule_AddObject(m, "Waiter", (PyObject *)&WaiterType) < 0 ||
-	    PyModule_AddObject(m, "Driver", (PyObject *)&DriverType) < 0) {
+	    PyModule_AddObject(m, "Driver", (PyObject *)&DriverType) < 0 || rkpy_stream_setup(m) < 0) {
 		Py_DECREF(m);
 		return NULL;
 	}

@@ -6,7 +6,9 @@
  * Handle._run, one more frame per callback. A task step, a future's done
  * callback and a transport's connection_made each cost that. LoopCore is a
  * base class of ringkit.aio.EventLoop (placed before asyncio's classes in
- * its MRO) whose call_soon and _run_once do the same work in C: the Handle
+ * its MRO) whose call_soon and _run_once (and time, create_future,
+ * create_task, call_at and call_later, each a Python frame or more per
+ * request in a server) do the same work in C: the Handle
  * objects are asyncio's own (events.Handle, filled slot by slot as its
  * __init__ would), the ready queue and the timer heap are the loop's own
  * attributes, and a callback that raises goes to the same exception-handler
@@ -18,10 +20,15 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include <time.h>
+
 /* What asyncio provides, found once at import. */
 static PyTypeObject *handle_type;     /* asyncio.events.Handle */
 static PyTypeObject *timer_type;      /* asyncio.events.TimerHandle */
 static PyObject *py_call_soon;        /* BaseEventLoop.call_soon */
+static PyObject *py_call_at, *py_create_task; /* BaseEventLoop's, likewise */
+static PyObject *future_type, *task_type;   /* asyncio.Future, asyncio.Task */
+static PyObject *heappush;
 static PyObject *py_run_once;         /* BaseEventLoop._run_once */
 static PyObject *callback_failed;     /* callable(handle, exc), set by ringkit.aio */
 static PyObject *heappop, *heapify;
@@ -35,7 +42,8 @@ static Py_ssize_t off_callback, off_args, off_cancelled, off_loop, off_tb, off_r
 
 static PyObject *s_debug, *s_closed, *s_ready, *s_scheduled, *s_stopping, *s_selector,
 	*s_select, *s_process_events, *s_time, *s_clock_resolution, *s_timer_cancelled_count,
-	*s_append, *s_popleft, *s_run, *s_cancelled;
+	*s_append, *s_popleft, *s_run, *s_cancelled, *s_task_factory, *s_loop, *s_name,
+	*s_context, *kw_loop, *kw_name_context;
 
 #define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
 
@@ -58,10 +66,10 @@ static int truthy_attr(PyObject *o, PyObject *name)
 
 /* A Handle as Handle(callback, args, loop, context) makes it outside debug
  * mode (context None: a copy of the current one). */
-static PyObject *handle_new(PyObject *callback, PyObject *args, PyObject *loop,
-                            PyObject *context)
+static PyObject *handle_new(PyTypeObject *type, PyObject *callback, PyObject *args,
+                            PyObject *loop, PyObject *context)
 {
-	PyObject *h = handle_type->tp_alloc(handle_type, 0);
+	PyObject *h = type->tp_alloc(type, 0);
 	if (!h)
 		return NULL;
 	PyObject *ctx = context && context != Py_None ? (Py_INCREF(context), context)
@@ -80,21 +88,38 @@ static PyObject *handle_new(PyObject *callback, PyObject *args, PyObject *loop,
 	return h;
 }
 
+/* The callback's arguments: a tuple of the n objects at args. */
+static PyObject *tuple_of(PyObject *const *args, Py_ssize_t n)
+{
+	PyObject *t = PyTuple_New(n);
+	for (Py_ssize_t i = 0; t && i < n; i++) {
+		Py_INCREF(args[i]);
+		PyTuple_SET_ITEM(t, i, args[i]);
+	}
+	return t;
+}
+
+/* Whether the keywords are none or context= alone (*context set to it):
+ * otherwise asyncio's own method words the TypeError. */
+static int context_keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                           PyObject **context)
+{
+	if (!kwnames)
+		return 1;
+	if (PyTuple_GET_SIZE(kwnames) != 1 ||
+	    PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0)
+		return 0;
+	*context = args[nargs];
+	return 1;
+}
+
 /* call_soon(callback, *args, context=None), as asyncio's. */
 static PyObject *core_call_soon(PyObject *self, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames)
 {
 	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
 	PyObject *context = NULL;
-	int slow = nargs < 1;
-	if (kwnames) {
-		Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
-		if (nk == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0),
-		                                                "context") == 0)
-			context = args[nargs];
-		else
-			slow = 1; /* let asyncio's own method word the TypeError */
-	}
+	int slow = nargs < 1 || !context_keyword(args, nargs, kwnames, &context);
 	if (!slow) {
 		int debug = truthy_attr(self, s_debug);
 		int closed = debug < 0 ? -1 : truthy_attr(self, s_closed);
@@ -112,14 +137,10 @@ static PyObject *core_call_soon(PyObject *self, PyObject *const *args, size_t na
 		Py_DECREF(method);
 		return r;
 	}
-	PyObject *cb_args = PyTuple_New(nargs - 1);
+	PyObject *cb_args = tuple_of(args + 1, nargs - 1);
 	if (!cb_args)
 		return NULL;
-	for (Py_ssize_t i = 1; i < nargs; i++) {
-		Py_INCREF(args[i]);
-		PyTuple_SET_ITEM(cb_args, i - 1, args[i]);
-	}
-	PyObject *h = handle_new(args[0], cb_args, self, context);
+	PyObject *h = handle_new(handle_type, args[0], cb_args, self, context);
 	Py_DECREF(cb_args);
 	if (!h)
 		return NULL;
@@ -132,6 +153,153 @@ static PyObject *core_call_soon(PyObject *self, PyObject *const *args, size_t na
 	}
 	Py_DECREF(r);
 	return h;
+}
+
+/* Whether the loop is in debug mode or closed: asyncio's own Python methods
+ * then run instead of the C ones, for their checks and warnings (1), 0
+ * when neither, -1 on error. */
+static int debug_or_closed(PyObject *self)
+{
+	int debug = truthy_attr(self, s_debug);
+	if (debug)
+		return debug;
+	return truthy_attr(self, s_closed);
+}
+
+/* meth(self, *args, **kw) for the Python method meth of BaseEventLoop. */
+static PyObject *call_python(PyObject *meth, PyObject *self, PyObject *const *args,
+                             size_t nargsf, PyObject *kwnames)
+{
+	PyObject *method = PyMethod_New(meth, self);
+	if (!method)
+		return NULL;
+	PyObject *r = PyObject_Vectorcall(method, args, nargsf, kwnames);
+	Py_DECREF(method);
+	return r;
+}
+
+/* time(): time.monotonic(), as asyncio's, without its Python frame. */
+static PyObject *core_time(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return PyFloat_FromDouble((double)ns / 1e9);
+}
+
+/* create_future(): asyncio.Future(loop=self). */
+static PyObject *core_create_future(PyObject *self, PyObject *unused)
+{
+	(void)unused;
+	PyObject *args[1] = {self};
+	return PyObject_Vectorcall(future_type, args, 0, kw_loop);
+}
+
+/* create_task(coro, *, name=None, context=None): asyncio.Task(coro,
+ * loop=self, name=name, context=context) when there is no task factory. */
+static PyObject *core_create_task(PyObject *self, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames)
+{
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+	PyObject *name = Py_None, *context = Py_None;
+	int slow = nargs != 1;
+	for (Py_ssize_t i = 0; !slow && kwnames && i < PyTuple_GET_SIZE(kwnames); i++) {
+		PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+		if (PyUnicode_Compare(k, s_name) == 0)
+			name = args[nargs + i];
+		else if (PyUnicode_Compare(k, s_context) == 0)
+			context = args[nargs + i];
+		else
+			slow = 1;
+	}
+	if (!slow) {
+		int r = debug_or_closed(self);
+		if (r < 0)
+			return NULL;
+		PyObject *factory = r ? NULL : PyObject_GetAttr(self, s_task_factory);
+		if (!r && !factory)
+			return NULL;
+		slow = r || factory != Py_None;
+		Py_XDECREF(factory);
+	}
+	if (slow)
+		return call_python(py_create_task, self, args, nargsf, kwnames);
+	PyObject *a[4] = {args[0], self, name, context};
+	return PyObject_Vectorcall(task_type, a, 1, kw_name_context);
+}
+
+/* call_at(when, callback, *args, context=None), as asyncio's: a TimerHandle
+ * filled slot by slot, pushed on the loop's heap. */
+static PyObject *core_call_at(PyObject *self, PyObject *const *args, size_t nargsf,
+                              PyObject *kwnames)
+{
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+	PyObject *context = NULL;
+	int slow = nargs < 2 || args[0] == Py_None ||
+	           !context_keyword(args, nargs, kwnames, &context);
+	if (!slow) {
+		int r = debug_or_closed(self);
+		if (r < 0)
+			return NULL;
+		slow = r;
+	}
+	if (slow)
+		return call_python(py_call_at, self, args, nargsf, kwnames);
+	PyObject *cb_args = tuple_of(args + 2, nargs - 2);
+	if (!cb_args)
+		return NULL;
+	PyObject *t = handle_new(timer_type, args[1], cb_args, self, context);
+	Py_DECREF(cb_args);
+	if (!t)
+		return NULL;
+	slot_set(t, off_when, args[0]);
+	slot_set(t, off_scheduled, Py_False);
+	PyObject *heap = PyObject_GetAttr(self, s_scheduled);
+	PyObject *r = heap ? PyObject_CallFunctionObjArgs(heappush, heap, t, NULL) : NULL;
+	Py_XDECREF(heap);
+	if (!r) {
+		Py_DECREF(t);
+		return NULL;
+	}
+	Py_DECREF(r);
+	slot_set(t, off_scheduled, Py_True);
+	return t;
+}
+
+/* call_later(delay, callback, *args, context=None): call_at(time() + delay). */
+static PyObject *core_call_later(PyObject *self, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+	if (nargs < 1 || args[0] == Py_None) {
+		PyErr_SetString(PyExc_TypeError, nargs < 1 ? "call_later() needs a delay"
+		                                           : "delay must not be None");
+		return NULL;
+	}
+	PyObject *now = PyObject_CallMethodNoArgs(self, s_time);
+	PyObject *when = now ? PyNumber_Add(now, args[0]) : NULL;
+	Py_XDECREF(now);
+	if (!when)
+		return NULL;
+	Py_ssize_t n = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+	PyObject *small[8], **a = n <= 8 ? small : PyMem_Malloc((size_t)n * sizeof *a);
+	if (!a) {
+		Py_DECREF(when);
+		return PyErr_NoMemory();
+	}
+	a[0] = when;
+	for (Py_ssize_t i = 1; i < n; i++)
+		a[i] = args[i];
+	PyObject *meth = PyObject_GetAttrString(self, "call_at");
+	PyObject *r = meth ? PyObject_Vectorcall(meth, a, (size_t)nargs, kwnames) : NULL;
+	Py_XDECREF(meth);
+	if (a != small)
+		PyMem_Free(a);
+	Py_DECREF(when);
+	return r;
 }
 
 /* Runs one ready handle as Handle._run does: -1 only for what must leave
@@ -320,11 +488,17 @@ static PyObject *core_run_once(PyObject *self, PyObject *unused)
 	Py_XDECREF(selector);
 	if (!events)
 		goto fail;
-	r = PyObject_CallMethodOneArg(self, s_process_events, events);
+	/* Nothing became ready (the common pass: completions went to their
+	 * transports and waiters inside select): no _process_events call. */
+	if (!PyList_CheckExact(events) || PyList_GET_SIZE(events) > 0) {
+		r = PyObject_CallMethodOneArg(self, s_process_events, events);
+		if (!r) {
+			Py_CLEAR(events);
+			goto fail;
+		}
+		Py_CLEAR(r);
+	}
 	Py_CLEAR(events);
-	if (!r)
-		goto fail;
-	Py_CLEAR(r);
 
 	/* The timers that are due join the ready queue. The heap may have been
 	 * replaced meanwhile (a callback cannot run here, but be exact). */
@@ -394,6 +568,21 @@ static PyMethodDef core_methods[] = {
 	 "call_soon(callback, *args, context=None): as asyncio's, the handle made in C"},
 	{"_run_once", (PyCFunction)core_run_once, METH_NOARGS,
 	 "one pass of the loop, as asyncio's _run_once, the ready handles run in C"},
+	{"time", core_time, METH_NOARGS,
+	 "time($self, /)\n--\n\nThe loop's clock: time.monotonic(), as asyncio's."},
+	{"create_future", core_create_future, METH_NOARGS,
+	 "create_future($self, /)\n--\n\nA new asyncio.Future of this loop."},
+	{"create_task", (PyCFunction)(void (*)(void))core_create_task,
+	 METH_FASTCALL | METH_KEYWORDS,
+	 "create_task($self, coro, /, *, name=None, context=None)\n--\n\nSchedules the "
+	 "coroutine as a task, as asyncio's (through the task factory if one is set)."},
+	{"call_at", (PyCFunction)(void (*)(void))core_call_at, METH_FASTCALL | METH_KEYWORDS,
+	 "call_at($self, when, callback, /, *args, context=None)\n--\n\nAs asyncio's: "
+	 "callback(*args) at the loop's time when; returns its TimerHandle."},
+	{"call_later", (PyCFunction)(void (*)(void))core_call_later,
+	 METH_FASTCALL | METH_KEYWORDS,
+	 "call_later($self, delay, callback, /, *args, context=None)\n--\n\nAs asyncio's: "
+	 "callback(*args) after delay seconds; returns its TimerHandle."},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -402,7 +591,8 @@ static PyTypeObject LoopCoreType = {
 	.tp_name = "ringkit._loopcore.LoopCore",
 	.tp_basicsize = sizeof(PyObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "The C parts of ringkit.aio.EventLoop (call_soon, _run_once).",
+	.tp_doc = "The C parts of ringkit.aio.EventLoop (call_soon, _run_once, time, "
+	          "create_future, create_task, call_at, call_later).",
 	.tp_methods = core_methods,
 	.tp_new = PyType_GenericNew,
 };
@@ -460,6 +650,11 @@ static int load_asyncio(void)
 	    !PyType_Check(timer_type))
 		goto fail;
 	py_call_soon = PyObject_GetAttrString(base, "call_soon");
+	py_call_at = PyObject_GetAttrString(base, "call_at");
+	py_create_task = PyObject_GetAttrString(base, "create_task");
+	future_type = attr_of("asyncio", "Future");
+	task_type = attr_of("asyncio", "Task");
+	heappush = attr_of("heapq", "heappush");
 	py_run_once = PyObject_GetAttrString(base, "_run_once");
 	heappop = attr_of("heapq", "heappop");
 	heapify = attr_of("heapq", "heapify");
@@ -477,7 +672,8 @@ static int load_asyncio(void)
 	Py_XDECREF(c);
 	Py_DECREF(base);
 	base = NULL;
-	if (!py_call_soon || !py_run_once || !heappop || !heapify || PyErr_Occurred())
+	if (!py_call_soon || !py_run_once || !py_call_at || !py_create_task || !future_type ||
+	    !task_type || !heappush || !heappop || !heapify || PyErr_Occurred())
 		goto fail;
 	if (slot_offset(handle_type, "_callback", &off_callback) < 0 ||
 	    slot_offset(handle_type, "_args", &off_args) < 0 ||
@@ -517,6 +713,13 @@ PyMODINIT_FUNC PyInit__loopcore(void)
 	INTERN(s_popleft, "popleft");
 	INTERN(s_run, "_run");
 	INTERN(s_cancelled, "_cancelled");
+	INTERN(s_task_factory, "_task_factory");
+	INTERN(s_loop, "loop");
+	INTERN(s_name, "name");
+	INTERN(s_context, "context");
+	if (!(kw_loop = PyTuple_Pack(1, s_loop)) ||
+	    !(kw_name_context = PyTuple_Pack(3, s_loop, s_name, s_context)))
+		return NULL;
 #undef INTERN
 	if (PyType_Ready(&LoopCoreType) < 0)
 		return NULL;

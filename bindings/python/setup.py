@@ -14,6 +14,7 @@ from build_ffi import pip_build_options  # noqa: E402
 
 opts = pip_build_options()
 setup(cffi_modules=["build_ffi.py:ffibuilder"],
-      ext_modules=[Extension("ringkit._aioloop", ["aioloop.c"], depends=["capi.h"], **opts),
+      ext_modules=[Extension("ringkit._aioloop", ["aioloop.c", "stream.c"],
+                             depends=["capi.h", "aioloop.h"], **opts),
                    Extension("ringkit._loopcore", ["loopcore.c"]),
                    Extension("ringkit._vector", ["vector.c"], depends=["capi.h"], **opts)])

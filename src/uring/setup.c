@@ -25,6 +25,9 @@ static uint32_t setup_flags_for(uint32_t flags)
 		f |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	if (flags & RK_RING_CLAMP)
 		f |= IORING_SETUP_CLAMP;
+	/* Restrictions can be registered only before a ring is first enabled. */
+	if (flags & RK_RING_RESTRICTABLE)
+		f |= IORING_SETUP_R_DISABLED;
 	return f;
 }
 
@@ -355,4 +358,5 @@ const struct rk_backend rk__uring_backend = {
 	.group_unregister = uring_group_unregister,
 	.stats = uring_stats,
 	.prep_msg_ring = uring_prep_msg_ring,
+	.restrict_ops = rk__uring_restrict,
 };

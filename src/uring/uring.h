@@ -23,4 +23,7 @@ RK_HIDDEN void rk__forget_unsubmitted(rk_ring *ring);
 RK_HIDDEN bool rk__cancel_unsubmitted(rk_ring *ring, struct rk_op *target, uint32_t *sq_index);
 RK_HIDDEN int rk__wait_sq_taken(rk_ring *ring, uint32_t index, int64_t timeout_ns);
 
+/* restrict.c: the restrict_ops hook. */
+RK_HIDDEN int rk__uring_restrict(rk_ring *ring, const uint8_t *opcodes, uint32_t flags);
+
 #endif

@@ -511,6 +511,17 @@ static void rings(void)
 	CHECK_EQ(CALL("rk_ring_cancel_all", P(NULL)), -EINVAL);
 	CHECK_EQ(CALL("rk_ring_close", P(r)), 0);
 	CHECK_EQ(CALL("rk_ring_close", P(NULL)), -EINVAL);
+
+	/* A restricted ring: the op codes through a uint32_t array. */
+	CHECK_EQ(CALL("rk_ring_create", I(8), I(K("RK_RING_RESTRICTABLE")), P(&r)), 0);
+	CHECK_EQ(CALL("rk_prep_nop", P(r), I(0)), -EBADFD);
+	uint32_t ops[2] = {(uint32_t)K("RK_OP_NOP"), (uint32_t)K("RK_OP_WRITE")};
+	CHECK_EQ(CALL("rk_ring_restrict", P(NULL), P(ops), I(2), I(0)), -EINVAL);
+	CHECK_EQ(CALL("rk_ring_restrict", P(r), P(ops), I(2), I(0)), 0);
+	CHECK_EQ(CALL("rk_ring_restrict", P(r), P(ops), I(2), I(0)), -EPERM);
+	CHECK_EQ(result(r, CALL("rk_prep_nop", P(r), I(0))), 0);
+	CHECK_EQ(CALL("rk_prep_timeout", P(r), I(1000), I(0), I(0), I(0)), -EACCES);
+	CHECK_EQ(CALL("rk_ring_close", P(r)), 0);
 }
 
 static void file_ops(void *ring)

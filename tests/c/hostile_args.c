@@ -623,6 +623,35 @@ static struct answer b_create_strerror(E)
 	const char *m = rk_ring_create_strerror(-EINVAL, 8, BIT, 0, 0, 0);
 	return call(m != NULL && m[0] != '\0');
 }
+/* A restricted ring of the env's backend: the restrict call's answer, then
+ * a NOP's and a timeout's prep, folded into one number. */
+static struct answer restricted(E, const uint32_t *ops, uint32_t n, uint32_t flags)
+{
+	rk_ring *r = NULL;
+	CHECK_EQ(rk_ring_create(8, RK_RING_RESTRICTABLE | e->backend, &r), 0);
+	int64_t acc = rk_ring_restrict(r, ops, n, flags);
+	int64_t id = rk_prep_nop(r, 0);
+	acc = acc * 1000 + (id >= 0 ? 1 : id);
+	id = rk_prep_timeout(r, 1000, 0, 0, RK_FIXED_FILE);
+	acc = acc * 1000 + (id >= 0 ? 1 : id);
+	CHECK_EQ(rk_ring_close(r), 0);
+	return call(acc);
+}
+static struct answer n_restrict_op(E)
+{
+	uint32_t op = (uint32_t)NUM;
+	return restricted(e, v, &op, 1, 0);
+}
+static struct answer n_restrict_count(E)
+{
+	uint32_t ops[4] = {RK_OP_NOP, RK_OP_NOP, RK_OP_TIMEOUT, RK_OP_READ};
+	return restricted(e, v, NUM >= 0 && NUM <= 4 ? ops : NULL, (uint32_t)NUM, 0);
+}
+static struct answer b_restrict_flags(E)
+{
+	uint32_t ops[2] = {RK_OP_NOP, RK_OP_TIMEOUT};
+	return restricted(e, v, ops, 2, BIT);
+}
 static struct answer n_constant_at(E)
 {
 	const char *name;
@@ -685,6 +714,9 @@ static struct answer o_nulls(E)
 	acc = acc * 7 + rk_ring_unregister_region(e->ring, e->rg);
 	acc = acc * 7 + rk_ring_unregister_files(e->ring);
 	acc = acc * 7 + rk_ring_unregister_eventfd(e->ring);
+	acc = acc * 7 + rk_ring_restrict(e->ring, NULL, 1, 0);
+	acc = acc * 7 + rk_ring_restrict(e->ring, NULL, 0, 0); /* not RESTRICTABLE */
+	acc = acc * 7 + rk_ring_restrict(NULL, NULL, 0, 0);
 	acc = acc * 7 + rk_constant(NULL, NULL);
 	acc = acc * 7 + rk_constant("", NULL);
 	return call((int64_t)(acc >> 1));
@@ -873,6 +905,9 @@ static const struct probe probes[] = {
 	P("rk_ring_create_strerror/sizes", V_NUM, 0, n_create_strerror),
 	P("rk_ring_create_strerror/flags", V_BIT, 0, b_create_strerror),
 	P("rk_constant_at", V_NUM, 0, n_constant_at),
+	P("rk_ring_restrict/op", V_NUM, 0, n_restrict_op),
+	P("rk_ring_restrict/n", V_NUM, 0, n_restrict_count),
+	P("rk_ring_restrict/flags", V_BIT, 0, b_restrict_flags),
 	P("rk_op_info_of", V_NUM, 0, n_op_info),
 	P("rk_prep_batch+rk_submit_batch", V_NUM, 0, n_batch),
 

@@ -357,3 +357,21 @@ def test_addresses_and_statx_through_the_shared_codecs(ring, tmp_path):
     for mod in (rk._sockaddr, rk._statx):
         assert pathlib.Path(mod.__file__).resolve().parent == ROOT / "bindings/python/ringkit"
 
+
+
+def test_restrict_through_ctypes():
+    try:
+        r = rk.Ring(8, flags=rk.C.RK_RING_RESTRICTABLE)
+    except PermissionError as e:
+        pytest.skip("io_uring refused here: %s" % e)
+    try:
+        r.restrict(["nop"])
+        with pytest.raises(OSError) as e:
+            r.timeout(0.001)
+        assert e.value.errno == errno.EACCES
+        with pytest.raises(OSError) as e:
+            r.restrict(["nop"])
+        assert e.value.errno == errno.EPERM
+        assert complete(r, r.nop())
+    finally:
+        r.close()

@@ -10,7 +10,8 @@ rule fails here rather than on a user's machine.
 The standard paths are the system tools' answers for the build's prefix,
 re-rooted: pkg-config for the C library and lua5.4.pc's INSTALL_CMOD /
 INSTALL_LMOD for Lua 5.4, Lua 5.1's tree for LuaJIT, man's MANPATH for the
-pages, the interpreter's site directories under the prefix for Python; and
+pages, the interpreter's site directories under the prefix for Python, ruby's
+$LOAD_PATH directory under the prefix for Ruby; and
 `luarocks make` of bindings/lua's rockspec against the installed library. Exit 0 when every audience works, 1 with what failed.
 """
 import json
@@ -53,6 +54,16 @@ with ringkit.Ring(8) as ring:
     assert op_id == op and res == 0, (op_id, res)
 assert aio.run(asyncio.sleep(0, "done")) == "done"
 print("ok", ringkit.__file__)
+"""
+
+RUBY_SMOKE = r"""
+require "ringkit"
+ring = Ringkit::Ring.new(8)
+op = ring.nop
+got = ring.reap(wait: 1)
+raise "reaped #{got.inspect}" unless got == [[op, 0, 0]]
+ring.close
+puts "ok #{$LOADED_FEATURES.grep(/ringkit\.rb/).first}"
 """
 
 LUA_SMOKE = r"""
@@ -170,6 +181,11 @@ def audiences(root, opts, docdir, rocks):
                   dict(libs, PYTHONPATH=os.pathsep.join(sites), PYTHONNOUSERSITE="1",
                        PYTHONDONTWRITEBYTECODE="1"))
 
+        # Ruby: the directory of ruby's own $LOAD_PATH under the prefix.
+        if opts.get("ruby") != "disabled" and shutil.which("ruby"):
+            rc, rdir = sh(["ruby", os.path.join(SRC, "bindings", "ruby", "sitedir.rb"), prefix])
+            check("ruby", ["ruby", "-e", RUBY_SMOKE], dict(libs, RUBYLIB=at(rdir.strip())))
+
         # Lua 5.4: the directories lua5.4.pc names for this prefix.
         if opts.get("lua") != "disabled" and shutil.which("lua5.4"):
             def luavar(v):
@@ -211,7 +227,8 @@ def main(argv):
         # The installed Debian packages (tools/deb.sh --install).
         rc, arch = sh(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"])
         opts = {"prefix": "/usr", "libdir": "lib/" + arch, "mandir": "share/man",
-                "datadir": "share", "bindir": "bin", "python": "/usr/bin/python3"}
+                "datadir": "share", "bindir": "bin", "python": "/usr/bin/python3",
+                "ruby": "disabled"}  # no Debian package of the Ruby binding yet
         failures = audiences("", opts, "/usr/share/doc/libringkit-dev", rocks=False)
     elif len(argv) == 2:
         build = os.path.abspath(argv[1])

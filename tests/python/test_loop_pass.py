@@ -1,8 +1,9 @@
-"""The pass of ringkit's EventLoop and its call_soon, which _loopcore runs in
-C: asyncio's semantics where CPython's suites do not pin them down (what a
-raising callback reports, KeyboardInterrupt leaving the loop with the rest
-still queued, cancelled handles, the pruning of cancelled timers, debug
-mode's slow-callback warning)."""
+"""The pass of ringkit's EventLoop and its call_soon, time, create_future,
+create_task, call_at and call_later, which _loopcore runs in C: asyncio's
+semantics where CPython's suites do not pin them down (what a raising
+callback reports, KeyboardInterrupt leaving the loop with the rest still
+queued, cancelled handles, the pruning of cancelled timers, debug mode's
+slow-callback warning, the task factory, errors of the timed calls)."""
 import asyncio
 import logging
 import time
@@ -126,3 +127,71 @@ def test_closed_loop_refuses_call_soon():
     loop.close()
     with pytest.raises(RuntimeError, match="closed"):
         loop.call_soon(print)
+
+
+def test_closed_loop_refuses_the_timed_calls_and_tasks():
+    loop = aio.new_event_loop()
+    loop.close()
+    coro = asyncio.sleep(0)
+    for call in (lambda: loop.call_at(1.0, print), lambda: loop.call_later(1.0, print),
+                 lambda: loop.create_task(coro)):
+        with pytest.raises(RuntimeError, match="closed"):
+            call()
+    coro.close()
+    assert loop.create_future().get_loop() is loop  # asyncio's does not check either
+
+
+def test_timed_calls_as_asyncios(loop):
+    now = loop.time()
+    assert abs(now - time.monotonic()) < 0.1 and loop.time() >= now
+    seen = []
+    h = loop.call_later(0.02, seen.append, "later")
+    t = loop.call_at(now + 0.01, seen.append, "at", context=None)
+    assert type(h) is asyncio.TimerHandle and h.when() >= now + 0.02
+    assert t.when() == now + 0.01 and t in loop._scheduled
+    c = loop.call_later(0.001, seen.append, "cancelled")
+    c.cancel()
+    loop.call_later(0.05, loop.stop)
+    loop.run_forever()
+    assert seen == ["at", "later"]
+    with pytest.raises(TypeError):
+        loop.call_later(None, print)
+    with pytest.raises(TypeError):
+        loop.call_at(None, print)
+    with pytest.raises(TypeError):
+        loop.call_at(1.0, print, bogus=1)
+
+
+def test_create_task_names_contexts_and_the_factory(loop):
+    import contextvars
+    var = contextvars.ContextVar("var", default="outer")
+
+    async def get():
+        return var.get()
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    task = loop.create_task(get(), name="named", context=ctx)
+    assert task.get_name() == "named" and task.get_loop() is loop
+    assert loop.run_until_complete(task) == "inner"
+    made = []
+
+    def factory(lp, coro, **kw):
+        made.append(kw)
+        return asyncio.Task(coro, loop=lp, **kw)
+    loop.set_task_factory(factory)
+    task = loop.create_task(get(), name="via factory")
+    assert loop.run_until_complete(task) == "outer"
+    assert task.get_name() == "via factory" and made == [{}]
+    coro = get()
+    with pytest.raises(TypeError):
+        loop.create_task(coro, bogus=1)
+    coro.close()
+
+
+def test_debug_mode_keeps_asyncios_checks(loop):
+    loop.set_debug(True)
+    with pytest.raises(TypeError, match="coroutines cannot be used"):
+        loop.call_at(loop.time(), asyncio.sleep)
+    task = loop.create_task(asyncio.sleep(0))
+    assert task._source_traceback  # debug mode records where it was made
+    loop.run_until_complete(task)

@@ -18,6 +18,7 @@ from ._core import (AT_FDCWD, CQE_BUFFER_SHIFT, CQE_DTYPE, CQE_F_BUFFER, CQE_F_M
                     CQE_F_NOTIF, CQE_FORMAT, CQE_SIZE, FILE_INDEX_ALLOC, FILES_SKIP, Batch,
                     Completion, RecvMsg, Ring, message_value)
 from ._errors import check, error, strerror
+from ._ops import op_names
 from ._region import Region
 from ._ringkit import ffi as _ffi, lib as _lib
 from ._sockaddr import decode as decode_address, encode as encode_address
@@ -68,7 +69,7 @@ __all__ = [
     "CQE_F_NOTIF", "NOTIF_USAGE_ZC_COPIED", "FILE_INDEX_ALLOC", "FILES_SKIP", "check", "error", "strerror",
     "constant", "constants", "version", "parse_statx", "decode_address", "encode_address",
     "CQE_F_MORE", "CQE_F_BUFFER", "CQE_BUFFER_SHIFT", "CQE_SIZE", "CQE_FORMAT", "CQE_DTYPE",
-    "STATX_SIZE", "AT_FDCWD",
+    "STATX_SIZE", "AT_FDCWD", "op_names",
     "FIXED_FILE", "DRAIN", "LINK", "HARDLINK", "ASYNC",
     "TIMEOUT_ABS", "TIMEOUT_BOOTTIME", "TIMEOUT_REALTIME",
     "COPY_SPLICE", "COPY_READ_WRITE",

@@ -128,7 +128,11 @@ class Ring:
     epoll, slower. fallback=True forces it; no_fallback=True asks for the
     setup error instead (PermissionError, ...); the environment variable
     RINGKIT_BACKEND (fallback, uring, auto) sets the default. ``backend``
-    says which one a ring got."""
+    says which one a ring got.
+
+    restrictable=True: the ring waits, disabled, for restrict(): until then
+    every op, submit() and reap() raise OSError(EBADFD), while the file
+    table, regions and eventfd can be set up."""
 
     # A Ring whose __init__ failed (bad arguments, a refused setup), or was
     # never called, reads as closed through these: __del__, __repr__ and
@@ -142,7 +146,8 @@ class Ring:
                  single_issuer: bool = False, defer_taskrun: bool = False,
                  coop_taskrun: bool = False, clamp: bool = False,
                  msg_target: bool = False, fallback: bool = False,
-                 no_fallback: bool = False, reap_batch: int = _REAP_BATCH):
+                 no_fallback: bool = False, restrictable: bool = False,
+                 reap_batch: int = _REAP_BATCH):
         """Creates the ring. Raises InvalidSetup (a ValueError and an OSError,
         EINVAL) naming the argument at fault and its range, or an unknown
         RINGKIT_BACKEND; with no_fallback=True, the OSError of a refused
@@ -160,7 +165,8 @@ class Ring:
                  | (lib.RK_RING_CLAMP if clamp else 0)
                  | (lib.RK_RING_MSG_TARGET if msg_target else 0)
                  | (lib.RK_RING_FALLBACK if fallback else 0)
-                 | (lib.RK_RING_NO_FALLBACK if no_fallback else 0))
+                 | (lib.RK_RING_NO_FALLBACK if no_fallback else 0)
+                 | (lib.RK_RING_RESTRICTABLE if restrictable else 0))
         # Everything that can fail in Python comes before the ring exists,
         # so a failed __init__ never leaves one behind for __del__.
         try:
@@ -591,6 +597,37 @@ class Ring:
     def _ring_call(self, fn, *args) -> int:
         r = _c(fn, self._ring, *args)
         return r if r >= 0 else self._fail(r)
+
+    # -- restriction ------------------------------------------------------
+
+    def restrict(self, ops: Sequence[Union[str, int]], *, fixed_files_only: bool = False,
+                 allow_files: bool = False, allow_regions: bool = False,
+                 allow_eventfd: bool = False) -> None:
+        """Limits the ring, for good, to the ops listed: their names in the
+        op table ("read", "write", "read_chunk", ...: ringkit.op_names()) or
+        RK_OP_* codes. The ring must have been made with restrictable=True.
+        Afterwards an op not listed raises OSError(EACCES) (a PermissionError)
+        when prepared, and so do register_files/update_files/unregister_files
+        unless allow_files, the region and buffer-group calls unless
+        allow_regions, the eventfd calls unless allow_eventfd.
+        fixed_files_only: every op must carry FIXED_FILE (its fd is a slot of
+        the file table set up before). On io_uring the kernel enforces the
+        same (rk_ring_restrict in ringkit.h). Raises OSError(EPERM) on a
+        second call, OSError(EINVAL) for a ring made without restrictable,
+        ValueError for an unknown op name."""
+        if isinstance(ops, (str, bytes)):
+            raise TypeError("restrict() takes a list of ops, not one string")
+        codes = [_ops.op_code(op) for op in ops]
+        flags = ((lib.RK_RESTRICT_FIXED_FILES if fixed_files_only else 0)
+                 | (lib.RK_RESTRICT_FILES if allow_files else 0)
+                 | (lib.RK_RESTRICT_REGIONS if allow_regions else 0)
+                 | (lib.RK_RESTRICT_EVENTFD if allow_eventfd else 0))
+        arr = ffi.new("uint32_t[]", codes) if codes else _NULL
+        r = _c(lib.rk_ring_restrict, self._ring, arr, len(codes), flags)
+        if r < 0:
+            if not self._ring:
+                raise ValueError("ring is closed")
+            raise error(r)
 
 
     def provide_region(self, region: Region, group: int = lib.RK_GROUP_ANY) -> int:

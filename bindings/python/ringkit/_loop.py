@@ -24,7 +24,8 @@ from asyncio import format_helpers, unix_events
 from asyncio.log import logger
 from typing import Dict, List, Optional, Tuple
 
-from . import _loopcore
+from . import _aioloop, _loopcore
+from ._aioloop import flush_writes as _flush_writes
 from ._transport import RingSocketTransport
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -121,14 +122,19 @@ class RingSelector(selectors.BaseSelector):
         return key
 
     def select(self, timeout: Optional[float] = None) -> List[Tuple[selectors.SelectorKey, int]]:
-        r = self._ring()
-        for fd in list(self._rearm):
-            del self._rearm[fd]
-            self._arm(fd)
+        r = self._aio
+        if r is None:
+            r = self._ring()
+        if self._rearm:
+            for fd in list(self._rearm):
+                del self._rearm[fd]
+                self._arm(fd)
         if timeout is not None and timeout < 0:
             timeout = 0
-        self._loop._flush_writes()
+        _flush_writes(self._loop._write_ready)
         fired = r._drv.select(timeout, self._polls)
+        if not fired:
+            return fired
         out = []
         for op_id, res in fired:
             fd = self._polls.pop(op_id, None)
@@ -218,11 +224,16 @@ class EventLoop(_loopcore.LoopCore, unix_events._UnixSelectorEventLoop):
 
     def __init__(self):
         self._pool = None
-        self._write_ready = []  # transports with writes for this pass's sends
+        # Transports with writes for this pass's sends (each holds the list).
+        self._write_ready = []
+        # Transports waiting for an op slot to read, and the slots readers
+        # leave free (see _transport._start_reading).
+        self._waiting_readers = {}
+        self._read_reserve = 0
         # The selector (and its ring) first: when the ring cannot be made,
         # nothing of the loop exists yet for __del__ to close.
         selector = RingSelector(self)
-        selector._ring()
+        self._read_reserve = selector._ring().ring.stats()["capacity"] // 8
         super().__init__(selector)
 
     def __del__(self, _warn=warnings.warn):
@@ -231,11 +242,21 @@ class EventLoop(_loopcore.LoopCore, unix_events._UnixSelectorEventLoop):
         super().__del__(_warn)
 
     def _flush_writes(self):
-        ready = self._write_ready
-        if ready:
-            self._write_ready = []
-            for transport in ready:
-                transport._flush()
+        _aioloop.flush_writes(self._write_ready)
+
+    def _wait_to_read(self, transport):
+        # A transport found no op slot to read with: it waits here, asleep,
+        # in turn, until a connection goes (_reader_left).
+        self._waiting_readers[transport] = None
+
+    def _reader_left(self, transport):
+        waiting = self._waiting_readers
+        if waiting:
+            waiting.pop(transport, None)
+        if waiting:
+            first = next(iter(waiting))
+            del waiting[first]
+            self.call_soon(first._start_reading)
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         aio = self._selector._ring()

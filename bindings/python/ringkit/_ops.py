@@ -162,6 +162,27 @@ def rows():
     return out
 
 
+_CODES = None
+
+
+def op_code(op) -> int:
+    """An op's RK_OP_* code from its name in the op table, or the code itself."""
+    global _CODES
+    if isinstance(op, int) and not isinstance(op, bool):
+        return op
+    if _CODES is None:
+        _CODES = {row.name: row.op for row in rows()}
+    try:
+        return _CODES[op]
+    except (KeyError, TypeError):
+        raise ValueError("unknown op %r (ringkit.op_names() lists them)" % (op,)) from None
+
+
+def op_names() -> list:
+    """The name of every op in the op table, in RK_OP_* order."""
+    return [row.name for row in rows()]
+
+
 # -- what the rows cannot say -----------------------------------------------
 # method: (ops, Python parameters, {C parameter: Python expression}, doc, checks).
 # ops is "name", or (name, name_if, condition) for a method that is two ops.

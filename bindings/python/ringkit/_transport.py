@@ -9,11 +9,15 @@ poll, no recv call per message.
 
 Writing keeps one send op in flight per transport, queued through the
 driver, which holds the bytes until its completion and hands the result to
-sent(); what is written meanwhile waits in a buffer and goes out as the
-next single send when that one completes. A large write with nothing in
-flight goes to the socket at once instead (see write()). Flow control
-(pause_writing/resume_writing, the water marks) is asyncio's, counted on
-the bytes not yet sent.
+sent(); what is written meanwhile waits and goes out as the next single
+send when that one completes. A large write with nothing in flight goes to
+the socket at once instead. Flow control (pause_writing/resume_writing, the
+water marks) is asyncio's, counted on the bytes not yet sent.
+
+The per-message path — _rx into data_received, write, the pass's flush
+into a send, and sent — is the C half, _aioloop.Stream (stream.c), which
+holds the transport's state; this class is the rest, and what the C half
+calls back for anything but the common case.
 
 The semantics follow asyncio's selector socket transport: callbacks,
 errors (OSError silent unless debug, anything else to the exception
@@ -22,19 +26,16 @@ handler), EOF handling, close after the buffer drained, abort.
 import errno
 import socket
 import warnings
-from asyncio import constants, futures, protocols, transports, trsock
+from asyncio import constants, futures, protocols, trsock
 from asyncio.log import logger
 
+from . import _aioloop
 from ._errors import error
 
-_SEND_FLAGS = int(socket.MSG_NOSIGNAL | socket.MSG_WAITALL)
-_NOW_FLAGS = int(socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
 
-
-class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
+class RingSocketTransport(_aioloop.Stream):
     _start_tls_compatible = True
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
-    _sock = None
 
     def __init__(self, loop, aio, pool, sock, protocol, waiter=None, extra=None, server=None):
         super().__init__(extra, loop)
@@ -49,6 +50,10 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             except OSError:
                 self._extra["peername"] = None
         self._aio = aio
+        self._drv = aio._drv
+        self._streams = aio._streams
+        self._direct_size = pool._route[1]  # a pool chunk's size
+        self._write_ready = loop._write_ready
         self._pool = pool
         self._sock = sock
         self._sock_fd = sock.fileno()
@@ -64,9 +69,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._held_bytes = 0
         self._recv_cancelled = None  # the receive op already asked to stop
         self._send_op = None        # the send in flight
-        self._buffer = bytearray()  # written and not yet in a send
         self._queued = False        # in the loop's list of transports to flush
-        self._inflight = 0          # bytes of the send in flight
         self._empty_waiter = None   # loop.sendfile waits for the buffer to drain
         # What arrives before the task that awaited create_connection() has
         # run is held (it would not have its transport yet): on asyncio's
@@ -128,11 +131,20 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         aio = self._aio
         if aio.closed:
             return
+        # Readers leave the last slots of the op table to sends and the
+        # rest: with every slot held by a receive, no connection could
+        # answer and none would close.
+        if self._drv.free_slots() <= self._loop._read_reserve:
+            self._loop._wait_to_read(self)
+            return
         try:
+            if self._direct:  # large messages: see stream.c
+                self._arm_direct()
+                return
             op_id = self._pool._arm(self._sock_fd)
         except OSError as e:
-            if e.errno == errno.EBUSY:  # no op slot: try again next pass
-                self._loop.call_soon(self._start_reading)
+            if e.errno == errno.EBUSY:
+                self._loop._wait_to_read(self)
                 return
             self._fatal_error(e, "Fatal read error on socket transport")
             return
@@ -201,13 +213,9 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             logger.debug("%r resumes reading", self)
 
     # The driver's calls (_aioloop.Driver.route_recv): each message the
-    # receive got, with its chunk already back in the pool, and its end.
-    def _rx(self, data):
-        if self._paused or self._held or self._fresh:
-            self._hold(data)
-        elif not self._conn_lost:
-            self._deliver(data)
-
+    # receive got, with its chunk already back in the pool, goes to the C
+    # half's _rx (to _hold or _deliver here unless data_received takes it);
+    # the receive's end comes here.
     def _rx_end(self, op_id, res):
         self._aio._stream_ended(op_id, self, res)
 
@@ -287,40 +295,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             self.close()
 
     # -- writing ------------------------------------------------------------------
-
-    def write(self, data):
-        if (data.__class__ is not bytes or self._eof or self._empty_waiter is not None or
-                self._conn_lost or not data):
-            if not self._may_write(data):
-                return
-        buffer = self._buffer
-        if not buffer and self._send_op is None and len(data) >= self._SEND_NOW_MIN:
-            # Large: straight to the socket, as asyncio's transport does, so
-            # the bytes are free when the protocol drops them. Held by a send
-            # op until its completion instead, a pass's worth of large
-            # messages is freed at once, and the allocator gives the pages
-            # back to the kernel and faults them in again for the next pass's.
-            try:
-                n = self._sock.send(data, _NOW_FLAGS)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
-                return
-            if n == len(data):
-                return
-            data = memoryview(data)[n:]
-        # What a pass writes goes out as one send, queued when the loop is
-        # about to wait (EventLoop._flush_writes) or when the send in flight
-        # completes.
-        buffer += data
-        if self._send_op is None and not self._queued:
-            self._queued = True
-            self._loop._write_ready.append(self)
-        if len(buffer) + self._inflight > self._high_water:
-            self._maybe_pause_protocol()
+    # write(), the flush into one send per pass and sent() are the C half's.
 
     def _may_write(self, data):
         # write()'s checks beyond the common case: asyncio's errors, and
@@ -341,35 +316,8 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return False
         return True
 
-    # Writes from this size on try the socket at once when nothing waits to
-    # be sent (see write()); smaller ones wait for the pass's single send.
-    _SEND_NOW_MIN = 16 * 1024
-
-    def _flush(self):
-        self._queued = False
-        buffer = self._buffer
-        if self._send_op is None and buffer and not self._conn_lost:
-            data = bytes(buffer)
-            buffer.clear()
-            self._send(data)
-
     def writelines(self, list_of_data):
         self.write(b"".join(list_of_data))
-
-    def _send(self, data):
-        aio = self._aio
-        try:
-            op_id = aio._drv.send(self._sock_fd, data, self, _SEND_FLAGS)
-        except OSError as e:
-            if e.errno == errno.EBUSY:  # no op slot: the next pass sends it
-                self._buffer[:0] = data
-                self._send_op = -1
-                self._loop.call_soon(self._send_buffered)
-                return
-            self._fatal_error(e, "Fatal write error on socket transport")
-            return
-        self._send_op = op_id
-        self._inflight = len(data)
 
     def _send_buffered(self):
         # The retry after EBUSY (no op slot): the transport is not queued
@@ -377,40 +325,19 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._send_op = None
         self._flush()
 
-    # called by the driver when the send completes
-    def sent(self, res):
-        self._send_op = None
-        self._inflight = 0
-        if self._conn_lost:
-            return
-        if res < 0:
-            self._buffer.clear()
-            exc = error(res)
-            self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(exc)
-            return
-        if self._buffer and not self._queued:
-            self._queued = True
-            self._loop._write_ready.append(self)
-        if self._protocol_paused:
-            self._maybe_resume_protocol()
-        if self._send_op is None and not self._buffer:
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_result(None)
-            if self._closing:
-                self._lose(None)
-            elif self._eof:
-                self._shutdown()
-
-    def get_write_buffer_size(self):
-        return len(self._buffer) + self._inflight
+    def _send_failed(self, res):
+        # The C half's sent() for a failed send.
+        self._drop_pending()
+        exc = error(res)
+        self._fatal_error(exc, "Fatal write error on socket transport")
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_exception(exc)
 
     def write_eof(self):
         if self._closing or self._eof:
             return
         self._eof = True
-        if self._send_op is None and not self._buffer:
+        if not self.get_write_buffer_size():
             self._shutdown()
 
     def _shutdown(self):
@@ -428,7 +355,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
-        if self._send_op is None and not self._buffer:
+        if not self.get_write_buffer_size():
             self._empty_waiter.set_result(None)
         return self._empty_waiter
 
@@ -442,7 +369,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._closing = True
         self._stop_reading()
-        if self._send_op is None and not self._buffer:
+        if not self.get_write_buffer_size():
             self._lose(None)
 
     def abort(self):
@@ -464,7 +391,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
     def _force_close(self, exc):
         if self._conn_lost:
             return
-        self._buffer.clear()
+        self._drop_pending()
         self._held.clear()
         self._held_bytes = 0
         if self._send_op is not None and self._send_op >= 0:
@@ -481,6 +408,7 @@ class RingSocketTransport(transports._FlowControlMixin, transports.Transport):
         self._loop.call_soon(self._call_connection_lost, exc)
 
     def _call_connection_lost(self, exc):
+        self._loop._reader_left(self)
         try:
             if self._protocol_connected:
                 self._protocol.connection_lost(exc)

@@ -371,8 +371,16 @@ def _loop_ring(loop) -> AioRing:
     # The ring of ringkit's own EventLoop, which reaps it itself.
     r = _rings.get(loop)
     if r is None or r.closed:
-        r = _rings[loop] = AioRing(loop, driven=True)
+        r = _rings[loop] = AioRing(loop, driven=True, capacity=_LOOP_CAPACITY,
+                                   **_default_flags())
     return r
+
+
+# The op table of an EventLoop's ring: each stream transport holds a slot
+# while it reads (its multishot receive) and one per send in flight, so the
+# table bounds the connections a server serves at once; beyond it a
+# transport waits for a slot to read.
+_LOOP_CAPACITY = 8192
 
 
 def close(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
