@@ -473,6 +473,58 @@ RK_API int64_t rk_prep_splice(rk_ring *ring, int fd_in, int64_t off_in, int fd_o
 RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes,
                            uint32_t splice_flags, uint32_t flags);
 
+/* Copies len bytes from fd_in at off_in to fd_out at off_out as one op:
+ * one id, exactly one completion, whose res is the number of bytes copied
+ * or a negative errno. The core runs the copy itself, in parallel lanes of
+ * sub-ops (splices through pipes of its own, or reads and writes through
+ * buffers of its own) that never appear as completions, so a runtime makes
+ * one call per copy, not one per chunk. Neither file's offset moves.
+ *
+ * Both ends must be regular files (or block devices) with offsets >= 0:
+ * fd_in open for reading, fd_out for writing and not O_APPEND. A pipe,
+ * socket or tty is refused with -ESPIPE, a directory with -EISDIR, a
+ * negative fd with -EBADF, one open the wrong way with -EBADF; a negative
+ * offset, offset + len past INT64_MAX, overlapping ranges of one file,
+ * flags other than RK_ASYNC (a copy cannot be linked: RK_LINK, RK_HARDLINK,
+ * RK_DRAIN, RK_FIXED_FILE), or a copy prepared while a linked chain is
+ * open give -EINVAL.
+ *
+ * A copy moves at most 0x7ffff000 bytes (as copy_file_range(2)): a longer
+ * len copies that much. res < len otherwise means the source ended at
+ * off_in + res, and everything before it was copied. len 0 completes with
+ * 0. A sub-op's error ends the copy with that error (what was written
+ * before it stays written).
+ *
+ * copy_flags: 0 lets the core choose (doc/benchmarks.md, "Copy (issue 18)",
+ * says what it chooses and why); RK_COPY_SPLICE or RK_COPY_READ_WRITE
+ * force a strategy (-EOPNOTSUPP for splice where io_uring lacks it); lanes
+ * (RK_COPY_LANES(n), 1..8) and the chunk size (RK_COPY_CHUNK(log2), 12..24)
+ * may be set for tuning, 0 for the core's choice. RK_ASYNC in flags is
+ * passed to every sub-op.
+ *
+ * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
+ * default, fewer for a copy of at most one chunk; none for len 0) until its
+ * completion is reaped; -EBUSY when fewer are free. With the splice
+ * strategy each lane holds a pipe (two descriptors) for the copy's
+ * lifetime: -EMFILE when there are none to take.
+ *
+ * Cancel (rk_prep_cancel, rk_cancel_sync, rk_ring_cancel_all): the copy's
+ * sub-ops are cancelled and it completes once with -ECANCELED, whatever
+ * was written already; the cancel op itself completes with 0.
+ * rk_ring_close during a copy stops it and releases its pipes and buffers
+ * (no completion, as for every op). */
+RK_API int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out,
+                            int64_t off_out, uint64_t len, uint32_t copy_flags,
+                            uint32_t flags);
+#define RK_COPY_SPLICE     (1u << 0) /* file -> pipe -> file splices */
+#define RK_COPY_READ_WRITE (1u << 1) /* reads and writes through buffers */
+#define RK_COPY_LANES_SHIFT 8
+#define RK_COPY_LANES_MASK  (0xfu << RK_COPY_LANES_SHIFT)
+#define RK_COPY_LANES(n)    (((uint32_t)(n) << RK_COPY_LANES_SHIFT) & RK_COPY_LANES_MASK)
+#define RK_COPY_CHUNK_SHIFT 16
+#define RK_COPY_CHUNK_MASK  (0x1fu << RK_COPY_CHUNK_SHIFT)
+#define RK_COPY_CHUNK(log2) (((uint32_t)(log2) << RK_COPY_CHUNK_SHIFT) & RK_COPY_CHUNK_MASK)
+
 /* One-shot poll for POLLIN/POLLOUT/... on fd; res is the ready mask, or
  * -EBADF when fd is not open (never POLLNVAL). EPOLLEXCLUSIVE, EPOLLET and
  * EPOLLONESHOT in the mask are taken as io_uring takes them. */
@@ -915,9 +967,10 @@ RK_API int64_t rk_prep_msg_ring_fd(rk_ring *ring, int target_fd, uint32_t src_sl
 #define RK_OP_FIXED_FD_INSTALL 49
 #define RK_OP_MSG_RING       50
 #define RK_OP_FTRUNCATE      51
-#define RK_OP_MSG_RING_FD    52
-#define RK_OP_RECVMSG_MULTISHOT 53
-#define RK_OP_COUNT          54
+#define RK_OP_COPY           52
+#define RK_OP_MSG_RING_FD    53
+#define RK_OP_RECVMSG_MULTISHOT 54
+#define RK_OP_COUNT          55
 
 /* A fixed-layout op descriptor, 64 bytes (offsets in brackets). Which field
  * carries which argument of the matching rk_prep_* call (the op table's, as
@@ -976,6 +1029,7 @@ RK_API int64_t rk_prep_msg_ring_fd(rk_ring *ring, int target_fd, uint32_t src_sl
  *   FIXED_FD_INSTALL         -          slot         -        -          -         install_flags  -          -
  *   MSG_RING                 target_fd  -            value    -          -         res            -          -
  *   FTRUNCATE                fd         -            len      -          -         -              -          -
+ *   COPY                     fd_in      -            off_in   len        -         copy_flags     off_out    fd_out
  *   MSG_RING_FD              target_fd  src_slot     value    -          -         dst_slot       msg_flags  -
  *   RECVMSG_MULTISHOT        fd         control_cap  -        -          -         msg_flags      group      name_cap
  *

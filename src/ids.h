@@ -50,6 +50,16 @@ static inline struct io_uring_sqe *rk__op_sqe_slow(rk_ring *ring, struct rk_op *
 	return &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
 }
 
+/* Where op's SQE is written (rk__op_commit then queues it): the SQ's next
+ * entry while sq.room says it is free, else as rk__op_sqe_slow decides.
+ * Every SQE of an op goes through here, so that room stays exact. */
+static inline struct io_uring_sqe *rk__op_sqe(rk_ring *ring, struct rk_op *op)
+{
+	if (__builtin_expect(ring->sq.room != 0, 1))
+		return &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
+	return rk__op_sqe_slow(ring, op);
+}
+
 /* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
  * every op shares, and the ring's allowlist when it is restricted.
  * *sqe is where the prep writes: straight into the SQ when nothing waits
@@ -80,10 +90,7 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
 	ring->free_head = op->next;
 	/* No memset of the SQE: every prep goes through io_uring_prep_rw,
 	 * which writes all fields but user_data and flags; commit writes those. */
-	if (__builtin_expect(ring->sq.room != 0, 1))
-		*sqe = &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
-	else
-		*sqe = rk__op_sqe_slow(ring, op);
+	*sqe = rk__op_sqe(ring, op);
 	*out = op;
 	return 0;
 }
@@ -214,8 +221,13 @@ static inline uint32_t rk__drain_local(rk_ring *ring, rk_cqe *out, uint32_t max)
 		out[n].id = rk__op_id(ring, op);
 		out[n].res = op->res;
 		out[n].flags = 0;
-		if (op->kind)
+		if (op->kind) {
+			if (op->kind == RK_KIND_COPY) {
+				n += (uint32_t)rk__copy_cqe(ring, op, op->res, &out[n]);
+				continue;
+			}
 			rk__op_settle(ring, op, op->res, 0);
+		}
 		n++;
 		ring->total_cqes++;
 		ring->total_completed++;

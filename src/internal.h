@@ -55,6 +55,7 @@ enum rk_op_state {
 	RK_OP_STAGED,   /* prepared, waiting in the overflow queue for the SQ */
 	RK_OP_KERNEL,   /* in the SQ ring or owned by the kernel */
 	RK_OP_LOCAL,    /* completed without the kernel, waiting to be reaped */
+	RK_OP_ENGINE,   /* run by the core itself through sub-ops (rk_prep_copy) */
 };
 
 /* Ops whose completions need more than copying out: a new fd that must be
@@ -63,6 +64,7 @@ enum rk_op_kind {
 	RK_KIND_PLAIN = 0,
 	RK_KIND_FD,      /* a res >= 0 is a new fd the caller owns */
 	RK_KIND_RECVMSG, /* name, flags and SCM_RIGHTS fds wait in op storage */
+	RK_KIND_COPY,    /* a sub-op of a copy: its completion goes to copy.c */
 };
 
 struct rk_op {
@@ -254,6 +256,7 @@ struct rk_ring {
 	                            outermost dispatch returns and frees it */
 	bool close_leaked;       /* that close timed out: the handle stays allocated */
 	struct rk_fb *fb;        /* fallback backend state; NULL on io_uring */
+	struct rk_copy *copies;  /* copies in progress (copy.c) */
 	uint32_t restrict_flags; /* RK_RESTRICT_* of rk_ring_restrict */
 	uint8_t allowed[RK_OP_COUNT]; /* enum rk_allow of each RK_OP_*: what a prep of it needs */
 };
@@ -424,6 +427,17 @@ RK_HIDDEN void rk__close_inherited(rk_ring *ring);
 /* Shared by both backends' completion paths: drops ops that never reached
  * a backend (close), or completes them with -ECANCELED (cancel_all). */
 RK_HIDDEN int rk__cancel_staged(rk_ring *ring, bool settle);
+
+/* copy.c: a sub-op's completion (res), taken out of a completion path
+ * before anything is copied out; returns 1 when it wrote the copy's own
+ * final completion into *out. kick queues what waited for a chain being
+ * prepared and submits; cancel stops one copy, cancel_all every copy;
+ * free_all frees what a closed ring's copies left. */
+RK_HIDDEN int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out);
+RK_HIDDEN void rk__copy_kick(rk_ring *ring);
+RK_HIDDEN int rk__copy_cancel(rk_ring *ring, struct rk_op *parent, int64_t timeout_ns);
+RK_HIDDEN void rk__copy_cancel_all(rk_ring *ring);
+RK_HIDDEN void rk__copy_free_all(rk_ring *ring);
 
 /* A prep of op `code` (a constant RK_OP_*) on a ring whose gate is not
  * open: 0, or -EBADFD (disabled) / -EACCES (not allowed). Inline and

@@ -49,8 +49,23 @@ int64_t rk_prep_timeout_remove(rk_ring *ring, int64_t target_id, uint32_t flags)
 	return prep_targeted(ring, RK_OP_TIMEOUT_REMOVE, IORING_OP_TIMEOUT_REMOVE, target_id, flags);
 }
 
+/* How long cancelling a copy waits for a sub-op making its call. */
+#define COPY_CANCEL_WAIT_NS 1000000000LL
+
 int64_t rk_prep_cancel(rk_ring *ring, int64_t target_id, uint32_t flags)
 {
+	struct rk_op *target = ring ? rk__op_lookup(ring, target_id) : NULL;
+	if (target && target->state == RK_OP_ENGINE && !rk__check_ring(ring)) {
+		/* A copy is no kernel op: the core cancels its sub-ops now,
+		 * and this op completes at once, as a cancel that found it. */
+		struct rk_op *op;
+		struct io_uring_sqe *sqe;
+		int64_t ret = rk__op_begin(ring, RK_OP_CANCEL, flags, &op, &sqe);
+		if (ret < 0)
+			return ret;
+		rk__copy_cancel(ring, target, COPY_CANCEL_WAIT_NS);
+		return rk__op_commit_local(ring, op, 0);
+	}
 	return prep_targeted(ring, RK_OP_CANCEL, IORING_OP_ASYNC_CANCEL, target_id, flags);
 }
 
@@ -102,5 +117,7 @@ int rk_cancel_sync(rk_ring *ring, int64_t target_id, int64_t timeout_ns)
 	struct rk_op *op = rk__op_lookup(ring, target_id);
 	if (!op || op->state == RK_OP_LOCAL)
 		return -ENOENT;
+	if (op->state == RK_OP_ENGINE)
+		return rk__copy_cancel(ring, op, timeout_ns);
 	return ring->be->cancel_sync(ring, op, target_id, timeout_ns);
 }

@@ -241,6 +241,10 @@ int rk_ring_close(rk_ring *ring)
 		/* No more messages into it, before the backend closes it. */
 		bool listed = ring->be->post_message && rk__registry_remove(ring);
 		ret = ring->be->close(ring);
+		/* The kernel is done with the copies' pipes and buffers; after
+		 * a timed-out close it may not be: they are left to it. */
+		if (ret == 0)
+			rk__copy_free_all(ring);
 		/* Once its threads are gone (one of them could still have been
 		 * sending), the last listed ring takes the private io_uring along. */
 		if (listed && ret == 0 && rk__registry_empty())
@@ -270,6 +274,7 @@ void rk__close_inherited(rk_ring *ring)
 	rk__ring_drop_regions(ring);
 	rk__ring_drop_groups(ring, false);
 	ring->be->close_inherited(ring);
+	rk__copy_free_all(ring);
 	rk__table_free(ring);
 }
 
@@ -284,6 +289,7 @@ int rk_ring_cancel_all(rk_ring *ring)
 	int err = rk__check_ring(ring);
 	if (err)
 		return err;
+	rk__copy_cancel_all(ring);
 	return ring->be->cancel_all(ring);
 }
 
@@ -387,7 +393,10 @@ int rk_submit(rk_ring *ring)
 	int err = rk__check_ring(ring);
 	if (err || (err = rk__gate_disabled(ring)))
 		return err;
-	return ring->be->submit(ring, true);
+	int ret = ring->be->submit(ring, true);
+	if (__builtin_expect(ring->copies != NULL, 0))
+		rk__copy_kick(ring);
+	return ret;
 }
 
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
@@ -399,5 +408,10 @@ int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t 
 		return -EINVAL;
 	if (wait_nr > max)
 		wait_nr = max;
-	return ring->be->reap(ring, out, max, wait_nr, timeout_ns);
+	int ret = ring->be->reap(ring, out, max, wait_nr, timeout_ns);
+	/* A copy's sub-ops queued while its completions were drained go to
+	 * the backend now, not with the caller's next call. */
+	if (__builtin_expect(ring->copies != NULL, 0))
+		rk__copy_kick(ring);
+	return ret;
 }

@@ -140,6 +140,7 @@ SIGNATURES = {
     "rk_prep_fadvise": (i64, [RING, i32, i64, u32, i32, u32]),
     "rk_prep_ftruncate": (i64, [RING, i32, i64, u32]),
     "rk_prep_splice": (i64, [RING, i32, i64, i32, i64, u32, u32, u32]),
+    "rk_prep_copy": (i64, [RING, i32, i64, i32, i64, u64, u32, u32]),
     "rk_prep_tee": (i64, [RING, i32, i32, u32, u32, u32]),
     "rk_prep_poll_add": (i64, [RING, i32, u32, u32]),
     "rk_prep_poll_remove": (i64, [RING, i64, u32]),
@@ -574,7 +575,8 @@ _DIR_FDS = {"dfd", "olddfd", "newdfd"}  # moved last, AT_FDCWD by default
 # Parameters a caller may leave out at the end of an op's list.
 _DEFAULTS = {"offset": -1, "msg_flags": 0, "rw_flags": 0, "count": 0, "timeout_flags": 0,
              "mode": 0o644, "accept_flags": 0, "at_flags": 0, "protocol": 0, "res": 0,
-             "splice_flags": 0, "rename_flags": 0, "zc_flags": 0, "install_flags": 0}
+             "splice_flags": 0, "rename_flags": 0, "zc_flags": 0, "install_flags": 0,
+             "copy_flags": 0}
 
 
 def op_rows():

@@ -4,7 +4,14 @@
  *
  *   ringkit-cp [--chunk KiB] [--depth N] [--fsync] [--verify] [--quiet] SRC DST
  *
- * One region of `depth` chunks is registered with the ring, so reads and
+ * Between regular files the copy is one op, rk_prep_copy: the core runs the
+ * pipeline (splices through pipes of its own, several ranges in parallel)
+ * and the program makes one call per copy of up to 2 GiB, not one per
+ * chunk. --chunk and --depth, when given, become its chunk size (rounded
+ * down to a power of two, 4 KiB..16 MiB) and lanes (at most 8).
+ *
+ * Anything else (a destination such as /dev/null) takes the program's own
+ * pipeline: one region of `depth` chunks is registered with the ring, so reads and
  * writes use the kernel's fixed buffers (no per-op page pinning). Each chunk
  * carries one block of the file through two steps — read it, then write it at
  * the same offset — and up to `depth` blocks are in flight at once, so the
@@ -174,6 +181,43 @@ static void complete(struct copy *c, struct block *b, const rk_cqe *e)
 	start_block(c, b);
 }
 
+/* The whole copy as rk_prep_copy ops, each of at most what one op moves.
+ * Returns 0, or the prep's error when the core does not copy between these
+ * two files (then nothing was written). */
+static int copy_with_op(struct copy *c, uint32_t copy_flags)
+{
+	while (c->copied < c->size) {
+		int64_t id = rk_prep_copy(c->ring, c->in, c->copied, c->out, c->copied,
+		                          (uint64_t)(c->size - c->copied), copy_flags, 0);
+		if (id < 0 && c->copied == 0)
+			return (int)id;
+		if (id < 0)
+			die("queueing the copy", (int)id);
+		rk_cqe e;
+		int n;
+		while ((n = rk_reap(c->ring, &e, 1, 1, -1)) == -EINTR)
+			;
+		if (n != 1)
+			die("reaping", n < 0 ? n : -EIO);
+		if (e.res < 0) {
+			errno = -e.res;
+			die_file("copying", c->src);
+		}
+		if (e.res == 0)
+			die_short(c, c->copied);
+		c->copied += e.res;
+	}
+	return 0;
+}
+
+static uint32_t log2_floor(uint64_t v)
+{
+	uint32_t l = 0;
+	while (v >>= 1)
+		l++;
+	return l;
+}
+
 /* Reads both files again and compares them byte for byte, and both with the
  * size the source had when the copy began: a source that changed since, or
  * a destination that does not keep what was written to it, fails. */
@@ -221,6 +265,21 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The summary line and --verify, whichever way the copy went. */
+static int finish(const struct copy *c, double secs, int quiet, int verify)
+{
+	if (!quiet)
+		printf("copied %lld bytes in %.3f s: %.1f MiB/s\n", (long long)c->copied, secs,
+		       (double)c->copied / (1024.0 * 1024.0) / (secs > 0 ? secs : 1e-9));
+	if (verify) {
+		if (!verify_copy(c))
+			return 1;
+		if (!quiet)
+			printf("verified: identical\n");
+	}
+	return 0;
+}
+
 static const char USAGE[] =
 	"usage: ringkit-cp [--chunk KiB] [--depth N] [--fsync] [--verify] [--quiet] SRC DST\n";
 
@@ -247,7 +306,7 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	uint32_t chunk_kib = 512, depth = 16;
+	uint32_t chunk_kib = 512, depth = 16, copy_flags = 0;
 	int verify = 0, quiet = 0, sync = 0, i = 1;
 	for (; i < argc && strncmp(argv[i], "-", 1) == 0 && argv[i][1] != '\0'; i++) {
 		const char *a = argv[i];
@@ -260,9 +319,13 @@ int main(int argc, char **argv)
 		else if ((strcmp(a, "--chunk") == 0 || strcmp(a, "--depth") == 0) && i + 1 == argc)
 			usage_error("%s needs a value", a);
 		else if (strcmp(a, "--chunk") == 0)
-			chunk_kib = (uint32_t)arg_number("ringkit-cp", a, argv[++i], 1, 65536);
+			chunk_kib = (uint32_t)arg_number("ringkit-cp", a, argv[++i], 1, 65536),
+			copy_flags |= RK_COPY_CHUNK(log2_floor(chunk_kib * 1024ull) < 12 ? 12
+			            : log2_floor(chunk_kib * 1024ull) > 24 ? 24
+			            : log2_floor(chunk_kib * 1024ull));
 		else if (strcmp(a, "--depth") == 0)
-			depth = (uint32_t)arg_number("ringkit-cp", a, argv[++i], 1, 4096);
+			depth = (uint32_t)arg_number("ringkit-cp", a, argv[++i], 1, 4096),
+			copy_flags |= RK_COPY_LANES(depth > 8 ? 8 : depth);
 		else if (strcmp(a, "--fsync") == 0)
 			sync = 1;
 		else if (strcmp(a, "--verify") == 0)
@@ -310,6 +373,18 @@ int main(int argc, char **argv)
 	int ret = rk_ring_create(depth * 2, 0, &c.ring);
 	if (ret < 0)
 		die("creating the ring", ret);
+	double t0 = now();
+	/* -ESPIPE and friends: not two regular files; the pipeline below
+	 * copies those. */
+	if (S_ISREG(dst_st.st_mode) && S_ISREG(st.st_mode) && copy_with_op(&c, copy_flags) == 0) {
+		if (sync && fsync(c.out) < 0)
+			die_file("cannot fsync", dst);
+		double secs = now() - t0;
+		rk_ring_close(c.ring);
+		close(c.in);
+		close(c.out);
+		return finish(&c, secs, quiet, verify);
+	}
 	ret = rk_region_create(c.chunk_size, depth, 0, &c.region);
 	if (ret < 0)
 		die("creating the region", ret);
@@ -326,7 +401,7 @@ int main(int argc, char **argv)
 	if (!c.by_slot || !c.blocks)
 		die("allocating", -ENOMEM);
 
-	double t0 = now();
+	t0 = now();
 	for (uint32_t b = 0; b < depth; b++) {
 		c.blocks[b].chunk = rk_chunk_alloc(c.region);
 		start_block(&c, &c.blocks[b]);
@@ -358,15 +433,5 @@ int main(int argc, char **argv)
 	close(c.out);
 	free(c.by_slot);
 	free(c.blocks);
-
-	if (!quiet)
-		printf("copied %lld bytes in %.3f s: %.1f MiB/s\n", (long long)c.copied, secs,
-		       (double)c.copied / (1024.0 * 1024.0) / (secs > 0 ? secs : 1e-9));
-	if (verify) {
-		if (!verify_copy(&c))
-			return 1;
-		if (!quiet)
-			printf("verified: identical\n");
-	}
-	return 0;
+	return finish(&c, secs, quiet, verify);
 }

@@ -141,7 +141,7 @@ uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 	rk__fb_sync_signal(ring);
 	pthread_mutex_unlock(&fb->mu);
 
-	uint32_t kept = 0;
+	uint32_t kept = 0, subs = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		rk_cqe e = out[i];
 		if (e.id < 0) { /* a message from another ring */
@@ -150,6 +150,11 @@ uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 			continue;
 		}
 		struct rk_op *op = &ring->ops[(uint32_t)e.id];
+		if (op->kind == RK_KIND_COPY) {
+			subs++;
+			kept += (uint32_t)rk__copy_cqe(ring, op, e.res, &out[kept]);
+			continue;
+		}
 		out[kept++] = e;
 		if (e.flags & IORING_CQE_F_BUFFER)
 			rk__group_took_chunk(ring, op, e.flags);
@@ -160,7 +165,7 @@ uint32_t rk__fb_drain(rk_ring *ring, rk_cqe *out, uint32_t max)
 			rk__op_release(ring, op);
 		}
 	}
-	ring->total_cqes += n;
+	ring->total_cqes += n - subs;
 	return kept;
 }
 
@@ -177,6 +182,12 @@ int rk__fb_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int6
 
 	int64_t deadline = timeout_ns > 0 ? rk__time_add(rk__fb_sys_now(0), timeout_ns) : -1;
 	while (got < wait_nr) {
+		if (ring->staged_head != RK_NONE) {
+			/* A copy's next sub-ops, queued by the drain. */
+			submit(ring, true);
+			got += rk__fb_drain(ring, out + got, max - got);
+			continue;
+		}
 		if (ring->in_kernel == 0 && !(ring->rk_flags & RK_RING_MSG_TARGET))
 			break; /* nothing live can complete: never wait for it */
 		int64_t left = -1;

@@ -184,6 +184,8 @@ __attribute__((noinline)) static uint32_t settle_slow(rk_ring *ring, struct rk_o
 {
 	int32_t res = cqe->res;
 	uint32_t flags = cqe->flags;
+	if (op->kind == RK_KIND_COPY) /* a copy's sub-op: the copy writes its own record, if any */
+		return (uint32_t)rk__copy_cqe(ring, op, res, o);
 	memcpy(o, cqe, sizeof(*o));
 	if (flags & IORING_CQE_F_BUFFER)
 		rk__group_took_chunk(ring, op, flags);
@@ -336,8 +338,10 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 	while (got < wait_nr) {
 		/* Completions free SQ space for staged ops, and a submit that
 		 * failed left its ops in the SQ, where (without SQPOLL) the kernel
-		 * takes them only when told: hand them over before waiting. */
-		if (ring->staged_head != RK_NONE || sq_to_submit(ring)) {
+		 * takes them only when told: hand them over before waiting
+		 * (with what a copy wrote into the SQ while draining). */
+		if (ring->staged_head != RK_NONE || sq_to_submit(ring) ||
+		    ring->sq.tail != ring->sq.published) {
 			int s = rk__flush_and_enter(ring, false);
 			if (s < 0 && (ring->setup_flags & IORING_SETUP_SQPOLL))
 				return got ? (int)got : s; /* the poll thread may sleep on */

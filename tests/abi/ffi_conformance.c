@@ -620,6 +620,14 @@ static void file_ops(void *ring)
 	CHECK_EQ(read(p1[0], a, 50), 50);
 	CHECK_EQ(read(p2[0], b, 50), 50);
 	CHECK(memcmp(a, out + 100, 50) == 0 && memcmp(b, out + 100, 50) == 0);
+	/* copy file -> file, one op. */
+	int cfd = openat(dfd, "copied", O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(cfd >= 0);
+	id = CALL("rk_prep_copy", P(ring), I(fd2), I(100), I(cfd), I(7), I(50), I(0), I(0));
+	CHECK_EQ(result(ring, id), 50);
+	CHECK_EQ(pread(cfd, a, 50, 7), 50);
+	CHECK(memcmp(a, out + 100, 50) == 0);
+	close(cfd);
 
 	CHECK_EQ(result(ring, CALL("rk_prep_close", P(ring), I(fd2), I(0))), 0);
 	CHECK_EQ(result(ring, CALL("rk_prep_close", P(ring), I(fd), I(0))), 0);

@@ -266,6 +266,8 @@ static struct answer f_fadvise(E) { return op(e, rk_prep_fadvise(e->ring, FD, 0,
 static struct answer f_ftruncate(E) { return op(e, rk_prep_ftruncate(e->ring, FD, 3, 0)); }
 static struct answer f_splice_in(E) { return op(e, rk_prep_splice(e->ring, FD, -1, e->pr[1], -1, 4, 0, 0)); }
 static struct answer f_splice_out(E) { return op(e, rk_prep_splice(e->ring, e->pd[0], -1, FD, -1, 4, 0, 0)); }
+static struct answer f_copy_in(E) { return op(e, rk_prep_copy(e->ring, FD, 0, e->file, 64, 4, 0, 0)); }
+static struct answer f_copy_out(E) { return op(e, rk_prep_copy(e->ring, e->file, 0, FD, 64, 4, 0, 0)); }
 static struct answer f_tee(E) { return op(e, rk_prep_tee(e->ring, FD, e->pr[1], 4, 0, 0)); }
 static struct answer f_poll_add(E) { return op(e, rk_prep_poll_add(e->ring, FD, POLLIN, 0)); }
 static struct answer f_poll_multishot(E) { return op(e, rk_prep_poll_multishot(e->ring, FD, POLLOUT, 0)); }
@@ -331,6 +333,8 @@ static struct answer b_readv_pipe(E) { return op(e, rk_prep_readv(e->ring, e->pd
 static struct answer b_writev_pipe(E) { return op(e, rk_prep_writev(e->ring, e->pr[1], IOV1("ab", 2), 1, -1, (int32_t)BIT, 0)); }
 static struct answer b_poll_mask(E) { return op(e, rk_prep_poll_add(e->ring, e->pr[1], BIT, 0)); }
 static struct answer b_splice_flags(E) { return op(e, rk_prep_splice(e->ring, e->pd[0], -1, e->pr[1], -1, 4, BIT, 0)); }
+static struct answer b_copy_flags(E) { return op(e, rk_prep_copy(e->ring, e->file, 0, e->file, 64, 4, BIT, 0)); }
+static struct answer b_copy_sqe_flags(E) { return op(e, rk_prep_copy(e->ring, e->file, 0, e->file, 64, 4, 0, BIT)); }
 static struct answer b_tee_flags(E) { return op(e, rk_prep_tee(e->ring, e->pd[0], e->pr[1], 4, BIT, 0)); }
 static struct answer b_open_flags(E)
 {
@@ -411,6 +415,9 @@ static struct answer n_fadvise(E) { return op(e, rk_prep_fadvise(e->ring, e->fil
 static struct answer n_ftruncate(E) { return op(e, rk_prep_ftruncate(e->ring, e->file, NUM, 0)); }
 static struct answer n_splice_len(E) { return op(e, rk_prep_splice(e->ring, e->pd[0], -1, e->pr[1], -1, (uint32_t)NUM, 0, 0)); }
 static struct answer n_splice_off(E) { return op(e, rk_prep_splice(e->ring, e->file, NUM, e->pr[1], -1, 4, 0, 0)); }
+static struct answer n_copy_len(E) { return op(e, rk_prep_copy(e->ring, e->file, 0, e->file, 1 << 20, (uint64_t)NUM, 0, 0)); }
+static struct answer n_copy_off_in(E) { return op(e, rk_prep_copy(e->ring, e->file, NUM, e->file, 1 << 20, 4, 0, 0)); }
+static struct answer n_copy_off_out(E) { return op(e, rk_prep_copy(e->ring, e->file, 0, e->file, NUM, 4, 0, 0)); }
 static struct answer n_timeout_ns(E) { return op(e, rk_prep_timeout(e->ring, NUM, 0, 0, 0)); }
 static struct answer n_timeout_abs(E) { return op(e, rk_prep_timeout(e->ring, NUM, 0, RK_TIMEOUT_ABS, 0)); }
 static struct answer n_timeout_count(E) { return op(e, rk_prep_timeout(e->ring, 1000000, (uint32_t)NUM, 0, 0)); }
@@ -794,6 +801,8 @@ static const struct probe probes[] = {
 	P("rk_prep_ftruncate", V_FD, 0, f_ftruncate),
 	P("rk_prep_splice/in", V_FD, 0, f_splice_in),
 	P("rk_prep_splice/out", V_FD, 0, f_splice_out),
+	P("rk_prep_copy/in", V_FD, 0, f_copy_in),
+	P("rk_prep_copy/out", V_FD, 0, f_copy_out),
 	P("rk_prep_tee", V_FD, 0, f_tee),
 	P("rk_prep_poll_add", V_FD, 0, f_poll_add),
 	P("rk_prep_poll_multishot", V_FD, 0, f_poll_multishot),
@@ -835,6 +844,8 @@ static const struct probe probes[] = {
 	P("rk_prep_poll_add/mask", V_BIT, 0, b_poll_mask),
 	P("rk_prep_splice/splice_flags", V_BIT, 0, b_splice_flags),
 	P("rk_prep_tee/splice_flags", V_BIT, 0, b_tee_flags),
+	P("rk_prep_copy/copy_flags", V_BIT, 0, b_copy_flags),
+	P("rk_prep_copy/flags", V_BIT, 0, b_copy_sqe_flags),
 	P("rk_prep_openat/oflags", V_BIT, 0, b_open_flags),
 	P("rk_prep_openat/mode", V_BIT, 0, b_open_mode),
 	P("rk_prep_openat2/mode", V_BIT, 0, b_openat2_mode),
@@ -869,6 +880,9 @@ static const struct probe probes[] = {
 	P("rk_prep_ftruncate/len", V_NUM, 0, n_ftruncate),
 	P("rk_prep_splice/len", V_NUM, 0, n_splice_len),
 	P("rk_prep_splice/off_in", V_NUM, 0, n_splice_off),
+	P("rk_prep_copy/len", V_NUM, 0, n_copy_len),
+	P("rk_prep_copy/off_in", V_NUM, 0, n_copy_off_in),
+	P("rk_prep_copy/off_out", V_NUM, 0, n_copy_off_out),
 	P("rk_prep_timeout/ns", V_NUM, 0, n_timeout_ns),
 	P("rk_prep_timeout/abs", V_NUM, 0, n_timeout_abs),
 	P("rk_prep_timeout/count", V_NUM, 0, n_timeout_count),

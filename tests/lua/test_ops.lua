@@ -151,6 +151,22 @@ T.test("splice and tee through FIFOs", function()
   r:close()
 end)
 
+T.test("copy: one op, one completion", function()
+  local r = ring()
+  local a = open(r, dir .. "/copy-a", K.O_RDWR + K.O_CREAT + K.O_TRUNC, 420)
+  local b = open(r, dir .. "/copy-b", K.O_RDWR + K.O_CREAT + K.O_TRUNC, 420)
+  local text = string.rep("0123456789", 1000) .. "x"
+  T.eq(run(r, r:write(a, text, 0)), #text)
+  T.eq(run(r, r:copy(a, 0, b, 3, #text + 100)), #text)
+  local _, data = run(r, r:read(b, #text, 3))
+  T.eq(data, text)
+  local p = open(r, T.fifo(dir), K.O_RDWR)
+  T.fails(K.ESPIPE, r:copy(a, 0, p, 0, 10))
+  for _, f in ipairs { a, b, p } do r:closefd(f) end
+  r:reap(64, 3)
+  r:close()
+end)
+
 T.test("poll_add, poll_remove, timeout, timeout_remove, link_timeout, cancel", function()
   local r = ring()
   local p = open(r, T.fifo(dir), K.O_RDWR)

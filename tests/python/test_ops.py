@@ -154,6 +154,24 @@ def test_splice_and_tee(ring, datafile):
         os.close(x)
 
 
+def test_copy(ring, datafile, tmp_path):
+    path, data = datafile
+    fd = os.open(path, os.O_RDONLY)
+    out = os.open(tmp_path / "copy.bin", os.O_RDWR | os.O_CREAT, 0o600)
+    assert result(ring, ring.copy(fd, 1, out, 0, len(data))) == len(data) - 1
+    assert os.pread(out, len(data), 0) == data[1:]
+    b = ringkit.Batch(2)
+    b.copy(fd, 0, out, 0, 1000, copy_flags=ringkit.COPY_READ_WRITE)
+    (cid,) = ring.submit_batch(b)
+    assert complete(ring, cid)[cid][0] == 1000
+    r, w = os.pipe()
+    with pytest.raises(OSError) as e:
+        ring.copy(fd, 0, w, 0, 10)
+    assert e.value.errno == errno.ESPIPE
+    for x in (fd, out, r, w):
+        os.close(x)
+
+
 def test_poll_add_remove_and_multishot(ring):
     rfd, wfd = os.pipe()
     p = ring.poll_add(rfd, select.POLLIN)

@@ -239,6 +239,10 @@ _SPECS = {
     "splice": ("splice", "fd_in, off_in, fd_out, off_out, nbytes, *, splice_flags=0", {},
                "splice(2) of nbytes from fd_in at off_in to fd_out at off_out (-1: the "
                "current position; one of the two must be a pipe).", ()),
+    "copy": ("copy", "fd_in, off_in, fd_out, off_out, length, *, copy_flags=0",
+             {"len": "length"}, "Copies length bytes from fd_in at off_in to fd_out at "
+             "off_out as one op (rk_prep_copy): the result is the bytes copied, fewer when "
+             "the source ends first.", ()),
     "tee": ("tee", "fd_in, fd_out, nbytes, *, splice_flags=0", {},
             "tee(2): duplicates nbytes from pipe fd_in into pipe fd_out.", ()),
     "poll_add": ("poll_add", "fd, mask", {"poll_mask": "mask"}, "One-shot poll.", ()),

@@ -1,0 +1,213 @@
+/* rk_prep_copy against cp (coreutils, copy_file_range), same file, same run:
+ * each round runs cp and every strategy in turn, page-cached or cold (the
+ * page cache dropped before each copy: needs root), and checks every copy
+ * byte for byte. Prints each strategy's MiB/s per round and its ratio to
+ * that round's cp, then the median ratio (strategies in a rotating order). doc/benchmarks.md, "Copy (issue
+ * 18)".
+ *
+ *   ringkit-bench-copy [MiB [rounds [cached|cold|both]]]   (256 5 both)
+ *   BENCH_DIR: where the files go (default /var/tmp)
+ *   RINGKIT_BACKEND=fallback: the fallback backend's copy
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "ringkit.h"
+
+struct strategy {
+	const char *name;
+	uint32_t copy_flags, flags;
+};
+
+static const struct strategy strategies[] = {
+	{"default", 0, 0},
+	{"splice-1x1M", RK_COPY_SPLICE | RK_COPY_LANES(1) | RK_COPY_CHUNK(20), 0},
+	{"splice-2x1M", RK_COPY_SPLICE | RK_COPY_LANES(2) | RK_COPY_CHUNK(20), 0},
+	{"splice-4x1M", RK_COPY_SPLICE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), 0},
+	{"splice-4x256K", RK_COPY_SPLICE | RK_COPY_LANES(4) | RK_COPY_CHUNK(18), 0},
+	{"rw-2x1M-async", RK_COPY_READ_WRITE | RK_COPY_LANES(2) | RK_COPY_CHUNK(20), RK_ASYNC},
+	{"rw-4x1M-async", RK_COPY_READ_WRITE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), RK_ASYNC},
+	{"rw-4x1M", RK_COPY_READ_WRITE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), 0},
+};
+#define NSTRAT (sizeof(strategies) / sizeof(strategies[0]))
+#define MAX_ROUNDS 32
+
+static char src[256], dst[256];
+static size_t size;
+
+static void drop_caches(void)
+{
+	sync();
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (fd < 0 || write(fd, "3", 1) != 1) {
+		fprintf(stderr, "cannot drop caches (%s): run as root, or 'cached' only\n",
+		        strerror(errno));
+		exit(1);
+	}
+	close(fd);
+}
+
+/* Before each timed copy: the last one's dirty pages written back (so no
+ * copy pays for another's writeback), and cold: the page cache dropped. */
+static void settle(int cold)
+{
+	sync();
+	if (cold)
+		drop_caches();
+}
+
+static void same_or_die(const char *who)
+{
+	int a = open(src, O_RDONLY), b = open(dst, O_RDONLY);
+	struct stat sa, sb;
+	if (a < 0 || b < 0 || fstat(a, &sa) || fstat(b, &sb) || sa.st_size != sb.st_size)
+		bench_die(who, -1);
+	unsigned char *pa = mmap(NULL, size, PROT_READ, MAP_PRIVATE, a, 0);
+	unsigned char *pb = mmap(NULL, size, PROT_READ, MAP_PRIVATE, b, 0);
+	if (pa == MAP_FAILED || pb == MAP_FAILED || memcmp(pa, pb, size) != 0) {
+		fprintf(stderr, "%s: the copy differs\n", who);
+		exit(1);
+	}
+	munmap(pa, size);
+	munmap(pb, size);
+	close(a);
+	close(b);
+}
+
+static double run_cp(void)
+{
+	double t0 = bench_now();
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("cp", "cp", src, dst, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		bench_die("cp", st);
+	return bench_now() - t0;
+}
+
+/* As cp does it: open both, copy, close; timed from the first open. */
+static double run_ours(const struct strategy *s)
+{
+	double t0 = bench_now();
+	rk_ring *ring;
+	int ret = rk_ring_create(64, 0, &ring);
+	if (ret < 0)
+		bench_die("rk_ring_create", ret);
+	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (in < 0 || out < 0)
+		bench_die("open", errno);
+	uint64_t done = 0;
+	while (done < size) {
+		int64_t id = rk_prep_copy(ring, in, (int64_t)done, out, (int64_t)done, size - done,
+		                          s->copy_flags, s->flags);
+		if (id < 0)
+			bench_die("rk_prep_copy", id);
+		rk_cqe c;
+		if ((ret = rk_reap(ring, &c, 1, 1, -1)) != 1)
+			bench_die("rk_reap", ret);
+		if (c.res <= 0)
+			bench_die(s->name, c.res);
+		done += (uint64_t)c.res;
+	}
+	close(in);
+	close(out);
+	rk_ring_close(ring);
+	return bench_now() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void series(int rounds, int cold)
+{
+	double mib = (double)size / (1 << 20);
+	double ratio[NSTRAT][MAX_ROUNDS];
+	printf("%s, %.0f MiB, %d rounds (MiB/s; ratio to cp in the same round)\n",
+	       cold ? "cold" : "page-cached", mib, rounds);
+	for (int r = 0; r < rounds; r++) {
+		if (!cold) { /* warm the source */
+			unlink(dst);
+			run_cp();
+		}
+		unlink(dst);
+		settle(cold);
+		double tcp = run_cp();
+		same_or_die("cp");
+		printf("  round %d: cp %.0f", r + 1, mib / tcp);
+		/* Each round starts the strategies at another one: whatever the
+		 * copy right after cp pays (the shared disk's writeback, ...) is
+		 * spread over all of them. */
+		for (size_t k = 0; k < NSTRAT; k++) {
+			size_t i = (k + (size_t)r) % NSTRAT;
+			unlink(dst);
+			settle(cold);
+			double t = run_ours(&strategies[i]);
+			same_or_die(strategies[i].name);
+			ratio[i][r] = tcp / t;
+			printf("  %s %.0f (%.2fx)", strategies[i].name, mib / t, ratio[i][r]);
+		}
+		printf("\n");
+		fflush(stdout);
+	}
+	printf("  median ratio to cp:");
+	for (size_t i = 0; i < NSTRAT; i++) {
+		qsort(ratio[i], (size_t)rounds, sizeof(double), cmp_double);
+		printf("  %s %.2fx", strategies[i].name, ratio[i][rounds / 2]);
+	}
+	printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+	int mibs = argc > 1 ? atoi(argv[1]) : 256;
+	int rounds = argc > 2 ? atoi(argv[2]) : 5;
+	const char *mode = argc > 3 ? argv[3] : "both";
+	if (mibs <= 0 || rounds <= 0 || rounds > MAX_ROUNDS)
+		bench_die("arguments", 0);
+	const char *dir = getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "/var/tmp";
+	snprintf(src, sizeof(src), "%s/rk-bench-copy.%d.src", dir, (int)getpid());
+	snprintf(dst, sizeof(dst), "%s/rk-bench-copy.%d.dst", dir, (int)getpid());
+	size = (size_t)mibs << 20;
+
+	int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		bench_die("open", errno);
+	unsigned char *buf = malloc(1 << 20);
+	uint64_t seed = 88172645463325252ull;
+	for (int m = 0; m < mibs; m++) {
+		for (size_t i = 0; i < (1 << 20) / 8; i++)
+			((uint64_t *)buf)[i] = bench_rand(&seed);
+		if (write(fd, buf, 1 << 20) != 1 << 20)
+			bench_die("write", errno);
+	}
+	free(buf);
+	close(fd);
+	rk_ring *ring;
+	if (rk_ring_create(4, 0, &ring) == 0) {
+		printf("backend: %s\n", rk_ring_backend(ring) == RK_BACKEND_FALLBACK ? "fallback"
+		                                                                      : "io_uring");
+		rk_ring_close(ring);
+	}
+	if (strcmp(mode, "cold") != 0)
+		series(rounds, 0);
+	if (strcmp(mode, "cached") != 0)
+		series(rounds, 1);
+	unlink(src);
+	unlink(dst);
+	return 0;
+}

@@ -1,0 +1,453 @@
+/*
+ * rk_prep_copy: a file-to-file copy run by the core as one op.
+ *
+ * A runtime crossing its FFI once per chunk pays for every crossing; here it
+ * crosses once per copy. The copy is an engine that owns a few lanes, each
+ * with a pipe (splice: file -> pipe -> file, the page cache copied once, as
+ * copy_file_range does) or a buffer (read -> write). A lane carries one
+ * range at a time through sub-ops: a read-side op, then the write-side ops
+ * for what it got. Lanes run in parallel, so the backend's workers (io-wq,
+ * or the fallback's threads) move several ranges at once.
+ *
+ * Sub-ops are ordinary ops in the op table (kind RK_KIND_COPY), so
+ * everything the core does with ops (the overflow queue, both backends,
+ * cancel, close) applies to them unchanged. Their completions never reach
+ * the caller: both backends' completion paths hand them to rk__copy_cqe
+ * before copying anything out. The copy's own op (state RK_OP_ENGINE) is
+ * never in a backend; its one completion is written when the last sub-op
+ * of the engine has come back.
+ *
+ * Slots: each lane keeps one slot for the copy's lifetime (neither free nor
+ * live between its sub-ops), so a copy that starts can always go on; one
+ * that cannot have 1 + lanes slots does not start (-EBUSY).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ids.h"
+
+/* What one read or write may move (the kernel's MAX_RW_COUNT): a longer
+ * len copies this much, as copy_file_range(2) does. */
+#define COPY_MAX 0x7ffff000u
+#define LANES_MAX 8
+/* The choice when copy_flags leaves it to the core: doc/benchmarks.md,
+ * "Copy (issue 18)", has the measurements behind it. */
+#define DEFAULT_LANES 4
+#define DEFAULT_CHUNK (1u << 20)
+
+enum lane_phase { LANE_IDLE = 0, LANE_READ, LANE_WRITE };
+
+struct lane {
+	uint32_t slot;      /* its reserved slot */
+	uint8_t phase;      /* enum lane_phase of the sub-op in flight (IDLE: none) */
+	bool deferred;      /* its next sub-op waits for a chain being prepared */
+	int pipe[2];
+	unsigned char *buf;
+	uint64_t cur, end;  /* source range still to read, relative to off_in */
+	uint64_t wpos;      /* where the pending bytes go, relative to off_out */
+	uint32_t pending;   /* bytes read, not yet written */
+	uint32_t boff;      /* read/write mode: buffer offset of the pending bytes */
+};
+
+struct rk_copy {
+	struct rk_copy *next, *prev; /* ring->copies */
+	uint32_t parent;             /* the copy's own slot */
+	int fd_in, fd_out;
+	int64_t off_in, off_out;
+	uint64_t len, assigned;      /* relative: bytes to copy, handed to lanes so far */
+	uint64_t eof;                /* relative position of the first 0-byte read, or len */
+	uint64_t copied;
+	int32_t err;                 /* first error, or -ECANCELED */
+	uint32_t chunk, nlanes, inflight;
+	uint8_t sqe_flags;           /* RK_ASYNC from the caller */
+	bool splice;
+	struct lane lanes[];
+};
+
+struct sub_ref {
+	struct rk_copy *c;
+	uint32_t lane;
+};
+
+static uint32_t default_lanes(uint64_t len, uint32_t chunk)
+{
+	uint64_t need = (len + chunk - 1) / chunk;
+	uint32_t lanes = DEFAULT_LANES;
+	return need < lanes ? (uint32_t)need : lanes;
+}
+
+static void engine_free(struct rk_copy *c)
+{
+	for (uint32_t i = 0; i < c->nlanes; i++) {
+		struct lane *l = &c->lanes[i];
+		if (l->pipe[0] >= 0)
+			close(l->pipe[0]);
+		if (l->pipe[1] >= 0)
+			close(l->pipe[1]);
+		free(l->buf);
+	}
+	free(c);
+}
+
+static void unlink_engine(rk_ring *ring, struct rk_copy *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ring->copies = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+/* A lane's slot between sub-ops: retired (its id stale), on no list. */
+static void retire_sub(rk_ring *ring, struct rk_op *op)
+{
+	if (op->state == RK_OP_KERNEL)
+		ring->in_kernel--;
+	op->state = RK_OP_FREE;
+	op->gen = (op->gen + 1) & RK_GEN_MASK;
+	op->kind = RK_KIND_PLAIN;
+	op->next = RK_NONE;
+	ring->live--;
+}
+
+static void give_back(rk_ring *ring, uint32_t slot)
+{
+	struct rk_op *op = &ring->ops[slot];
+	op->kind = RK_KIND_PLAIN;
+	op->next = ring->free_head;
+	ring->free_head = slot;
+}
+
+/* Queues lane i's next sub-op: the read side when nothing is pending, else
+ * the write side for the pending bytes. */
+static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
+{
+	struct lane *l = &c->lanes[i];
+	if (ring->chain_len) {
+		/* The caller is between the ops of a linked chain: a sub-op
+		 * queued now would join it. rk__copy_kick queues it later. */
+		l->deferred = true;
+		return;
+	}
+	l->deferred = false;
+	struct rk_op *op = &ring->ops[l->slot];
+	struct io_uring_sqe *sqe = rk__op_sqe(ring, op);
+	if (l->pending == 0) {
+		uint32_t n = (uint32_t)(l->end - l->cur);
+		int64_t src = c->off_in + (int64_t)l->cur;
+		if (c->splice)
+			io_uring_prep_splice(sqe, c->fd_in, src, l->pipe[1], -1, n, 0);
+		else
+			io_uring_prep_read(sqe, c->fd_in, l->buf, n, (uint64_t)src);
+		l->phase = LANE_READ;
+	} else {
+		int64_t dst = c->off_out + (int64_t)l->wpos;
+		if (c->splice)
+			io_uring_prep_splice(sqe, l->pipe[0], -1, c->fd_out, dst, l->pending, 0);
+		else
+			io_uring_prep_write(sqe, c->fd_out, l->buf + l->boff, l->pending, (uint64_t)dst);
+		l->phase = LANE_WRITE;
+	}
+	op->kind = RK_KIND_COPY;
+	struct sub_ref ref = {c, i};
+	memcpy(op->inl, &ref, sizeof(ref));
+	rk__op_commit(ring, op, sqe, c->sqe_flags);
+	c->inflight++;
+}
+
+/* Gives lane i its next range, or leaves it idle when none is left. */
+static void next_range(rk_ring *ring, struct rk_copy *c, uint32_t i)
+{
+	struct lane *l = &c->lanes[i];
+	uint64_t limit = c->eof;
+	if (c->err || c->assigned >= limit) {
+		l->phase = LANE_IDLE;
+		return;
+	}
+	l->cur = c->assigned;
+	l->end = limit - l->cur > c->chunk ? l->cur + c->chunk : limit;
+	c->assigned = l->end;
+	queue_sub(ring, c, i);
+}
+
+/* The copy's one completion: into out when a completion path is copying
+ * records (returns 1), else a local completion rk_reap delivers. When the
+ * ring is closing nobody will see it. */
+static int finish(rk_ring *ring, struct rk_copy *c, rk_cqe *out)
+{
+	struct rk_op *parent = &ring->ops[c->parent];
+	int32_t res = c->err ? c->err : (int32_t)c->copied;
+	for (uint32_t i = 0; i < c->nlanes; i++)
+		give_back(ring, c->lanes[i].slot);
+	unlink_engine(ring, c);
+	engine_free(c);
+	if (ring->discarding) {
+		rk__op_release(ring, parent);
+		return 0;
+	}
+	if (!out) {
+		rk__op_complete_local(ring, parent, res);
+		return 0;
+	}
+	out->id = rk__op_id(ring, parent);
+	out->res = res;
+	out->flags = 0;
+	ring->total_completed++;
+	rk__op_release(ring, parent);
+	return 1;
+}
+
+int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
+{
+	struct sub_ref ref;
+	memcpy(&ref, op->inl, sizeof(ref));
+	struct rk_copy *c = ref.c;
+	struct lane *l = &c->lanes[ref.lane];
+	uint8_t phase = l->phase;
+	retire_sub(ring, op);
+	c->inflight--;
+	l->phase = LANE_IDLE;
+
+	if (res < 0 && !c->err)
+		c->err = res;
+	if (!c->err && phase == LANE_READ) {
+		if (res == 0) {
+			/* End of file: no lane reads past here. */
+			if (l->cur < c->eof)
+				c->eof = l->cur;
+		} else {
+			l->pending = (uint32_t)res;
+			l->wpos = l->cur;
+			l->boff = 0;
+			l->cur += (uint32_t)res;
+		}
+	} else if (!c->err && phase == LANE_WRITE) {
+		if (res == 0) {
+			c->err = -EIO; /* a file that takes nothing would never end */
+		} else {
+			c->copied += (uint32_t)res;
+			l->pending -= (uint32_t)res;
+			l->wpos += (uint32_t)res;
+			l->boff += (uint32_t)res;
+		}
+	}
+	if (!c->err && !ring->discarding) {
+		if (l->pending || l->cur < (l->end < c->eof ? l->end : c->eof))
+			queue_sub(ring, c, ref.lane);
+		else
+			next_range(ring, c, ref.lane);
+	}
+	if (c->inflight > 0)
+		return 0;
+	bool waiting = false;
+	for (uint32_t i = 0; i < c->nlanes; i++)
+		waiting |= c->lanes[i].deferred;
+	return waiting && !c->err && !ring->discarding ? 0 : finish(ring, c, out);
+}
+
+void rk__copy_kick(rk_ring *ring)
+{
+	if (ring->chain_len || ring->discarding)
+		return;
+	for (struct rk_copy *c = ring->copies; c; c = c->next)
+		for (uint32_t i = 0; i < c->nlanes; i++)
+			if (c->lanes[i].deferred)
+				queue_sub(ring, c, i);
+	/* Sub-ops queued while completions were drained, or just now: with
+	 * nothing queued this is no syscall. */
+	ring->be->submit(ring, false);
+}
+
+int rk__copy_cancel(rk_ring *ring, struct rk_op *parent, int64_t timeout_ns)
+{
+	struct rk_copy *c;
+	memcpy(&c, parent->inl, sizeof(c));
+	if (!c->err)
+		c->err = -ECANCELED;
+	for (uint32_t i = 0; i < c->nlanes; i++) {
+		struct lane *l = &c->lanes[i];
+		l->deferred = false;
+		if (l->phase == LANE_IDLE)
+			continue;
+		struct rk_op *op = &ring->ops[l->slot];
+		/* Cancelled or not, its completion comes back through the
+		 * engine, which then sees err and goes no further. */
+		ring->be->cancel_sync(ring, op, rk__op_id(ring, op), timeout_ns);
+	}
+	if (c->inflight == 0)
+		finish(ring, c, NULL);
+	return 0;
+}
+
+void rk__copy_cancel_all(rk_ring *ring)
+{
+	for (struct rk_copy *c = ring->copies; c; c = c->next) {
+		if (!c->err)
+			c->err = -ECANCELED;
+		for (uint32_t i = 0; i < c->nlanes; i++)
+			c->lanes[i].deferred = false;
+	}
+	for (struct rk_copy *c = ring->copies, *next; c; c = next) {
+		next = c->next;
+		if (c->inflight == 0)
+			finish(ring, c, NULL);
+	}
+}
+
+void rk__copy_free_all(rk_ring *ring)
+{
+	while (ring->copies) {
+		struct rk_copy *c = ring->copies;
+		ring->copies = c->next;
+		engine_free(c);
+	}
+}
+
+/* The file an end of the copy names: a regular file (or block device) open
+ * for reading (input) or writing (output), not appending. */
+static int check_end(int fd, bool output, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (S_ISDIR(st->st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
+		return -ESPIPE; /* offsets are required: no pipes, sockets, ttys */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	int acc = fl & O_ACCMODE;
+	if (output ? acc == O_RDONLY : acc == O_WRONLY)
+		return -EBADF;
+	if (output && (fl & O_APPEND))
+		return -EINVAL;
+	return 0;
+}
+
+static int make_lane(struct lane *l, bool splice, uint32_t *chunk)
+{
+	if (!splice) {
+		l->buf = aligned_alloc(4096, *chunk);
+		return l->buf ? 0 : -ENOMEM;
+	}
+	if (pipe2(l->pipe, O_CLOEXEC) < 0)
+		return -errno;
+	/* A pipe as large as a chunk moves it in one splice each way; the
+	 * pipe's own size (a sysctl limits it) makes a smaller chunk. */
+	int got = fcntl(l->pipe[1], F_SETPIPE_SZ, (int)*chunk);
+	if (got < 0)
+		got = fcntl(l->pipe[1], F_GETPIPE_SZ);
+	if (got > 0 && (uint32_t)got < *chunk)
+		*chunk = (uint32_t)got;
+	return 0;
+}
+
+int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
+                     uint64_t len, uint32_t copy_flags, uint32_t flags)
+{
+	if (!ring)
+		return -EINVAL;
+	if (fd_in < 0 || fd_out < 0)
+		return -EBADF;
+	if (off_in < 0 || off_out < 0 || (flags & ~RK_ASYNC) ||
+	    (copy_flags & ~(RK_COPY_SPLICE | RK_COPY_READ_WRITE | RK_COPY_LANES_MASK |
+	                    RK_COPY_CHUNK_MASK)) ||
+	    (copy_flags & RK_COPY_SPLICE && copy_flags & RK_COPY_READ_WRITE))
+		return -EINVAL;
+	int err = rk__check_ring(ring);
+	if (err)
+		return err;
+	if (ring->chain_len)
+		return -EINVAL; /* no SQE of its own to link: see rk_prep_copy */
+	if (len > COPY_MAX)
+		len = COPY_MAX;
+	if ((uint64_t)INT64_MAX - (uint64_t)off_in < len ||
+	    (uint64_t)INT64_MAX - (uint64_t)off_out < len)
+		return -EINVAL;
+	struct stat si, so;
+	if ((err = check_end(fd_in, false, &si)) < 0 || (err = check_end(fd_out, true, &so)) < 0)
+		return err;
+	/* copy_file_range's rule: a file may copy onto itself, not onto an
+	 * overlapping range. */
+	if (si.st_dev == so.st_dev && si.st_ino == so.st_ino &&
+	    (uint64_t)off_in < (uint64_t)off_out + len && (uint64_t)off_out < (uint64_t)off_in + len)
+		return -EINVAL;
+
+	bool splice = !(copy_flags & RK_COPY_READ_WRITE) && ring->probe[IORING_OP_SPLICE];
+	if (copy_flags & RK_COPY_SPLICE && !ring->probe[IORING_OP_SPLICE])
+		return -EOPNOTSUPP;
+	uint32_t shift = (copy_flags & RK_COPY_CHUNK_MASK) >> RK_COPY_CHUNK_SHIFT;
+	uint32_t chunk = shift ? 1u << (shift < 12 ? 12 : shift > 24 ? 24 : shift)
+	                       : DEFAULT_CHUNK;
+	uint32_t nlanes = (copy_flags & RK_COPY_LANES_MASK) >> RK_COPY_LANES_SHIFT;
+	if (nlanes > LANES_MAX)
+		nlanes = LANES_MAX;
+	if (nlanes == 0)
+		nlanes = default_lanes(len, chunk);
+	if (len == 0)
+		nlanes = 0;
+
+	/* The copy's slot and its lanes', all or none. */
+	struct rk_op *parent;
+	struct io_uring_sqe *unused;
+	int64_t ret = rk__op_begin(ring, RK_OP_COPY, 0, &parent, &unused);
+	if (ret < 0)
+		return ret;
+	if (len == 0)
+		return rk__op_commit_local(ring, parent, 0);
+	struct rk_copy *c = calloc(1, sizeof(*c) + nlanes * sizeof(struct lane));
+	if (!c) {
+		rk__op_abort(ring, parent);
+		return -ENOMEM;
+	}
+	c->fd_in = fd_in;
+	c->fd_out = fd_out;
+	c->off_in = off_in;
+	c->off_out = off_out;
+	c->len = c->eof = len;
+	c->sqe_flags = (uint8_t)flags;
+	c->splice = splice;
+	c->parent = parent->slot;
+	for (uint32_t i = 0; i < nlanes; i++) {
+		c->lanes[i].pipe[0] = c->lanes[i].pipe[1] = -1;
+		c->lanes[i].slot = RK_NONE;
+	}
+	c->nlanes = nlanes;
+	err = 0;
+	for (uint32_t i = 0; i < nlanes && !err; i++) {
+		if (ring->free_head == RK_NONE) {
+			err = -EBUSY;
+			break;
+		}
+		c->lanes[i].slot = ring->free_head;
+		ring->free_head = ring->ops[ring->free_head].next;
+		ring->ops[c->lanes[i].slot].next = RK_NONE;
+		err = make_lane(&c->lanes[i], splice, &chunk);
+	}
+	if (err) {
+		for (uint32_t i = nlanes; i-- > 0;)
+			if (c->lanes[i].slot != RK_NONE)
+				give_back(ring, c->lanes[i].slot);
+		engine_free(c);
+		rk__op_abort(ring, parent);
+		return err;
+	}
+	c->chunk = chunk;
+
+	memcpy(parent->inl, &c, sizeof(c));
+	parent->state = RK_OP_ENGINE;
+	ring->live++;
+	ring->chain_len = 0;
+	c->next = ring->copies;
+	if (c->next)
+		c->next->prev = c;
+	ring->copies = c;
+	for (uint32_t i = 0; i < nlanes; i++)
+		next_range(ring, c, i);
+	return rk__op_id(ring, parent);
+}
