@@ -212,20 +212,29 @@ int rk__group_index(rk_ring *ring, uint16_t bgid)
 	return -1;
 }
 
+int64_t rk__op_begin_group(rk_ring *ring, uint32_t code, int fd, uint16_t group, uint32_t flags,
+                           struct rk_op **op, struct io_uring_sqe **sqe, int *g)
+{
+	int64_t ret = rk__op_begin_fd(ring, code, fd, false, flags, op, sqe);
+	if (ret < 0)
+		return ret;
+	if ((*g = rk__group_index(ring, group)) < 0) {
+		rk__op_abort(ring, *op);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int64_t prep_select(rk_ring *ring, int fd, uint16_t group, uint32_t len,
                            int32_t msg_flags, bool multishot, uint32_t flags)
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, multishot ? RK_OP_RECV_MULTISHOT : RK_OP_RECV_SELECT, fd,
-	                              false, flags, &op, &sqe);
+	int g;
+	int64_t ret = rk__op_begin_group(ring, multishot ? RK_OP_RECV_MULTISHOT : RK_OP_RECV_SELECT,
+	                                 fd, group, flags, &op, &sqe, &g);
 	if (ret < 0)
 		return ret;
-	int g = rk__group_index(ring, group);
-	if (g < 0) {
-		rk__op_abort(ring, op);
-		return -ENOENT;
-	}
 	io_uring_prep_rw(IORING_OP_RECV, sqe, fd, NULL, len, 0);
 	sqe->msg_flags = (uint32_t)msg_flags;
 	sqe->buf_group = group;

@@ -507,6 +507,11 @@ RK_HIDDEN void rk__ring_drop_groups(rk_ring *ring, bool tell_kernel);
 RK_HIDDEN void rk__put_chunk(struct rk_group *g, uint32_t chunk);
 /* The index of the ring's group with id bgid, or -1. */
 RK_HIDDEN int rk__group_index(rk_ring *ring, uint16_t bgid);
+/* rk__op_begin_fd (ids.h) for a receive from buffer group `group`, whose
+ * index goes to *g: -ENOENT, the slot given back, when there is none. */
+RK_HIDDEN int64_t rk__op_begin_group(rk_ring *ring, uint32_t code, int fd, uint16_t group,
+                                     uint32_t flags, struct rk_op **op,
+                                     struct io_uring_sqe **sqe, int *g);
 
 /* ops: argument checks shared by the prep files */
 RK_HIDDEN int rk__copy_path(rk_ring *ring, struct rk_op *op, const char *path, const char **out);

@@ -27,14 +27,11 @@ int64_t rk_prep_recvmsg_multishot(rk_ring *ring, int fd, uint16_t group, uint32_
 		return -EINVAL;
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
-	int64_t ret = rk__op_begin_fd(ring, RK_OP_RECVMSG_MULTISHOT, fd, false, flags, &op, &sqe);
+	int g;
+	int64_t ret = rk__op_begin_group(ring, RK_OP_RECVMSG_MULTISHOT, fd, group, flags, &op, &sqe,
+	                                 &g);
 	if (ret < 0)
 		return ret;
-	int g = rk__group_index(ring, group);
-	if (g < 0) {
-		rk__op_abort(ring, op);
-		return -ENOENT;
-	}
 	/* Incremental consumption would split one datagram's header, name
 	 * and payload across completions: recv ops only. */
 	if (ring->groups[g].inc) {

@@ -49,6 +49,17 @@ struct fb_result rk__fb_xfer(struct fb_op *x, const struct io_uring_sqe *sqe, bo
 	}
 }
 
+/* The group has no buffer for a receive: -ENOBUFS, unless fd is no socket
+ * (the kernel finds the socket before a buffer). */
+static struct fb_result no_buffer(struct fb_op *x)
+{
+	int type;
+	socklen_t tlen = sizeof(type);
+	if (getsockopt(x->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+		return final_err();
+	return final(-ENOBUFS);
+}
+
 /* recv into a chunk of a provided-buffer group, taken only when data came
  * (the group's ring is read like the kernel reads it: entries up to the
  * tail the caller published). */
@@ -63,14 +74,8 @@ struct fb_result rk__fb_recv_select(rk_ring *ring, uint32_t slot, struct fb_op *
 		return final(-EINVAL);
 	for (;;) {
 		uint16_t tail = __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
-		if (g->head == tail) {
-			/* The kernel finds the socket before a buffer. */
-			int type;
-			socklen_t tlen = sizeof(type);
-			if (getsockopt(x->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
-				return final_err();
-			return final(-ENOBUFS);
-		}
+		if (g->head == tail)
+			return no_buffer(x);
 		struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
 		uint32_t len = b->len;
 		if (sqe->len && sqe->len < len)
@@ -314,13 +319,8 @@ struct fb_result rk__fb_recvmsg_select(rk_ring *ring, uint32_t slot, struct fb_o
 	int flags = msg_call_flags(sqe);
 	for (;;) {
 		uint16_t tail = __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
-		if (g->head == tail) {
-			int type;
-			socklen_t tlen = sizeof(type);
-			if (getsockopt(x->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
-				return final_err();
-			return final(-ENOBUFS);
-		}
+		if (g->head == tail)
+			return no_buffer(x);
 		const struct io_uring_buf *b = &g->br->bufs[g->head & g->mask];
 		if (b->len < areas)
 			return final(-EFAULT);
