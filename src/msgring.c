@@ -20,6 +20,13 @@
 
 #include "ids.h"
 
+/* What a message's completion carries as its id: the value, with the sign
+ * bit that tells it from an op id (so it names no slot). */
+static uint64_t msg_data(int64_t value)
+{
+	return (uint64_t)value | (UINT64_C(1) << 63);
+}
+
 int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t res,
                          uint32_t flags)
 {
@@ -36,8 +43,7 @@ int64_t rk_prep_msg_ring(rk_ring *ring, int target_fd, int64_t value, int32_t re
 	int64_t ret = rk__op_begin(ring, RK_OP_MSG_RING, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	uint64_t data = (uint64_t)value | (UINT64_C(1) << 63);
-	return ring->be->prep_msg_ring(ring, op, sqe, target_fd, data, res, flags);
+	return ring->be->prep_msg_ring(ring, op, sqe, target_fd, msg_data(value), res, flags);
 }
 
 int64_t rk__msg_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, int target_fd,
@@ -71,9 +77,8 @@ int64_t rk_prep_msg_ring_fd(rk_ring *ring, int target_fd, uint32_t src_slot, uin
 	int64_t ret = rk__op_begin(ring, RK_OP_MSG_RING_FD, flags, &op, &sqe);
 	if (ret < 0)
 		return ret;
-	uint64_t data = (uint64_t)value | (UINT64_C(1) << 63);
-	return ring->be->prep_msg_fd(ring, op, sqe, target_fd, src_slot, dst_slot, data, msg_flags,
-	                             flags);
+	return ring->be->prep_msg_fd(ring, op, sqe, target_fd, src_slot, dst_slot, msg_data(value),
+	                             msg_flags, flags);
 }
 
 int64_t rk__msg_fd_prep(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, int target_fd,

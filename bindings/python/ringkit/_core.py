@@ -289,27 +289,22 @@ class Ring:
     def probe(self, opcode) -> bool:
         """Whether the kernel supports an IORING_OP_* opcode (int, or a name
         such as "IORING_OP_SEND_ZC" / "SEND_ZC")."""
-        if isinstance(opcode, str):
-            from . import constant
-            opcode = constant(opcode if opcode.startswith("IORING_OP_")
-                              else "IORING_OP_" + opcode)
-        try:
-            r = lib.rk_ring_probe(self._ring, opcode)
-        except OverflowError:
-            raise ValueError("opcode out of range: %r" % opcode) from None
-        return bool(r) if r >= 0 else self._fail(r)
+        return self._ask(lib.rk_ring_probe, opcode, "IORING_OP_", "opcode")
 
     def feature(self, feature) -> bool:
         """Whether the ring can use a kernel feature that is no opcode (int, or
         a name such as "RK_FEATURE_FILE_ALLOC_RANGE" / "FILE_ALLOC_RANGE")."""
-        if isinstance(feature, str):
+        return self._ask(lib.rk_ring_feature, feature, "RK_FEATURE_", "feature")
+
+    def _ask(self, call, what, prefix, kind) -> bool:
+        # probe() and feature(): a yes/no question by number or by name.
+        if isinstance(what, str):
             from . import constant
-            feature = constant(feature if feature.startswith("RK_FEATURE_")
-                               else "RK_FEATURE_" + feature)
+            what = constant(what if what.startswith(prefix) else prefix + what)
         try:
-            r = lib.rk_ring_feature(self._ring, feature)
+            r = call(self._ring, what)
         except OverflowError:
-            raise ValueError("feature out of range: %r" % feature) from None
+            raise ValueError("%s out of range: %r" % (kind, what)) from None
         return bool(r) if r >= 0 else self._fail(r)
 
     _STATS = ("inflight", "overflow_queue", "sq_entries", "cq_entries", "capacity",
