@@ -24,7 +24,7 @@ from asyncio import format_helpers, unix_events
 from asyncio.log import logger
 from typing import Dict, List, Optional, Tuple
 
-from . import _aioloop, _loopcore
+from . import _loopcore
 from ._aioloop import flush_writes as _flush_writes
 from ._transport import RingSocketTransport
 
@@ -226,12 +226,12 @@ class EventLoop(_loopcore.LoopCore, unix_events._UnixSelectorEventLoop):
         self._pool = None
         # Transports with writes for this pass's sends (each holds the list).
         self._write_ready = []
-        # Transports waiting for an op slot to read, and the slots readers
-        # leave free (see _transport._start_reading).
+        # Transports waiting for an op slot to read (see
+        # _transport._start_reading).
         self._waiting_readers = {}
-        self._read_reserve = 0
         # The selector (and its ring) first: when the ring cannot be made,
-        # nothing of the loop exists yet for __del__ to close.
+        # nothing of the loop exists yet for __del__ to close. Readers leave
+        # an eighth of the ring's op slots free.
         selector = RingSelector(self)
         self._read_reserve = selector._ring().ring.stats()["capacity"] // 8
         super().__init__(selector)
@@ -240,9 +240,6 @@ class EventLoop(_loopcore.LoopCore, unix_events._UnixSelectorEventLoop):
         if not hasattr(self, "_signal_handlers"):
             return  # __init__ failed before asyncio's loop was made: nothing to close
         super().__del__(_warn)
-
-    def _flush_writes(self):
-        _aioloop.flush_writes(self._write_ready)
 
     def _wait_to_read(self, transport):
         # A transport found no op slot to read with: it waits here, asleep,
