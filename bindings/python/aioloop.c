@@ -20,6 +20,7 @@
 #include "aioloop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 
 #include <ringkit.h>
@@ -33,17 +34,16 @@ enum { PENDING, DONE, CANCELLED };
 typedef struct Driver Driver;
 
 /* An op of an EventLoop stream transport (_transport.py, stream.c): its
- * multishot receive from the loop's buffer pool, its receive straight into
- * a bytes object, or its send. Their completions go straight to the
- * transport: the received bytes are made here and the chunk recycled; a
- * send's data, or the bytes a receive fills, are held here until the final
- * completion. */
-enum { ROUTE_POOL, ROUTE_SEND, ROUTE_DIRECT };
+ * multishot receive from the loop's buffer pool, the multishot poll it
+ * receives large messages at, or its send. Their completions go straight to
+ * the transport: the received bytes are made here and the chunk recycled; a
+ * send's data is held here until the final completion. */
+enum { ROUTE_POOL, ROUTE_SEND, ROUTE_READY };
 
 typedef struct {
 	int64_t id;
 	PyObject *tr;          /* the transport; NULL: the slot routes nothing */
-	PyObject *data;        /* a send's bytes, or the bytes a direct receive fills */
+	PyObject *data;        /* a send's bytes */
 	const char *base;      /* a pool receive's pool: its memory, chunk size, region */
 	uint32_t chunk_size;
 	rk_region *pool;
@@ -961,10 +961,8 @@ static int routed_dispatch(Driver *d, RoutedOp *op, const rk_cqe *c)
 	if (op->kind == ROUTE_SEND) {
 		Py_CLEAR(op->data); /* the kernel has read it: a final completion */
 		r = deliver_sent(op->tr, c->res);
-	} else if (op->kind == ROUTE_DIRECT) {
-		PyObject *data = op->data; /* the kernel is done with it: the only reference */
-		op->data = NULL;
-		r = rkpy_stream_direct_done(op->tr, op->id, data, c->res);
+	} else if (op->kind == ROUTE_READY) {
+		r = rkpy_stream_ready(op->tr, op->id, c->res, (c->flags & RK_CQE_F_MORE) != 0);
 	} else {
 		first_error err = {0};
 		if (c->flags & RK_CQE_F_BUFFER) {
@@ -1226,21 +1224,19 @@ int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, P
 	return route_op(d, id, tr, data, ROUTE_SEND);
 }
 
-int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr)
+int64_t rkpy_driver_poll_in(PyObject *drv, int fd, PyObject *tr)
 {
 	Driver *d = (Driver *)drv;
-	if (!PyObject_TypeCheck(drv, &DriverType) || !PyBytes_CheckExact(data)) {
-		PyErr_SetString(PyExc_TypeError, "recv: not a Driver and bytes");
+	if (!PyObject_TypeCheck(drv, &DriverType)) {
+		PyErr_SetString(PyExc_TypeError, "poll: not a Driver");
 		return INT64_MIN;
 	}
 	if (!d->ring)
 		return -EBADF;
-	Py_ssize_t n = PyBytes_GET_SIZE(data);
-	int64_t id = rk_prep_recv(d->ring, fd, PyBytes_AS_STRING(data),
-	                          n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, 0, 0);
+	int64_t id = rk_prep_poll_multishot(d->ring, fd, POLLIN | POLLRDHUP, 0);
 	if (id < 0)
 		return id;
-	return route_op(d, id, tr, data, ROUTE_DIRECT);
+	return route_op(d, id, tr, Py_None, ROUTE_READY);
 }
 
 /* send(fd, data, transport, msg_flags): queues send(2) of the bytes data,

@@ -21,11 +21,9 @@
 int64_t rkpy_driver_send(PyObject *drv, int fd, PyObject *data, const char *p, Py_ssize_t n,
                          PyObject *tr, int msg_flags);
 
-/* Queues recv(2) on fd into the bytes object data (new, not yet shared:
- * nothing else may see it while the kernel writes), held until the
- * completion, which goes to rkpy_stream_direct_done. Returns as
- * rkpy_driver_send does. */
-int64_t rkpy_driver_recv(PyObject *drv, int fd, PyObject *data, PyObject *tr);
+/* Queues a multishot poll for POLLIN and POLLRDHUP on fd; each completion goes to
+ * rkpy_stream_ready. Returns as rkpy_driver_send does. */
+int64_t rkpy_driver_poll_in(PyObject *drv, int fd, PyObject *tr);
 
 /* The OSError ringkit.error makes for a negative errno, or NULL. */
 PyObject *rkpy_errno_error(long long res);
@@ -45,8 +43,8 @@ int rkpy_is_stream(PyObject *tr);
 int rkpy_stream_pool_rx(PyObject *tr, PyObject *data);
 int rkpy_stream_sent(PyObject *tr, long res);
 
-/* The completion of the stream's receive into data (stolen: the kernel is
- * done with it) with result res. */
-int rkpy_stream_direct_done(PyObject *tr, int64_t id, PyObject *data, int res);
+/* A completion of the stream's poll op id: res its events or -errno, more
+ * whether the poll goes on. */
+int rkpy_stream_ready(PyObject *tr, int64_t id, int res, int more);
 
 #endif

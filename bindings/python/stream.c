@@ -21,6 +21,7 @@
 #include "aioloop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -437,19 +438,22 @@ int rkpy_stream_pool_rx(PyObject *tr, PyObject *data)
 	return stream_rx(s, data);
 }
 
-/* Queues a receive into a new bytes object of direct_size: 0, the ring's
- * -errno (-EBUSY: no slot), or -1 with an exception set. */
+/* Large messages are received at readiness, as asyncio's and uvloop's
+ * loops do, not by a receive queued ahead with its buffer: a buffer given
+ * to the kernel before the data comes sits cold in memory until it does,
+ * and with many connections the kernel's copy into it is the server's
+ * largest cost. A multishot poll says when the socket is readable; the
+ * receive then goes into a bytes object just allocated, which the
+ * allocator takes from what the previous message just freed, still in the
+ * cache. Queues that poll: 0, the ring's -errno (-EBUSY: no slot), or -1
+ * with an exception set. */
 static int direct_arm(Stream *s)
 {
 	if (!s->streams || !PyDict_Check(s->streams)) {
 		PyErr_SetString(PyExc_RuntimeError, "the transport has no ring to read with");
 		return -1;
 	}
-	PyObject *buf = PyBytes_FromStringAndSize(NULL, s->direct_size);
-	if (!buf)
-		return -1;
-	int64_t id = s->drv ? rkpy_driver_recv(s->drv, s->sock_fd, buf, (PyObject *)s) : -EBADF;
-	Py_DECREF(buf);
+	int64_t id = s->drv ? rkpy_driver_poll_in(s->drv, s->sock_fd, (PyObject *)s) : -EBADF;
 	if (id == INT64_MIN)
 		return -1;
 	if (id < 0)
@@ -484,47 +488,86 @@ static PyObject *stream_arm_direct(Stream *s, PyObject *unused)
 	return Py_NewRef(s->recv_op);
 }
 
-int rkpy_stream_direct_done(PyObject *tr, int64_t id, PyObject *data, int res)
+/* The stream's receiving ends with res (0: EOF, or -errno): the poll is
+ * cancelled (its last completion is then no longer the stream's) and
+ * finish() does what it does for any receive's end. */
+static int direct_end(Stream *s, long res)
+{
+	if (call_self(s, str_stop_reading, NULL) < 0)
+		return -1;
+	PyObject *r = PyLong_FromLong(res);
+	int rc = r ? call_self(s, str_finish, r) : -1;
+	Py_XDECREF(r);
+	return rc;
+}
+
+/* Receives what the socket holds, a bytes object at a time, until a short
+ * receive says it is drained: the poll fires again only for what arrives
+ * after it looked. Except the peer's FIN, which a short receive does not
+ * reveal: events with POLLRDHUP (the peer shut down before the poll
+ * looked) read on until EOF or EAGAIN. A stream that stops reading
+ * meanwhile (paused, closing) cancels its poll: resuming arms a new one,
+ * which fires at once for what is waiting. */
+static int direct_read(Stream *s, int events)
+{
+	int to_end = (events & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+	for (;;) {
+		if (!reading(s))
+			return call_self(s, str_stop_reading, NULL);
+		PyObject *data = PyBytes_FromStringAndSize(NULL, s->direct_size);
+		if (!data)
+			return -1;
+		ssize_t n = recv(s->sock_fd, PyBytes_AS_STRING(data), (size_t)s->direct_size,
+		                 MSG_DONTWAIT);
+		if (n <= 0) {
+			int e = errno;
+			Py_DECREF(data);
+			if (n < 0 && e == EINTR)
+				continue;
+			if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+				return 0;
+			return direct_end(s, n < 0 ? -e : 0);
+		}
+		if (n < s->direct_size && _PyBytes_Resize(&data, n) < 0)
+			return -1;
+		if (n >= s->direct_size / 2)
+			s->runs = 0;
+		else if (++s->runs >= SWITCH_RUNS) {
+			/* back to the pool: the poll's end re-arms through
+			 * _start_reading */
+			s->runs = 0;
+			s->direct = 0;
+			if (call_self(s, str_stop_reading, NULL) < 0) {
+				Py_DECREF(data);
+				return -1;
+			}
+		}
+		int rc = stream_rx(s, data);
+		Py_DECREF(data);
+		if (rc < 0 || (n < s->direct_size && !to_end) || !s->direct)
+			return rc;
+	}
+}
+
+int rkpy_stream_ready(PyObject *tr, int64_t id, int res, int more)
 {
 	Stream *s = (Stream *)tr;
 	PyObject *key = PyLong_FromLongLong(id);
-	if (!key) {
-		Py_DECREF(data);
+	if (!key)
 		return -1;
-	}
-	if (s->streams && PyDict_Check(s->streams) && PyDict_DelItem(s->streams, key) < 0)
-		PyErr_Clear(); /* off the books already (the ring closed) */
 	int mine = s->recv_op && PyObject_RichCompareBool(s->recv_op, key, Py_EQ) == 1;
+	if (!more && s->streams && PyDict_Check(s->streams) && PyDict_DelItem(s->streams, key) < 0)
+		PyErr_Clear(); /* off the books already (the ring closed) */
 	Py_DECREF(key);
-	if (mine)
-		Py_XSETREF(s->recv_op, Py_NewRef(Py_None));
-	if (res <= 0) {
-		/* EOF, an error, or cancelled: what finish() does for any receive */
-		Py_DECREF(data);
-		PyObject *r = PyLong_FromLong(res);
-		int rc = r ? call_self(s, str_finish, r) : -1;
-		Py_XDECREF(r);
-		return rc;
-	}
-	if (_PyBytes_Resize(&data, res) < 0)
-		return -1;
-	if (res >= s->direct_size / 2)
-		s->runs = 0;
-	else if (++s->runs >= SWITCH_RUNS) {
-		s->runs = 0;
-		s->direct = 0;
-	}
-	int rc = stream_rx(s, data);
-	Py_DECREF(data);
-	if (!mine || !reading(s) || (s->recv_op && s->recv_op != Py_None))
-		return rc;
-	/* The next receive: directly again, or back to the pool's multishot
-	 * (and a full table) through _start_reading. */
-	int a = s->direct ? direct_arm(s) : -EAGAIN;
-	if (a == -1 && PyErr_Occurred())
-		return -1;
-	if (a < 0 && call_self(s, str_start_reading, NULL) < 0)
-		return -1;
+	if (!mine)
+		return 0; /* a poll already cancelled */
+	if (more)
+		return direct_read(s, res);
+	/* The poll ended: cancelled (paused, back to the pool), or by the
+	 * kernel (with an event: re-armed, and the new poll sees the data). */
+	PyObject *r = PyLong_FromLong(res > 0 ? res : res == 0 ? -ECANCELED : res);
+	int rc = r ? call_self(s, str_finish, r) : -1;
+	Py_XDECREF(r);
 	return rc;
 }
 

@@ -303,8 +303,8 @@ def test_direct_receives_pause_resume_and_close():
             await asyncio.sleep(0.001)
         assert got_paused == big
         assert bytes(proto.got) == b"a" * big + b"b" * 1000
-        # closing with a direct receive in flight: its buffer is held until
-        # the cancelled receive completes, and nothing is left behind
+        # closing with the readiness poll armed: its cancel completes and
+        # nothing is left behind
         tr.close()
         await asyncio.wait_for(proto.done, 5)
         assert tr._recv_op is None
@@ -323,5 +323,64 @@ def test_eof_during_a_direct_receive():
         b.shutdown(socket.SHUT_WR)
         await asyncio.wait_for(proto.done, 5)
         assert bytes(proto.got) == b"x" * 100 and proto.lost is None
+        b.close()
+    run(main())
+
+
+def test_direct_receives_drain_what_one_readiness_brings():
+    # Large messages are received at readiness (stream.c, direct_read):
+    # one poll completion must drain the socket, since the poll fires again
+    # only for new data. Several buffers' worth arrive at once, then
+    # nothing more: all of it must be delivered.
+    async def main():
+        tr, proto, b = await pair()
+        loop = asyncio.get_running_loop()
+        tr._direct = True
+        tr._stop_reading()
+        while tr._recv_op is None or tr._recv_op == tr._recv_cancelled:
+            await asyncio.sleep(0.001)
+        data = bytes(range(256)) * (tr._direct_size * 5 // 256 + 7)
+        b.setblocking(True)
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        await loop.run_in_executor(None, b.sendall, data)
+        deadline = loop.time() + 5
+        while len(proto.got) < len(data) and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+        assert bytes(proto.got) == data
+        tr.close()
+        await asyncio.wait_for(proto.done, 5)
+        b.close()
+    run(main())
+
+
+class PauseEach(Collect):
+    """Pauses reading after every message; the test resumes it."""
+
+    def data_received(self, data):
+        super().data_received(data)
+        self.transport.pause_reading()
+
+
+def test_direct_receive_paused_inside_data_received():
+    # data_received pauses while the socket still holds data: the drain
+    # stops there, and each resume_reading brings more, in order.
+    async def main():
+        a, b = socket.socketpair()
+        loop = asyncio.get_running_loop()
+        tr, proto = await loop.connect_accepted_socket(PauseEach, a)
+        tr._direct = True
+        tr._stop_reading()
+        b.setblocking(True)
+        data = bytes(range(251)) * (tr._direct_size * 3 // 251)
+        await loop.run_in_executor(None, b.sendall, data)
+        deadline = loop.time() + 5
+        while len(proto.got) < len(data) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+            assert not tr.is_reading()
+            tr.resume_reading()
+        assert bytes(proto.got) == data
+        tr.close()
+        await asyncio.wait_for(proto.done, 5)
+        assert not aio.ring()._streams
         b.close()
     run(main())
