@@ -73,14 +73,15 @@ static inline struct io_uring_sqe *rk__op_sqe(rk_ring *ring, struct rk_op *op)
 static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
                                    struct rk_op **out, struct io_uring_sqe **sqe)
 {
-	int err = rk__check_ring(ring);
-	if (__builtin_expect(err != 0, 0))
-		return err;
-	/* code (RK_OP_*) is a constant at every call site: an unrestricted
-	 * ring pays this one branch. */
-	if (__builtin_expect(ring->gate != RK_GATE_OPEN, 0) &&
-	    (err = rk__gate(ring, code, flags)) < 0)
-		return err;
+	int err;
+	/* An open, unrestricted ring of this process passes on one compare
+	 * (prep_key); code (RK_OP_*) is a constant at every call site. */
+	if (__builtin_expect(!ring || ring->prep_key != rk__fork_epoch, 0)) {
+		if ((err = rk__check_ring(ring)) != 0)
+			return err;
+		if (ring->gate != RK_GATE_OPEN && (err = rk__gate(ring, code, flags)) < 0)
+			return err;
+	}
 	if (__builtin_expect(flags != 0, 0) && (err = rk__op_flags(ring, flags)) != 0)
 		return err;
 	uint32_t slot = ring->free_head;

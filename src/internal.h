@@ -216,6 +216,11 @@ struct rk_ring {
 	const struct rk_backend *be;
 	int fd;                  /* io_uring fd, or the fallback's eventfd */
 	uint32_t epoch;          /* rk__fork_epoch of the process that created it */
+	/* epoch while the ring is open and unrestricted, else with bit 32 set
+	 * (rk__ring_key): a prep's ring checks are one compare with
+	 * rk__fork_epoch, the detailed ones (rk__check_ring, the gate) run
+	 * only when it fails. */
+	uint64_t prep_key;
 	uint32_t setup_flags;    /* IORING_SETUP_* actually used */
 	uint32_t features;
 	struct rk_sq sq;
@@ -303,6 +308,13 @@ enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL, RK_CH
  * handler (ring.c) advances rk__fork_epoch in every child: a ring created
  * in another epoch belongs to another process and refuses with -ECHILD. */
 extern RK_HIDDEN uint32_t rk__fork_epoch;
+
+/* Recomputes prep_key: after the epoch, closed or gate changed. */
+static inline void rk__ring_key(rk_ring *ring)
+{
+	bool slow = ring->closed || ring->gate != RK_GATE_OPEN;
+	ring->prep_key = (uint64_t)ring->epoch | (uint64_t)slow << 32;
+}
 
 /* The check of every public entry point that takes a ring. */
 static inline int rk__check_ring(const rk_ring *ring)
@@ -442,7 +454,7 @@ RK_HIDDEN void rk__copy_free_all(rk_ring *ring);
 /* A prep of op `code` (a constant RK_OP_*) on a ring whose gate is not
  * open: 0, or -EBADFD (disabled) / -EACCES (not allowed). Inline and
  * without a call, so that the preps' fast path needs no stack frame for
- * it: only the one test of ring->gate in rk__op_begin. */
+ * it: an open ring pays only rk__op_begin's prep_key compare. */
 static inline int rk__gate(const rk_ring *ring, uint32_t code, uint32_t flags)
 {
 	switch (ring->allowed[code]) {
