@@ -118,6 +118,7 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 	if (op->spill != RK_NONE) {
 		ring->spill_free[ring->spill_top++] = op->spill;
 		op->spill = RK_NONE;
+		op->spilled = 0;
 	}
 	if (op->region) {
 		rk__region_unpin(op->region, op->chunk);

@@ -69,13 +69,13 @@ enum rk_op_kind {
 
 struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
-	/* gen, state, group, kind and pad make one 64-bit word, which a
+	/* gen, state, group, kind and spilled make one 64-bit word, which a
 	 * completion compares with what a live plain op's holds (rk__op_word). */
 	uint32_t gen;
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
 	uint8_t kind;           /* enum rk_op_kind: what its completions carry besides res */
-	uint8_t pad;            /* always 0 */
+	uint8_t spilled;        /* 1 while it holds a spill block (rk__op_storage) */
 	uint32_t next;          /* free list, overflow queue or local-completion list */
 	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	int32_t res;            /* result of a local completion */
@@ -88,12 +88,12 @@ struct rk_op {
 /* A power-of-two slot size keeps slot indexing a shift on the hot path. */
 _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
 _Static_assert(offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
-                   offsetof(struct rk_op, pad) == offsetof(struct rk_op, gen) + 7,
-               "gen to pad are one word");
+                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, gen) + 7,
+               "gen to spilled are one word");
 
-/* The word from gen to pad; equal to ((uint64_t)RK_OP_KERNEL << 32 | gen)
+/* The word from gen to spilled; equal to ((uint64_t)RK_OP_KERNEL << 32 | gen)
  * exactly when the op is in the kernel, with generation gen, selecting from
- * no group and with nothing to settle. */
+ * no group, with nothing to settle and no spill block to free. */
 static inline uint64_t rk__op_word(const struct rk_op *op)
 {
 	uint64_t w;
@@ -101,7 +101,7 @@ static inline uint64_t rk__op_word(const struct rk_op *op)
 	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	               ? w
 	               : (uint64_t)op->gen | (uint64_t)op->state << 32 | (uint64_t)op->group << 40 |
-	                         (uint64_t)op->kind << 48 | (uint64_t)op->pad << 56;
+	                         (uint64_t)op->kind << 48 | (uint64_t)op->spilled << 56;
 }
 
 struct rk_sq {

@@ -222,8 +222,7 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		uint64_t want = (uint64_t)RK_OP_KERNEL << 32 | (ud >> 32);
 		if (__builtin_expect((int64_t)ud >= 0 && slot < capacity &&
 		                     rk__op_word(op = &ops[slot]) == want &&
-		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)) &&
-		                     op->spill == RK_NONE, 1)) {
+		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
 			memcpy(o++, cqe, sizeof(rk_cqe));
 			if (op->region) {
 				rk__region_unpin(op->region, op->chunk);
