@@ -137,7 +137,7 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, uint32_t flags)
 {
 	uint32_t slot = rk__op_slot(ring, op);
-	int64_t id = ((int64_t)op->gen << 32) | slot;
+	int64_t id = rk__op_id_word(op);
 
 	sqe->user_data = (uint64_t)id;
 	sqe->flags = (uint8_t)flags;
@@ -169,7 +169,7 @@ static inline int64_t rk__op_commit_local(rk_ring *ring, struct rk_op *op, int32
 	ring->live++;
 	ring->chain_len = 0;
 	rk__op_complete_local(ring, op, res);
-	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+	return rk__op_id_word(op);
 }
 
 /* The live op an id names, or NULL when the id is stale, unknown or free. */
@@ -189,7 +189,8 @@ static inline struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id)
 
 static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
 {
-	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+	(void)ring;
+	return rk__op_id_word(op);
 }
 
 /* The start of the op's storage, where rk__op_storage put it. */

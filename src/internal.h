@@ -69,15 +69,16 @@ enum rk_op_kind {
 
 struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
-	/* gen, state, group, kind and spilled make one 64-bit word, which a
-	 * completion compares with what a live plain op's holds (rk__op_word). */
+	uint32_t slot;          /* own index: cheaper than pointer subtraction */
+	/* slot and gen make one 64-bit word, the op's id (rk__op_id); gen,
+	 * state, group, kind and spilled another, which a completion compares
+	 * with what a live plain op's holds (rk__op_word). */
 	uint32_t gen;
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
 	uint8_t kind;           /* enum rk_op_kind: what its completions carry besides res */
 	uint8_t spilled;        /* 1 while it holds a spill block (rk__op_storage) */
 	uint32_t next;          /* free list, overflow queue or local-completion list */
-	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
 	int32_t chunk;          /* chunk pinned by this op, or -1 */
@@ -88,8 +89,18 @@ struct rk_op {
 /* A power-of-two slot size keeps slot indexing a shift on the hot path. */
 _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
 _Static_assert(offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
-                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, gen) + 7,
-               "gen to spilled are one word");
+                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, gen) + 7 &&
+                   offsetof(struct rk_op, gen) == offsetof(struct rk_op, slot) + 4,
+               "slot to gen and gen to spilled are words");
+
+/* The op's id, ((int64_t)gen << 32) | slot: one load where the bytes lie so. */
+static inline int64_t rk__op_id_word(const struct rk_op *op)
+{
+	uint64_t w;
+	memcpy(&w, &op->slot, sizeof(w));
+	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (int64_t)w
+	                                                 : ((int64_t)op->gen << 32) | op->slot;
+}
 
 /* The word from gen to spilled; equal to ((uint64_t)RK_OP_KERNEL << 32 | gen)
  * exactly when the op is in the kernel, with generation gen, selecting from
