@@ -70,9 +70,9 @@ enum rk_op_kind {
 struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
 	uint32_t slot;          /* own index: cheaper than pointer subtraction */
-	/* slot and gen make one 64-bit word, the op's id (rk__op_id); gen,
-	 * state, group, kind and spilled another, which a completion compares
-	 * with what a live plain op's holds (rk__op_word). */
+	/* slot and gen make one 64-bit word, the op's id (rk__op_id_word);
+	 * state, group, kind and spilled a 32-bit one, which a completion
+	 * compares with what a live plain op's holds (rk__op_live_plain). */
 	uint32_t gen;
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
@@ -88,10 +88,10 @@ struct rk_op {
 
 /* A power-of-two slot size keeps slot indexing a shift on the hot path. */
 _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
-_Static_assert(offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
-                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, gen) + 7 &&
-                   offsetof(struct rk_op, gen) == offsetof(struct rk_op, slot) + 4,
-               "slot to gen and gen to spilled are words");
+_Static_assert(offsetof(struct rk_op, gen) == offsetof(struct rk_op, slot) + 4 &&
+                   offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
+                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, state) + 3,
+               "slot to gen and state to spilled are words");
 
 /* The op's id, ((int64_t)gen << 32) | slot: one load where the bytes lie so. */
 static inline int64_t rk__op_id_word(const struct rk_op *op)
@@ -102,17 +102,17 @@ static inline int64_t rk__op_id_word(const struct rk_op *op)
 	                                                 : ((int64_t)op->gen << 32) | op->slot;
 }
 
-/* The word from gen to spilled; equal to ((uint64_t)RK_OP_KERNEL << 32 | gen)
- * exactly when the op is in the kernel, with generation gen, selecting from
- * no group, with nothing to settle and no spill block to free. */
-static inline uint64_t rk__op_word(const struct rk_op *op)
+/* True exactly when `id` names op, op is in the kernel, selects from no
+ * group, has nothing to settle and no spill block to free: a completion's
+ * one test for the common release. Two compares, of the id word and of
+ * the word from state to spilled. */
+static inline bool rk__op_live_plain(const struct rk_op *op, uint64_t id)
 {
-	uint64_t w;
-	memcpy(&w, &op->gen, sizeof(w));
-	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	               ? w
-	               : (uint64_t)op->gen | (uint64_t)op->state << 32 | (uint64_t)op->group << 40 |
-	                         (uint64_t)op->kind << 48 | (uint64_t)op->spilled << 56;
+	uint32_t w;
+	memcpy(&w, &op->state, sizeof(w));
+	uint32_t want = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (uint32_t)RK_OP_KERNEL
+	                                                          : (uint32_t)RK_OP_KERNEL << 24;
+	return (uint64_t)rk__op_id_word(op) == id && w == want;
 }
 
 struct rk_sq {
