@@ -136,7 +136,6 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
  * next submit) or appended to the overflow queue. */
 static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, uint32_t flags)
 {
-	uint32_t slot = rk__op_slot(ring, op);
 	int64_t id = rk__op_id_word(op);
 
 	sqe->user_data = (uint64_t)id;
@@ -147,6 +146,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 		op->state = RK_OP_KERNEL;
 		ring->in_kernel++;
 	} else {
+		uint32_t slot = rk__op_slot(ring, op);
 		op->state = RK_OP_STAGED;
 		op->next = RK_NONE;
 		if (ring->staged_tail == RK_NONE)
