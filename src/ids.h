@@ -18,7 +18,8 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 	return op->slot;
 }
 
-/* The checks of the flags every op shares, for flags other than 0. */
+/* The checks of the flags every op shares, for flags other than 0 and
+ * RK_FIXED_FILE. */
 static inline int rk__op_flags(rk_ring *ring, uint32_t flags)
 {
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
@@ -82,7 +83,9 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
 		if (ring->gate != RK_GATE_OPEN && (err = rk__gate(ring, code, flags)) < 0)
 			return err;
 	}
-	if (__builtin_expect(flags != 0, 0) && (err = rk__op_flags(ring, flags)) != 0)
+	/* RK_FIXED_FILE alone breaks no rule: a registered file costs no check. */
+	if (__builtin_expect((flags & ~RK_FIXED_FILE) != 0, 0) &&
+	    (err = rk__op_flags(ring, flags)) != 0)
 		return err;
 	uint32_t slot = ring->free_head;
 	if (__builtin_expect(slot == RK_NONE, 0))
