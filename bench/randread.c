@@ -2,13 +2,16 @@
  * ringkit with a registered region (READ_FIXED), ringkit with plain buffers
  * (READ), raw liburing with plain buffers (READ) and with registered ones
  * (READ_FIXED), each as io_uring_queue_init gives it and "tuned" with the
- * setup features ringkit's ring uses (tuned.h), and a pread(2) loop (one at
+ * setup features ringkit's ring uses (tuned.h); both sides with registered
+ * buffers and the file registered too (a fixed file: no fget/fput per read
+ * in the kernel), as a program reading one file would; and a pread(2) loop (one at
  * a time: what a runtime without io_uring does on one thread). Prints IOPS,
  * best of alternating rounds, with ratios to liburing and to pread.
  *
  *   ringkit-bench-randread [FILE]   (default: a 256 MiB temp file)
  *   ringkit-bench-randread -c SIDE QD   one round of one side (fixed, plain,
- *       liburing, liburing-fixed) on a 16 MiB temp file, for callgrind:
+ *       fixed-file, liburing, liburing-fixed, liburing-fixed-file) on a
+ *       16 MiB temp file, for callgrind:
  *       valgrind --tool=callgrind --collect-atstart=no --toggle-collect='run_*' */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +37,9 @@ static int64_t next_offset(uint64_t *seed)
 /* Keeps qd reads in flight. Per-op state (the buffer index) is kept by op
  * slot, looked up for the whole batch before new reads are queued: the
  * reap freed those slots and new preps may reuse them. */
-static double run_ringkit(unsigned qd, int fixed)
+/* file: the fd registered as the file table's slot 0, read with
+ * RK_FIXED_FILE (fixed buffers too). */
+static double run_ringkit(unsigned qd, int fixed, int file)
 {
 	rk_ring *ring;
 	rk_region *rg;
@@ -42,6 +47,15 @@ static double run_ringkit(unsigned qd, int fixed)
 		bench_die("ringkit setup", 0);
 	if (fixed && rk_ring_register_region(ring, rg) < 0)
 		bench_die("rk_ring_register_region", 0);
+	int rfd = fd;
+	uint32_t rflags = 0;
+	if (file) {
+		int32_t one = fd;
+		if (rk_ring_register_files(ring, 1) < 0 || rk_ring_update_files(ring, 0, &one, 1) < 0)
+			bench_die("rk_ring_register_files", 0);
+		rfd = 0;
+		rflags = RK_FIXED_FILE;
+	}
 	static int32_t by_slot[4 * MAXQD];
 	int32_t chunk[MAXQD], done_chunk[MAXQD];
 	for (unsigned i = 0; i < qd; i++)
@@ -52,7 +66,8 @@ static double run_ringkit(unsigned qd, int fixed)
 
 	double t0 = bench_now();
 	for (unsigned i = 0; i < qd; i++, issued++) {
-		int64_t id = fixed ? rk_prep_read_chunk(ring, fd, rg, chunk[i], BLOCK, next_offset(&seed), 0)
+		int64_t id = fixed ? rk_prep_read_chunk(ring, rfd, rg, chunk[i], BLOCK,
+		                                        next_offset(&seed), rflags)
 		                   : rk_prep_read(ring, fd, rk_chunk_ptr(rg, chunk[i]), BLOCK,
 		                                  next_offset(&seed), 0);
 		by_slot[(uint32_t)id] = chunk[i];
@@ -68,8 +83,8 @@ static double run_ringkit(unsigned qd, int fixed)
 		}
 		completed += (unsigned)n;
 		for (int k = 0; k < n && issued < READS; k++, issued++) {
-			int64_t id = fixed ? rk_prep_read_chunk(ring, fd, rg, done_chunk[k], BLOCK,
-			                                        next_offset(&seed), 0)
+			int64_t id = fixed ? rk_prep_read_chunk(ring, rfd, rg, done_chunk[k], BLOCK,
+			                                        next_offset(&seed), rflags)
 			                   : rk_prep_read(ring, fd, rk_chunk_ptr(rg, done_chunk[k]), BLOCK,
 			                                  next_offset(&seed), 0);
 			by_slot[(uint32_t)id] = done_chunk[k];
@@ -84,8 +99,9 @@ static double run_ringkit(unsigned qd, int fixed)
 }
 
 /* fixed: the buffers registered (io_uring_register_buffers), read with
- * READ_FIXED, as ringkit's registered region is. */
-static double run_liburing(unsigned qd, int fixed, int tuned)
+ * READ_FIXED, as ringkit's registered region is; file: the fd registered
+ * too (io_uring_register_files), read with IOSQE_FIXED_FILE. */
+static double run_liburing(unsigned qd, int fixed, int tuned, int file)
 {
 	struct io_uring ring;
 	bench_liburing_init(&ring, MAXQD, tuned);
@@ -95,6 +111,14 @@ static double run_liburing(unsigned qd, int fixed, int tuned)
 		if (io_uring_register_buffers(&ring, &iov, 1) < 0)
 			bench_die("io_uring_register_buffers", 0);
 	}
+	int rfd = fd;
+	uint8_t sflags = 0;
+	if (file) {
+		if (io_uring_register_files(&ring, &fd, 1) < 0)
+			bench_die("io_uring_register_files", 0);
+		rfd = 0;
+		sflags = IOSQE_FIXED_FILE;
+	}
 	uint64_t seed = 42;
 	struct io_uring_cqe *cqes[MAXQD];
 	unsigned issued = 0, completed = 0;
@@ -103,9 +127,10 @@ static double run_liburing(unsigned qd, int fixed, int tuned)
 	for (unsigned i = 0; i < qd; i++, issued++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 		if (fixed)
-			io_uring_prep_read_fixed(sqe, fd, bufs[i], BLOCK, (uint64_t)next_offset(&seed), 0);
+			io_uring_prep_read_fixed(sqe, rfd, bufs[i], BLOCK, (uint64_t)next_offset(&seed), 0);
 		else
 			io_uring_prep_read(sqe, fd, bufs[i], BLOCK, (uint64_t)next_offset(&seed));
+		sqe->flags = sflags;
 		sqe->user_data = i;
 	}
 	while (completed < READS) {
@@ -118,11 +143,12 @@ static double run_liburing(unsigned qd, int fixed, int tuned)
 			if (issued < READS) {
 				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 				if (fixed)
-					io_uring_prep_read_fixed(sqe, fd, bufs[b], BLOCK,
+					io_uring_prep_read_fixed(sqe, rfd, bufs[b], BLOCK,
 					                         (uint64_t)next_offset(&seed), 0);
 				else
 					io_uring_prep_read(sqe, fd, bufs[b], BLOCK,
 					                   (uint64_t)next_offset(&seed));
+				sqe->flags = sflags;
 				sqe->user_data = b;
 				issued++;
 			}
@@ -181,12 +207,17 @@ int main(int argc, char **argv)
 		if (qd < 1 || qd > MAXQD)
 			bench_die("qd (1..128)", qd);
 		double r;
-		if (strcmp(argv[2], "fixed") == 0 || strcmp(argv[2], "plain") == 0)
-			r = run_ringkit(qd, argv[2][0] == 'f');
-		else if (strcmp(argv[2], "liburing") == 0 || strcmp(argv[2], "liburing-fixed") == 0)
-			r = run_liburing(qd, argv[2][8] == '-', 0);
+		const char *side = argv[2];
+		int file = strstr(side, "-file") != NULL;
+		if (strcmp(side, "fixed") == 0 || strcmp(side, "plain") == 0 ||
+		    strcmp(side, "fixed-file") == 0)
+			r = run_ringkit(qd, side[0] == 'f', file);
+		else if (strcmp(side, "liburing") == 0 || strcmp(side, "liburing-fixed") == 0 ||
+		         strcmp(side, "liburing-fixed-file") == 0)
+			r = run_liburing(qd, side[8] == '-', 0, file);
 		else
-			bench_die("side: fixed, plain, liburing or liburing-fixed", 0);
+			bench_die("side: fixed, plain, fixed-file, liburing, liburing-fixed or "
+			          "liburing-fixed-file", 0);
 		printf("%s qd %u: %.0f IOPS\n", argv[2], qd, r);
 		return 0;
 	}
@@ -200,18 +231,22 @@ int main(int argc, char **argv)
 	printf("pread loop                   %10.0f\n", pr);
 	const unsigned qds[] = {32, 128};
 	for (int q = 0; q < 2; q++) {
-		/* liburing plain, fixed; the same tuned; ringkit fixed, plain */
-		double lu[4] = {0}, fx = 0, pl = 0;
+		/* liburing plain, fixed; the same tuned; fixed with the file
+		 * registered; ringkit fixed, plain, fixed with the file */
+		double lu[5] = {0}, fx = 0, pl = 0, ff = 0;
 		for (int r = 0; r < BENCH_ROUNDS; r++) {
-			lu[0] = max2(lu[0], run_liburing(qds[q], 0, 0));
-			fx = max2(fx, run_ringkit(qds[q], 1));
-			lu[1] = max2(lu[1], run_liburing(qds[q], 1, 0));
-			pl = max2(pl, run_ringkit(qds[q], 0));
-			lu[2] = max2(lu[2], run_liburing(qds[q], 0, 1));
-			lu[3] = max2(lu[3], run_liburing(qds[q], 1, 1));
+			lu[0] = max2(lu[0], run_liburing(qds[q], 0, 0, 0));
+			fx = max2(fx, run_ringkit(qds[q], 1, 0));
+			lu[1] = max2(lu[1], run_liburing(qds[q], 1, 0, 0));
+			pl = max2(pl, run_ringkit(qds[q], 0, 0));
+			lu[2] = max2(lu[2], run_liburing(qds[q], 0, 1, 0));
+			lu[3] = max2(lu[3], run_liburing(qds[q], 1, 1, 0));
+			ff = max2(ff, run_ringkit(qds[q], 1, 1));
+			lu[4] = max2(lu[4], run_liburing(qds[q], 1, 0, 1));
 		}
-		static const char *name[4] = {"plain", "fixed", "plain tuned", "fixed tuned"};
-		for (int v = 0; v < 4; v++)
+		static const char *name[5] = {"plain", "fixed", "plain tuned", "fixed tuned",
+		                              "fixed file"};
+		for (int v = 0; v < 5; v++)
 			printf("qd %-3u liburing %-11s %10.0f   (%.2fx pread)\n", qds[q], name[v], lu[v],
 			       lu[v] / pr);
 		printf("qd %-3u ringkit fixed        %10.0f   %.3fx liburing plain  %.3fx fixed  "
@@ -220,6 +255,9 @@ int main(int argc, char **argv)
 		printf("qd %-3u ringkit plain        %10.0f   %.3fx liburing plain  %.3fx plain tuned  "
 		       "%.2fx pread\n",
 		       qds[q], pl, pl / lu[0], pl / lu[2], pl / pr);
+		printf("qd %-3u ringkit fixed-file   %10.0f   %.3fx liburing plain  %.3fx fixed  "
+		       "%.3fx fixed-file  %.2fx pread\n",
+		       qds[q], ff, ff / lu[0], ff / lu[1], ff / lu[4], ff / pr);
 		fflush(stdout);
 	}
 	close(fd);

@@ -19,10 +19,14 @@ while [ "$i" -le "$runs" ]; do
 			printf "%s nop%-3s rk/liburing %s\n", r, $1, $10
 			printf "%s nop%-3s rk/tuned %s\n", r, $1, $11 }' >>"$out"
 	"$build/bench/ringkit-bench-randread" | awk -v r="$i" '
-		/ringkit fixed/ {
+		/ringkit fixed / {
 			printf "%s read%-3s fixed/liburing-plain %s\n", r, $2, $6
 			printf "%s read%-3s fixed/liburing-fixed %s\n", r, $2, $9
 			printf "%s read%-3s fixed/liburing-fixed-tuned %s\n", r, $2, $11 }
+		/ringkit fixed-file/ {
+			printf "%s read%-3s fixed-file/liburing-plain %s\n", r, $2, $6
+			printf "%s read%-3s fixed-file/liburing-fixed %s\n", r, $2, $9
+			printf "%s read%-3s fixed-file/liburing-fixed-file %s\n", r, $2, $11 }
 		/ringkit plain/ {
 			printf "%s read%-3s plain/liburing-plain %s\n", r, $2, $6
 			printf "%s read%-3s plain/liburing-plain-tuned %s\n", r, $2, $9 }' >>"$out"

@@ -18,7 +18,8 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 	return op->slot;
 }
 
-/* The checks of the flags every op shares, for flags other than 0. */
+/* The checks of the flags every op shares, for flags other than 0 and
+ * RK_FIXED_FILE. */
 static inline int rk__op_flags(rk_ring *ring, uint32_t flags)
 {
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
@@ -73,15 +74,18 @@ static inline struct io_uring_sqe *rk__op_sqe(rk_ring *ring, struct rk_op *op)
 static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
                                    struct rk_op **out, struct io_uring_sqe **sqe)
 {
-	int err = rk__check_ring(ring);
-	if (__builtin_expect(err != 0, 0))
-		return err;
-	/* code (RK_OP_*) is a constant at every call site: an unrestricted
-	 * ring pays this one branch. */
-	if (__builtin_expect(ring->gate != RK_GATE_OPEN, 0) &&
-	    (err = rk__gate(ring, code, flags)) < 0)
-		return err;
-	if (__builtin_expect(flags != 0, 0) && (err = rk__op_flags(ring, flags)) != 0)
+	int err;
+	/* An open, unrestricted ring of this process passes on one compare
+	 * (prep_key); code (RK_OP_*) is a constant at every call site. */
+	if (__builtin_expect(!ring || ring->prep_key != rk__fork_epoch, 0)) {
+		if ((err = rk__check_ring(ring)) != 0)
+			return err;
+		if (ring->gate != RK_GATE_OPEN && (err = rk__gate(ring, code, flags)) < 0)
+			return err;
+	}
+	/* RK_FIXED_FILE alone breaks no rule: a registered file costs no check. */
+	if (__builtin_expect((flags & ~RK_FIXED_FILE) != 0, 0) &&
+	    (err = rk__op_flags(ring, flags)) != 0)
 		return err;
 	uint32_t slot = ring->free_head;
 	if (__builtin_expect(slot == RK_NONE, 0))
@@ -117,6 +121,7 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 	if (op->spill != RK_NONE) {
 		ring->spill_free[ring->spill_top++] = op->spill;
 		op->spill = RK_NONE;
+		op->spilled = 0;
 	}
 	if (op->region) {
 		rk__region_unpin(op->region, op->chunk);
@@ -134,8 +139,7 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
  * next submit) or appended to the overflow queue. */
 static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_uring_sqe *sqe, uint32_t flags)
 {
-	uint32_t slot = rk__op_slot(ring, op);
-	int64_t id = ((int64_t)op->gen << 32) | slot;
+	int64_t id = rk__op_id_word(op);
 
 	sqe->user_data = (uint64_t)id;
 	sqe->flags = (uint8_t)flags;
@@ -145,6 +149,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 		op->state = RK_OP_KERNEL;
 		ring->in_kernel++;
 	} else {
+		uint32_t slot = rk__op_slot(ring, op);
 		op->state = RK_OP_STAGED;
 		op->next = RK_NONE;
 		if (ring->staged_tail == RK_NONE)
@@ -167,7 +172,7 @@ static inline int64_t rk__op_commit_local(rk_ring *ring, struct rk_op *op, int32
 	ring->live++;
 	ring->chain_len = 0;
 	rk__op_complete_local(ring, op, res);
-	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+	return rk__op_id_word(op);
 }
 
 /* The live op an id names, or NULL when the id is stale, unknown or free. */
@@ -187,7 +192,8 @@ static inline struct rk_op *rk__op_lookup(rk_ring *ring, int64_t id)
 
 static inline int64_t rk__op_id(rk_ring *ring, const struct rk_op *op)
 {
-	return ((int64_t)op->gen << 32) | rk__op_slot(ring, op);
+	(void)ring;
+	return rk__op_id_word(op);
 }
 
 /* The start of the op's storage, where rk__op_storage put it. */

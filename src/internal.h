@@ -69,15 +69,16 @@ enum rk_op_kind {
 
 struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
-	/* gen, state, group, kind and pad make one 64-bit word, which a
-	 * completion compares with what a live plain op's holds (rk__op_word). */
+	uint32_t slot;          /* own index: cheaper than pointer subtraction */
+	/* slot and gen make one 64-bit word, the op's id (rk__op_id_word);
+	 * state, group, kind and spilled a 32-bit one, which a completion
+	 * compares with what a live plain op's holds (rk__op_live_plain). */
 	uint32_t gen;
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
 	uint8_t kind;           /* enum rk_op_kind: what its completions carry besides res */
-	uint8_t pad;            /* always 0 */
+	uint8_t spilled;        /* 1 while it holds a spill block (rk__op_storage) */
 	uint32_t next;          /* free list, overflow queue or local-completion list */
-	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
 	int32_t chunk;          /* chunk pinned by this op, or -1 */
@@ -87,21 +88,31 @@ struct rk_op {
 
 /* A power-of-two slot size keeps slot indexing a shift on the hot path. */
 _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
-_Static_assert(offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
-                   offsetof(struct rk_op, pad) == offsetof(struct rk_op, gen) + 7,
-               "gen to pad are one word");
+_Static_assert(offsetof(struct rk_op, gen) == offsetof(struct rk_op, slot) + 4 &&
+                   offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
+                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, state) + 3,
+               "slot to gen and state to spilled are words");
 
-/* The word from gen to pad; equal to ((uint64_t)RK_OP_KERNEL << 32 | gen)
- * exactly when the op is in the kernel, with generation gen, selecting from
- * no group and with nothing to settle. */
-static inline uint64_t rk__op_word(const struct rk_op *op)
+/* The op's id, ((int64_t)gen << 32) | slot: one load where the bytes lie so. */
+static inline int64_t rk__op_id_word(const struct rk_op *op)
 {
 	uint64_t w;
-	memcpy(&w, &op->gen, sizeof(w));
-	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	               ? w
-	               : (uint64_t)op->gen | (uint64_t)op->state << 32 | (uint64_t)op->group << 40 |
-	                         (uint64_t)op->kind << 48 | (uint64_t)op->pad << 56;
+	memcpy(&w, &op->slot, sizeof(w));
+	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (int64_t)w
+	                                                 : ((int64_t)op->gen << 32) | op->slot;
+}
+
+/* True exactly when `id` names op, op is in the kernel, selects from no
+ * group, has nothing to settle and no spill block to free: a completion's
+ * one test for the common release. Two compares, of the id word and of
+ * the word from state to spilled. */
+static inline bool rk__op_live_plain(const struct rk_op *op, uint64_t id)
+{
+	uint32_t w;
+	memcpy(&w, &op->state, sizeof(w));
+	uint32_t want = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (uint32_t)RK_OP_KERNEL
+	                                                          : (uint32_t)RK_OP_KERNEL << 24;
+	return (uint64_t)rk__op_id_word(op) == id && w == want;
 }
 
 struct rk_sq {
@@ -216,6 +227,11 @@ struct rk_ring {
 	const struct rk_backend *be;
 	int fd;                  /* io_uring fd, or the fallback's eventfd */
 	uint32_t epoch;          /* rk__fork_epoch of the process that created it */
+	/* epoch while the ring is open and unrestricted, else with bit 32 set
+	 * (rk__ring_key): a prep's ring checks are one compare with
+	 * rk__fork_epoch, the detailed ones (rk__check_ring, the gate) run
+	 * only when it fails. */
+	uint64_t prep_key;
 	uint32_t setup_flags;    /* IORING_SETUP_* actually used */
 	uint32_t features;
 	struct rk_sq sq;
@@ -303,6 +319,13 @@ enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL, RK_CH
  * handler (ring.c) advances rk__fork_epoch in every child: a ring created
  * in another epoch belongs to another process and refuses with -ECHILD. */
 extern RK_HIDDEN uint32_t rk__fork_epoch;
+
+/* Recomputes prep_key: after the epoch, closed or gate changed. */
+static inline void rk__ring_key(rk_ring *ring)
+{
+	bool slow = ring->closed || ring->gate != RK_GATE_OPEN;
+	ring->prep_key = (uint64_t)ring->epoch | (uint64_t)slow << 32;
+}
 
 /* The check of every public entry point that takes a ring. */
 static inline int rk__check_ring(const rk_ring *ring)
@@ -442,7 +465,7 @@ RK_HIDDEN void rk__copy_free_all(rk_ring *ring);
 /* A prep of op `code` (a constant RK_OP_*) on a ring whose gate is not
  * open: 0, or -EBADFD (disabled) / -EACCES (not allowed). Inline and
  * without a call, so that the preps' fast path needs no stack frame for
- * it: only the one test of ring->gate in rk__op_begin. */
+ * it: an open ring pays only rk__op_begin's prep_key compare. */
 static inline int rk__gate(const rk_ring *ring, uint32_t code, uint32_t flags)
 {
 	switch (ring->allowed[code]) {

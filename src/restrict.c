@@ -52,5 +52,6 @@ int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t fl
 	memcpy(ring->allowed, allowed, sizeof(allowed));
 	ring->restrict_flags = flags;
 	ring->gate = RK_GATE_RESTRICTED;
+	rk__ring_key(ring);
 	return 0;
 }

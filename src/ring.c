@@ -215,6 +215,7 @@ done:
 		ring->gate = RK_GATE_DISABLED;
 		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
 	}
+	rk__ring_key(ring);
 	ring->euid = (uint32_t)geteuid();
 	ring->egid = (uint32_t)getegid();
 	*out = ring;
@@ -256,6 +257,7 @@ int rk_ring_close(rk_ring *ring)
 	 * close the handle is left, with what the kernel may still touch. */
 	if (ring->dispatching) {
 		ring->closed = true;
+		rk__ring_key(ring);
 		ring->close_leaked = ret < 0;
 	} else if (ret == 0) {
 		rk__free(ring);

@@ -219,11 +219,9 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		head++;
 		uint32_t slot = (uint32_t)ud;
 		struct rk_op *op = NULL; /* set whenever slot < capacity */
-		uint64_t want = (uint64_t)RK_OP_KERNEL << 32 | (ud >> 32);
-		if (__builtin_expect((int64_t)ud >= 0 && slot < capacity &&
-		                     rk__op_word(op = &ops[slot]) == want &&
-		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)) &&
-		                     op->spill == RK_NONE, 1)) {
+		/* An op's id is never negative: a match says ud is one. */
+		if (__builtin_expect(slot < capacity && rk__op_live_plain(op = &ops[slot], ud) &&
+		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
 			memcpy(o++, cqe, sizeof(rk_cqe));
 			if (op->region) {
 				rk__region_unpin(op->region, op->chunk);
