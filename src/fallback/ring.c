@@ -248,6 +248,24 @@ static int fb_feature(rk_ring *ring, uint32_t feature)
 	return 1;
 }
 
+/* The emulated queues are sizes only (the SQ always looks full, so every op
+ * is staged; records wait in a queue sized by the op table): a resize
+ * changes the sizes, under the rule the kernel applies to its CQ. */
+static int fb_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
+{
+	struct rk_fb *fb = ring->fb;
+	pthread_mutex_lock(&fb->mu);
+	uint32_t waiting = fb->cq_tail - fb->cq_head;
+	pthread_mutex_unlock(&fb->mu);
+	if (waiting > cq)
+		return -EBUSY;
+	ring->sq.entries = sq;
+	ring->sq.mask = sq - 1;
+	ring->sq.tail = sq;
+	ring->cq.entries = cq;
+	return 0;
+}
+
 const struct rk_backend rk__fallback_backend = {
 	.id = RK_BACKEND_FALLBACK,
 	.create = fb_create,
@@ -271,4 +289,5 @@ const struct rk_backend rk__fallback_backend = {
 	.feature = fb_feature,
 	.prep_msg_fd = rk__msg_fd_prep,
 	.post_fd = rk__fb_post_fd,
+	.resize = fb_resize,
 };
