@@ -184,7 +184,8 @@ typedef struct rk_iovec {
  *     take it. tests/c/hostile_args.c holds both backends to the same
  *     answers for every function and hostile argument it tries.
  *   - Setup modes (SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are
- *     accepted and mean nothing; sizes and their limits (powers of two,
+ *     accepted and mean nothing, but for rk_ring_resize, which wants
+ *     DEFER_TASKRUN on both; sizes and their limits (powers of two,
  *     RK_RING_CLAMP) are io_uring's. RK_STAT_FEATURES and
  *     RK_STAT_CQ_OVERFLOW are 0. Registering a region costs no locked
  *     memory (no RLIMIT_MEMLOCK charge), and chunk ops on a registered

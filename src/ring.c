@@ -346,9 +346,10 @@ int rk_ring_resize(rk_ring *ring, uint32_t sq_entries, uint32_t cq_entries)
 	 * it is asked. The submit below would end a chain being prepared. */
 	if (ring->live > cq || ring->chain_len)
 		return -EBUSY;
-	/* Queued ops go first: whatever waits is then in the kernel or in
-	 * completions, which the resize carries over. */
-	ring->be->submit(ring, false);
+	/* Queued ops go first, and completions the backend holds (deferred
+	 * task work) are posted: whatever waits is then in the kernel or in
+	 * the CQ, which the resize carries over. */
+	ring->be->submit(ring, true);
 	return ring->be->resize(ring, sq, cq);
 }
 

@@ -4,8 +4,10 @@
  * ops. Refused cleanly: bad sizes (-EINVAL), a ring without DEFER_TASKRUN
  * (-EOPNOTSUPP), a CQ smaller than the ops still to complete or a chain
  * being prepared (-EBUSY, nothing changed), a restrictable ring (-EBADFD,
- * then -EACCES), a child of fork() (-ECHILD). Both backends alike; skips
+ * then -EACCES), a child of fork() (-ECHILD), more multishot completions
+ * waiting than the new CQ holds (-EBUSY). Both backends alike; skips
  * where the kernel lacks it (Linux 6.13). */
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "check.h"
@@ -65,6 +67,55 @@ static void sizes_are(rk_ring *ring, uint64_t sq, uint64_t cq)
 {
 	CHECK_EQ(stat_of(ring, RK_STAT_SQ_ENTRIES), sq);
 	CHECK_EQ(stat_of(ring, RK_STAT_CQ_ENTRIES), cq);
+}
+
+/* A multishot receive's completions are many per op: when more wait in the
+ * CQ than the new one holds, the resize is refused; they are carried over
+ * whole into one that holds them, in order. */
+static void multishot_waiting(void)
+{
+	rk_ring *ring = create_ring(8, RK_RING_DEFER_TASKRUN);
+	rk_region *rg;
+	CHECK_EQ(rk_region_create(64, 16, 0, &rg), 0);
+	CHECK_EQ(rk_ring_provide_region(ring, rg, 1), 1);
+	int sv[2];
+	make_socketpair(SOCK_DGRAM | SOCK_CLOEXEC, sv);
+	int64_t ms = rk_prep_recv_multishot(ring, sv[1], 1, 0, 0);
+	CHECK(ms >= 0);
+	CHECK_EQ(rk_submit(ring), 1);
+	for (unsigned char i = 0; i < 6; i++)
+		CHECK_EQ(write(sv[0], &i, 1), 1);
+	/* Until the receive has posted more than 4 (the fallback's thread, or
+	 * the kernel's task work, may lag): a resize that went through
+	 * changed nothing anyone can see. */
+	int busy = 0;
+	for (int tries = 0; tries < 200 && !busy; tries++) {
+		rk_submit(ring);
+		int r = rk_ring_resize(ring, 2, 4);
+		CHECK(r == 0 || r == -EBUSY);
+		busy = r == -EBUSY;
+		if (!busy)
+			usleep(10000);
+	}
+	CHECK(busy);
+	CHECK_EQ(rk_ring_resize(ring, 8, 16), 0);
+	rk_cqe c[6];
+	reap_n(ring, c, 6);
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ(c[i].id, ms);
+		CHECK_EQ(c[i].res, 1);
+		CHECK(c[i].flags & RK_CQE_F_MORE);
+		int32_t chunk = (int32_t)(c[i].flags >> RK_CQE_BUFFER_SHIFT);
+		CHECK_EQ(*(unsigned char *)rk_chunk_ptr(rg, chunk), i);
+		CHECK_EQ(rk_ring_recycle_chunk(ring, rg, chunk), 0);
+	}
+	CHECK_EQ(rk_cancel_sync(ring, ms, -1), 0);
+	rk_cqe last = reap_one(ring);
+	CHECK_EQ(last.id, ms);
+	CHECK_EQ(last.res, -ECANCELED);
+	close_pair(sv);
+	CHECK_EQ(rk_ring_close(ring), 0);
+	CHECK_EQ(rk_region_destroy(rg), 0);
 }
 
 int main(void)
@@ -181,5 +232,6 @@ int main(void)
 
 	for (int i = 0; i < 2; i++)
 		close_pair(p[i]);
+	multishot_waiting();
 	return 0;
 }
