@@ -352,9 +352,9 @@ RK_API int rk_ring_feature(rk_ring *ring, uint32_t feature);
  * multishot op's many, do not fit), -EACCES on a restricted ring, -EBADFD
  * on one waiting for rk_ring_restrict, -ECHILD in a child of fork(). On an
  * error the queues keep their sizes, and what they hold stays; queued ops
- * may have been submitted. -ENOMEM or -EFAULT after the kernel resized but
- * the new queues could not be mapped (memory exhausted) leaves a ring that
- * can only be closed. */
+ * may have been submitted. -ENOMEM after the kernel resized but the new
+ * queues could not be mapped (memory exhausted) leaves a ring that can only
+ * be closed: its preps, submits and reaps answer -EBADFD. */
 RK_API int rk_ring_resize(rk_ring *ring, uint32_t sq_entries, uint32_t cq_entries);
 
 /* Registers an eventfd that the kernel signals when completions are posted

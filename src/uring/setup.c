@@ -150,8 +150,11 @@ static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
 	ret = map_rings(ring, &p);
 	if (ret < 0) {
 		/* The kernel's queues are the new ones, which cannot be mapped:
-		 * the ring keeps its dead mappings (nothing faults) and can only
-		 * be closed. */
+		 * the ring keeps its dead mappings (nothing faults) and is shut
+		 * as a ring waiting for rk_ring_restrict is (-EBADFD), which no
+		 * open ring can become again: only rk_ring_close is left. */
+		ring->gate = RK_GATE_DISABLED;
+		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
 		ring->sq = old_sq;
 		ring->cq = old_cq;
 		ring->sq_map = old_sq_map;

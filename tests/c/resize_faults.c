@@ -2,8 +2,9 @@
  * (fault.h): an io_uring_enter that takes nothing leaves entries written
  * but unpublished (a chain held back behind the overflow queue), which the
  * resize carries over by hand, the chain whole; a refused registration
- * changes nothing; new queues that cannot be mapped leave a ring that still
- * closes, with every mapping and allocation given back. io_uring only (the
+ * changes nothing; new queues that cannot be mapped leave a ring shut
+ * (-EBADFD) that still closes, with every mapping and allocation given
+ * back. io_uring only (the
  * fallback has no such calls); skips where the kernel cannot resize. */
 #include "check.h"
 #include "fault.h"
@@ -66,6 +67,14 @@ int main(void)
 		fault_disarm();
 		CHECK(fired <= 1);
 		CHECK_EQ(r, fired ? -ENOMEM : 0);
+		if (fired) { /* shut: only close is left */
+			CHECK_EQ(rk_prep_nop(ring, 0), -EBADFD);
+			CHECK_EQ(rk_submit(ring), -EBADFD);
+			CHECK_EQ(rk_reap(ring, c, 1, 0, 0), -EBADFD);
+			CHECK_EQ(rk_ring_resize(ring, 8, 0), -EBADFD);
+		} else {
+			CHECK_EQ(run_one(ring, rk_prep_nop(ring, 0)), 0);
+		}
 		CHECK_EQ(rk_ring_close(ring), 0);
 	}
 	CHECK_EQ(fault_live_allocs(), allocs);
