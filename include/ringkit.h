@@ -184,7 +184,8 @@ typedef struct rk_iovec {
  *     take it. tests/c/hostile_args.c holds both backends to the same
  *     answers for every function and hostile argument it tries.
  *   - Setup modes (SQPOLL, SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are
- *     accepted and mean nothing; sizes and their limits (powers of two,
+ *     accepted and mean nothing, but for rk_ring_resize, which wants
+ *     DEFER_TASKRUN on both; sizes and their limits (powers of two,
  *     RK_RING_CLAMP) are io_uring's. RK_STAT_FEATURES and
  *     RK_STAT_CQ_OVERFLOW are 0. Registering a region costs no locked
  *     memory (no RLIMIT_MEMLOCK charge), and chunk ops on a registered
@@ -318,12 +319,43 @@ RK_API int rk_ring_probe(rk_ring *ring, uint32_t opcode);
 #define RK_FEATURE_MSG_SEND_FD       1 /* rk_prep_msg_ring_fd (Linux 6.0) */
 #define RK_FEATURE_RECVMSG_MULTISHOT 2 /* rk_prep_recvmsg_multishot (Linux 6.0) */
 #define RK_FEATURE_PBUF_INC          3 /* RK_REGION_INCREMENTAL groups (Linux 6.12) */
+#define RK_FEATURE_RESIZE            4 /* rk_ring_resize (Linux 6.13) */
 
 /* 1 when the ring can use the RK_FEATURE_* feature, 0 when not (an unknown
  * feature included), -EINVAL for a NULL ring. On io_uring the running
  * kernel is asked; on the fallback, it is 1 for what the fallback emulates.
  * A call that needs a missing feature answers -EOPNOTSUPP. */
 RK_API int rk_ring_feature(rk_ring *ring, uint32_t feature);
+
+/* Resizes the ring's submission and completion queues
+ * (IORING_REGISTER_RESIZE_RINGS, Linux 6.13; rk_ring_feature
+ * RK_FEATURE_RESIZE) to sq_entries and cq_entries, rounded up to powers of
+ * two as rk_ring_create_ex rounds them (cq_entries 0: twice the SQ;
+ * RK_RING_CLAMP, if the ring has it, clamps both). Nothing is lost: queued
+ * ops are submitted first (as rk_submit), ops in flight stay in flight and
+ * keep their ids, and completions not yet reaped are carried over, each
+ * still delivered once. The op table keeps its capacity. The kernel resizes
+ * only rings whose completions run in the submitting thread: the ring must
+ * have been created with RK_RING_DEFER_TASKRUN (which implies
+ * RK_RING_SINGLE_ISSUER, and cannot be combined with RK_RING_SQPOLL);
+ * RK_FEATURE_RESIZE says whether the kernel can, whatever the ring's
+ * flags. As any call entering a single-issuer ring, it must come from the
+ * ring's own thread (io_uring: -EEXIST otherwise). The fallback resizes its
+ * emulated queues under the same rules, so both backends answer alike.
+ * Returns 0, or -EINVAL (sq_entries 0, a size beyond rk_ring_create_ex's
+ * limits, cq_entries below sq_entries, or sq_entries beyond the op table's
+ * capacity), -EOPNOTSUPP (the ring lacks RK_RING_DEFER_TASKRUN, or the
+ * kernel cannot resize), -EBUSY (the new CQ holds fewer entries than the
+ * ring has ops prepared and not yet reaped, each of which may still post a
+ * completion into it; a linked chain is being prepared, its last op still
+ * with RK_LINK or RK_HARDLINK; or the completions already waiting, a
+ * multishot op's many, do not fit), -EACCES on a restricted ring, -EBADFD
+ * on one waiting for rk_ring_restrict, -ECHILD in a child of fork(). On an
+ * error the queues keep their sizes, and what they hold stays; queued ops
+ * may have been submitted. -ENOMEM after the kernel resized but the new
+ * queues could not be mapped (memory exhausted) leaves a ring that can only
+ * be closed: its preps, submits and reaps answer -EBADFD. */
+RK_API int rk_ring_resize(rk_ring *ring, uint32_t sq_entries, uint32_t cq_entries);
 
 /* Registers an eventfd that the kernel signals when completions are posted
  * (flags: RK_EVENTFD_ASYNC = only for completions that ran asynchronously).

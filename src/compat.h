@@ -44,6 +44,9 @@
 #ifndef IORING_CQE_F_BUF_MORE
 #define IORING_CQE_F_BUF_MORE (1U << 4)
 #endif
+/* Register opcodes (enum members too) added after liburing 2.3. */
+#define RK_IORING_REGISTER_RESIZE_RINGS 33 /* Linux 6.13 */
+
 #ifndef IORING_FEAT_REG_REG_RING
 #define IORING_FEAT_REG_REG_RING (1U << 13)
 #endif

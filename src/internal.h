@@ -36,7 +36,7 @@
 #define RK_GEN_MASK 0x7fffffffu /* generation fits 31 bits: ids stay >= 0 */
 #define RK_MAX_CAPACITY 16777216 /* 2^24, a plain decimal: error text quotes it */
 #define RK_IOV_MAX 1024
-#define RK_FEATURE_COUNT 4 /* RK_FEATURE_* known to rk_ring_feature */
+#define RK_FEATURE_COUNT 5 /* RK_FEATURE_* known to rk_ring_feature */
 
 /* How long rk_ring_close waits for a backend to give every op back before
  * it leaves the ring's memory to it and returns -ETIMEDOUT. */
@@ -218,6 +218,10 @@ struct rk_backend {
 	 * enforce it too (kernel opcodes allowed, rk_ring_restrict flags) and
 	 * enables the ring. NULL where there is no kernel to ask. */
 	int (*restrict_ops)(rk_ring *ring, const uint8_t *opcodes, uint32_t flags);
+	/* rk_ring_resize once checked and submitted: gives the queues sq and
+	 * cq entries (powers of two), keeping what they hold; -EBUSY, nothing
+	 * changed, when the completions waiting do not fit. */
+	int (*resize)(rk_ring *ring, uint32_t sq, uint32_t cq);
 };
 
 RK_HIDDEN extern const struct rk_backend rk__uring_backend;

@@ -324,6 +324,37 @@ int rk_ring_feature(rk_ring *ring, uint32_t feature)
 	return feature < RK_FEATURE_COUNT ? rk__feature(ring, feature) : 0;
 }
 
+int rk_ring_resize(rk_ring *ring, uint32_t sq_entries, uint32_t cq_entries)
+{
+	int err = rk__check_ring(ring);
+	if (err || (err = rk__gate_disabled(ring)))
+		return err;
+	if (ring->gate == RK_GATE_RESTRICTED)
+		return -EACCES;
+	uint32_t sq, cq;
+	if (sq_entries == 0 || rk__ring_sizes(sq_entries, ring->rk_flags, cq_entries, &sq, &cq) < 0)
+		return -EINVAL;
+	/* Slots are never moved (the kernel holds pointers into their
+	 * storage), so the table cannot grow with the SQ. */
+	if (sq > ring->capacity)
+		return -EINVAL;
+	/* Decided in common code, so that the fallback refuses the same rings
+	 * the kernel does (it resizes only DEFER_TASKRUN rings). */
+	if (!(ring->rk_flags & RK_RING_DEFER_TASKRUN) || !rk__feature(ring, RK_FEATURE_RESIZE))
+		return -EOPNOTSUPP;
+	/* The kernel refuses only when the completions already posted do not
+	 * fit, which depends on how far the ops have got; counting every op
+	 * that may still post one answers alike on both backends, whenever
+	 * it is asked. The submit below would end a chain being prepared. */
+	if (ring->live > cq || ring->chain_len)
+		return -EBUSY;
+	/* Queued ops go first, and completions the backend holds (deferred
+	 * task work) are posted: whatever waits is then in the kernel or in
+	 * the CQ, which the resize carries over. */
+	ring->be->submit(ring, true);
+	return ring->be->resize(ring, sq, cq);
+}
+
 int rk_ring_register_eventfd(rk_ring *ring, int fd, uint32_t flags)
 {
 	int err = rk__check_ring(ring);

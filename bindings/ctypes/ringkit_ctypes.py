@@ -201,6 +201,7 @@ SIGNATURES = {
     "rk_prep_recvmsg_multishot": (i64, [RING, i32, u16, u32, u32, i32, u32]),
     "rk_recvmsg_out": (i32, [REGION, i32, u32, u32, u32, PTR, u32]),
     "rk_ring_restrict": (i32, [RING, PTR, u32, u32]),
+    "rk_ring_resize": (i32, [RING, u32, u32]),
 }
 
 
@@ -459,6 +460,11 @@ class Ring:
         ops = [op if isinstance(op, int) else codes[op] for op in ops]
         arr = (ctypes.c_uint32 * max(len(ops), 1))(*ops)
         check(lib.rk_ring_restrict(self.handle, arr, len(ops), flags))
+
+    def resize(self, sq_entries, cq_entries=0):
+        """rk_ring_resize: new SQ and CQ sizes (cq_entries 0: twice the SQ);
+        the ring needs RK_RING_DEFER_TASKRUN."""
+        check(lib.rk_ring_resize(self.handle, sq_entries, cq_entries))
 
     # -- provided buffers ---------------------------------------------------
 

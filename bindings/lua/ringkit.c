@@ -347,6 +347,16 @@ static int ring_file_alloc_range(lua_State *L)
 	return lrk_true(L, rk_ring_file_alloc_range(r->ring, off, lrk_u32_arg(L, 3, 0)));
 }
 
+/* ring:resize(sq_entries [, cq_entries]) -> true | nil, msg, errno
+ * rk_ring_resize (cq_entries 0 or absent: twice the SQ); the ring needs
+ * RK_RING_DEFER_TASKRUN. */
+static int ring_resize(lua_State *L)
+{
+	lrk_ring *r = lrk_check_ring(L, 1);
+	uint32_t sq = lrk_u32_arg(L, 2, 0);
+	return lrk_true(L, rk_ring_resize(r->ring, sq, lrk_u32_arg(L, 3, 0)));
+}
+
 /* ring:feature(feature) -> boolean; feature an integer or a name
  * ("FILE_ALLOC_RANGE" or "RK_FEATURE_FILE_ALLOC_RANGE"). */
 static int ring_feature(lua_State *L)
@@ -524,6 +534,7 @@ static const luaL_Reg ring_methods[] = {
 	{"file_alloc_range", ring_file_alloc_range},
 	{"feature", ring_feature},
 	{"restrict", ring_restrict},
+	{"resize", ring_resize},
 	{"close", ring_close},
 	{"closed", ring_closed},
 	{NULL, NULL},

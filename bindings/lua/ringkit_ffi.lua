@@ -95,6 +95,7 @@ int rk_ring_unregister_files(rk_ring *ring);
 int rk_ring_file_alloc_range(rk_ring *ring, uint32_t offset, uint32_t len);
 int rk_ring_feature(rk_ring *ring, uint32_t feature);
 int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t flags);
+int rk_ring_resize(rk_ring *ring, uint32_t sq_entries, uint32_t cq_entries);
 
 typedef struct rk_sa_in { uint16_t family; uint8_t port[2]; uint8_t addr[4]; uint8_t zero[8]; } rk_sa_in;
 typedef struct rk_sa_in6 { uint16_t family; uint8_t port[2]; uint32_t flowinfo; uint8_t addr[16];
@@ -700,6 +701,16 @@ function Ring:feature(f)
   local r = C.rk_ring_feature(check(self), f)
   if r < 0 then return fail(r) end
   return r == 1
+end
+
+-- ring:resize(sq_entries [, cq_entries]): as the C module's.
+function Ring:resize(sq, cq)
+  cq = cq or 0
+  if not is_int(sq) or sq < 0 or sq > 0xffffffff then argerr("resize", 1, "sq_entries out of range") end
+  if not is_int(cq) or cq < 0 or cq > 0xffffffff then argerr("resize", 2, "cq_entries out of range") end
+  local r = C.rk_ring_resize(check(self), sq, cq)
+  if r < 0 then return fail(r) end
+  return true
 end
 
 function Ring:unregister_files()

@@ -47,6 +47,13 @@ static void fb_free(rk_ring *ring, bool locks)
 	ring->fb = NULL;
 }
 
+/* Records waiting for rk_reap: room for two (result and notification) of
+ * every slot, plus the CQ size for multishot records and messages. */
+static uint32_t record_queue_size(uint32_t capacity, uint32_t cq)
+{
+	return rk__pow2_at_least(2 * (uint64_t)capacity + (cq > 64 ? cq : 64));
+}
+
 static int fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t cq_entries,
                      uint32_t capacity, uint32_t sq_thread_idle_ms)
 {
@@ -86,9 +93,7 @@ static int fb_create(rk_ring *ring, uint32_t entries, uint32_t flags, uint32_t c
 	ring->sq.tail = sq;
 	ring->cq.entries = cq;
 
-	/* Room for two records (result and notification) of every slot, plus
-	 * the CQ size for multishot records and messages. */
-	uint32_t ncq = rk__pow2_at_least(2 * (uint64_t)capacity + (cq > 64 ? cq : 64));
+	uint32_t ncq = record_queue_size(capacity, cq);
 	fb->cq = rk__calloc(ncq, sizeof(rk_cqe));
 	fb->cq_mask = ncq - 1;
 	fb->cq_reserve = 2 * capacity;
@@ -248,6 +253,41 @@ static int fb_feature(rk_ring *ring, uint32_t feature)
 	return 1;
 }
 
+/* The emulated SQ and CQ are sizes only (the SQ always looks full, so every
+ * op is staged): a resize changes the sizes, under the rule the kernel
+ * applies to its CQ, and grows the record queue where a larger CQ would let
+ * more multishot records wait before one pauses. */
+static int fb_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
+{
+	struct rk_fb *fb = ring->fb;
+	uint32_t ncq = record_queue_size(ring->capacity, cq);
+	rk_cqe *grown = ncq > fb->cq_mask + 1 ? rk__calloc(ncq, sizeof(rk_cqe)) : NULL;
+	if (ncq > fb->cq_mask + 1 && !grown)
+		return -ENOMEM;
+	pthread_mutex_lock(&fb->mu);
+	uint32_t waiting = fb->cq_tail - fb->cq_head;
+	if (waiting > cq) {
+		pthread_mutex_unlock(&fb->mu);
+		rk__free(grown);
+		return -EBUSY;
+	}
+	if (grown) {
+		for (uint32_t i = 0; i < waiting; i++)
+			grown[i] = fb->cq[(fb->cq_head + i) & fb->cq_mask];
+		rk__free(fb->cq);
+		fb->cq = grown;
+		fb->cq_mask = ncq - 1;
+		fb->cq_head = 0;
+		fb->cq_tail = waiting;
+	}
+	pthread_mutex_unlock(&fb->mu);
+	ring->sq.entries = sq;
+	ring->sq.mask = sq - 1;
+	ring->sq.tail = sq;
+	ring->cq.entries = cq;
+	return 0;
+}
+
 const struct rk_backend rk__fallback_backend = {
 	.id = RK_BACKEND_FALLBACK,
 	.create = fb_create,
@@ -271,4 +311,5 @@ const struct rk_backend rk__fallback_backend = {
 	.feature = fb_feature,
 	.prep_msg_fd = rk__msg_fd_prep,
 	.post_fd = rk__fb_post_fd,
+	.resize = fb_resize,
 };

@@ -48,6 +48,25 @@ static int pbuf_inc(void)
 	return ret == 0;
 }
 
+/* A resize of a ring of its own, which must be DEFER_TASKRUN: a kernel
+ * without the opcode answers -EINVAL. */
+static int can_resize(void)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	int fd = rk__sys_setup(1, &p);
+	if (fd < 0)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.sq_entries = 1;
+	p.cq_entries = 4;
+	p.flags = IORING_SETUP_CQSIZE;
+	int ret = rk__sys_register(fd, RK_IORING_REGISTER_RESIZE_RINGS, &p, 1);
+	close(fd);
+	return ret == 0;
+}
+
 int rk__uring_feature(rk_ring *ring, uint32_t feature)
 {
 	switch (feature) {
@@ -65,6 +84,8 @@ int rk__uring_feature(rk_ring *ring, uint32_t feature)
 		       rk__uring_feature(ring, RK_FEATURE_FILE_ALLOC_RANGE);
 	case RK_FEATURE_PBUF_INC:
 		return pbuf_inc();
+	case RK_FEATURE_RESIZE:
+		return can_resize();
 	}
 	return 0;
 }

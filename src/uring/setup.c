@@ -105,6 +105,82 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	return 0;
 }
 
+/* IORING_REGISTER_RESIZE_RINGS moves both queues to new memory: the SQ
+ * entries the kernel has not consumed and the CQEs not yet reaped are
+ * copied, up to the tail it sees; our mappings of the old queues stay
+ * valid but dead, and are replaced. */
+static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
+{
+	/* Entries written but not yet published (a chain held back behind
+	 * ops in the overflow queue) are past that tail: they are copied
+	 * over by hand. */
+	uint32_t held = ring->sq.tail - ring->sq.published;
+	if (ring->sq.tail - rk__load_acquire(ring->sq.khead) > sq)
+		return -EBUSY;
+	struct io_uring_sqe *keep = NULL;
+	if (held) {
+		keep = rk__calloc(held, sizeof(*keep));
+		if (!keep)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < held; i++)
+			keep[i] = ring->sq.sqes[(ring->sq.published + i) & ring->sq.mask];
+	}
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	p.sq_entries = sq;
+	p.cq_entries = cq;
+	p.flags = IORING_SETUP_CQSIZE | (ring->setup_flags & IORING_SETUP_CLAMP);
+	int ret = rk__sys_register(ring->fd, RK_IORING_REGISTER_RESIZE_RINGS, &p, 1);
+	if (ret < 0) {
+		rk__free(keep);
+		/* The CQEs waiting (a multishot op's many) do not fit. */
+		return ret == -EOVERFLOW ? -EBUSY : ret;
+	}
+	/* The kernel filled in the new offsets; flags and features are the
+	 * ring's own. */
+	p.flags = ring->setup_flags;
+	p.features = ring->features;
+	struct rk_sq old_sq = ring->sq;
+	struct rk_cq old_cq = ring->cq;
+	void *old_sq_map = ring->sq_map, *old_cq_map = ring->cq_map;
+	size_t old_lens[3] = {ring->sq_map_len, ring->cq_map_len, ring->sqes_map_len};
+	/* map_rings, failing, unmaps what it finds in the ring: only its own. */
+	ring->sq.sqes = NULL;
+	ring->sq_map = ring->cq_map = NULL;
+	ret = map_rings(ring, &p);
+	if (ret < 0) {
+		/* The kernel's queues are the new ones, which cannot be mapped:
+		 * the ring keeps its dead mappings (nothing faults) and is shut
+		 * as a ring waiting for rk_ring_restrict is (-EBADFD), which no
+		 * open ring can become again: only rk_ring_close is left. */
+		ring->gate = RK_GATE_DISABLED;
+		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
+		ring->sq = old_sq;
+		ring->cq = old_cq;
+		ring->sq_map = old_sq_map;
+		ring->cq_map = old_cq_map;
+		ring->sq_map_len = old_lens[0];
+		ring->cq_map_len = old_lens[1];
+		ring->sqes_map_len = old_lens[2];
+		ring->sq.room = 0;
+		rk__free(keep);
+		return ret;
+	}
+	if (old_sq.sqes)
+		rk__sys_munmap(old_sq.sqes, old_lens[2]);
+	if (old_cq_map && old_cq_map != old_sq_map)
+		rk__sys_munmap(old_cq_map, old_lens[1]);
+	rk__sys_munmap(old_sq_map, old_lens[0]);
+	/* map_rings took the tail from the kernel: the held entries follow,
+	 * unpublished still. No room is known in the new SQ yet (0 is
+	 * always safe: rk__op_sqe_slow refills it). */
+	for (uint32_t i = 0; i < held; i++)
+		ring->sq.sqes[ring->sq.tail++ & ring->sq.mask] = keep[i];
+	ring->sq.room = 0;
+	rk__free(keep);
+	return 0;
+}
+
 /* A probe that fails fails the ring: left empty, it would make every
  * opcode look unsupported for the ring's whole life. */
 static int load_probe(rk_ring *ring)
@@ -374,4 +450,5 @@ const struct rk_backend rk__uring_backend = {
 	.feature = rk__uring_feature,
 	.prep_msg_fd = rk__uring_prep_msg_fd,
 	.restrict_ops = rk__uring_restrict,
+	.resize = uring_resize,
 };

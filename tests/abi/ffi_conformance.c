@@ -525,6 +525,21 @@ static void rings(void)
 	CHECK_EQ(result(r, CALL("rk_prep_nop", P(r), I(0))), 0);
 	CHECK_EQ(CALL("rk_prep_timeout", P(r), I(1000), I(0), I(0), I(0)), -EACCES);
 	CHECK_EQ(CALL("rk_ring_close", P(r)), 0);
+
+	/* Resizing: a DEFER_TASKRUN ring only, sizes as uint32_t. */
+	CHECK_EQ(CALL("rk_ring_create", I(8), I(K("RK_RING_DEFER_TASKRUN")), P(&r)), 0);
+	CHECK_EQ(CALL("rk_ring_resize", P(NULL), I(16), I(0)), -EINVAL);
+	CHECK_EQ(CALL("rk_ring_resize", P(r), I(0), I(0)), -EINVAL);
+	if (CALL("rk_ring_feature", P(r), I(K("RK_FEATURE_RESIZE"))) == 1) {
+		CHECK_EQ(CALL("rk_ring_resize", P(r), I(16), I(64)), 0);
+		CHECK_EQ(CALL("rk_ring_stats", P(r), P(st), I(nstat)), nstat);
+		CHECK_EQ(st[K("RK_STAT_SQ_ENTRIES")], 16);
+		CHECK_EQ(st[K("RK_STAT_CQ_ENTRIES")], 64);
+		CHECK_EQ(result(r, CALL("rk_prep_nop", P(r), I(0))), 0);
+	} else {
+		CHECK_EQ(CALL("rk_ring_resize", P(r), I(16), I(64)), -EOPNOTSUPP);
+	}
+	CHECK_EQ(CALL("rk_ring_close", P(r)), 0);
 }
 
 static void file_ops(void *ring)

@@ -678,6 +678,24 @@ static struct answer b_restrict_flags(E)
 	uint32_t ops[2] = {RK_OP_NOP, RK_OP_TIMEOUT};
 	return restricted(e, v, ops, 2, BIT);
 }
+/* A resize of a fresh DEFER_TASKRUN ring of the env's backend: its answer,
+ * then a NOP's result in the resized queues, folded into one number. The
+ * size checks come first on both backends; a kernel that cannot resize
+ * then refuses what the fallback does, so only those checks compare. */
+static struct answer resized(E, uint32_t sq, uint32_t cq)
+{
+	(void)v;
+	rk_ring *r = NULL;
+	CHECK_EQ(rk_ring_create(8, RK_RING_DEFER_TASKRUN | e->backend, &r), 0);
+	int64_t acc = rk_ring_resize(r, sq, cq);
+	if (acc == -EOPNOTSUPP && rk_ring_feature(r, RK_FEATURE_RESIZE) != 1)
+		acc = 0;
+	acc = acc * 1000 + run_one(r, rk_prep_nop(r, 0));
+	CHECK_EQ(rk_ring_close(r), 0);
+	return call(acc);
+}
+static struct answer n_resize_sq(E) { return resized(e, v, (uint32_t)NUM, 0); }
+static struct answer n_resize_cq(E) { return resized(e, v, 8, (uint32_t)NUM); }
 static struct answer n_constant_at(E)
 {
 	const char *name;
@@ -743,6 +761,8 @@ static struct answer o_nulls(E)
 	acc = acc * 7 + rk_ring_restrict(e->ring, NULL, 1, 0);
 	acc = acc * 7 + rk_ring_restrict(e->ring, NULL, 0, 0); /* not RESTRICTABLE */
 	acc = acc * 7 + rk_ring_restrict(NULL, NULL, 0, 0);
+	acc = acc * 7 + rk_ring_resize(NULL, 8, 0);
+	acc = acc * 7 + rk_ring_resize(e->ring, 8, 0); /* not DEFER_TASKRUN */
 	acc = acc * 7 + rk_constant(NULL, NULL);
 	acc = acc * 7 + rk_constant("", NULL);
 	return call((int64_t)(acc >> 1));
@@ -948,6 +968,8 @@ static const struct probe probes[] = {
 	P("rk_ring_restrict/op", V_NUM, 0, n_restrict_op),
 	P("rk_ring_restrict/n", V_NUM, 0, n_restrict_count),
 	P("rk_ring_restrict/flags", V_BIT, 0, b_restrict_flags),
+	P("rk_ring_resize/sq", V_NUM, 0, n_resize_sq),
+	P("rk_ring_resize/cq", V_NUM, 0, n_resize_cq),
 	P("rk_op_info_of", V_NUM, 0, n_op_info),
 	P("rk_prep_batch+rk_submit_batch", V_NUM, 0, n_batch),
 

@@ -375,3 +375,31 @@ def test_restrict_through_ctypes():
         assert complete(r, r.nop())
     finally:
         r.close()
+
+
+def test_resize_through_ctypes():
+    try:
+        r = rk.Ring(8, flags=rk.C.RK_RING_DEFER_TASKRUN)
+    except PermissionError as e:
+        pytest.skip("io_uring refused here: %s" % e)
+    try:
+        ids = [r.nop() for _ in range(4)]
+        if not check_feature(r, "RK_FEATURE_RESIZE"):
+            with pytest.raises(OSError) as e:
+                r.resize(16)
+            assert e.value.errno == errno.EOPNOTSUPP
+            return
+        r.resize(16, 64)
+        st = r.stats()
+        assert (st[rk.C.RK_STAT_SQ_ENTRIES], st[rk.C.RK_STAT_CQ_ENTRIES]) == (16, 64)
+        with pytest.raises(OSError) as e:
+            r.resize(2, 2)  # four ops still to complete
+        assert e.value.errno == errno.EBUSY
+        done = complete(r, *ids)
+        assert all(res == 0 for res, _ in (done[i] for i in ids))
+    finally:
+        r.close()
+
+
+def check_feature(ring, name):
+    return rk.check(rk.lib.rk_ring_feature(ring.handle, rk.CONSTANTS[name])) == 1

@@ -254,4 +254,42 @@ T.test("cancel_sync: cancels with the op table full", function()
   r:close()
 end)
 
+T.test("resize: grows and shrinks a DEFER_TASKRUN ring with ops in flight", function()
+  local plain = assert(rk.ring(8))
+  T.fails(K.EOPNOTSUPP, plain:resize(16))
+  plain:close()
+  local r = assert(rk.ring(8, K.RK_RING_DEFER_TASKRUN))
+  if not r:feature("RESIZE") then
+    T.fails(K.EOPNOTSUPP, r:resize(16))
+    r:close()
+    return
+  end
+  T.fails(K.EINVAL, r:resize(0))
+  T.fails(K.EINVAL, r:resize(16, 8))
+  local ids = {}
+  for i = 1, 6 do ids[i] = assert(r:nop()) end
+  assert(r:submit())
+  T.eq(r:resize(16, 64), true)
+  T.eq(r:stats().sq_entries, 16)
+  T.eq(r:stats().cq_entries, 64)
+  for i = 7, 10 do ids[i] = assert(r:nop()) end
+  T.fails(K.EBUSY, r:resize(4, 8)) -- ten ops still to complete
+  T.eq(r:resize(4, 16), true)
+  T.eq(r:stats().sq_entries, 4)
+  local seen, got = {}, 0
+  while got < 10 do
+    local t = {}
+    local n = assert(r:reap(64, 1, 5e9, t))
+    for i = 1, 3 * n, 3 do
+      assert(not seen[t[i]], "completed twice")
+      seen[t[i]] = true
+      T.eq(t[i + 1], 0)
+    end
+    got = got + n
+  end
+  T.eq(r:reap(64, 0, 0), 0)
+  for i = 1, 10 do assert(seen[ids[i]], "op lost") end
+  r:close()
+end)
+
 T.done()
