@@ -502,6 +502,14 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * may be set for tuning, 0 for the core's choice. RK_ASYNC in flags is
  * passed to every sub-op.
  *
+ * A copy of more than one chunk that makes a regular fd_out longer first
+ * preallocates the range it will write (fallocate with FALLOC_FL_KEEP_SIZE,
+ * as a sub-op), which spares the writes the filesystem's per-block work;
+ * where fallocate fails (a filesystem without it) the copy goes on
+ * without. The size is left to the writes, but a copy that ends early
+ * (error, cancel, a source that shrank) can leave blocks allocated past
+ * fd_out's end, until it is truncated. RK_COPY_NO_PREALLOC turns this off.
+ *
  * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
  * default, fewer for a copy of at most one chunk; none for len 0) until its
  * completion is reaped; -EBUSY when fewer are free. With the splice
@@ -518,6 +526,7 @@ RK_API int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out
                             uint32_t flags);
 #define RK_COPY_SPLICE     (1u << 0) /* file -> pipe -> file splices */
 #define RK_COPY_READ_WRITE (1u << 1) /* reads and writes through buffers */
+#define RK_COPY_NO_PREALLOC (1u << 2) /* no fallocate of the destination first */
 #define RK_COPY_LANES_SHIFT 8
 #define RK_COPY_LANES_MASK  (0xfu << RK_COPY_LANES_SHIFT)
 #define RK_COPY_LANES(n)    (((uint32_t)(n) << RK_COPY_LANES_SHIFT) & RK_COPY_LANES_MASK)
