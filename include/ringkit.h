@@ -1338,7 +1338,8 @@ RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
  *     name no file (nop, timeout, cancel) carry the flag too, as the
  *     kernel requires it of every SQE; ops that cannot take a registered
  *     file (the path ops, openat, socket, close and close_fixed, whose
- *     SQE names a slot as its target) cannot run.
+ *     SQE names a slot as its target, and copy, whose ends are
+ *     descriptors) cannot run.
  *   - rk_ring_register_files, rk_ring_update_files, rk_ring_unregister_files,
  *     rk_ring_file_alloc_range fail with -EACCES unless RK_RESTRICT_FILES;
  *     the region calls
@@ -1351,7 +1352,9 @@ RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
  * the ring is set up with IORING_SETUP_R_DISABLED, and this call
  * registers IORING_REGISTER_RESTRICTIONS — the kernel opcodes of the
  * listed ops (rk_op_info_of's opcode; READ_CHUNK and WRITE_CHUNK add plain
- * READ and WRITE, which they use on an unregistered region), the SQE flags
+ * READ and WRITE, which they use on an unregistered region; COPY adds the
+ * SPLICE, READ, WRITE and FALLOCATE its sub-ops use, which the core alone
+ * prepares, so they are no more open to the caller), the SQE flags
  * ringkit sets, IOSQE_FIXED_FILE required under RK_RESTRICT_FIXED_FILES,
  * and the register operations the flags above leave allowed plus
  * IORING_REGISTER_SYNC_CANCEL — then IORING_REGISTER_ENABLE_RINGS. The
