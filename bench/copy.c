@@ -1,8 +1,9 @@
 /* rk_prep_copy against cp (coreutils, copy_file_range), same file, same run:
- * each round runs cp and every strategy in turn, page-cached or cold (the
- * page cache dropped before each copy: needs root), and checks every copy
- * byte for byte. Prints each strategy's MiB/s per round and its ratio to
- * that round's cp, then the median ratio (strategies in a rotating order). doc/benchmarks.md, "Copy (issue
+ * each round times every strategy against a cp of its own (alternating),
+ * page-cached or cold (the page cache dropped before each copy: needs
+ * root), and checks every copy byte for byte. Prints each strategy's MiB/s
+ * and its pair's cp per round, the ratio, and the median ratio over the
+ * rounds (strategies in a rotating order). doc/benchmarks.md, "Copy (issue
  * 18)".
  *
  *   ringkit-bench-copy [MiB [rounds [cached|cold|both]]]   (256 5 both)
@@ -31,9 +32,11 @@ static const struct strategy strategies[] = {
 	{"default", 0, 0},
 	{"splice-1x1M", RK_COPY_SPLICE | RK_COPY_LANES(1) | RK_COPY_CHUNK(20), 0},
 	{"splice-2x1M", RK_COPY_SPLICE | RK_COPY_LANES(2) | RK_COPY_CHUNK(20), 0},
-	{"splice-4x1M", RK_COPY_SPLICE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), 0},
 	{"splice-4x256K", RK_COPY_SPLICE | RK_COPY_LANES(4) | RK_COPY_CHUNK(18), 0},
-	{"rw-2x1M-async", RK_COPY_READ_WRITE | RK_COPY_LANES(2) | RK_COPY_CHUNK(20), RK_ASYNC},
+	{"splice-2x1M-nopre", RK_COPY_SPLICE | RK_COPY_NO_PREALLOC | RK_COPY_LANES(2) |
+	                      RK_COPY_CHUNK(20), 0},
+	{"splice-4x1M-nopre", RK_COPY_SPLICE | RK_COPY_NO_PREALLOC | RK_COPY_LANES(4) |
+	                      RK_COPY_CHUNK(20), 0},
 	{"rw-4x1M-async", RK_COPY_READ_WRITE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), RK_ASYNC},
 	{"rw-4x1M", RK_COPY_READ_WRITE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), 0},
 };
@@ -136,34 +139,45 @@ static int cmp_double(const void *a, const void *b)
 static void series(int rounds, int cold)
 {
 	double mib = (double)size / (1 << 20);
-	double ratio[NSTRAT][MAX_ROUNDS];
-	printf("%s, %.0f MiB, %d rounds (MiB/s; ratio to cp in the same round)\n",
+	double ratio[NSTRAT][MAX_ROUNDS], cps[NSTRAT * MAX_ROUNDS];
+	int ncp = 0;
+	printf("%s, %.0f MiB, %d rounds (MiB/s of the strategy / of its own cp; ratio)\n",
 	       cold ? "cold" : "page-cached", mib, rounds);
 	for (int r = 0; r < rounds; r++) {
 		if (!cold) { /* warm the source */
 			unlink(dst);
 			run_cp();
 		}
-		unlink(dst);
-		settle(cold);
-		double tcp = run_cp();
-		same_or_die("cp");
-		printf("  round %d: cp %.0f", r + 1, mib / tcp);
-		/* Each round starts the strategies at another one: whatever the
-		 * copy right after cp pays (the shared disk's writeback, ...) is
-		 * spread over all of them. */
+		printf("  round %d:", r + 1);
+		/* Each round starts the strategies at another one, and every
+		 * strategy is paired with a cp of its own, run right before it
+		 * in odd rounds and right after it in even ones: a stall of the
+		 * VM's disk or memory (they come and go, for cp as for us) then
+		 * spoils one pair, not a round. */
 		for (size_t k = 0; k < NSTRAT; k++) {
 			size_t i = (k + (size_t)r) % NSTRAT;
-			unlink(dst);
-			settle(cold);
-			double t = run_ours(&strategies[i]);
-			same_or_die(strategies[i].name);
+			double t = 0, tcp = 0;
+			for (int half = 0; half < 2; half++) {
+				unlink(dst);
+				settle(cold);
+				if ((half == 0) == (r % 2 == 0)) {
+					tcp = run_cp();
+					same_or_die("cp");
+				} else {
+					t = run_ours(&strategies[i]);
+					same_or_die(strategies[i].name);
+				}
+			}
 			ratio[i][r] = tcp / t;
-			printf("  %s %.0f (%.2fx)", strategies[i].name, mib / t, ratio[i][r]);
+			cps[ncp++] = mib / tcp;
+			printf("  %s %.0f/%.0f (%.2fx)", strategies[i].name, mib / t, mib / tcp,
+			       ratio[i][r]);
 		}
 		printf("\n");
 		fflush(stdout);
 	}
+	qsort(cps, (size_t)ncp, sizeof(double), cmp_double);
+	printf("  cp: median %.0f MiB/s (%.0f-%.0f)\n", cps[ncp / 2], cps[0], cps[ncp - 1]);
 	printf("  median ratio to cp:");
 	for (size_t i = 0; i < NSTRAT; i++) {
 		qsort(ratio[i], (size_t)rounds, sizeof(double), cmp_double);

@@ -534,6 +534,14 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * may be set for tuning, 0 for the core's choice. RK_ASYNC in flags is
  * passed to every sub-op.
  *
+ * A copy of more than one chunk that makes a regular fd_out longer first
+ * preallocates the range it will write (fallocate with FALLOC_FL_KEEP_SIZE,
+ * as a sub-op), which spares the writes the filesystem's per-block work;
+ * where fallocate fails (a filesystem without it) the copy goes on
+ * without. The size is left to the writes, but a copy that ends early
+ * (error, cancel, a source that shrank) can leave blocks allocated past
+ * fd_out's end, until it is truncated. RK_COPY_NO_PREALLOC turns this off.
+ *
  * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
  * default, fewer for a copy of at most one chunk; none for len 0) until its
  * completion is reaped; -EBUSY when fewer are free. With the splice
@@ -550,6 +558,7 @@ RK_API int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out
                             uint32_t flags);
 #define RK_COPY_SPLICE     (1u << 0) /* file -> pipe -> file splices */
 #define RK_COPY_READ_WRITE (1u << 1) /* reads and writes through buffers */
+#define RK_COPY_NO_PREALLOC (1u << 2) /* no fallocate of the destination first */
 #define RK_COPY_LANES_SHIFT 8
 #define RK_COPY_LANES_MASK  (0xfu << RK_COPY_LANES_SHIFT)
 #define RK_COPY_LANES(n)    (((uint32_t)(n) << RK_COPY_LANES_SHIFT) & RK_COPY_LANES_MASK)
@@ -1361,7 +1370,8 @@ RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
  *     name no file (nop, timeout, cancel) carry the flag too, as the
  *     kernel requires it of every SQE; ops that cannot take a registered
  *     file (the path ops, openat, socket, close and close_fixed, whose
- *     SQE names a slot as its target) cannot run.
+ *     SQE names a slot as its target, and copy, whose ends are
+ *     descriptors) cannot run.
  *   - rk_ring_register_files, rk_ring_update_files, rk_ring_unregister_files,
  *     rk_ring_file_alloc_range fail with -EACCES unless RK_RESTRICT_FILES;
  *     the region calls
@@ -1374,7 +1384,9 @@ RK_API int rk_ring_unregister_region(rk_ring *ring, rk_region *region);
  * the ring is set up with IORING_SETUP_R_DISABLED, and this call
  * registers IORING_REGISTER_RESTRICTIONS — the kernel opcodes of the
  * listed ops (rk_op_info_of's opcode; READ_CHUNK and WRITE_CHUNK add plain
- * READ and WRITE, which they use on an unregistered region), the SQE flags
+ * READ and WRITE, which they use on an unregistered region; COPY adds the
+ * SPLICE, READ, WRITE and FALLOCATE its sub-ops use, which the core alone
+ * prepares, so they are no more open to the caller), the SQE flags
  * ringkit sets, IOSQE_FIXED_FILE required under RK_RESTRICT_FIXED_FILES,
  * and the register operations the flags above leave allowed plus
  * IORING_REGISTER_SYNC_CANCEL — then IORING_REGISTER_ENABLE_RINGS. The

@@ -87,6 +87,7 @@ static const struct constant constants[] = {
 	C(RK_TIMEOUT_ABS),
 	C(RK_COPY_SPLICE),
 	C(RK_COPY_READ_WRITE),
+	C(RK_COPY_NO_PREALLOC),
 	C(RK_COPY_LANES_SHIFT),
 	C(RK_COPY_LANES_MASK),
 	C(RK_COPY_CHUNK_SHIFT),

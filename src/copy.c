@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,7 +40,7 @@
 #define DEFAULT_LANES 4
 #define DEFAULT_CHUNK (1u << 20)
 
-enum lane_phase { LANE_IDLE = 0, LANE_READ, LANE_WRITE };
+enum lane_phase { LANE_IDLE = 0, LANE_READ, LANE_WRITE, LANE_ALLOC };
 
 struct lane {
 	uint32_t slot;      /* its reserved slot */
@@ -61,6 +62,7 @@ struct rk_copy {
 	uint64_t len, assigned;      /* relative: bytes to copy, handed to lanes so far */
 	uint64_t eof;                /* relative position of the first 0-byte read, or len */
 	uint64_t copied;
+	uint64_t prealloc;           /* bytes to fallocate at off_out before the lanes start */
 	int32_t err;                 /* first error, or -ECANCELED */
 	uint32_t chunk, nlanes, inflight;
 	uint8_t sqe_flags;           /* RK_ASYNC from the caller */
@@ -137,7 +139,17 @@ static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
 	l->deferred = false;
 	struct rk_op *op = &ring->ops[l->slot];
 	struct io_uring_sqe *sqe = rk__op_sqe(ring, op);
-	if (l->pending == 0) {
+	if (c->prealloc) {
+		/* Blocks allocated in one call, before the writes, spare each
+		 * write the filesystem's per-block reservation (ext4's delayed
+		 * allocation); KEEP_SIZE leaves the size to the writes, so a
+		 * copy that ends early leaves the file as long as what it
+		 * wrote. */
+		io_uring_prep_fallocate(sqe, c->fd_out, FALLOC_FL_KEEP_SIZE, (off_t)c->off_out,
+		                        (off_t)c->prealloc);
+		c->prealloc = 0;
+		l->phase = LANE_ALLOC;
+	} else if (l->pending == 0) {
 		uint32_t n = (uint32_t)(l->end - l->cur);
 		int64_t src = c->off_in + (int64_t)l->cur;
 		if (c->splice)
@@ -213,6 +225,14 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 	c->inflight--;
 	l->phase = LANE_IDLE;
 
+	if (phase == LANE_ALLOC) {
+		/* Preallocation only spares the writes work: failed or not
+		 * (a filesystem without fallocate), the lanes start now. */
+		if (!c->err && !ring->discarding)
+			for (uint32_t i = 0; i < c->nlanes; i++)
+				next_range(ring, c, i);
+		goto settled;
+	}
 	if (res < 0 && !c->err)
 		c->err = res;
 	if (!c->err && phase == LANE_READ) {
@@ -242,6 +262,7 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 		else
 			next_range(ring, c, ref.lane);
 	}
+settled:
 	if (c->inflight > 0)
 		return 0;
 	bool waiting = false;
@@ -347,6 +368,23 @@ static int make_lane(struct lane *l, bool splice, uint32_t *chunk)
 	return 0;
 }
 
+/* What to preallocate at off_out: the bytes the source has for this copy,
+ * when they make the destination (a regular file) longer and are more than
+ * one chunk (a shorter copy would pay a round trip to save little). */
+static uint64_t prealloc_len(const struct rk_copy *c, const struct stat *si, const struct stat *so,
+                             uint32_t copy_flags, bool can_fallocate)
+{
+	if ((copy_flags & RK_COPY_NO_PREALLOC) || !can_fallocate || !S_ISREG(si->st_mode) ||
+	    !S_ISREG(so->st_mode) || si->st_size <= c->off_in)
+		return 0;
+	uint64_t n = (uint64_t)(si->st_size - c->off_in);
+	if (n > c->len)
+		n = c->len;
+	if (n <= c->chunk || (uint64_t)c->off_out + n <= (uint64_t)so->st_size)
+		return 0;
+	return n;
+}
+
 int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
                      uint64_t len, uint32_t copy_flags, uint32_t flags)
 {
@@ -355,8 +393,8 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	if (fd_in < 0 || fd_out < 0)
 		return -EBADF;
 	if (off_in < 0 || off_out < 0 || (flags & ~RK_ASYNC) ||
-	    (copy_flags & ~(RK_COPY_SPLICE | RK_COPY_READ_WRITE | RK_COPY_LANES_MASK |
-	                    RK_COPY_CHUNK_MASK)) ||
+	    (copy_flags & ~(RK_COPY_SPLICE | RK_COPY_READ_WRITE | RK_COPY_NO_PREALLOC |
+	                    RK_COPY_LANES_MASK | RK_COPY_CHUNK_MASK)) ||
 	    (copy_flags & RK_COPY_SPLICE && copy_flags & RK_COPY_READ_WRITE))
 		return -EINVAL;
 	int err = rk__check_ring(ring);
@@ -438,6 +476,7 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 		return err;
 	}
 	c->chunk = chunk;
+	c->prealloc = prealloc_len(c, &si, &so, copy_flags, ring->probe[IORING_OP_FALLOCATE]);
 
 	memcpy(parent->inl, &c, sizeof(c));
 	parent->state = RK_OP_ENGINE;
@@ -447,7 +486,10 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	if (c->next)
 		c->next->prev = c;
 	ring->copies = c;
-	for (uint32_t i = 0; i < nlanes; i++)
-		next_range(ring, c, i);
+	if (c->prealloc)
+		queue_sub(ring, c, 0);
+	else
+		for (uint32_t i = 0; i < nlanes; i++)
+			next_range(ring, c, i);
 	return rk__op_id(ring, parent);
 }

@@ -47,6 +47,12 @@ int rk_ring_restrict(rk_ring *ring, const uint32_t *ops, uint32_t n, uint32_t fl
 		opcodes[IORING_OP_READ] = 1;
 	if (allowed[RK_OP_WRITE_CHUNK])
 		opcodes[IORING_OP_WRITE] = 1;
+	/* A copy runs as sub-ops the core prepares itself (copy.c): splices
+	 * or reads and writes, after a fallocate. They take no prep, so the
+	 * core's list never sees them; the kernel's must let them through. */
+	if (allowed[RK_OP_COPY])
+		opcodes[IORING_OP_SPLICE] = opcodes[IORING_OP_READ] = opcodes[IORING_OP_WRITE] =
+			opcodes[IORING_OP_FALLOCATE] = 1;
 	if (ring->be->restrict_ops && (err = ring->be->restrict_ops(ring, opcodes, flags)) < 0)
 		return err;
 	memcpy(ring->allowed, allowed, sizeof(allowed));

@@ -2,8 +2,8 @@
 # The Lua step of the main-job tour: builds the embedding host
 # (examples/lua-host: a C program with a Lua 5.4 VM, ringkit linked in
 # statically and ringkit.loop compiled in) and runs the coroutine-loop file
-# copy (examples/lua/copy.lua) through it: many reads and writes in flight
-# through a pinned region, verified byte for byte, with its throughput next to
+# copy (examples/lua/copy.lua) through it: one copy op of the core
+# (rk_prep_copy, its lanes in parallel), verified byte for byte, with its throughput next to
 # cp (and ringkit-cp, the C example, when it is built) on the same file; then
 # the HTTP example server under the host, driven by a client and stopped with
 # SIGINT; then two threads, each with its own Lua VM and ring, passing work
@@ -25,7 +25,7 @@ tour_rm "$DIR"
 SRC=$DIR/src DST=$DIR/dst
 
 echo "== Lua: the embedding host runs a coroutine-loop copy of $MIB MiB"
-echo "   $HOST examples/lua/copy.lua SRC DST --depth 32 --chunk 262144"
+echo "   $HOST examples/lua/copy.lua SRC DST"
 tour_backend "$B"
 echo "   generating $MIB MiB of random data in $DIR, then one untimed copy to warm up"
 dd if=/dev/urandom of="$SRC" bs=1M count="$MIB" status=none
@@ -39,7 +39,7 @@ rm -f "$DST"
 now() { date +%s.%N; }
 rate() { awk -v m="$MIB" -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", m / (b - a) }'; }
 t0=$(now)
-env -u LUA_CPATH -u LUA_PATH "$HOST" examples/lua/copy.lua "$SRC" "$DST" --depth 32 --chunk 262144
+env -u LUA_CPATH -u LUA_PATH "$HOST" examples/lua/copy.lua "$SRC" "$DST"
 t1=$(now)
 echo "ringkit-lua-host: $(rate "$t0" "$t1") MiB/s as a whole process (start, copy, verify, exit)"
 rm -f "$DST"

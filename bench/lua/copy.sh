@@ -19,7 +19,7 @@ LB=$B/bindings/lua
 export LUA_CPATH="$LB/?.so" LUA_PATH="bindings/lua/?.lua" RINGKIT_LIB="$B/src/libringkit.so"
 CP_C=${RINGKIT_CP:-$B/examples/ringkit-cp}
 COPY=examples/lua/copy.lua
-ARGS="--depth 32 --chunk 262144 --no-verify --quiet"
+ARGS="--no-verify --quiet"
 
 dd if=/dev/urandom of="$SRC" bs=1M count="$MIB" status=none
 sync; cat "$SRC" >/dev/null

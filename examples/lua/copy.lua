@@ -1,18 +1,21 @@
---[[ copy.lua — copy a file through ringkit.loop with many reads in flight.
+--[[ copy.lua — copy a file through ringkit.loop with the core's copy op.
 
-  copy.lua SRC DST [--depth N] [--chunk BYTES] [--create MIB] [--no-verify] [--quiet] [--cleanup]
+  copy.lua SRC DST [--lanes N] [--chunk BYTES] [--create MIB] [--no-verify] [--quiet] [--cleanup]
 
-DEPTH tasks (default 32) each own one chunk of a pinned region (default
-256 KiB): a task claims the next block of the file, reads it into its chunk
-(read_chunk) and writes it from the same chunk (write_chunk), so the data never
-enters the Lua heap. Short reads and writes resume at the advanced offsets.
---create writes MIB MiB of pseudo-random data to SRC first (not timed).
-Afterwards the copy is compared with the source byte for byte (not timed)
-unless --no-verify; --cleanup removes both files at the end. Prints one line of figures; exits 1 on any failure.
+The whole copy is one op (ring:copy, rk_prep_copy): the core runs it in
+parallel lanes of its own sub-ops (splices through pipes, or reads and
+writes) and posts one completion, so this task makes one call per copy,
+not one per chunk, and the data never enters the Lua heap. --lanes (1..8)
+and --chunk (a power of two from 4096 to 16 MiB) tune the core's copy;
+without them the core chooses. A copy moves at most 0x7ffff000 bytes, so a
+longer file takes a few ops. --create writes MIB MiB of pseudo-random data
+to SRC first (not timed). Afterwards the copy is compared with the source
+byte for byte (not timed) unless --no-verify; --cleanup removes both files
+at the end. Prints one line of figures; exits 1 on any failure.
 Runs under lua5.4 (with ringkit.so), the embedding host ringkit-lua-host,
 and LuaJIT (ringkit_ffi).
 ]]
-local USAGE = "usage: copy.lua SRC DST [--depth N] [--chunk BYTES] [--create MIB] [--no-verify]" ..
+local USAGE = "usage: copy.lua SRC DST [--lanes N] [--chunk BYTES] [--create MIB] [--no-verify]" ..
   " [--quiet] [--cleanup]\n"
 local function bad(fmt, ...)
   io.stderr:write("copy.lua: ", string.format(fmt, ...), "\n", USAGE)
@@ -28,18 +31,32 @@ local function number(opt, v, lo, hi)
   return n
 end
 
+-- n = 2^k -> k, else nil; and v * 2^k. Integer arithmetic only, which
+-- LuaJIT (no bit operators) and 5.4 (integers stay integers) share.
+local function log2(n)
+  local k = 0
+  while n > 1 and n % 2 == 0 do n, k = n / 2, k + 1 end
+  return n == 1 and k or nil
+end
+local function shl(v, k)
+  for _ = 1, k do v = v * 2 end
+  return v
+end
+
 local src, dst
-local depth, chunk, create, verify, quiet, cleanup = 32, 256 * 1024, nil, true, false, false
+local lanes, chunk, create, verify, quiet, cleanup = 0, 0, nil, true, false, false
 local i = 1
 local argv = arg or {}
 while argv[i] do
   local a = argv[i]
   if a == "--help" or a == "-h" then
-    io.stdout:write(USAGE, "Copies SRC to DST with DEPTH reads in flight (default 32), ",
-      "CHUNK bytes each (default 262144).\n")
+    io.stdout:write(USAGE, "Copies SRC to DST as one copy op of the core, in N lanes of ",
+      "CHUNK bytes (default: the core's choice).\n")
     os.exit(0)
-  elseif a == "--depth" then i = i + 1; depth = number(a, argv[i], 1, 4096)
-  elseif a == "--chunk" then i = i + 1; chunk = number(a, argv[i], 1, 64 * 1048576)
+  elseif a == "--lanes" then i = i + 1; lanes = number(a, argv[i], 1, 8)
+  elseif a == "--chunk" then
+    i = i + 1; chunk = number(a, argv[i], 4096, 16 * 1048576)
+    if not log2(chunk) then bad("--chunk '%s': expected a power of two", argv[i]) end
   elseif a == "--create" then i = i + 1; create = number(a, argv[i], 0, 1048576)
   elseif a == "--no-verify" then verify = false
   elseif a == "--quiet" then quiet = true
@@ -82,9 +99,11 @@ local function check(v, err, errno)
   return v
 end
 
-local L = check(loop.new({ entries = math.max(64, depth * 2) }))
-local region = check(rk.region(chunk, depth))
-local registered = L.ring:register_region(region) and true or false
+local K = rk.constants
+-- RK_COPY_LANES(lanes) | RK_COPY_CHUNK(log2(chunk)); 0: the core's choice.
+local copy_flags = shl(lanes, K.RK_COPY_LANES_SHIFT)
+if chunk > 0 then copy_flags = copy_flags + shl(log2(chunk), K.RK_COPY_CHUNK_SHIFT) end
+local L = check(loop.new({ entries = 64 }))
 
 local bytes, t0, t1
 L:run(function()
@@ -116,46 +135,16 @@ L:run(function()
   fout, err = loop.open(dst, "w")
   if not fout then fail("cannot open", dst, err) end
   t0 = rk.now()
-  local next_off = 0
-
-  local function copy_block(c, off, len)
-    while len > 0 do
-      local n = check(loop.read_chunk(fin, region, c, len, off))
-      if n == 0 then -- a copy that silently comes out shorter loses data
-        io.stderr:write(string.format(
-          "copy.lua: '%s' ended at byte %d of the %d it had when the copy began; '%s' is incomplete\n",
-          src, off, size, dst))
-        os.exit(1)
-      end
-      local w = 0
-      while w < n do
-        local m
-        if w == 0 then
-          m = check(loop.write_chunk(fout, region, c, n, off))
-        else -- short write: the rest goes out as a string
-          m = check(loop.write(fout, region:read(c, n - w, w), off + w))
-        end
-        w = w + m
-      end
-      off, len = off + n, len - n
+  local off = 0
+  while off < size do
+    local n = check(loop.call("copy", fin, off, fout, off, size - off, copy_flags))
+    if n == 0 then -- a copy that silently comes out shorter loses data
+      io.stderr:write(string.format(
+        "copy.lua: '%s' ended at byte %d of the %d it had when the copy began; '%s' is incomplete\n",
+        src, off, size, dst))
+      os.exit(1)
     end
-  end
-
-  local workers = {}
-  for k = 1, depth do
-    workers[k] = loop.spawn(function()
-      local c = check(region:alloc())
-      while next_off < size do
-        local off = next_off
-        next_off = off + chunk
-        copy_block(c, off, math.min(chunk, size - off))
-      end
-      region:free(c)
-    end)
-  end
-  for k = 1, depth do
-    local ok, err = workers[k]:join()
-    if not ok then error(err, 0) end
+    off = off + n
   end
   check(loop.close(fin))
   check(loop.close(fout))
@@ -165,7 +154,6 @@ end)
 
 local stats = L.stats
 L:close()
-region:destroy()
 
 local secs = t1 - t0
 if verify then
@@ -188,9 +176,9 @@ if verify then
 end
 if not quiet then
   print(string.format(
-    "copy.lua: %.1f MiB in %.3f s = %.0f MiB/s (depth %d, chunk %d KiB, region %s, %d ops, %d reaps%s) [%s]",
-    bytes / 1048576, secs, bytes / 1048576 / secs, depth, math.floor(chunk / 1024),
-    registered and "registered" or "unregistered", stats.ops, stats.reaps,
+    "copy.lua: %.1f MiB in %.3f s = %.0f MiB/s (lanes %s, chunk %s, %d ops, %d reaps%s) [%s]",
+    bytes / 1048576, secs, bytes / 1048576 / secs, lanes > 0 and tostring(lanes) or "default",
+    chunk > 0 and (math.floor(chunk / 1024) .. " KiB") or "default", stats.ops, stats.reaps,
     verify and ", verified" or "", _VERSION))
 end
 if cleanup then

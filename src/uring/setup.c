@@ -155,6 +155,7 @@ static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
 		 * open ring can become again: only rk_ring_close is left. */
 		ring->gate = RK_GATE_DISABLED;
 		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
+		rk__ring_key(ring);
 		ring->sq = old_sq;
 		ring->cq = old_cq;
 		ring->sq_map = old_sq_map;

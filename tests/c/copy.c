@@ -1,5 +1,6 @@
 /* rk_prep_copy: byte-exact copies of awkward sizes and offsets with each
- * strategy, the source ending early, its argument errors, the slots it
+ * strategy, the source ending early, the destination's preallocation
+ * (sized by the source, the size left to the writes), its argument errors, the slots it
  * takes, and cancel and close in the middle of a copy (exactly one
  * completion, no descriptor left behind). Both backends. */
 #include <sys/socket.h>
@@ -153,6 +154,39 @@ static void argument_errors(rk_ring *ring)
 	close(out);
 }
 
+/* A copy of several chunks into a new file preallocates what the source
+ * has (not len), and leaves the size to what was written; with
+ * RK_COPY_NO_PREALLOC it does not preallocate. Byte-exact either way. */
+static void preallocation(rk_ring *ring)
+{
+	size_t n = (3u << 20) + 5;
+	unsigned char *src = pattern(n, 11);
+	int in = new_file(src, n);
+	const uint32_t flags[] = {0, RK_COPY_NO_PREALLOC, RK_COPY_READ_WRITE,
+	                          RK_COPY_READ_WRITE | RK_COPY_NO_PREALLOC};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		int out = new_file(NULL, 0);
+		int64_t id = rk_prep_copy(ring, in, 0, out, 0, (uint64_t)n * 100, flags[i], 0);
+		CHECK_EQ(copy_result(ring, id), (int32_t)n);
+		CHECK_EQ(fsync(out), 0); /* delayed allocation counted as blocks */
+		struct stat st;
+		CHECK_EQ(fstat(out, &st), 0);
+		CHECK_EQ((size_t)st.st_size, n);
+		CHECK((uint64_t)st.st_blocks * 512 < 2 * (uint64_t)n);
+		check_bytes(out, 0, src, n);
+
+		/* Into the middle of a longer file: nothing past its end. */
+		id = rk_prep_copy(ring, in, 0, out, 4096, n - 8192, flags[i], 0);
+		CHECK_EQ(copy_result(ring, id), (int32_t)(n - 8192));
+		CHECK_EQ(fstat(out, &st), 0);
+		CHECK_EQ((size_t)st.st_size, n);
+		check_bytes(out, 4096, src, n - 8192);
+		close(out);
+	}
+	close(in);
+	free(src);
+}
+
 /* A copy takes 1 + lanes slots; -EBUSY, and nothing taken, when fewer. */
 static void slots(void)
 {
@@ -299,6 +333,7 @@ int main(void)
 	copy_sizes(ring, RK_COPY_READ_WRITE | RK_COPY_LANES(1) | RK_COPY_CHUNK(13));
 	offsets_and_eof(ring, 0);
 	offsets_and_eof(ring, RK_COPY_READ_WRITE | RK_COPY_CHUNK(12));
+	preallocation(ring);
 	descriptor(ring);
 	concurrent(ring);
 	CHECK_EQ(rk_ring_close(ring), 0);

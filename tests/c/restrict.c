@@ -6,7 +6,8 @@
  * ring-level calls the flags do not keep answer -EACCES; a second restrict
  * -EPERM. On io_uring the kernel's half is checked too: a register
  * operation not allowed is refused by the kernel itself (-EACCES), where it
- * worked before the restriction. */
+ * worked before the restriction. A ring allowing only copy runs copies of
+ * every strategy, and refuses the ops they are made of. */
 #include <linux/io_uring.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -172,6 +173,58 @@ static void fixed_files_only(void)
 	close(p[1]);
 }
 
+/* A ring allowing only copy: every strategy copies (on io_uring the
+ * kernel lets the copy's own splices, reads, writes and fallocate through),
+ * while those ops, prepared by the caller, are refused. */
+static void copy_only(void)
+{
+	rk_ring *ring = restrictable();
+	const uint32_t copy = RK_OP_COPY;
+	CHECK_EQ(rk_ring_restrict(ring, &copy, 1, 0), 0);
+	static char dir[64]; /* one for both backends: make_tmpdir keeps one */
+	if (!dir[0])
+		strcpy(dir, make_tmpdir());
+	char path[128];
+	size_t n = (3u << 20) + 333;
+	unsigned char *src = malloc(n), *got = malloc(n);
+	CHECK(src != NULL && got != NULL);
+	fill_pattern(src, n, 0, 5);
+	snprintf(path, sizeof(path), "%s/copy-in", dir);
+	int in = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(in >= 0);
+	CHECK_EQ(pwrite(in, src, n, 0), (ssize_t)n);
+	const uint32_t strategies[] = {0, RK_COPY_SPLICE, RK_COPY_READ_WRITE,
+	                               RK_COPY_READ_WRITE | RK_COPY_LANES(1) | RK_COPY_NO_PREALLOC};
+	for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
+		snprintf(path, sizeof(path), "%s/copy-out%zu", dir, i);
+		int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		CHECK(out >= 0);
+		CHECK_EQ(run_one(ring, rk_prep_copy(ring, in, 0, out, 0, n, strategies[i], 0)),
+		         (int32_t)n);
+		CHECK_EQ(pread(out, got, n, 0), (ssize_t)n);
+		CHECK(memcmp(got, src, n) == 0);
+		close(out);
+	}
+
+	/* The ops a copy is made of stay refused to the caller. */
+	int p[2];
+	make_pipe(p);
+	CHECK_EQ(rk_prep_read(ring, in, got, 16, 0, 0), -EACCES);
+	CHECK_EQ(rk_prep_write(ring, in, src, 16, 0, 0), -EACCES);
+	CHECK_EQ(rk_prep_splice(ring, in, 0, p[1], -1, 16, 0, 0), -EACCES);
+	CHECK_EQ(rk_prep_fallocate(ring, in, 0, 0, 4096, 0), -EACCES);
+	CHECK_EQ(rk_prep_nop(ring, 0), -EACCES);
+	CHECK_EQ(rk_prep_fsync(ring, in, 0, 0, 0), -EACCES);
+	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);
+	rk_cqe c;
+	CHECK_EQ(rk_reap(ring, &c, 1, 0, 0), 0);
+	CHECK_EQ(rk_ring_close(ring), 0);
+	close_pair(p);
+	close(in);
+	free(src);
+	free(got);
+}
+
 /* io_uring only: the kernel enforces the restriction too. */
 static void kernel_side(void)
 {
@@ -204,6 +257,7 @@ int main(void)
 		disabled_until_restricted();
 		allowlist();
 		fixed_files_only();
+		copy_only();
 	}
 	kernel_side();
 	return 0;
