@@ -372,12 +372,14 @@ def test_direct_receive_paused_inside_data_received():
         tr._stop_reading()
         b.setblocking(True)
         data = bytes(range(251)) * (tr._direct_size * 3 // 251)
-        await loop.run_in_executor(None, b.sendall, data)
-        deadline = loop.time() + 5
+        # more than the socket buffers hold: the sender finishes only as
+        # the paused reader is resumed
+        sending = loop.run_in_executor(None, b.sendall, data)
+        deadline = loop.time() + 10
         while len(proto.got) < len(data) and loop.time() < deadline:
             await asyncio.sleep(0.01)
-            assert not tr.is_reading()
             tr.resume_reading()
+        await asyncio.wait_for(sending, 5)
         assert bytes(proto.got) == data
         tr.close()
         await asyncio.wait_for(proto.done, 5)
