@@ -37,13 +37,22 @@ class Collect(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def pair():
+async def pair(protocol=None):
     """A transport of ours on one end of a socketpair and a plain
     non-blocking socket on the other."""
     a, b = socket.socketpair()
     loop = asyncio.get_running_loop()
-    tr, proto = await loop.connect_accepted_socket(Collect, a)
+    tr, proto = await loop.connect_accepted_socket(protocol or Collect, a)
     b.setblocking(False)
+    return tr, proto, b
+
+
+async def direct_pair(protocol=None):
+    """pair() with the transport switched to direct receives (stream.c,
+    "Receiving"): the pool's receive ends and the next one is direct."""
+    tr, proto, b = await pair(protocol)
+    tr._direct = True
+    tr._stop_reading()
     return tr, proto, b
 
 
@@ -285,10 +294,8 @@ def test_large_messages_are_received_directly_and_small_ones_from_the_pool():
 
 def test_direct_receives_pause_resume_and_close():
     async def main():
-        tr, proto, b = await pair()
+        tr, proto, b = await direct_pair()
         loop = asyncio.get_running_loop()
-        tr._direct = True
-        tr._stop_reading()  # the pool's receive ends; the next one is direct
         big = tr._direct_size
         await loop.sock_sendall(b, b"a" * big)
         while len(proto.got) < big:
@@ -315,10 +322,8 @@ def test_direct_receives_pause_resume_and_close():
 
 def test_eof_during_a_direct_receive():
     async def main():
-        tr, proto, b = await pair()
+        tr, proto, b = await direct_pair()
         loop = asyncio.get_running_loop()
-        tr._direct = True
-        tr._stop_reading()
         await loop.sock_sendall(b, b"x" * 100)
         b.shutdown(socket.SHUT_WR)
         await asyncio.wait_for(proto.done, 5)
@@ -333,10 +338,8 @@ def test_direct_receives_drain_what_one_readiness_brings():
     # only for new data. Several buffers' worth arrive at once, then
     # nothing more: all of it must be delivered.
     async def main():
-        tr, proto, b = await pair()
+        tr, proto, b = await direct_pair()
         loop = asyncio.get_running_loop()
-        tr._direct = True
-        tr._stop_reading()
         while tr._recv_op is None or tr._recv_op == tr._recv_cancelled:
             await asyncio.sleep(0.001)
         data = bytes(range(256)) * (tr._direct_size * 5 // 256 + 7)
@@ -365,11 +368,8 @@ def test_direct_receive_paused_inside_data_received():
     # data_received pauses while the socket still holds data: the drain
     # stops there, and each resume_reading brings more, in order.
     async def main():
-        a, b = socket.socketpair()
+        tr, proto, b = await direct_pair(PauseEach)
         loop = asyncio.get_running_loop()
-        tr, proto = await loop.connect_accepted_socket(PauseEach, a)
-        tr._direct = True
-        tr._stop_reading()
         b.setblocking(True)
         data = bytes(range(251)) * (tr._direct_size * 3 // 251)
         # more than the socket buffers hold: the sender finishes only as
