@@ -1197,7 +1197,7 @@ static int64_t route_op(Driver *d, int64_t id, PyObject *tr, PyObject *data, uns
 	Py_XDECREF(r->tr); /* a stale entry of an op that ended unseen (cannot happen) */
 	Py_XDECREF(r->data);
 	Py_INCREF(tr);
-	Py_INCREF(data);
+	Py_XINCREF(data);
 	*r = (RoutedOp){.id = id, .tr = tr, .data = data, .kind = kind};
 	if (driver_request_flush(d) < 0)
 		return INT64_MIN;
@@ -1236,7 +1236,7 @@ int64_t rkpy_driver_poll_in(PyObject *drv, int fd, PyObject *tr)
 	int64_t id = rk_prep_poll_multishot(d->ring, fd, POLLIN | POLLRDHUP, 0);
 	if (id < 0)
 		return id;
-	return route_op(d, id, tr, Py_None, ROUTE_READY);
+	return route_op(d, id, tr, NULL, ROUTE_READY);
 }
 
 /* send(fd, data, transport, msg_flags): queues send(2) of the bytes data,

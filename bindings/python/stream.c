@@ -488,6 +488,15 @@ static PyObject *stream_arm_direct(Stream *s, PyObject *unused)
 	return Py_NewRef(s->recv_op);
 }
 
+/* self.finish(res): what the Python half does at any receive's end. */
+static int call_finish(Stream *s, long res)
+{
+	PyObject *r = PyLong_FromLong(res);
+	int rc = r ? call_self(s, str_finish, r) : -1;
+	Py_XDECREF(r);
+	return rc;
+}
+
 /* The stream's receiving ends with res (0: EOF, or -errno): the poll is
  * cancelled (its last completion is then no longer the stream's) and
  * finish() does what it does for any receive's end. */
@@ -495,10 +504,7 @@ static int direct_end(Stream *s, long res)
 {
 	if (call_self(s, str_stop_reading, NULL) < 0)
 		return -1;
-	PyObject *r = PyLong_FromLong(res);
-	int rc = r ? call_self(s, str_finish, r) : -1;
-	Py_XDECREF(r);
-	return rc;
+	return call_finish(s, res);
 }
 
 /* Receives what the socket holds, a bytes object at a time, until a short
@@ -565,10 +571,7 @@ int rkpy_stream_ready(PyObject *tr, int64_t id, int res, int more)
 		return direct_read(s, res);
 	/* The poll ended: cancelled (paused, back to the pool), or by the
 	 * kernel (with an event: re-armed, and the new poll sees the data). */
-	PyObject *r = PyLong_FromLong(res > 0 ? res : res == 0 ? -ECANCELED : res);
-	int rc = r ? call_self(s, str_finish, r) : -1;
-	Py_XDECREF(r);
-	return rc;
+	return call_finish(s, res > 0 ? res : res == 0 ? -ECANCELED : res);
 }
 
 static PyObject *stream_get_write_buffer_size(Stream *s, PyObject *unused)
