@@ -61,7 +61,7 @@ void *rk__op_storage(rk_ring *ring, struct rk_op *op, size_t size)
 	if (size > RK_SPILL_BYTES || ring->spill_top == 0)
 		return NULL;
 	op->spill = ring->spill_free[--ring->spill_top];
-	op->spilled = 1;
+	op->held |= RK_HELD_SPILL;
 	return ring->spill + (size_t)op->spill * RK_SPILL_BYTES;
 }
 

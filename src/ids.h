@@ -121,13 +121,13 @@ static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 	if (op->spill != RK_NONE) {
 		ring->spill_free[ring->spill_top++] = op->spill;
 		op->spill = RK_NONE;
-		op->spilled = 0;
 	}
 	if (op->region) {
 		rk__region_unpin(op->region, op->chunk);
 		op->region = NULL;
 		op->chunk = -1;
 	}
+	op->held = 0;
 	if (op->group)
 		rk__group_release(ring, op);
 	op->kind = RK_KIND_PLAIN;

@@ -71,13 +71,13 @@ struct rk_op {
 	struct io_uring_sqe sqe; /* staged copy, written into the SQ on flush */
 	uint32_t slot;          /* own index: cheaper than pointer subtraction */
 	/* slot and gen make one 64-bit word, the op's id (rk__op_id_word);
-	 * state, group, kind and spilled a 32-bit one, which a completion
-	 * compares with what a live plain op's holds (rk__op_live_plain). */
+	 * state, group, kind and held a 32-bit one, which a completion
+	 * compares with what a live plain op's holds (rk__op_live_word). */
 	uint32_t gen;
 	uint8_t state;
 	uint8_t group;          /* provided-buffer group it selects from, index + 1; 0: none */
 	uint8_t kind;           /* enum rk_op_kind: what its completions carry besides res */
-	uint8_t spilled;        /* 1 while it holds a spill block (rk__op_storage) */
+	uint8_t held;           /* RK_HELD_*: what it holds that its release gives back */
 	uint32_t next;          /* free list, overflow queue or local-completion list */
 	int32_t res;            /* result of a local completion */
 	uint32_t spill;         /* spill block index, or RK_NONE */
@@ -90,8 +90,8 @@ struct rk_op {
 _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes");
 _Static_assert(offsetof(struct rk_op, gen) == offsetof(struct rk_op, slot) + 4 &&
                    offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
-                   offsetof(struct rk_op, spilled) == offsetof(struct rk_op, state) + 3,
-               "slot to gen and state to spilled are words");
+                   offsetof(struct rk_op, held) == offsetof(struct rk_op, state) + 3,
+               "slot to gen and state to held are words");
 
 /* The op's id, ((int64_t)gen << 32) | slot: one load where the bytes lie so. */
 static inline int64_t rk__op_id_word(const struct rk_op *op)
@@ -102,17 +102,24 @@ static inline int64_t rk__op_id_word(const struct rk_op *op)
 	                                                 : ((int64_t)op->gen << 32) | op->slot;
 }
 
-/* True exactly when `id` names op, op is in the kernel, selects from no
- * group, has nothing to settle and no spill block to free: a completion's
- * one test for the common release. Two compares, of the id word and of
- * the word from state to spilled. */
-static inline bool rk__op_live_plain(const struct rk_op *op, uint64_t id)
+/* rk_op.held: a spill block (rk__op_storage), a chunk pin (op->region). */
+enum { RK_HELD_SPILL = 1, RK_HELD_CHUNK = 2 };
+
+/* The word from state to held of a live op in the kernel that selects from
+ * no group and has nothing to settle, holding `held`. */
+#define RK_LIVE_WORD(held)                                                                        \
+	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__                                                \
+	         ? (uint32_t)RK_OP_KERNEL | (uint32_t)(held) << 24                                  \
+	         : (uint32_t)RK_OP_KERNEL << 24 | (uint32_t)(held))
+
+/* The word from state to held: a completion's one test for the common
+ * release compares it with RK_LIVE_WORD(0), or RK_LIVE_WORD(RK_HELD_CHUNK)
+ * for an op that has only a chunk pin to undo. */
+static inline uint32_t rk__op_live_word(const struct rk_op *op)
 {
 	uint32_t w;
 	memcpy(&w, &op->state, sizeof(w));
-	uint32_t want = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (uint32_t)RK_OP_KERNEL
-	                                                          : (uint32_t)RK_OP_KERNEL << 24;
-	return (uint64_t)rk__op_id_word(op) == id && w == want;
+	return w;
 }
 
 struct rk_sq {

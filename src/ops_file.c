@@ -128,6 +128,7 @@ static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, 
 		sqe->buf_index = (uint16_t)index;
 	op->region = region;
 	op->chunk = chunk;
+	op->held |= RK_HELD_CHUNK;
 	rk__region_pin(region, chunk);
 	return rk__op_commit(ring, op, sqe, flags);
 }

@@ -206,7 +206,7 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 	struct rk_op *ops = ring->ops;
 	uint32_t head = *cq->khead;
 	uint32_t tail = rk__load_acquire(cq->ktail);
-	uint32_t fast = 0, free_head = ring->free_head;
+	uint32_t slow = 0, free_head = ring->free_head; /* slow: records not of a fast release */
 	rk_cqe *o = out;
 	/* At most max records out: `end` moves on past every CQE that gives
 	 * none, while the CQ has more. */
@@ -219,28 +219,35 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		head++;
 		uint32_t slot = (uint32_t)ud;
 		struct rk_op *op = NULL; /* set whenever slot < capacity */
-		/* An op's id is never negative: a match says ud is one. */
-		if (__builtin_expect(slot < capacity && rk__op_live_plain(op = &ops[slot], ud) &&
+		uint32_t w;
+		/* An op's id is never negative: a match says ud is one. A plain
+		 * op's word says it holds nothing, so a NOP or a read into
+		 * caller memory pays no test of op->region. */
+		if (__builtin_expect(slot < capacity &&
+		                     (uint64_t)rk__op_id_word(op = &ops[slot]) == ud &&
+		                     ((w = rk__op_live_word(op)) == RK_LIVE_WORD(0) ||
+		                      w == RK_LIVE_WORD(RK_HELD_CHUNK)) &&
 		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
 			memcpy(o++, cqe, sizeof(rk_cqe));
-			if (op->region) {
+			if (w != RK_LIVE_WORD(0)) {
 				rk__region_unpin(op->region, op->chunk);
 				op->region = NULL;
 				op->chunk = -1;
+				op->held = 0;
 			}
 			op->state = RK_OP_FREE;
 			op->gen = (op->gen + 1) & RK_GEN_MASK;
 			op->next = free_head;
 			free_head = slot;
-			fast++;
 			continue;
 		}
 		if ((int64_t)ud < 0) {
 			/* Not an op: our own internal cancel, or a message another
 			 * ring sent (rk_prep_msg_ring), which names no slot. */
-			if (ud != RK_UD_INTERNAL && !ring->discarding)
+			if (ud != RK_UD_INTERNAL && !ring->discarding) {
 				memcpy(o++, cqe, sizeof(rk_cqe));
-			else if (end != tail)
+				slow++;
+			} else if (end != tail)
 				end++;
 			continue;
 		}
@@ -253,14 +260,15 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		uint32_t wrote = settle_slow(ring, op, cqe, o);
 		free_head = ring->free_head;
 		o += wrote;
+		slow += wrote;
 		if (!wrote && end != tail)
 			end++;
 	}
 	rk__store_release(cq->khead, head);
 	ring->free_head = free_head;
+	uint32_t n = (uint32_t)(o - out), fast = n - slow;
 	ring->live -= fast;
 	ring->in_kernel -= fast;
-	uint32_t n = (uint32_t)(o - out);
 	ring->total_cqes += n;
 	ring->total_completed += fast;
 	return n;
