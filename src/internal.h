@@ -524,13 +524,21 @@ static inline void rk__region_unpin(rk_region *region, int32_t chunk)
  * registered with it. Every read or write of a chunk asks: the last answer
  * is tried first. */
 RK_HIDDEN int rk__ring_region_find(rk_ring *ring, rk_region *region);
+/* True, with *index, when that answer needs no search of the ring's table
+ * (no fixed buffers, or the hint is right). */
+static inline bool rk__ring_region_hint(rk_ring *ring, rk_region *region, int *index)
+{
+	*index = -1;
+	if (!ring->buffers_registered)
+		return true;
+	*index = (int)region->hint;
+	return region->hint < RK_RING_MAX_REGIONS && ring->regions[region->hint] == region;
+}
 static inline int rk__ring_region_index(rk_ring *ring, rk_region *region)
 {
-	if (!ring->buffers_registered)
-		return -1;
-	if (region->hint < RK_RING_MAX_REGIONS && ring->regions[region->hint] == region)
-		return (int)region->hint;
-	return rk__ring_region_find(ring, region);
+	int index;
+	return rk__ring_region_hint(ring, region, &index) ? index
+	                                                 : rk__ring_region_find(ring, region);
 }
 RK_HIDDEN void rk__ring_drop_regions(rk_ring *ring);
 

@@ -98,15 +98,16 @@ int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov
 	return prep_rwv(ring, RK_OP_WRITEV, IORING_OP_WRITEV, fd, iov, niov, offset, rw_flags, flags);
 }
 
-static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk,
-                          uint32_t len, int64_t offset, uint32_t flags)
+/* A chunk read or write, with the region's fixed-buffer index in the ring
+ * (-1: none) already known. */
+static inline __attribute__((always_inline)) int64_t
+prep_chunk_at(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk, uint32_t len,
+              int64_t offset, uint32_t flags, int index)
 {
-	if (!ring || !region)
-		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	if (chunk < 0 || (uint32_t)chunk >= region->nchunks ||
-	    region->allocated[chunk] != RK_CHUNK_CALLER)
+	/* A negative chunk is a huge one: nchunks stays within RK_MAX_CAPACITY. */
+	if ((uint32_t)chunk >= region->nchunks || region->allocated[chunk] != RK_CHUNK_CALLER)
 		return -EINVAL;
 	if (len > region->chunk_size || offset < -1)
 		return -EINVAL;
@@ -117,7 +118,6 @@ static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, 
 	if (ret < 0)
 		return ret;
 	unsigned char *buf = region->base + (size_t)chunk * region->chunk_size;
-	int index = rk__ring_region_index(ring, region);
 	if (index >= 0)
 		io_uring_prep_rw(write ? IORING_OP_WRITE_FIXED : IORING_OP_READ_FIXED, sqe, fd,
 		                 buf, len, (uint64_t)offset);
@@ -131,6 +131,33 @@ static int64_t prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, 
 	op->held |= RK_HELD_CHUNK;
 	rk__region_pin(region, chunk);
 	return rk__op_commit(ring, op, sqe, flags);
+}
+
+/* The read and the write when the region's hint misses: out of line, and
+ * with the public call's arguments, so that the common prep reaches them
+ * by a jump and keeps nothing on the stack around a call. */
+#define RK_CHUNK_FIND(name, write)                                                                \
+	__attribute__((noinline)) static int64_t name(rk_ring *ring, int fd, rk_region *region,    \
+	                                              int32_t chunk, uint32_t len,                 \
+	                                              int64_t offset, uint32_t flags)              \
+	{                                                                                          \
+		return prep_chunk_at(ring, write, fd, region, chunk, len, offset, flags,            \
+		                     rk__ring_region_find(ring, region));                           \
+	}
+RK_CHUNK_FIND(read_chunk_find, false)
+RK_CHUNK_FIND(write_chunk_find, true)
+
+static inline __attribute__((always_inline)) int64_t
+prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk, uint32_t len,
+           int64_t offset, uint32_t flags)
+{
+	if (!ring || !region)
+		return -EINVAL;
+	int index;
+	if (!rk__ring_region_hint(ring, region, &index))
+		return (write ? write_chunk_find : read_chunk_find)(ring, fd, region, chunk, len,
+		                                                      offset, flags);
+	return prep_chunk_at(ring, write, fd, region, chunk, len, offset, flags, index);
 }
 
 int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk, uint32_t len,
