@@ -34,57 +34,30 @@
 #define LRK_MAX_ARGS 10
 #define LRK_BUF_MAX INT32_MAX /* a completion's res cannot count more */
 
-/* What the Lua API adds to the table's rows, by argument name (op ANY: every
- * op with that argument; a later row wins). */
+/* What the Lua API adds to the op table's rows, by argument name:
+ * ringkit/policy.def, which the LuaJIT binding reads too. Its names are
+ * resolved once per Lua state, in lrk_register_ops. */
 enum { P_DEF, P_REQ, P_OR, P_CREAT, P_CHUNK, P_OPT };
 #define ANY 0xff
-static const struct policy {
+static const struct policy_row {
+	const char *op, *arg, *how, *names;
+	int64_t v;
+} policy_rows[] = {
+#define NOTE(text)
+#define P(op, arg, how, v) {op, arg, how, NULL, v},
+#define PK(op, arg, how, names) {op, arg, how, names, 0},
+#include "ringkit/policy.def"
+#undef NOTE
+#undef P
+#undef PK
+};
+#define NPOLICY (sizeof policy_rows / sizeof policy_rows[0])
+
+typedef struct policy {
 	uint8_t op, how;
 	const char *arg;
 	int64_t v;
-} policy[] = {
-	{ANY, P_DEF, "offset", -1}, /* the current file position */
-	{RK_OP_FSYNC, P_DEF, "offset", 0},
-	{RK_OP_FDATASYNC, P_DEF, "offset", 0},
-	{RK_OP_FADVISE, P_DEF, "offset", 0},
-	{RK_OP_FALLOCATE, P_REQ, "offset", 0},
-	{RK_OP_FALLOCATE, P_REQ, "len", 0},
-	{RK_OP_FTRUNCATE, P_REQ, "len", 0},
-	{RK_OP_READ_CHUNK, P_CHUNK, "len", 0}, /* the chunk size */
-	{RK_OP_WRITE_CHUNK, P_CHUNK, "len", 0},
-	{ANY, P_DEF, "off_in", -1},
-	{ANY, P_DEF, "off_out", -1},
-	{ANY, P_DEF, "chunk", -1},
-	{ANY, P_REQ, "nbytes", 0},
-	{ANY, P_REQ, "ns", 0},
-	{ANY, P_REQ, "value", 0},
-	{ANY, P_REQ, "slot", 0},
-	{RK_OP_MSG_RING_FD, P_REQ, "src_slot", 0},
-	{ANY, P_DEF, "mode", 0644},
-	{RK_OP_MKDIRAT, P_DEF, "mode", 0755},
-	{RK_OP_FALLOCATE, P_DEF, "mode", 0},
-	/* openat2 refuses a mode without O_CREAT or O_TMPFILE */
-	{RK_OP_OPENAT2, P_CREAT, "mode", 0644},
-	{RK_OP_STATX, P_DEF, "mask", STATX_BASIC_STATS | STATX_BTIME},
-	{ANY, P_DEF, "domain", AF_INET},
-	{ANY, P_DEF, "type", SOCK_STREAM},
-	{ANY, P_DEF, "backlog", SOMAXCONN},
-	{ANY, P_DEF, "how", SHUT_RDWR},
-	/* What the ring creates is close-on-exec; a send to a peer gone away is
-	 * EPIPE, never a SIGPIPE that kills the interpreter. */
-	{RK_OP_OPENAT, P_OR, "oflags", O_CLOEXEC},
-	{RK_OP_OPENAT2, P_OR, "oflags", O_CLOEXEC},
-	{RK_OP_SOCKET, P_OR, "type", SOCK_CLOEXEC},
-	{RK_OP_ACCEPT, P_OR, "accept_flags", SOCK_CLOEXEC},
-	{RK_OP_ACCEPT_MULTISHOT, P_OR, "accept_flags", SOCK_CLOEXEC},
-	{RK_OP_SEND, P_OR, "msg_flags", MSG_NOSIGNAL},
-	{RK_OP_SEND_ZC, P_OR, "msg_flags", MSG_NOSIGNAL},
-	{RK_OP_SENDMSG, P_OR, "msg_flags", MSG_NOSIGNAL},
-	{RK_OP_SENDMSG_ZC, P_OR, "msg_flags", MSG_NOSIGNAL},
-	{RK_OP_RECVMSG, P_OR, "msg_flags", MSG_CMSG_CLOEXEC},
-	{RK_OP_SENDMSG, P_OPT, "addr", 0}, /* nil on a connected socket */
-	{RK_OP_SENDMSG_ZC, P_OPT, "addr", 0},
-};
+} policy;
 
 /* How one argument is taken from Lua. */
 enum {
@@ -426,7 +399,7 @@ static int has_arg(const rk_op_info *info, const char *name)
 }
 
 /* The plan of one row: how each argument is taken, what the slot holds. */
-static void build(lua_State *L, plan *p, const rk_op_info *info)
+static void build(lua_State *L, plan *p, const rk_op_info *info, const policy *pol)
 {
 	memset(p, 0, sizeof *p);
 	p->info = info;
@@ -461,8 +434,8 @@ static void build(lua_State *L, plan *p, const rk_op_info *info)
 			x->req = arg->role == RK_ROLE_ID || arg->role == RK_ROLE_GROUP;
 			x->def = arg->role == RK_ROLE_FILE_INDEX ? RK_FILE_INDEX_ALLOC : 0;
 		}
-		for (size_t k = 0; k < sizeof policy / sizeof policy[0]; k++) {
-			const struct policy *q = &policy[k];
+		for (size_t k = 0; k < NPOLICY; k++) {
+			const policy *q = &pol[k];
 			if ((q->op != ANY && q->op != info->op) || strcmp(q->arg, arg->name) != 0)
 				continue;
 			if (q->how == P_OR) {
@@ -496,15 +469,58 @@ static void set_method(lua_State *L, const char *name, const char *prep, lua_CFu
 	}
 }
 
+/* policy_rows with op names as codes and constant names as values; an
+ * unknown name is a bug in policy.def, raised. */
+static void resolve_policy(lua_State *L, policy *out)
+{
+	static const char *const hows[] = {"def", "req", "bor", "creat", "chunk", "opt"};
+	for (size_t k = 0; k < NPOLICY; k++) {
+		const struct policy_row *r = &policy_rows[k];
+		policy *q = &out[k];
+		q->arg = r->arg;
+		q->v = r->v;
+		q->op = ANY;
+		if (strcmp(r->op, "*") != 0) {
+			uint32_t op = 0;
+			while (op < RK_OP_COUNT && strcmp(rk_op_info_of(op)->name, r->op) != 0)
+				op++;
+			if (op == RK_OP_COUNT)
+				luaL_error(L, "ringkit/policy.def: unknown op %s", r->op);
+			q->op = (uint8_t)op;
+		}
+		size_t h = 0;
+		while (h < sizeof hows / sizeof hows[0] && strcmp(hows[h], r->how) != 0)
+			h++;
+		if (h == sizeof hows / sizeof hows[0])
+			luaL_error(L, "ringkit/policy.def: unknown how %s", r->how);
+		q->how = (uint8_t)h;
+		for (const char *n = r->names; n && *n;) {
+			char name[64];
+			size_t len = strcspn(n, "|");
+			int64_t v;
+			if (len >= sizeof name)
+				luaL_error(L, "ringkit/policy.def: constant name too long");
+			memcpy(name, n, len);
+			name[len] = 0;
+			if (rk_constant(name, &v) < 0)
+				luaL_error(L, "ringkit/policy.def: unknown constant %s", name);
+			q->v |= v;
+			n += len + (n[len] == '|');
+		}
+	}
+}
+
 void lrk_register_ops(lua_State *L)
 {
+	policy pol[NPOLICY];
+	resolve_policy(L, pol);
 	/* The plans live as long as the Lua state. */
 	plan *plans = lua_newuserdatauv(L, sizeof(plan) * RK_OP_COUNT, 0);
 	lua_setfield(L, LUA_REGISTRYINDEX, "ringkit.plans");
 	for (uint32_t op = 0; op < RK_OP_COUNT; op++) {
 		const rk_op_info *info = rk_op_info_of(op);
 		char prep[64];
-		build(L, &plans[op], info);
+		build(L, &plans[op], info, pol);
 		snprintf(prep, sizeof prep, "prep_%s", info->name);
 		lua_CFunction f = op_call;
 		if (op == RK_OP_NOP)

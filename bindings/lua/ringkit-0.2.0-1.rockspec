@@ -42,4 +42,8 @@ build = {
       ["ringkit.loop"] = "ringkit/loop.lua",
       ringkit_ffi = "ringkit_ffi.lua",
    },
+   -- ringkit_ffi reads the argument policy the C module compiles in
+   install = {
+      lua = { ["ringkit.policy"] = "ringkit/policy.def" },
+   },
 }

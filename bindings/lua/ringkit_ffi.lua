@@ -763,33 +763,29 @@ end
 -- how the Lua arguments differ from the C ones), fills an rk_op_desc and
 -- calls rk_prep_batch.
 
--- The Lua API's own facts about arguments, as ops.c's policy table: the
--- default when nil (def), an argument that must be given (req), bits always
--- set (bor), a mode defaulting to 0644 only with O_CREAT/O_TMPFILE (creat),
--- a length defaulting to the chunk size (chunk), an address that may be nil
--- (opt). op "*": every op with that argument; a later row wins.
-local policy = {
-  { "*", "offset", "def", -1 }, { "fsync", "offset", "def", 0 },
-  { "fdatasync", "offset", "def", 0 }, { "fadvise", "offset", "def", 0 },
-  { "fallocate", "offset", "req" }, { "fallocate", "len", "req" }, { "ftruncate", "len", "req" },
-  { "read_chunk", "len", "chunk" }, { "write_chunk", "len", "chunk" },
-  { "*", "off_in", "def", -1 }, { "*", "off_out", "def", -1 }, { "*", "chunk", "def", -1 },
-  { "*", "nbytes", "req" }, { "*", "ns", "req" }, { "*", "value", "req" }, { "*", "slot", "req" },
-  { "msg_ring_fd", "src_slot", "req" },
-  { "*", "mode", "def", 420 }, { "mkdirat", "mode", "def", 493 }, { "fallocate", "mode", "def", 0 },
-  { "openat2", "mode", "creat", 420 },
-  { "statx", "mask", "def", bit.bor(K.STATX_BASIC_STATS, K.STATX_BTIME) },
-  { "*", "domain", "def", AF_INET }, { "*", "type", "def", SOCK_STREAM },
-  { "*", "backlog", "def", 4096 }, -- SOMAXCONN
-  { "*", "how", "def", K.SHUT_RDWR },
-  { "openat", "oflags", "bor", O_CLOEXEC }, { "openat2", "oflags", "bor", O_CLOEXEC },
-  { "socket", "type", "bor", SOCK_CLOEXEC }, { "accept", "accept_flags", "bor", SOCK_CLOEXEC },
-  { "accept_multishot", "accept_flags", "bor", SOCK_CLOEXEC },
-  { "send", "msg_flags", "bor", MSG_NOSIGNAL }, { "send_zc", "msg_flags", "bor", MSG_NOSIGNAL },
-  { "sendmsg", "msg_flags", "bor", MSG_NOSIGNAL },
-  { "sendmsg_zc", "msg_flags", "bor", MSG_NOSIGNAL },
-  { "sendmsg", "addr", "opt" }, { "sendmsg_zc", "addr", "opt" },
-}
+-- The Lua API's own facts about arguments: ringkit/policy.def, found on
+-- package.path beside this module's ringkit/loop.lua, and run with P, PK and
+-- NOTE as its only globals (ops.c includes the same file as C). A row:
+-- { op, argument, how, value }.
+local policy = {}
+do
+  local file = package.searchpath("ringkit.policy", (package.path:gsub("%.lua", ".def")))
+  if not file then error("ringkit_ffi: ringkit/policy.def not found on package.path", 0) end
+  local chunk = assert(loadfile(file))
+  local valued = { def = true, creat = true, bor = true } -- the others' numbers are 0
+  local function P(op, arg, how, v)
+    policy[#policy + 1] = { op, arg, how, valued[how] and v or nil }
+  end
+  local function PK(op, arg, how, names)
+    local v = 0
+    for n in names:gmatch("[^|]+") do
+      v = bit.bor(v, K[n] or error("ringkit/policy.def: unknown constant " .. n, 0))
+    end
+    P(op, arg, how, v)
+  end
+  setfenv(chunk, { P = P, PK = PK, NOTE = function() end })
+  chunk()
+end
 
 local A = K -- RK_ARG_*, RK_ROLE_*, RK_RESULT_*
 local desc_field = {}

@@ -31,6 +31,13 @@ static void expect(struct expect *e, int64_t id, int32_t res)
 	e->n++;
 }
 
+/* Prepares n NOPs, each expected to complete with 0. */
+static void expect_nops(rk_ring *ring, struct expect *e, int n)
+{
+	for (int i = 0; i < n; i++)
+		expect(e, rk_prep_nop(ring, 0), 0);
+}
+
 /* Reaps exactly n completions of expected ops, each of an op not seen yet
  * and with its own result. */
 static void reap_expected(rk_ring *ring, struct expect *e, int n)
@@ -159,19 +166,16 @@ int main(void)
 	 * prepared beyond the SQ (the overflow queue). */
 	for (int i = 0; i < 2; i++)
 		expect(&e, rk_prep_read(ring, p[i][0], buf[i], 5, -1, 0), 5);
-	for (int i = 0; i < 4; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 4);
 	CHECK_EQ(rk_submit(ring), 6);
-	for (int i = 0; i < 10; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 10);
 	CHECK(stat_of(ring, RK_STAT_OVERFLOW_QUEUE) > 0);
 	CHECK_EQ(rk_ring_resize(ring, 32, 64), 0);
 	sizes_are(ring, 32, 64);
 	CHECK_EQ(stat_of(ring, RK_STAT_OVERFLOW_QUEUE), 0); /* submitted first */
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 16);
 	/* The new SQ takes a whole SQ-full at once. */
-	for (int i = 0; i < 14; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 14);
 	CHECK_EQ(stat_of(ring, RK_STAT_OVERFLOW_QUEUE), 0);
 	CHECK_EQ(write(p[0][1], "hello", 5), 5);
 	CHECK_EQ(write(p[1][1], "world", 5), 5);
@@ -183,19 +187,17 @@ int main(void)
 	 * changed; with fewer it succeeds and they complete. */
 	for (int i = 0; i < 2; i++)
 		expect(&e, rk_prep_read(ring, p[i][0], buf[i + 2], 3, -1, 0), 3);
-	for (int i = 0; i < 8; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 8);
 	CHECK_EQ(rk_submit(ring), 10);
 	CHECK_EQ(rk_ring_resize(ring, 4, 8), -EBUSY);
 	sizes_are(ring, 32, 64);
 	reap_expected(ring, &e, 8); /* the NOPs: the reads wait for data */
-	expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 1);
 	CHECK_EQ(rk_submit(ring), 1);
 	CHECK_EQ(rk_ring_resize(ring, 2, 0), 0);
 	sizes_are(ring, 2, 4);
 	/* More ops than the new SQ: the overflow queue takes the rest. */
-	for (int i = 0; i < 5; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 5);
 	CHECK_EQ(write(p[0][1], "abc", 3), 3);
 	CHECK_EQ(write(p[1][1], "xyz", 3), 3);
 	reap_all(ring, &e);
@@ -208,20 +210,18 @@ int main(void)
 	CHECK(a >= 0);
 	CHECK_EQ(rk_ring_resize(ring, 16, 0), -EBUSY);
 	expect(&e, a, 0);
-	expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 1);
 	CHECK_EQ(rk_ring_resize(ring, 16, 0), 0);
 	sizes_are(ring, 16, 32);
 	reap_all(ring, &e);
 
 	/* A CQ far larger than the op table, completions waiting: they come
 	 * through (the fallback grows its record queue to match). */
-	for (int i = 0; i < 3; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 3);
 	CHECK_EQ(rk_submit(ring), 3);
 	CHECK_EQ(rk_ring_resize(ring, 16, 4096), 0);
 	sizes_are(ring, 16, 4096);
-	for (int i = 0; i < 20; i++)
-		expect(&e, rk_prep_nop(ring, 0), 0);
+	expect_nops(ring, &e, 20);
 	reap_all(ring, &e);
 
 	/* A child of fork() owns none of it. */

@@ -3,6 +3,7 @@ declarations agree with the ABI listing, and it drives a whole scenario --
 rings, a registered region, file, pipe and timeout ops, descriptor batches,
 cancellation, provided buffers with a multishot recv, completion callbacks --
 with nothing but ctypes."""
+import contextlib
 import ctypes
 import errno
 import json
@@ -33,14 +34,23 @@ def ctype_matches(t, listed):
     return ctypes.sizeof(t) * 8 == bits and (t(-1).value < 0) == signed
 
 
-@pytest.fixture
-def ring():
+@contextlib.contextmanager
+def open_ring(entries, flags=0):
+    """A ring closed after the block; the test is skipped where io_uring is refused."""
     try:
-        r = rk.Ring(32)
+        r = rk.Ring(entries, flags=flags)
     except PermissionError as e:
         pytest.skip("io_uring refused here: %s" % e)
-    yield r
-    r.close()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def ring():
+    with open_ring(32) as r:
+        yield r
 
 
 def complete(ring, *ids, timeout=10.0):
@@ -358,13 +368,8 @@ def test_addresses_and_statx_through_the_shared_codecs(ring, tmp_path):
         assert pathlib.Path(mod.__file__).resolve().parent == ROOT / "bindings/python/ringkit"
 
 
-
 def test_restrict_through_ctypes():
-    try:
-        r = rk.Ring(8, flags=rk.C.RK_RING_RESTRICTABLE)
-    except PermissionError as e:
-        pytest.skip("io_uring refused here: %s" % e)
-    try:
+    with open_ring(8, rk.C.RK_RING_RESTRICTABLE) as r:
         r.restrict(["nop"])
         with pytest.raises(OSError) as e:
             r.timeout(0.001)
@@ -373,16 +378,10 @@ def test_restrict_through_ctypes():
             r.restrict(["nop"])
         assert e.value.errno == errno.EPERM
         assert complete(r, r.nop())
-    finally:
-        r.close()
 
 
 def test_resize_through_ctypes():
-    try:
-        r = rk.Ring(8, flags=rk.C.RK_RING_DEFER_TASKRUN)
-    except PermissionError as e:
-        pytest.skip("io_uring refused here: %s" % e)
-    try:
+    with open_ring(8, rk.C.RK_RING_DEFER_TASKRUN) as r:
         ids = [r.nop() for _ in range(4)]
         if not check_feature(r, "RK_FEATURE_RESIZE"):
             with pytest.raises(OSError) as e:
@@ -397,8 +396,6 @@ def test_resize_through_ctypes():
         assert e.value.errno == errno.EBUSY
         done = complete(r, *ids)
         assert all(res == 0 for res, _ in (done[i] for i in ids))
-    finally:
-        r.close()
 
 
 def check_feature(ring, name):

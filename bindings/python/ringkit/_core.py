@@ -318,6 +318,23 @@ class Ring:
             self._fail(n)
         return {name: out[i] for i, name in enumerate(self._STATS[:n])}
 
+    def resize(self, sq_entries: int, cq_entries: int = 0) -> None:
+        """Resizes the submission and completion queues (rk_ring_resize:
+        rounded up to powers of two; cq_entries 0 is twice the SQ). Nothing
+        in flight or waiting to be reaped is lost. Only a ring made with
+        defer_taskrun=True, from its own thread. Returns None; OSError:
+        EOPNOTSUPP without defer_taskrun or where the kernel cannot resize
+        (feature("RESIZE")), EBUSY when more ops may still complete than the
+        new CQ holds or a linked chain is being prepared, EINVAL for sizes
+        out of range, EACCES on a restricted ring, ECHILD after fork()."""
+        sq = _ops._size_arg("sq_entries", sq_entries)
+        cq = _ops._size_arg("cq_entries", cq_entries)
+        if not (0 <= sq <= 0xFFFFFFFF and 0 <= cq <= 0xFFFFFFFF):
+            self._fail(-errno.EINVAL)
+        r = lib.rk_ring_resize(self._ring, sq, cq)
+        if r < 0:
+            self._fail(r)
+
     def register_eventfd(self, fd: int, *, async_only: bool = False) -> None:
         """Has the kernel signal eventfd `fd` for each completion (async_only: only those that
         did not complete inline). Returns None; OSError(EBUSY) when one is registered
