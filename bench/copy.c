@@ -3,8 +3,10 @@
  * page-cached or cold (the page cache dropped before each copy: needs
  * root), and checks every copy byte for byte. Prints each strategy's MiB/s
  * and its pair's cp per round, the ratio, and the median ratio over the
- * rounds (strategies in a rotating order). doc/benchmarks.md, "Copy (issue
- * 18)".
+ * rounds (strategies in a rotating order), and each one's median MiB/s and
+ * how busy the source's disk was while it ran (its io_ticks over the copy's
+ * time: near 100 %, a copy waits on the disk, and no read pattern makes it
+ * faster). doc/benchmarks.md, "Copy (issue 18)".
  *
  *   ringkit-bench-copy [MiB [rounds [cached|cold|both]]]   (256 5 both)
  *   BENCH_DIR: where the files go (default /var/tmp)
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,8 +46,31 @@ static const struct strategy strategies[] = {
 #define NSTRAT (sizeof(strategies) / sizeof(strategies[0]))
 #define MAX_ROUNDS 32
 
-static char src[256], dst[256];
+static char src[256], dst[256], devstat[64];
 static size_t size;
+
+/* The source's disk's busy time so far (ms, the 10th field of its stat in
+ * sysfs), or -1 where there is none to read (tmpfs, a filesystem on many
+ * devices). */
+static long io_ticks(void)
+{
+	FILE *f = devstat[0] ? fopen(devstat, "r") : NULL;
+	long v[10];
+	int n = f ? fscanf(f, "%ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[0], &v[1], &v[2],
+	                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9])
+	          : 0;
+	if (f)
+		fclose(f);
+	return n == 10 ? v[9] : -1;
+}
+
+/* t seconds of a copy that began at ticks0: the share of it the disk was
+ * busy, or -1. */
+static double busy_since(long ticks0, double t)
+{
+	long t1 = io_ticks();
+	return ticks0 < 0 || t1 < 0 ? -1 : (double)(t1 - ticks0) / (t * 1000);
+}
 
 static void drop_caches(void)
 {
@@ -85,8 +111,28 @@ static void same_or_die(const char *who)
 	close(b);
 }
 
+/* cp's program and libraries into the page cache, untimed: a cold round
+ * dropped them, and loading them from the disk is no part of a copy (ours
+ * runs in the bench's process, long loaded). */
+static void load_cp(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 1);
+		execlp("cp", "cp", "--version", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		bench_die("cp --version", st);
+}
+
 static double run_cp(void)
 {
+	load_cp();
 	double t0 = bench_now();
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -140,6 +186,7 @@ static void series(int rounds, int cold)
 {
 	double mib = (double)size / (1 << 20);
 	double ratio[NSTRAT][MAX_ROUNDS], cps[NSTRAT * MAX_ROUNDS];
+	double rate[NSTRAT][MAX_ROUNDS], busy[NSTRAT][MAX_ROUNDS], cpbusy[NSTRAT * MAX_ROUNDS];
 	int ncp = 0;
 	printf("%s, %.0f MiB, %d rounds (MiB/s of the strategy / of its own cp; ratio)\n",
 	       cold ? "cold" : "page-cached", mib, rounds);
@@ -160,15 +207,19 @@ static void series(int rounds, int cold)
 			for (int half = 0; half < 2; half++) {
 				unlink(dst);
 				settle(cold);
+				long ticks0 = io_ticks();
 				if ((half == 0) == (r % 2 == 0)) {
 					tcp = run_cp();
+					cpbusy[ncp] = busy_since(ticks0, tcp);
 					same_or_die("cp");
 				} else {
 					t = run_ours(&strategies[i]);
+					busy[i][r] = busy_since(ticks0, t);
 					same_or_die(strategies[i].name);
 				}
 			}
 			ratio[i][r] = tcp / t;
+			rate[i][r] = mib / t;
 			cps[ncp++] = mib / tcp;
 			printf("  %s %.0f/%.0f (%.2fx)", strategies[i].name, mib / t, mib / tcp,
 			       ratio[i][r]);
@@ -177,11 +228,20 @@ static void series(int rounds, int cold)
 		fflush(stdout);
 	}
 	qsort(cps, (size_t)ncp, sizeof(double), cmp_double);
-	printf("  cp: median %.0f MiB/s (%.0f-%.0f)\n", cps[ncp / 2], cps[0], cps[ncp - 1]);
+	qsort(cpbusy, (size_t)ncp, sizeof(double), cmp_double);
+	printf("  cp: median %.0f MiB/s (%.0f-%.0f), disk busy %.0f %%\n", cps[ncp / 2], cps[0],
+	       cps[ncp - 1], 100 * cpbusy[ncp / 2]); /* < 0: no disk stat */
 	printf("  median ratio to cp:");
 	for (size_t i = 0; i < NSTRAT; i++) {
 		qsort(ratio[i], (size_t)rounds, sizeof(double), cmp_double);
 		printf("  %s %.2fx", strategies[i].name, ratio[i][rounds / 2]);
+	}
+	printf("\n  median MiB/s, disk busy:");
+	for (size_t i = 0; i < NSTRAT; i++) {
+		qsort(rate[i], (size_t)rounds, sizeof(double), cmp_double);
+		qsort(busy[i], (size_t)rounds, sizeof(double), cmp_double);
+		printf("  %s %.0f %.0f %%", strategies[i].name, rate[i][rounds / 2],
+		       100 * busy[i][rounds / 2]);
 	}
 	printf("\n");
 }
@@ -197,6 +257,10 @@ int main(int argc, char **argv)
 	snprintf(src, sizeof(src), "%s/rk-bench-copy.%d.src", dir, (int)getpid());
 	snprintf(dst, sizeof(dst), "%s/rk-bench-copy.%d.dst", dir, (int)getpid());
 	size = (size_t)mibs << 20;
+	struct stat sd;
+	if (stat(dir, &sd) == 0)
+		snprintf(devstat, sizeof(devstat), "/sys/dev/block/%u:%u/stat", major(sd.st_dev),
+		         minor(sd.st_dev));
 
 	int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Copy benchmark: the ringkit.loop copy (examples/lua/copy.lua) under Lua 5.4
 # (C module), LuaJIT (ffi module) and the embedding host, against the C
-# example ringkit-cp (examples/cp) when built, and plain cp — same file, same
+# example ringkit-cp (examples/cp; like the Lua copy, the core's copy op with
+# its own choice of lanes and chunk) when built, and plain cp — same file, same
 # run, page cache warm, each copy timed from start to exit (no fsync).
 #   sh bench/lua/copy.sh [builddir [MiB [reps]]]    (defaults: build-lua 512 3)
 # RINGKIT_CP=path overrides where ringkit-cp is looked for; BENCH_DIR the
@@ -46,12 +47,12 @@ out=$DIR/results
 : >"$out"
 # One untimed pass of each first: the first copies into new files run
 # several times slower than the rest on this machine.
-[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >/dev/null
+[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" --quiet "$SRC" "$DST" >/dev/null
 run cp cp "$SRC" "$DST" >/dev/null
 run lua5.4-loop lua5.4 $COPY "$SRC" "$DST" $ARGS >/dev/null
 i=0
 while [ $i -lt "$REPS" ]; do
-	[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" --quiet --depth 32 --chunk 256 "$SRC" "$DST" >>"$out"
+	[ $have_cp_c -eq 1 ] && run ringkit-cp "$CP_C" --quiet "$SRC" "$DST" >>"$out"
 	run cp cp "$SRC" "$DST" >>"$out"
 	run lua5.4-loop lua5.4 $COPY "$SRC" "$DST" $ARGS >>"$out"
 	[ $have_jit -eq 1 ] && run luajit-loop luajit $COPY "$SRC" "$DST" $ARGS >>"$out"
@@ -67,7 +68,8 @@ for name in ringkit-cp cp lua5.4-loop luajit-loop lua-host-loop; do
 	[ -n "$vals" ] || continue
 	cnt=$(echo "$vals" | wc -l)
 	med=$(echo "$vals" | sed -n "$(( (cnt + 1) / 2 ))p")
-	echo "$name $med"
+	echo "$name $med $(echo $vals)"
 done >"$DIR/med"
 refv=$(awk -v n="$ref" '$1 == n { print $2 }' "$DIR/med")
-awk -v r="$refv" -v rn="$ref" '{ printf "%-14s %8.0f MiB/s  %5.2fx %s\n", $1, $2, $2 / r, rn }' "$DIR/med"
+awk -v r="$refv" -v rn="$ref" '{ runs = ""; for (i = 3; i <= NF; i++) runs = runs " " int($i)
+	printf "%-14s %8.0f MiB/s  %5.2fx %s  (runs:%s)\n", $1, $2, $2 / r, rn, runs }' "$DIR/med"

@@ -172,6 +172,20 @@ def test_copy(ring, datafile, tmp_path):
         os.close(x)
 
 
+def test_copy_no_prealloc(ring, tmp_path):
+    # Many chunks of 4 KiB each, so the copy would preallocate without the flag.
+    data = os.urandom(256 * 1024 + 123)
+    (tmp_path / "src.bin").write_bytes(data)
+    fd = os.open(tmp_path / "src.bin", os.O_RDONLY)
+    out = os.open(tmp_path / "dst.bin", os.O_WRONLY | os.O_CREAT, 0o600)
+    assert ringkit.COPY_NO_PREALLOC == ringkit.constant("RK_COPY_NO_PREALLOC")
+    flags = ringkit.COPY_NO_PREALLOC | (12 << ringkit.constant("RK_COPY_CHUNK_SHIFT"))
+    assert result(ring, ring.copy(fd, 0, out, 0, len(data), copy_flags=flags)) == len(data)
+    assert (tmp_path / "dst.bin").read_bytes() == data
+    for x in (fd, out):
+        os.close(x)
+
+
 def test_poll_add_remove_and_multishot(ring):
     rfd, wfd = os.pipe()
     p = ring.poll_add(rfd, select.POLLIN)
