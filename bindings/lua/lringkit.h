@@ -102,6 +102,8 @@ int lrk_ring_region_call(lua_State *L, int (*call)(rk_ring *, rk_region *), int 
 
 /* ops.c: every op of the table as a ring method (and as prep_<name>). */
 void lrk_register_ops(lua_State *L);
+/* The RK_OP_* whose row in the op table is named name, or RK_OP_COUNT. */
+uint32_t lrk_op_code(const char *name);
 
 /* cqe.c: a completion's third value. */
 void lrk_push_extra(lua_State *L, lrk_ring *r, const rk_cqe *c);

@@ -469,6 +469,14 @@ static void set_method(lua_State *L, const char *name, const char *prep, lua_CFu
 	}
 }
 
+uint32_t lrk_op_code(const char *name)
+{
+	uint32_t op = 0;
+	while (op < RK_OP_COUNT && strcmp(rk_op_info_of(op)->name, name) != 0)
+		op++;
+	return op;
+}
+
 /* policy_rows with op names as codes and constant names as values; an
  * unknown name is a bug in policy.def, raised. */
 static void resolve_policy(lua_State *L, policy *out)
@@ -481,9 +489,7 @@ static void resolve_policy(lua_State *L, policy *out)
 		q->v = r->v;
 		q->op = ANY;
 		if (strcmp(r->op, "*") != 0) {
-			uint32_t op = 0;
-			while (op < RK_OP_COUNT && strcmp(rk_op_info_of(op)->name, r->op) != 0)
-				op++;
+			uint32_t op = lrk_op_code(r->op);
 			if (op == RK_OP_COUNT)
 				luaL_error(L, "ringkit/policy.def: unknown op %s", r->op);
 			q->op = (uint8_t)op;

@@ -408,10 +408,7 @@ static int ring_restrict(lua_State *L)
 			const char *name = lua_tostring(L, -1);
 			if (!name || lua_type(L, -1) != LUA_TSTRING)
 				luaL_argerror(L, 2, "a list of op names expected");
-			ops[i] = RK_OP_COUNT;
-			for (uint32_t op = 0; op < RK_OP_COUNT; op++)
-				if (strcmp(rk_op_info_of(op)->name, name) == 0)
-					ops[i] = op;
+			ops[i] = lrk_op_code(name);
 			if (ops[i] == RK_OP_COUNT)
 				luaL_argerror(L, 2, lua_pushfstring(L, "unknown op '%s'", name));
 		}
