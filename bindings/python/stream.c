@@ -420,21 +420,30 @@ static int reading(const Stream *s)
 	return !s->paused && !s->closing && !s->conn_lost && s->loop && s->loop != Py_None;
 }
 
+/* One message's vote on the receive mode: other, when its size suits the
+ * mode the stream is not in. SWITCH_RUNS such messages in a row switch it,
+ * and the receive in flight (the pool's multishot or the readiness poll)
+ * is stopped: its final completion re-arms through _start_reading, in the
+ * new mode. 0, or -1 with an exception set. */
+static int vote_mode(Stream *s, int other)
+{
+	if (!other) {
+		s->runs = 0;
+		return 0;
+	}
+	if (++s->runs < SWITCH_RUNS)
+		return 0;
+	s->runs = 0;
+	s->direct = !s->direct;
+	return call_self(s, str_stop_reading, NULL);
+}
+
 int rkpy_stream_pool_rx(PyObject *tr, PyObject *data)
 {
 	Stream *s = (Stream *)tr;
-	if (s->direct_size && !s->direct) {
-		if (PyBytes_GET_SIZE(data) < s->direct_size / 2) {
-			s->runs = 0;
-		} else if (++s->runs >= SWITCH_RUNS) {
-			/* The multishot ends (its final completion re-arms through
-			 * _start_reading, which now receives directly). */
-			s->runs = 0;
-			s->direct = 1;
-			if (call_self(s, str_stop_reading, NULL) < 0)
-				return -1;
-		}
-	}
+	if (s->direct_size && !s->direct &&
+	    vote_mode(s, PyBytes_GET_SIZE(data) >= s->direct_size / 2) < 0)
+		return -1;
 	return stream_rx(s, data);
 }
 
@@ -536,17 +545,9 @@ static int direct_read(Stream *s, int events)
 		}
 		if (n < s->direct_size && _PyBytes_Resize(&data, n) < 0)
 			return -1;
-		if (n >= s->direct_size / 2)
-			s->runs = 0;
-		else if (++s->runs >= SWITCH_RUNS) {
-			/* back to the pool: the poll's end re-arms through
-			 * _start_reading */
-			s->runs = 0;
-			s->direct = 0;
-			if (call_self(s, str_stop_reading, NULL) < 0) {
-				Py_DECREF(data);
-				return -1;
-			}
+		if (vote_mode(s, n < s->direct_size / 2) < 0) {
+			Py_DECREF(data);
+			return -1;
 		}
 		int rc = stream_rx(s, data);
 		Py_DECREF(data);
