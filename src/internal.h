@@ -338,6 +338,15 @@ static inline void rk__ring_key(rk_ring *ring)
 	ring->prep_key = (uint64_t)ring->epoch | (uint64_t)slow << 32;
 }
 
+/* Shuts the ring's gate as rk_ring_restrict finds it: every op waits to be
+ * allowed (-EBADFD until then). */
+static inline void rk__ring_disable(rk_ring *ring)
+{
+	ring->gate = RK_GATE_DISABLED;
+	memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
+	rk__ring_key(ring);
+}
+
 /* The check of every public entry point that takes a ring. */
 static inline int rk__check_ring(const rk_ring *ring)
 {

@@ -211,11 +211,10 @@ done:
 		return ret;
 	}
 	ring->epoch = rk__fork_epoch;
-	if (flags & RK_RING_RESTRICTABLE) { /* until rk_ring_restrict */
-		ring->gate = RK_GATE_DISABLED;
-		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
-	}
-	rk__ring_key(ring);
+	if (flags & RK_RING_RESTRICTABLE) /* until rk_ring_restrict */
+		rk__ring_disable(ring);
+	else
+		rk__ring_key(ring);
 	ring->euid = (uint32_t)geteuid();
 	ring->egid = (uint32_t)getegid();
 	*out = ring;

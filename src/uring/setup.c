@@ -153,9 +153,7 @@ static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
 		 * the ring keeps its dead mappings (nothing faults) and is shut
 		 * as a ring waiting for rk_ring_restrict is (-EBADFD), which no
 		 * open ring can become again: only rk_ring_close is left. */
-		ring->gate = RK_GATE_DISABLED;
-		memset(ring->allowed, RK_ALLOW_LATER, sizeof(ring->allowed));
-		rk__ring_key(ring);
+		rk__ring_disable(ring);
 		ring->sq = old_sq;
 		ring->cq = old_cq;
 		ring->sq_map = old_sq_map;
