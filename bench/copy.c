@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,38 +112,37 @@ static void same_or_die(const char *who)
 	close(b);
 }
 
-/* cp's program and libraries into the page cache, untimed: a cold round
- * dropped them, and loading them from the disk is no part of a copy (ours
- * runs in the bench's process, long loaded). */
-static void load_cp(void)
+/* Runs argv to its end (stdout to /dev/null when quiet); a failure ends the
+ * bench, named what. */
+static void run_program(const char *what, char *const argv[], bool quiet)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
+		int null = quiet ? open("/dev/null", O_WRONLY) : -1;
 		if (null >= 0)
 			dup2(null, 1);
-		execlp("cp", "cp", "--version", (char *)NULL);
+		execvp(argv[0], argv);
 		_exit(127);
 	}
 	int st;
 	waitpid(pid, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		bench_die("cp --version", st);
+		bench_die(what, st);
+}
+
+/* cp's program and libraries into the page cache, untimed: a cold round
+ * dropped them, and loading them from the disk is no part of a copy (ours
+ * runs in the bench's process, long loaded). */
+static void load_cp(void)
+{
+	run_program("cp --version", (char *[]){"cp", "--version", NULL}, true);
 }
 
 static double run_cp(void)
 {
 	load_cp();
 	double t0 = bench_now();
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("cp", "cp", src, dst, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	waitpid(pid, &st, 0);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		bench_die("cp", st);
+	run_program("cp", (char *[]){"cp", src, dst, NULL}, false);
 	return bench_now() - t0;
 }
 
