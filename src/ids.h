@@ -36,28 +36,33 @@ static inline int rk__op_flags(rk_ring *ring, uint32_t flags)
 	return 0;
 }
 
-/* Where an op goes when sq.room, the entries known free, ran out: straight
- * into the SQ when nothing waits ahead of it and the kernel has consumed
- * entries since (room is refilled from its head), else the slot's own
- * staging copy, the overflow queue. */
+/* Where an op goes when [sq.next, sq.stop), the entries known free, ran
+ * out: straight into the SQ when nothing waits ahead of it and the kernel
+ * has consumed entries since (the range is refilled from its head, up to
+ * the SQ's last entry), else the slot's own staging copy, the overflow
+ * queue. */
 static inline struct io_uring_sqe *rk__op_sqe_slow(rk_ring *ring, struct rk_op *op)
 {
+	struct rk_sq *sq = &ring->sq;
 	if (ring->staged_head != RK_NONE)
 		return &op->sqe;
 	uint32_t used = rk__sq_used(ring);
-	if (used >= ring->sq.entries)
+	if (used >= sq->entries)
 		return &op->sqe;
-	ring->sq.room = ring->sq.entries - used;
-	return &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
+	uint32_t at = sq->tail & sq->mask, free = sq->entries - used;
+	sq->next = &sq->sqes[at];
+	sq->stop = sq->next + (free < sq->entries - at ? free : sq->entries - at);
+	return sq->next;
 }
 
 /* Where op's SQE is written (rk__op_commit then queues it): the SQ's next
- * entry while sq.room says it is free, else as rk__op_sqe_slow decides.
- * Every SQE of an op goes through here, so that room stays exact. */
+ * entry while [sq.next, sq.stop) has one, else as rk__op_sqe_slow decides.
+ * Every SQE of an op goes through here, so that the range stays exact. */
 static inline struct io_uring_sqe *rk__op_sqe(rk_ring *ring, struct rk_op *op)
 {
-	if (__builtin_expect(ring->sq.room != 0, 1))
-		return &ring->sq.sqes[ring->sq.tail & ring->sq.mask];
+	struct io_uring_sqe *next = ring->sq.next;
+	if (__builtin_expect(next != ring->sq.stop, 1))
+		return next;
 	return rk__op_sqe_slow(ring, op);
 }
 
@@ -145,7 +150,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 	sqe->flags = (uint8_t)flags;
 	if (__builtin_expect(sqe != &op->sqe, 1)) {
 		ring->sq.tail++;
-		ring->sq.room--;
+		ring->sq.next = sqe + 1;
 		op->state = RK_OP_KERNEL;
 		ring->in_kernel++;
 	} else {

@@ -127,13 +127,22 @@ struct rk_sq {
 	uint32_t mask, entries;
 	uint32_t tail;           /* our next tail: entries before it are written */
 	uint32_t published;      /* what the kernel sees in *ktail */
-	/* Entries a prep may write at tail without looking at the kernel's
-	 * head: never more than are free, and 0 while ops wait in the overflow
-	 * queue (they go first). Refilled by rk__op_sqe_slow; whatever else
-	 * writes at tail, or maps the SQ anew, lowers it (0 is always safe). */
-	uint32_t room;
 	struct io_uring_sqe *sqes;
+	/* [next, stop): the entries a prep may write from tail on without
+	 * looking at the kernel's head, as pointers, so that a prep neither
+	 * masks the tail nor counts room down: next is &sqes[tail & mask]
+	 * while next != stop; never more than are free, never past the SQ's
+	 * last entry, and none while ops wait in the overflow queue (they go
+	 * first). Refilled by rk__op_sqe_slow; whatever else moves tail, or
+	 * maps the SQ anew, empties it (rk__sq_forget_room: always safe). */
+	struct io_uring_sqe *next, *stop;
 };
+
+/* Empties the SQ's [next, stop): the next prep looks at the kernel's head. */
+static inline void rk__sq_forget_room(struct rk_sq *sq)
+{
+	sq->stop = sq->next;
+}
 
 struct rk_cq {
 	uint32_t *khead, *ktail, *koverflow, *kflags;

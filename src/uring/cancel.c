@@ -37,6 +37,7 @@ static void drop_entries(rk_ring *ring, uint32_t start, uint32_t end)
 	for (uint32_t j = end; j != sq->tail; j++)
 		sq->sqes[(j - n) & sq->mask] = sq->sqes[j & sq->mask];
 	sq->tail -= n;
+	rk__sq_forget_room(sq);
 	if ((int32_t)(sq->published - start) > 0) {
 		uint32_t published_gone = (int32_t)(sq->published - end) >= 0 ? n : sq->published - start;
 		sq->published -= published_gone;

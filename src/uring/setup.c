@@ -87,6 +87,7 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	ring->sq.entries = *(uint32_t *)(s + p->sq_off.ring_entries);
 	ring->sq.sqes = sqes;
 	ring->sq.tail = ring->sq.published = *ring->sq.ktail;
+	rk__sq_forget_room(&ring->sq);
 	/* SQEs are always written in ring order, so the indirection array is
 	 * the identity, set once (NO_SQARRAY: the kernel has none). */
 	if (!(p->flags & IORING_SETUP_NO_SQARRAY)) {
@@ -161,7 +162,7 @@ static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
 		ring->sq_map_len = old_lens[0];
 		ring->cq_map_len = old_lens[1];
 		ring->sqes_map_len = old_lens[2];
-		ring->sq.room = 0;
+		rk__sq_forget_room(&ring->sq);
 		rk__free(keep);
 		return ret;
 	}
@@ -171,11 +172,11 @@ static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
 		rk__sys_munmap(old_cq_map, old_lens[1]);
 	rk__sys_munmap(old_sq_map, old_lens[0]);
 	/* map_rings took the tail from the kernel: the held entries follow,
-	 * unpublished still. No room is known in the new SQ yet (0 is
+	 * unpublished still. No room is known in the new SQ yet (none is
 	 * always safe: rk__op_sqe_slow refills it). */
 	for (uint32_t i = 0; i < held; i++)
 		ring->sq.sqes[ring->sq.tail++ & ring->sq.mask] = keep[i];
-	ring->sq.room = 0;
+	rk__sq_forget_room(&ring->sq);
 	rk__free(keep);
 	return 0;
 }

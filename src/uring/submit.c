@@ -72,7 +72,7 @@ static uint32_t flush_staged(rk_ring *ring)
 		}
 		ring->staged_count -= n;
 		ring->in_kernel += n;
-		sq->room = 0; /* 0 already: ops were waiting */
+		/* [next, stop) is empty already: ops were waiting. */
 		space -= n;
 		moved += n;
 	}
@@ -400,6 +400,7 @@ int rk__unwrite_unpublished(rk_ring *ring, bool settle)
 		n++;
 	}
 	sq->tail = sq->published;
+	rk__sq_forget_room(sq);
 	return n;
 }
 
@@ -430,8 +431,7 @@ static void push_cancel_any(rk_ring *ring)
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	sqe->user_data = RK_UD_INTERNAL;
 	sq->tail++;
-	if (sq->room)
-		sq->room--;
+	rk__sq_forget_room(sq);
 	publish(ring);
 }
 
