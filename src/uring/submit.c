@@ -213,56 +213,65 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 	uint32_t end = tail - head > max ? head + max : tail;
 
 	while (head != end) {
-		const struct io_uring_cqe *cqe = &cqes[head & mask];
-		uint64_t ud = cqe->user_data;
-		uint32_t flags = cqe->flags;
-		head++;
-		uint32_t slot = (uint32_t)ud;
-		struct rk_op *op = NULL; /* set whenever slot < capacity */
-		uint32_t w;
-		/* An op's id is never negative: a match says ud is one. A plain
-		 * op's word says it holds nothing, so a NOP or a read into
-		 * caller memory pays no test of op->region. */
-		if (__builtin_expect(slot < capacity &&
-		                     (uint64_t)rk__op_id_word(op = &ops[slot]) == ud &&
-		                     ((w = rk__op_live_word(op)) == RK_LIVE_WORD(0) ||
-		                      w == RK_LIVE_WORD(RK_HELD_CHUNK)) &&
-		                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
-			memcpy(o++, cqe, sizeof(rk_cqe));
-			if (w != RK_LIVE_WORD(0)) {
-				rk__region_unpin(op->region, op->chunk);
-				op->region = NULL;
-				op->chunk = -1;
-				op->held = 0;
-			}
-			op->state = RK_OP_FREE;
-			op->gen = (op->gen + 1) & RK_GEN_MASK;
-			op->next = free_head;
-			free_head = slot;
-			continue;
-		}
-		if ((int64_t)ud < 0) {
-			/* Not an op: our own internal cancel, or a message another
-			 * ring sent (rk_prep_msg_ring), which names no slot. */
-			if (ud != RK_UD_INTERNAL && !ring->discarding) {
+		/* The entries up to end, or up to the CQ's last one, walked by
+		 * pointer: no mask and index per entry. */
+		uint32_t at = head & mask, run = end - head;
+		if (run > mask + 1 - at)
+			run = mask + 1 - at;
+		const struct io_uring_cqe *cqe = &cqes[at], *stop = cqe + run;
+		head += run;
+		for (; cqe != stop; cqe++) {
+			uint64_t ud = cqe->user_data;
+			uint32_t flags = cqe->flags;
+			uint32_t slot = (uint32_t)ud;
+			struct rk_op *op = NULL; /* set whenever slot < capacity */
+			uint32_t w;
+			/* An op's id is never negative: a match says ud is one. A
+			 * plain op's word says it holds nothing, so a NOP or a read
+			 * into caller memory pays no test of op->region. */
+			if (__builtin_expect(slot < capacity &&
+			                     (uint64_t)rk__op_id_word(op = &ops[slot]) == ud &&
+			                     ((w = rk__op_live_word(op)) == RK_LIVE_WORD(0) ||
+			                      w == RK_LIVE_WORD(RK_HELD_CHUNK)) &&
+			                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
 				memcpy(o++, cqe, sizeof(rk_cqe));
-				slow++;
-			} else if (end != tail)
+				if (w != RK_LIVE_WORD(0)) {
+					rk__region_unpin(op->region, op->chunk);
+					op->region = NULL;
+					op->chunk = -1;
+					op->held = 0;
+				}
+				op->state = RK_OP_FREE;
+				op->gen = (op->gen + 1) & RK_GEN_MASK;
+				op->next = free_head;
+				free_head = slot;
+				continue;
+			}
+			if ((int64_t)ud < 0) {
+				/* Not an op: our own internal cancel, or a message
+				 * another ring sent (rk_prep_msg_ring), which names no
+				 * slot. */
+				if (ud != RK_UD_INTERNAL && !ring->discarding) {
+					memcpy(o++, cqe, sizeof(rk_cqe));
+					slow++;
+				} else if (end != tail)
+					end++;
+				continue;
+			}
+			if (slot >= capacity || op->gen != (uint32_t)(ud >> 32) ||
+			    op->state != RK_OP_KERNEL) {
+				if (end != tail)
+					end++;
+				continue; /* not a live op of ours: nothing to settle */
+			}
+			ring->free_head = free_head;
+			uint32_t wrote = settle_slow(ring, op, cqe, o);
+			free_head = ring->free_head;
+			o += wrote;
+			slow += wrote;
+			if (!wrote && end != tail)
 				end++;
-			continue;
 		}
-		if (slot >= capacity || op->gen != (uint32_t)(ud >> 32) || op->state != RK_OP_KERNEL) {
-			if (end != tail)
-				end++;
-			continue; /* not a live op of ours: nothing to settle */
-		}
-		ring->free_head = free_head;
-		uint32_t wrote = settle_slow(ring, op, cqe, o);
-		free_head = ring->free_head;
-		o += wrote;
-		slow += wrote;
-		if (!wrote && end != tail)
-			end++;
 	}
 	rk__store_release(cq->khead, head);
 	ring->free_head = free_head;
