@@ -91,7 +91,7 @@ _Static_assert(sizeof(struct rk_op) == 256, "struct rk_op should stay 256 bytes"
 _Static_assert(offsetof(struct rk_op, gen) == offsetof(struct rk_op, slot) + 4 &&
                    offsetof(struct rk_op, state) == offsetof(struct rk_op, gen) + 4 &&
                    offsetof(struct rk_op, held) == offsetof(struct rk_op, state) + 3,
-               "slot to gen and state to held are words");
+               "slot to gen, gen to held and state to held are words");
 
 /* The op's id, ((int64_t)gen << 32) | slot: one load where the bytes lie so. */
 static inline int64_t rk__op_id_word(const struct rk_op *op)
@@ -100,6 +100,17 @@ static inline int64_t rk__op_id_word(const struct rk_op *op)
 	memcpy(&w, &op->slot, sizeof(w));
 	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (int64_t)w
 	                                                 : ((int64_t)op->gen << 32) | op->slot;
+}
+
+/* Frees a live op that holds nothing (its group, kind and held are 0):
+ * the next generation and state FREE in one store of the word from gen to
+ * held. */
+static inline void rk__op_free_word(struct rk_op *op)
+{
+	uint64_t w = (op->gen + 1) & RK_GEN_MASK;
+	if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+		w <<= 32;
+	memcpy(&op->gen, &w, sizeof(w));
 }
 
 /* rk_op.held: a spill block (rk__op_storage), a chunk pin (op->region). */

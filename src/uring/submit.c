@@ -241,8 +241,7 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 					op->chunk = -1;
 					op->held = 0;
 				}
-				op->state = RK_OP_FREE;
-				op->gen = (op->gen + 1) & RK_GEN_MASK;
+				rk__op_free_word(op);
 				op->next = free_head;
 				free_head = slot;
 				continue;
