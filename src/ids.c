@@ -96,7 +96,7 @@ int rk__cancel_staged(rk_ring *ring, bool settle)
 		n++;
 	}
 	ring->staged_tail = RK_NONE;
-	ring->chain_len = 0;
+	rk__chain_end(ring);
 	if (!settle) {
 		while (ring->local_head != RK_NONE) {
 			struct rk_op *op = &ring->ops[ring->local_head];

@@ -18,8 +18,30 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 	return op->slot;
 }
 
+/* The chain length once a prep with these flags is committed, set when
+ * the prep takes its slot (so that the commit, on every prep's path, never
+ * writes it): the slot is marked RK_OP_CHAINED and rk__op_abort puts the
+ * length back. Only preps that fail prep_key's compare (a chain is open) or
+ * have flags come here; the rest leave a length of 0 as it is. -EBUSY when
+ * the table is full, as the slot's pop would say. */
+static inline int rk__op_chain(rk_ring *ring, uint32_t flags)
+{
+	uint32_t len = flags & (RK_LINK | RK_HARDLINK) ? ring->chain_len + 1 : 0;
+	if (len == ring->chain_len) {
+		rk__ring_key(ring); /* in case the length was ended without it */
+		return 0;
+	}
+	if (ring->free_head == RK_NONE)
+		return -EBUSY;
+	ring->ops[ring->free_head].state = RK_OP_CHAINED;
+	ring->chain_undo = ring->chain_len;
+	ring->chain_len = len;
+	rk__ring_key(ring);
+	return 0;
+}
+
 /* The checks of the flags every op shares, for flags other than 0 and
- * RK_FIXED_FILE. */
+ * RK_FIXED_FILE, and the chain they continue or end. */
 static inline int rk__op_flags(rk_ring *ring, uint32_t flags)
 {
 	if (flags & ~RK_ALLOWED_SQE_FLAGS)
@@ -33,7 +55,7 @@ static inline int rk__op_flags(rk_ring *ring, uint32_t flags)
 	 * whole chains only: a chain must fit in the SQ. */
 	if ((flags & (RK_LINK | RK_HARDLINK)) && ring->chain_len + 1 >= ring->sq.entries)
 		return -EINVAL;
-	return 0;
+	return rk__op_chain(ring, flags);
 }
 
 /* Where an op goes when [sq.next, sq.stop), the entries known free, ran
@@ -87,6 +109,9 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
 			return err;
 		if (ring->gate != RK_GATE_OPEN && (err = rk__gate(ring, code, flags)) < 0)
 			return err;
+		/* Other flags: rk__op_flags sees to the chain. */
+		if (!(flags & ~RK_FIXED_FILE) && (err = rk__op_chain(ring, flags)) != 0)
+			return err;
 	}
 	/* RK_FIXED_FILE alone breaks no rule: a registered file costs no check. */
 	if (__builtin_expect((flags & ~RK_FIXED_FILE) != 0, 0) &&
@@ -120,9 +145,15 @@ static inline int64_t rk__op_begin_fd(rk_ring *ring, uint32_t code, int fd, bool
 	return rk__op_begin(ring, code, flags, op, sqe);
 }
 
-/* Gives a slot back, with any storage or chunk pin it took. */
+/* Gives a slot back, with any storage or chunk pin it took, and the chain
+ * length as it was before its prep. */
 static inline void rk__op_abort(rk_ring *ring, struct rk_op *op)
 {
+	if (op->state == RK_OP_CHAINED) {
+		op->state = RK_OP_FREE;
+		ring->chain_len = ring->chain_undo;
+		rk__ring_key(ring);
+	}
 	if (op->spill != RK_NONE) {
 		ring->spill_free[ring->spill_top++] = op->spill;
 		op->spill = RK_NONE;
@@ -164,8 +195,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 		ring->staged_tail = slot;
 		ring->staged_count++;
 	}
-	ring->live++;
-	ring->chain_len = flags & (RK_LINK | RK_HARDLINK) ? ring->chain_len + 1 : 0;
+	ring->live++; /* chain_len: rk__op_chain set it, when it changes */
 	return id;
 }
 
@@ -175,7 +205,7 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 static inline int64_t rk__op_commit_local(rk_ring *ring, struct rk_op *op, int32_t res)
 {
 	ring->live++;
-	ring->chain_len = 0;
+	rk__chain_end(ring);
 	rk__op_complete_local(ring, op, res);
 	return rk__op_id_word(op);
 }

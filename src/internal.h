@@ -56,6 +56,7 @@ enum rk_op_state {
 	RK_OP_KERNEL,   /* in the SQ ring or owned by the kernel */
 	RK_OP_LOCAL,    /* completed without the kernel, waiting to be reaped */
 	RK_OP_ENGINE,   /* run by the core itself through sub-ops (rk_prep_copy) */
+	RK_OP_CHAINED,  /* free, taken by a prep that changed chain_len: an abort undoes it */
 };
 
 /* Ops whose completions need more than copying out: a new fd that must be
@@ -277,7 +278,11 @@ struct rk_ring {
 	uint32_t in_kernel;      /* slots in state KERNEL */
 	uint32_t staged_head, staged_tail, staged_count;
 	uint32_t local_head, local_tail;
-	uint32_t chain_len;      /* length of the linked chain being prepared */
+	/* Length of the linked chain being prepared; while it is not 0,
+	 * prep_key sends every prep through rk__op_chain, so a prep that
+	 * passes the key's compare leaves it 0 and never writes it. */
+	uint32_t chain_len;
+	uint32_t chain_undo;     /* chain_len before the prep that changed it (rk__op_chain) */
 
 	unsigned char *spill;    /* spill pool: nspill blocks of RK_SPILL_BYTES */
 	uint32_t *spill_free;    /* stack of free block indices */
@@ -351,11 +356,18 @@ enum rk_chunk_owner { RK_CHUNK_FREE = 0, RK_CHUNK_CALLER, RK_CHUNK_KERNEL, RK_CH
  * in another epoch belongs to another process and refuses with -ECHILD. */
 extern RK_HIDDEN uint32_t rk__fork_epoch;
 
-/* Recomputes prep_key: after the epoch, closed or gate changed. */
+/* Recomputes prep_key: after the epoch, closed, gate or chain_len changed. */
 static inline void rk__ring_key(rk_ring *ring)
 {
-	bool slow = ring->closed || ring->gate != RK_GATE_OPEN;
+	bool slow = ring->closed || ring->gate != RK_GATE_OPEN || ring->chain_len != 0;
 	ring->prep_key = (uint64_t)ring->epoch | (uint64_t)slow << 32;
+}
+
+/* Ends the linked chain being prepared. */
+static inline void rk__chain_end(rk_ring *ring)
+{
+	ring->chain_len = 0;
+	rk__ring_key(ring);
 }
 
 /* Shuts the ring's gate as rk_ring_restrict finds it: every op waits to be

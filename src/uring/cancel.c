@@ -93,7 +93,7 @@ static void cancel_block(rk_ring *ring, uint32_t start, uint32_t sprev, uint32_t
 	}
 	/* A chain still being prepared ends with the block. */
 	if (!follows && (last & LINKS))
-		ring->chain_len = 0;
+		rk__chain_end(ring);
 	if (pred && (!(last & LINKS) || !follows))
 		*pred &= (uint8_t)~LINKS;
 }

@@ -60,6 +60,33 @@ int main(void)
 	CHECK_EQ(rk_reap(ring, c, 64, 0, 0), 0);
 	CHECK_EQ(stat_of(ring, RK_STAT_INFLIGHT), 0);
 
+	/* A prep that fails after taking its slot (a receive from a group
+	 * that does not exist) leaves the chain as it was: closing it, or
+	 * adding to it, counts only when the op is queued. */
+	for (int i = 0; i < 3; i++)
+		CHECK(rk_prep_nop(ring, RK_LINK) >= 0);
+	CHECK_EQ(rk_prep_recv_select(ring, 0, 999, 8, 0, 0), -ENOENT);
+	CHECK_EQ(rk_prep_nop(ring, RK_LINK), -EINVAL); /* still three links long */
+	CHECK(rk_prep_nop(ring, 0) >= 0);
+	reap_n(ring, c, 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(c[i].res, 0);
+	CHECK(rk_prep_nop(ring, RK_LINK) >= 0);
+	CHECK_EQ(rk_prep_recv_select(ring, 0, 999, 8, 0, RK_LINK), -ENOENT);
+	CHECK(rk_prep_nop(ring, RK_LINK) >= 0);
+	CHECK(rk_prep_nop(ring, RK_LINK) >= 0); /* three links: the failed one did not count */
+	CHECK(rk_prep_nop(ring, 0) >= 0);
+	reap_n(ring, c, 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(c[i].res, 0);
+	/* Unlinked ops after a chain take the prep's common path again. */
+	CHECK(rk_prep_nop(ring, 0) >= 0);
+	CHECK(rk_prep_nop(ring, RK_LINK) >= 0);
+	CHECK(rk_prep_nop(ring, 0) >= 0);
+	reap_n(ring, c, 3);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(c[i].res, 0);
+
 	/* And the ring still works afterwards. */
 	CHECK(rk_prep_nop(ring, 0) >= 0);
 	reap_n(ring, c, 1);
