@@ -72,7 +72,7 @@ static inline struct io_uring_sqe *rk__op_sqe_slow(rk_ring *ring, struct rk_op *
 	if (used >= sq->entries)
 		return &op->sqe;
 	uint32_t at = sq->tail & sq->mask, free = sq->entries - used;
-	sq->next = &sq->sqes[at];
+	sq->next = sq->mark = &sq->sqes[at];
 	sq->stop = sq->next + (free < sq->entries - at ? free : sq->entries - at);
 	return sq->next;
 }
@@ -180,10 +180,8 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 	sqe->user_data = (uint64_t)id;
 	sqe->flags = (uint8_t)flags;
 	if (__builtin_expect(sqe != &op->sqe, 1)) {
-		ring->sq.tail++;
-		ring->sq.next = sqe + 1;
+		ring->sq.next = sqe + 1; /* tail, live, in_kernel: rk__sq_count */
 		op->state = RK_OP_KERNEL;
-		ring->in_kernel++;
 	} else {
 		uint32_t slot = rk__op_slot(ring, op);
 		op->state = RK_OP_STAGED;
@@ -194,8 +192,9 @@ static inline int64_t rk__op_commit(rk_ring *ring, struct rk_op *op, struct io_u
 			ring->ops[ring->staged_tail].next = slot;
 		ring->staged_tail = slot;
 		ring->staged_count++;
+		ring->live++;
 	}
-	ring->live++; /* chain_len: rk__op_chain set it, when it changes */
+	/* chain_len: rk__op_chain set it, when it changes */
 	return id;
 }
 

@@ -148,6 +148,10 @@ struct rk_sq {
 	 * first). Refilled by rk__op_sqe_slow; whatever else moves tail, or
 	 * maps the SQ anew, empties it (rk__sq_forget_room: always safe). */
 	struct io_uring_sqe *next, *stop;
+	/* [mark, next): entries commits wrote that tail, live and in_kernel
+	 * do not count yet (rk__sq_count), so that a prep adds to none of
+	 * them: whatever reads or moves them counts first. */
+	struct io_uring_sqe *mark;
 };
 
 /* Empties the SQ's [next, stop): the next prep looks at the kernel's head. */
@@ -448,9 +452,21 @@ static inline uint32_t rk__pow2_at_least(uint64_t n)
 	return (uint32_t)p;
 }
 
+/* Counts the entries commits wrote since the last count into the SQ's
+ * tail, and their ops into live and in_kernel. */
+static inline void rk__sq_count(rk_ring *ring)
+{
+	uint32_t n = (uint32_t)(ring->sq.next - ring->sq.mark);
+	ring->sq.tail += n;
+	ring->live += n;
+	ring->in_kernel += n;
+	ring->sq.mark = ring->sq.next;
+}
+
 /* SQ entries written (published or not) that the kernel has not consumed. */
 static inline uint32_t rk__sq_used(rk_ring *ring)
 {
+	rk__sq_count(ring);
 	return ring->sq.tail - rk__load_acquire(ring->sq.khead);
 }
 

@@ -345,6 +345,7 @@ int rk_ring_resize(rk_ring *ring, uint32_t sq_entries, uint32_t cq_entries)
 	 * fit, which depends on how far the ops have got; counting every op
 	 * that may still post one answers alike on both backends, whenever
 	 * it is asked. The submit below would end a chain being prepared. */
+	rk__sq_count(ring);
 	if (ring->live > cq || ring->chain_len)
 		return -EBUSY;
 	/* Queued ops go first, and completions the backend holds (deferred
@@ -401,6 +402,7 @@ int rk_ring_stats(rk_ring *ring, uint64_t *out, uint32_t n)
 		return err;
 	if (!out && n)
 		return -EINVAL;
+	rk__sq_count(ring);
 	uint64_t v[RK_STAT_COUNT] = {
 		[RK_STAT_INFLIGHT] = ring->live,
 		[RK_STAT_OVERFLOW_QUEUE] = ring->staged_count,

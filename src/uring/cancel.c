@@ -102,6 +102,7 @@ bool rk__cancel_unsubmitted(rk_ring *ring, struct rk_op *target, uint32_t *sq_in
 {
 	struct rk_sq *sq = &ring->sq;
 	uint64_t ud = (uint64_t)rk__op_id(ring, target);
+	rk__sq_count(ring);
 	uint32_t head = rk__load_acquire(sq->khead);
 	uint32_t mine = ring->setup_flags & IORING_SETUP_SQPOLL ? sq->published : head;
 	uint8_t *pred = NULL;

@@ -87,7 +87,7 @@ static int map_rings(rk_ring *ring, const struct io_uring_params *p)
 	ring->sq.entries = *(uint32_t *)(s + p->sq_off.ring_entries);
 	ring->sq.sqes = sqes;
 	ring->sq.tail = ring->sq.published = *ring->sq.ktail;
-	rk__sq_forget_room(&ring->sq);
+	ring->sq.next = ring->sq.stop = ring->sq.mark = NULL; /* counted before a resize */
 	/* SQEs are always written in ring order, so the indirection array is
 	 * the identity, set once (NO_SQARRAY: the kernel has none). */
 	if (!(p->flags & IORING_SETUP_NO_SQARRAY)) {
@@ -115,6 +115,7 @@ static int uring_resize(rk_ring *ring, uint32_t sq, uint32_t cq)
 	/* Entries written but not yet published (a chain held back behind
 	 * ops in the overflow queue) are past that tail: they are copied
 	 * over by hand. */
+	rk__sq_count(ring);
 	uint32_t held = ring->sq.tail - ring->sq.published;
 	if (ring->sq.tail - rk__load_acquire(ring->sq.khead) > sq)
 		return -EBUSY;
@@ -271,6 +272,7 @@ static void uring_close_inherited(rk_ring *ring)
 static int uring_close(rk_ring *ring)
 {
 	/* Ops that never reached the kernel are simply forgotten. */
+	rk__sq_count(ring);
 	rk__forget_unsubmitted(ring);
 	rk__cancel_staged(ring, false);
 

@@ -30,6 +30,7 @@ static uint32_t sq_to_submit(rk_ring *ring)
 static void publish(rk_ring *ring)
 {
 	struct rk_sq *sq = &ring->sq;
+	rk__sq_count(ring);
 	uint32_t end = sq->tail;
 	if (ring->staged_head != RK_NONE)
 		while (end != sq->published &&
@@ -102,6 +103,7 @@ static bool credentials_changed(rk_ring *ring)
 
 static int submit_sqpoll(rk_ring *ring)
 {
+	rk__sq_count(ring);
 	if ((ring->staged_head != RK_NONE || ring->sq.tail != ring->sq.published) &&
 	    credentials_changed(ring))
 		return -EPERM;
@@ -304,6 +306,7 @@ static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
  * thread takes every published entry (submit_sqpoll wakes it). */
 static uint32_t kernel_held(rk_ring *ring)
 {
+	rk__sq_count(ring);
 	uint32_t queued = ring->setup_flags & IORING_SETUP_SQPOLL
 	                          ? ring->sq.tail - ring->sq.published
 	                          : rk__sq_used(ring);
@@ -354,6 +357,7 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 		 * failed left its ops in the SQ, where (without SQPOLL) the kernel
 		 * takes them only when told: hand them over before waiting
 		 * (with what a copy wrote into the SQ while draining). */
+		rk__sq_count(ring); /* and what a copy queued while draining */
 		if (ring->staged_head != RK_NONE || sq_to_submit(ring) ||
 		    ring->sq.tail != ring->sq.published) {
 			int s = rk__flush_and_enter(ring, false);
@@ -394,6 +398,7 @@ int rk__unwrite_unpublished(rk_ring *ring, bool settle)
 {
 	struct rk_sq *sq = &ring->sq;
 	int n = 0;
+	rk__sq_count(ring);
 	for (uint32_t i = sq->published; i != sq->tail; i++) {
 		struct rk_op *op = rk__op_lookup(ring, (int64_t)sq->sqes[i & sq->mask].user_data);
 		if (!op)
@@ -499,7 +504,7 @@ int rk__wait_idle(rk_ring *ring, int64_t timeout_ns)
 	int64_t deadline = rk__now_ns() + timeout_ns;
 	int64_t next_cancel = 0;
 
-	while (ring->in_kernel > 0) {
+	for (rk__sq_count(ring); ring->in_kernel > 0; rk__sq_count(ring)) {
 		int64_t now = rk__now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
