@@ -200,6 +200,12 @@ __attribute__((noinline)) static uint32_t settle_slow(rk_ring *ring, struct rk_o
 	return 1;
 }
 
+/* Where drain_cq writes the record of the CQE at cqe (see delta there). */
+static inline rk_cqe *record_at(const struct io_uring_cqe *cqe, uintptr_t delta)
+{
+	return (rk_cqe *)((uintptr_t)cqe + delta);
+}
+
 static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t max)
 {
 	struct rk_cq *cq = &ring->cq;
@@ -222,6 +228,11 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 			run = mask + 1 - at;
 		const struct io_uring_cqe *cqe = &cqes[at], *stop = cqe + run;
 		head += run;
+		/* The entry at cqe gives its record at cqe + delta (bytes), as
+		 * the records are CQE-sized: the fast release moves no pointer
+		 * of its own. delta goes down by a record for each entry that
+		 * gives none. */
+		uintptr_t delta = (uintptr_t)o - (uintptr_t)cqe;
 		for (; cqe != stop; cqe++) {
 			uint64_t ud = cqe->user_data;
 			uint32_t flags = cqe->flags;
@@ -236,7 +247,7 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 			                     ((w = rk__op_live_word(op)) == RK_LIVE_WORD(0) ||
 			                      w == RK_LIVE_WORD(RK_HELD_CHUNK)) &&
 			                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
-				memcpy(o++, cqe, sizeof(rk_cqe));
+				memcpy(record_at(cqe, delta), cqe, sizeof(rk_cqe));
 				if (w != RK_LIVE_WORD(0)) {
 					rk__region_unpin(op->region, op->chunk);
 					op->region = NULL;
@@ -253,26 +264,31 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 				 * another ring sent (rk_prep_msg_ring), which names no
 				 * slot. */
 				if (ud != RK_UD_INTERNAL && !ring->discarding) {
-					memcpy(o++, cqe, sizeof(rk_cqe));
+					memcpy(record_at(cqe, delta), cqe, sizeof(rk_cqe));
 					slow++;
-				} else if (end != tail)
+					continue;
+				}
+				delta -= sizeof(rk_cqe);
+				if (end != tail)
 					end++;
 				continue;
 			}
 			if (slot >= capacity || op->gen != (uint32_t)(ud >> 32) ||
 			    op->state != RK_OP_KERNEL) {
+				delta -= sizeof(rk_cqe);
 				if (end != tail)
 					end++;
 				continue; /* not a live op of ours: nothing to settle */
 			}
 			ring->free_head = free_head;
-			uint32_t wrote = settle_slow(ring, op, cqe, o);
+			uint32_t wrote = settle_slow(ring, op, cqe, record_at(cqe, delta));
 			free_head = ring->free_head;
-			o += wrote;
+			delta += wrote * sizeof(rk_cqe) - sizeof(rk_cqe);
 			slow += wrote;
 			if (!wrote && end != tail)
 				end++;
 		}
+		o = record_at(stop, delta);
 	}
 	rk__store_release(cq->khead, head);
 	ring->free_head = free_head;
