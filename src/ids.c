@@ -13,10 +13,12 @@
 
 int rk__table_init(rk_ring *ring, uint32_t capacity)
 {
-	ring->ops = rk__calloc(capacity, sizeof(*ring->ops));
+	uint32_t size = rk__pow2_at_least(capacity); /* untouched past capacity */
+	ring->ops = rk__calloc(size, sizeof(*ring->ops));
 	if (!ring->ops)
 		return -ENOMEM;
 	ring->capacity = capacity;
+	ring->table_mask = size - 1;
 	for (uint32_t i = 0; i < capacity; i++) {
 		ring->ops[i].slot = i;
 		ring->ops[i].next = i + 1 < capacity ? i + 1 : RK_NONE;

@@ -108,7 +108,7 @@ static inline int64_t rk__op_id_word(const struct rk_op *op)
  * held. */
 static inline void rk__op_free_word(struct rk_op *op)
 {
-	uint64_t w = (op->gen + 1) & RK_GEN_MASK;
+	uint64_t w = ((uint64_t)op->gen + 1) & RK_GEN_MASK;
 	if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
 		w <<= 32;
 	memcpy(&op->gen, &w, sizeof(w));
@@ -277,6 +277,11 @@ struct rk_ring {
 
 	struct rk_op *ops;
 	uint32_t capacity;
+	/* The table's size, a power of two, less one: the slots from capacity
+	 * on are zeroed and never used, so that a completion finds the slot
+	 * its user_data names with a mask, no bounds test (no id matches
+	 * those slots' zero words). */
+	uint32_t table_mask;
 	uint32_t free_head;
 	uint32_t live;           /* slots not FREE */
 	uint32_t in_kernel;      /* slots in state KERNEL */

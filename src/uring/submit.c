@@ -209,7 +209,7 @@ static inline rk_cqe *record_at(const struct io_uring_cqe *cqe, uintptr_t delta)
 static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t max)
 {
 	struct rk_cq *cq = &ring->cq;
-	const uint32_t mask = cq->mask, capacity = ring->capacity;
+	const uint32_t mask = cq->mask, capacity = ring->capacity, table_mask = ring->table_mask;
 	const struct io_uring_cqe *cqes = cq->cqes;
 	struct rk_op *ops = ring->ops;
 	uint32_t head = *cq->khead;
@@ -237,13 +237,13 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 			uint64_t ud = cqe->user_data;
 			uint32_t flags = cqe->flags;
 			uint32_t slot = (uint32_t)ud;
-			struct rk_op *op = NULL; /* set whenever slot < capacity */
+			struct rk_op *op = &ops[slot & table_mask];
 			uint32_t w;
-			/* An op's id is never negative: a match says ud is one. A
-			 * plain op's word says it holds nothing, so a NOP or a read
-			 * into caller memory pays no test of op->region. */
-			if (__builtin_expect(slot < capacity &&
-			                     (uint64_t)rk__op_id_word(op = &ops[slot]) == ud &&
+			/* An op's id is never negative: a match says ud is one, and
+			 * names this slot (past capacity, none matches). A plain
+			 * op's word says it holds nothing, so a NOP or a read into
+			 * caller memory pays no test of op->region. */
+			if (__builtin_expect((uint64_t)rk__op_id_word(op) == ud &&
 			                     ((w = rk__op_live_word(op)) == RK_LIVE_WORD(0) ||
 			                      w == RK_LIVE_WORD(RK_HELD_CHUNK)) &&
 			                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
