@@ -4,7 +4,7 @@
 #
 # The caller sets: tmp (a private temporary directory), results (a file, one
 # line per run: placement, group, name, rate, CPU us per unit, errors, unit,
-# bytes per unit, TAB-separated) — bench_setup makes both — and defines
+# bytes per unit, round, run, TAB-separated) — bench_setup makes both — and defines
 #   bench_load KIND PORT SECONDS   one load run against 127.0.0.1:PORT, under
 #                                  $load_cpu, setting load_count (requests or
 #                                  messages done), load_rate (per second) and
@@ -97,36 +97,67 @@ wrk_parse() {
 		END { print n + 0 }' "$1")
 }
 
-# bench_list PLACEMENT ROUND LIST: each server of LIST started fresh, a 1 s
-# warm-up, then $runs runs of $duration s (each bench_load opens fresh
-# connections), the server's CPU time read from /proc before and after
-# each; one line per run appended to $results. A server that does not start
-# counts one error; so does a run that served nothing. Server placement:
-# $server_cpu (a taskset prefix or empty).
+# bench_list PLACEMENT ROUND LIST: bench_group for each group of LIST, in
+# the order the groups first appear.
 bench_list() {
+	rm -f "$tmp"/group.*
+	awk -F "$tab" -v dir="$tmp" '!($1 in g) { g[$1] = ++n } { print > (dir "/group." g[$1]) }' "$3"
+	gi=1
+	while [ -f "$tmp/group.$gi" ]; do
+		bench_group "$1" "$2" "$tmp/group.$gi"
+		gi=$((gi + 1))
+	done
+}
+
+# bench_group PLACEMENT ROUND GROUPFILE: every server of one group started
+# fresh and at once, each warmed up for 1 s, then $runs runs of $duration s
+# in which the servers take turns run by run (the order rotating from one
+# run to the next), so that the rows a block compares are measured seconds
+# apart, not a server's whole series apart: a shared machine's drift hits
+# them alike, and run k of each row can be paired. Each bench_load opens
+# fresh connections; only the server under load is read (an idle one
+# costs nothing). The server's CPU time is read from /proc before and after
+# each run; one line per run appended to $results. A server that does not
+# start counts one error; so does a run that served nothing. Server
+# placement: $server_cpu (a taskset prefix or empty).
+bench_group() {
+	started="$tmp/started"
+	: >"$started"
+	i=0
 	while IFS="$tab" read -r group name kind unit bytes cmd; do
+		i=$((i + 1))
 		port=$(free_port)
-		RK_PORT=$port $server_cpu sh -c "$cmd" >"$tmp/server.log" 2>&1 &
-		server_pid=$!
+		RK_PORT=$port $server_cpu sh -c "$cmd" >"$tmp/server.$i.log" 2>&1 &
+		pid=$!
+		server_pids="$server_pids $pid"
 		if ! wait_port "$port"; then
-			printf '%-22s did not start: %s\n' "$name" "$(tail -n 3 "$tmp/server.log" | tr '\n' ' ')"
-			kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true
-			server_pid=""
+			printf '%-22s did not start: %s\n' "$name" "$(tail -n 3 "$tmp/server.$i.log" | tr '\n' ' ')"
+			kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 			printf '%s\t%s\t%s\t0\t0\t1\t%s\t%s\n' "$1" "$group" "$name" "$unit" "$bytes" >>"$results"
 			continue
 		fi
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "$pid" "$port" "$group" "$name" "$kind" \
+			"$unit" "$bytes" >>"$started"
+	done <"$3"
+	while IFS="$tab" read -r i pid port group name kind unit bytes; do
 		bench_load "$kind" "$port" 1
-		warm_errors=$load_errors
-		label=$name
-		[ "$group" = - ] || label="$group, $name"
-		run=0
-		while [ "$run" -lt "$runs" ]; do
-			run=$((run + 1))
-			before=$(cpu_ticks "$server_pid")
+		echo "$load_errors" >"$tmp/warm.$i"
+	done <"$started"
+	n=$(wc -l <"$started")
+	run=0
+	while [ "$n" -gt 0 ] && [ "$run" -lt "$runs" ]; do
+		off=$((run % n))
+		run=$((run + 1))
+		{ tail -n +$((off + 1)) "$started"; head -n "$off" "$started"; } >"$tmp/order"
+		while IFS="$tab" read -r i pid port group name kind unit bytes; do
+			label=$name
+			[ "$group" = - ] || label="$group, $name"
+			before=$(cpu_ticks "$pid")
 			bench_load "$kind" "$port" "$duration"
-			after=$(cpu_ticks "$server_pid")
-			errors=$((load_errors + warm_errors))
-			warm_errors=0
+			after=$(cpu_ticks "$pid")
+			# Errors of the warm-up count with the first run.
+			errors=$((load_errors + $(cat "$tmp/warm.$i")))
+			echo 0 >"$tmp/warm.$i"
 			if [ -z "$load_count" ] || [ "$load_count" -eq 0 ]; then
 				printf '%s %s round %d run %d: nothing served: %s\n' "$label" "$1" \
 					"$2" "$run" "$(tr '\n' ' ' <"$tmp/load.out")"
@@ -136,19 +167,23 @@ bench_list() {
 				'BEGIN { printf "%.2f", n ? t / hz / n * 1e6 : 0 }')
 			printf '%-30s %s round %d run %d: %10.0f %ss/s %8s CPU us/%s %6d errors\n' \
 				"$label" "$1" "$2" "$run" "$load_rate" "$unit" "$cpu_us" "$unit" "$errors"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$group" "$name" "$load_rate" \
-				"$cpu_us" "$errors" "$unit" "$bytes" >>"$results"
-		done
-		kill -TERM "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-		server_pid=""
-		tracebacks=$(grep -c -i 'traceback\|exception' "$tmp/server.log" || true)
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$group" "$name" \
+				"$load_rate" "$cpu_us" "$errors" "$unit" "$bytes" "$2" "$run" >>"$results"
+		done <"$tmp/order"
+	done
+	while IFS="$tab" read -r i pid port group name kind unit bytes; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		label=$name
+		[ "$group" = - ] || label="$group, $name"
+		tracebacks=$(grep -c -i 'traceback\|exception' "$tmp/server.$i.log" || true)
 		if [ "$tracebacks" -ne 0 ]; then
 			printf '%s %s round %d: the server logged %d traceback/exception lines; the first:\n' \
 				"$label" "$1" "$2" "$tracebacks"
-			grep -m 1 -i -A 15 'traceback\|exception' "$tmp/server.log" | sed 's/^/    /'
+			grep -m 1 -i -A 15 'traceback\|exception' "$tmp/server.$i.log" | sed 's/^/    /'
 		fi
-	done <"$3"
+	done <"$started"
+	server_pids=""
 }
 
 # bench_all LIST: bench_list over every placement and round (servers take
@@ -170,8 +205,12 @@ bench_all() {
 # $results, a block per group. A row: the median and the range of the rate
 # over every run of every round, the median CPU per unit, the errors summed
 # over the warm-ups and runs, MB/s (median rate x bytes per unit, when the
-# group has a payload size), and for each BASE (a row name of the same
-# group) the ratios rate/BASE and cpu/BASE of the medians. A row with any
+# group has a payload size), for each BASE (a row name of the same group)
+# the ratios rate/BASE and cpu/BASE of the medians, and for the first BASE
+# pcpu/BASE: the median over runs of the row's CPU per unit divided by
+# BASE's in the run of the same round and number (bench_group runs them
+# seconds apart; a group whose lines name no round and run, such as a
+# script's own, has no such column), "-" where no run pairs. A row with any
 # error says "invalid" instead of figures (a figure from a broken run
 # measures the breakage), and ratios against it are "-", as against a BASE
 # the group lacks.
@@ -187,10 +226,20 @@ bench_table() {
 			return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
 		}
 		function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+		function paired(g, s, k,   keys, m, i, list) {
+			if (!((g, k) in err) || err[g, k]) return "-"
+			m = split(runs_of[g, s], keys, " ")
+			list = ""
+			for (i = 1; i <= m; i++)
+				if ((g, k, keys[i]) in runcpu && runcpu[g, k, keys[i]] > 0)
+					list = list " " runcpu[g, s, keys[i]] / runcpu[g, k, keys[i]]
+			return list == "" ? "-" : sprintf("%.2f", median(list))
+		}
 		$1 != want { next }
 		!($2 in seen) { seen[$2] = 1; groups[ng++] = $2 }
 		!(($2, $3) in err) { rows[$2, nr[$2]++] = $3; err[$2, $3] = 0; unit[$2] = $7; bytes[$2] = $8 }
 		{ rps[$2, $3] = rps[$2, $3] " " $4; cpu[$2, $3] = cpu[$2, $3] " " $5; err[$2, $3] += $6 }
+		NF >= 10 { runcpu[$2, $3, $9 "." $10] = $5; runs_of[$2, $3] = runs_of[$2, $3] " " $9 "." $10; paired_in[$2] = 1 }
 		END {
 			nb = split(bases, base, " ")
 			for (g = 0; g < ng; g++) {
@@ -202,6 +251,8 @@ bench_table() {
 				       "CPU us/" unit[grp], "errors"
 				if (mbs) printf " %9s", "MB/s"
 				for (b = 1; b <= nb; b++) printf " %12s %12s", "rate/" base[b], "cpu/" base[b]
+				pc = nb && (grp in paired_in)
+				if (pc) printf " %12s", "pcpu/" base[1]
 				printf "\n"
 				for (i = 0; i < nr[grp]; i++) {
 					s = rows[grp, i]
@@ -215,6 +266,7 @@ bench_table() {
 						printf "%-22s %12s %17s %14s %8d", s, "invalid", "-", "invalid", err[grp, s]
 						if (mbs) printf " %9s", "-"
 						for (b = 1; b <= nb; b++) printf " %12s %12s", "-", "-"
+						if (pc) printf " %12s", "-"
 						printf "\n"
 						continue
 					}
@@ -225,6 +277,7 @@ bench_table() {
 						ok = ((grp, k) in err) && !err[grp, k]
 						printf " %12s %12s", ok ? ratio(r[s], r[k]) : "-", ok ? ratio(c[s], c[k]) : "-"
 					}
+					if (pc) printf " %12s", paired(grp, s, base[1])
 					printf "\n"
 				}
 				delete r; delete c
@@ -264,17 +317,18 @@ bench_load_std() {
 }
 
 # bench_setup NAME: a private temporary directory $tmp, removed at exit with
-# the server still running (if any) killed, and an empty $results in it.
+# the servers still running (if any) killed, and an empty $results in it.
 bench_setup() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringkit-bench-$1.XXXXXX")
-	server_pid=""
+	server_pids=""
 	trap bench_cleanup EXIT INT TERM
 	results="$tmp/results"
 	: >"$results"
 }
 
 bench_cleanup() {
-	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+	# shellcheck disable=SC2086 # a list of pids
+	[ -z "$server_pids" ] || kill $server_pids 2>/dev/null || true
 	rm -rf "$tmp"
 }
 

@@ -14,14 +14,14 @@
 # arguments NAME=COMMAND, where the command contains the word PORT, replaced
 # by the port to listen on.
 #
-# Each server is started fresh, gets a 1 s warm-up, then RK_BENCH_RUNS runs of
-# `wrk -t1 -c$CONNS -d${DURATION}s` in a row, each with fresh connections (a
-# server that breaks when connections come and go shows it from the second
-# run on). Per run: requests/s, the server's CPU time (utime + stime from
+# The servers are started fresh together, each gets a 1 s warm-up, then
+# RK_BENCH_RUNS runs of `wrk -t1 -c$CONNS -d${DURATION}s` each, the servers
+# taking turns run by run, each run with fresh connections (a server that
+# breaks when connections come and go shows it from the second run on). Per run: requests/s, the server's CPU time (utime + stime from
 # /proc of the server and its child processes, before and after) divided by
 # the requests served, and wrk's socket errors (connect, read, write,
-# timeout) plus non-2xx responses. The servers take turns for RK_BENCH_ROUNDS
-# rounds, so drift of a shared machine hits all of them alike.
+# timeout) plus non-2xx responses. All that for RK_BENCH_ROUNDS rounds, so
+# drift of a shared machine hits all of them alike.
 #
 # Two placements: pinned (server on CPU 0, wrk on CPU 1, with taskset) and
 # unpinned (the scheduler places both, as on a laptop). RK_BENCH_PIN=1 runs

@@ -21,16 +21,17 @@
 # python3-uvloop) or aiohttp (python3-aiohttp) missing: their rows are left
 # out with a note.
 #
-# The method is bench/http/run.sh's (bench/lib.sh): each server started
-# fresh, a 1 s warm-up, RK_BENCH_RUNS runs with fresh connections, the
+# The method is bench/http/run.sh's (bench/lib.sh): a block's servers started
+# fresh together, a 1 s warm-up each, RK_BENCH_RUNS runs with fresh
+# connections, the servers taking turns run by run, the
 # server's CPU time (utime + stime from /proc, before and after) divided by
 # the requests or messages served, errors counted (wrk's socket errors and
 # non-2xx responses; the echo client's failed, reset or closed connections,
-# wrong bytes, stalled connections). The servers take turns for
+# wrong bytes, stalled connections); the blocks follow one another for
 # RK_BENCH_ROUNDS rounds. Pinned (server on CPU 0, load on CPU 1) and
 # unpinned, each with its own table: a block per server, a row per loop,
 # medians over every run, ratios against uvloop and against asyncio of the
-# same block and placement. A row with any error says "invalid".
+# same block and placement, and the paired CPU ratio against uvloop. A row with any error says "invalid".
 #
 # Environment: RK_BENCH_BUILD (build dir, default build-bench, a release
 # build), RK_BENCH_DURATION (seconds per run, default 3), RK_BENCH_RUNS

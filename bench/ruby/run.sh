@@ -14,11 +14,11 @@
 #                 checked
 #   echo 100 KiB  the same with 100 KiB messages
 #   HTTP hello    http.rb under wrk -t1 -cCONNS
-# The method is bench/http/run.sh's (bench/lib.sh): each server started
-# fresh, a 1 s warm-up, RK_BENCH_RUNS runs with fresh connections, the
-# server's CPU time (utime + stime from /proc, before and after) divided by
-# the requests or messages served, errors counted; the servers take turns
-# for RK_BENCH_ROUNDS rounds; pinned (server on CPU 0, load on CPU 1) and
+# The method is bench/http/run.sh's (bench/lib.sh): a block's servers started
+# fresh together, a 1 s warm-up each, RK_BENCH_RUNS runs with fresh
+# connections, the servers taking turns run by run, for RK_BENCH_ROUNDS
+# rounds; the server's CPU time (utime + stime from /proc, before and after)
+# divided by the requests or messages served, errors counted; pinned (server on CPU 0, load on CPU 1) and
 # unpinned, each with its own table: a block per server, a row per mode,
 # medians over every run, ratios against the threads row of the same block.
 # A row with any error says "invalid".

@@ -26,18 +26,8 @@
  * A client that half-closes gets back everything it sent before its FIN;
  * then the server closes.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include "../common/args.h"
-#include "ringkit.h"
+#define SERVER_NAME "ringkit-echo"
+#include "../common/server.h"
 
 #define CHUNK_SIZE  4096
 #define NCHUNKS     1024
@@ -61,48 +51,16 @@ struct conn {
 	uint32_t queued;
 };
 
-/* What a live op is for, by op slot. */
+/* What a live op is for (struct op_info's kind). */
 enum op_kind { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL };
-struct op_info {
-	enum op_kind kind;
-	int fd;
-};
 
 static rk_ring *ring;
 static rk_region *region;
 static struct conn conns[MAX_CONNS];
-static struct op_info *ops;
 static int32_t next_chunk[NCHUNKS]; /* a queue's links: a chunk is in one queue at most */
 static uint32_t chunk_len[NCHUNKS];
 static int listen_fd;
 static int waiting_for_chunks; /* connections whose recv ended with -ENOBUFS */
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "ringkit-echo: %s: %s\n", what, rk_strerror(err));
-	exit(1);
-}
-
-static void die_listen(int port)
-{
-	fprintf(stderr, "ringkit-echo: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
-	exit(1);
-}
-
-static int64_t track(int64_t id, enum op_kind kind, int fd)
-{
-	if (id < 0)
-		die("queueing an op", (int)id);
-	ops[(uint32_t)id] = (struct op_info){kind, fd};
-	return id;
-}
 
 static void arm_recv(struct conn *c)
 {
@@ -178,17 +136,12 @@ static void apply_backpressure(struct conn *c)
 
 static void on_accept(int32_t res, uint32_t flags)
 {
-	if (!(flags & RK_CQE_F_MORE) && !stopping) /* the multishot ended: re-arm */
-		track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
-	if (res < 0)
+	int fd = server_accepted(ring, listen_fd, OP_ACCEPT, res, flags, MAX_CONNS);
+	if (fd < 0)
 		return;
-	if (res >= MAX_CONNS) {
-		close(res);
-		return;
-	}
-	struct conn *c = &conns[res];
+	struct conn *c = &conns[fd];
 	memset(c, 0, sizeof(*c));
-	c->fd = res;
+	c->fd = fd;
 	arm_recv(c);
 }
 
@@ -251,73 +204,23 @@ static void on_send(struct conn *c, int32_t res)
 	maybe_close(c);
 }
 
-static int listen_on(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t sl = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die_listen(port);
-	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
-	fflush(stdout);
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
-	if (argc == 2 && arg_is_help(argv[1])) {
-		printf("usage: ringkit-echo PORT\n"
-		       "An echo server on 127.0.0.1:PORT (0: a free port, printed); SIGINT or SIGTERM stops it.\n");
-		return 0;
-	}
-	if (argc != 2) {
-		fprintf(stderr, "usage: ringkit-echo PORT\n");
-		return 2;
-	}
-	int port = arg_port("ringkit-echo", argv[1]);
-	/* No SA_RESTART: the signal interrupts rk_reap with -EINTR. */
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
+	int port = server_start(argc, argv, "An echo server");
 	int err = rk_ring_create(256, 0, &ring);
 	if (err < 0)
 		die("creating the ring", err);
-	uint64_t st[RK_STAT_COUNT];
-	rk_ring_stats(ring, st, RK_STAT_COUNT);
-	ops = calloc(st[RK_STAT_CAPACITY], sizeof(*ops)); /* one entry per op slot */
-	if (!ops)
-		die("allocating", -ENOMEM);
-	if ((err = rk_region_create(CHUNK_SIZE, NCHUNKS, 0, &region)) < 0 ||
-	    (err = rk_ring_provide_region(ring, region, GROUP)) < 0)
-		die("providing buffers", err);
+	server_setup(ring, CHUNK_SIZE, NCHUNKS, GROUP, &region);
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 
-	listen_fd = listen_on(port);
-	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
+	listen_fd = server_listen(port, 1024, 0);
+	server_accept(ring, listen_fd, OP_ACCEPT);
 
 	rk_cqe cqes[128];
 	struct op_info infos[128];
 	while (!stopping) {
-		int n = rk_reap(ring, cqes, 128, 1, -1);
-		if (n == -EINTR)
-			continue;
-		if (n < 0)
-			die("reaping", n);
-		/* Look the whole batch up first: the slots of its final completions
-		 * are free already, and the handlers' new ops may take them. */
-		for (int i = 0; i < n; i++) {
-			struct op_info *op = &ops[(uint32_t)cqes[i].id];
-			infos[i] = *op;
-			if (!(cqes[i].flags & RK_CQE_F_MORE))
-				op->kind = OP_NONE;
-		}
+		int n = server_reap(ring, cqes, infos, 128);
 		int recycled = 0;
 		for (int i = 0; i < n; i++) {
 			struct op_info info = infos[i];

@@ -28,19 +28,8 @@
  *   - a client that half-closes gets every answer it asked for before its
  *     FIN; then the server closes.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include "../common/args.h"
-#include "ringkit.h"
+#define SERVER_NAME "ringkit-http"
+#include "../common/server.h"
 
 #define CHUNK_SIZE 4096
 #define NCHUNKS    1024
@@ -96,44 +85,14 @@ struct conn {
 	uint32_t final_sent;
 };
 
+/* What a live op is for (struct op_info's kind). */
 enum op_kind { OP_NONE, OP_ACCEPT, OP_RECV, OP_SEND };
-struct op_info {
-	uint32_t kind;
-	int32_t fd;
-};
 
 static rk_ring *ring;
 static rk_region *region;
 static struct conn *conns;
-static struct op_info *ops;
 static char responses[RESP_LEN * REPEAT];
 static int listen_fd, waiting_for_chunks;
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "ringkit-http: %s: %s\n", what, rk_strerror(err));
-	exit(1);
-}
-
-static void die_listen(int port)
-{
-	fprintf(stderr, "ringkit-http: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
-	exit(1);
-}
-
-static void track(int64_t id, enum op_kind kind, int fd)
-{
-	if (id < 0)
-		die("queueing an op", (int)id);
-	ops[(uint32_t)id] = (struct op_info){kind, fd};
-}
 
 static void arm_recv(struct conn *c)
 {
@@ -319,17 +278,12 @@ static uint32_t parse_requests(struct conn *c, const unsigned char *buf, uint32_
 
 static void on_accept(int32_t res, uint32_t flags)
 {
-	if (!(flags & RK_CQE_F_MORE) && !stopping)
-		track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
-	if (res < 0)
+	int fd = server_accepted(ring, listen_fd, OP_ACCEPT, res, flags, MAX_CONNS);
+	if (fd < 0)
 		return;
-	if (res >= MAX_CONNS) {
-		close(res);
-		return;
-	}
-	struct conn *c = &conns[res];
+	struct conn *c = &conns[fd];
 	memset(c, 0, sizeof(*c));
-	c->fd = res;
+	c->fd = fd;
 	arm_recv(c);
 }
 
@@ -390,39 +344,9 @@ static void on_send(struct conn *c, int32_t res)
 	maybe_close(c);
 }
 
-static int listen_on(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepts */
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t sl = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die_listen(port);
-	printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
-	fflush(stdout);
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
-	if (argc == 2 && arg_is_help(argv[1])) {
-		printf("usage: ringkit-http PORT\n"
-		       "A keep-alive HTTP server answering \"Hello, world!\" on 127.0.0.1:PORT (0: a free port, printed); SIGINT or SIGTERM stops it.\n");
-		return 0;
-	}
-	if (argc != 2) {
-		fprintf(stderr, "usage: ringkit-http PORT\n");
-		return 2;
-	}
-	int port = arg_port("ringkit-http", argv[1]);
-	struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: rk_reap sees -EINTR */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	int port = server_start(argc, argv, "A keep-alive HTTP server answering \"Hello, world!\"");
 	for (int i = 0; i < REPEAT; i++)
 		memcpy(responses + i * RESP_LEN, RESPONSE, RESP_LEN);
 
@@ -431,37 +355,20 @@ int main(int argc, char **argv)
 		err = rk_ring_create(1024, 0, &ring);
 	if (err < 0)
 		die("creating the ring", err);
-	uint64_t st[RK_STAT_COUNT];
-	rk_ring_stats(ring, st, RK_STAT_COUNT);
-	ops = calloc(st[RK_STAT_CAPACITY], sizeof(*ops)); /* one entry per op slot */
+	server_setup(ring, CHUNK_SIZE, NCHUNKS, GROUP, &region);
 	conns = calloc(MAX_CONNS, sizeof(*conns));
-	if (!ops || !conns)
+	if (!conns)
 		die("allocating", -ENOMEM);
-	if ((err = rk_region_create(CHUNK_SIZE, NCHUNKS, 0, &region)) < 0 ||
-	    (err = rk_ring_provide_region(ring, region, GROUP)) < 0)
-		die("providing buffers", err);
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 
-	listen_fd = listen_on(port);
-	track(rk_prep_accept_multishot(ring, listen_fd, SOCK_CLOEXEC, 0), OP_ACCEPT, listen_fd);
+	listen_fd = server_listen(port, 4096, 1); /* TCP_NODELAY: answers leave at once */
+	server_accept(ring, listen_fd, OP_ACCEPT);
 
 	rk_cqe cqes[256];
 	struct op_info infos[256];
 	while (!stopping) {
-		int n = rk_reap(ring, cqes, 256, 1, -1);
-		if (n == -EINTR)
-			continue;
-		if (n < 0)
-			die("reaping", n);
-		/* Look the whole batch up first: the slots of its final completions
-		 * are free already, and the handlers' new ops may take them. */
-		for (int i = 0; i < n; i++) {
-			struct op_info *op = &ops[(uint32_t)cqes[i].id];
-			infos[i] = *op;
-			if (!(cqes[i].flags & RK_CQE_F_MORE))
-				op->kind = OP_NONE;
-		}
+		int n = server_reap(ring, cqes, infos, 256);
 		for (int i = 0; i < n; i++) {
 			struct op_info info = infos[i];
 			if (info.kind == OP_RECV)

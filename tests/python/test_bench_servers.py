@@ -320,6 +320,8 @@ def test_table_medians_ratios_and_invalid_rows(tmp_path):
     out, t = bench_table(tmp_path, rows, "uvloop", "asyncio")
     assert "-- echo, 1 KiB" in out and "messages/s" in out and "CPU us/message" in out
     # rate, range, cpu, errors, MB/s, rate/uvloop, cpu/uvloop, rate/asyncio, cpu/asyncio
+    # (no pcpu/uvloop: these rows name no round and run to pair)
+    assert "pcpu" not in out
     assert t["asyncio"] == ["200", "100-300", "3.00", "0", "0.2", "0.50", "1.50", "1.00", "1.00"]
     assert t["uvloop"] == ["400", "400-400", "2.00", "0", "0.4", "1.00", "1.00", "2.00", "0.67"]
     assert t["ringkit"] == ["invalid", "-", "invalid", "1", "-", "-", "-", "-", "-"]
@@ -329,3 +331,24 @@ def test_table_medians_ratios_and_invalid_rows(tmp_path):
     out, t = bench_table(tmp_path, rows, "uvloop", "nginx")
     assert "MB/s" not in out and "--" not in out
     assert t["asyncio"] == ["100", "100-100", "2.00", "0", "-", "-", "-", "-"]
+
+
+def test_table_pairs_runs_of_the_same_round_and_number(tmp_path):
+    # pcpu/uvloop: the median of per-run ratios, each against uvloop's run of
+    # the same round and number; a run uvloop lacks pairs with nothing.
+    g = "HTTP"
+    rows = []
+    for rnd, run, uv, rk in ((1, 1, 10, 8), (1, 2, 20, 10), (2, 1, 10, 9), (2, 2, 40, 20)):
+        rows.append(("pinned", g, "uvloop", 100, uv, 0, "request", 0, rnd, run))
+        rows.append(("pinned", g, "ringkit", 100, rk, 0, "request", 0, rnd, run))
+    rows.append(("pinned", g, "ringkit", 100, 1, 0, "request", 0, 3, 1))
+    out, t = bench_table(tmp_path, rows, "uvloop")
+    assert "pcpu/uvloop" in out
+    # Ratios 0.8, 0.5, 0.9, 0.5 (round 3 unpaired): median 0.65. The medians'
+    # ratio, cpu/uvloop, is 9 / 15 = 0.60.
+    assert t["ringkit"][-3:] == ["1.00", "0.60", "0.65"], out
+    assert t["uvloop"][-1] == "1.00"
+    # An invalid base pairs with nothing.
+    rows.append(("pinned", g, "uvloop", 100, 10, 2, "request", 0, 3, 2))
+    out, t = bench_table(tmp_path, rows, "uvloop")
+    assert t["ringkit"][-1] == "-", out

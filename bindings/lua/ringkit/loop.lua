@@ -268,8 +268,9 @@ Loop.__gc = Loop.close
 
 -- Prepares an op through ring method `name` and suspends the calling task
 -- until its completion: returns res, extra (or nil, msg, errno when the prep
--- fails or the task was cancelled).
-local function await(name, ...)
+-- fails or the task was cancelled). `entry(loop, task)`, when given, makes
+-- what the loop files the op under instead of the task itself.
+local function await_as(entry, name, ...)
   local self = running
   local task = self and self.current
   if not task or task.co ~= co_running() then
@@ -290,13 +291,17 @@ local function await(name, ...)
     co_yield()
     if task.cancelled then return fail(-ECANCELED) end
   end
-  self.waiting[id] = task
+  self.waiting[id] = entry and entry(self, task) or task
   self.pending = self.pending + 1
   self.stats.ops = self.stats.ops + 1
   task.op = id
   task.status = "waiting"
   return co_yield()
 end
+
+-- Called in tail position, so that await_as's error level still names the
+-- IO call's caller.
+local function await(name, ...) return await_as(nil, name, ...) end
 M.await = await
 
 -- res < 0 -> nil, msg, errno; else res, extra.
@@ -772,32 +777,11 @@ function ZcSend:on_cqe(id, res, flags)
   end
 end
 
-local function await_zc(name, ...)
-  local self = running
-  local task = self and self.current
-  if not task or task.co ~= co_running() then
-    error("ringkit.loop: IO call outside a loop task", 3)
-  end
-  if task.cancelled then return fail(-ECANCELED) end
-  local ring = self.ring
-  local id, err, errno
-  while true do
-    id, err, errno = ring[name](ring, ...)
-    if id then break end
-    if errno ~= EBUSY or self.pending == 0 then return nil, err, errno end
-    local b = self.blocked
-    b[#b + 1] = task
-    task.status = "blocked"
-    co_yield()
-    if task.cancelled then return fail(-ECANCELED) end
-  end
-  self.waiting[id] = setmetatable({ co = false, loop = self, task = task }, ZcSend)
-  self.pending = self.pending + 1
-  self.stats.ops = self.stats.ops + 1
-  task.op = id
-  task.status = "waiting"
-  return co_yield()
+local function zc_entry(lp, task)
+  return setmetatable({ co = false, loop = lp, task = task }, ZcSend)
 end
+
+local function await_zc(name, ...) return await_as(zc_entry, name, ...) end
 
 --- loop.send_zc(fd, data [, msg_flags [, zc_flags]]) -> #data: a zero-copy
 -- send (short sends continued). It returns at the kernel's result; the
