@@ -38,6 +38,18 @@ end
 
 local function has_bind(r) return r:probe("BIND") and r:probe("LISTEN") end
 
+-- The end of a receive test: the multishot receive ms on r cancelled (its
+-- last completion -ECANCELED), region g taken back from r, the socketpair
+-- a, b closed, both rings closed. g is destroyed unless keep_region.
+local function end_receive(r, r2, ms, g, a, b, keep_region)
+  assert(r:cancel_sync(ms))
+  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
+  assert(r:unprovide_region(g))
+  if not keep_region then assert(g:destroy()) end
+  assert(rk.close(a)); assert(rk.close(b))
+  r:close(); r2:close()
+end
+
 -- A listening TCP socket made by the ring on host:0; returns fd, port.
 local function listener(r, host, family)
   local fd = run(r, r:socket(family or K.AF_INET, K.SOCK_STREAM))
@@ -268,12 +280,7 @@ T.test("recvmsg_multishot: datagrams decoded with region:recvmsg_out", function(
     assert(r:recycle_chunk(g, chunk))
   end
   T.fails(K.EINVAL, g:recvmsg_out(0, 200, 16))
-  assert(r:cancel_sync(ms))
-  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
-  assert(r:unprovide_region(g))
-  assert(g:destroy())
-  assert(rk.close(a)); assert(rk.close(b))
-  r:close(); r2:close()
+  end_receive(r, r2, ms, g, a, b)
 end)
 
 T.test("an incremental region: chunks filled across completions, BUF_MORE refused", function()
@@ -307,12 +314,7 @@ T.test("an incremental region: chunks filled across completions, BUF_MORE refuse
     end
   end
   T.eq(table.concat(got), table.concat(sent))
-  assert(r:cancel_sync(ms))
-  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
-  assert(r:unprovide_region(g))
-  assert(g:destroy())
-  assert(rk.close(a)); assert(rk.close(b))
-  r:close(); r2:close()
+  end_receive(r, r2, ms, g, a, b)
 end)
 
 T.test("take_chunk: a completion's chunk copied out and recycled in one call", function()
@@ -334,13 +336,8 @@ T.test("take_chunk: a completion's chunk copied out and recycled in one call", f
   end
   T.raises("length out of range", r.take_chunk, r, g, 0, 65)
   T.raises("chunk index out of range", r.take_chunk, r, g, 2, 1)
-  assert(r:cancel_sync(ms))
-  T.eq(collect(r, ms, 1)[1][1], -K.ECANCELED)
-  assert(r:unprovide_region(g))
+  end_receive(r, r2, ms, g, a, b, true)
   T.eq(g:chunks_free(), 2)
-  rk.close(a); rk.close(b)
-  r:close()
-  r2:close()
 end)
 
 T.test("the ring keeps a provided region alive; closing gives the chunks back", function()
