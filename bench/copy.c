@@ -10,6 +10,7 @@
  *
  *   ringkit-bench-copy [MiB [rounds [cached|cold|both]]]   (256 5 both)
  *   BENCH_DIR: where the files go (default /var/tmp)
+ *   BENCH_ONLY=name,name,...: only these strategies (default: all)
  *   RINGKIT_BACKEND=fallback: the fallback backend's copy
  */
 #include <errno.h>
@@ -43,12 +44,17 @@ static const struct strategy strategies[] = {
 	                      RK_COPY_CHUNK(20), 0},
 	{"rw-4x1M-async", RK_COPY_READ_WRITE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), RK_ASYNC},
 	{"rw-4x1M", RK_COPY_READ_WRITE | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), 0},
+	{"nodirect", RK_COPY_NO_DIRECT, 0},
+	{"direct-4x1M", RK_COPY_DIRECT | RK_COPY_LANES(4) | RK_COPY_CHUNK(20), 0},
+	{"direct-8x1M", RK_COPY_DIRECT | RK_COPY_LANES(8) | RK_COPY_CHUNK(20), 0},
+	{"direct-8x512K", RK_COPY_DIRECT | RK_COPY_LANES(8) | RK_COPY_CHUNK(19), 0},
 };
 #define NSTRAT (sizeof(strategies) / sizeof(strategies[0]))
 #define MAX_ROUNDS 32
 
 static char src[256], dst[256], devstat[64];
 static size_t size;
+static bool skip[NSTRAT]; /* left out by BENCH_ONLY */
 
 /* The source's disk's busy time so far (ms, the 10th field of its stat in
  * sysfs), or -1 where there is none to read (tmpfs, a filesystem on many
@@ -203,6 +209,8 @@ static void series(int rounds, int cold)
 		 * spoils one pair, not a round. */
 		for (size_t k = 0; k < NSTRAT; k++) {
 			size_t i = (k + (size_t)r) % NSTRAT;
+			if (skip[i])
+				continue;
 			double t = 0, tcp = 0;
 			for (int half = 0; half < 2; half++) {
 				unlink(dst);
@@ -233,11 +241,15 @@ static void series(int rounds, int cold)
 	       cps[ncp - 1], 100 * cpbusy[ncp / 2]); /* < 0: no disk stat */
 	printf("  median ratio to cp:");
 	for (size_t i = 0; i < NSTRAT; i++) {
+		if (skip[i])
+			continue;
 		qsort(ratio[i], (size_t)rounds, sizeof(double), cmp_double);
 		printf("  %s %.2fx", strategies[i].name, ratio[i][rounds / 2]);
 	}
 	printf("\n  median MiB/s, disk busy:");
 	for (size_t i = 0; i < NSTRAT; i++) {
+		if (skip[i])
+			continue;
 		qsort(rate[i], (size_t)rounds, sizeof(double), cmp_double);
 		qsort(busy[i], (size_t)rounds, sizeof(double), cmp_double);
 		printf("  %s %.0f %.0f %%", strategies[i].name, rate[i][rounds / 2],
@@ -257,6 +269,15 @@ int main(int argc, char **argv)
 	snprintf(src, sizeof(src), "%s/rk-bench-copy.%d.src", dir, (int)getpid());
 	snprintf(dst, sizeof(dst), "%s/rk-bench-copy.%d.dst", dir, (int)getpid());
 	size = (size_t)mibs << 20;
+	const char *only = getenv("BENCH_ONLY");
+	for (size_t i = 0; only && i < NSTRAT; i++) {
+		size_t n = strlen(strategies[i].name);
+		const char *p = only;
+		skip[i] = true;
+		for (; *p; p += strcspn(p, ","), p += *p == ',')
+			if (strncmp(p, strategies[i].name, n) == 0 && (p[n] == ',' || !p[n]))
+				skip[i] = false;
+	}
 	struct stat sd;
 	if (stat(dir, &sd) == 0)
 		snprintf(devstat, sizeof(devstat), "/sys/dev/block/%u:%u/stat", major(sd.st_dev),

@@ -542,11 +542,29 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * (error, cancel, a source that shrank) can leave blocks allocated past
  * fd_out's end, until it is truncated. RK_COPY_NO_PREALLOC turns this off.
  *
+ * Direct reads: RK_COPY_DIRECT reads the source with O_DIRECT (into
+ * buffers of the core's own, written to fd_out buffered, as
+ * RK_COPY_READ_WRITE; -EINVAL with RK_COPY_SPLICE): the source's pages are
+ * not put in the page cache, and dirty ones are written back first (the
+ * kernel does it), so the bytes are the same. fd_in keeps its file status
+ * flags: the copy reads through a new open of the same file
+ * (/proc/self/fd/N with O_DIRECT), held while the copy runs and closed
+ * when it completes, is cancelled or its ring closes. The aligned part is
+ * read directly (STATX_DIOALIGN's alignment, else 4096); an unaligned head
+ * or tail and the file's last partial block are read through fd_in. Where
+ * the file cannot be opened so (no /proc, a permission, a filesystem
+ * without O_DIRECT: -EINVAL) the copy runs as without the flag.
+ * RK_COPY_NO_DIRECT never reads directly. With copy_flags naming no
+ * strategy (no RK_COPY_SPLICE, _READ_WRITE, _DIRECT or _NO_DIRECT) the core
+ * decides, by doc/benchmarks.md's "Cold copies with O_DIRECT reads".
+ *
  * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
- * default, fewer for a copy of at most one chunk; none for len 0) until its
+ * default, 8 with direct reads where 9 slots are free, fewer for a copy of
+ * fewer chunks; none for len 0) until its
  * completion is reaped; -EBUSY when fewer are free. With the splice
  * strategy each lane holds a pipe (two descriptors) for the copy's
- * lifetime: -EMFILE when there are none to take.
+ * lifetime: -EMFILE when there are none to take; with direct reads the
+ * copy holds one descriptor.
  *
  * Cancel (rk_prep_cancel, rk_cancel_sync, rk_ring_cancel_all): the copy's
  * sub-ops are cancelled and it completes once with -ECANCELED, whatever
@@ -559,6 +577,8 @@ RK_API int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out
 #define RK_COPY_SPLICE     (1u << 0) /* file -> pipe -> file splices */
 #define RK_COPY_READ_WRITE (1u << 1) /* reads and writes through buffers */
 #define RK_COPY_NO_PREALLOC (1u << 2) /* no fallocate of the destination first */
+#define RK_COPY_DIRECT     (1u << 3) /* read the source with O_DIRECT where it can */
+#define RK_COPY_NO_DIRECT  (1u << 4) /* never read the source with O_DIRECT */
 #define RK_COPY_LANES_SHIFT 8
 #define RK_COPY_LANES_MASK  (0xfu << RK_COPY_LANES_SHIFT)
 #define RK_COPY_LANES(n)    (((uint32_t)(n) << RK_COPY_LANES_SHIFT) & RK_COPY_LANES_MASK)

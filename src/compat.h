@@ -51,4 +51,17 @@
 #define IORING_FEAT_REG_REG_RING (1U << 13)
 #endif
 
+/* cachestat(2), Linux 6.5: what of a file's range is in the page cache
+ * (rk_prep_copy's choice of direct reads). Its number, from the unified
+ * syscall table, where the headers predate it. */
+#if !defined(__NR_cachestat) && (defined(__x86_64__) || defined(__aarch64__))
+#define __NR_cachestat 451
+#endif
+struct rk_cachestat_range {
+	uint64_t off, len;
+};
+struct rk_cachestat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
 #endif

@@ -4,7 +4,8 @@
  * A runtime crossing its FFI once per chunk pays for every crossing; here it
  * crosses once per copy. The copy is an engine that owns a few lanes, each
  * with a pipe (splice: file -> pipe -> file, the page cache copied once, as
- * copy_file_range does) or a buffer (read -> write). A lane carries one
+ * copy_file_range does) or a buffer (read -> write; the reads with O_DIRECT
+ * for a source out of the page cache, copy_direct.c). A lane carries one
  * range at a time through sub-ops: a read-side op, then the write-side ops
  * for what it got. Lanes run in parallel, so the backend's workers (io-wq,
  * or the fallback's threads) move several ranges at once.
@@ -29,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "copy_direct.h"
 #include "ids.h"
 
 /* What one read or write may move (the kernel's MAX_RW_COUNT): a longer
@@ -39,8 +41,12 @@
  * "Copy (issue 18)", has the measurements behind it. */
 #define DEFAULT_LANES 4
 #define DEFAULT_CHUNK (1u << 20)
+/* The same when the source is read with O_DIRECT (copy_direct.c): the
+ * depth of the disk's queue is the lanes' reads in flight. */
+#define DIRECT_LANES 8
+#define DIRECT_CHUNK (1u << 20)
 
-enum lane_phase { LANE_IDLE = 0, LANE_READ, LANE_WRITE, LANE_ALLOC };
+enum lane_phase { LANE_IDLE = 0, LANE_READ, LANE_DIRECT, LANE_WRITE, LANE_ALLOC };
 
 struct lane {
 	uint32_t slot;      /* its reserved slot */
@@ -65,6 +71,10 @@ struct rk_copy {
 	uint64_t prealloc;           /* bytes to fallocate at off_out before the lanes start */
 	int32_t err;                 /* first error, or -ECANCELED */
 	uint32_t chunk, nlanes, inflight;
+	int dfd;                     /* fd_in's file open with O_DIRECT, or -1 */
+	uint32_t dalign;             /* the offset alignment dfd's reads need */
+	uint64_t dend;               /* relative: where dfd's reads stop */
+	unsigned char *dbuf;         /* with dfd: every lane's buffer, one block */
 	uint8_t sqe_flags;           /* RK_ASYNC from the caller */
 	bool splice;
 	struct lane lanes[];
@@ -75,11 +85,19 @@ struct sub_ref {
 	uint32_t lane;
 };
 
-static uint32_t default_lanes(uint64_t len, uint32_t chunk)
+static uint32_t default_lanes(uint64_t len, uint32_t chunk, uint32_t lanes)
 {
 	uint64_t need = (len + chunk - 1) / chunk;
-	uint32_t lanes = DEFAULT_LANES;
 	return need < lanes ? (uint32_t)need : lanes;
+}
+
+/* Free slots of the table, counted up to upto. */
+static uint32_t free_slots(const rk_ring *ring, uint32_t upto)
+{
+	uint32_t n = 0;
+	for (uint32_t s = ring->free_head; s != RK_NONE && n < upto; s = ring->ops[s].next)
+		n++;
+	return n;
 }
 
 static void engine_free(struct rk_copy *c)
@@ -90,8 +108,12 @@ static void engine_free(struct rk_copy *c)
 			close(l->pipe[0]);
 		if (l->pipe[1] >= 0)
 			close(l->pipe[1]);
-		free(l->buf);
+		if (!c->dbuf)
+			free(l->buf);
 	}
+	if (c->dfd >= 0)
+		close(c->dfd);
+	free(c->dbuf);
 	free(c);
 }
 
@@ -125,6 +147,28 @@ static void give_back(rk_ring *ring, uint32_t slot)
 	ring->free_head = slot;
 }
 
+/* Where a read of *n bytes at cur goes: the O_DIRECT descriptor for the
+ * aligned part before dend, fd_in for the rest (the range's unaligned head
+ * and tail, the file's last partial block, the rest of a short read); *n is
+ * cut to the part. */
+static int read_fd(const struct rk_copy *c, uint64_t cur, uint32_t *n)
+{
+	if (c->dfd < 0 || cur >= c->dend)
+		return c->fd_in;
+	uint32_t mis = (uint32_t)((uint64_t)c->off_in + cur) & (c->dalign - 1);
+	if (mis) {
+		if (*n > c->dalign - mis)
+			*n = c->dalign - mis;
+		return c->fd_in;
+	}
+	if (*n > c->dend - cur)
+		*n = (uint32_t)(c->dend - cur);
+	if (*n < c->dalign)
+		return c->fd_in;
+	*n &= ~(c->dalign - 1);
+	return c->dfd;
+}
+
 /* Queues lane i's next sub-op: the read side when nothing is pending, else
  * the write side for the pending bytes. */
 static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
@@ -152,11 +196,14 @@ static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
 	} else if (l->pending == 0) {
 		uint32_t n = (uint32_t)(l->end - l->cur);
 		int64_t src = c->off_in + (int64_t)l->cur;
-		if (c->splice)
+		if (c->splice) {
 			io_uring_prep_splice(sqe, c->fd_in, src, l->pipe[1], -1, n, 0);
-		else
-			io_uring_prep_read(sqe, c->fd_in, l->buf, n, (uint64_t)src);
-		l->phase = LANE_READ;
+			l->phase = LANE_READ;
+		} else {
+			int fd = read_fd(c, l->cur, &n);
+			io_uring_prep_read(sqe, fd, l->buf, n, (uint64_t)src);
+			l->phase = fd == c->fd_in ? LANE_READ : LANE_DIRECT;
+		}
 	} else {
 		int64_t dst = c->off_out + (int64_t)l->wpos;
 		if (c->splice)
@@ -182,7 +229,10 @@ static void next_range(rk_ring *ring, struct rk_copy *c, uint32_t i)
 		return;
 	}
 	l->cur = c->assigned;
-	l->end = limit - l->cur > c->chunk ? l->cur + c->chunk : limit;
+	uint64_t end = l->cur + c->chunk;
+	if (c->dfd >= 0) /* ranges on the file's chunk boundaries: aligned reads */
+		end -= (uint64_t)(c->off_in + (int64_t)end) & (c->chunk - 1);
+	l->end = end < limit ? end : limit;
 	c->assigned = l->end;
 	queue_sub(ring, c, i);
 }
@@ -233,9 +283,17 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 				next_range(ring, c, i);
 		goto settled;
 	}
+	if (phase == LANE_DIRECT && res == -EINVAL && !c->err) {
+		/* A direct read the file refuses after all (a size that
+		 * changed, a filesystem's own rule): this one and the rest
+		 * read through fd_in. */
+		c->dend = 0;
+		res = 0;
+		phase = LANE_IDLE;
+	}
 	if (res < 0 && !c->err)
 		c->err = res;
-	if (!c->err && phase == LANE_READ) {
+	if (!c->err && (phase == LANE_READ || phase == LANE_DIRECT)) {
 		if (res == 0) {
 			/* End of file: no lane reads past here. */
 			if (l->cur < c->eof)
@@ -394,8 +452,10 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 		return -EBADF;
 	if (off_in < 0 || off_out < 0 || (flags & ~RK_ASYNC) ||
 	    (copy_flags & ~(RK_COPY_SPLICE | RK_COPY_READ_WRITE | RK_COPY_NO_PREALLOC |
-	                    RK_COPY_LANES_MASK | RK_COPY_CHUNK_MASK)) ||
-	    (copy_flags & RK_COPY_SPLICE && copy_flags & RK_COPY_READ_WRITE))
+	                    RK_COPY_DIRECT | RK_COPY_NO_DIRECT | RK_COPY_LANES_MASK |
+	                    RK_COPY_CHUNK_MASK)) ||
+	    (copy_flags & RK_COPY_SPLICE && copy_flags & RK_COPY_READ_WRITE) ||
+	    (copy_flags & RK_COPY_DIRECT && copy_flags & (RK_COPY_SPLICE | RK_COPY_NO_DIRECT)))
 		return -EINVAL;
 	int err = rk__check_ring(ring);
 	if (err)
@@ -416,17 +476,32 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	    (uint64_t)off_in < (uint64_t)off_out + len && (uint64_t)off_out < (uint64_t)off_in + len)
 		return -EINVAL;
 
-	bool splice = !(copy_flags & RK_COPY_READ_WRITE) && ring->probe[IORING_OP_SPLICE];
 	if (copy_flags & RK_COPY_SPLICE && !ring->probe[IORING_OP_SPLICE])
 		return -EOPNOTSUPP;
 	uint32_t shift = (copy_flags & RK_COPY_CHUNK_MASK) >> RK_COPY_CHUNK_SHIFT;
-	uint32_t chunk = shift ? 1u << (shift < 12 ? 12 : shift > 24 ? 24 : shift)
-	                       : DEFAULT_CHUNK;
+	uint32_t chunk = shift ? 1u << (shift < 12 ? 12 : shift > 24 ? 24 : shift) : 0;
+	/* Direct reads when asked for, or when no strategy is named and the
+	 * source is mostly not in the page cache (copy_direct.c). */
+	struct rk_direct_align da = {0, 0};
+	int dfd = -1;
+	if (len && ((copy_flags & RK_COPY_DIRECT) ||
+	            !(copy_flags & (RK_COPY_SPLICE | RK_COPY_READ_WRITE | RK_COPY_NO_DIRECT))))
+		dfd = rk__copy_direct_open(fd_in, &si, off_in, len, copy_flags & RK_COPY_DIRECT,
+		                           chunk ? chunk : DIRECT_CHUNK, &da);
+	if (!chunk)
+		chunk = dfd >= 0 ? DIRECT_CHUNK : DEFAULT_CHUNK;
+	bool splice = dfd < 0 && !(copy_flags & RK_COPY_READ_WRITE) &&
+	              ring->probe[IORING_OP_SPLICE];
 	uint32_t nlanes = (copy_flags & RK_COPY_LANES_MASK) >> RK_COPY_LANES_SHIFT;
 	if (nlanes > LANES_MAX)
 		nlanes = LANES_MAX;
-	if (nlanes == 0)
-		nlanes = default_lanes(len, chunk);
+	if (nlanes == 0) {
+		nlanes = default_lanes(len, chunk, dfd >= 0 ? DIRECT_LANES : DEFAULT_LANES);
+		/* More lanes only where the table has room: a copy that would
+		 * start without direct reads starts with them. */
+		if (nlanes > DEFAULT_LANES && free_slots(ring, nlanes + 1) < nlanes + 1)
+			nlanes = DEFAULT_LANES;
+	}
 	if (len == 0)
 		nlanes = 0;
 
@@ -434,14 +509,33 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	struct rk_op *parent;
 	struct io_uring_sqe *unused;
 	int64_t ret = rk__op_begin(ring, RK_OP_COPY, 0, &parent, &unused);
-	if (ret < 0)
+	if (ret < 0) {
+		if (dfd >= 0)
+			close(dfd);
 		return ret;
+	}
 	if (len == 0)
 		return rk__op_commit_local(ring, parent, 0);
 	struct rk_copy *c = calloc(1, sizeof(*c) + nlanes * sizeof(struct lane));
 	if (!c) {
+		if (dfd >= 0)
+			close(dfd);
 		rk__op_abort(ring, parent);
 		return -ENOMEM;
+	}
+	c->dfd = dfd;
+	if (dfd >= 0) {
+		/* Direct reads up to the file's last whole block: the rest is
+		 * read through fd_in, as O_DIRECT at an unaligned end of file
+		 * is each filesystem's own affair. */
+		uint64_t whole = (uint64_t)si.st_size & ~(uint64_t)(da.off - 1);
+		c->dalign = da.off;
+		c->dend = whole > (uint64_t)off_in ? whole - (uint64_t)off_in : 0;
+		if (!(c->dbuf = rk__copy_direct_buffers((size_t)nlanes * chunk, da.mem))) {
+			engine_free(c);
+			rk__op_abort(ring, parent);
+			return -ENOMEM;
+		}
 	}
 	c->fd_in = fd_in;
 	c->fd_out = fd_out;
@@ -465,7 +559,10 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 		c->lanes[i].slot = ring->free_head;
 		ring->free_head = ring->ops[ring->free_head].next;
 		ring->ops[c->lanes[i].slot].next = RK_NONE;
-		err = make_lane(&c->lanes[i], splice, &chunk);
+		if (dfd >= 0)
+			c->lanes[i].buf = c->dbuf + (size_t)i * chunk;
+		else
+			err = make_lane(&c->lanes[i], splice, &chunk);
 	}
 	if (err) {
 		for (uint32_t i = nlanes; i-- > 0;)

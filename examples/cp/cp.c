@@ -5,10 +5,11 @@
  *   ringkit-cp [--chunk KiB] [--depth N] [--fsync] [--verify] [--quiet] SRC DST
  *
  * Between regular files the copy is one op, rk_prep_copy: the core runs the
- * pipeline (splices through pipes of its own, several ranges in parallel)
- * and the program makes one call per copy of up to 2 GiB, not one per
- * chunk. --chunk and --depth, when given, become its chunk size (rounded
- * down to a power of two, 4 KiB..16 MiB) and lanes (at most 8).
+ * pipeline (splices through pipes of its own, or O_DIRECT reads for a source
+ * out of the page cache, several ranges in parallel) and the program makes
+ * one call per copy of up to 2 GiB, not one per chunk. --chunk and --depth,
+ * when given, become its chunk size (rounded down to a power of two,
+ * 4 KiB..16 MiB) and lanes (at most 8).
  *
  * Anything else (a destination such as /dev/null) takes the program's own
  * pipeline: one region of `depth` chunks is registered with the ring, so reads and

@@ -186,6 +186,27 @@ def test_copy_no_prealloc(ring, tmp_path):
         os.close(x)
 
 
+def test_copy_direct_flags(ring, tmp_path):
+    # Forced direct reads copy byte for byte, the unaligned tail through the
+    # caller's fd (or the whole copy, where the filesystem has no O_DIRECT);
+    # the two direct flags together are refused.
+    data = os.urandom(3 * 1024 * 1024 + 777)
+    (tmp_path / "src.bin").write_bytes(data)
+    fd = os.open(tmp_path / "src.bin", os.O_RDONLY)
+    out = os.open(tmp_path / "dst.bin", os.O_WRONLY | os.O_CREAT, 0o600)
+    assert ringkit.COPY_DIRECT == ringkit.constant("RK_COPY_DIRECT")
+    assert ringkit.COPY_NO_DIRECT == ringkit.constant("RK_COPY_NO_DIRECT")
+    assert result(ring, ring.copy(fd, 0, out, 0, len(data),
+                                  copy_flags=ringkit.COPY_DIRECT)) == len(data)
+    assert (tmp_path / "dst.bin").read_bytes() == data
+    with pytest.raises(OSError) as e:
+        ring.copy(fd, 0, out, 0, len(data),
+                  copy_flags=ringkit.COPY_DIRECT | ringkit.COPY_NO_DIRECT)
+    assert e.value.errno == errno.EINVAL
+    for x in (fd, out):
+        os.close(x)
+
+
 def test_poll_add_remove_and_multishot(ring):
     rfd, wfd = os.pipe()
     p = ring.poll_add(rfd, select.POLLIN)
