@@ -7,20 +7,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
-
-static char dir[64];
-static int nfile;
-
-static int new_file(const unsigned char *data, size_t len)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "%s/f%d", dir, nfile++);
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	CHECK(fd >= 0);
-	if (len)
-		CHECK_EQ(pwrite(fd, data, len, 0), (ssize_t)len);
-	return fd;
-}
+#include "copy_check.h"
 
 static unsigned char *pattern(size_t len, unsigned seed)
 {
@@ -28,15 +15,6 @@ static unsigned char *pattern(size_t len, unsigned seed)
 	CHECK(p != NULL);
 	fill_pattern(p, len, 0, seed);
 	return p;
-}
-
-static void check_bytes(int fd, off_t at, const unsigned char *want, size_t len)
-{
-	unsigned char *got = malloc(len ? len : 1);
-	CHECK(got != NULL);
-	CHECK_EQ(pread(fd, got, len, at), (ssize_t)len);
-	CHECK(memcmp(got, want, len) == 0);
-	free(got);
 }
 
 /* The copy's one completion, and nothing else after it. */
@@ -216,8 +194,6 @@ static void slots(void)
 	free(src);
 }
 
-enum how { BY_PREP_CANCEL, BY_CANCEL_SYNC, BY_CANCEL_ALL, BY_CLOSE };
-
 /* A copy slow enough to be stopped (small chunks, many sub-ops). */
 static void stop_midway(uint32_t copy_flags, enum how how)
 {
@@ -238,20 +214,7 @@ static void stop_midway(uint32_t copy_flags, enum how how)
 	if (how == BY_CLOSE) {
 		CHECK_EQ(rk_ring_close(ring), 0);
 	} else {
-		int64_t cid = -1;
-		if (how == BY_PREP_CANCEL)
-			CHECK((cid = rk_prep_cancel(ring, id, 0)) >= 0);
-		else if (how == BY_CANCEL_SYNC)
-			CHECK_EQ(rk_cancel_sync(ring, id, -1), 0);
-		else
-			CHECK(rk_ring_cancel_all(ring) >= 1);
-		int want = cid >= 0 ? 2 : 1;
-		CHECK_EQ(reap_n(ring, c, want), want);
-		int32_t res = res_of(c, want, id);
-		/* It may have finished first; a stopped copy says -ECANCELED. */
-		CHECK(res == -ECANCELED || res == (int32_t)n);
-		if (cid >= 0)
-			CHECK_EQ(res_of(c, want, cid), 0);
+		cancel_copy(ring, id, n, how);
 		CHECK_EQ(rk_reap(ring, c, 4, 1, 50 * 1000000LL), 0);
 		CHECK_EQ(rk_cancel_sync(ring, id, 0), -ENOENT);
 		/* The ring goes on: another copy, whole. */

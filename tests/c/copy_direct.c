@@ -15,20 +15,7 @@
 #include <sys/syscall.h>
 
 #include "check.h"
-
-static char dir[64];
-static int nfile;
-
-static int new_file(const unsigned char *data, size_t len)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "%s/f%d", dir, nfile++);
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	CHECK(fd >= 0);
-	if (len)
-		CHECK_EQ(pwrite(fd, data, len, 0), (ssize_t)len);
-	return fd;
-}
+#include "copy_check.h"
 
 /* Bytes that differ at every displacement (a short period would hide a
  * read landing a multiple of it away, which aligned pieces could do). */
@@ -44,15 +31,6 @@ static unsigned char *noise(size_t len, uint64_t seed)
 		p[i] = (unsigned char)(x >> 32);
 	}
 	return p;
-}
-
-static void check_bytes(int fd, off_t at, const unsigned char *want, size_t len)
-{
-	unsigned char *got = malloc(len ? len : 1);
-	CHECK(got != NULL);
-	CHECK_EQ(pread(fd, got, len, at), (ssize_t)len);
-	CHECK(memcmp(got, want, len) == 0);
-	free(got);
 }
 
 /* Runs one copy; *held: the descriptors it held while in flight. */
@@ -275,8 +253,6 @@ static void flag_errors(rk_ring *ring)
 	free(src);
 }
 
-enum how { BY_PREP_CANCEL, BY_CANCEL_SYNC, BY_CANCEL_ALL, BY_CLOSE };
-
 /* Stopped in the middle: one completion (or none, closed), the O_DIRECT
  * descriptor closed either way. */
 static void stop_midway(enum how how)
@@ -298,17 +274,7 @@ static void stop_midway(enum how how)
 	if (how == BY_CLOSE) {
 		CHECK_EQ(rk_ring_close(ring), 0);
 	} else {
-		int64_t cid = -1;
-		if (how == BY_PREP_CANCEL)
-			CHECK((cid = rk_prep_cancel(ring, id, 0)) >= 0);
-		else if (how == BY_CANCEL_SYNC)
-			CHECK_EQ(rk_cancel_sync(ring, id, -1), 0);
-		else
-			CHECK(rk_ring_cancel_all(ring) >= 1);
-		int want = cid >= 0 ? 2 : 1;
-		CHECK_EQ(reap_n(ring, c, want), want);
-		int32_t res = res_of(c, want, id);
-		CHECK(res == -ECANCELED || res == (int32_t)n);
+		cancel_copy(ring, id, n, how);
 		CHECK_EQ(count_fds(), with_ring);
 		CHECK_EQ(rk_ring_close(ring), 0);
 	}
