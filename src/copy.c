@@ -578,7 +578,6 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	memcpy(parent->inl, &c, sizeof(c));
 	parent->state = RK_OP_ENGINE;
 	ring->live++;
-	ring->chain_len = 0;
 	c->next = ring->copies;
 	if (c->next)
 		c->next->prev = c;

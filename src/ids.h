@@ -27,10 +27,8 @@ static inline uint32_t rk__op_slot(rk_ring *ring, const struct rk_op *op)
 static inline int rk__op_chain(rk_ring *ring, uint32_t flags)
 {
 	uint32_t len = flags & (RK_LINK | RK_HARDLINK) ? ring->chain_len + 1 : 0;
-	if (len == ring->chain_len) {
-		rk__ring_key(ring); /* in case the length was ended without it */
+	if (len == ring->chain_len)
 		return 0;
-	}
 	if (ring->free_head == RK_NONE)
 		return -EBUSY;
 	ring->ops[ring->free_head].state = RK_OP_CHAINED;
