@@ -80,6 +80,20 @@ for log in $logs; do
 	t=$(grep -c '"result":' "$log")
 	passed=$((passed + p)); skipped=$((skipped + s)); failed=$((failed + t - p - s))
 done
+# Name every failure again here, next to the sum: CI may keep only the tail
+# of this output, and each run's own report scrolled past long ago.
+for log in $logs; do
+	[ -f "$log" ] || { echo "FAILED: no results in $log (its build or setup failed)"; continue; }
+	grep -v -e '"result": "OK"' -e '"result": "SKIP"' "$log" | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    t = json.loads(line)
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    print("FAILED: %s (%s, %.1f s) in %s" % (t["name"], t["result"], t["duration"], sys.argv[1]))
+    for l in out.splitlines()[-15:]:
+        print("    " + l)
+' "$log"
+done
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status
