@@ -42,15 +42,10 @@ static void publish(rk_ring *ring)
 	}
 }
 
-/* Copies overflow-queue ops into free SQ entries, whole chains at a time,
- * then publishes. Returns how many moved. */
-static uint32_t flush_staged(rk_ring *ring)
+/* flush_staged with ops waiting in the overflow queue. */
+__attribute__((noinline)) static uint32_t flush_staged_slow(rk_ring *ring)
 {
 	struct rk_sq *sq = &ring->sq;
-	if (ring->staged_head == RK_NONE) { /* the common case: preps wrote the SQ */
-		publish(ring);
-		return 0;
-	}
 	uint32_t space = sq->entries - rk__sq_used(ring);
 	uint32_t moved = 0;
 
@@ -81,6 +76,17 @@ static uint32_t flush_staged(rk_ring *ring)
 		ring->staged_tail = RK_NONE;
 	publish(ring);
 	return moved;
+}
+
+/* Copies overflow-queue ops into free SQ entries, whole chains at a time,
+ * then publishes. Returns how many moved. */
+static inline uint32_t flush_staged(rk_ring *ring)
+{
+	if (__builtin_expect(ring->staged_head == RK_NONE, 1)) { /* preps wrote the SQ */
+		publish(ring);
+		return 0;
+	}
+	return flush_staged_slow(ring);
 }
 
 /* Whether the kernel holds completions we can only get by entering it:
@@ -136,7 +142,7 @@ static int submit_sqpoll(rk_ring *ring)
  * runs pending task work so completions become visible (min_complete 0: this
  * never waits, so a signal can never be swallowed here). Returns how many ops
  * the kernel consumed, or a negative errno when it consumed none. */
-int rk__flush_and_enter(rk_ring *ring, bool getevents)
+static inline int flush_and_enter(rk_ring *ring, bool getevents)
 {
 	if (ring->setup_flags & IORING_SETUP_SQPOLL)
 		return submit_sqpoll(ring);
@@ -162,6 +168,11 @@ int rk__flush_and_enter(rk_ring *ring, bool getevents)
 			return total;
 		getevents = false;
 	}
+}
+
+int rk__flush_and_enter(rk_ring *ring, bool getevents)
+{
+	return flush_and_enter(ring, getevents);
 }
 
 /* Copies up to max CQEs into out and releases the slots of final
@@ -302,7 +313,7 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 
 /* Drains the CQ, entering the kernel (without waiting) while it holds more:
  * overflowed CQEs are only moved into the CQ as room is made. */
-static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
+static inline uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
 {
 	uint32_t got = drain_cq(ring, out, max);
 	while (got < max && needs_getevents(ring)) {
@@ -351,19 +362,13 @@ static int wait_cqes(rk_ring *ring, uint32_t min_complete, int64_t timeout_ns)
 	return ret < 0 ? ret : 0;
 }
 
-int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
-                   int64_t timeout_ns)
+/* rk__uring_reap once what was ready is out (got records) and more are
+ * wanted: hands over what waits and blocks in the kernel. Out of line, so
+ * that a reap that finds enough saves no registers for this. */
+__attribute__((noinline)) static int reap_wait(rk_ring *ring, rk_cqe *out, uint32_t max,
+                                               uint32_t wait_nr, int64_t timeout_ns,
+                                               uint32_t got, int sret)
 {
-	int sret = 0;
-	if (ring->staged_head != RK_NONE || rk__sq_used(ring))
-		sret = rk__flush_and_enter(ring, true);
-	if (max == 0)
-		return sret < 0 ? sret : 0; /* a submit-only call: leave completions queued */
-
-	uint32_t got = rk__drain_local(ring, out, max);
-	got += drain_all_ready(ring, out + got, max - got);
-	if (got >= wait_nr || timeout_ns == 0)
-		return (int)got;
 	if (sret == -EINTR)
 		return got ? (int)got : -EINTR; /* let the runtime handle the signal first */
 
@@ -405,6 +410,22 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
 			return got ? (int)got : ret;
 	}
 	return (int)got;
+}
+
+int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
+                   int64_t timeout_ns)
+{
+	int sret = 0;
+	if (ring->staged_head != RK_NONE || rk__sq_used(ring))
+		sret = flush_and_enter(ring, true);
+	if (max == 0)
+		return sret < 0 ? sret : 0; /* a submit-only call: leave completions queued */
+
+	uint32_t got = ring->local_head != RK_NONE ? rk__drain_local(ring, out, max) : 0;
+	got += drain_all_ready(ring, out + got, max - got);
+	if (got >= wait_nr || timeout_ns == 0)
+		return (int)got;
+	return reap_wait(ring, out, max, wait_nr, timeout_ns, got, sret);
 }
 
 /* Takes back SQ entries written but never published: the kernel has not
