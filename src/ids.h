@@ -86,6 +86,22 @@ static inline struct io_uring_sqe *rk__op_sqe(rk_ring *ring, struct rk_op *op)
 	return rk__op_sqe_slow(ring, op);
 }
 
+/* Whether ops of this code may post completions with IORING_CQE_F_MORE:
+ * multishot ops, and zero-copy sends (their notification follows the
+ * result). From ops.def; a constant code folds it to a constant. */
+static inline bool rk__op_posts_more(uint32_t code)
+{
+	switch (code) {
+#define OP(NAME, name, opcode, result, multishot, home, exec, args) \
+	case RK_OP_##NAME:                                          \
+		return (multishot) || RK_RESULT_##result == RK_RESULT_ZC;
+#include "ops.def"
+#undef OP
+	default:
+		return false;
+	}
+}
+
 /* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
  * every op shares, and the ring's allowlist when it is restricted.
  * *sqe is where the prep writes: straight into the SQ when nothing waits
@@ -120,6 +136,8 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
 		return -EBUSY;
 	struct rk_op *op = &ring->ops[slot];
 	ring->free_head = op->next;
+	if (rk__op_posts_more(code))
+		op->held = RK_HELD_MORE; /* a free slot holds nothing */
 	/* No memset of the SQE: every prep goes through io_uring_prep_rw,
 	 * which writes all fields but user_data and flags; commit writes those. */
 	*sqe = rk__op_sqe(ring, op);

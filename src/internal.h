@@ -115,7 +115,10 @@ static inline void rk__op_free_word(struct rk_op *op)
 }
 
 /* rk_op.held: a spill block (rk__op_storage), a chunk pin (op->region). */
-enum { RK_HELD_SPILL = 1, RK_HELD_CHUNK = 2 };
+/* RK_HELD_MORE: the op may post completions with IORING_CQE_F_MORE
+ * (rk__op_posts_more), which keeps every completion of it off drain_cq's
+ * fast release without a test of each CQE's flags. */
+enum { RK_HELD_SPILL = 1, RK_HELD_CHUNK = 2, RK_HELD_MORE = 4 };
 
 /* The word from state to held of a live op in the kernel that selects from
  * no group and has nothing to settle, holding `held`. */

@@ -246,18 +246,18 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 		uintptr_t delta = (uintptr_t)o - (uintptr_t)cqe;
 		for (; cqe != stop; cqe++) {
 			uint64_t ud = cqe->user_data;
-			uint32_t flags = cqe->flags;
 			uint32_t slot = (uint32_t)ud;
 			struct rk_op *op = &ops[slot & table_mask];
 			uint32_t w;
 			/* An op's id is never negative: a match says ud is one, and
 			 * names this slot (past capacity, none matches). A plain
 			 * op's word says it holds nothing, so a NOP or a read into
-			 * caller memory pays no test of op->region. */
+			 * caller memory pays no test of op->region. Neither word
+			 * is one of an op that may post F_MORE (RK_HELD_MORE) or
+			 * take a provided buffer (F_BUFFER: it has a group). */
 			if (__builtin_expect((uint64_t)rk__op_id_word(op) == ud &&
 			                     ((w = rk__op_live_word(op)) == RK_LIVE_WORD(0) ||
-			                      w == RK_LIVE_WORD(RK_HELD_CHUNK)) &&
-			                     !(flags & (IORING_CQE_F_BUFFER | IORING_CQE_F_MORE)), 1)) {
+			                      w == RK_LIVE_WORD(RK_HELD_CHUNK)), 1)) {
 				memcpy(record_at(cqe, delta), cqe, sizeof(rk_cqe));
 				if (w != RK_LIVE_WORD(0)) {
 					rk__region_unpin(op->region, op->chunk);
