@@ -102,6 +102,27 @@ static inline bool rk__op_posts_more(uint32_t code)
 	}
 }
 
+/* Whether a prep takes rk__op_begin's straight path: an open, unrestricted
+ * ring of this process with no chain open, flags 0 or RK_FIXED_FILE, a free
+ * slot and an SQ entry known free.
+ * A hot prep with many arguments tests this first and jumps to an
+ * out-of-line copy of itself with every check otherwise, so that its
+ * straight path saves no registers for the checks' sake. */
+static inline bool rk__op_straight(const rk_ring *ring, uint32_t flags)
+{
+	return ring && ring->prep_key == rk__fork_epoch && !(flags & ~RK_FIXED_FILE) &&
+	       ring->free_head != RK_NONE && ring->sq.next != ring->sq.stop;
+}
+
+/* On the straight path (rk__op_straight held before rk__op_begin) the SQE
+ * is the SQ's next entry, never the slot's staging copy: says so to the
+ * compiler, so that rk__op_commit's test of where it went folds away. */
+static inline void rk__op_in_sq(const struct rk_op *op, const struct io_uring_sqe *sqe)
+{
+	if (sqe == &op->sqe)
+		__builtin_unreachable();
+}
+
 /* Takes a free slot for a new op `code` (RK_OP_*) and validates the flags
  * every op shares, and the ring's allowlist when it is restricted.
  * *sqe is where the prep writes: straight into the SQ when nothing waits

@@ -13,7 +13,8 @@ _Static_assert(sizeof(rk_iovec) == sizeof(struct iovec), "rk_iovec must match st
 _Static_assert(sizeof(rk_cqe) == 16, "rk_cqe is 16 bytes");
 _Static_assert(sizeof(rk_op_desc) == 64, "rk_op_desc is 64 bytes");
 
-int64_t rk_prep_nop(rk_ring *ring, uint32_t flags)
+static inline __attribute__((always_inline)) int64_t prep_nop_at(rk_ring *ring, uint32_t flags,
+                                                                  bool straight)
 {
 	struct rk_op *op;
 	struct io_uring_sqe *sqe;
@@ -21,11 +22,26 @@ int64_t rk_prep_nop(rk_ring *ring, uint32_t flags)
 	if (ret < 0)
 		return ret;
 	io_uring_prep_nop(sqe);
+	if (straight)
+		rk__op_in_sq(op, sqe);
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
-static int64_t prep_rw(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, const void *buf,
-                       uint32_t len, int64_t offset, uint32_t flags)
+__attribute__((noinline)) static int64_t prep_nop_checked(rk_ring *ring, uint32_t flags)
+{
+	return prep_nop_at(ring, flags, false);
+}
+
+int64_t rk_prep_nop(rk_ring *ring, uint32_t flags)
+{
+	if (__builtin_expect(!rk__op_straight(ring, flags), 0))
+		return prep_nop_checked(ring, flags);
+	return prep_nop_at(ring, flags, true);
+}
+
+static inline __attribute__((always_inline)) int64_t
+prep_rw_at(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, const void *buf, uint32_t len,
+           int64_t offset, uint32_t flags, bool straight)
 {
 	if (!ring)
 		return -EINVAL;
@@ -41,20 +57,30 @@ static int64_t prep_rw(rk_ring *ring, uint32_t code, uint8_t opcode, int fd, con
 	if (ret < 0)
 		return ret;
 	io_uring_prep_rw(opcode, sqe, fd, buf, len, (uint64_t)offset);
+	if (straight)
+		rk__op_in_sq(op, sqe);
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
-int64_t rk_prep_read(rk_ring *ring, int fd, void *buf, uint32_t len, int64_t offset,
-                     uint32_t flags)
-{
-	return prep_rw(ring, RK_OP_READ, IORING_OP_READ, fd, buf, len, offset, flags);
-}
+/* rk_prep_read and rk_prep_write: the straight path inline; the rest in a
+ * copy with every check, out of line and with the public call's arguments,
+ * so that the straight path reaches it by a jump (rk__op_straight). */
+#define RK_PREP_RW(name, CODE, OPCODE, bufty)                                                      \
+	__attribute__((noinline)) static int64_t name##_checked(                                   \
+	    rk_ring *ring, int fd, bufty buf, uint32_t len, int64_t offset, uint32_t flags)        \
+	{                                                                                          \
+		return prep_rw_at(ring, CODE, OPCODE, fd, buf, len, offset, flags, false);         \
+	}                                                                                          \
+	int64_t rk_##name(rk_ring *ring, int fd, bufty buf, uint32_t len, int64_t offset,          \
+	                  uint32_t flags)                                                          \
+	{                                                                                          \
+		if (__builtin_expect(!rk__op_straight(ring, flags), 0))                            \
+			return name##_checked(ring, fd, buf, len, offset, flags);                  \
+		return prep_rw_at(ring, CODE, OPCODE, fd, buf, len, offset, flags, true);          \
+	}
 
-int64_t rk_prep_write(rk_ring *ring, int fd, const void *buf, uint32_t len, int64_t offset,
-                      uint32_t flags)
-{
-	return prep_rw(ring, RK_OP_WRITE, IORING_OP_WRITE, fd, buf, len, offset, flags);
-}
+RK_PREP_RW(prep_read, RK_OP_READ, IORING_OP_READ, void *)
+RK_PREP_RW(prep_write, RK_OP_WRITE, IORING_OP_WRITE, const void *)
 
 /* The iovec array is copied into op storage: the kernel reads it when the op
  * runs, which may be long after the caller's array is gone. */
@@ -102,7 +128,7 @@ int64_t rk_prep_writev(rk_ring *ring, int fd, const rk_iovec *iov, uint32_t niov
  * (-1: none) already known. */
 static inline __attribute__((always_inline)) int64_t
 prep_chunk_at(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk, uint32_t len,
-              int64_t offset, uint32_t flags, int index)
+              int64_t offset, uint32_t flags, int index, bool straight)
 {
 	if (fd < 0)
 		return -EBADF;
@@ -130,19 +156,22 @@ prep_chunk_at(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chun
 	op->chunk = chunk;
 	op->held |= RK_HELD_CHUNK;
 	rk__region_pin(region, chunk);
+	if (straight)
+		rk__op_in_sq(op, sqe);
 	return rk__op_commit(ring, op, sqe, flags);
 }
 
-/* The read and the write when the region's hint misses: out of line, and
- * with the public call's arguments, so that the common prep reaches them
- * by a jump and keeps nothing on the stack around a call. */
+/* The read and the write when the region's hint misses or the prep is off
+ * its straight path (rk__op_straight): out of line, and with the public
+ * call's arguments, so that the common prep reaches them by a jump and
+ * keeps nothing on the stack around a call. */
 #define RK_CHUNK_FIND(name, write)                                                                \
 	__attribute__((noinline)) static int64_t name(rk_ring *ring, int fd, rk_region *region,    \
 	                                              int32_t chunk, uint32_t len,                 \
 	                                              int64_t offset, uint32_t flags)              \
 	{                                                                                          \
 		return prep_chunk_at(ring, write, fd, region, chunk, len, offset, flags,            \
-		                     rk__ring_region_find(ring, region));                           \
+		                     rk__ring_region_find(ring, region), false);                    \
 	}
 RK_CHUNK_FIND(read_chunk_find, false)
 RK_CHUNK_FIND(write_chunk_find, true)
@@ -154,10 +183,10 @@ prep_chunk(rk_ring *ring, bool write, int fd, rk_region *region, int32_t chunk, 
 	if (!ring || !region)
 		return -EINVAL;
 	int index;
-	if (!rk__ring_region_hint(ring, region, &index))
+	if (!rk__op_straight(ring, flags) || !rk__ring_region_hint(ring, region, &index))
 		return (write ? write_chunk_find : read_chunk_find)(ring, fd, region, chunk, len,
 		                                                      offset, flags);
-	return prep_chunk_at(ring, write, fd, region, chunk, len, offset, flags, index);
+	return prep_chunk_at(ring, write, fd, region, chunk, len, offset, flags, index, true);
 }
 
 int64_t rk_prep_read_chunk(rk_ring *ring, int fd, rk_region *region, int32_t chunk, uint32_t len,
