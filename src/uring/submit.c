@@ -217,7 +217,9 @@ static inline rk_cqe *record_at(const struct io_uring_cqe *cqe, uintptr_t delta)
 	return (rk_cqe *)((uintptr_t)cqe + delta);
 }
 
-static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t max)
+static inline __attribute__((always_inline)) uint32_t drain_cq_at(rk_ring *restrict ring,
+                                                                 rk_cqe *restrict out,
+                                                                 uint32_t max)
 {
 	struct rk_cq *cq = &ring->cq;
 	const uint32_t mask = cq->mask, capacity = ring->capacity, table_mask = ring->table_mask;
@@ -311,11 +313,17 @@ static uint32_t drain_cq(rk_ring *restrict ring, rk_cqe *restrict out, uint32_t 
 	return n;
 }
 
-/* Drains the CQ, entering the kernel (without waiting) while it holds more:
- * overflowed CQEs are only moved into the CQ as room is made. */
-static inline uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
+/* drain_cq_at out of line, for every drain but the reap's first. */
+__attribute__((noinline)) static uint32_t drain_cq(rk_ring *ring, rk_cqe *out, uint32_t max)
 {
-	uint32_t got = drain_cq(ring, out, max);
+	return drain_cq_at(ring, out, max);
+}
+
+/* After a drain that gave out[0..got): enters the kernel (without waiting)
+ * and drains again while it holds more, up to max: overflowed CQEs are only
+ * moved into the CQ as room is made. */
+static uint32_t drain_more(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t got)
+{
 	while (got < max && needs_getevents(ring)) {
 		if (rk__sys_enter(ring->fd, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
 			break;
@@ -325,6 +333,12 @@ static inline uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
 		got += more;
 	}
 	return got;
+}
+
+/* Drains the CQ, entering the kernel while it holds more (drain_more). */
+static uint32_t drain_all_ready(rk_ring *ring, rk_cqe *out, uint32_t max)
+{
+	return drain_more(ring, out, max, drain_cq(ring, out, max));
 }
 
 /* Ops the kernel has taken, as opposed to ops sitting in the SQ unconsumed.
@@ -416,13 +430,18 @@ int rk__uring_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr,
                    int64_t timeout_ns)
 {
 	int sret = 0;
-	if (ring->staged_head != RK_NONE || rk__sq_used(ring))
+	/* Entries written since the last count are the common reason to
+	 * submit, and need no count to be seen. */
+	if (ring->staged_head != RK_NONE || ring->sq.next != ring->sq.mark || rk__sq_used(ring))
 		sret = flush_and_enter(ring, true);
 	if (max == 0)
 		return sret < 0 ? sret : 0; /* a submit-only call: leave completions queued */
 
 	uint32_t got = ring->local_head != RK_NONE ? rk__drain_local(ring, out, max) : 0;
-	got += drain_all_ready(ring, out + got, max - got);
+	/* drain_all_ready, with the first drain inline */
+	got += drain_cq_at(ring, out + got, max - got);
+	if (got < max && needs_getevents(ring))
+		got = drain_more(ring, out, max, got);
 	if (got >= wait_nr || timeout_ns == 0)
 		return (int)got;
 	return reap_wait(ring, out, max, wait_nr, timeout_ns, got, sret);
