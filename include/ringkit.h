@@ -561,7 +561,11 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
  * default, 8 with direct reads where 9 slots are free, fewer for a copy of
  * fewer chunks; none for len 0) until its
- * completion is reaped; -EBUSY when fewer are free. With the splice
+ * completion is reaped; -EBUSY when fewer are free. Reading through
+ * buffers (RK_COPY_READ_WRITE, direct reads) it takes one more where one
+ * more is free: a lane that preallocates beside the first reads, then
+ * carries ranges as the others do, with never more than lanes reads in
+ * flight. With the splice
  * strategy each lane holds a pipe (two descriptors) for the copy's
  * lifetime: -EMFILE when there are none to take; with direct reads the
  * copy holds one descriptor.
