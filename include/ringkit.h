@@ -534,9 +534,10 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * may be set for tuning, 0 for the core's choice. RK_ASYNC in flags is
  * passed to every sub-op.
  *
- * A copy of more than one chunk that makes a regular fd_out longer first
+ * A copy of more than one chunk that makes a regular fd_out longer
  * preallocates the range it will write (fallocate with FALLOC_FL_KEEP_SIZE,
- * as a sub-op), which spares the writes the filesystem's per-block work;
+ * as a sub-op: before the splices, beside the first reads through
+ * buffers), which spares the writes the filesystem's per-block work;
  * where fallocate fails (a filesystem without it) the copy goes on
  * without. The size is left to the writes, but a copy that ends early
  * (error, cancel, a source that shrank) can leave blocks allocated past
@@ -561,7 +562,11 @@ RK_API int64_t rk_prep_tee(rk_ring *ring, int fd_in, int fd_out, uint32_t nbytes
  * Slots: a copy takes 1 + lanes slots of the op table (lanes is 4 by
  * default, 8 with direct reads where 9 slots are free, fewer for a copy of
  * fewer chunks; none for len 0) until its
- * completion is reaped; -EBUSY when fewer are free. With the splice
+ * completion is reaped; -EBUSY when fewer are free. Reading through
+ * buffers (RK_COPY_READ_WRITE, direct reads) it takes one more where one
+ * more is free: a lane that preallocates beside the first reads, then
+ * carries ranges as the others do, with never more than lanes reads in
+ * flight. With the splice
  * strategy each lane holds a pipe (two descriptors) for the copy's
  * lifetime: -EMFILE when there are none to take; with direct reads the
  * copy holds one descriptor.

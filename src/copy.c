@@ -21,6 +21,15 @@
  * Slots: each lane keeps one slot for the copy's lifetime (neither free nor
  * live between its sub-ops), so a copy that starts can always go on; one
  * that cannot have 1 + lanes slots does not start (-EBUSY).
+ *
+ * Reads through buffers (read/write, direct reads): where the table has
+ * room, the copy has one lane more than it reads in flight (its depth, the
+ * lanes asked for). That lane preallocates alongside the first reads, not
+ * before them as a splice copy does (the reads need no blocks, and a cold
+ * fallocate waits on the disk too); then it carries ranges as the others
+ * do. A lane that would read past the depth is parked, and goes on when a
+ * read completes, so the disk's queue stays as deep as the lanes asked for
+ * while one lane's bytes are written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +61,7 @@ struct lane {
 	uint32_t slot;      /* its reserved slot */
 	uint8_t phase;      /* enum lane_phase of the sub-op in flight (IDLE: none) */
 	bool deferred;      /* its next sub-op waits for a chain being prepared */
+	bool parked;        /* its next range waits for a read to complete */
 	int pipe[2];
 	unsigned char *buf;
 	uint64_t cur, end;  /* source range still to read, relative to off_in */
@@ -68,9 +78,11 @@ struct rk_copy {
 	uint64_t len, assigned;      /* relative: bytes to copy, handed to lanes so far */
 	uint64_t eof;                /* relative position of the first 0-byte read, or len */
 	uint64_t copied;
-	uint64_t prealloc;           /* bytes to fallocate at off_out before the lanes start */
+	uint64_t prealloc;           /* bytes to fallocate at off_out, until it is queued */
 	int32_t err;                 /* first error, or -ECANCELED */
 	uint32_t chunk, nlanes, inflight;
+	uint32_t depth, reading;     /* read-side sub-ops in flight: at most, now */
+	bool alloc_alongside;        /* the fallocate runs beside the first reads */
 	int dfd;                     /* fd_in's file open with O_DIRECT, or -1 */
 	uint32_t dalign;             /* the offset alignment dfd's reads need */
 	uint64_t dend;               /* relative: where dfd's reads stop */
@@ -183,12 +195,14 @@ static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
 	l->deferred = false;
 	struct rk_op *op = &ring->ops[l->slot];
 	struct io_uring_sqe *sqe = rk__op_sqe(ring, op);
-	if (c->prealloc) {
-		/* Blocks allocated in one call, before the writes, spare each
+	if (c->prealloc && i == c->nlanes - 1) {
+		/* Blocks allocated in one call, ahead of the writes, spare each
 		 * write the filesystem's per-block reservation (ext4's delayed
 		 * allocation); KEEP_SIZE leaves the size to the writes, so a
 		 * copy that ends early leaves the file as long as what it
-		 * wrote. */
+		 * wrote. Beside the first reads, a write that comes before it
+		 * (a read faster than a cold fallocate) is only done the slow
+		 * way. Always the last lane: the one the reads can spare. */
 		io_uring_prep_fallocate(sqe, c->fd_out, FALLOC_FL_KEEP_SIZE, (off_t)c->off_out,
 		                        (off_t)c->prealloc);
 		c->prealloc = 0;
@@ -204,6 +218,7 @@ static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
 			io_uring_prep_read(sqe, fd, l->buf, n, (uint64_t)src);
 			l->phase = fd == c->fd_in ? LANE_READ : LANE_DIRECT;
 		}
+		c->reading++;
 	} else {
 		int64_t dst = c->off_out + (int64_t)l->wpos;
 		if (c->splice)
@@ -219,13 +234,20 @@ static void queue_sub(rk_ring *ring, struct rk_copy *c, uint32_t i)
 	c->inflight++;
 }
 
-/* Gives lane i its next range, or leaves it idle when none is left. */
+/* Gives lane i its next range, parks it while depth reads are in flight,
+ * or leaves it idle when no range is left. */
 static void next_range(rk_ring *ring, struct rk_copy *c, uint32_t i)
 {
 	struct lane *l = &c->lanes[i];
 	uint64_t limit = c->eof;
-	if (c->err || c->assigned >= limit) {
-		l->phase = LANE_IDLE;
+	l->phase = LANE_IDLE;
+	l->parked = false;
+	if (c->err || c->assigned >= limit)
+		return;
+	if (c->reading >= c->depth) {
+		/* Its range is taken when it reads: ranges go to the disk in
+		 * the order of the file. */
+		l->parked = true;
 		return;
 	}
 	l->cur = c->assigned;
@@ -235,6 +257,15 @@ static void next_range(rk_ring *ring, struct rk_copy *c, uint32_t i)
 	l->end = end < limit ? end : limit;
 	c->assigned = l->end;
 	queue_sub(ring, c, i);
+}
+
+/* Parked lanes go on while the reads in flight are fewer than the depth
+ * (or go idle, once no range is left). */
+static void unpark(rk_ring *ring, struct rk_copy *c)
+{
+	for (uint32_t i = 0; i < c->nlanes && c->reading < c->depth; i++)
+		if (c->lanes[i].parked)
+			next_range(ring, c, i);
 }
 
 /* The copy's one completion: into out when a completion path is copying
@@ -274,13 +305,17 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 	retire_sub(ring, op);
 	c->inflight--;
 	l->phase = LANE_IDLE;
+	if (phase == LANE_READ || phase == LANE_DIRECT)
+		c->reading--;
 
 	if (phase == LANE_ALLOC) {
 		/* Preallocation only spares the writes work: failed or not
-		 * (a filesystem without fallocate), the lanes start now. */
+		 * (a filesystem without fallocate), the lanes start now, or
+		 * this one joins those that started beside it. */
 		if (!c->err && !ring->discarding)
 			for (uint32_t i = 0; i < c->nlanes; i++)
-				next_range(ring, c, i);
+				if (!c->alloc_alongside || i == ref.lane)
+					next_range(ring, c, i);
 		goto settled;
 	}
 	if (phase == LANE_DIRECT && res == -EINVAL && !c->err) {
@@ -319,6 +354,7 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 			queue_sub(ring, c, ref.lane);
 		else
 			next_range(ring, c, ref.lane);
+		unpark(ring, c);
 	}
 settled:
 	if (c->inflight > 0)
@@ -504,6 +540,11 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	}
 	if (len == 0)
 		nlanes = 0;
+	/* Reading through buffers: one lane more than reads in flight, where
+	 * the table has room (see the top of this file). */
+	uint32_t depth = nlanes;
+	if (!splice && nlanes && free_slots(ring, nlanes + 2) == nlanes + 2)
+		nlanes++;
 
 	/* The copy's slot and its lanes', all or none. */
 	struct rk_op *parent;
@@ -573,7 +614,9 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 		return err;
 	}
 	c->chunk = chunk;
+	c->depth = depth;
 	c->prealloc = prealloc_len(c, &si, &so, copy_flags, ring->probe[IORING_OP_FALLOCATE]);
+	c->alloc_alongside = c->prealloc && nlanes > depth;
 
 	memcpy(parent->inl, &c, sizeof(c));
 	parent->state = RK_OP_ENGINE;
@@ -582,10 +625,11 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	if (c->next)
 		c->next->prev = c;
 	ring->copies = c;
-	if (c->prealloc)
-		queue_sub(ring, c, 0);
-	else
-		for (uint32_t i = 0; i < nlanes; i++)
+	/* The reads first: they are what the copy waits for. */
+	for (uint32_t i = 0; i < nlanes; i++)
+		if (c->prealloc && i == nlanes - 1)
+			queue_sub(ring, c, i);
+		else if (!c->prealloc || c->alloc_alongside)
 			next_range(ring, c, i);
 	return rk__op_id(ring, parent);
 }

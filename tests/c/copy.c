@@ -1,7 +1,8 @@
 /* rk_prep_copy: byte-exact copies of awkward sizes and offsets with each
  * strategy, the source ending early, the destination's preallocation
  * (sized by the source, the size left to the writes), its argument errors, the slots it
- * takes, and cancel and close in the middle of a copy (exactly one
+ * takes (one more, reading through buffers, where the table has room), and
+ * cancel and close in the middle of a copy (exactly one
  * completion, no descriptor left behind). Both backends. */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -194,6 +195,65 @@ static void slots(void)
 	free(src);
 }
 
+/* Reading through buffers, a copy takes one lane more than it reads in
+ * flight where the table has room: that lane preallocates beside the first
+ * reads, then carries ranges while the others' reads wait (parked) for the
+ * depth to allow them. Lengths that are not a multiple of the chunk, a
+ * source that ends early, and a table with no room for that lane (the copy
+ * runs as it did without it). */
+static void spare_lane(void)
+{
+	size_t n = (37u << 12) + 123;
+	unsigned char *src = pattern(n, 13);
+	int in = new_file(src, n);
+	for (uint32_t lanes = 1; lanes <= 3; lanes++) {
+		for (uint32_t room = 0; room <= 1; room++) {
+			for (uint32_t pre = 0; pre <= 1; pre++) {
+				uint32_t flags = RK_COPY_READ_WRITE | RK_COPY_LANES(lanes) |
+				                 RK_COPY_CHUNK(12) | (pre ? 0 : RK_COPY_NO_PREALLOC);
+				/* Nops hold what the table has beyond 1 + lanes + room. */
+				uint32_t want = 1 + lanes + room;
+				rk_ring *ring;
+				CHECK_EQ(rk_ring_create_ex(2, 0, 0, want, 0, &ring), 0);
+				uint64_t stats[RK_STAT_CAPACITY + 1];
+				CHECK_EQ(rk_ring_stats(ring, stats, RK_STAT_CAPACITY + 1),
+				         RK_STAT_CAPACITY + 1);
+				uint64_t cap = stats[RK_STAT_CAPACITY];
+				CHECK(cap >= want);
+				for (uint64_t k = want; k < cap; k++)
+					CHECK(rk_prep_nop(ring, 0) >= 0);
+				int out = new_file(NULL, 0);
+				int64_t id = rk_prep_copy(ring, in, 0, out, 0, n, flags, 0);
+				CHECK(id >= 0);
+				CHECK_EQ(rk_prep_nop(ring, 0), -EBUSY); /* every slot taken */
+				int32_t res = -1;
+				for (uint64_t k = want; k <= cap; k++) {
+					rk_cqe c = reap_one(ring);
+					if (c.id == id)
+						res = c.res;
+				}
+				CHECK_EQ(res, (int32_t)n);
+				struct stat st;
+				CHECK_EQ(fstat(out, &st), 0);
+				CHECK_EQ((size_t)st.st_size, n);
+				check_bytes(out, 0, src, n);
+
+				/* Past the source's end, from an odd offset. */
+				CHECK_EQ(ftruncate(out, 0), 0);
+				id = rk_prep_copy(ring, in, 4097, out, 5, n * 3, flags, 0);
+				CHECK_EQ(copy_result(ring, id), (int32_t)(n - 4097));
+				CHECK_EQ(fstat(out, &st), 0);
+				CHECK_EQ((size_t)st.st_size, n - 4097 + 5);
+				check_bytes(out, 5, src + 4097, n - 4097);
+				CHECK_EQ(rk_ring_close(ring), 0);
+				close(out);
+			}
+		}
+	}
+	close(in);
+	free(src);
+}
+
 /* A copy slow enough to be stopped (small chunks, many sub-ops). */
 static void stop_midway(uint32_t copy_flags, enum how how)
 {
@@ -303,6 +363,7 @@ int main(void)
 	CHECK_EQ(count_fds(), base);
 
 	slots();
+	spare_lane();
 	for (int how = BY_PREP_CANCEL; how <= BY_CLOSE; how++) {
 		stop_midway(0, (enum how)how);
 		stop_midway(RK_COPY_READ_WRITE, (enum how)how);

@@ -7,14 +7,14 @@
 static char dir[64]; /* main sets it: strcpy(dir, make_tmpdir()) */
 static int nfile;
 
-/* A new file in dir holding data[0..len). */
+/* A new file in dir holding data[0..len) (empty for data NULL). */
 static int new_file(const unsigned char *data, size_t len)
 {
 	char path[128];
 	snprintf(path, sizeof(path), "%s/f%d", dir, nfile++);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	CHECK(fd >= 0);
-	if (len)
+	if (data && len)
 		CHECK_EQ(pwrite(fd, data, len, 0), (ssize_t)len);
 	return fd;
 }
