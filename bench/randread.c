@@ -36,7 +36,9 @@ static int64_t next_offset(uint64_t *seed)
 
 /* Keeps qd reads in flight. Per-op state (the buffer index) is kept by op
  * slot, looked up for the whole batch before new reads are queued: the
- * reap freed those slots and new preps may reuse them. */
+ * reap freed those slots and new preps may reuse them. Plain reads go to
+ * each chunk's address, looked up once (a region's chunks never move), as
+ * liburing's side keeps its buffers'. */
 /* file: the fd registered as the file table's slot 0, read with
  * RK_FIXED_FILE (fixed buffers too). */
 static double run_ringkit(unsigned qd, int fixed, int file)
@@ -58,8 +60,13 @@ static double run_ringkit(unsigned qd, int fixed, int file)
 	}
 	static int32_t by_slot[4 * MAXQD];
 	int32_t chunk[MAXQD], done_chunk[MAXQD];
-	for (unsigned i = 0; i < qd; i++)
+	void *addr[MAXQD]; /* by chunk: the region holds qd chunks, 0 to qd - 1 */
+	for (unsigned i = 0; i < qd; i++) {
 		chunk[i] = rk_chunk_alloc(rg);
+		if (chunk[i] < 0 || (uint32_t)chunk[i] >= qd)
+			bench_die("rk_chunk_alloc", chunk[i]);
+		addr[chunk[i]] = rk_chunk_ptr(rg, chunk[i]);
+	}
 	uint64_t seed = 42;
 	rk_cqe c[MAXQD];
 	unsigned issued = 0, completed = 0;
@@ -68,8 +75,8 @@ static double run_ringkit(unsigned qd, int fixed, int file)
 	for (unsigned i = 0; i < qd; i++, issued++) {
 		int64_t id = fixed ? rk_prep_read_chunk(ring, rfd, rg, chunk[i], BLOCK,
 		                                        next_offset(&seed), rflags)
-		                   : rk_prep_read(ring, fd, rk_chunk_ptr(rg, chunk[i]), BLOCK,
-		                                  next_offset(&seed), 0);
+		                   : rk_prep_read(ring, fd, addr[chunk[i]], BLOCK, next_offset(&seed),
+		                                  0);
 		by_slot[(uint32_t)id] = chunk[i];
 	}
 	while (completed < READS) {
@@ -85,7 +92,7 @@ static double run_ringkit(unsigned qd, int fixed, int file)
 		for (int k = 0; k < n && issued < READS; k++, issued++) {
 			int64_t id = fixed ? rk_prep_read_chunk(ring, rfd, rg, done_chunk[k], BLOCK,
 			                                        next_offset(&seed), rflags)
-			                   : rk_prep_read(ring, fd, rk_chunk_ptr(rg, done_chunk[k]), BLOCK,
+			                   : rk_prep_read(ring, fd, addr[done_chunk[k]], BLOCK,
 			                                  next_offset(&seed), 0);
 			by_slot[(uint32_t)id] = done_chunk[k];
 		}
