@@ -110,7 +110,7 @@ static inline bool rk__op_posts_more(uint32_t code)
  * straight path saves no registers for the checks' sake. */
 static inline bool rk__op_straight(const rk_ring *ring, uint32_t flags)
 {
-	return ring && ring->prep_key == rk__fork_epoch && !(flags & ~RK_FIXED_FILE) &&
+	return !rk__ring_unkeyed(ring) && !(flags & ~RK_FIXED_FILE) &&
 	       ring->free_head != RK_NONE && ring->sq.next != ring->sq.stop;
 }
 
@@ -139,7 +139,7 @@ static inline int64_t rk__op_begin(rk_ring *ring, uint32_t code, uint32_t flags,
 	int err;
 	/* An open, unrestricted ring of this process passes on one compare
 	 * (prep_key); code (RK_OP_*) is a constant at every call site. */
-	if (__builtin_expect(!ring || ring->prep_key != rk__fork_epoch, 0)) {
+	if (__builtin_expect(rk__ring_unkeyed(ring), 0)) {
 		if ((err = rk__check_ring(ring)) != 0)
 			return err;
 		if (ring->gate != RK_GATE_OPEN && (err = rk__gate(ring, code, flags)) < 0)

@@ -375,6 +375,14 @@ static inline void rk__ring_key(rk_ring *ring)
 	ring->prep_key = (uint64_t)ring->epoch | (uint64_t)slow << 32;
 }
 
+/* Whether ring fails its prep_key: NULL, or not an open, unrestricted ring
+ * of this process with no chain open. A ring that passes is one no check of
+ * a prep (flags aside) or of a reap refuses. */
+static inline bool rk__ring_unkeyed(const rk_ring *ring)
+{
+	return __builtin_expect(!ring, 0) || ring->prep_key != rk__fork_epoch;
+}
+
 /* Ends the linked chain being prepared. */
 static inline void rk__chain_end(rk_ring *ring)
 {

@@ -436,10 +436,8 @@ int rk_submit(rk_ring *ring)
 int rk_reap(rk_ring *ring, rk_cqe *out, uint32_t max, uint32_t wait_nr, int64_t timeout_ns)
 {
 	int err;
-	/* prep_key matches for an open ring of this process with its gate
-	 * open: then none of the checks below can refuse. */
-	if (__builtin_expect(!ring || ring->prep_key != rk__fork_epoch, 0) &&
-	    ((err = rk__check_ring(ring)) || (err = rk__gate_disabled(ring))))
+	if (__builtin_expect(rk__ring_unkeyed(ring), 0) &&
+	    ((err = rk__check_ring(ring)) != 0 || (err = rk__gate_disabled(ring)) != 0))
 		return err;
 	if (!out && max)
 		return -EINVAL;
