@@ -81,8 +81,9 @@ struct rk_copy {
 	uint64_t prealloc;           /* bytes to fallocate at off_out, until it is queued */
 	int32_t err;                 /* first error, or -ECANCELED */
 	uint32_t chunk, nlanes, inflight;
-	uint32_t depth, reading;     /* read-side sub-ops in flight: at most, now */
-	bool alloc_alongside;        /* the fallocate runs beside the first reads */
+	uint32_t depth, reading;     /* read-side sub-ops in flight: at most, now;
+	                              * nlanes > depth: a lane to spare, which runs
+	                              * the fallocate beside the first reads */
 	int dfd;                     /* fd_in's file open with O_DIRECT, or -1 */
 	uint32_t dalign;             /* the offset alignment dfd's reads need */
 	uint64_t dend;               /* relative: where dfd's reads stop */
@@ -314,7 +315,7 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 		 * this one joins those that started beside it. */
 		if (!c->err && !ring->discarding)
 			for (uint32_t i = 0; i < c->nlanes; i++)
-				if (!c->alloc_alongside || i == ref.lane)
+				if (c->nlanes == c->depth || i == ref.lane)
 					next_range(ring, c, i);
 		goto settled;
 	}
@@ -616,7 +617,6 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	c->chunk = chunk;
 	c->depth = depth;
 	c->prealloc = prealloc_len(c, &si, &so, copy_flags, ring->probe[IORING_OP_FALLOCATE]);
-	c->alloc_alongside = c->prealloc && nlanes > depth;
 
 	memcpy(parent->inl, &c, sizeof(c));
 	parent->state = RK_OP_ENGINE;
@@ -629,7 +629,7 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	for (uint32_t i = 0; i < nlanes; i++)
 		if (c->prealloc && i == nlanes - 1)
 			queue_sub(ring, c, i);
-		else if (!c->prealloc || c->alloc_alongside)
+		else if (!c->prealloc || nlanes > depth)
 			next_range(ring, c, i);
 	return rk__op_id(ring, parent);
 }
