@@ -6,6 +6,7 @@
  * hosts), so the kernel never writes into memory that was handed back.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -35,11 +36,21 @@ static void *map_region(size_t *len, uint32_t flags)
 			return p;
 		}
 		/* No hugetlb pool configured (the usual case): ask for transparent
-		 * huge pages instead, which the kernel grants when it can. */
-		p = rk__sys_mmap(*len, prot, mflags, -1, 0);
-		if (p != MAP_FAILED)
-			madvise(p, *len, MADV_HUGEPAGE);
-		return p;
+		 * huge pages instead, which the kernel grants when it can, but only
+		 * for 2 MiB-aligned ranges of the mapping: the region is mapped on
+		 * such a boundary, in whole huge pages, so that even one smaller
+		 * than a huge page gets one. */
+		p = rk__sys_mmap(hlen + RK_HUGE_PAGE, prot, mflags, -1, 0);
+		if (p == MAP_FAILED)
+			return p;
+		uintptr_t at = ((uintptr_t)p + RK_HUGE_PAGE - 1) & ~(uintptr_t)(RK_HUGE_PAGE - 1);
+		size_t head = at - (uintptr_t)p;
+		if (head)
+			rk__sys_munmap(p, head);
+		rk__sys_munmap((void *)(at + hlen), RK_HUGE_PAGE - head);
+		madvise((void *)at, hlen, MADV_HUGEPAGE);
+		*len = hlen;
+		return (void *)at;
 	}
 	return rk__sys_mmap(*len, prot, mflags, -1, 0);
 }
