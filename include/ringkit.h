@@ -1293,7 +1293,8 @@ RK_API int rk_reap_dispatch(rk_ring *ring, rk_cqe_fn fn, void *ctx, uint32_t max
 
 #define RK_REGION_LOCKED (1u << 0) /* mlock the memory (-ENOMEM/-EPERM over RLIMIT_MEMLOCK) */
 #define RK_REGION_HUGE   (1u << 1) /* back with huge pages: explicit hugetlb when available,
-                                      else transparent huge pages */
+                                      else transparent huge pages; either way the region
+                                      starts on a 2 MiB boundary and takes whole huge pages */
 /* Provided as a buffer group, its chunks are consumed incrementally
  * (IOU_PBUF_RING_INC, Linux 6.12; rk_ring_feature RK_FEATURE_PBUF_INC):
  * a receive takes only the bytes it got from the chunk, and the next one
