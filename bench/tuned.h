@@ -10,6 +10,7 @@
 #define RK_BENCH_TUNED_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <liburing.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,9 +27,12 @@
 #endif
 
 #define BENCH_RING_FD (1U << 31) /* not a setup flag: io_uring_register_ring_fd */
+#define BENCH_HUGE (1U << 30)    /* not a setup flag: buffers in huge pages */
 
-/* Kept in step with src/uring/setup.c: the features it asks for. */
-#define BENCH_RINGKIT_DEFAULT (IORING_SETUP_SUBMIT_ALL | IORING_SETUP_NO_SQARRAY)
+/* Kept in step with src/uring/setup.c: the features it asks for; and the
+ * buffers in huge pages, as the ringkit side's regions are created
+ * (RK_REGION_HUGE). */
+#define BENCH_RINGKIT_DEFAULT (IORING_SETUP_SUBMIT_ALL | IORING_SETUP_NO_SQARRAY | BENCH_HUGE)
 
 static const struct {
 	const char *name;
@@ -40,6 +44,7 @@ static const struct {
 	{"single_issuer", IORING_SETUP_SINGLE_ISSUER},
 	{"defer_taskrun", IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER},
 	{"coop_taskrun", IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG},
+	{"huge", BENCH_HUGE},
 };
 
 static inline unsigned bench_tuned_flags(void)
@@ -52,6 +57,27 @@ static inline unsigned bench_tuned_flags(void)
 		if (strstr(env, bench_features[i].name))
 			f |= bench_features[i].flag;
 	return f;
+}
+
+/* len bytes of buffers for the liburing side: `plain` (a static array, as
+ * a program has them) untuned; tuned with "huge", one mapping on a 2 MiB
+ * boundary in transparent huge pages, as ringkit's RK_REGION_HUGE region
+ * is. Mapped once, and kept, as the static array is. */
+static inline void *bench_buffers(void *plain, size_t len, int tuned)
+{
+	static void *huge;
+	if (!tuned || !(bench_tuned_flags() & BENCH_HUGE))
+		return plain;
+	if (!huge) {
+		const size_t page = 2u << 20, hlen = (len + page - 1) / page * page;
+		char *p = mmap(NULL, hlen + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		               -1, 0);
+		if (p == MAP_FAILED)
+			bench_die("mmap", errno);
+		huge = (void *)(((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1));
+		madvise(huge, hlen, MADV_HUGEPAGE);
+	}
+	return huge;
 }
 
 static inline const char *bench_tuned_name(void)
@@ -79,7 +105,7 @@ static inline void bench_liburing_init(struct io_uring *ring, unsigned entries, 
 	struct io_uring_params p;
 	for (;;) {
 		memset(&p, 0, sizeof(p));
-		p.flags = f & ~BENCH_RING_FD;
+		p.flags = f & ~(BENCH_RING_FD | BENCH_HUGE);
 		int ret;
 		if (p.flags & IORING_SETUP_NO_SQARRAY) {
 			int fd = (int)syscall(__NR_io_uring_setup, entries, &p);
