@@ -15,7 +15,10 @@
  *   ringkit-bench-randread -c SIDE QD   one round of one side (fixed, plain,
  *       fixed-file, liburing, liburing-fixed, liburing-fixed-file) on a
  *       16 MiB temp file, for callgrind:
- *       valgrind --tool=callgrind --collect-atstart=no --toggle-collect='run_*' */
+ *       valgrind --tool=callgrind --collect-atstart=no --toggle-collect='run_*'
+ *   ringkit-bench-randread -p QD   what the region's huge pages give: best of
+ *       9 alternating rounds of liburing plain and ringkit plain and fixed,
+ *       the region in 4 KiB pages and in huge pages */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
@@ -44,11 +47,11 @@ static int64_t next_offset(uint64_t *seed)
  * liburing's side keeps its buffers'. */
 /* file: the fd registered as the file table's slot 0, read with
  * RK_FIXED_FILE (fixed buffers too). */
-static double run_ringkit(unsigned qd, int fixed, int file)
+static double run_ringkit(unsigned qd, int fixed, int file, uint32_t region_flags)
 {
 	rk_ring *ring;
 	rk_region *rg;
-	if (rk_ring_create(MAXQD, 0, &ring) < 0 || rk_region_create(BLOCK, qd, RK_REGION_HUGE, &rg) < 0)
+	if (rk_ring_create(MAXQD, 0, &ring) < 0 || rk_region_create(BLOCK, qd, region_flags, &rg) < 0)
 		bench_die("ringkit setup", 0);
 	if (fixed && rk_ring_register_region(ring, rg) < 0)
 		bench_die("rk_ring_register_region", 0);
@@ -192,7 +195,8 @@ int main(int argc, char **argv)
 {
 	char tmp[] = "/var/tmp/ringkit-randread.XXXXXX";
 	int count = argc > 3 && strcmp(argv[1], "-c") == 0;
-	const char *path = argc > 1 && !count ? argv[1] : NULL;
+	int pages = argc > 2 && strcmp(argv[1], "-p") == 0;
+	const char *path = argc > 1 && !count && !pages ? argv[1] : NULL;
 	uint64_t mib = count ? 16 : 256;
 	if (!path) {
 		fd = mkstemp(tmp);
@@ -213,6 +217,27 @@ int main(int argc, char **argv)
 	off_t size = lseek(fd, 0, SEEK_END);
 	nblocks = (uint64_t)size / BLOCK;
 	run_pread(); /* pulls the file into the page cache */
+	if (pages) {
+		unsigned qd = (unsigned)strtoul(argv[2], NULL, 10);
+		if (qd < 1 || qd > MAXQD)
+			bench_die("qd (1..128)", qd);
+		/* liburing plain; ringkit plain and fixed, region in 4 KiB pages;
+		 * the same in huge pages */
+		double best[5] = {0};
+		for (int r = 0; r < 9; r++) {
+			best[0] = max2(best[0], run_liburing(qd, 0, 0, 0));
+			for (int h = 0; h < 2; h++)
+				for (int fixed = 0; fixed < 2; fixed++)
+					best[1 + 2 * h + fixed] =
+					        max2(best[1 + 2 * h + fixed],
+					             run_ringkit(qd, fixed, 0, h ? RK_REGION_HUGE : 0));
+		}
+		printf("qd %u, over liburing plain (%.0f IOPS): 4 KiB pages plain %.3f fixed %.3f, "
+		       "huge pages plain %.3f fixed %.3f\n",
+		       qd, best[0], best[1] / best[0], best[2] / best[0], best[3] / best[0],
+		       best[4] / best[0]);
+		return 0;
+	}
 	if (count) {
 		unsigned qd = (unsigned)strtoul(argv[3], NULL, 10);
 		if (qd < 1 || qd > MAXQD)
@@ -222,7 +247,7 @@ int main(int argc, char **argv)
 		int file = strstr(side, "-file") != NULL;
 		if (strcmp(side, "fixed") == 0 || strcmp(side, "plain") == 0 ||
 		    strcmp(side, "fixed-file") == 0)
-			r = run_ringkit(qd, side[0] == 'f', file);
+			r = run_ringkit(qd, side[0] == 'f', file, RK_REGION_HUGE);
 		else if (strcmp(side, "liburing") == 0 || strcmp(side, "liburing-fixed") == 0 ||
 		         strcmp(side, "liburing-fixed-file") == 0)
 			r = run_liburing(qd, side[8] == '-', 0, file);
@@ -247,12 +272,12 @@ int main(int argc, char **argv)
 		double lu[5] = {0}, fx = 0, pl = 0, ff = 0;
 		for (int r = 0; r < BENCH_ROUNDS; r++) {
 			lu[0] = max2(lu[0], run_liburing(qds[q], 0, 0, 0));
-			fx = max2(fx, run_ringkit(qds[q], 1, 0));
+			fx = max2(fx, run_ringkit(qds[q], 1, 0, RK_REGION_HUGE));
 			lu[1] = max2(lu[1], run_liburing(qds[q], 1, 0, 0));
-			pl = max2(pl, run_ringkit(qds[q], 0, 0));
+			pl = max2(pl, run_ringkit(qds[q], 0, 0, RK_REGION_HUGE));
 			lu[2] = max2(lu[2], run_liburing(qds[q], 0, 1, 0));
 			lu[3] = max2(lu[3], run_liburing(qds[q], 1, 1, 0));
-			ff = max2(ff, run_ringkit(qds[q], 1, 1));
+			ff = max2(ff, run_ringkit(qds[q], 1, 1, RK_REGION_HUGE));
 			lu[4] = max2(lu[4], run_liburing(qds[q], 1, 0, 1));
 		}
 		static const char *name[5] = {"plain", "fixed", "plain tuned", "fixed tuned",
