@@ -81,9 +81,8 @@ struct rk_copy {
 	uint64_t prealloc;           /* bytes to fallocate at off_out, until it is queued */
 	int32_t err;                 /* first error, or -ECANCELED */
 	uint32_t chunk, nlanes, inflight;
-	uint32_t depth, reading;     /* read-side sub-ops in flight: at most, now;
-	                              * nlanes > depth: a lane to spare, which runs
-	                              * the fallocate beside the first reads */
+	uint32_t depth, reading;     /* read-side sub-ops in flight: at most, now
+	                              * (nlanes is depth, or one more: spare_lane) */
 	int dfd;                     /* fd_in's file open with O_DIRECT, or -1 */
 	uint32_t dalign;             /* the offset alignment dfd's reads need */
 	uint64_t dend;               /* relative: where dfd's reads stop */
@@ -97,6 +96,13 @@ struct sub_ref {
 	struct rk_copy *c;
 	uint32_t lane;
 };
+
+/* Whether the copy has a lane more than its depth: that lane runs the
+ * fallocate beside the first reads, instead of before them. */
+static bool spare_lane(const struct rk_copy *c)
+{
+	return c->nlanes > c->depth;
+}
 
 static uint32_t default_lanes(uint64_t len, uint32_t chunk, uint32_t lanes)
 {
@@ -315,7 +321,7 @@ int rk__copy_cqe(rk_ring *ring, struct rk_op *op, int32_t res, rk_cqe *out)
 		 * this one joins those that started beside it. */
 		if (!c->err && !ring->discarding)
 			for (uint32_t i = 0; i < c->nlanes; i++)
-				if (c->nlanes == c->depth || i == ref.lane)
+				if (!spare_lane(c) || i == ref.lane)
 					next_range(ring, c, i);
 		goto settled;
 	}
@@ -629,7 +635,7 @@ int64_t rk_prep_copy(rk_ring *ring, int fd_in, int64_t off_in, int fd_out, int64
 	for (uint32_t i = 0; i < nlanes; i++)
 		if (c->prealloc && i == nlanes - 1)
 			queue_sub(ring, c, i);
-		else if (!c->prealloc || nlanes > depth)
+		else if (!c->prealloc || spare_lane(c))
 			next_range(ring, c, i);
 	return rk__op_id(ring, parent);
 }
