@@ -227,10 +227,10 @@ int main(int argc, char **argv)
 		for (int r = 0; r < 9; r++) {
 			best[0] = max2(best[0], run_liburing(qd, 0, 0, 0));
 			for (int h = 0; h < 2; h++)
-				for (int fixed = 0; fixed < 2; fixed++)
-					best[1 + 2 * h + fixed] =
-					        max2(best[1 + 2 * h + fixed],
-					             run_ringkit(qd, fixed, 0, h ? RK_REGION_HUGE : 0));
+				for (int fixed = 0; fixed < 2; fixed++) {
+					double *b = &best[1 + 2 * h + fixed];
+					*b = max2(*b, run_ringkit(qd, fixed, 0, h ? RK_REGION_HUGE : 0));
+				}
 		}
 		printf("qd %u, over liburing plain (%.0f IOPS): 4 KiB pages plain %.3f fixed %.3f, "
 		       "huge pages plain %.3f fixed %.3f\n",
