@@ -18,13 +18,17 @@ static int stream(int c, int s, int32_t send_flags)
 	int64_t sid = -1, rid = -1;
 	int sends = 0, shorts = 0;
 	memset(back, 0, sizeof(back));
-	while (recvd < LEN) {
+	/* Until every byte arrived and the last send completed: the recv may
+	 * take the last bytes before the send's completion is posted (on the
+	 * fallback a worker thread runs the send, and a MSG_WAITALL send
+	 * completes only once all of it has moved). */
+	while (recvd < LEN || sid >= 0) {
 		if (sid < 0 && sent < LEN) {
 			sid = rk_prep_send(ring, c, data + sent, LEN - sent, send_flags | MSG_NOSIGNAL, 0);
 			CHECK(sid >= 0);
 			sends++;
 		}
-		if (rid < 0) {
+		if (rid < 0 && recvd < LEN) {
 			rid = rk_prep_recv(ring, s, back + recvd, LEN - recvd, 0, 0);
 			CHECK(rid >= 0);
 		}
